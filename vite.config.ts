@@ -1,0 +1,79 @@
+import { resolve } from 'node:path';
+import { defineConfig, type UserConfig } from 'vite';
+
+/**
+ * One config, four builds (selected with `--mode`):
+ * - `loader`: `checkout.js`, the dependency-free script merchants embed (IIFE);
+ *   `loader-esm`: `tessera.mjs`, the ES module for bundlers (run after `loader`).
+ * - `fields`: the Lit component and its encryption, loaded by the fields
+ *   document the vault renders (`/v1/fields`); the vault reads the manifest.
+ * - `demo`: the demo storefront's pages.
+ */
+const root = import.meta.dirname;
+
+const builds: Record<string, UserConfig> = {
+  loader: {
+    publicDir: false,
+    build: {
+      outDir: resolve(root, 'dist/loader'),
+      emptyOutDir: true,
+      target: 'es2020',
+      sourcemap: true,
+      lib: {
+        entry: resolve(root, 'widget/loader/checkout.ts'),
+        formats: ['iife'],
+        name: 'TesseraLoader',
+        fileName: () => 'checkout.js',
+      },
+    },
+  },
+  'loader-esm': {
+    publicDir: false,
+    build: {
+      outDir: resolve(root, 'dist/loader'),
+      emptyOutDir: false,
+      target: 'es2020',
+      sourcemap: true,
+      lib: {
+        entry: resolve(root, 'widget/loader/esm.ts'),
+        formats: ['es'],
+        fileName: () => 'tessera.mjs',
+      },
+    },
+  },
+  fields: {
+    publicDir: false,
+    base: '/v1/assets/',
+    build: {
+      outDir: resolve(root, 'dist/fields'),
+      emptyOutDir: true,
+      target: 'es2022',
+      manifest: true,
+      sourcemap: true,
+      modulePreload: false,
+      rollupOptions: {
+        input: { fields: resolve(root, 'widget/fields/main.ts') },
+      },
+    },
+  },
+  demo: {
+    root: resolve(root, 'demo/pages'),
+    publicDir: false,
+    build: {
+      outDir: resolve(root, 'dist/demo'),
+      emptyOutDir: true,
+      rollupOptions: {
+        input: {
+          checkout: resolve(root, 'demo/pages/index.html'),
+          signup: resolve(root, 'demo/pages/signup.html'),
+        },
+      },
+    },
+  },
+};
+
+export default defineConfig(({ mode }) => {
+  const build = builds[mode];
+  if (!build) throw new Error(`vite: unknown build mode "${mode}" (expected one of ${Object.keys(builds).join(', ')})`);
+  return { ...build, clearScreen: false, logLevel: 'warn' };
+});
