@@ -96,7 +96,7 @@ export async function createTestDatabase(serverUrl: string, name = `test_${rando
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) {
     throw new TypeError(`Database name "${name}" must be lower case letters, digits and underscores.`);
   }
-  const client = new Client({ connectionString: serverUrl });
+  const client = new Client({ connectionString: serverUrl, connectionTimeoutMillis: 5_000, query_timeout: 30_000 });
   await client.connect();
   try {
     await client.query(`CREATE DATABASE "${name}"`);
