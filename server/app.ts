@@ -1,0 +1,76 @@
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+import { ApiError } from './errors.ts';
+import { fieldsRoutes } from './fields/routes.ts';
+import type { WidgetAssets } from './fields/assets.ts';
+import { healthRoutes } from './health.ts';
+import { errorHandler } from './http/errors.ts';
+import { jsonBody } from './http/json-body.ts';
+import { RateLimiter } from './http/rate-limit.ts';
+import { requestLog } from './http/request-log.ts';
+import { IdempotencyStore } from './idempotency/idempotency.ts';
+import type { CiphertextPolicy } from './keys/card-ciphertext.ts';
+import type { MerchantKeys } from './keys/merchant-keys.ts';
+import { keyRoutes } from './keys/routes.ts';
+import type { TransportKeyring } from './keys/transport-keys.ts';
+import { merchantRoutes } from './merchants/routes.ts';
+import { MerchantDirectory } from './merchants/service.ts';
+import { sessionRoutes } from './sessions/routes.ts';
+import { FieldsSessions } from './sessions/service.ts';
+import type { Db } from './storage/db.ts';
+import { tokenRoutes } from './tokens/routes.ts';
+import { TokenVault } from './tokens/service.ts';
+
+export interface VaultDeps {
+  db: Db;
+  log: Logger;
+  keyring: TransportKeyring;
+  merchantKeys: MerchantKeys;
+  adminKey: string;
+  ciphertextPolicy: CiphertextPolicy;
+  rateLimits: { perIpPerMinute: number; perKeyPerMinute: number };
+  keyGraceSeconds: number;
+  /** The built loader and fields bundle; without them the widget routes answer 503. */
+  widget: WidgetAssets;
+}
+
+/** JSON bodies above this are refused (413); a card JWE is at most 8 KiB. */
+const BODY_LIMIT_BYTES = 64 * 1024;
+
+/** The vault's HTTP application, without listening: tests and `main.ts` both start it. */
+export function createApp(deps: VaultDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  const merchants = new MerchantDirectory(deps.db, deps.merchantKeys);
+  const sessions = new FieldsSessions(deps.db);
+  const tokens = new TokenVault(deps);
+  const idempotency = new IdempotencyStore(deps.db);
+  const limits = {
+    perIp: new RateLimiter(deps.rateLimits.perIpPerMinute),
+    perKey: new RateLimiter(deps.rateLimits.perKeyPerMinute),
+  };
+
+  app.use(requestLog(deps.log));
+  app.use(healthRoutes(deps.db));
+  // The widget routes set their own headers (framing, CSP, CORS); everything else gets strict API headers.
+  app.use(fieldsRoutes({ widget: deps.widget, merchants, sessions, keyring: deps.keyring, limits }));
+  app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
+  app.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
+  app.use(jsonBody(BODY_LIMIT_BYTES));
+  app.use(keyRoutes({ keyring: deps.keyring, adminKey: deps.adminKey, defaultGraceSeconds: deps.keyGraceSeconds }));
+  app.use(merchantRoutes({ merchants, adminKey: deps.adminKey }));
+  app.use(sessionRoutes({ merchants, sessions, limits }));
+  app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, limits }));
+  app.use(() => {
+    throw new ApiError('not_found');
+  });
+  app.use(errorHandler());
+  return app;
+}

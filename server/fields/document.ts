@@ -1,0 +1,38 @@
+import type { FieldsDocumentConfig } from '../../widget/shared/fields-config.ts';
+import { FIELDS_CONFIG_ELEMENT_ID } from '../../widget/shared/fields-config.ts';
+
+/** JSON that is safe inside a `<script type="application/json">` element. */
+function scriptSafeJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
+}
+
+const escapeAttribute = (value: string) => value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+
+/**
+ * The fields document: no inline script or style (the CSP forbids both), the
+ * configuration as a JSON data block, and the built Lit bundle.
+ */
+export function renderFieldsDocument(config: FieldsDocumentConfig, assets: { script: string; styles: string[] }): string {
+  const styles = assets.styles.map((href) => `<link rel="stylesheet" href="${escapeAttribute(href)}">`).join('');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<meta name="referrer" content="no-referrer">
+<title>Card details</title>
+<script type="application/json" id="${FIELDS_CONFIG_ELEMENT_ID}">${scriptSafeJson(config)}</script>
+<script type="module" src="${escapeAttribute(assets.script)}"></script>
+${styles}
+</head>
+<body></body>
+</html>
+`;
+}
+
+/** What a frame gets when it must not show working fields; the loader reports the reason itself. */
+export const UNAVAILABLE_DOCUMENT = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Card fields unavailable</title></head>
+<body>Card fields are not available here.</body></html>
+`;

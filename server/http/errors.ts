@@ -1,0 +1,57 @@
+import type { NextFunction, Request, Response } from 'express';
+import { z } from 'zod';
+import { ApiError } from '../errors.ts';
+import { StorageUnavailableError } from '../storage/db.ts';
+
+/** Seconds a client should wait before retrying while storage is down. */
+const UNAVAILABLE_RETRY_AFTER = '1';
+
+/** Maps every error to the API's error body; unexpected ones are logged (safely) and answered as 500. */
+export function errorHandler() {
+  return (error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const apiError = toApiError(error);
+    if (apiError.status >= 500) {
+      req.log.error({ err: error, code: apiError.code }, 'request failed');
+    }
+    if (res.headersSent) return;
+    res.status(apiError.status).set(apiError.headers).json(apiError.toBody());
+  };
+}
+
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof StorageUnavailableError) {
+    return new ApiError('unavailable', { headers: { 'Retry-After': UNAVAILABLE_RETRY_AFTER }, cause: error });
+  }
+  return new ApiError('internal_error', { cause: error });
+}
+
+/**
+ * Parses a request body (or query) with a zod schema, answering 400 with the
+ * first offending parameter. Messages name the parameter, never its value.
+ */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys.find(isPlainName);
+    return failWith(
+      'parameter_unknown',
+      key === undefined ? 'The request contains a parameter that is not accepted here.' : `The parameter "${key}" is not accepted here.`,
+      key,
+    );
+  }
+  const param = issue.path.map(String).map((segment) => (isPlainName(segment) ? segment : '?')).join('.');
+  return failWith('parameter_invalid', param ? `The parameter "${param}" is missing or invalid.` : 'The request body must be a JSON object.', param || undefined);
+}
+
+function failWith(code: 'parameter_invalid' | 'parameter_unknown', message: string, param: string | undefined): never {
+  throw new ApiError(code, { message, ...(param === undefined ? {} : { param }) });
+}
+
+/**
+ * Names in a path can come from the client (an unknown key could be a card
+ * number); only short lowercase names and small array indexes are echoed.
+ */
+const isPlainName = (name: string) => /^[a-z][a-z_]{0,39}$|^\d{1,4}$/.test(name);

@@ -1,0 +1,39 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { ApiError } from '../errors.ts';
+
+/**
+ * Parses JSON bodies with a size limit, and turns every parser failure into
+ * an API error without looking at the body: body-parser's errors carry the
+ * raw body and JSON.parse messages quote it, and neither may reach a log or
+ * a response.
+ */
+export function jsonBody(limitBytes: number) {
+  const parse = express.json({ limit: limitBytes, strict: true, type: () => true });
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!hasBody(req)) {
+      req.body = {};
+      return next();
+    }
+    if (!req.is('application/json')) return next(new ApiError('unsupported_media_type'));
+    parse(req, res, (error?: unknown) => next(error === undefined ? undefined : parserError(error)));
+  };
+}
+
+function hasBody(req: Request): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
+
+function parserError(error: unknown): ApiError {
+  const type = (error as { type?: unknown }).type;
+  switch (type) {
+    case 'entity.too.large':
+      return new ApiError('body_too_large');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new ApiError('unsupported_media_type');
+    case 'entity.parse.failed':
+      return new ApiError('invalid_json');
+    default:
+      return new ApiError('invalid_json', { message: 'The request body could not be read.' });
+  }
+}

@@ -1,0 +1,30 @@
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    id: string;
+    log: Logger;
+  }
+}
+
+/**
+ * Gives every request an id (echoed as `Request-Id`) and a child logger, and
+ * writes one access line when the response finishes: method, route path,
+ * status and duration — never headers, query values or bodies.
+ */
+export function requestLog(log: Logger) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    req.id = `req_${randomUUID().replaceAll('-', '')}`;
+    req.log = log.child({ request_id: req.id });
+    res.setHeader('Request-Id', req.id);
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const level = res.statusCode >= 500 ? 'error' : 'info';
+      req.log[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+    });
+    next();
+  };
+}

@@ -1,0 +1,118 @@
+import { createHash } from 'node:crypto';
+import { ApiError } from '../errors.ts';
+import type { Db, Queryable } from '../storage/db.ts';
+
+/** A response exactly as first sent, replayed byte for byte. */
+export interface StoredResponse {
+  status: number;
+  body: string;
+}
+
+export type RecordResponse = (tx: Queryable, response: StoredResponse) => Promise<void>;
+
+const RETENTION = '24 hours';
+/** A claim older than this with no response is treated as abandoned (its process died) and can be taken over. */
+const ABANDONED_AFTER = '60 seconds';
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * `Idempotency-Key` handling. A key is claimed in its own short transaction,
+ * so a concurrent request with the same key sees it at once (409); the
+ * response is recorded in the same transaction as the work; a request that
+ * fails releases its claim, so nothing of it is kept.
+ */
+export class IdempotencyStore {
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  /**
+   * Runs `operation` at most once per (scope, key, request). Without a key it
+   * simply runs. `operation` must call `record` inside its transaction.
+   */
+  async run(
+    scope: string,
+    key: string | undefined,
+    request: unknown,
+    operation: (record: RecordResponse) => Promise<StoredResponse>,
+  ): Promise<StoredResponse & { replayed: boolean }> {
+    if (key === undefined) return { ...(await operation(async () => undefined)), replayed: false };
+    if (!KEY_PATTERN.test(key)) {
+      throw new ApiError('parameter_invalid', { message: 'The Idempotency-Key header must be 1–255 printable ASCII characters.', param: 'Idempotency-Key' });
+    }
+    const requestHash = hashRequest(request);
+    const stored = await this.#claim(scope, key, requestHash);
+    if (stored !== undefined) return { ...stored, replayed: true };
+    try {
+      const response = await operation((tx, res) => this.#record(tx, scope, key, res));
+      return { ...response, replayed: false };
+    } catch (error) {
+      await this.#release(scope, key).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Removes records past their 24 hours. */
+  async purgeExpired(): Promise<number> {
+    return (await this.#db.query('delete from idempotency_keys where expires_at <= now()')).rowCount;
+  }
+
+  async #claim(scope: string, key: string, requestHash: Buffer): Promise<StoredResponse | undefined> {
+    const claimed = await this.#db.query(
+      `insert into idempotency_keys (scope, key, request_hash, expires_at)
+       values ($1, $2, $3, now() + interval '${RETENTION}')
+       on conflict (scope, key) do update
+         set request_hash = excluded.request_hash, response_status = null, response_body = null,
+             locked_at = now(), expires_at = excluded.expires_at
+         where idempotency_keys.expires_at <= now()
+            or (idempotency_keys.response_status is null
+                and idempotency_keys.request_hash = excluded.request_hash
+                and idempotency_keys.locked_at < now() - interval '${ABANDONED_AFTER}')
+       returning key`,
+      [scope, key, requestHash],
+    );
+    if (claimed.rowCount > 0) return undefined;
+
+    const { rows } = await this.#db.query<{ request_hash: Uint8Array; response_status: number | null; response_body: string | null }>(
+      'select request_hash, response_status, response_body from idempotency_keys where scope = $1 and key = $2',
+      [scope, key],
+    );
+    const existing = rows[0];
+    // Released between our insert and this read: the caller may simply retry.
+    if (existing === undefined) throw new ApiError('idempotency_in_flight', { headers: { 'Retry-After': '1' } });
+    if (!requestHash.equals(Buffer.from(existing.request_hash))) throw new ApiError('idempotency_mismatch');
+    if (existing.response_status === null || existing.response_body === null) {
+      throw new ApiError('idempotency_in_flight', { headers: { 'Retry-After': '1' } });
+    }
+    return { status: existing.response_status, body: existing.response_body };
+  }
+
+  async #record(tx: Queryable, scope: string, key: string, response: StoredResponse): Promise<void> {
+    await tx.query('update idempotency_keys set response_status = $3, response_body = $4 where scope = $1 and key = $2', [
+      scope,
+      key,
+      response.status,
+      response.body,
+    ]);
+  }
+
+  async #release(scope: string, key: string): Promise<void> {
+    await this.#db.query('delete from idempotency_keys where scope = $1 and key = $2 and response_status is null', [scope, key]);
+  }
+}
+
+/** A stable hash of the request: same parameters in any key order hash the same. */
+function hashRequest(request: unknown): Buffer {
+  return createHash('sha256').update(canonicalJson(request)).digest();
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}

@@ -1,0 +1,63 @@
+import { compactDecrypt, decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
+import { ApiError } from '../errors.ts';
+import { JWE_ALG, JWE_ENC, type TransportKeyring } from './transport-keys.ts';
+
+/** Compact JWEs above this are refused before any parsing or decryption. */
+export const MAX_JWE_BYTES = 8 * 1024;
+const COMPACT_JWE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+export interface CiphertextPolicy {
+  maxAgeSeconds: number;
+  maxFutureSeconds: number;
+}
+
+const invalid = (message: string, param: string) => new ApiError('invalid_jwe', { message, param });
+
+/**
+ * Opens card data encrypted by the fields (or a merchant server) to the
+ * vault's transport key. Everything is checked before the private key is
+ * touched: size, shape, exactly one alg and enc, no compression, a known kid
+ * (never trying other keys), and an `iat` inside the allowed window.
+ */
+export async function openCardCiphertext(
+  jwe: string,
+  keyring: TransportKeyring,
+  policy: CiphertextPolicy,
+  param = 'card',
+  now = Date.now(),
+): Promise<Uint8Array> {
+  if (Buffer.byteLength(jwe, 'utf8') > MAX_JWE_BYTES) throw invalid('The card ciphertext is larger than 8 KiB.', param);
+  if (!COMPACT_JWE.test(jwe)) throw invalid('The card ciphertext is not a compact JWE.', param);
+
+  let header: ProtectedHeaderParameters;
+  try {
+    header = decodeProtectedHeader(jwe);
+  } catch {
+    throw invalid('The card ciphertext has an unreadable protected header.', param);
+  }
+  if (header.alg !== JWE_ALG) throw invalid(`The card ciphertext must use alg ${JWE_ALG}.`, param);
+  if (header.enc !== JWE_ENC) throw invalid(`The card ciphertext must use enc ${JWE_ENC}.`, param);
+  if ('zip' in header) throw invalid('Compressed card ciphertexts are not accepted.', param);
+  if (typeof header.kid !== 'string' || header.kid.length === 0) throw invalid('The card ciphertext has no kid.', param);
+
+  const iat = header['iat'];
+  if (typeof iat !== 'number' || !Number.isInteger(iat)) throw invalid('The card ciphertext has no iat.', param);
+  const ageSeconds = Math.floor(now / 1000) - iat;
+  if (ageSeconds > policy.maxAgeSeconds || -ageSeconds > policy.maxFutureSeconds) {
+    throw new ApiError('stale_ciphertext', { param });
+  }
+
+  const key = keyring.privateKey(header.kid, new Date(now));
+  if (key === undefined) throw new ApiError('unknown_kid', { param });
+
+  try {
+    const { plaintext } = await compactDecrypt(jwe, key, {
+      keyManagementAlgorithms: [JWE_ALG],
+      contentEncryptionAlgorithms: [JWE_ENC],
+    });
+    return plaintext;
+  } catch {
+    // Which check failed (tag, key unwrap, epk) stays with the vault: one answer for all of them.
+    throw invalid('The card ciphertext could not be decrypted.', param);
+  }
+}

@@ -1,0 +1,157 @@
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Db, Queryable } from '../storage/db.ts';
+import { randomBase62 } from '../lib/ids.ts';
+import { aad } from './envelope.ts';
+import type { MasterKey } from './master-key.ts';
+
+export const JWE_ALG = 'ECDH-ES+A256KW';
+export const JWE_ENC = 'A256GCM';
+
+// A type alias (not an interface) so it fits JSON-shaped types such as the fields document's config.
+export type PublicEncryptionJwk = {
+  kty: 'EC';
+  crv: 'P-256';
+  x: string;
+  y: string;
+  kid: string;
+  use: 'enc';
+  alg: typeof JWE_ALG;
+};
+
+interface TransportKeyRow {
+  kid: string;
+  public_jwk: PublicEncryptionJwk;
+  private_key_sealed: Uint8Array | null;
+  retired_at: Date | null;
+  decrypt_until: Date | null;
+}
+
+interface LoadedKey {
+  kid: string;
+  publicJwk: PublicEncryptionJwk;
+  privateKey: KeyObject;
+  /** Retired keys still decrypt until then, but are no longer published. */
+  decryptUntil: Date | null;
+}
+
+/** Serialises vault processes creating or rotating keys in one PostgreSQL database. */
+const KEYRING_LOCK = 73_011_002;
+
+/**
+ * The vault's transport keys: EC P-256 pairs the card fields encrypt to.
+ * Private halves are stored sealed under the master key and held in memory
+ * as KeyObjects. The newest key is published in the JWKS; retired keys keep
+ * decrypting for their grace period and are then destroyed.
+ */
+export class TransportKeyring {
+  #keys = new Map<string, LoadedKey>();
+  #published: PublicEncryptionJwk[] = [];
+  readonly #db: Db;
+  readonly #master: MasterKey;
+  readonly #log: Logger;
+
+  private constructor(db: Db, master: MasterKey, log: Logger) {
+    this.#db = db;
+    this.#master = master;
+    this.#log = log;
+  }
+
+  /** Loads the keys, creating the first one on an empty store. */
+  static async open(db: Db, master: MasterKey, log: Logger): Promise<TransportKeyring> {
+    const keyring = new TransportKeyring(db, master, log);
+    await db.transaction(async (tx) => {
+      await tx.query('select pg_advisory_xact_lock($1)', [KEYRING_LOCK]);
+      const { rows } = await tx.query('select 1 from transport_keys where retired_at is null limit 1');
+      if (rows.length === 0) await keyring.#insertNewKey(tx);
+    });
+    await keyring.reload();
+    return keyring;
+  }
+
+  /** The public JWKS: only the current key, so browsers always encrypt to it. */
+  jwks(): { keys: PublicEncryptionJwk[] } {
+    return { keys: this.#published };
+  }
+
+  /** The private key for `kid` if it may decrypt now; no fallback to other keys. */
+  privateKey(kid: string, now = new Date()): KeyObject | undefined {
+    const key = this.#keys.get(kid);
+    if (key === undefined) return undefined;
+    if (key.decryptUntil !== null && key.decryptUntil <= now) return undefined;
+    return key.privateKey;
+  }
+
+  /** Publishes a new key and retires the current one, which keeps decrypting for `graceSeconds`. */
+  async rotate(graceSeconds: number): Promise<{ kid: string; retired: string[] }> {
+    const result = await this.#db.transaction(async (tx) => {
+      await tx.query('select pg_advisory_xact_lock($1)', [KEYRING_LOCK]);
+      const retired = await tx.query<{ kid: string }>(
+        `update transport_keys
+            set retired_at = now(), decrypt_until = now() + make_interval(secs => $1)
+          where retired_at is null
+          returning kid`,
+        [graceSeconds],
+      );
+      const kid = await this.#insertNewKey(tx);
+      return { kid, retired: retired.rows.map((r) => r.kid) };
+    });
+    await this.reload();
+    this.#log.info({ kid: result.kid, retired: result.retired, graceSeconds }, 'transport key rotated');
+    return result;
+  }
+
+  /** Destroys the private halves of retired keys whose grace period is over. */
+  async destroyExpired(): Promise<number> {
+    const { rowCount } = await this.#db.query(
+      `update transport_keys set private_key_sealed = null
+        where private_key_sealed is not null and decrypt_until is not null and decrypt_until <= now()`,
+    );
+    if (rowCount > 0) {
+      this.#log.info({ destroyed: rowCount }, 'retired transport keys destroyed');
+      await this.reload();
+    }
+    return rowCount;
+  }
+
+  /** Re-reads the keys from storage (another vault process may have rotated them). */
+  async reload(): Promise<void> {
+    const { rows } = await this.#db.query<TransportKeyRow>(
+      `select kid, public_jwk, private_key_sealed, retired_at, decrypt_until
+         from transport_keys
+        where private_key_sealed is not null
+        order by created_at desc`,
+    );
+    const keys = new Map<string, LoadedKey>();
+    for (const row of rows) {
+      if (row.private_key_sealed === null) continue;
+      const privateJwk = JSON.parse(this.#master.unwrap(row.private_key_sealed, aad.transportKey(row.kid)).toString('utf8'));
+      keys.set(row.kid, {
+        kid: row.kid,
+        publicJwk: row.public_jwk,
+        privateKey: createPrivateKey({ key: privateJwk, format: 'jwk' }),
+        decryptUntil: row.retired_at === null ? null : row.decrypt_until,
+      });
+    }
+    this.#keys = keys;
+    this.#published = rows.filter((r) => r.retired_at === null).slice(0, 1).map((r) => r.public_jwk);
+  }
+
+  async #insertNewKey(tx: Queryable): Promise<string> {
+    const kid = `key_${randomBase62(12)}`;
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const publicJwk = publicKey.export({ format: 'jwk' });
+    const jwk: PublicEncryptionJwk = {
+      kty: 'EC',
+      crv: 'P-256',
+      x: String(publicJwk.x),
+      y: String(publicJwk.y),
+      kid,
+      use: 'enc',
+      alg: JWE_ALG,
+    };
+    const sealed = this.#master.wrap(Buffer.from(JSON.stringify(privateKey.export({ format: 'jwk' }))), aad.transportKey(kid));
+    await tx.query('insert into transport_keys (kid, public_jwk, private_key_sealed) values ($1, $2, $3)', [kid, JSON.stringify(jwk), sealed]);
+    return kid;
+  }
+}

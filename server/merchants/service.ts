@@ -1,0 +1,121 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { MerchantKeyMaterial, MerchantKeys } from '../keys/merchant-keys.ts';
+import { newId, randomBase62 } from '../lib/ids.ts';
+import type { Queryable } from '../storage/db.ts';
+import type { CreateMerchantInput, UpdateMerchantInput } from './schema.ts';
+
+export interface Merchant extends MerchantKeyMaterial {
+  id: string;
+  name: string;
+  allowed_origins: string[];
+  unique_tokens: boolean;
+  webhook_url: string | null;
+  publishable_key: string;
+  created_at: Date;
+}
+
+export interface MerchantWithKeys {
+  merchant: Merchant;
+  secretKey: string;
+}
+
+const COLUMNS = `id, name, allowed_origins, unique_tokens, webhook_url, publishable_key,
+  data_key_sealed, data_key_version, fingerprint_key_sealed, created_at`;
+
+export const hashSecretKey = (secretKey: string): Buffer => createHash('sha256').update(secretKey, 'utf8').digest();
+
+/** Constant-time comparison of two secrets of any length. */
+export function secretsEqual(a: string, b: string): boolean {
+  return timingSafeEqual(hashSecretKey(a), hashSecretKey(b));
+}
+
+export const isPublishableKey = (key: string) => /^pk_test_[0-9A-Za-z]{20,64}$/.test(key);
+export const isSecretKey = (key: string) => /^sk_test_[0-9A-Za-z]{20,64}$/.test(key);
+
+export class MerchantDirectory {
+  readonly #db: Queryable;
+  readonly #keys: MerchantKeys;
+
+  constructor(db: Queryable, keys: MerchantKeys) {
+    this.#db = db;
+    this.#keys = keys;
+  }
+
+  /** Creates a merchant with fresh keys; the secret key is returned this once and stored only hashed. */
+  async create(input: CreateMerchantInput): Promise<MerchantWithKeys> {
+    const id = newId('mer', 12);
+    const publishableKey = `pk_test_${randomBase62(18)}`;
+    const secretKey = `sk_test_${randomBase62(24)}`;
+    const sealed = this.#keys.generate(id);
+    const { rows } = await this.#db.query<Merchant>(
+      `insert into merchants (id, name, allowed_origins, unique_tokens, webhook_url, publishable_key,
+                              secret_key_hash, data_key_sealed, data_key_version, fingerprint_key_sealed)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       returning ${COLUMNS}`,
+      [
+        id,
+        input.name,
+        input.allowed_origins,
+        input.unique_tokens,
+        input.webhook_url ?? null,
+        publishableKey,
+        hashSecretKey(secretKey),
+        sealed.dataKeySealed,
+        sealed.dataKeyVersion,
+        sealed.fingerprintKeySealed,
+      ],
+    );
+    return { merchant: rows[0]!, secretKey };
+  }
+
+  async byPublishableKey(publishableKey: string): Promise<Merchant | undefined> {
+    if (!isPublishableKey(publishableKey)) return undefined;
+    const { rows } = await this.#db.query<Merchant>(`select ${COLUMNS} from merchants where publishable_key = $1`, [publishableKey]);
+    return rows[0];
+  }
+
+  async bySecretKey(secretKey: string): Promise<Merchant | undefined> {
+    if (!isSecretKey(secretKey)) return undefined;
+    const { rows } = await this.#db.query<Merchant>(`select ${COLUMNS} from merchants where secret_key_hash = $1`, [hashSecretKey(secretKey)]);
+    return rows[0];
+  }
+
+  async update(merchantId: string, changes: UpdateMerchantInput): Promise<Merchant> {
+    const { rows } = await this.#db.query<Merchant>(
+      `update merchants set
+         name = coalesce($2, name),
+         allowed_origins = coalesce($3, allowed_origins),
+         unique_tokens = coalesce($4, unique_tokens),
+         webhook_url = case when $5::boolean then $6 else webhook_url end
+       where id = $1
+       returning ${COLUMNS}`,
+      [
+        merchantId,
+        changes.name ?? null,
+        changes.allowed_origins ?? null,
+        changes.unique_tokens ?? null,
+        changes.webhook_url !== undefined,
+        changes.webhook_url ?? null,
+      ],
+    );
+    return rows[0]!;
+  }
+
+  async count(): Promise<number> {
+    const { rows } = await this.#db.query<{ n: number }>('select count(*)::int as n from merchants');
+    return rows[0]!.n;
+  }
+}
+
+/** The merchant as its owner sees it (no key material). */
+export function merchantBody(merchant: Merchant) {
+  return {
+    id: merchant.id,
+    name: merchant.name,
+    allowed_origins: merchant.allowed_origins,
+    unique_tokens: merchant.unique_tokens,
+    webhook_url: merchant.webhook_url,
+    publishable_key: merchant.publishable_key,
+    created_at: merchant.created_at.toISOString(),
+  };
+}

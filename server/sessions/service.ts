@@ -1,0 +1,83 @@
+import { ApiError } from '../errors.ts';
+import { newId } from '../lib/ids.ts';
+import type { Merchant } from '../merchants/service.ts';
+import type { Db, Queryable } from '../storage/db.ts';
+
+/** A session lives this long and allows this many token creations: the first brake on card testing. */
+export const SESSION_LIFETIME_MINUTES = 30;
+export const SESSION_TOKEN_LIMIT = 20;
+
+export interface FieldsSession {
+  session: string;
+  expires_at: string;
+}
+
+interface SessionRow {
+  merchant_id: string;
+  publishable_key: string;
+  tokens_created: number;
+  expires_at: Date;
+}
+
+/** Sessions of the card fields: opened for an allowed parent origin, counted per token. */
+export class FieldsSessions {
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+  }
+
+  async open(merchant: Merchant, parentOrigin: string): Promise<FieldsSession> {
+    if (!merchant.allowed_origins.includes(parentOrigin)) throw new ApiError('origin_not_allowed', { param: 'parent_origin' });
+    const id = newId('ses');
+    const { rows } = await this.#db.query<{ expires_at: Date }>(
+      `insert into sessions (id, merchant_id, publishable_key, parent_origin, expires_at)
+       values ($1, $2, $3, $4, now() + make_interval(mins => $5))
+       returning expires_at`,
+      [id, merchant.id, merchant.publishable_key, parentOrigin, SESSION_LIFETIME_MINUTES],
+    );
+    return { session: id, expires_at: rows[0]!.expires_at.toISOString() };
+  }
+
+  /** Checks a session before any work is done; `consume` re-checks atomically when the token is written. */
+  async check(sessionId: string, publishableKey: string): Promise<void> {
+    const { rows } = await this.#db.query<SessionRow>(
+      'select merchant_id, publishable_key, tokens_created, expires_at from sessions where id = $1',
+      [sessionId],
+    );
+    assertUsable(rows[0], publishableKey);
+  }
+
+  /** Counts one token against the session, inside the transaction that writes it. */
+  async consume(tx: Queryable, sessionId: string, publishableKey: string): Promise<void> {
+    const { rows } = await tx.query<SessionRow>(
+      `update sessions set tokens_created = tokens_created + 1
+        where id = $1 and publishable_key = $2 and expires_at > now() and tokens_created < $3
+        returning merchant_id, publishable_key, tokens_created, expires_at`,
+      [sessionId, publishableKey, SESSION_TOKEN_LIMIT],
+    );
+    if (rows.length > 0) return;
+    const current = await tx.query<SessionRow>('select merchant_id, publishable_key, tokens_created, expires_at from sessions where id = $1', [
+      sessionId,
+    ]);
+    assertUsable(current.rows[0], publishableKey);
+    throw new ApiError('session_invalid', { param: 'session' });
+  }
+
+  async purgeExpired(): Promise<number> {
+    return (await this.#db.query(`delete from sessions where expires_at <= now() - interval '1 day'`)).rowCount;
+  }
+}
+
+function assertUsable(session: SessionRow | undefined, publishableKey: string): void {
+  if (session === undefined || session.publishable_key !== publishableKey || session.expires_at <= new Date()) {
+    throw new ApiError('session_invalid', { param: 'session' });
+  }
+  if (session.tokens_created >= SESSION_TOKEN_LIMIT) {
+    const retryAfter = Math.max(1, Math.ceil((session.expires_at.getTime() - Date.now()) / 1000));
+    throw new ApiError('rate_limited', {
+      message: `This session has created its ${SESSION_TOKEN_LIMIT} tokens; open a new session.`,
+      headers: { 'Retry-After': String(retryAfter) },
+    });
+  }
+}

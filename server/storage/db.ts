@@ -1,0 +1,46 @@
+/**
+ * The vault's one storage interface. Two adapters implement it — PGlite
+ * (embedded, the default) and PostgreSQL through `pg` — over one SQL dialect,
+ * so every query in the vault runs unchanged on both.
+ */
+
+export interface QueryResult<Row> {
+  rows: Row[];
+  /** Rows returned, inserted, updated or deleted by the statement. */
+  rowCount: number;
+}
+
+export interface Queryable {
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(script: string): Promise<void>;
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'pglite' | 'postgres';
+  /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/**
+ * The storage cannot be reached (server down, connection lost, timeout).
+ * The vault fails closed on it: 503 `unavailable`, nothing stored.
+ */
+export class StorageUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super('storage unavailable', { cause });
+    this.name = 'StorageUnavailableError';
+  }
+}
+
+/** SQLSTATE of an error raised by the database, if it is one. */
+export function sqlState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  if (sqlState(error) !== '23505') return false;
+  return constraint === undefined || (error as { constraint?: string }).constraint === constraint;
+}

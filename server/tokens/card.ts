@@ -1,0 +1,112 @@
+import creditCardType from 'credit-card-type';
+import { z } from 'zod';
+import { ApiError, type ErrorCode } from '../errors.ts';
+
+/** The brand of a full card number as credit-card-type names it, or `unknown`. */
+export function detectBrand(number: string): { brand: string; cvcLength: number | null } {
+  const [match] = creditCardType(number);
+  return match === undefined ? { brand: 'unknown', cvcLength: null } : { brand: match.type, cvcLength: match.code.size };
+}
+
+export function passesLuhn(number: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < number.length; i++) {
+    let digit = number.charCodeAt(number.length - 1 - i) - 48;
+    if (i % 2 === 1) {
+      digit *= 2;
+      if (digit > 9) digit -= 9;
+    }
+    sum += digit;
+  }
+  return sum % 10 === 0;
+}
+
+/**
+ * Whether free text contains something that is plausibly a card number: a
+ * run of 13–19 digits (spaces or dashes allowed between them) that passes
+ * Luhn and starts like a real brand. Order numbers and timestamps rarely do all three.
+ */
+export function containsCardNumber(text: string): boolean {
+  for (const match of text.matchAll(/\d(?:[ -]?\d){12,18}/g)) {
+    const digits = match[0].replace(/\D/g, '');
+    for (let length = 13; length <= digits.length; length++) {
+      for (let start = 0; start + length <= digits.length; start++) {
+        const candidate = digits.slice(start, start + length);
+        if (passesLuhn(candidate) && detectBrand(candidate).brand !== 'unknown') return true;
+      }
+    }
+  }
+  return false;
+}
+
+/** Latest expiry year accepted: real cards are issued for a few years, not decades. */
+const MAX_YEARS_AHEAD = 50;
+
+/** A zod issue that carries the API error code it should become. */
+const cardIssue = (code: ErrorCode, path: string) => ({ code: 'custom' as const, message: code, path: [path], params: { apiCode: code } });
+
+function cardPlaintextSchema(now: Date) {
+  const year = now.getUTCFullYear();
+  const month = now.getUTCMonth() + 1;
+  return z
+    .strictObject({
+      number: z.string(),
+      exp_month: z.number().int(),
+      exp_year: z.number().int(),
+      cvc: z.string().optional(),
+      name: z.string().trim().min(1).max(100).optional(),
+      postal_code: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$/).optional(),
+    })
+    .superRefine((card, ctx) => {
+      const validNumber = /^\d{12,19}$/.test(card.number) && passesLuhn(card.number);
+      if (!validNumber) ctx.addIssue(cardIssue('invalid_card_number', 'number'));
+      if (card.exp_month < 1 || card.exp_month > 12 || card.exp_year < 2000 || card.exp_year > year + MAX_YEARS_AHEAD) {
+        ctx.addIssue(cardIssue('invalid_expiry', 'exp_month'));
+      } else if (card.exp_year * 12 + card.exp_month < year * 12 + month) {
+        // A card is good through the last day of its expiry month.
+        ctx.addIssue(cardIssue('card_expired', 'exp_year'));
+      }
+      if (card.cvc !== undefined && validNumber) {
+        const { cvcLength } = detectBrand(card.number);
+        const lengthOk = cvcLength === null ? /^\d{3,4}$/.test(card.cvc) : card.cvc.length === cvcLength;
+        if (!/^\d+$/.test(card.cvc) || !lengthOk) ctx.addIssue(cardIssue('invalid_cvc', 'cvc'));
+      } else if (card.cvc !== undefined && !/^\d{3,4}$/.test(card.cvc)) {
+        ctx.addIssue(cardIssue('invalid_cvc', 'cvc'));
+      }
+    });
+}
+
+export type CardPlaintext = z.output<ReturnType<typeof cardPlaintextSchema>>;
+
+export interface Card extends CardPlaintext {
+  brand: string;
+  last4: string;
+}
+
+/** Which error wins when several fields are wrong: the order a shopper fixes them in. */
+const PRIORITY: ErrorCode[] = ['invalid_card_number', 'invalid_expiry', 'card_expired', 'invalid_cvc'];
+
+/**
+ * Validates decrypted card data. A plaintext of the wrong shape (unknown
+ * keys — `__proto__` included —, wrong types, not JSON) is a malformed
+ * request (400); a well-formed card that is not valid is a card error (422).
+ */
+export function parseCardPlaintext(plaintext: Uint8Array, param = 'card', now = new Date()): Card {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(plaintext).toString('utf8'));
+  } catch {
+    throw new ApiError('parameter_invalid', { message: 'The decrypted card data is not JSON.', param });
+  }
+  const result = cardPlaintextSchema(now).safeParse(json);
+  if (result.success) {
+    const { brand } = detectBrand(result.data.number);
+    return { ...result.data, brand, last4: result.data.number.slice(-4) };
+  }
+  const codes = result.error.issues.map((issue) => (issue.code === 'custom' ? (issue.params?.['apiCode'] as ErrorCode) : undefined));
+  if (codes.includes(undefined)) {
+    throw new ApiError('parameter_invalid', { message: 'The decrypted card data does not have the expected fields.', param });
+  }
+  const code = PRIORITY.find((c) => codes.includes(c)) ?? 'invalid_card_number';
+  throw new ApiError(code, { param: code === 'invalid_cvc' ? 'cvc' : code === 'invalid_card_number' ? 'number' : 'exp_month' });
+}

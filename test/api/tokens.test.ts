@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, createMerchant, openSession, type TestMerchant } from '../support/api.ts';
+import { CARDS, cardPlaintext, encryptCard, nextYear } from '../support/cards.ts';
+import { startTestVault, storageKinds, type TestVault } from '../support/vault.ts';
+
+describe.each(storageKinds())('tokens on %s', (storage) => {
+  let vault: TestVault;
+  let shop: TestMerchant;
+  let otherShop: TestMerchant;
+
+  beforeAll(async () => {
+    vault = await startTestVault({ storage, name: 'tokens' });
+    shop = await createMerchant(vault);
+    otherShop = await createMerchant(vault, { name: 'Other Shop' });
+  });
+  afterAll(() => vault?.close());
+
+  async function tokenizeFromFields(merchant = shop, card = cardPlaintext(), extra: Record<string, unknown> = {}) {
+    const session = await openSession(vault.url, merchant);
+    return api(vault.url, 'POST', '/v1/tokens', {
+      json: { key: merchant.publishableKey, session, card: await encryptCard(vault.url, card), reusable: true, ...extra },
+    });
+  }
+
+  it('creates a token from the card fields and answers the browser with token, reusable and card metadata only', async () => {
+    const response = await tokenizeFromFields(shop, cardPlaintext(CARDS.visa), { customer: 'cus_42' });
+    expect(response.status).toBe(201);
+    expect(response.body).toEqual({
+      token: expect.stringMatching(/^tok_[0-9A-Za-z]{22}$/),
+      reusable: true,
+      card: { brand: 'visa', last4: '4242', exp_month: 12, exp_year: nextYear() },
+    });
+  });
+
+  it('reads a token created by the card fields back with the secret key, with brand, last 4, expiry and fingerprint', async () => {
+    const created = await tokenizeFromFields(shop, cardPlaintext(CARDS.mastercard), { customer: 'cus_7' });
+    const read = await api(vault.url, 'GET', `/v1/tokens/${created.body.token}`, { key: shop.secretKey });
+    expect(read.status).toBe(200);
+    expect(read.body).toMatchObject({
+      token: created.body.token,
+      reusable: true,
+      customer: 'cus_7',
+      decline_duplicates: false,
+      card: {
+        brand: 'mastercard',
+        last4: '4444',
+        exp_month: 12,
+        exp_year: nextYear(),
+        fingerprint: expect.stringMatching(/^fp_[A-Za-z0-9_-]{43}$/),
+        name: 'Ada Lovelace',
+      },
+      used_at: null,
+    });
+    expect(JSON.stringify(read.body)).not.toContain(CARDS.mastercard.number);
+  });
+
+  it('creates a token from the merchant server with the secret key and reads it back', async () => {
+    const created = await api(vault.url, 'POST', '/v1/tokens', {
+      key: shop.secretKey,
+      json: { card: await encryptCard(vault.url, cardPlaintext(CARDS.amex)), customer: 'cus_9' },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ reusable: true, customer: 'cus_9', card: { brand: 'american-express', last4: '0005' } });
+    const read = await api(vault.url, 'GET', `/v1/tokens/${created.body.token}`, { key: shop.secretKey });
+    expect(read.status).toBe(200);
+    expect(read.body.card).toEqual(created.body.card);
+  });
+
+  it('does not let the publishable key read a token (403 secret_key_required)', async () => {
+    const created = await tokenizeFromFields();
+    const read = await api(vault.url, 'GET', `/v1/tokens/${created.body.token}`, { key: shop.publishableKey });
+    expect(read.status).toBe(403);
+    expect(read.body.error).toMatchObject({ type: 'authentication', code: 'secret_key_required' });
+  });
+
+  it("answers 404 to another merchant's secret key, for reads and deletes alike", async () => {
+    const created = await tokenizeFromFields();
+    const read = await api(vault.url, 'GET', `/v1/tokens/${created.body.token}`, { key: otherShop.secretKey });
+    expect(read.status).toBe(404);
+    expect(read.body.error.code).toBe('token_not_found');
+    const deleted = await api(vault.url, 'DELETE', `/v1/tokens/${created.body.token}`, { key: otherShop.secretKey });
+    expect(deleted.status).toBe(404);
+    expect((await api(vault.url, 'GET', `/v1/tokens/${created.body.token}`, { key: shop.secretKey })).status).toBe(200);
+  });
+
+  it('answers 401 without a key or with an unknown one', async () => {
+    expect((await api(vault.url, 'GET', '/v1/tokens/tok_x')).body.error.code).toBe('unauthenticated');
+    const unknown = await api(vault.url, 'GET', '/v1/tokens/tok_x', { key: 'sk_test_000000000000000000000000' });
+    expect(unknown.status).toBe(401);
+  });
+
+  it('makes a single-use token when the shopper does not save the card, expiring in 30 minutes', async () => {
+    const created = await tokenizeFromFields(shop, cardPlaintext(), { reusable: false });
+    expect(created.status).toBe(201);
+    expect(created.body.reusable).toBe(false);
+    const read = await api(vault.url, 'GET', `/v1/tokens/${created.body.token}`, { key: shop.secretKey });
+    const lifetimeMinutes = (Date.parse(read.body.expires_at) - Date.parse(read.body.created_at)) / 60_000;
+    expect(lifetimeMinutes).toBeCloseTo(30, 0);
+  });
+
+  it('deletes a token: the stored card ciphertext is destroyed and the token answers 404 everywhere', async () => {
+    const created = await tokenizeFromFields();
+    const deleted = await api(vault.url, 'DELETE', `/v1/tokens/${created.body.token}`, { key: shop.secretKey });
+    expect(deleted.status).toBe(200);
+    expect(deleted.body).toEqual({ token: created.body.token, deleted: true });
+    expect((await api(vault.url, 'GET', `/v1/tokens/${created.body.token}`, { key: shop.secretKey })).status).toBe(404);
+    expect((await api(vault.url, 'DELETE', `/v1/tokens/${created.body.token}`, { key: shop.secretKey })).status).toBe(404);
+    const { rows } = await vault.vault.db.query<{ card_sealed: Uint8Array | null; cvc_sealed: Uint8Array | null }>(
+      'select card_sealed, cvc_sealed from tokens where token = $1',
+      [created.body.token],
+    );
+    expect(rows).toEqual([{ card_sealed: null, cvc_sealed: null }]);
+  });
+
+  it('names the token with the merchant-chosen value, and refuses a value already taken (409 token_value_taken)', async () => {
+    const value = `member-${storage}-${Date.now()}`;
+    const create = async () =>
+      api(vault.url, 'POST', '/v1/tokens', { key: shop.secretKey, json: { card: await encryptCard(vault.url, cardPlaintext()), value } });
+    const first = await create();
+    expect(first.status).toBe(201);
+    expect(first.body.token).toBe(value);
+    const second = await create();
+    expect(second.status).toBe(409);
+    expect(second.body.error.code).toBe('token_value_taken');
+  });
+
+  it('refuses a merchant-chosen value or customer that looks like a card number', async () => {
+    for (const json of [{ value: CARDS.visa.number }, { customer: CARDS.visa.spaced }]) {
+      const response = await api(vault.url, 'POST', '/v1/tokens', {
+        key: shop.secretKey,
+        json: { card: await encryptCard(vault.url, cardPlaintext()), ...json },
+      });
+      expect(response.status).toBe(400);
+      expect(response.text).not.toContain(CARDS.visa.number);
+      expect(response.text).not.toContain(CARDS.visa.spaced);
+    }
+  });
+
+  it('runs an account verification when asked, reporting the sandbox outcome', async () => {
+    const verify = async (number: string) =>
+      api(vault.url, 'POST', '/v1/tokens', {
+        key: shop.secretKey,
+        json: { card: await encryptCard(vault.url, cardPlaintext({ number, cvc: '516' })), verify: true },
+      });
+    const approved = await verify(CARDS.visa.number);
+    expect(approved.body.verification).toEqual({ status: 'succeeded', decline_code: null });
+    const declined = await verify('4000000000009995');
+    expect(declined.status).toBe(201);
+    expect(declined.body.verification).toEqual({ status: 'failed', decline_code: 'insufficient_funds' });
+  });
+
+  it('lists tokens by customer, newest first, with pagination', async () => {
+    const customer = `cus_list_${storage}`;
+    const made: string[] = [];
+    for (let i = 0; i < 3; i++) made.push((await tokenizeFromFields(shop, cardPlaintext(), { customer })).body.token);
+    const firstPage = await api(vault.url, 'GET', `/v1/tokens?customer=${customer}&limit=2`, { key: shop.secretKey });
+    expect(firstPage.body.data.map((t: { token: string }) => t.token)).toEqual([made[2], made[1]]);
+    expect(firstPage.body.has_more).toBe(true);
+    const secondPage = await api(vault.url, 'GET', `/v1/tokens?customer=${customer}&limit=2&starting_after=${made[1]}`, {
+      key: shop.secretKey,
+    });
+    expect(secondPage.body.data.map((t: { token: string }) => t.token)).toEqual([made[0]]);
+    expect(secondPage.body.has_more).toBe(false);
+  });
+});

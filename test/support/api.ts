@@ -1,0 +1,68 @@
+import type { TestVault } from './vault.ts';
+
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export interface RequestOptions {
+  /** Sent as `Authorization: Bearer <key>`. */
+  key?: string;
+  json?: unknown;
+  /** A raw body, sent as is (with `contentType`). */
+  raw?: string | Uint8Array;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export async function api<T = any>(baseUrl: string, method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.key !== undefined) headers['authorization'] = `Bearer ${options.key}`;
+  let body: string | Uint8Array | undefined;
+  if (options.json !== undefined) {
+    body = JSON.stringify(options.json);
+    headers['content-type'] = options.contentType ?? 'application/json';
+  } else if (options.raw !== undefined) {
+    body = options.raw;
+    if (options.contentType !== undefined) headers['content-type'] = options.contentType;
+  }
+  const response = await fetch(`${baseUrl}${path}`, { method, headers, body, signal: AbortSignal.timeout(15_000) });
+  const text = await response.text();
+  let parsed: unknown = text;
+  if (response.headers.get('content-type')?.includes('json')) parsed = JSON.parse(text);
+  return { status: response.status, headers: response.headers, body: parsed as T, text };
+}
+
+export interface TestMerchant {
+  id: string;
+  publishableKey: string;
+  secretKey: string;
+  allowedOrigins: string[];
+}
+
+export async function createMerchant(
+  vault: Pick<TestVault, 'url' | 'adminKey'>,
+  options: { name?: string; allowedOrigins?: string[]; uniqueTokens?: boolean } = {},
+): Promise<TestMerchant> {
+  const allowedOrigins = options.allowedOrigins ?? ['https://shop.example'];
+  const response = await api(vault.url, 'POST', '/v1/merchants', {
+    key: vault.adminKey,
+    json: { name: options.name ?? 'Test Shop', allowed_origins: allowedOrigins, unique_tokens: options.uniqueTokens ?? false },
+  });
+  if (response.status !== 201) throw new Error(`creating a merchant failed: ${response.status} ${response.text}`);
+  return { id: response.body.id, publishableKey: response.body.publishable_key, secretKey: response.body.secret_key, allowedOrigins };
+}
+
+export async function openSession(vaultUrl: string, merchant: TestMerchant, parentOrigin = merchant.allowedOrigins[0]!): Promise<string> {
+  const response = await api(vaultUrl, 'POST', '/v1/sessions', { json: { key: merchant.publishableKey, parent_origin: parentOrigin } });
+  if (response.status !== 201) throw new Error(`opening a session failed: ${response.status} ${response.text}`);
+  return response.body.session;
+}
+
+/** Every token row in the database, deleted or not: "nothing stored" means this count does not move. */
+export async function countTokens(vault: TestVault): Promise<number> {
+  const { rows } = await vault.vault.db.query<{ n: number }>('select count(*)::int as n from tokens');
+  return rows[0]!.n;
+}

@@ -1,0 +1,57 @@
+import { CompactEncrypt, importJWK, type JWK } from 'jose';
+
+/**
+ * Test cards. CVCs are chosen so they do not occur as text anywhere in a
+ * fresh data folder, so the leak checks can look for them.
+ */
+export const CARDS = {
+  visa: { number: '4242424242424242', spaced: '4242 4242 4242 4242', cvc: '516', brand: 'visa', last4: '4242' },
+  mastercard: { number: '5555555555554444', spaced: '5555 5555 5555 4444', cvc: '957', brand: 'mastercard', last4: '4444' },
+  amex: { number: '378282246310005', spaced: '3782 822463 10005', cvc: '7391', brand: 'american-express', last4: '0005' },
+} as const;
+
+export interface CardPlaintext {
+  number: string;
+  exp_month: number;
+  exp_year: number;
+  cvc?: string;
+  name?: string;
+  postal_code?: string;
+  [extra: string]: unknown;
+}
+
+export const nextYear = () => new Date().getUTCFullYear() + 1;
+
+export function cardPlaintext(card: { number: string; cvc: string } = CARDS.visa, overrides: Partial<CardPlaintext> = {}): CardPlaintext {
+  return { number: card.number, exp_month: 12, exp_year: nextYear(), cvc: card.cvc, name: 'Ada Lovelace', ...overrides };
+}
+
+export interface EncryptOptions {
+  alg?: string;
+  enc?: string;
+  kid?: string | null;
+  iat?: number | null;
+  /** Extra protected header parameters (e.g. `zip`). */
+  header?: Record<string, unknown>;
+  /** Encrypt these exact bytes instead of JSON. */
+  rawPlaintext?: Uint8Array;
+  key?: JWK;
+}
+
+export async function fetchJwks(vaultUrl: string): Promise<JWK[]> {
+  const response = await fetch(`${vaultUrl}/v1/keys`);
+  return ((await response.json()) as { keys: JWK[] }).keys;
+}
+
+/** Encrypts card data to the vault's current key the way the card fields do, with knobs to break each rule. */
+export async function encryptCard(vaultUrl: string, plaintext: CardPlaintext | object, options: EncryptOptions = {}): Promise<string> {
+  const jwk = options.key ?? (await fetchJwks(vaultUrl))[0]!;
+  const alg = options.alg ?? 'ECDH-ES+A256KW';
+  const enc = options.enc ?? 'A256GCM';
+  const header: Record<string, unknown> = { alg, enc, ...options.header };
+  if (options.kid !== null) header['kid'] = options.kid ?? jwk.kid;
+  if (options.iat !== null) header['iat'] = options.iat ?? Math.floor(Date.now() / 1000);
+  const key = await importJWK({ ...jwk, alg }, alg);
+  const bytes = options.rawPlaintext ?? new TextEncoder().encode(JSON.stringify(plaintext));
+  return new CompactEncrypt(bytes).setProtectedHeader(header as { alg: string; enc: string }).encrypt(key);
+}

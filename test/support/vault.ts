@@ -1,0 +1,123 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { loadConfig, type VaultConfig } from '../../server/config.ts';
+import { createLogger } from '../../server/log.ts';
+import { migrate } from '../../server/storage/migrate.ts';
+import { openPglite } from '../../server/storage/pglite.ts';
+import { openVault, type Vault } from '../../server/vault.ts';
+import { createTestDatabase } from './postgres.ts';
+
+export type StorageKind = 'pglite' | 'postgres';
+
+export interface TestVault {
+  url: string;
+  storage: StorageKind;
+  adminKey: string;
+  dataDir: string;
+  /** Every log line this vault wrote, one JSON object per line. */
+  logFile: string;
+  databaseUrl: string | undefined;
+  vault: Vault;
+  close(): Promise<void>;
+}
+
+/** Where tests put data folders and logs; `npm test` points it at this run's artifacts for the leak checks. */
+export function artifactsDir(): string {
+  const dir = process.env['TESSERA_TEST_ARTIFACTS'] ?? join(tmpdir(), 'tessera-test-artifacts');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** The storage kinds this run can test: PostgreSQL only when `npm test` started a cluster. */
+export function storageKinds(): StorageKind[] {
+  if (process.env['TESSERA_TEST_PG_URL']) return ['pglite', 'postgres'];
+  if (process.env['CI'] === 'true') throw new Error('CI=true but TESSERA_TEST_PG_URL is not set: the PostgreSQL tests cannot run.');
+  return ['pglite'];
+}
+
+const MIGRATIONS_DIR = join(import.meta.dirname, '..', '..', 'server', 'storage', 'migrations');
+
+/**
+ * A freshly migrated PGlite data folder, made once and copied for each test
+ * vault: initialising PGlite takes seconds, copying it milliseconds.
+ */
+async function pgliteTemplate(): Promise<string> {
+  const hash = createHash('sha256');
+  for (const file of readdirSync(MIGRATIONS_DIR).sort()) hash.update(file).update(readFileSync(join(MIGRATIONS_DIR, file)));
+  const dir = join(tmpdir(), `tessera-pglite-template-${hash.digest('hex').slice(0, 16)}`);
+  if (existsSync(join(dir, 'pgdata'))) return dir;
+  const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const db = await openPglite(building);
+  await migrate(db);
+  await db.close();
+  try {
+    renameSync(building, dir);
+  } catch {
+    // Another test process finished its template first; theirs is as good as ours.
+    rmSync(building, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+export interface StartOptions {
+  storage?: StorageKind;
+  name?: string;
+  /** Reuse a data folder (and PostgreSQL database) from a previous vault, as after a restart. */
+  dataDir?: string;
+  databaseUrl?: string;
+  env?: Record<string, string>;
+}
+
+/** A real vault on a loopback port, with its own data folder, database and log file. */
+export async function startTestVault(options: StartOptions = {}): Promise<TestVault> {
+  const storage = options.storage ?? 'pglite';
+  const name = `${options.name ?? 'vault'}-${storage}-${randomBytes(4).toString('hex')}`;
+  const dataDir = options.dataDir ?? join(artifactsDir(), name);
+  let databaseUrl = options.databaseUrl;
+  if (options.dataDir === undefined) {
+    mkdirSync(dataDir, { recursive: true });
+    if (storage === 'pglite') cpSync(join(await pgliteTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+  }
+  if (storage === 'postgres' && databaseUrl === undefined) {
+    const serverUrl = process.env['TESSERA_TEST_PG_URL'];
+    if (!serverUrl) throw new Error('TESSERA_TEST_PG_URL is not set; run the PostgreSQL tests through `npm test`.');
+    databaseUrl = await createTestDatabase(serverUrl, `t_${name.replace(/[^a-z0-9]/g, '_')}`);
+  }
+
+  const config: VaultConfig = loadConfig({
+    TESSERA_DATA_DIR: dataDir,
+    ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
+    TESSERA_RATE_LIMIT_PER_IP: '100000',
+    TESSERA_RATE_LIMIT_PER_KEY: '100000',
+    ...options.env,
+  });
+  const logFile = join(dataDir, 'vault.log');
+  const log = createLogger({ level: 'info', destination: pino.destination({ dest: logFile, sync: true, append: true }) });
+  const vault = await openVault(config, { log });
+  const server: Server = await new Promise((resolve) => {
+    const s = vault.app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  let closed = false;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    storage,
+    adminKey: vault.deps.adminKey,
+    dataDir,
+    logFile,
+    databaseUrl,
+    vault,
+    async close() {
+      if (closed) return;
+      closed = true;
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await vault.close();
+    },
+  };
+}
