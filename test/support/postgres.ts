@@ -262,7 +262,7 @@ class Cluster implements ThrowawayPostgres {
     rmSync(this.baseDir, { recursive: true, force: true });
   }
 
-  /** The server holds postmaster.pid for as long as it runs, however it was started. */
+  /** The server holds postmaster.pid while it runs; one left by a crash is handled by pg_ctl. */
   private isRunning(): boolean {
     return existsSync(join(this.dataDir, 'postmaster.pid'));
   }
