@@ -48,6 +48,14 @@ export async function openPostgres(url: string, log: Logger): Promise<Db> {
       throw translate(error);
     }
   };
+  // A script of several statements answers with one result per statement; nobody reads them.
+  const exec = async (client: pg.Pool | pg.PoolClient, script: string) => {
+    try {
+      await client.query(script);
+    } catch (error) {
+      throw translate(error);
+    }
+  };
 
   const db: Db = {
     kind: 'postgres',
@@ -61,7 +69,7 @@ export async function openPostgres(url: string, log: Logger): Promise<Db> {
       }
       const tx: Queryable = {
         query: (text, params) => query(client, text, params),
-        exec: async (script) => void (await query(client, script)),
+        exec: (script) => exec(client, script),
       };
       let broken = false;
       try {
@@ -78,7 +86,7 @@ export async function openPostgres(url: string, log: Logger): Promise<Db> {
         client.release(broken);
       }
     },
-    exec: async (script) => void (await query(pool, script)),
+    exec: (script) => exec(pool, script),
     async close() {
       await pool.end();
     },
