@@ -64,6 +64,14 @@ async function pgliteTemplate(): Promise<string> {
   return dir;
 }
 
+/** A new data folder under the artifacts, holding a migrated embedded database when `storage` is PGlite. */
+export async function newDataDir(storage: StorageKind, name: string): Promise<string> {
+  const dataDir = join(artifactsDir(), `${name}-${storage}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(dataDir, { recursive: true });
+  if (storage === 'pglite') cpSync(join(await pgliteTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+  return dataDir;
+}
+
 export interface StartOptions {
   storage?: StorageKind;
   name?: string;
@@ -73,21 +81,18 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
+/** An empty database on the run's PostgreSQL cluster. */
+export async function newTestDatabase(): Promise<string> {
+  const serverUrl = process.env['TESSERA_TEST_PG_URL'];
+  if (!serverUrl) throw new Error('TESSERA_TEST_PG_URL is not set; run the PostgreSQL tests through `npm test`.');
+  return createTestDatabase(serverUrl);
+}
+
 /** A real vault on a loopback port, with its own data folder, database and log file. */
 export async function startTestVault(options: StartOptions = {}): Promise<TestVault> {
   const storage = options.storage ?? 'pglite';
-  const name = `${options.name ?? 'vault'}-${storage}-${randomBytes(4).toString('hex')}`;
-  const dataDir = options.dataDir ?? join(artifactsDir(), name);
-  let databaseUrl = options.databaseUrl;
-  if (options.dataDir === undefined) {
-    mkdirSync(dataDir, { recursive: true });
-    if (storage === 'pglite') cpSync(join(await pgliteTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
-  }
-  if (storage === 'postgres' && databaseUrl === undefined) {
-    const serverUrl = process.env['TESSERA_TEST_PG_URL'];
-    if (!serverUrl) throw new Error('TESSERA_TEST_PG_URL is not set; run the PostgreSQL tests through `npm test`.');
-    databaseUrl = await createTestDatabase(serverUrl, `t_${name.replace(/[^a-z0-9]/g, '_')}`);
-  }
+  const dataDir = options.dataDir ?? (await newDataDir(storage, options.name ?? 'vault'));
+  const databaseUrl = options.databaseUrl ?? (storage === 'postgres' ? await newTestDatabase() : undefined);
 
   const config: VaultConfig = loadConfig({
     TESSERA_DATA_DIR: dataDir,

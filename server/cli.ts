@@ -1,0 +1,88 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { adminKeyPath } from './keys/admin-key.ts';
+
+/**
+ * `npm run tessera -- <command>`: a thin client of the vault's admin API, so
+ * it works the same against the embedded store (which only the running vault
+ * may open) and PostgreSQL.
+ */
+const USAGE = `Usage:
+  tessera merchants create --name <name> --origin <origin> [--origin <origin> …] [--unique-tokens]
+  tessera keys rotate [--grace <seconds>]
+
+Options:
+  --url <url>   the vault (default: $TESSERA_URL, else http://localhost:$PORT or 4000)
+The admin key comes from $TESSERA_ADMIN_KEY, else <$TESSERA_DATA_DIR or .tessera>/admin.key.`;
+
+function fail(message: string): never {
+  console.error(`tessera: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function adminKey(): string {
+  const fromEnv = process.env['TESSERA_ADMIN_KEY'];
+  if (fromEnv) return fromEnv;
+  const path = adminKeyPath(process.env['TESSERA_DATA_DIR'] ?? '.tessera');
+  if (!existsSync(path)) fail(`no admin key: set TESSERA_ADMIN_KEY or start the vault once to create ${path}`);
+  return readFileSync(path, 'utf8').trim();
+}
+
+async function post(url: string, path: string, body: unknown): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminKey()}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (error) {
+    fail(`cannot reach the vault at ${url} (${(error as Error).message}); is it running?`);
+  }
+  const json = (await response.json()) as { error?: { code: string; message: string } };
+  if (!response.ok) {
+    console.error(`tessera: the vault answered ${response.status} ${json.error?.code ?? ''}: ${json.error?.message ?? ''}`);
+    process.exit(1);
+  }
+  return json;
+}
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    url: { type: 'string' },
+    name: { type: 'string' },
+    origin: { type: 'string', multiple: true },
+    'unique-tokens': { type: 'boolean' },
+    grace: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const url = (values.url ?? process.env['TESSERA_URL'] ?? `http://localhost:${process.env['PORT'] ?? 4000}`).replace(/\/$/, '');
+
+switch (positionals.join(' ')) {
+  case 'merchants create': {
+    if (!values.name) fail('merchants create needs --name');
+    const merchant = (await post(url, '/v1/merchants', {
+      name: values.name,
+      allowed_origins: values.origin ?? [],
+      unique_tokens: values['unique-tokens'] ?? false,
+    })) as Record<string, unknown>;
+    console.log(JSON.stringify(merchant, null, 2));
+    console.error('The secret key is shown this once; store it now.');
+    break;
+  }
+  case 'keys rotate': {
+    const grace = values.grace === undefined ? undefined : Number(values.grace);
+    if (grace !== undefined && !(Number.isInteger(grace) && grace >= 0)) fail('--grace must be a whole number of seconds');
+    console.log(JSON.stringify(await post(url, '/v1/keys/rotate', grace === undefined ? {} : { grace_seconds: grace }), null, 2));
+    break;
+  }
+  default:
+    fail(positionals.length === 0 ? 'no command given' : `unknown command "${positionals.join(' ')}"`);
+}

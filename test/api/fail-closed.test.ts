@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, createMerchant, type TestMerchant } from '../support/api.ts';
+import { cardPlaintext, encryptCard } from '../support/cards.ts';
+import { postgresOrSkip, type ThrowawayPostgres } from '../support/postgres.ts';
+import { startTestVault, type TestVault } from '../support/vault.ts';
+
+/** Waits for `check` to pass, polling; bounded in time. */
+async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
+}
+
+/** This file stops its database, so it runs on a PostgreSQL cluster of its own. */
+const cluster: ThrowawayPostgres | undefined = await postgresOrSkip({ name: 'fail-closed' });
+
+describe.skipIf(cluster === undefined)('failing closed when PostgreSQL stops', () => {
+  let vault: TestVault;
+  let shop: TestMerchant;
+
+  beforeAll(async () => {
+    vault = await startTestVault({ storage: 'postgres', name: 'fail-closed', databaseUrl: await cluster!.createDatabase() });
+    shop = await createMerchant(vault);
+  });
+  afterAll(async () => {
+    await vault?.close();
+    await cluster?.destroy();
+  });
+
+  const tokenize = async () =>
+    api(vault.url, 'POST', '/v1/tokens', { key: shop.secretKey, json: { card: await encryptCard(vault.url, cardPlaintext()) } });
+
+  it('answers 503 unavailable with Retry-After within 2 s of PostgreSQL stopping, and 201 again once it is back, without a restart', async () => {
+    expect((await tokenize()).status).toBe(201);
+    const card = await encryptCard(vault.url, cardPlaintext());
+
+    await cluster!.stop();
+    const started = Date.now();
+    const down = await api(vault.url, 'POST', '/v1/tokens', { key: shop.secretKey, json: { card } });
+    const answeredWithinMs = Date.now() - started;
+    expect(down.status).toBe(503);
+    expect(down.body.error).toMatchObject({ type: 'api', code: 'unavailable' });
+    expect(Number(down.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(answeredWithinMs).toBeLessThan(2000);
+    const health = await api(vault.url, 'GET', '/healthz');
+    expect(health.status).toBe(503);
+
+    await cluster!.start();
+    expect(await eventually(async () => (await api(vault.url, 'GET', '/healthz')).status === 200, 10_000)).toBe(true);
+    // The same ciphertext: the failed attempt stored nothing, not even its replay record.
+    const back = await api(vault.url, 'POST', '/v1/tokens', { key: shop.secretKey, json: { card } });
+    expect(back.status).toBe(201);
+  });
+});

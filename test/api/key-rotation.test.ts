@@ -1,0 +1,69 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, createMerchant, type TestMerchant } from '../support/api.ts';
+import { cardPlaintext, encryptCard, fetchJwks } from '../support/cards.ts';
+import { startTestVault, storageKinds, type TestVault } from '../support/vault.ts';
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, '..', '..');
+
+/** `npm run tessera -- keys rotate`, as an operator runs it. */
+async function rotateWithCli(vault: TestVault, graceSeconds?: number): Promise<{ kid: string; retired: string[] }> {
+  const args = ['run', '--silent', 'tessera', '--', 'keys', 'rotate', '--url', vault.url];
+  if (graceSeconds !== undefined) args.push('--grace', String(graceSeconds));
+  const { stdout } = await run('npm', args, { cwd: ROOT, env: { ...process.env, TESSERA_ADMIN_KEY: vault.adminKey }, timeout: 30_000 });
+  return JSON.parse(stdout) as { kid: string; retired: string[] };
+}
+
+describe.each(storageKinds())('transport key rotation on %s', (storage) => {
+  let vault: TestVault;
+  let shop: TestMerchant;
+
+  beforeAll(async () => {
+    vault = await startTestVault({ storage, name: 'key-rotation' });
+    shop = await createMerchant(vault);
+  });
+  afterAll(() => vault?.close());
+
+  const tokenize = (card: string) => api(vault.url, 'POST', '/v1/tokens', { key: shop.secretKey, json: { card } });
+
+  it('reads back tokens made before a rotation, and accepts JWEs made with the old key during the grace period', async () => {
+    const [oldKey] = await fetchJwks(vault.url);
+    const before = await tokenize(await encryptCard(vault.url, cardPlaintext()));
+    expect(before.status).toBe(201);
+    const encryptedBeforeRotation = await encryptCard(vault.url, cardPlaintext(), { key: oldKey });
+
+    const rotated = await rotateWithCli(vault);
+    expect(rotated.retired).toEqual([oldKey!.kid]);
+    const jwks = await fetchJwks(vault.url);
+    expect(jwks.map((k) => k.kid)).toEqual([rotated.kid]);
+
+    expect((await api(vault.url, 'GET', `/v1/tokens/${before.body.token}`, { key: shop.secretKey })).status).toBe(200);
+    expect((await tokenize(encryptedBeforeRotation)).status).toBe(201);
+    expect((await tokenize(await encryptCard(vault.url, cardPlaintext(), { key: oldKey }))).status).toBe(201);
+    expect((await tokenize(await encryptCard(vault.url, cardPlaintext()))).status).toBe(201);
+  });
+
+  it('stops accepting the retired key once its grace period is over, and destroys its private half', async () => {
+    const [oldKey] = await fetchJwks(vault.url);
+    await rotateWithCli(vault, 1);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const late = await tokenize(await encryptCard(vault.url, cardPlaintext(), { key: oldKey }));
+    expect(late.status).toBe(400);
+    expect(late.body.error.code).toBe('unknown_kid');
+
+    await vault.vault.deps.keyring.destroyExpired();
+    const { rows } = await vault.vault.db.query<{ private_key_sealed: Uint8Array | null }>(
+      'select private_key_sealed from transport_keys where kid = $1',
+      [oldKey!.kid],
+    );
+    expect(rows).toEqual([{ private_key_sealed: null }]);
+  });
+
+  it('refuses key rotation without the admin key', async () => {
+    const response = await api(vault.url, 'POST', '/v1/keys/rotate', { key: shop.secretKey, json: {} });
+    expect(response.status).toBe(401);
+  });
+});

@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  dumpTables,
+  filesUnder,
+  scanLog,
+  scanRawFile,
+  scanTableDump,
+  withPglite,
+  withPostgres,
+  type Finding,
+} from '../support/leaks.ts';
+import { artifactsDir } from '../support/vault.ts';
+
+/**
+ * Runs last (`npm test` runs the `leaks` project after every other test):
+ * everything the suite's vaults wrote — logs, databases, raw data files —
+ * is searched for the test cards' numbers (plain and spaced), CVCs, card
+ * JWEs and keys.
+ */
+const artifacts = artifactsDir();
+const files = filesUnder(artifacts);
+const logs = files.filter((f) => f.endsWith('.log'));
+const pgliteDirs = [...new Set(files.filter((f) => basename(f) === 'PG_VERSION' && basename(dirname(f)) === 'pgdata').map((f) => dirname(dirname(f))))];
+const masterKeys = files.filter((f) => basename(f) === 'master.key').map((f) => readFileSync(f, 'utf8').trim());
+
+const report = (findings: Finding[]) => findings.slice(0, 20).map((f) => `${f.what} in ${f.where}`);
+
+describe('no card data at rest after the whole suite', () => {
+  it('found the suite’s logs and data folders to search', () => {
+    expect(logs.length).toBeGreaterThan(5);
+    expect(pgliteDirs.length).toBeGreaterThan(3);
+  });
+
+  it('logs contain no card number, CVC, card JWE, secret key or master key', () => {
+    const findings = logs.flatMap((log) => scanLog(log, masterKeys));
+    expect(report(findings)).toEqual([]);
+    const lines = logs.reduce((n, log) => n + readFileSync(log, 'utf8').split('\n').length, 0);
+    expect(lines).toBeGreaterThan(100);
+  });
+
+  it('raw files of every data folder contain no card number or CVC', () => {
+    const dataFiles = files.filter((f) => !f.endsWith('.log') && pgliteDirs.some((dir) => f.startsWith(`${dir}/`)));
+    expect(dataFiles.length).toBeGreaterThan(100);
+    expect(report(dataFiles.flatMap(scanRawFile))).toEqual([]);
+  });
+
+  it('no text or bytea column of any embedded database holds a card number or CVC', async () => {
+    let tokensSeen = 0;
+    const findings: Finding[] = [];
+    for (const dir of pgliteDirs) {
+      await withPglite(dir, async (query) => {
+        for (const dump of await dumpTables(query)) {
+          if (dump.table === 'tokens') tokensSeen += dump.values.length;
+          findings.push(...scanTableDump(dir, dump));
+        }
+      });
+    }
+    expect(tokensSeen).toBeGreaterThan(0);
+    expect(report(findings)).toEqual([]);
+  });
+
+  it.skipIf(!process.env['TESSERA_TEST_PG_URL'])('no text or bytea column of any PostgreSQL test database holds a card number or CVC', async () => {
+    const serverUrl = process.env['TESSERA_TEST_PG_URL']!;
+    const databases = await withPostgres(serverUrl, async (query) =>
+      (await query(`select datname from pg_database where datname like 'test\\_%'`)).map((r) => String(r['datname'])),
+    );
+    expect(databases.length).toBeGreaterThan(0);
+    const findings: Finding[] = [];
+    for (const name of databases) {
+      const url = new URL(serverUrl);
+      url.pathname = `/${name}`;
+      await withPostgres(url.toString(), async (query) => {
+        for (const dump of await dumpTables(query)) findings.push(...scanTableDump(name, dump));
+      });
+    }
+    expect(report(findings)).toEqual([]);
+  });
+});

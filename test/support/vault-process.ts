@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const START_TIMEOUT_MS = 30_000;
+
+export interface VaultProcess {
+  url: string;
+  child: ChildProcess;
+  /** Resolves once the process has exited. */
+  exited: Promise<void>;
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * `npm run vault` as a separate process (for the tests that kill it), on a
+ * free loopback port, its JSON log lines appended to `<dataDir>/vault.log`.
+ */
+export async function startVaultProcess(options: { dataDir: string; env?: Record<string, string> }): Promise<VaultProcess> {
+  mkdirSync(options.dataDir, { recursive: true });
+  const log = createWriteStream(join(options.dataDir, 'vault.log'), { flags: 'a' });
+  // Node itself with tsx's loader, not the tsx CLI: signals must reach the vault, not a wrapper process.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TESSERA_DATA_DIR: options.dataDir, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.stderr!.pipe(log, { end: false });
+
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the vault process did not start listening in time')), START_TIMEOUT_MS);
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      buffered += chunk.toString('utf8');
+      for (const line of buffered.split('\n').slice(0, -1)) {
+        const entry = safeJson(line);
+        if (entry?.['msg'] === 'vault listening') {
+          clearTimeout(timer);
+          resolve(String(entry['url']));
+        }
+      }
+      buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the vault process exited early (code ${code})`));
+    });
+  });
+
+  return {
+    url,
+    child,
+    exited,
+    async kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+      log.end();
+    },
+  };
+}
+
+function safeJson(line: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,56 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CARDS } from '../../support/cards.ts';
+import { cardDataIn, scanLog, scanRawFile } from '../../support/leaks.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'tessera-leak-scan-'));
+const write = (name: string, content: string | Buffer) => {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+};
+
+describe('the leak scanner', () => {
+  it.each([
+    ['a plain card number', `number ${CARDS.visa.number}`, 'card number 4242…'],
+    ['a spaced card number', `typed ${CARDS.amex.spaced}!`, 'card number 3782…'],
+    ['a CVC as a word', `{"cvc":"${CARDS.visa.cvc}"}`, `CVC ${CARDS.visa.cvc}`],
+  ])('finds %s in text', (_name, text, expected) => {
+    expect(cardDataIn(text)).toBe(expected);
+  });
+
+  it('does not mistake CVC digits inside ids or hashes for a CVC', () => {
+    expect(cardDataIn(`tok_Ab${CARDS.visa.cvc}Cd req_9${CARDS.visa.cvc}0`)).toBeUndefined();
+  });
+
+  it('flags log lines with a card number, a JWE, a secret key or a master key, and CVC strings but not numbers', () => {
+    const log = write(
+      'vault.log',
+      [
+        JSON.stringify({ msg: 'ok', ms: Number(CARDS.visa.cvc) }),
+        JSON.stringify({ msg: `got ${CARDS.mastercard.number}` }),
+        JSON.stringify({ msg: 'eyJhbGciOiJFQ0RILUVTK0EyNTZLVyJ9.a.b.c.d' }),
+        JSON.stringify({ key: 'sk_test_AAAAAAAAAAAAAAAAAAAAAAAA' }),
+        JSON.stringify({ note: 'master c2VjcmV0' }),
+        JSON.stringify({ cvc: CARDS.amex.cvc }),
+      ].join('\n'),
+    );
+    expect(scanLog(log, ['c2VjcmV0']).map((f) => f.what)).toEqual([
+      'card number',
+      'card number 5555…',
+      'card JWE',
+      'secret or admin key',
+      'master key',
+      `CVC ${CARDS.amex.cvc}`,
+    ]);
+  });
+
+  it('finds a CVC inside readable text in a binary file but not among random bytes', () => {
+    const binary = Buffer.concat([Buffer.from([0, 1, 2]), Buffer.from(CARDS.visa.cvc), Buffer.from([0, 3])]);
+    expect(scanRawFile(write('random.bin', binary))).toEqual([]);
+    const text = Buffer.concat([Buffer.from([0]), Buffer.from(`{"number":"x","cvc":"${CARDS.visa.cvc}"}`), Buffer.from([0])]);
+    expect(scanRawFile(write('text.bin', text)).map((f) => f.what)).toEqual([`CVC ${CARDS.visa.cvc}`]);
+  });
+});
