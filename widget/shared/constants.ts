@@ -2,21 +2,30 @@
 export const FIELD_NAMES = ['number', 'expiry', 'cvc', 'name', 'postal_code'] as const;
 export type FieldName = (typeof FIELD_NAMES)[number];
 
-/** Error codes the widget itself produces (vault error codes pass through unchanged). */
-export const WIDGET_ERROR_CODES = {
-  /** A field is empty or invalid; `param` names it. */
-  validation: 'validation_error',
-  /** The vault could not be reached, or did not answer in time. */
-  network: 'network_error',
-  /** The fields iframe never completed its handshake (unknown key, origin not allowed, blocked frame). */
-  unavailable: 'fields_unavailable',
-  /** `tokenize()` was called before `ready` or after `destroy()`. */
-  notReady: 'not_ready',
-  /** A `tokenize()` is already running for this card. */
-  busy: 'tokenize_in_progress',
-} as const;
-
 /** How long the fields get to answer a tokenize request before the loader gives up. */
 export const TOKENIZE_TIMEOUT_MS = 10_000;
+/**
+ * How long the fields wait for the vault, below `TOKENIZE_TIMEOUT_MS` so that
+ * the fields, which know the outcome, answer before the loader gives up.
+ */
+export const VAULT_TIMEOUT_MS = 8_000;
+/** After the frame's `load`, how long a missing hello may still arrive before the loader asks the vault why. */
+export const HANDSHAKE_GRACE_MS = 3_000;
 /** How long the loader waits for the iframe's hello before it reports `fields_unavailable`. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * Why a field is not complete, as `change.error.code` reports it (the
+ * rejection of `tokenize()` says `validation_error` and names the field).
+ */
+export const FIELD_ERROR_CODES = [
+  'incomplete_number',
+  'invalid_number',
+  'incomplete_expiry',
+  'invalid_expiry_month',
+  'expiry_in_past',
+  'incomplete_cvc',
+  'incomplete_name',
+  'incomplete_postal_code',
+] as const;
+export type FieldErrorCode = (typeof FIELD_ERROR_CODES)[number];

@@ -23,6 +23,12 @@ export const PROTOCOL_VERSION = 1;
 
 export type CardMode = 'payment' | 'signup' | 'cvc';
 export type SaveCard = 'optional' | 'always' | 'never';
+/**
+ * The host page's colour scheme where the card is mounted. The fields must use
+ * the same one: an iframe whose `color-scheme` differs from its embedder's is
+ * painted on an opaque canvas instead of a transparent one.
+ */
+export type ColorScheme = 'light' | 'dark';
 
 /** Options the merchant passes to `tessera.card(options)`; all data, no functions. */
 export interface CardOptions {
@@ -35,6 +41,8 @@ export interface CardOptions {
   style?: CardStyle;
   /** `auto` follows the shopper's browser; otherwise a BCP 47 tag such as `fr` or `ar`. */
   locale?: string;
+  /** Defaults to the colour scheme the loader reads from the mount container. */
+  colorScheme?: ColorScheme;
   /** CVC mode: the saved token whose CVC is re-collected, and what to show for it. */
   token?: string;
   brand?: CardBrand;
@@ -118,6 +126,13 @@ export type FrameToParentMessage =
   | { type: 'error'; error: TesseraErrorShape }
   | { type: 'result'; id: number; ok: true; value: TokenResult | CvcResult }
   | { type: 'result'; id: number; ok: false; error: TesseraErrorShape };
+
+/**
+ * `result.id` of a tokenization the shopper started by pressing Enter in the
+ * fields rather than the merchant page calling `tokenize()`; the loader
+ * reports it as a `submit` event.
+ */
+export const SHOPPER_SUBMIT_ID = 0;
 
 export type MessageType =
   | FrameToParentWindowMessage['type']
