@@ -1,0 +1,38 @@
+/**
+ * Whether each field holds something the vault will accept, as the error
+ * code to show the shopper (`undefined`: nothing to say). The vault checks
+ * again; these rules mirror its own (api.md, "Card encryption").
+ */
+import type { FieldErrorCode } from '../shared/constants.ts';
+import type { BrandRule } from './card-brands.ts';
+import { passesLuhn } from './card-number.ts';
+import { parseExpiry } from './expiry.ts';
+
+export function numberError(digits: string, rule: Pick<BrandRule, 'lengths'>): FieldErrorCode | undefined {
+  if (!rule.lengths.includes(digits.length)) {
+    return digits.length < Math.max(...rule.lengths) ? 'incomplete_number' : 'invalid_number';
+  }
+  return passesLuhn(digits) ? undefined : 'invalid_number';
+}
+
+/** A card is valid through the last day of its expiry month. */
+export function expiryError(formatted: string, now = new Date()): FieldErrorCode | undefined {
+  const expiry = parseExpiry(formatted);
+  if (!expiry) return 'incomplete_expiry';
+  if (expiry.month < 1 || expiry.month > 12) return 'invalid_expiry_month';
+  return expiry.year * 12 + expiry.month < now.getFullYear() * 12 + now.getMonth() + 1 ? 'expiry_in_past' : undefined;
+}
+
+/** `lengths`: what the brand allows; both 3 and 4 while the brand is unknown. */
+export function cvcError(cvc: string, lengths: readonly number[]): FieldErrorCode | undefined {
+  return lengths.includes(cvc.length) ? undefined : 'incomplete_cvc';
+}
+
+export function nameError(name: string): FieldErrorCode | undefined {
+  return name.trim() ? undefined : 'incomplete_name';
+}
+
+/** Postal codes worldwide are 3 to 10 letters, digits, spaces or hyphens. */
+export function postalCodeError(postalCode: string): FieldErrorCode | undefined {
+  return /^[\p{L}\d][\p{L}\d -]{1,8}[\p{L}\d]$/u.test(postalCode.trim()) ? undefined : 'incomplete_postal_code';
+}
