@@ -1,0 +1,26 @@
+import type { Messages } from './en.ts';
+
+export const ar: Messages = {
+  number: 'رقم البطاقة',
+  expiry: 'تاريخ الانتهاء',
+  expiryPlaceholder: 'MM / YY',
+  cvc: 'رمز الأمان',
+  name: 'الاسم على البطاقة',
+  postalCode: 'الرمز البريدي',
+  paymentLegend: 'الدفع بالبطاقة',
+  signupLegend: 'حفظ البطاقة',
+  cvcLegend: 'أكّد رمز الأمان',
+  saveCard: 'احفظ هذه البطاقة للمرة القادمة',
+  signupNotice: 'سيتم حفظ هذه البطاقة للدفعات القادمة.',
+  cardEnding: 'البطاقة المنتهية بـ',
+  incomplete_number: 'رقم البطاقة غير مكتمل.',
+  invalid_number: 'رقم البطاقة غير صالح.',
+  incomplete_expiry: 'تاريخ الانتهاء غير مكتمل.',
+  invalid_expiry_month: 'شهر الانتهاء غير صالح.',
+  expiry_in_past: 'تاريخ انتهاء البطاقة قد مضى.',
+  incomplete_cvc: 'رمز الأمان غير مكتمل.',
+  incomplete_name: 'أدخل الاسم كما يظهر على البطاقة.',
+  incomplete_postal_code: 'الرمز البريدي غير مكتمل.',
+  network_error: 'تعذّر الوصول إلى خدمة الدفع. يُرجى المحاولة مرة أخرى.',
+  failed: 'تعذّرت معالجة بطاقتك. تحقّق من البيانات وحاول مرة أخرى.',
+};

@@ -1,0 +1,26 @@
+import type { Messages } from './en.ts';
+
+export const fr: Messages = {
+  number: 'Numéro de carte',
+  expiry: "Date d'expiration",
+  expiryPlaceholder: 'MM / AA',
+  cvc: 'Code de sécurité',
+  name: 'Nom sur la carte',
+  postalCode: 'Code postal',
+  paymentLegend: 'Payer par carte',
+  signupLegend: 'Enregistrer la carte',
+  cvcLegend: 'Confirmez votre code de sécurité',
+  saveCard: 'Enregistrer cette carte pour la prochaine fois',
+  signupNotice: 'Cette carte sera enregistrée pour vos prochains paiements.',
+  cardEnding: 'Carte se terminant par',
+  incomplete_number: 'Le numéro de carte est incomplet.',
+  invalid_number: "Le numéro de carte n'est pas valide.",
+  incomplete_expiry: "La date d'expiration est incomplète.",
+  invalid_expiry_month: "Le mois d'expiration n'est pas valide.",
+  expiry_in_past: "La date d'expiration est dépassée.",
+  incomplete_cvc: 'Le code de sécurité est incomplet.',
+  incomplete_name: 'Saisissez le nom figurant sur la carte.',
+  incomplete_postal_code: 'Le code postal est incomplet.',
+  network_error: 'Le service de paiement est injoignable. Veuillez réessayer.',
+  failed: "Votre carte n'a pas pu être traitée. Vérifiez les informations et réessayez.",
+};
