@@ -11,16 +11,16 @@ import { PROTOCOL_VERSION, type CardOptions, type InitMessage, type ParentToFram
 import type { CardStyle } from '../shared/styles.ts';
 
 const cardOptions: z.ZodMiniType<CardOptions> = z.object({
-  mode: z.optional(z.enum(['payment', 'signup', 'cvc'])),
-  saveCard: z.optional(z.enum(['optional', 'always', 'never'])),
+  mode: z.optional(z.literal(['payment', 'signup', 'cvc'])),
+  saveCard: z.optional(z.literal(['optional', 'always', 'never'])),
   customer: z.optional(z.string()),
   fields: z.optional(z.object({ name: z.optional(z.boolean()), postalCode: z.optional(z.boolean()) })),
   // Checked entry by entry by `sanitizeStyle`, which reports what it drops.
   style: z.optional(z.custom<CardStyle>()),
   locale: z.optional(z.string()),
-  colorScheme: z.optional(z.enum(['light', 'dark'])),
+  colorScheme: z.optional(z.literal(['light', 'dark'])),
   token: z.optional(z.string()),
-  brand: z.optional(z.enum(CARD_BRANDS)),
+  brand: z.optional(z.literal(CARD_BRANDS)),
   last4: z.optional(z.custom<string>((value) => typeof value === 'string' && /^\d{4}$/.test(value))),
 });
 
@@ -35,7 +35,7 @@ export const initMessage: z.ZodMiniType<InitMessage> = z.strictObject({
 const portMessages: { [T in ParentToFrameMessage['type']]: z.ZodMiniType<Extract<ParentToFrameMessage, { type: T }>> } = {
   update: z.strictObject({ type: z.literal('update'), options: cardOptions }),
   tokenize: z.strictObject({ type: z.literal('tokenize'), id: z.number() }),
-  focus: z.strictObject({ type: z.literal('focus'), field: z.optional(z.enum(FIELD_NAMES)) }),
+  focus: z.strictObject({ type: z.literal('focus'), field: z.optional(z.literal(FIELD_NAMES)) }),
   clear: z.strictObject({ type: z.literal('clear') }),
 };
 
