@@ -123,7 +123,6 @@ export type FrameToParentMessage =
   | { type: 'focus'; field: FieldName }
   | { type: 'blur'; field: FieldName }
   | { type: 'resize'; height: number }
-  | { type: 'error'; error: TesseraErrorShape }
   | { type: 'result'; id: number; ok: true; value: TokenResult | CvcResult }
   | { type: 'result'; id: number; ok: false; error: TesseraErrorShape };
 
