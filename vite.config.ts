@@ -1,5 +1,7 @@
-import { resolve } from 'node:path';
-import { defineConfig, type UserConfig } from 'vite';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { defineConfig, type Plugin, type UserConfig } from 'vite';
 
 /**
  * One config, four builds (selected with `--mode`):
@@ -10,6 +12,26 @@ import { defineConfig, type UserConfig } from 'vite';
  * - `demo`: the demo storefront's pages.
  */
 const root = import.meta.dirname;
+
+/**
+ * Types for bundlers beside tessera.mjs: tsc emits the loader's declarations
+ * (with the shared protocol types they use) under dist/loader/types, and
+ * `tessera.d.mts` re-exports them. Imports are rewritten from `.ts` to `.js`,
+ * which is how a declaration file names its siblings.
+ */
+const loaderDeclarations = (): Plugin => ({
+  name: 'tessera:loader-declarations',
+  apply: 'build',
+  closeBundle() {
+    const outDir = resolve(root, 'dist/loader/types');
+    execFileSync(process.execPath, [resolve(root, 'node_modules/typescript/bin/tsc'), '-p', resolve(root, 'widget/loader/tsconfig.declarations.json')], { stdio: 'inherit' });
+    for (const file of readdirSync(outDir, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.d.ts'))) {
+      const path = join(outDir, file);
+      writeFileSync(path, readFileSync(path, 'utf8').replace(/(from '\.{1,2}\/[^']+)\.ts'/g, "$1.js'"));
+    }
+    writeFileSync(resolve(root, 'dist/loader/tessera.d.mts'), "export * from './types/loader/esm.js';\n");
+  },
+});
 
 const builds: Record<string, UserConfig> = {
   loader: {
@@ -29,6 +51,7 @@ const builds: Record<string, UserConfig> = {
   },
   'loader-esm': {
     publicDir: false,
+    plugins: [loaderDeclarations()],
     build: {
       outDir: resolve(root, 'dist/loader'),
       emptyOutDir: false,
