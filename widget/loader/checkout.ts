@@ -121,6 +121,7 @@ function createCard(key: string, options: CardOptions): Card {
       const container = typeof target === 'string' ? document.querySelector(target) : target;
       if (!container || frame) throw new TypeError(`Tessera: cannot mount the card on ${target}`);
       frame = document.createElement('iframe');
+      // No `allow` grants: the fields use no delegated feature, and a cross-origin frame gets none by default.
       frame.title = 'Secure card payment form';
       frame.src = `${vault}/v1/fields?key=${encodeURIComponent(key)}&origin=${encodeURIComponent(location.origin)}#${channel}`;
       frame.style.cssText = 'border:0;width:100%;display:block';
