@@ -8,7 +8,22 @@ export interface StoredResponse {
   body: string;
 }
 
-export type RecordResponse = (tx: Queryable, response: StoredResponse) => Promise<void>;
+/** A key this request has claimed; the response is recorded against it in the work's own transaction. */
+export interface IdempotencyClaim {
+  scope: string;
+  key: string;
+}
+
+/** Records the response of a claimed request, inside the transaction that did the work. */
+export async function recordResponse(tx: Queryable, claim: IdempotencyClaim | undefined, response: StoredResponse): Promise<void> {
+  if (claim === undefined) return;
+  await tx.query('update idempotency_keys set response_status = $3, response_body = $4 where scope = $1 and key = $2', [
+    claim.scope,
+    claim.key,
+    response.status,
+    response.body,
+  ]);
+}
 
 const RETENTION = '24 hours';
 /** A claim older than this with no response is treated as abandoned (its process died) and can be taken over. */
@@ -30,15 +45,16 @@ export class IdempotencyStore {
 
   /**
    * Runs `operation` at most once per (scope, key, request). Without a key it
-   * simply runs. `operation` must call `record` inside its transaction.
+   * simply runs. `operation` must record its response against the claim in
+   * the transaction that does the work (`recordResponse`).
    */
   async run(
     scope: string,
     key: string | undefined,
     request: unknown,
-    operation: (record: RecordResponse) => Promise<StoredResponse>,
+    operation: (claim: IdempotencyClaim | undefined) => Promise<StoredResponse>,
   ): Promise<StoredResponse & { replayed: boolean }> {
-    if (key === undefined) return { ...(await operation(async () => undefined)), replayed: false };
+    if (key === undefined) return { ...(await operation(undefined)), replayed: false };
     if (!KEY_PATTERN.test(key)) {
       throw new ApiError('parameter_invalid', { message: 'The Idempotency-Key header must be 1–255 printable ASCII characters.', param: 'Idempotency-Key' });
     }
@@ -46,7 +62,7 @@ export class IdempotencyStore {
     const stored = await this.#claim(scope, key, requestHash);
     if (stored !== undefined) return { ...stored, replayed: true };
     try {
-      const response = await operation((tx, res) => this.#record(tx, scope, key, res));
+      const response = await operation({ scope, key });
       return { ...response, replayed: false };
     } catch (error) {
       await this.#release(scope, key).catch(() => undefined);
@@ -87,15 +103,6 @@ export class IdempotencyStore {
       throw new ApiError('idempotency_in_flight', { headers: { 'Retry-After': '1' } });
     }
     return { status: existing.response_status, body: existing.response_body };
-  }
-
-  async #record(tx: Queryable, scope: string, key: string, response: StoredResponse): Promise<void> {
-    await tx.query('update idempotency_keys set response_status = $3, response_body = $4 where scope = $1 and key = $2', [
-      scope,
-      key,
-      response.status,
-      response.body,
-    ]);
   }
 
   async #release(scope: string, key: string): Promise<void> {

@@ -32,9 +32,18 @@ export function secretsEqual(a: string, b: string): boolean {
 export const isPublishableKey = (key: string) => /^pk_test_[0-9A-Za-z]{20,64}$/.test(key);
 export const isSecretKey = (key: string) => /^sk_test_[0-9A-Za-z]{20,64}$/.test(key);
 
+/**
+ * Every API request resolves its merchant by key, so lookups are cached for a
+ * few seconds. A change made through this process is seen at once; one made
+ * through another vault process within the TTL.
+ */
+const CACHE_TTL_MS = 5_000;
+const CACHE_MAX_ENTRIES = 10_000;
+
 export class MerchantDirectory {
   readonly #db: Queryable;
   readonly #keys: MerchantKeys;
+  readonly #cache = new Map<string, { merchant: Merchant; until: number }>();
 
   constructor(db: Queryable, keys: MerchantKeys) {
     this.#db = db;
@@ -70,14 +79,33 @@ export class MerchantDirectory {
 
   async byPublishableKey(publishableKey: string): Promise<Merchant | undefined> {
     if (!isPublishableKey(publishableKey)) return undefined;
-    const { rows } = await this.#db.query<Merchant>(`select ${COLUMNS} from merchants where publishable_key = $1`, [publishableKey]);
-    return rows[0];
+    return this.#cached(`pk/${publishableKey}`, async () => {
+      const { rows } = await this.#db.query<Merchant>(`select ${COLUMNS} from merchants where publishable_key = $1`, [publishableKey]);
+      return rows[0];
+    });
   }
 
   async bySecretKey(secretKey: string): Promise<Merchant | undefined> {
     if (!isSecretKey(secretKey)) return undefined;
-    const { rows } = await this.#db.query<Merchant>(`select ${COLUMNS} from merchants where secret_key_hash = $1`, [hashSecretKey(secretKey)]);
-    return rows[0];
+    const hash = hashSecretKey(secretKey);
+    // Cached under the key's hash: the secret itself is never kept in memory longer than the request.
+    return this.#cached(`sk/${hash.toString('base64')}`, async () => {
+      const { rows } = await this.#db.query<Merchant>(`select ${COLUMNS} from merchants where secret_key_hash = $1`, [hash]);
+      return rows[0];
+    });
+  }
+
+  async #cached(key: string, load: () => Promise<Merchant | undefined>): Promise<Merchant | undefined> {
+    const now = Date.now();
+    const hit = this.#cache.get(key);
+    if (hit !== undefined && hit.until > now) return hit.merchant;
+    const merchant = await load();
+    // Unknown keys are not cached, so a burst of made-up keys cannot fill the cache.
+    if (merchant !== undefined) {
+      if (this.#cache.size >= CACHE_MAX_ENTRIES) this.#cache.clear();
+      this.#cache.set(key, { merchant, until: now + CACHE_TTL_MS });
+    }
+    return merchant;
   }
 
   async update(merchantId: string, changes: UpdateMerchantInput): Promise<Merchant> {
@@ -98,6 +126,7 @@ export class MerchantDirectory {
         changes.webhook_url ?? null,
       ],
     );
+    this.#cache.clear();
     return rows[0]!;
   }
 

@@ -1,7 +1,7 @@
 import { ApiError } from '../errors.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant } from '../merchants/service.ts';
-import type { Db, Queryable } from '../storage/db.ts';
+import type { Db } from '../storage/db.ts';
 
 /** A session lives this long and allows this many token creations: the first brake on card testing. */
 export const SESSION_LIFETIME_MINUTES = 30;
@@ -39,29 +39,13 @@ export class FieldsSessions {
     return { session: id, expires_at: rows[0]!.expires_at.toISOString() };
   }
 
-  /** Checks a session before any work is done; `consume` re-checks atomically when the token is written. */
+  /** Checks a session before any work is done; the token write re-checks and counts it atomically. */
   async check(sessionId: string, publishableKey: string): Promise<void> {
     const { rows } = await this.#db.query<SessionRow>(
       'select merchant_id, publishable_key, tokens_created, expires_at from sessions where id = $1',
       [sessionId],
     );
     assertUsable(rows[0], publishableKey);
-  }
-
-  /** Counts one token against the session, inside the transaction that writes it. */
-  async consume(tx: Queryable, sessionId: string, publishableKey: string): Promise<void> {
-    const { rows } = await tx.query<SessionRow>(
-      `update sessions set tokens_created = tokens_created + 1
-        where id = $1 and publishable_key = $2 and expires_at > now() and tokens_created < $3
-        returning merchant_id, publishable_key, tokens_created, expires_at`,
-      [sessionId, publishableKey, SESSION_TOKEN_LIMIT],
-    );
-    if (rows.length > 0) return;
-    const current = await tx.query<SessionRow>('select merchant_id, publishable_key, tokens_created, expires_at from sessions where id = $1', [
-      sessionId,
-    ]);
-    assertUsable(current.rows[0], publishableKey);
-    throw new ApiError('session_invalid', { param: 'session' });
   }
 
   async purgeExpired(): Promise<number> {

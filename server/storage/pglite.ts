@@ -1,17 +1,9 @@
-import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import type { Db, Queryable, QueryResult } from './db.ts';
-
-interface PgliteResults<Row> {
-  rows: Row[];
-  affectedRows?: number;
-}
-
-const toResult = <Row>(result: PgliteResults<Row>): QueryResult<Row> => ({
-  rows: result.rows,
-  rowCount: result.affectedRows || result.rows.length,
-});
+import type { Worker } from 'node:worker_threads';
+import { startTypeScriptWorker } from '../lib/workers.ts';
+import { StorageUnavailableError, type Db, type Queryable, type QueryResult } from './db.ts';
+import type { PgliteErrorShape, PgliteReply, PgliteRequest } from './pglite-protocol.ts';
 
 /**
  * PGlite runs Postgres inside this process, so only one process may open a
@@ -47,29 +39,97 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** The embedded database in `<dataDir>/pgdata`. */
+/** A database error from the PGlite thread, with the fields the vault maps errors by. */
+class PgliteError extends Error {
+  readonly code: string | undefined;
+  readonly detail: string | undefined;
+  readonly constraint: string | undefined;
+
+  constructor(shape: PgliteErrorShape) {
+    super(shape.message);
+    this.name = 'PgliteError';
+    this.code = shape.code;
+    this.detail = shape.detail;
+    this.constraint = shape.constraint;
+  }
+}
+
+type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
+type Unsent = PgliteRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
+type Send = <T>(request: Unsent) => Promise<T>;
+
+/** Talks to the PGlite thread: one message per statement, answered by id. */
+function connect(worker: Worker): Send {
+  const pending = new Map<number, Pending>();
+  let nextId = 1;
+  let failed: Error | undefined;
+  worker.on('message', (message: PgliteReply | { ready: true }) => {
+    if (!('id' in message)) return;
+    const waiter = pending.get(message.id);
+    pending.delete(message.id);
+    if (message.ok) waiter?.resolve(message.value);
+    else waiter?.reject(new PgliteError(message.error));
+  });
+  const failAll = (error: Error) => {
+    failed = new StorageUnavailableError(error);
+    for (const waiter of pending.values()) waiter.reject(failed);
+    pending.clear();
+  };
+  worker.on('error', failAll);
+  worker.on('exit', (code) => failAll(new Error(`the PGlite thread exited (code ${code})`)));
+  return <T>(request: Unsent) => {
+    if (failed) return Promise.reject(failed);
+    const id = nextId++;
+    return new Promise<T>((resolve, reject) => {
+      pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      worker.postMessage({ ...request, id });
+    });
+  };
+}
+
+/** The embedded database in `<dataDir>/pgdata`, served by a thread of its own. */
 export async function openPglite(dataDir: string): Promise<Db> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const unlock = lockDataFolder(dataDir);
-  let pg: PGlite;
+  const worker = startTypeScriptWorker(new URL('./pglite-thread.ts', import.meta.url), { pgdata: join(dataDir, 'pgdata') });
   try {
-    pg = await PGlite.create(join(dataDir, 'pgdata'));
+    await new Promise<void>((resolve, reject) => {
+      worker.once('message', () => resolve());
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`the PGlite thread exited while starting (code ${code})`)));
+    });
   } catch (error) {
+    await worker.terminate();
     unlock();
     throw error;
   }
-  const wrap = (target: Pick<PGlite, 'query' | 'exec'>): Queryable => ({
-    query: async <Row>(text: string, params?: readonly unknown[]) =>
-      toResult<Row>(await target.query<Row>(text, params as unknown[] | undefined)),
-    exec: async (script) => void (await target.exec(script)),
+  const send = connect(worker);
+
+  const queryable = (tx: number | undefined): Queryable => ({
+    query: <Row>(sql: string, params?: readonly unknown[]) =>
+      send<QueryResult<Row>>({ kind: 'query', sql, params: params as unknown[] | undefined, tx }),
+    exec: async (sql) => void (await send({ kind: 'exec', sql, tx })),
   });
+
   return {
     kind: 'pglite',
-    ...wrap(pg),
-    transaction: (work) => pg.transaction((tx) => work(wrap(tx))),
+    ...queryable(undefined),
+    async transaction(work) {
+      const tx = await send<number>({ kind: 'begin' });
+      let result: Awaited<ReturnType<typeof work>>;
+      try {
+        result = await work(queryable(tx));
+      } catch (error) {
+        await send({ kind: 'end', tx, commit: false }).catch(() => undefined);
+        throw error;
+      }
+      await send({ kind: 'end', tx, commit: true });
+      return result;
+    },
     async close() {
       try {
-        await pg.close();
+        await send({ kind: 'close' });
+        await worker.terminate();
       } finally {
         unlock();
       }

@@ -45,10 +45,7 @@ const MAX_YEARS_AHEAD = 50;
 /** A zod issue that carries the API error code it should become. */
 const cardIssue = (code: ErrorCode, path: string) => ({ code: 'custom' as const, message: code, path: [path], params: { apiCode: code } });
 
-function cardPlaintextSchema(now: Date) {
-  const year = now.getUTCFullYear();
-  const month = now.getUTCMonth() + 1;
-  return z
+const CardPlaintextSchema = z
     .strictObject({
       number: z.string(),
       exp_month: z.number().int(),
@@ -58,6 +55,9 @@ function cardPlaintextSchema(now: Date) {
       postal_code: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$/).optional(),
     })
     .superRefine((card, ctx) => {
+      const now = new Date();
+      const year = now.getUTCFullYear();
+      const month = now.getUTCMonth() + 1;
       const validNumber = /^\d{12,19}$/.test(card.number) && passesLuhn(card.number);
       if (!validNumber) ctx.addIssue(cardIssue('invalid_card_number', 'number'));
       if (card.exp_month < 1 || card.exp_month > 12 || card.exp_year < 2000 || card.exp_year > year + MAX_YEARS_AHEAD) {
@@ -74,9 +74,8 @@ function cardPlaintextSchema(now: Date) {
         ctx.addIssue(cardIssue('invalid_cvc', 'cvc'));
       }
     });
-}
 
-export type CardPlaintext = z.output<ReturnType<typeof cardPlaintextSchema>>;
+export type CardPlaintext = z.output<typeof CardPlaintextSchema>;
 
 export interface Card extends CardPlaintext {
   brand: string;
@@ -91,14 +90,14 @@ const PRIORITY: ErrorCode[] = ['invalid_card_number', 'invalid_expiry', 'card_ex
  * keys — `__proto__` included —, wrong types, not JSON) is a malformed
  * request (400); a well-formed card that is not valid is a card error (422).
  */
-export function parseCardPlaintext(plaintext: Uint8Array, param = 'card', now = new Date()): Card {
+export function parseCardPlaintext(plaintext: Uint8Array, param = 'card'): Card {
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(plaintext).toString('utf8'));
   } catch {
     throw new ApiError('parameter_invalid', { message: 'The decrypted card data is not JSON.', param });
   }
-  const result = cardPlaintextSchema(now).safeParse(json);
+  const result = CardPlaintextSchema.safeParse(json);
   if (result.success) {
     const { brand } = detectBrand(result.data.number);
     return { ...result.data, brand, last4: result.data.number.slice(-4) };

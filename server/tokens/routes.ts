@@ -3,13 +3,12 @@ import { ApiError } from '../errors.ts';
 import { bearerKey, merchantFromSecretKey, merchantOf, requireSecretKey } from '../http/auth.ts';
 import { parseInput } from '../http/errors.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
-import type { IdempotencyStore, RecordResponse, StoredResponse } from '../idempotency/idempotency.ts';
+import type { IdempotencyStore, StoredResponse } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import type { FieldsSessions } from '../sessions/service.ts';
-import type { Queryable } from '../storage/db.ts';
 import { FieldsTokenRequest, ListTokensQuery, ServerTokenRequest } from './schema.ts';
 import { browserTokenBody, createdTokenBody, tokenBody } from './serialize.ts';
-import type { TokenOutcome, TokenVault } from './service.ts';
+import type { TokenVault } from './service.ts';
 
 export interface TokenRouteDeps {
   tokens: TokenVault;
@@ -65,17 +64,17 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
   const merchant = await deps.merchants.byPublishableKey(body.key);
   if (merchant === undefined) throw new ApiError('unauthenticated', { param: 'key' });
   deps.limits.perKey.hit(`pk:${body.key}`);
+  // Fail fast before decrypting; the write counts the token against the session atomically.
   await deps.sessions.check(body.session, body.key);
 
-  return deps.idempotency.run(`pk:${body.key}`, idempotencyKey(req), body, (record) =>
-    respondWithin(
-      (afterWrite) =>
-        deps.tokens.create(
-        { merchant, ciphertext: body.card, reusable: body.reusable, customer: body.customer },
-        { beforeWrite: (tx) => deps.sessions.consume(tx, body.session, body.key), afterWrite },
-      ),
-      (outcome) => ({ status: 201, body: JSON.stringify(browserTokenBody(outcome.token)) }),
-      record,
+  return deps.idempotency.run(`pk:${body.key}`, idempotencyKey(req), body, (claim) =>
+    deps.tokens.create(
+      { merchant, ciphertext: body.card, reusable: body.reusable, customer: body.customer },
+      {
+        session: { id: body.session, publishableKey: body.key },
+        claim,
+        render: (outcome) => ({ status: 201, body: JSON.stringify(browserTokenBody(outcome.token)) }),
+      },
     ),
   );
 }
@@ -83,41 +82,21 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
 async function createFromServer(deps: TokenRouteDeps, req: Request) {
   const merchant = await merchantFromSecretKey(req, deps.merchants);
   const body = parseInput(ServerTokenRequest, req.body);
-  return deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKey(req), body, (record) =>
-    respondWithin(
-      (afterWrite) =>
-        deps.tokens.create(
-          {
-            merchant,
-            ciphertext: body.card,
-            reusable: body.reusable,
-            customer: body.customer,
-            value: body.value,
-            declineDuplicates: body.decline_duplicates,
-            verify: body.verify,
-          },
-          { afterWrite },
-        ),
-      (outcome) => ({ status: outcome.existing ? 200 : 201, body: JSON.stringify(createdTokenBody(outcome)) }),
-      record,
+  return deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKey(req), body, (claim) =>
+    deps.tokens.create(
+      {
+        merchant,
+        ciphertext: body.card,
+        reusable: body.reusable,
+        customer: body.customer,
+        value: body.value,
+        declineDuplicates: body.decline_duplicates,
+        verify: body.verify,
+      },
+      {
+        claim,
+        render: (outcome) => ({ status: outcome.existing ? 200 : 201, body: JSON.stringify(createdTokenBody(outcome)) }),
+      },
     ),
   );
-}
-
-/**
- * Renders the response inside the write transaction, so the idempotency
- * record commits with the token and the client gets exactly what was recorded.
- */
-async function respondWithin(
-  create: (afterWrite: (tx: Queryable, outcome: TokenOutcome) => Promise<void>) => Promise<TokenOutcome>,
-  render: (outcome: TokenOutcome) => StoredResponse,
-  record: RecordResponse,
-): Promise<StoredResponse> {
-  let response: StoredResponse | undefined;
-  await create(async (tx, outcome) => {
-    response = render(outcome);
-    await record(tx, response);
-  });
-  if (response === undefined) throw new Error('the token was written without rendering its response');
-  return response;
 }

@@ -6,7 +6,9 @@ import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant } from '../merchants/service.ts';
 import { AcquirerError, verifyAccount } from '../payments/sandbox-acquirer.ts';
-import type { Db, Queryable } from '../storage/db.ts';
+import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
+import { SESSION_TOKEN_LIMIT } from '../sessions/service.ts';
+import { sqlState, type Db, type Queryable } from '../storage/db.ts';
 import { parseCardPlaintext, type Card } from './card.ts';
 
 export interface TokenRecord {
@@ -48,17 +50,22 @@ export interface TokenOutcome {
   verification?: Verification;
 }
 
-export interface WriteHooks {
-  /** Runs first in the write transaction (e.g. counting the token against its session). */
-  beforeWrite?: (tx: Queryable) => Promise<void>;
-  /** Runs last in the write transaction (e.g. recording the idempotent response). */
-  afterWrite?: (tx: Queryable, outcome: TokenOutcome) => Promise<void>;
+/** Where a write comes from and what it must answer, so the response is stored with the token. */
+export interface TokenWrite {
+  /** Card fields: the session this token counts against. */
+  session?: { id: string; publishableKey: string } | undefined;
+  /** Set when the request carries an Idempotency-Key. */
+  claim?: IdempotencyClaim | undefined;
+  render: (outcome: TokenOutcome) => StoredResponse;
 }
 
 /** A single-use token that is never charged expires after this. */
-const SINGLE_USE_LIFETIME = '30 minutes';
+const SINGLE_USE_LIFETIME_MS = 30 * 60_000;
 /** A CVC is only kept until the first authorization, and never longer than this. */
-const CVC_LIFETIME = '30 minutes';
+const CVC_LIFETIME_MS = 30 * 60_000;
+
+/** Refusals raised by `tessera_create_token`, by exception message. */
+const REFUSALS = new Set(['replayed_ciphertext', 'duplicate_card', 'token_value_taken', 'session_invalid', 'session_exhausted']);
 
 const RECORD_COLUMNS = `token, reusable, customer, decline_duplicates, brand, last4, exp_month, exp_year,
   cardholder_name, fingerprint, expires_at, used_at, created_at`;
@@ -83,28 +90,79 @@ export class TokenVault {
     this.#policy = deps.ciphertextPolicy;
   }
 
-  async create(input: CreateTokenInput, hooks: WriteHooks = {}): Promise<TokenOutcome> {
+  /**
+   * Decrypts and validates the card, then writes the token and the response
+   * in one statement (`tessera_create_token`); merchants with unique tokens
+   * take a transaction, since an existing token is refreshed instead.
+   */
+  async create(input: CreateTokenInput, write: TokenWrite): Promise<StoredResponse> {
     const plaintext = await openCardCiphertext(input.ciphertext, this.#keyring, this.#policy);
     const card = parseCardPlaintext(plaintext);
     const fingerprint = this.#merchantKeys.fingerprint(input.merchant, card.number);
     const verification = input.verify ? verify(card) : undefined;
-    const ciphertextHash = createHash('sha256').update(input.ciphertext).digest();
 
+    const now = new Date();
+    const record: TokenRecord = {
+      token: input.value ?? newId('tok'),
+      reusable: input.reusable,
+      customer: input.customer ?? null,
+      decline_duplicates: input.declineDuplicates ?? false,
+      brand: card.brand,
+      last4: card.last4,
+      exp_month: card.exp_month,
+      exp_year: card.exp_year,
+      cardholder_name: card.name ?? null,
+      fingerprint,
+      expires_at: input.reusable ? null : new Date(now.getTime() + SINGLE_USE_LIFETIME_MS),
+      used_at: null,
+      created_at: now,
+    };
+    const created = write.render({ token: record, existing: false, ...(verification === undefined ? {} : { verification }) });
+    const sealed = this.#seal(input.merchant, record.token, card);
+    const params = [
+      input.merchant.id,
+      record.token,
+      record.reusable,
+      record.customer,
+      record.decline_duplicates,
+      record.brand,
+      record.last4,
+      record.exp_month,
+      record.exp_year,
+      record.cardholder_name,
+      fingerprint,
+      sealed.card,
+      input.merchant.data_key_version,
+      sealed.cvc,
+      sealed.cvc === null ? null : new Date(now.getTime() + CVC_LIFETIME_MS),
+      record.expires_at,
+      now,
+      createHash('sha256').update(input.ciphertext).digest(),
+      // Kept past the longest time a JWE is accepted, so a replay is always caught.
+      new Date(now.getTime() + (this.#policy.maxAgeSeconds + this.#policy.maxFutureSeconds + 60) * 1000),
+      input.merchant.unique_tokens,
+      write.session?.id ?? null,
+      write.session?.publishableKey ?? null,
+      SESSION_TOKEN_LIMIT,
+      write.claim?.scope ?? null,
+      write.claim?.key ?? null,
+      created.status,
+      created.body,
+    ];
+    const createToken = `select tessera_create_token(${params.map((_, i) => `$${i + 1}`).join(', ')}) as outcome`;
+
+    if (!input.merchant.unique_tokens) {
+      await this.#db.query(createToken, params).catch(refusal);
+      return created;
+    }
     return this.#db.transaction(async (tx) => {
-      await hooks.beforeWrite?.(tx);
-      await this.#rememberCiphertext(tx, ciphertextHash);
-      // One tokenization per card and merchant at a time, so duplicate checks and unique tokens hold under concurrency.
-      await tx.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`${input.merchant.id}/${fingerprint}`]);
-      await this.#refuseDeclinedDuplicate(tx, input.merchant.id, fingerprint);
-
-      const existing = input.merchant.unique_tokens ? await this.#refreshExisting(tx, input, card, fingerprint) : undefined;
-      const outcome: TokenOutcome = {
-        token: existing ?? (await this.#insert(tx, input, card, fingerprint)),
-        existing: existing !== undefined,
-        ...(verification === undefined ? {} : { verification }),
-      };
-      await hooks.afterWrite?.(tx, outcome);
-      return outcome;
+      const { rows } = await tx.query<{ outcome: string }>(createToken, params).catch(refusal);
+      const outcome = rows[0]!.outcome;
+      if (!outcome.startsWith('existing:')) return created;
+      const existing = await this.#refreshExisting(tx, outcome.slice('existing:'.length), input, card);
+      const response = write.render({ token: existing, existing: true, ...(verification === undefined ? {} : { verification }) });
+      await recordResponse(tx, write.claim, response);
+      return response;
     });
   }
 
@@ -169,44 +227,19 @@ export class TokenVault {
     return { cvcs: cvcs.rowCount, cards: cards.rowCount };
   }
 
-  async #rememberCiphertext(tx: Queryable, hash: Buffer): Promise<void> {
-    // Kept past the longest time a JWE is accepted, so a replay is always caught.
-    const keepSeconds = this.#policy.maxAgeSeconds + this.#policy.maxFutureSeconds + 60;
-    const { rowCount } = await tx.query(
-      `insert into used_ciphertexts (hash, expires_at) values ($1, now() + make_interval(secs => $2))
-       on conflict (hash) do nothing`,
-      [hash, keepSeconds],
-    );
-    if (rowCount === 0) throw new ApiError('replayed_ciphertext', { param: 'card' });
-  }
-
-  async #refuseDeclinedDuplicate(tx: Queryable, merchantId: string, fingerprint: string): Promise<void> {
-    const { rows } = await tx.query(
-      `select 1 from tokens where merchant_id = $1 and fingerprint = $2 and decline_duplicates and ${LIVE} limit 1`,
-      [merchantId, fingerprint],
-    );
-    if (rows.length > 0) throw new ApiError('duplicate_card', { param: 'card' });
-  }
-
-  /** Unique tokens: the oldest live token of this card, with its expiry, name, address and CVC refreshed. */
-  async #refreshExisting(tx: Queryable, input: CreateTokenInput, card: Card, fingerprint: string): Promise<TokenRecord | undefined> {
-    const { rows } = await tx.query<{ token: string }>(
-      `select token from tokens where merchant_id = $1 and fingerprint = $2 and ${LIVE} order by created_at limit 1`,
-      [input.merchant.id, fingerprint],
-    );
-    const token = rows[0]?.token;
-    if (token === undefined) return undefined;
+  /** Unique tokens: the card's live token, with its expiry, name, address and CVC refreshed from this tokenization. */
+  async #refreshExisting(tx: Queryable, token: string, input: CreateTokenInput, card: Card): Promise<TokenRecord> {
     const sealed = this.#seal(input.merchant, token, card);
-    const updated = await tx.query<TokenRecord>(
+    const { rows } = await tx.query<TokenRecord>(
       `update tokens set
          exp_month = $3, exp_year = $4,
          cardholder_name = coalesce($5, cardholder_name),
          card_sealed = $6, data_key_version = $7,
          cvc_sealed = coalesce($8, cvc_sealed),
-         cvc_expires_at = case when $8::bytea is null then cvc_expires_at else now() + interval '${CVC_LIFETIME}' end,
-         reusable = reusable or $9,
-         expires_at = case when reusable or $9 then null else expires_at end,
-         decline_duplicates = decline_duplicates or $10,
+         cvc_expires_at = case when $8::bytea is null then cvc_expires_at else $9 end,
+         reusable = reusable or $10,
+         expires_at = case when reusable or $10 then null else expires_at end,
+         decline_duplicates = decline_duplicates or $11,
          updated_at = now()
        where merchant_id = $1 and token = $2
        returning ${RECORD_COLUMNS}`,
@@ -219,43 +252,12 @@ export class TokenVault {
         sealed.card,
         input.merchant.data_key_version,
         sealed.cvc,
+        new Date(Date.now() + CVC_LIFETIME_MS),
         input.reusable,
         input.declineDuplicates ?? false,
       ],
     );
-    return updated.rows[0];
-  }
-
-  async #insert(tx: Queryable, input: CreateTokenInput, card: Card, fingerprint: string): Promise<TokenRecord> {
-    const token = input.value ?? newId('tok');
-    const sealed = this.#seal(input.merchant, token, card);
-    const { rows } = await tx.query<TokenRecord>(
-      `insert into tokens (merchant_id, token, reusable, customer, decline_duplicates, brand, last4, exp_month, exp_year,
-                           cardholder_name, fingerprint, card_sealed, data_key_version, cvc_sealed, cvc_expires_at, expires_at)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-               case when $14::bytea is null then null else now() + interval '${CVC_LIFETIME}' end,
-               case when $3 then null else now() + interval '${SINGLE_USE_LIFETIME}' end)
-       on conflict (merchant_id, token) do nothing
-       returning ${RECORD_COLUMNS}`,
-      [
-        input.merchant.id,
-        token,
-        input.reusable,
-        input.customer ?? null,
-        input.declineDuplicates ?? false,
-        card.brand,
-        card.last4,
-        card.exp_month,
-        card.exp_year,
-        card.name ?? null,
-        fingerprint,
-        sealed.card,
-        input.merchant.data_key_version,
-        sealed.cvc,
-      ],
-    );
-    if (rows[0] === undefined) throw new ApiError('token_value_taken', { param: 'value' });
-    return rows[0];
+    return rows[0]!;
   }
 
   #seal(merchant: Merchant, token: string, card: Card): { card: Buffer; cvc: Buffer | null } {
@@ -264,6 +266,27 @@ export class TokenVault {
       card: this.#merchantKeys.sealCard(merchant, token, Buffer.from(stored, 'utf8')),
       cvc: card.cvc === undefined ? null : this.#merchantKeys.sealCvc(merchant, token, card.cvc),
     };
+  }
+}
+
+/** Turns a refusal raised by `tessera_create_token` into its API error; anything else passes through. */
+function refusal(error: unknown): never {
+  const message = (error as { message?: unknown } | null)?.message;
+  if (sqlState(error) !== 'P0001' || typeof message !== 'string' || !REFUSALS.has(message)) throw error;
+  switch (message) {
+    case 'session_exhausted': {
+      const secondsLeft = Number((error as { detail?: unknown }).detail);
+      throw new ApiError('rate_limited', {
+        message: `This session has created its ${SESSION_TOKEN_LIMIT} tokens; open a new session.`,
+        headers: { 'Retry-After': String(Number.isFinite(secondsLeft) && secondsLeft > 0 ? secondsLeft : 1) },
+      });
+    }
+    case 'session_invalid':
+      throw new ApiError('session_invalid', { param: 'session' });
+    case 'token_value_taken':
+      throw new ApiError('token_value_taken', { param: 'value' });
+    default:
+      throw new ApiError(message as 'replayed_ciphertext' | 'duplicate_card', { param: 'card' });
   }
 }
 

@@ -65,7 +65,9 @@ create table tokens (
   updated_at timestamptz not null default now(),
   primary key (merchant_id, token)
 );
-create index tokens_fingerprint on tokens (merchant_id, fingerprint) where deleted_at is null;
+create index tokens_fingerprint on tokens (merchant_id, fingerprint, created_at) where deleted_at is null;
+-- the decline-duplicates check probes this on every tokenization, however many tokens a card has
+create index tokens_declining on tokens (merchant_id, fingerprint) where decline_duplicates and deleted_at is null;
 create index tokens_customer on tokens (merchant_id, customer, created_at desc) where deleted_at is null;
 create index tokens_expires_at on tokens (expires_at) where expires_at is not null and deleted_at is null;
 create index tokens_cvc_expires_at on tokens (cvc_expires_at) where cvc_sealed is not null;

@@ -1,0 +1,18 @@
+/** Messages between the vault and the thread that runs PGlite (see pglite-thread.ts). */
+
+export type PgliteRequest =
+  | { id: number; kind: 'query'; sql: string; params: unknown[] | undefined; tx: number | undefined }
+  | { id: number; kind: 'exec'; sql: string; tx: number | undefined }
+  | { id: number; kind: 'begin' }
+  | { id: number; kind: 'end'; tx: number; commit: boolean }
+  | { id: number; kind: 'close' };
+
+/** What survives of a database error across the thread boundary: enough to map it (SQLSTATE, detail, constraint). */
+export interface PgliteErrorShape {
+  message: string;
+  code: string | undefined;
+  detail: string | undefined;
+  constraint: string | undefined;
+}
+
+export type PgliteReply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; error: PgliteErrorShape };

@@ -1,0 +1,100 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import type { PgliteErrorShape, PgliteReply, PgliteRequest } from './pglite-protocol.ts';
+
+/**
+ * PGlite runs Postgres compiled to WebAssembly, synchronously, on whichever
+ * thread calls it. Here it gets a thread of its own, so SQL does not compete
+ * with HTTP, JSON and crypto on the vault's main thread.
+ */
+const port = parentPort!;
+const pg = await PGlite.create(String(workerData.pgdata));
+
+const reply = (message: PgliteReply) => port.postMessage(message);
+const failure = (error: unknown): PgliteErrorShape => {
+  const e = error as { message?: unknown; code?: unknown; detail?: unknown; constraint?: unknown };
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  return { message: text(e.message) ?? String(error), code: text(e.code), detail: text(e.detail), constraint: text(e.constraint) };
+};
+
+/** Statements of one open transaction wait here until the vault sends them. */
+class Inbox {
+  #items: PgliteRequest[] = [];
+  #waiting: ((request: PgliteRequest) => void) | undefined;
+
+  push(request: PgliteRequest): void {
+    if (this.#waiting) {
+      const resolve = this.#waiting;
+      this.#waiting = undefined;
+      resolve(request);
+    } else {
+      this.#items.push(request);
+    }
+  }
+
+  next(): Promise<PgliteRequest> {
+    const item = this.#items.shift();
+    return item ? Promise.resolve(item) : new Promise((resolve) => (this.#waiting = resolve));
+  }
+}
+
+const transactions = new Map<number, Inbox>();
+let nextTransaction = 1;
+
+async function run(request: PgliteRequest & { kind: 'query' | 'exec' }, target: Pick<PGlite, 'query' | 'exec'> | Transaction) {
+  try {
+    if (request.kind === 'query') {
+      const result = await target.query(request.sql, request.params);
+      reply({ id: request.id, ok: true, value: { rows: result.rows, rowCount: result.affectedRows || result.rows.length } });
+    } else {
+      await target.exec(request.sql);
+      reply({ id: request.id, ok: true });
+    }
+  } catch (error) {
+    reply({ id: request.id, ok: false, error: failure(error) });
+  }
+}
+
+function begin(request: PgliteRequest & { kind: 'begin' }): void {
+  const txId = nextTransaction++;
+  const inbox = new Inbox();
+  transactions.set(txId, inbox);
+  let endId: number | undefined;
+  pg.transaction(async (tx) => {
+    reply({ id: request.id, ok: true, value: txId });
+    for (;;) {
+      const next = await inbox.next();
+      if (next.kind === 'end') {
+        endId = next.id;
+        if (!next.commit) await tx.rollback();
+        return;
+      }
+      if (next.kind === 'query' || next.kind === 'exec') await run(next, tx);
+    }
+  })
+    .then(
+      () => reply({ id: endId!, ok: true }),
+      (error) => reply({ id: endId ?? request.id, ok: false, error: failure(error) }),
+    )
+    .finally(() => transactions.delete(txId));
+}
+
+port.on('message', (request: PgliteRequest) => {
+  switch (request.kind) {
+    case 'begin':
+      return begin(request);
+    case 'close':
+      return void pg.close().then(() => reply({ id: request.id, ok: true }));
+    case 'end':
+      return toTransaction(request.tx, request);
+    default:
+      return request.tx === undefined ? void run(request, pg) : toTransaction(request.tx, request);
+  }
+});
+
+function toTransaction(txId: number, request: PgliteRequest): void {
+  const inbox = transactions.get(txId);
+  if (inbox) inbox.push(request);
+  else reply({ id: request.id, ok: false, error: { message: 'no such transaction', code: undefined, detail: undefined, constraint: undefined } });
+}
+port.postMessage({ ready: true });
