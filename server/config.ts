@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -22,6 +23,8 @@ const EnvSchema = z.object({
   /** Requests per minute per client IP and per publishable key on the card-fields endpoints. */
   TESSERA_RATE_LIMIT_PER_IP: z.coerce.number().int().positive().default(300),
   TESSERA_RATE_LIMIT_PER_KEY: z.coerce.number().int().positive().default(3000),
+  /** Vault processes sharing the port; more than one needs PostgreSQL (the embedded database has one owner). */
+  TESSERA_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
 });
 
 export interface VaultConfig {
@@ -35,6 +38,7 @@ export interface VaultConfig {
   keyGraceSeconds: number;
   jwe: { maxAgeSeconds: number; maxFutureSeconds: number };
   rateLimits: { perIpPerMinute: number; perKeyPerMinute: number };
+  workers: number;
 }
 
 /** Parses the environment once at boot; a bad value stops the vault with a message naming the variable. */
@@ -45,6 +49,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     throw new Error(`Invalid vault configuration:\n  ${problems.join('\n  ')}`);
   }
   const e = parsed.data;
+  if (e.TESSERA_WORKERS !== undefined && e.TESSERA_WORKERS > 1 && e.DATABASE_URL === undefined) {
+    throw new Error('Invalid vault configuration:\n  TESSERA_WORKERS: more than one worker needs DATABASE_URL (PostgreSQL)');
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -56,5 +63,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     keyGraceSeconds: e.TESSERA_KEY_GRACE_SECONDS,
     jwe: { maxAgeSeconds: e.TESSERA_JWE_MAX_AGE_SECONDS, maxFutureSeconds: e.TESSERA_JWE_MAX_FUTURE_SECONDS },
     rateLimits: { perIpPerMinute: e.TESSERA_RATE_LIMIT_PER_IP, perKeyPerMinute: e.TESSERA_RATE_LIMIT_PER_KEY },
+    // PostgreSQL: one process per core, so HTTP and validation run on every core; embedded: the one owner.
+    workers: e.TESSERA_WORKERS ?? (e.DATABASE_URL === undefined ? 1 : availableParallelism()),
   };
 }

@@ -30,7 +30,7 @@ export const DEFAULT_DIST_DIR = join(import.meta.dirname, '..', 'dist');
 /** Opens storage and keys, creates the demo merchant on an empty store, and builds the app. */
 export async function openVault(
   config: VaultConfig,
-  options: { log: Logger; widget?: WidgetAssets; maintenanceIntervalMs?: number },
+  options: { log: Logger; widget?: WidgetAssets; maintenance?: boolean },
 ): Promise<Vault> {
   const { log } = options;
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -53,11 +53,13 @@ export async function openVault(
       keyGraceSeconds: config.keyGraceSeconds,
       widget: options.widget ?? loadWidgetAssets(DEFAULT_DIST_DIR),
     };
-    const stopMaintenance = startMaintenance(
-      { keyring, tokens: new TokenVault(deps), sessions: new FieldsSessions(db), idempotency: new IdempotencyStore(db) },
-      log,
-      options.maintenanceIntervalMs,
-    );
+    const stopMaintenance =
+      options.maintenance === false
+        ? () => undefined
+        : startMaintenance(
+            { keyring, tokens: new TokenVault(deps), sessions: new FieldsSessions(db), idempotency: new IdempotencyStore(db) },
+            log,
+          );
     return {
       app: createApp(deps),
       db,

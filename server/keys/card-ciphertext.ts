@@ -47,7 +47,7 @@ export async function openCardCiphertext(
     throw new ApiError('stale_ciphertext', { param });
   }
 
-  const key = keyring.privateKey(header.kid, new Date(now));
+  const key = await keyring.resolve(header.kid, new Date(now));
   if (key === undefined) throw new ApiError('unknown_kid', { param });
 
   try {

@@ -35,6 +35,8 @@ interface LoadedKey {
   decryptUntil: Date | null;
 }
 
+const RELOAD_AT_MOST_EVERY_MS = 1000;
+
 /** Serialises vault processes creating or rotating keys in one PostgreSQL database. */
 const KEYRING_LOCK = 73_011_002;
 
@@ -47,6 +49,7 @@ const KEYRING_LOCK = 73_011_002;
 export class TransportKeyring {
   #keys = new Map<string, LoadedKey>();
   #published: PublicEncryptionJwk[] = [];
+  #reloadedAt = 0;
   readonly #db: Db;
   readonly #master: MasterKey;
   readonly #log: Logger;
@@ -80,6 +83,18 @@ export class TransportKeyring {
     if (key === undefined) return undefined;
     if (key.decryptUntil !== null && key.decryptUntil <= now) return undefined;
     return key.privateKey;
+  }
+
+  /**
+   * Like `privateKey`, but a kid this process has not seen yet may be a key
+   * another vault process just rotated in: re-read the keys, at most once a
+   * second so made-up kids cannot turn into a flood of queries.
+   */
+  async resolve(kid: string, now = new Date()): Promise<KeyObject | undefined> {
+    const known = this.privateKey(kid, now);
+    if (known !== undefined || this.#keys.has(kid) || Date.now() - this.#reloadedAt < RELOAD_AT_MOST_EVERY_MS) return known;
+    await this.reload();
+    return this.privateKey(kid, now);
   }
 
   /** Publishes a new key and retires the current one, which keeps decrypting for `graceSeconds`. */
@@ -134,6 +149,7 @@ export class TransportKeyring {
       });
     }
     this.#keys = keys;
+    this.#reloadedAt = Date.now();
     this.#published = rows.filter((r) => r.retired_at === null).slice(0, 1).map((r) => r.public_jwk);
   }
 

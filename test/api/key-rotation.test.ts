@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, createMerchant, type TestMerchant } from '../support/api.ts';
 import { cardPlaintext, encryptCard, fetchJwks } from '../support/cards.ts';
-import { startTestVault, storageKinds, type TestVault } from '../support/vault.ts';
+import { startVaultProcess } from '../support/vault-process.ts';
+import { newDataDir, newTestDatabase, startTestVault, storageKinds, type TestVault } from '../support/vault.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -65,5 +67,32 @@ describe.each(storageKinds())('transport key rotation on %s', (storage) => {
   it('refuses key rotation without the admin key', async () => {
     const response = await api(vault.url, 'POST', '/v1/keys/rotate', { key: shop.secretKey, json: {} });
     expect(response.status).toBe(401);
+  });
+});
+
+describe.skipIf(!storageKinds().includes('postgres'))('transport key rotation across vault processes on PostgreSQL', () => {
+  it('accepts a JWE for a key rotated in through another worker process at once', async () => {
+    const dataDir = await newDataDir('postgres', 'rotation-workers');
+    const running = await startVaultProcess({ dataDir, env: { DATABASE_URL: await newTestDatabase(), TESSERA_WORKERS: '2' } });
+    try {
+      const adminKey = readFileSync(join(dataDir, 'admin.key'), 'utf8').trim();
+      const shop = await createMerchant({ url: running.url, adminKey });
+      const rotated = await api(running.url, 'POST', '/v1/keys/rotate', { key: adminKey, json: {} });
+      expect(rotated.status).toBe(201);
+      const newKey = { kty: 'EC', crv: 'P-256', ...(await fetchJwks(running.url)).find((k) => k.kid === rotated.body.kid) };
+      // New connections are spread over both workers; the one that did not rotate must learn the key on first sight.
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const response = await fetch(`${running.url}/v1/tokens`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${shop.secretKey}`, 'content-type': 'application/json', connection: 'close' },
+          body: JSON.stringify({ card: await encryptCard(running.url, cardPlaintext(), { key: { ...newKey, kid: rotated.body.kid } }) }),
+        });
+        statuses.push(response.status);
+      }
+      expect(statuses).toEqual(Array(8).fill(201));
+    } finally {
+      await running.kill('SIGTERM');
+    }
   });
 });
