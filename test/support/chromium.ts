@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { access, constants } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { isExecutable } from './executables.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -51,15 +51,6 @@ export async function findChromium(): Promise<string> {
     'Chromium was not found. Install it (on Debian: `apt-get install chromium`) ' +
       'or set CHROMIUM_PATH to a Chromium or Chrome executable.',
   );
-}
-
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Playwright reports where its browser would be even when it was never downloaded. */

@@ -1,12 +1,13 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
-import { access, appendFile, chown, constants, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { appendFile, chown, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
+import { findOnPath, isExecutable } from './executables.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -316,24 +317,6 @@ class Cluster implements ThrowawayPostgres {
     if (!log) return message;
     const tail = log.trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n');
     return `${message}\n--- last lines of ${this.logFile} ---\n${tail}`;
-  }
-}
-
-async function findOnPath(program: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, program);
-    if (await isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
   }
 }
 
