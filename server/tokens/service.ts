@@ -70,8 +70,13 @@ const REFUSALS = new Set(['replayed_ciphertext', 'duplicate_card', 'token_value_
 const RECORD_COLUMNS = `token, reusable, customer, decline_duplicates, brand, last4, exp_month, exp_year,
   cardholder_name, fingerprint, expires_at, used_at, created_at`;
 
-/** A token that can still be read and charged: not deleted, and not a spent or expired single-use token. */
-const LIVE = `deleted_at is null and (reusable or (used_at is null and expires_at > now()))`;
+/**
+ * A token that can be read: not deleted, and not a single-use token that
+ * expired unused (its card is destroyed). A spent single-use token stays
+ * readable, with `used_at` set. (The duplicate and unique-token checks in
+ * tessera_create_token look only at tokens that can still be charged.)
+ */
+const READABLE = `deleted_at is null and (reusable or used_at is not null or expires_at > now())`;
 
 /**
  * Card tokens: turns card ciphertext into a token and keeps the card sealed
@@ -168,7 +173,7 @@ export class TokenVault {
 
   async get(merchantId: string, token: string): Promise<TokenRecord> {
     const { rows } = await this.#db.query<TokenRecord>(
-      `select ${RECORD_COLUMNS} from tokens where merchant_id = $1 and token = $2 and ${LIVE}`,
+      `select ${RECORD_COLUMNS} from tokens where merchant_id = $1 and token = $2 and ${READABLE}`,
       [merchantId, token],
     );
     if (rows[0] === undefined) throw new ApiError('token_not_found', { param: 'token' });
@@ -193,7 +198,7 @@ export class TokenVault {
     }
     const { rows } = await this.#db.query<TokenRecord>(
       `select ${RECORD_COLUMNS} from tokens
-        where merchant_id = $1 and ${LIVE}
+        where merchant_id = $1 and ${READABLE}
           and ($2::text is null or customer = $2)
           and ($3::text is null or fingerprint = $3)
           ${cursor}
@@ -208,7 +213,7 @@ export class TokenVault {
   async delete(merchantId: string, token: string): Promise<void> {
     const { rowCount } = await this.#db.query(
       `update tokens set card_sealed = null, cvc_sealed = null, cvc_expires_at = null, deleted_at = now(), updated_at = now()
-        where merchant_id = $1 and token = $2 and ${LIVE}`,
+        where merchant_id = $1 and token = $2 and ${READABLE}`,
       [merchantId, token],
     );
     if (rowCount === 0) throw new ApiError('token_not_found', { param: 'token' });
