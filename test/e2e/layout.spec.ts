@@ -96,11 +96,6 @@ test.describe('colour scheme', () => {
   });
 
   test('on a page that says `light dark` with <meta name="color-scheme">, the fields turn dark with the shopper’s system', async ({ openShop }) => {
-    test.fail(
-      true,
-      'Bug in widget/loader/checkout.ts colorSchemeAt(): it reads only the computed CSS color-scheme, which stays `normal` when the page ' +
-        'declares its schemes with <meta name="color-scheme">; the fields then stay light, with dark labels on the dark page.',
-    );
     // pages/shop.html declares `light dark` with the meta tag only.
     const shop = await openShop();
     const look = await fieldsLook(shop);

@@ -29,7 +29,9 @@ const toError = (shape: TesseraErrorShape): TesseraError =>
 
 /** The host's colour scheme at `element`, so the frame matches it (and stays transparent). */
 const colorSchemeAt = (element: Element): ColorScheme => {
-  const scheme = getComputedStyle(element).colorScheme;
+  let scheme = getComputedStyle(element).colorScheme;
+  // `normal`: no CSS color-scheme above the element, but the page may declare its schemes with the meta tag.
+  if (scheme === 'normal') scheme = document.querySelector<HTMLMetaElement>('meta[name=color-scheme]')?.content ?? '';
   return /dark/.test(scheme) && !(/light/.test(scheme) && !matchMedia('(prefers-color-scheme:dark)').matches) ? 'dark' : 'light';
 };
 
