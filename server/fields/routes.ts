@@ -69,7 +69,7 @@ export function fieldsRoutes(deps: {
       .type('html')
       .send(
         renderFieldsDocument(
-          { publishableKey: merchant.publishable_key, parentOrigin: origin, session, jwks: deps.keyring.jwks() },
+          { publishableKey: merchant.publishable_key, parentOrigin: origin, session, jwks: await deps.keyring.jwks() },
           widget.fields,
         ),
       );

@@ -11,9 +11,9 @@ const RotateRequest = z.strictObject({
 export function keyRoutes(deps: { keyring: TransportKeyring; adminKey: string; defaultGraceSeconds: number }): Router {
   const router = Router();
 
-  router.get('/v1/keys', (_req, res) => {
+  router.get('/v1/keys', async (_req, res) => {
     // Public keys: any page may read them; short caching so a rotation shows up quickly.
-    res.set({ 'Access-Control-Allow-Origin': '*', 'Cache-Control': 'public, max-age=60' }).json(deps.keyring.jwks());
+    res.set({ 'Access-Control-Allow-Origin': '*', 'Cache-Control': 'public, max-age=60' }).json(await deps.keyring.jwks());
   });
 
   router.post('/v1/keys/rotate', requireAdmin(deps.adminKey), async (req, res) => {

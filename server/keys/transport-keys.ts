@@ -27,29 +27,19 @@ interface TransportKeyRow {
   decrypt_until: Date | null;
 }
 
-interface LoadedKey {
-  kid: string;
-  publicJwk: PublicEncryptionJwk;
-  privateKey: KeyObject;
-  /** Retired keys still decrypt until then, but are no longer published. */
-  decryptUntil: Date | null;
-}
-
-const RELOAD_AT_MOST_EVERY_MS = 1000;
-
 /** Serialises vault processes creating or rotating keys in one PostgreSQL database. */
 const KEYRING_LOCK = 73_011_002;
 
 /**
  * The vault's transport keys: EC P-256 pairs the card fields encrypt to.
- * Private halves are stored sealed under the master key and held in memory
- * as KeyObjects. The newest key is published in the JWKS; retired keys keep
- * decrypting for their grace period and are then destroyed.
+ * Private halves are stored sealed under the master key; unsealed KeyObjects
+ * are cached in memory. Storage is the single source of truth for which key
+ * is published and which may decrypt, so every vault process sharing one
+ * database agrees at once after a rotation: each decryption looks its `kid`
+ * up by primary key, and the JWKS is read from storage.
  */
 export class TransportKeyring {
-  #keys = new Map<string, LoadedKey>();
-  #published: PublicEncryptionJwk[] = [];
-  #reloadedAt = 0;
+  #unsealed = new Map<string, KeyObject>();
   readonly #db: Db;
   readonly #master: MasterKey;
   readonly #log: Logger;
@@ -73,28 +63,33 @@ export class TransportKeyring {
   }
 
   /** The public JWKS: only the current key, so browsers always encrypt to it. */
-  jwks(): { keys: PublicEncryptionJwk[] } {
-    return { keys: this.#published };
-  }
-
-  /** The private key for `kid` if it may decrypt now; no fallback to other keys. */
-  privateKey(kid: string, now = new Date()): KeyObject | undefined {
-    const key = this.#keys.get(kid);
-    if (key === undefined) return undefined;
-    if (key.decryptUntil !== null && key.decryptUntil <= now) return undefined;
-    return key.privateKey;
+  async jwks(): Promise<{ keys: PublicEncryptionJwk[] }> {
+    const { rows } = await this.#db.query<{ public_jwk: PublicEncryptionJwk }>(
+      `select public_jwk from transport_keys
+        where retired_at is null and private_key_sealed is not null
+        order by created_at desc limit 1`,
+    );
+    return { keys: rows.map((r) => r.public_jwk) };
   }
 
   /**
-   * Like `privateKey`, but a kid this process has not seen yet may be a key
-   * another vault process just rotated in: re-read the keys, at most once a
-   * second so made-up kids cannot turn into a flood of queries.
+   * The private key for `kid` if it may decrypt at `now`; no fallback to
+   * other keys. One primary-key lookup decides, so a key rotated in, retired
+   * or destroyed by another vault process counts here at once.
    */
   async resolve(kid: string, now = new Date()): Promise<KeyObject | undefined> {
-    const known = this.privateKey(kid, now);
-    if (known !== undefined || this.#keys.has(kid) || Date.now() - this.#reloadedAt < RELOAD_AT_MOST_EVERY_MS) return known;
-    await this.reload();
-    return this.privateKey(kid, now);
+    const { rows } = await this.#db.query<Pick<TransportKeyRow, 'retired_at' | 'decrypt_until'> & { live: boolean }>(
+      'select retired_at, decrypt_until, private_key_sealed is not null as live from transport_keys where kid = $1',
+      [kid],
+    );
+    const row = rows[0];
+    if (row === undefined || !row.live) {
+      this.#unsealed.delete(kid);
+      return undefined;
+    }
+    if (row.retired_at !== null && (row.decrypt_until === null || row.decrypt_until <= now)) return undefined;
+    if (!this.#unsealed.has(kid)) await this.reload();
+    return this.#unsealed.get(kid);
   }
 
   /** Publishes a new key and retires the current one, which keeps decrypting for `graceSeconds`. */
@@ -129,28 +124,23 @@ export class TransportKeyring {
     return rowCount;
   }
 
-  /** Re-reads the keys from storage (another vault process may have rotated them). */
+  /** Unseals the keys that may still decrypt and forgets the destroyed ones. */
   async reload(): Promise<void> {
-    const { rows } = await this.#db.query<TransportKeyRow>(
-      `select kid, public_jwk, private_key_sealed, retired_at, decrypt_until
-         from transport_keys
-        where private_key_sealed is not null
-        order by created_at desc`,
+    const { rows } = await this.#db.query<Pick<TransportKeyRow, 'kid' | 'private_key_sealed'>>(
+      'select kid, private_key_sealed from transport_keys where private_key_sealed is not null',
     );
-    const keys = new Map<string, LoadedKey>();
+    const unsealed = new Map<string, KeyObject>();
     for (const row of rows) {
       if (row.private_key_sealed === null) continue;
+      const known = this.#unsealed.get(row.kid);
+      if (known !== undefined) {
+        unsealed.set(row.kid, known);
+        continue;
+      }
       const privateJwk = JSON.parse(this.#master.unwrap(row.private_key_sealed, aad.transportKey(row.kid)).toString('utf8'));
-      keys.set(row.kid, {
-        kid: row.kid,
-        publicJwk: row.public_jwk,
-        privateKey: createPrivateKey({ key: privateJwk, format: 'jwk' }),
-        decryptUntil: row.retired_at === null ? null : row.decrypt_until,
-      });
+      unsealed.set(row.kid, createPrivateKey({ key: privateJwk, format: 'jwk' }));
     }
-    this.#keys = keys;
-    this.#reloadedAt = Date.now();
-    this.#published = rows.filter((r) => r.retired_at === null).slice(0, 1).map((r) => r.public_jwk);
+    this.#unsealed = unsealed;
   }
 
   async #insertNewKey(tx: Queryable): Promise<string> {

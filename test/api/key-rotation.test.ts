@@ -79,8 +79,14 @@ describe.skipIf(!storageKinds().includes('postgres'))('transport key rotation ac
       const shop = await createMerchant({ url: running.url, adminKey });
       const rotated = await api(running.url, 'POST', '/v1/keys/rotate', { key: adminKey, json: {} });
       expect(rotated.status).toBe(201);
+      // New connections are spread over both workers; the one that did not rotate must publish and accept the key at once.
+      const published: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const response = await fetch(`${running.url}/v1/keys`, { headers: { connection: 'close' } });
+        published.push(...((await response.json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid));
+      }
+      expect(published).toEqual(Array(4).fill(rotated.body.kid));
       const newKey = { kty: 'EC', crv: 'P-256', ...(await fetchJwks(running.url)).find((k) => k.kid === rotated.body.kid) };
-      // New connections are spread over both workers; the one that did not rotate must learn the key on first sight.
       const statuses: number[] = [];
       for (let i = 0; i < 8; i++) {
         const response = await fetch(`${running.url}/v1/tokens`, {

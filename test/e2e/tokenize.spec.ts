@@ -81,7 +81,7 @@ test.describe('tokenizing end to end', () => {
     expect(Math.abs(header.iat - Date.now() / 1000)).toBeLessThan(120);
 
     // The vault's own private key opens it, and inside is the CVC and nothing else.
-    const privateKey = env.vault.vault.deps.keyring.privateKey(header.kid);
+    const privateKey = await env.vault.vault.deps.keyring.resolve(header.kid);
     expect(privateKey, 'the vault holds the private key for the kid').toBeDefined();
     const { plaintext } = await compactDecrypt(jwe, privateKey!);
     expect(JSON.parse(new TextDecoder().decode(plaintext))).toEqual({ cvc: CARDS.visa.cvc });
