@@ -1,6 +1,8 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
+import { AuditLog } from './audit/audit.ts';
+import { auditRoutes } from './audit/routes.ts';
 import { ApiError } from './errors.ts';
 import { fieldsRoutes } from './fields/routes.ts';
 import type { WidgetAssets } from './fields/assets.ts';
@@ -12,6 +14,7 @@ import { requestLog } from './http/request-log.ts';
 import { IdempotencyStore } from './idempotency/idempotency.ts';
 import type { CiphertextPolicy } from './keys/card-ciphertext.ts';
 import type { MerchantKeys } from './keys/merchant-keys.ts';
+import type { Acquirer } from './payments/acquirer.ts';
 import { keyRoutes } from './keys/routes.ts';
 import type { TransportKeyring } from './keys/transport-keys.ts';
 import { merchantRoutes } from './merchants/routes.ts';
@@ -27,6 +30,8 @@ export interface VaultDeps {
   log: Logger;
   keyring: TransportKeyring;
   merchantKeys: MerchantKeys;
+  /** The sandbox acquirer, or a real acquirer's connector. */
+  acquirer: Acquirer;
   adminKey: string;
   ciphertextPolicy: CiphertextPolicy;
   rateLimits: { perIpPerMinute: number; perKeyPerMinute: number };
@@ -49,6 +54,7 @@ export function createApp(deps: VaultDeps): Express {
   const sessions = new FieldsSessions(deps.db);
   const tokens = new TokenVault(deps);
   const idempotency = new IdempotencyStore(deps.db);
+  const audit = new AuditLog(deps.db);
   const limits = {
     perIp: new RateLimiter(deps.rateLimits.perIpPerMinute),
     perKey: new RateLimiter(deps.rateLimits.perKeyPerMinute),
@@ -68,9 +74,10 @@ export function createApp(deps: VaultDeps): Express {
   app.use(merchantRoutes({ merchants, adminKey: deps.adminKey }));
   app.use(sessionRoutes({ merchants, sessions, limits }));
   app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, limits }));
+  app.use(auditRoutes({ audit, merchants }));
   app.use(() => {
     throw new ApiError('not_found');
   });
-  app.use(errorHandler());
+  app.use(errorHandler(audit));
   return app;
 }

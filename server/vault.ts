@@ -13,6 +13,7 @@ import { TransportKeyring } from './keys/transport-keys.ts';
 import { startMaintenance } from './maintenance.ts';
 import { ensureDemoMerchant } from './merchants/demo.ts';
 import { MerchantDirectory } from './merchants/service.ts';
+import { SandboxAcquirer } from './payments/sandbox-acquirer.ts';
 import { FieldsSessions } from './sessions/service.ts';
 import type { Db } from './storage/db.ts';
 import { openStorage } from './storage/open.ts';
@@ -47,6 +48,7 @@ export async function openVault(
       log,
       keyring,
       merchantKeys,
+      acquirer: new SandboxAcquirer(db),
       adminKey,
       ciphertextPolicy: config.jwe,
       rateLimits: config.rateLimits,

@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
+import { redactKey } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { isPublishableKey, secretsEqual, type Merchant, type MerchantDirectory } from '../merchants/service.ts';
 
@@ -22,6 +23,7 @@ export function requireAdmin(adminKey: string) {
   return (req: Request, _res: Response, next: NextFunction) => {
     const key = bearerKey(req);
     if (key === undefined || !secretsEqual(key, adminKey)) throw new ApiError('unauthenticated');
+    req.actor = 'admin';
     next();
   };
 }
@@ -31,11 +33,16 @@ export async function merchantFromSecretKey(req: Request, merchants: MerchantDir
   const key = bearerKey(req);
   if (key === undefined) throw new ApiError('unauthenticated');
   if (isPublishableKey(key)) {
-    if ((await merchants.byPublishableKey(key)) === undefined) throw new ApiError('unauthenticated');
+    const owner = await merchants.byPublishableKey(key);
+    if (owner === undefined) throw new ApiError('unauthenticated');
+    // A known key in the wrong place: the audit entry goes to its merchant.
+    req.actor = key;
+    req.audit = { merchantId: owner.id, actor: key, action: 'auth.failed' };
     throw new ApiError('secret_key_required');
   }
   const merchant = await merchants.bySecretKey(key);
   if (merchant === undefined) throw new ApiError('unauthenticated');
+  req.actor = redactKey(key);
   return merchant;
 }
 

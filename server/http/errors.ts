@@ -1,21 +1,38 @@
 import type { NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
+import type { AuditEntry, AuditLog } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { StorageUnavailableError } from '../storage/db.ts';
 
 /** Seconds a client should wait before retrying while storage is down. */
 const UNAVAILABLE_RETRY_AFTER = '1';
 
-/** Maps every error to the API's error body; unexpected ones are logged (safely) and answered as 500. */
-export function errorHandler() {
-  return (error: unknown, req: Request, res: Response, _next: NextFunction) => {
+/**
+ * Maps every error to the API's error body; unexpected ones are logged
+ * (safely) and answered as 500. A failed authentication, or a failed
+ * operation a route named with `auditing`, goes into the audit log.
+ */
+export function errorHandler(audit: AuditLog) {
+  return async (error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const apiError = toApiError(error);
     if (apiError.status >= 500) {
       req.log.error({ err: error, code: apiError.code }, 'request failed');
     }
+    const entry = failedEntry(req, apiError);
+    // Storage down: the entry cannot be written, and the failure is in the request log.
+    if (entry !== undefined && apiError.code !== 'unavailable') {
+      await audit.record(entry).catch((auditError: unknown) => req.log.warn({ err: auditError }, 'audit entry not written'));
+    }
     if (res.headersSent) return;
     res.status(apiError.status).set(apiError.headers).json(apiError.toBody());
   };
+}
+
+function failedEntry(req: Request, error: ApiError): AuditEntry | undefined {
+  if (error.code === 'unauthenticated' || error.code === 'secret_key_required') {
+    return { merchantId: req.audit?.merchantId ?? null, actor: req.actor ?? 'unknown', action: 'auth.failed', outcome: 'failed', code: error.code };
+  }
+  return req.audit === undefined ? undefined : { ...req.audit, outcome: 'failed', code: error.code };
 }
 
 export function toApiError(error: unknown): ApiError {

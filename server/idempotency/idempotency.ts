@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ApiError } from '../errors.ts';
+import { randomBase62 } from '../lib/ids.ts';
 import type { Db, Queryable } from '../storage/db.ts';
 
 /** A response exactly as first sent, replayed byte for byte. */
@@ -12,6 +13,12 @@ export interface StoredResponse {
 export interface IdempotencyClaim {
   scope: string;
   key: string;
+  /**
+   * 128 random bits drawn when the key is first used and kept while its
+   * record lives: the acquirer reference of the payment this key makes, so
+   * a retry after an acquirer error reaches the same authorization.
+   */
+  reference: string;
 }
 
 /** Records the response of a claimed request, inside the transaction that did the work. */
@@ -59,13 +66,15 @@ export class IdempotencyStore {
       throw new ApiError('parameter_invalid', { message: 'The Idempotency-Key header must be 1–255 printable ASCII characters.', param: 'Idempotency-Key' });
     }
     const requestHash = hashRequest(request);
-    const stored = await this.#claim(scope, key, requestHash);
-    if (stored !== undefined) return { ...stored, replayed: true };
+    const claimed = await this.#claim(scope, key, requestHash);
+    if ('status' in claimed) return { ...claimed, replayed: true };
     try {
-      const response = await operation({ scope, key });
+      const response = await operation({ scope, key, reference: claimed.reference });
       return { ...response, replayed: false };
     } catch (error) {
-      await this.#release(scope, key).catch(() => undefined);
+      // After an acquirer error the outcome is unknown: the record (and its reference) stays for the retry.
+      const retryable = error instanceof ApiError && error.code === 'acquirer_error';
+      await (retryable ? this.#park(scope, key) : this.#release(scope, key)).catch(() => undefined);
       throw error;
     }
   }
@@ -75,21 +84,22 @@ export class IdempotencyStore {
     return (await this.#db.query('delete from idempotency_keys where expires_at <= now()')).rowCount;
   }
 
-  async #claim(scope: string, key: string, requestHash: Buffer): Promise<StoredResponse | undefined> {
-    const claimed = await this.#db.query(
-      `insert into idempotency_keys (scope, key, request_hash, expires_at)
-       values ($1, $2, $3, now() + interval '${RETENTION}')
+  async #claim(scope: string, key: string, requestHash: Buffer): Promise<StoredResponse | { reference: string }> {
+    const claimed = await this.#db.query<{ reference: string }>(
+      `insert into idempotency_keys (scope, key, request_hash, expires_at, reference)
+       values ($1, $2, $3, now() + interval '${RETENTION}', $4)
        on conflict (scope, key) do update
          set request_hash = excluded.request_hash, response_status = null, response_body = null,
-             locked_at = now(), expires_at = excluded.expires_at
+             locked_at = now(), expires_at = excluded.expires_at,
+             reference = case when idempotency_keys.expires_at <= now() then excluded.reference else idempotency_keys.reference end
          where idempotency_keys.expires_at <= now()
             or (idempotency_keys.response_status is null
                 and idempotency_keys.request_hash = excluded.request_hash
                 and idempotency_keys.locked_at < now() - interval '${ABANDONED_AFTER}')
-       returning key`,
-      [scope, key, requestHash],
+       returning reference`,
+      [scope, key, requestHash, randomBase62(16)],
     );
-    if (claimed.rowCount > 0) return undefined;
+    if (claimed.rows[0] !== undefined) return claimed.rows[0];
 
     const { rows } = await this.#db.query<{ request_hash: Uint8Array; response_status: number | null; response_body: string | null }>(
       'select request_hash, response_status, response_body from idempotency_keys where scope = $1 and key = $2',
@@ -103,6 +113,14 @@ export class IdempotencyStore {
       throw new ApiError('idempotency_in_flight', { headers: { 'Retry-After': '1' } });
     }
     return { status: existing.response_status, body: existing.response_body };
+  }
+
+  /** Keeps the record for a retry, which may take it over at once (same request only). */
+  async #park(scope: string, key: string): Promise<void> {
+    await this.#db.query(
+      `update idempotency_keys set locked_at = '-infinity' where scope = $1 and key = $2 and response_status is null`,
+      [scope, key],
+    );
   }
 
   async #release(scope: string, key: string): Promise<void> {

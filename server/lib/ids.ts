@@ -3,9 +3,12 @@ import { randomBytes } from 'node:crypto';
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
 /** `bytes` of randomness as a fixed-length base62 string (alphanumeric, safe in URLs and logs). */
-export function randomBase62(bytes: number): string {
-  const length = Math.ceil((bytes * 8) / Math.log2(62));
-  let n = BigInt(`0x${randomBytes(bytes).toString('hex')}`);
+export const randomBase62 = (bytes: number): string => base62(randomBytes(bytes));
+
+/** Bytes as a base62 string whose length depends only on how many bytes there are. */
+export function base62(bytes: Uint8Array): string {
+  const length = Math.ceil((bytes.length * 8) / Math.log2(62));
+  let n = bytes.length === 0 ? 0n : BigInt(`0x${Buffer.from(bytes).toString('hex')}`);
   let out = '';
   for (let i = 0; i < length; i++) {
     out = BASE62[Number(n % 62n)] + out;

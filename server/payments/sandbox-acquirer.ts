@@ -1,32 +1,51 @@
-/**
- * The sandbox acquirer: outcomes are decided by the card number, as in the
- * API's table of test cards. Every other valid card is approved.
- */
-export type AuthorizationOutcome = { approved: true } | { approved: false; declineCode: string };
+import type { Queryable } from '../storage/db.ts';
+import { AcquirerError, type Acquirer, type AuthorizationRequest, type AuthorizationResult } from './acquirer.ts';
 
-export class AcquirerError extends Error {
-  constructor() {
-    super('the sandbox acquirer failed to answer');
-    this.name = 'AcquirerError';
-  }
-}
-
+/** Declines by card number, as in the API's table of sandbox test cards. */
 const DECLINES: Readonly<Record<string, string>> = {
   '4000000000000002': 'generic_decline',
   '4000000000009995': 'insufficient_funds',
   '4000000000000069': 'expired_card',
   '4000000000000127': 'incorrect_cvc',
 };
-const FAILS = new Set(['4000000000000119']);
 
-export function authorize(cardNumber: string): AuthorizationOutcome {
-  if (FAILS.has(cardNumber)) throw new AcquirerError();
-  const declineCode = DECLINES[cardNumber];
-  return declineCode === undefined ? { approved: true } : { approved: false, declineCode };
-}
+/** The card whose authorization answer is lost on the way back (the acquirer error). */
+const ANSWER_LOST = '4000000000000119';
 
-/** Account verification: a small authorization, voided at once (the void always succeeds in the sandbox). */
-export function verifyAccount(cardNumber: string): { status: 'succeeded' | 'failed'; decline_code: string | null } {
-  const outcome = authorize(cardNumber);
-  return outcome.approved ? { status: 'succeeded', decline_code: null } : { status: 'failed', decline_code: outcome.declineCode };
+/**
+ * The sandbox acquirer. Outcomes are decided by the card number; every other
+ * valid card is approved. It remembers each authorization by reference, as a
+ * real acquirer does, in a table of its own (`sandbox_acquirer_authorizations`,
+ * written outside the vault's transactions, since it stands for another
+ * system): for the acquirer-error card the first answer is lost
+ * (`AcquirerError`), and a retry with the same reference gets the
+ * authorization that was made. Capture, void and refund always succeed.
+ */
+export class SandboxAcquirer implements Acquirer {
+  readonly #db: Queryable;
+
+  constructor(db: Queryable) {
+    this.#db = db;
+  }
+
+  async authorize(request: AuthorizationRequest): Promise<AuthorizationResult> {
+    const declineCode = DECLINES[request.card.number] ?? null;
+    const { rows } = await this.#db.query<{ approved: boolean; decline_code: string | null; seen_before: boolean }>(
+      `insert into sandbox_acquirer_authorizations (reference, approved, decline_code, answered)
+       values ($1, $2, $3, $4)
+       on conflict (reference) do update set answered = true
+       returning approved, decline_code, (xmax <> 0) as seen_before`,
+      [request.reference, declineCode === null, declineCode, request.card.number !== ANSWER_LOST],
+    );
+    const row = rows[0]!;
+    // A first sight of the acquirer-error card: the authorization is made, its answer lost.
+    if (!row.seen_before && request.card.number === ANSWER_LOST) throw new AcquirerError('the sandbox acquirer did not answer');
+    return row.approved ? { approved: true } : { approved: false, declineCode: row.decline_code ?? 'generic_decline' };
+  }
+
+  async capture(): Promise<void> {}
+
+  async void(): Promise<void> {}
+
+  async refund(): Promise<void> {}
 }

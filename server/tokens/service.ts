@@ -5,7 +5,8 @@ import type { MerchantKeys } from '../keys/merchant-keys.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant } from '../merchants/service.ts';
-import { AcquirerError, verifyAccount } from '../payments/sandbox-acquirer.ts';
+import { AcquirerError, type Acquirer } from '../payments/acquirer.ts';
+import { acquirerReference } from '../payments/reference.ts';
 import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import { SESSION_TOKEN_LIMIT } from '../sessions/service.ts';
 import { sqlState, type Db, type Queryable } from '../storage/db.ts';
@@ -87,9 +88,11 @@ export class TokenVault {
   readonly #keyring: TransportKeyring;
   readonly #merchantKeys: MerchantKeys;
   readonly #policy: CiphertextPolicy;
+  readonly #acquirer: Acquirer;
 
-  constructor(deps: { db: Db; keyring: TransportKeyring; merchantKeys: MerchantKeys; ciphertextPolicy: CiphertextPolicy }) {
+  constructor(deps: { db: Db; keyring: TransportKeyring; merchantKeys: MerchantKeys; ciphertextPolicy: CiphertextPolicy; acquirer: Acquirer }) {
     this.#db = deps.db;
+    this.#acquirer = deps.acquirer;
     this.#keyring = deps.keyring;
     this.#merchantKeys = deps.merchantKeys;
     this.#policy = deps.ciphertextPolicy;
@@ -104,7 +107,9 @@ export class TokenVault {
     const plaintext = await openCardCiphertext(input.ciphertext, this.#keyring, this.#policy);
     const card = parseCardPlaintext(plaintext);
     const fingerprint = this.#merchantKeys.fingerprint(input.merchant, card.number);
-    const verification = input.verify ? verify(card) : undefined;
+    const verification = input.verify ? await this.#verify(card, write.claim) : undefined;
+    // The verification was the card's authorization: its CVC is not kept after it.
+    if (verification !== undefined) delete card.cvc;
 
     const now = new Date();
     const record: TokenRecord = {
@@ -265,6 +270,24 @@ export class TokenVault {
     return rows[0]!;
   }
 
+  /**
+   * Account verification: authorizes a small amount and voids it. The
+   * reference is derived from the Idempotency-Key, so a retry after an
+   * acquirer error finds the first authorization instead of making another.
+   */
+  async #verify(card: Card, claim: IdempotencyClaim | undefined): Promise<Verification> {
+    const reference = acquirerReference('ver', claim);
+    try {
+      const outcome = await this.#acquirer.authorize({ reference, card, ...VERIFICATION, initiator: 'customer', recurring: false });
+      if (!outcome.approved) return { status: 'failed', decline_code: outcome.declineCode };
+      await this.#acquirer.void(reference);
+      return { status: 'succeeded', decline_code: null };
+    } catch (error) {
+      if (error instanceof AcquirerError) throw new ApiError('acquirer_error', { cause: error });
+      throw error;
+    }
+  }
+
   #seal(merchant: Merchant, token: string, card: Card): { card: Buffer; cvc: Buffer | null } {
     const stored = JSON.stringify({ number: card.number, ...(card.postal_code === undefined ? {} : { postal_code: card.postal_code }) });
     return {
@@ -295,11 +318,5 @@ function refusal(error: unknown): never {
   }
 }
 
-function verify(card: Card): Verification {
-  try {
-    return verifyAccount(card.number);
-  } catch (error) {
-    if (error instanceof AcquirerError) throw new ApiError('acquirer_error', { cause: error });
-    throw error;
-  }
-}
+/** Account verification: a small authorization, voided at once. */
+const VERIFICATION = { amount: 100, currency: 'EUR' } as const;

@@ -1,0 +1,133 @@
+import type { Request } from 'express';
+import { newId } from '../lib/ids.ts';
+import type { Queryable } from '../storage/db.ts';
+
+/** Every sensitive operation the vault records. */
+export type AuditAction =
+  | 'auth.failed'
+  | 'key.rotated'
+  | 'merchant.created'
+  | 'merchant.read'
+  | 'merchant.updated'
+  | 'token.created'
+  | 'token.reused'
+  | 'token.verified'
+  | 'token.read'
+  | 'token.listed'
+  | 'token.updated'
+  | 'token.deleted'
+  | 'payment.authorized'
+  | 'payment.declined'
+  | 'payment.captured'
+  | 'payment.voided'
+  | 'payment.refunded'
+  | 'payment.read'
+  | 'payment.listed'
+  | 'events.listed';
+
+export interface AuditEntry {
+  /** Null when the caller could not be tied to a merchant (an unknown key). */
+  merchantId: string | null;
+  /** The acting key's redacted id (`actorOf`), `admin`, or `unknown`. */
+  actor: string;
+  action: AuditAction;
+  outcome: 'succeeded' | 'failed';
+  /** The API error code of a failed operation. */
+  code?: string | undefined;
+  token?: string | undefined;
+  paymentId?: string | undefined;
+}
+
+export interface AuditEvent {
+  id: string;
+  actor: string;
+  action: AuditAction;
+  outcome: 'succeeded' | 'failed';
+  code: string | null;
+  token: string | null;
+  payment_id: string | null;
+  created_at: Date;
+}
+
+/**
+ * A key as the audit log names it: enough for a person to tell their keys
+ * apart (`sk_test_…Ab3x`, like a dashboard shows), never enough to use it.
+ * Publishable keys are public and kept whole.
+ */
+export function redactKey(key: string): string {
+  if (key.startsWith('pk_')) return key;
+  const prefix = key.startsWith('sk_test_') ? 'sk_test_' : key.startsWith('sk_') ? 'sk_' : '';
+  return prefix === '' ? 'unknown' : `${prefix}…${key.slice(-4)}`;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** Set by authentication: who is acting, as the audit log names them. */
+    actor?: string;
+    /**
+     * Set by a route before its work: what to record if the request fails.
+     * The work records success itself, in its own transaction.
+     */
+    audit?: Omit<AuditEntry, 'outcome' | 'code'>;
+  }
+}
+
+/** Names the operation a route is about to do, so a failure is recorded too (see `errorHandler`). */
+export function auditing(req: Request, entry: Omit<AuditEntry, 'outcome' | 'code' | 'actor'>): AuditEntry {
+  req.audit = { ...entry, actor: req.actor ?? 'unknown' };
+  return { ...req.audit, outcome: 'succeeded' };
+}
+
+/**
+ * The audit log: who did what to which token or payment, and how it ended.
+ * Entries of a successful operation are written in the operation's own
+ * transaction (pass it as `q`); failures are written on their own.
+ */
+export class AuditLog {
+  readonly #db: Queryable;
+
+  constructor(db: Queryable) {
+    this.#db = db;
+  }
+
+  async record(entry: AuditEntry, q: Queryable = this.#db): Promise<void> {
+    await q.query(
+      `insert into audit_events (id, merchant_id, actor, action, outcome, code, token, payment_id)
+       values ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [newId('evt'), entry.merchantId, entry.actor, entry.action, entry.outcome, entry.code ?? null, entry.token ?? null, entry.paymentId ?? null],
+    );
+  }
+
+  /** The merchant's own events, newest first; `startingAfter` is the last event id of the previous page. */
+  async list(
+    merchantId: string,
+    filter: { limit: number; startingAfter?: string | undefined; token?: string | undefined; paymentId?: string | undefined },
+  ): Promise<{ events: AuditEvent[]; hasMore: boolean }> {
+    const { rows } = await this.#db.query<AuditEvent>(
+      `select id, actor, action, outcome, code, token, payment_id, created_at
+         from audit_events
+        where merchant_id = $1
+          and ($2::text is null or token = $2)
+          and ($3::text is null or payment_id = $3)
+          and ($4::text is null or seq < (select seq from audit_events where id = $4 and merchant_id = $1))
+        order by seq desc
+        limit $5`,
+      [merchantId, filter.token ?? null, filter.paymentId ?? null, filter.startingAfter ?? null, filter.limit + 1],
+    );
+    return { events: rows.slice(0, filter.limit), hasMore: rows.length > filter.limit };
+  }
+}
+
+export function auditEventBody(event: AuditEvent) {
+  return {
+    id: event.id,
+    object: 'event',
+    action: event.action,
+    outcome: event.outcome,
+    code: event.code,
+    actor: event.actor,
+    token: event.token,
+    payment: event.payment_id,
+    created_at: event.created_at.toISOString(),
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * What the vault needs from an acquirer. The sandbox implements it; a real
+ * acquirer connector would implement the same interface. Every call carries
+ * the vault's `reference` for the payment, which the acquirer uses as its own
+ * idempotency key: asked twice with one reference, it answers with the first
+ * authorization instead of making a second one.
+ */
+export interface AuthorizationRequest {
+  /** The vault's reference for this authorization (a payment id, or a verification id). */
+  reference: string;
+  card: { number: string; exp_month: number; exp_year: number; cvc?: string | undefined };
+  amount: number;
+  currency: string;
+  /** Customer-initiated (the shopper is present), or merchant-initiated on a saved card. */
+  initiator: 'customer' | 'merchant';
+  recurring: boolean;
+}
+
+export type AuthorizationResult = { approved: true } | { approved: false; declineCode: string };
+
+export interface Acquirer {
+  /** Throws `AcquirerError` when no answer came back; the outcome is then unknown until asked again. */
+  authorize(request: AuthorizationRequest): Promise<AuthorizationResult>;
+  capture(reference: string, amount: number): Promise<void>;
+  void(reference: string): Promise<void>;
+  refund(reference: string, refundId: string, amount: number): Promise<void>;
+}
+
+/** The acquirer did not answer (timeout, connection lost, 5xx): safe to retry with the same reference. */
+export class AcquirerError extends Error {
+  constructor(message = 'the acquirer did not answer') {
+    super(message);
+    this.name = 'AcquirerError';
+  }
+}
