@@ -15,6 +15,8 @@ import { IdempotencyStore } from './idempotency/idempotency.ts';
 import type { CiphertextPolicy } from './keys/card-ciphertext.ts';
 import type { MerchantKeys } from './keys/merchant-keys.ts';
 import type { Acquirer } from './payments/acquirer.ts';
+import { paymentRoutes } from './payments/routes.ts';
+import { PaymentService } from './payments/service.ts';
 import { keyRoutes } from './keys/routes.ts';
 import type { TransportKeyring } from './keys/transport-keys.ts';
 import { merchantRoutes } from './merchants/routes.ts';
@@ -55,6 +57,7 @@ export function createApp(deps: VaultDeps): Express {
   const tokens = new TokenVault(deps);
   const idempotency = new IdempotencyStore(deps.db);
   const audit = new AuditLog(deps.db);
+  const payments = new PaymentService({ ...deps, audit });
   const limits = {
     perIp: new RateLimiter(deps.rateLimits.perIpPerMinute),
     perKey: new RateLimiter(deps.rateLimits.perKeyPerMinute),
@@ -74,6 +77,7 @@ export function createApp(deps: VaultDeps): Express {
   app.use(merchantRoutes({ merchants, adminKey: deps.adminKey }));
   app.use(sessionRoutes({ merchants, sessions, limits }));
   app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, limits }));
+  app.use(paymentRoutes({ payments, merchants, idempotency }));
   app.use(auditRoutes({ audit, merchants }));
   app.use(() => {
     throw new ApiError('not_found');

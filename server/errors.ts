@@ -31,9 +31,12 @@ export const ERRORS = define({
   secret_key_required: { status: 403, type: 'authentication', message: 'This request needs a secret key; publishable keys can only create tokens from the card fields.' },
   publishable_key_required: { status: 403, type: 'authentication', message: 'This request is made with a publishable key from the card fields, not a secret key.' },
   origin_not_allowed: { status: 403, type: 'authentication', message: 'This origin is not allowed to use the card fields for this merchant.' },
+  // 402
+  card_declined: { status: 402, type: 'card', message: 'The card was declined.' },
   // 404
   not_found: { status: 404, type: 'invalid_request', message: 'No such endpoint.' },
   token_not_found: { status: 404, type: 'invalid_request', message: 'No such token.' },
+  payment_not_found: { status: 404, type: 'invalid_request', message: 'No such payment.' },
   // 409
   replayed_ciphertext: { status: 409, type: 'invalid_request', message: 'This card ciphertext was already used; encrypt the card again.' },
   token_used: { status: 409, type: 'invalid_request', message: 'This single-use token was already used.' },
@@ -49,6 +52,10 @@ export const ERRORS = define({
   card_expired: { status: 422, type: 'card', message: 'The card has expired.' },
   invalid_cvc: { status: 422, type: 'card', message: "The card's security code is not valid." },
   idempotency_mismatch: { status: 422, type: 'idempotency', message: 'This Idempotency-Key was used with a different request.' },
+  payment_not_capturable: { status: 422, type: 'invalid_request', message: 'Only an authorized payment that is not yet captured or voided can be captured.' },
+  payment_not_voidable: { status: 422, type: 'invalid_request', message: 'Only an authorized payment that is not yet captured can be voided; refund a captured one.' },
+  payment_not_refundable: { status: 422, type: 'invalid_request', message: 'Only a captured payment with an amount left to refund can be refunded.' },
+  amount_too_large: { status: 422, type: 'invalid_request', message: 'The amount is more than the payment allows.' },
   // 429 / 5xx
   rate_limited: { status: 429, type: 'rate_limit', message: 'Too many requests; retry later.' },
   acquirer_error: { status: 502, type: 'api', message: 'The acquirer did not answer; nothing was done. Retry with the same Idempotency-Key.' },

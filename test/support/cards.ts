@@ -10,6 +10,15 @@ export const CARDS = {
   amex: { number: '378282246310005', spaced: '3782 822463 10005', cvc: '7391', brand: 'american-express', last4: '0005' },
 } as const;
 
+/** The sandbox acquirer's test cards (api.md), all Visa (3-digit CVC), and what each one does. */
+export const SANDBOX_CARDS = {
+  generic_decline: '4000000000000002',
+  insufficient_funds: '4000000000009995',
+  expired_card: '4000000000000069',
+  incorrect_cvc: '4000000000000127',
+  acquirer_error: '4000000000000119',
+} as const;
+
 export interface CardPlaintext {
   number: string;
   exp_month: number;

@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { ApiError } from '../errors.ts';
+import { detectBrand } from '../tokens/card.ts';
+
+const CvcPlaintext = z.strictObject({ cvc: z.string() });
+
+/**
+ * A re-collected CVC, decrypted from the card fields' JWE of `{"cvc":"…"}`:
+ * anything else in the plaintext is refused, and the length must fit the
+ * saved card's brand (4 digits for American Express, else 3).
+ */
+export function parseCvcPlaintext(plaintext: Uint8Array, cardNumber: string): string {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(plaintext).toString('utf8'));
+  } catch {
+    throw new ApiError('parameter_invalid', { message: 'The decrypted CVC is not JSON.', param: 'cvc' });
+  }
+  const result = CvcPlaintext.safeParse(json);
+  if (!result.success) throw new ApiError('parameter_invalid', { message: 'The decrypted CVC does not have the expected fields.', param: 'cvc' });
+  const { cvcLength } = detectBrand(cardNumber);
+  const { cvc } = result.data;
+  if (!/^\d+$/.test(cvc) || (cvcLength === null ? !/^\d{3,4}$/.test(cvc) : cvc.length !== cvcLength)) {
+    throw new ApiError('invalid_cvc', { param: 'cvc' });
+  }
+  return cvc;
+}

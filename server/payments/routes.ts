@@ -1,0 +1,80 @@
+import { Router, type Request } from 'express';
+import { auditing, type AuditAction } from '../audit/audit.ts';
+import { merchantOf, requireSecretKey } from '../http/auth.ts';
+import { parseInput } from '../http/errors.ts';
+import type { IdempotencyStore, StoredResponse } from '../idempotency/idempotency.ts';
+import type { IdempotencyClaim } from '../idempotency/idempotency.ts';
+import type { MerchantDirectory } from '../merchants/service.ts';
+import { sendStored } from '../tokens/routes.ts';
+import { AmountRequest, CreatePaymentRequest, ListPaymentsQuery, VoidRequest } from './schema.ts';
+import { paymentBody } from './serialize.ts';
+import type { PaymentContext, PaymentService } from './service.ts';
+
+export interface PaymentRouteDeps {
+  payments: PaymentService;
+  merchants: MerchantDirectory;
+  idempotency: IdempotencyStore;
+}
+
+/** Payments on tokens: create, capture, void, refund, and status checks (secret key only). */
+export function paymentRoutes(deps: PaymentRouteDeps): Router {
+  const router = Router();
+  router.use('/v1/payments', requireSecretKey(deps.merchants));
+
+  /**
+   * Runs a payment operation under the request's Idempotency-Key. The method
+   * and path are part of what is compared, so one key cannot replay the
+   * answer of another endpoint.
+   */
+  const idempotent = (req: Request, body: unknown, work: (ctx: PaymentContext) => Promise<StoredResponse>) => {
+    const merchant = merchantOf(req);
+    const request = { method: req.method, path: req.path, body };
+    return deps.idempotency.run(`merchant:${merchant.id}`, req.header('Idempotency-Key'), request, (claim: IdempotencyClaim | undefined) =>
+      work({ merchant, actor: req.actor ?? 'unknown', claim }),
+    );
+  };
+  const paymentId = (req: Request) => String(req.params['id']);
+  const audited = (req: Request, action: AuditAction, ids: { token?: string; paymentId?: string }) =>
+    auditing(req, { merchantId: merchantOf(req).id, action, ...ids });
+
+  router.post('/v1/payments', async (req, res) => {
+    const body = parseInput(CreatePaymentRequest, req.body);
+    audited(req, 'payment.authorized', { token: body.token });
+    sendStored(res, await idempotent(req, body, (ctx) => deps.payments.create(body, ctx)));
+  });
+
+  router.get('/v1/payments', async (req, res) => {
+    const query = parseInput(ListPaymentsQuery, req.query);
+    const page = await deps.payments.list(merchantOf(req).id, {
+      reference: query.reference,
+      token: query.token,
+      limit: query.limit,
+      startingAfter: query.starting_after,
+    });
+    res.json({ object: 'list', data: page.payments.map(paymentBody), has_more: page.hasMore });
+  });
+
+  router.get('/v1/payments/:id', async (req, res) => {
+    res.json(paymentBody(await deps.payments.get(merchantOf(req).id, paymentId(req))));
+  });
+
+  router.post('/v1/payments/:id/capture', async (req, res) => {
+    const body = parseInput(AmountRequest, req.body ?? {});
+    audited(req, 'payment.captured', { paymentId: paymentId(req) });
+    sendStored(res, await idempotent(req, body, (ctx) => deps.payments.capture(paymentId(req), body.amount, ctx)));
+  });
+
+  router.post('/v1/payments/:id/void', async (req, res) => {
+    const body = parseInput(VoidRequest, req.body ?? {});
+    audited(req, 'payment.voided', { paymentId: paymentId(req) });
+    sendStored(res, await idempotent(req, body, (ctx) => deps.payments.void(paymentId(req), ctx)));
+  });
+
+  router.post('/v1/payments/:id/refunds', async (req, res) => {
+    const body = parseInput(AmountRequest, req.body ?? {});
+    audited(req, 'payment.refunded', { paymentId: paymentId(req) });
+    sendStored(res, await idempotent(req, body, (ctx) => deps.payments.refund(paymentId(req), body.amount, ctx)));
+  });
+
+  return router;
+}

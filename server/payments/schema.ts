@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { containsCardNumber } from '../tokens/card.ts';
+
+/** ISO 4217 codes this runtime knows; upper case only, as the API says. */
+const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
+
+/** Minor units: a positive integer, at most 99,999,999 (the usual acquirer ceiling). */
+const Amount = z.number().int().min(1).max(99_999_999);
+
+const ObjectId = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/);
+
+/** The merchant's own order reference: printable text, never card-number-like. */
+const Reference = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x20-\x7e]+$/)
+  .refine((value) => !containsCardNumber(value), 'must not contain a card number');
+
+export const CreatePaymentRequest = z.strictObject({
+  token: ObjectId,
+  amount: Amount,
+  currency: z.string().refine((code) => /^[A-Z]{3}$/.test(code) && CURRENCIES.has(code), 'must be an ISO 4217 code in upper case'),
+  /** Capture at once (the default), or authorize now and capture later. */
+  capture: z.boolean().default(true),
+  reference: Reference.optional(),
+  recurring: z.boolean().default(false),
+  /** A compact JWE of {"cvc":"…"} from the card fields in cvc mode. */
+  cvc: z.string().min(1).max(8192).optional(),
+});
+export type CreatePaymentInput = z.output<typeof CreatePaymentRequest>;
+
+/** Capture or refund: the whole remaining amount unless told otherwise. */
+export const AmountRequest = z.strictObject({ amount: Amount.optional() });
+
+export const VoidRequest = z.strictObject({});
+
+export const ListPaymentsQuery = z.strictObject({
+  reference: Reference.optional(),
+  token: ObjectId.optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(10),
+  starting_after: ObjectId.optional(),
+});

@@ -1,0 +1,341 @@
+import { createHash } from 'node:crypto';
+import type { AuditEntry, AuditLog } from '../audit/audit.ts';
+import { ApiError } from '../errors.ts';
+import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
+import { openCardCiphertext, type CiphertextPolicy } from '../keys/card-ciphertext.ts';
+import type { MerchantKeys } from '../keys/merchant-keys.ts';
+import type { TransportKeyring } from '../keys/transport-keys.ts';
+import { newId } from '../lib/ids.ts';
+import type { Merchant } from '../merchants/service.ts';
+import type { Db, Queryable } from '../storage/db.ts';
+import { AcquirerError, type Acquirer, type AuthorizationResult } from './acquirer.ts';
+import { parseCvcPlaintext } from './cvc.ts';
+import { acquirerReference } from './reference.ts';
+import type { CreatePaymentInput } from './schema.ts';
+import { paymentBody, refundBody } from './serialize.ts';
+
+export type PaymentStatus = 'authorized' | 'captured' | 'voided' | 'refunded' | 'partially_refunded' | 'declined';
+
+export interface PaymentRecord {
+  id: string;
+  token: string;
+  status: PaymentStatus;
+  amount: number;
+  currency: string;
+  amount_captured: number;
+  amount_refunded: number;
+  brand: string;
+  last4: string;
+  reference: string | null;
+  recurring: boolean;
+  decline_code: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface RefundRecord {
+  id: string;
+  payment_id: string;
+  amount: number;
+  created_at: Date;
+}
+
+/** Who asks, and the Idempotency-Key claim the response is recorded against. */
+export interface PaymentContext {
+  merchant: Merchant;
+  actor: string;
+  claim: IdempotencyClaim | undefined;
+}
+
+// bigint columns come back as strings from `pg`; the API speaks numbers (amounts stay far below 2^53).
+const COLUMNS = `id, token, status, amount::float8 as amount, currency, amount_captured::float8 as amount_captured,
+  amount_refunded::float8 as amount_refunded, brand, last4, reference, recurring, decline_code, created_at, updated_at`;
+
+interface TokenForPayment {
+  reusable: boolean;
+  used_at: Date | null;
+  expires_at: Date | null;
+  deleted_at: Date | null;
+  card_sealed: Uint8Array | null;
+  cvc_sealed: Uint8Array | null;
+  data_key_version: number;
+  brand: string;
+  last4: string;
+  exp_month: number;
+  exp_year: number;
+}
+
+/**
+ * Payments on tokens. A payment is authorized at the acquirer before the
+ * vault's transaction, so no lock is held while the acquirer answers; the
+ * transaction then locks the token, checks it again and records the
+ * payment, spends a single-use token and erases the CVC. An authorization
+ * whose token was spent meanwhile by a concurrent payment is voided.
+ *
+ * Capture, void and refund lock the payment row, so concurrent calls on one
+ * payment run one after another and each sees the amounts the last left.
+ */
+export class PaymentService {
+  readonly #db: Db;
+  readonly #keyring: TransportKeyring;
+  readonly #merchantKeys: MerchantKeys;
+  readonly #policy: CiphertextPolicy;
+  readonly #acquirer: Acquirer;
+  readonly #audit: AuditLog;
+
+  constructor(deps: {
+    db: Db;
+    keyring: TransportKeyring;
+    merchantKeys: MerchantKeys;
+    ciphertextPolicy: CiphertextPolicy;
+    acquirer: Acquirer;
+    audit: AuditLog;
+  }) {
+    this.#db = deps.db;
+    this.#keyring = deps.keyring;
+    this.#merchantKeys = deps.merchantKeys;
+    this.#policy = deps.ciphertextPolicy;
+    this.#acquirer = deps.acquirer;
+    this.#audit = deps.audit;
+  }
+
+  /** Authorizes (and by default captures) a payment on a token; a decline is stored and answered 402. */
+  async create(input: CreatePaymentInput, ctx: PaymentContext): Promise<StoredResponse> {
+    const { merchant } = ctx;
+    const token = await this.#usableToken(this.#db, merchant.id, input.token, false);
+    const card = JSON.parse(
+      this.#merchantKeys.openCard(merchant, input.token, token.data_key_version, token.card_sealed!).toString('utf8'),
+    ) as { number: string };
+
+    // A re-collected CVC comes encrypted from the card fields; the one held with the token is used once.
+    let cvcHash: Buffer | undefined;
+    let cvc: string | undefined;
+    if (input.cvc !== undefined) {
+      const plaintext = await openCardCiphertext(input.cvc, this.#keyring, this.#policy, 'cvc');
+      cvc = parseCvcPlaintext(plaintext, card.number);
+      cvcHash = createHash('sha256').update(input.cvc).digest();
+      const seen = await this.#db.query('select 1 from used_ciphertexts where hash = $1', [cvcHash]);
+      if (seen.rowCount > 0) throw new ApiError('replayed_ciphertext', { param: 'cvc' });
+    } else if (token.cvc_sealed !== null) {
+      cvc = this.#merchantKeys.openCvc(merchant, input.token, token.data_key_version, token.cvc_sealed);
+    }
+
+    const id = acquirerReference('pay', ctx.claim);
+    let outcome: AuthorizationResult;
+    try {
+      outcome = await this.#acquirer.authorize({
+        reference: id,
+        card: { number: card.number, exp_month: token.exp_month, exp_year: token.exp_year, cvc },
+        amount: input.amount,
+        currency: input.currency,
+        initiator: cvc === undefined ? 'merchant' : 'customer',
+        recurring: input.recurring,
+      });
+      if (outcome.approved && input.capture) await this.#acquirer.capture(id, input.amount);
+    } catch (error) {
+      if (error instanceof AcquirerError) throw new ApiError('acquirer_error', { cause: error });
+      throw error;
+    }
+
+    const status: PaymentStatus = !outcome.approved ? 'declined' : input.capture ? 'captured' : 'authorized';
+    const declineCode = outcome.approved ? null : outcome.declineCode;
+    const settled = await this.#db.transaction(async (tx): Promise<{ response: StoredResponse } | { refusal: Error }> => {
+      try {
+        await this.#usableToken(tx, merchant.id, input.token, true);
+      } catch (refusal) {
+        return { refusal: refusal as Error };
+      }
+      if (cvcHash !== undefined) {
+        const recorded = await tx.query(
+          'insert into used_ciphertexts (hash, expires_at) values ($1, $2) on conflict (hash) do nothing',
+          [cvcHash, new Date(Date.now() + (this.#policy.maxAgeSeconds + this.#policy.maxFutureSeconds + 60) * 1000)],
+        );
+        if (recorded.rowCount === 0) return { refusal: new ApiError('replayed_ciphertext', { param: 'cvc' }) };
+      }
+      const { rows } = await tx.query<PaymentRecord>(
+        `insert into payments (merchant_id, id, token, status, amount, currency, amount_captured, brand, last4, reference, recurring, decline_code)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         returning ${COLUMNS}`,
+        [
+          merchant.id,
+          id,
+          input.token,
+          status,
+          input.amount,
+          input.currency,
+          status === 'captured' ? input.amount : 0,
+          token.brand,
+          token.last4,
+          input.reference ?? null,
+          input.recurring,
+          declineCode,
+        ],
+      );
+      // The authorization was made: a single-use token is spent (approved or declined) and the CVC is gone.
+      await tx.query(
+        `update tokens set used_at = case when reusable then used_at else now() end,
+                           cvc_sealed = null, cvc_expires_at = null, updated_at = now()
+          where merchant_id = $1 and token = $2`,
+        [merchant.id, input.token],
+      );
+      const payment = rows[0]!;
+      const entry = { merchantId: merchant.id, actor: ctx.actor, token: input.token, paymentId: id, outcome: 'succeeded' } as const;
+      if (status === 'declined') {
+        await this.#audit.record({ ...entry, action: 'payment.declined', code: declineCode ?? undefined }, tx);
+      } else {
+        await this.#audit.record({ ...entry, action: 'payment.authorized' }, tx);
+        if (status === 'captured') await this.#audit.record({ ...entry, action: 'payment.captured' }, tx);
+      }
+      const response: StoredResponse =
+        status === 'declined'
+          ? {
+              status: 402,
+              body: JSON.stringify(new ApiError('card_declined', { extra: { decline_code: declineCode, payment: id } }).toBody()),
+            }
+          : { status: 201, body: JSON.stringify(paymentBody(payment)) };
+      await recordResponse(tx, ctx.claim, response);
+      return { response };
+    });
+
+    if (!('refusal' in settled)) return settled.response;
+    // The token went away (spent, deleted) or the CVC was replayed while the acquirer answered: undo the payment.
+    if (status === 'captured') await this.#acquirer.refund(id, newId('re'), input.amount).catch(() => undefined);
+    else if (status === 'authorized') await this.#acquirer.void(id).catch(() => undefined);
+    throw settled.refusal;
+  }
+
+  async capture(paymentId: string, amount: number | undefined, ctx: PaymentContext): Promise<StoredResponse> {
+    return this.#change(paymentId, ctx, 'payment.captured', async (tx, payment) => {
+      if (payment.status !== 'authorized') throw new ApiError('payment_not_capturable', { param: 'id' });
+      const capture = amount ?? payment.amount;
+      if (capture > payment.amount) throw new ApiError('amount_too_large', { param: 'amount' });
+      await this.#acquirer.capture(payment.id, capture);
+      const updated = await update(tx, ctx.merchant.id, payment.id, `status = 'captured', amount_captured = $3`, [capture]);
+      return { status: 200, body: JSON.stringify(paymentBody(updated)) };
+    });
+  }
+
+  async void(paymentId: string, ctx: PaymentContext): Promise<StoredResponse> {
+    return this.#change(paymentId, ctx, 'payment.voided', async (tx, payment) => {
+      if (payment.status !== 'authorized') throw new ApiError('payment_not_voidable', { param: 'id' });
+      await this.#acquirer.void(payment.id);
+      const updated = await update(tx, ctx.merchant.id, payment.id, `status = 'voided'`, []);
+      return { status: 200, body: JSON.stringify(paymentBody(updated)) };
+    });
+  }
+
+  async refund(paymentId: string, amount: number | undefined, ctx: PaymentContext): Promise<StoredResponse> {
+    return this.#change(paymentId, ctx, 'payment.refunded', async (tx, payment) => {
+      const left = payment.amount_captured - payment.amount_refunded;
+      if ((payment.status !== 'captured' && payment.status !== 'partially_refunded') || left <= 0) {
+        throw new ApiError('payment_not_refundable', { param: 'id' });
+      }
+      const refund = amount ?? left;
+      if (refund > left) throw new ApiError('amount_too_large', { param: 'amount' });
+      const refundId = newId('re');
+      await this.#acquirer.refund(payment.id, refundId, refund);
+      const { rows } = await tx.query<RefundRecord>(
+        `insert into refunds (merchant_id, id, payment_id, amount) values ($1, $2, $3, $4)
+         returning id, payment_id, amount::float8 as amount, created_at`,
+        [ctx.merchant.id, refundId, payment.id, refund],
+      );
+      const updated = await update(
+        tx,
+        ctx.merchant.id,
+        payment.id,
+        `amount_refunded = amount_refunded + $3,
+         status = case when amount_refunded + $3 = amount_captured then 'refunded' else 'partially_refunded' end`,
+        [refund],
+      );
+      return { status: 201, body: JSON.stringify(refundBody(rows[0]!, updated)) };
+    });
+  }
+
+  async get(merchantId: string, paymentId: string): Promise<PaymentRecord> {
+    const { rows } = await this.#db.query<PaymentRecord>(`select ${COLUMNS} from payments where merchant_id = $1 and id = $2`, [
+      merchantId,
+      paymentId,
+    ]);
+    if (rows[0] === undefined) throw new ApiError('payment_not_found', { param: 'id' });
+    return rows[0];
+  }
+
+  /** Newest first; `startingAfter` is the last payment id of the previous page. */
+  async list(
+    merchantId: string,
+    filter: { reference?: string | undefined; token?: string | undefined; limit: number; startingAfter?: string | undefined },
+  ): Promise<{ payments: PaymentRecord[]; hasMore: boolean }> {
+    const params: unknown[] = [merchantId, filter.reference ?? null, filter.token ?? null, filter.limit + 1];
+    let cursor = '';
+    if (filter.startingAfter !== undefined) {
+      const after = await this.get(merchantId, filter.startingAfter).catch(() => {
+        throw new ApiError('payment_not_found', { param: 'starting_after' });
+      });
+      params.push(after.created_at, after.id);
+      cursor = 'and (created_at, id) < ($5, $6)';
+    }
+    const { rows } = await this.#db.query<PaymentRecord>(
+      `select ${COLUMNS} from payments
+        where merchant_id = $1
+          and ($2::text is null or reference = $2)
+          and ($3::text is null or token = $3)
+          ${cursor}
+        order by created_at desc, id desc
+        limit $4`,
+      params,
+    );
+    return { payments: rows.slice(0, filter.limit), hasMore: rows.length > filter.limit };
+  }
+
+  /** Locks the payment, applies `work` (which refuses by throwing), audits it and records the response. */
+  async #change(
+    paymentId: string,
+    ctx: PaymentContext,
+    action: AuditEntry['action'],
+    work: (tx: Queryable, payment: PaymentRecord) => Promise<StoredResponse>,
+  ): Promise<StoredResponse> {
+    return this.#db.transaction(async (tx) => {
+      const { rows } = await tx.query<PaymentRecord>(`select ${COLUMNS} from payments where merchant_id = $1 and id = $2 for update`, [
+        ctx.merchant.id,
+        paymentId,
+      ]);
+      const payment = rows[0];
+      if (payment === undefined) throw new ApiError('payment_not_found', { param: 'id' });
+      let response: StoredResponse;
+      try {
+        response = await work(tx, payment);
+      } catch (error) {
+        if (error instanceof AcquirerError) throw new ApiError('acquirer_error', { cause: error });
+        throw error;
+      }
+      await this.#audit.record(
+        { merchantId: ctx.merchant.id, actor: ctx.actor, action, outcome: 'succeeded', token: payment.token, paymentId: payment.id },
+        tx,
+      );
+      await recordResponse(tx, ctx.claim, response);
+      return response;
+    });
+  }
+
+  /** The token if a payment may be made on it now; `lock` holds its row to the end of the transaction. */
+  async #usableToken(q: Queryable, merchantId: string, token: string, lock: boolean): Promise<TokenForPayment> {
+    const { rows } = await q.query<TokenForPayment>(
+      `select reusable, used_at, expires_at, deleted_at, card_sealed, cvc_sealed, data_key_version, brand, last4, exp_month, exp_year
+         from tokens where merchant_id = $1 and token = $2 ${lock ? 'for update' : ''}`,
+      [merchantId, token],
+    );
+    const row = rows[0];
+    if (row === undefined || row.deleted_at !== null || row.card_sealed === null) throw new ApiError('token_not_found', { param: 'token' });
+    if (!row.reusable && row.used_at !== null) throw new ApiError('token_used', { param: 'token' });
+    if (!row.reusable && row.expires_at !== null && row.expires_at <= new Date()) throw new ApiError('token_not_found', { param: 'token' });
+    return row;
+  }
+}
+
+async function update(tx: Queryable, merchantId: string, paymentId: string, set: string, params: unknown[]): Promise<PaymentRecord> {
+  const { rows } = await tx.query<PaymentRecord>(
+    `update payments set ${set}, updated_at = now() where merchant_id = $1 and id = $2 returning ${COLUMNS}`,
+    [merchantId, paymentId, ...params],
+  );
+  return rows[0]!;
+}
