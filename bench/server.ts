@@ -3,6 +3,7 @@
  * process, at concurrency 1, 16 and 64, on PGlite and on PostgreSQL; and, in
  * the same run, the single-core rate of a bare `compactDecrypt` loop — the
  * crypto every tokenization must pay — to report throughput ÷ that rate.
+ * Then authorize + capture pairs on saved tokens at concurrency 16.
  *
  * Each load level is bounded by a count of pre-made ciphertexts and by time.
  */
@@ -76,8 +77,8 @@ async function makeCiphertexts(jwk: JWK, count: number): Promise<string[]> {
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
-/** One POST over a kept-alive connection; resolves with the status once the body is read. */
-function post(agent: Agent, url: URL, secretKey: string, body: string): Promise<number> {
+/** One POST over a kept-alive connection; resolves with the status and body once the body is read. */
+function post(agent: Agent, url: URL, secretKey: string, body: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
@@ -88,8 +89,9 @@ function post(agent: Agent, url: URL, secretKey: string, body: string): Promise<
         timeout: 30_000,
       },
       (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
       },
     );
     req.on('timeout', () => req.destroy(new Error('request timed out')));
@@ -98,30 +100,30 @@ function post(agent: Agent, url: URL, secretKey: string, body: string): Promise<
   });
 }
 
-async function runLevel(baseUrl: string, secretKey: string, ciphertexts: string[], concurrency: number): Promise<LevelResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const url = new URL('/v1/tokens', baseUrl);
+/**
+ * Runs `operation` from `concurrency` loops until `count` operations are done
+ * or the time is up; `operation(i)` resolves true when it succeeded.
+ */
+async function load(concurrency: number, count: number, operation: (i: number) => Promise<boolean>): Promise<LevelResult> {
   const latencies: number[] = [];
   let errors = 0;
   let next = 0;
   const deadline = performance.now() + SECONDS_PER_LEVEL * 1000;
   const started = performance.now();
   const worker = async () => {
-    while (performance.now() < deadline) {
-      const card = ciphertexts[next++];
-      if (card === undefined) return;
+    while (performance.now() < deadline && next < count) {
+      const i = next++;
       const t0 = performance.now();
-      const status = await post(agent, url, secretKey, JSON.stringify({ card })).catch((error: Error) => {
+      const ok = await operation(i).catch((error: Error) => {
         if (errors === 0) console.warn(`first request error: ${error.message}`);
-        return 0;
+        return false;
       });
       latencies.push(performance.now() - t0);
-      if (status !== 201) errors++;
+      if (!ok) errors++;
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = (performance.now() - started) / 1000;
-  agent.destroy();
   latencies.sort((a, b) => a - b);
   return {
     concurrency,
@@ -134,7 +136,48 @@ async function runLevel(baseUrl: string, secretKey: string, ciphertexts: string[
   };
 }
 
-async function benchStorage(storage: 'pglite' | 'postgres', decryptRate: number, cluster?: ThrowawayPostgres): Promise<LevelResult[]> {
+async function runLevel(baseUrl: string, secretKey: string, ciphertexts: string[], concurrency: number): Promise<LevelResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const url = new URL('/v1/tokens', baseUrl);
+  try {
+    return await load(concurrency, ciphertexts.length, async (i) => (await post(agent, url, secretKey, JSON.stringify({ card: ciphertexts[i] }))).status === 201);
+  } finally {
+    agent.destroy();
+  }
+}
+
+/** Authorize, then capture, on saved tokens: one operation is the pair. */
+async function runPayments(baseUrl: string, secretKey: string, ciphertexts: string[], concurrency: number): Promise<LevelResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  try {
+    const tokens: string[] = [];
+    for (const card of ciphertexts) {
+      const created = await post(agent, new URL('/v1/tokens', baseUrl), secretKey, JSON.stringify({ card, reusable: true }));
+      if (created.status !== 201) throw new Error(`could not save a token: ${created.status}`);
+      tokens.push((JSON.parse(created.body) as { token: string }).token);
+    }
+    const payments = new URL('/v1/payments', baseUrl);
+    return await load(concurrency, MAX_REQUESTS_PER_LEVEL, async (i) => {
+      const token = tokens[i % tokens.length];
+      const authorized = await post(agent, payments, secretKey, JSON.stringify({ token, amount: 1999, currency: 'EUR', capture: false }));
+      if (authorized.status !== 201) return false;
+      const { id } = JSON.parse(authorized.body) as { id: string };
+      const captured = await post(agent, new URL(`/v1/payments/${id}/capture`, baseUrl), secretKey, '{}');
+      return captured.status === 200;
+    });
+  } finally {
+    agent.destroy();
+  }
+}
+
+const PAYMENT_CONCURRENCY = 16;
+const SAVED_TOKENS = 200;
+
+async function benchStorage(
+  storage: 'pglite' | 'postgres',
+  decryptRate: number,
+  cluster?: ThrowawayPostgres,
+): Promise<{ tokens: LevelResult[]; payments: LevelResult }> {
   const dataDir = await newDataDir(storage, 'bench');
   const env: Record<string, string> = { TESSERA_LOG_LEVEL: 'info' };
   if (cluster !== undefined) env['DATABASE_URL'] = await cluster.createDatabase();
@@ -154,7 +197,12 @@ async function benchStorage(storage: 'pglite' | 'postgres', decryptRate: number,
           `ratio ${(result.throughput / decryptRate).toFixed(2)}`,
       );
     }
-    return results;
+    const payments = await runPayments(vault.url, demo.secret_key, await makeCiphertexts(jwk!, SAVED_TOKENS), PAYMENT_CONCURRENCY);
+    console.log(
+      `${storage.padEnd(8)} authorize+capture c=${PAYMENT_CONCURRENCY}  ${payments.throughput.toFixed(0)} pairs/s  ` +
+        `p50 ${payments.p50.toFixed(1)} ms  p99 ${payments.p99.toFixed(1)} ms  errors ${payments.errors}/${payments.requests}`,
+    );
+    return { tokens: results, payments };
   } finally {
     await vault.kill('SIGTERM');
   }
@@ -164,12 +212,15 @@ const decryptRate = await bareDecryptRate();
 console.log(`bare compactDecrypt, one core, sequential: ${decryptRate.toFixed(0)} /s`);
 
 const rows: string[] = [];
-const record = (storage: string, results: LevelResult[]) => {
-  for (const r of results) {
+const paymentRows: string[] = [];
+const record = (storage: string, results: { tokens: LevelResult[]; payments: LevelResult }) => {
+  for (const r of results.tokens) {
     rows.push(
       `| ${storage} | ${r.concurrency} | ${r.throughput.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.errors}/${r.requests} | ${(r.throughput / decryptRate).toFixed(2)} |`,
     );
   }
+  const p = results.payments;
+  paymentRows.push(`| ${storage} | ${p.concurrency} | ${p.throughput.toFixed(0)} | ${p.p50.toFixed(1)} | ${p.p99.toFixed(1)} | ${p.errors}/${p.requests} |`);
 };
 record('PGlite', await benchStorage('pglite', decryptRate));
 const cluster = await startThrowawayPostgres({ name: 'bench' }).catch((error: Error) => {
@@ -187,3 +238,7 @@ console.log(`\nBare compactDecrypt (one core): ${decryptRate.toFixed(0)}/s\n`);
 console.log('| storage | concurrency | tokens/s | p50 ms | p99 ms | errors | ÷ decrypt rate |');
 console.log('|---|---|---|---|---|---|---|');
 for (const row of rows) console.log(row);
+console.log('\nAuthorize + capture on saved tokens (one pair = two requests):\n');
+console.log('| storage | concurrency | pairs/s | p50 ms | p99 ms | errors |');
+console.log('|---|---|---|---|---|---|');
+for (const row of paymentRows) console.log(row);
