@@ -2,16 +2,12 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import { CARDS } from './cards.ts';
+import { CARDS, SANDBOX_CARDS } from './cards.ts';
 
 /** Every card number the suite sends, plain and as a shopper types it, and every CVC. */
 export const SECRET_NUMBERS: string[] = [
   ...Object.values(CARDS).flatMap((card) => [card.number, card.spaced]),
-  '4000000000000002',
-  '4000000000009995',
-  '4000000000000069',
-  '4000000000000127',
-  '4000000000000119',
+  ...Object.values(SANDBOX_CARDS),
 ];
 export const SECRET_CVCS: string[] = Object.values(CARDS).map((card) => card.cvc);
 
