@@ -107,7 +107,7 @@ async function main(): Promise<void> {
       const { card: saved } = await postJson<{ card: SavedCard }>('/api/cards', { token: result.token });
       card.clear();
       await render();
-      notices.progress(`${describeCard(saved)} was saved.`);
+      return `${describeCard(saved)} was saved.`;
     },
   });
   form.mount({ mode: 'signup', customer: account.user.id });

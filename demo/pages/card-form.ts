@@ -16,8 +16,8 @@ export interface CardFormSetup {
   notices: Notices;
   /** Announced while the card is tokenized and sent to the shop's server. */
   working: string;
-  /** Sends the result to the shop's server and shows the outcome; rejects with a `ShopApiError`. */
-  complete(result: TokenResult | CvcResult, card: Card): Promise<void>;
+  /** Sends the result to the shop's server and shows the outcome; rejects with a `ShopApiError`. Resolves with a line to announce, if any. */
+  complete(result: TokenResult | CvcResult, card: Card): Promise<string | void>;
 }
 
 export interface CardForm {
@@ -41,8 +41,9 @@ export function createCardForm(tessera: Tessera, setup: CardFormSetup): CardForm
     setEnabled();
     notices.progress(setup.working);
     try {
-      await setup.complete(await tokenize(), current);
-      notices.clear();
+      const done = await setup.complete(await tokenize(), current);
+      if (done) notices.progress(done);
+      else notices.clear();
     } catch (error) {
       const message = failureMessage(error);
       if (message === undefined) notices.clear();
