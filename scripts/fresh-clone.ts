@@ -96,7 +96,7 @@ async function main(): Promise<void> {
     });
     npmStart.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     npmStart.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((done) => npmStart!.once('exit', (code) => done(code)));
+    const exited = new Promise<string>((done) => npmStart!.once('exit', (code, signal) => done(signal ?? `code ${code}`)));
 
     const vaultUrl = `http://localhost:${ports.vault}/healthz`;
     const shopUrl = `http://localhost:${ports.shop}/`;
@@ -114,7 +114,8 @@ async function main(): Promise<void> {
 
     step('Ctrl-C');
     process.kill(-npmStart.pid!, 'SIGINT');
-    const code = await Promise.race([exited, delay(STOP_TIMEOUT_MS).then(() => 'timeout' as const)]);
+    // An unreferenced timer: once npm start has exited, nothing should keep this script waiting.
+    const code = await Promise.race([exited, delay(STOP_TIMEOUT_MS, 'timeout' as const, { ref: false })]);
     if (code === 'timeout') throw new Error(`npm start did not exit within ${STOP_TIMEOUT_MS / 1000} s of Ctrl-C:\n${output}`);
     // Its children stop after it has printed; give the last of them a moment to be reaped.
     for (let tries = 0; tries < 20 && processesIn(clone).length > 0; tries++) await delay(250);
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
     if (left.length > 0) throw new Error(`processes still running after Ctrl-C: ${left.join(', ')}`);
     if ((await answers(vaultUrl)) || (await answers(shopUrl))) throw new Error('a port still answers after Ctrl-C');
     if (!output.includes('stopping the demo shop and the vault')) throw new Error(`npm start did not say it was stopping:\n${output}`);
-    step(`npm start exited (code ${code}) and every process it started has stopped; ${Math.round((Date.now() - started) / 1000)} s in all`);
+    step(`npm start exited (${code}) and every process it started has stopped; ${Math.round((Date.now() - started) / 1000)} s in all`);
   } finally {
     if (npmStart?.pid !== undefined && npmStart.exitCode === null) {
       try {
