@@ -1,4 +1,4 @@
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import { CATALOG, CURRENCY, productById } from './catalog.ts';
 import { newShopId, setting, type Shop } from './context.ts';
@@ -126,13 +126,6 @@ export function shopRoutes(shop: Shop): Router {
     } finally {
       paying.delete(session.id);
     }
-  });
-
-  router.get('/orders/:id', async (req: Request, res) => {
-    const session = await sessions.current(req);
-    const { rows } = await db.query<OrderRow>('select * from orders where id = $1 and user_id = $2', [String(req.params['id']), session?.userId ?? '']);
-    if (!rows[0]) throw new ShopError(404, 'order_not_found', 'No such order on your account.');
-    res.json({ order: orderView(rows[0]) });
   });
 
   async function checkout(shop: Shop, session: Session, lines: CartLine[], body: z.output<typeof CheckoutBody>): Promise<OrderRow> {
