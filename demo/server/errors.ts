@@ -42,7 +42,8 @@ export const declineMessage = (code: string | undefined): string => DECLINES[cod
 export function fromVault(error: unknown, log: Logger): ShopError {
   if (error instanceof VaultUnreachableError || (error instanceof VaultRequestError && (error.status === 503 || error.code === 'acquirer_error'))) {
     log.warn({ err: safeError(error) }, 'vault unavailable');
-    return new ShopError(503, 'vault_unavailable', 'The payment service is not reachable right now. You have not been charged; please try again in a moment.');
+    // After a payment call with no answer the outcome is unknown; the next try checks before charging, so "not twice" holds either way.
+    return new ShopError(503, 'vault_unavailable', 'The payment service did not answer. Please try again in a moment: you will not be charged twice.');
   }
   if (!(error instanceof VaultRequestError)) return error instanceof ShopError ? error : new ShopError(500, 'internal_error', GENERIC);
   switch (error.code) {
