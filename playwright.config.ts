@@ -24,7 +24,7 @@ export default defineConfig({
   reporter: [['list']],
   timeout: 30_000,
   expect: { timeout: 5_000 },
-  globalTimeout: 5 * 60_000,
+  globalTimeout: 7 * 60_000,
   use: {
     headless: true,
     browserName: 'chromium',

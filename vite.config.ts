@@ -87,10 +87,9 @@ const builds: Record<string, UserConfig> = {
       outDir: resolve(root, 'dist/demo'),
       emptyOutDir: true,
       rollupOptions: {
-        input: {
-          checkout: resolve(root, 'demo/pages/index.html'),
-          signup: resolve(root, 'demo/pages/signup.html'),
-        },
+        input: Object.fromEntries(
+          ['index', 'cart', 'checkout', 'signup', 'login', 'account', 'dashboard'].map((page) => [page, resolve(root, `demo/pages/${page}.html`)]),
+        ),
       },
     },
   },

@@ -5,19 +5,19 @@
  * SIGTERM stops both; if either dies, the other is stopped and this exits 1.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
-import { demoMerchantPath } from '../demo/server/config.ts';
+import { dashboardPasswordPath, demoMerchantPath, shopDataDir } from '../demo/server/config.ts';
 import { adminKeyPath } from '../server/keys/admin-key.ts';
 import { DEMO_MERCHANT_ORIGIN } from '../server/merchants/demo.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
-/** The first start creates the embedded database, which takes a while on a slow disk. */
+/** The first start creates the embedded databases (the vault's, then the shop's), which takes a while on a slow disk. */
 const VAULT_START_TIMEOUT_MS = 60_000;
-const DEMO_START_TIMEOUT_MS = 15_000;
+const DEMO_START_TIMEOUT_MS = 60_000;
 /** How long a child gets to shut down after SIGTERM before it is killed. */
 const STOP_GRACE_MS = 10_000;
 const POLL_INTERVAL_MS = 250;
@@ -28,6 +28,8 @@ const EnvSchema = z.object({
   DEMO_PORT: z.coerce.number().int().min(1).max(65535).default(4100),
   TESSERA_DATA_DIR: z.string().min(1).default('.tessera'),
   TESSERA_ADMIN_KEY: z.string().optional(),
+  DEMO_DATA_DIR: z.string().min(1).optional(),
+  DEMO_DASHBOARD_PASSWORD: z.string().optional(),
 });
 
 interface Child {
@@ -164,21 +166,27 @@ async function main(): Promise<void> {
     DEMO_PORT: String(env.DEMO_PORT),
     TESSERA_URL: vaultUrl,
     TESSERA_DATA_DIR: dataDir,
+    DEMO_DATA_DIR: shopDataDir(dataDir, env.DEMO_DATA_DIR),
   });
   await waitFor(`The demo shop did not answer GET ${shopUrl}/api/config with 200`, DEMO_START_TIMEOUT_MS, () => answers200(`${shopUrl}/api/config`));
 
   const adminKey = env.TESSERA_ADMIN_KEY === undefined ? adminKeyPath(dataDir) : 'the TESSERA_ADMIN_KEY environment variable';
+  const shopData = shopDataDir(dataDir, env.DEMO_DATA_DIR);
+  // The shop wrote it before it started listening; a development password, printed like a dev server prints its URL.
+  const dashboardPassword = env.DEMO_DASHBOARD_PASSWORD ?? readFileSync(dashboardPasswordPath(shopData), 'utf8').trim();
   console.log(`
 Tessera is running.
 
-  Demo shop, checkout:    ${shopUrl}/
-  Demo shop, save a card: ${shopUrl}/signup.html
+  Demo shop:              ${shopUrl}/
+  Merchant dashboard:     ${shopUrl}/dashboard.html  (password: ${dashboardPassword})
   Vault:                  ${vaultUrl}
-  Data folder:            ${dataDir}
+  Vault data folder:      ${dataDir}
+  Shop data folder:       ${shopData}
   Admin key:              in ${adminKey}
   Demo merchant's keys:   ${merchantFile}
 
-Test card 4242 4242 4242 4242, any future expiry date, any 3-digit CVC.
+Test card 4242 4242 4242 4242, any future expiry date, any 3-digit CVC;
+4000 0000 0000 9995 is declined for insufficient funds.
 Press Ctrl-C to stop.
 `);
 }

@@ -54,9 +54,9 @@ export function createApp(deps: VaultDeps): Express {
 
   const merchants = new MerchantDirectory(deps.db, deps.merchantKeys);
   const sessions = new FieldsSessions(deps.db);
-  const tokens = new TokenVault(deps);
-  const idempotency = new IdempotencyStore(deps.db);
   const audit = new AuditLog(deps.db);
+  const tokens = new TokenVault({ ...deps, audit });
+  const idempotency = new IdempotencyStore(deps.db);
   const payments = new PaymentService({ ...deps, audit });
   const limits = {
     perIp: new RateLimiter(deps.rateLimits.perIpPerMinute),

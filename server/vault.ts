@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { createApp, type VaultDeps } from './app.ts';
+import { AuditLog } from './audit/audit.ts';
 import type { VaultConfig } from './config.ts';
 import { loadWidgetAssets, type WidgetAssets } from './fields/assets.ts';
 import { IdempotencyStore } from './idempotency/idempotency.ts';
@@ -59,7 +60,7 @@ export async function openVault(
       options.maintenance === false
         ? () => undefined
         : startMaintenance(
-            { keyring, tokens: new TokenVault(deps), sessions: new FieldsSessions(db), idempotency: new IdempotencyStore(db) },
+            { keyring, tokens: new TokenVault({ ...deps, audit: new AuditLog(db) }), sessions: new FieldsSessions(db), idempotency: new IdempotencyStore(db) },
             log,
           );
     return {

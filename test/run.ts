@@ -2,7 +2,10 @@
  * `npm test`: everything CI checks, in order, stopping at the first failure.
  *
  *   typecheck → build → chromium, postgres, artifacts (test setup)
- *   → vitest unit + api → playwright e2e → vitest leaks (alone, last)
+ *   → vitest unit + api → playwright e2e → fresh-clone → vitest leaks (alone, last)
+ *
+ * `fresh-clone` is scripts/fresh-clone.ts: the README's `npm install && npm
+ * start` in a clone of the committed HEAD, then Ctrl-C.
  *
  * `npm test -- --only unit,api` runs a subset (names: see STEP_NAMES); the
  * test setup runs whenever a test step does. Children inherit CHROMIUM_PATH,
@@ -20,7 +23,7 @@ import { postgresOrSkip } from './support/postgres.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const TEST_STEPS = ['unit', 'api', 'e2e', 'leaks'] as const;
-const STEP_NAMES = ['typecheck', 'build', ...TEST_STEPS] as const;
+const STEP_NAMES = ['typecheck', 'build', ...TEST_STEPS, 'fresh-clone'] as const;
 type StepName = (typeof STEP_NAMES)[number];
 
 /** No single command may hang the run; CI gives the whole suite 10 minutes. */
@@ -103,6 +106,9 @@ function planSteps(selected: Set<StepName>, env: NodeJS.ProcessEnv, cleanups: St
     steps.push({ title: `vitest ${projects.join(' + ')}`, run: () => command(bin('vitest'), ['run', ...projectArgs], env) });
   }
   if (selected.has('e2e')) steps.push({ title: 'playwright e2e', run: () => playwright(env) });
+  if (selected.has('fresh-clone')) {
+    steps.push({ title: 'fresh clone: npm install && npm start, Ctrl-C', run: () => command(process.execPath, ['--import', 'tsx', 'scripts/fresh-clone.ts'], env) });
+  }
   if (selected.has('leaks')) steps.push({ title: 'vitest leaks', run: () => leaks(env) });
   return steps;
 }

@@ -1,66 +1,113 @@
-/** The checkout page: the order from the shop's server, the card fields in payment mode, and the order confirmation. */
-import { byId, describeCard, formatAmount, getJson, mountCardForm, Notices, postJson, type ShopCard } from './shop.ts';
+/**
+ * Checkout: the order from the shop's server, then the card — a saved one
+ * (the fields in cvc mode re-collect its CVC) or a new one (payment mode,
+ * with "save this card" for a signed-in shopper) — and the confirmation.
+ * After a decline the fields stay, and the shopper tries another card.
+ */
+import type { CardBrand } from '../../widget/loader/types.ts';
+import { createCardForm } from './card-form.ts';
+import {
+  byId,
+  connectToVault,
+  describeCard,
+  el,
+  formatAmount,
+  formatExpiry,
+  getJson,
+  initHeader,
+  Notices,
+  postJson,
+  showCartCount,
+  type Cart,
+  type Order,
+  type SavedCard,
+} from './shop.ts';
 
-interface Cart {
-  currency: string;
-  items: { name: string; quantity: number; amount: number }[];
-  total: number;
+const PAYMENT_STATUS: Record<string, string> = {
+  captured: 'Paid',
+  authorized: 'Authorized: your card is charged when the order ships',
+};
+
+function showCart(cart: Cart): void {
+  byId('cart-items').replaceChildren(
+    ...cart.items.map((line) =>
+      el('li', {}, el('span', {}, line.quantity > 1 ? `${line.name} × ${line.quantity}` : line.name), el('span', {}, formatAmount(line.amount, cart.currency))),
+    ),
+  );
+  const total = formatAmount(cart.total, cart.currency);
+  byId('cart-total').textContent = total;
+  byId('submit').textContent = `Pay ${total}`;
 }
 
-interface CheckoutAnswer {
-  order: { id: string; status: string; amount: number; currency: string };
-  token: string;
-  reusable: boolean;
-  card: ShopCard;
-  message: string;
-}
-
-const button = byId<HTMLButtonElement>('submit');
-
-async function showCart(): Promise<void> {
-  const list = byId('cart-items');
-  try {
-    const cart = await getJson<Cart>('/api/cart');
-    list.replaceChildren(
-      ...cart.items.map((item) => {
-        const row = document.createElement('li');
-        const name = document.createElement('span');
-        name.textContent = item.quantity > 1 ? `${item.name} × ${item.quantity}` : item.name;
-        const amount = document.createElement('span');
-        amount.textContent = formatAmount(item.amount, cart.currency);
-        row.append(name, amount);
-        return row;
-      }),
-    );
-    const total = formatAmount(cart.total, cart.currency);
-    byId('cart-total').textContent = total;
-    button.textContent = `Pay ${total}`;
-  } catch {
-    list.replaceChildren(Object.assign(document.createElement('li'), { textContent: 'The order could not be loaded. Reload the page to try again.' }));
-  }
-}
-
-function showConfirmation(answer: CheckoutAnswer): void {
-  byId('order-message').textContent = answer.message;
-  byId('order-id').textContent = answer.order.id;
-  byId('order-amount').textContent = formatAmount(answer.order.amount, answer.order.currency);
-  byId('order-card').textContent = describeCard(answer.card);
-  byId('order-saved').textContent = answer.reusable ? 'Yes, for your next order' : 'No, used for this order only';
+function showConfirmation(order: Order): void {
+  byId('order-id').textContent = order.id;
+  byId('order-amount').textContent = formatAmount(order.amount, order.currency);
+  byId('order-card').textContent = order.card ? describeCard(order.card) : '';
+  byId('order-status').textContent = PAYMENT_STATUS[order.status] ?? order.status;
+  byId('order-saved').textContent = order.cardSaved ? 'Yes, it is on your account for next time' : 'No';
   byId('card-form').hidden = true;
   byId('confirmation').hidden = false;
+  showCartCount(0);
   // Moving focus reads the confirmation out and keeps keyboard users where the form was.
   byId('confirmation-heading').focus();
 }
 
-void showCart();
-void mountCardForm({
-  cardOptions: { mode: 'payment', saveCard: 'optional' },
-  form: byId<HTMLFormElement>('card-form'),
-  button,
-  notices: new Notices(byId('status'), byId('error')),
-  working: 'Processing your order…',
-  async complete(token, card) {
-    showConfirmation(await postJson<CheckoutAnswer>('/api/checkout', { token: token.token }));
-    card.destroy();
-  },
-});
+/** The "Pay with" radio group: saved cards first (the default checked), then "A new card". */
+function showSavedCards(cards: SavedCard[], onChoose: (card: SavedCard | undefined) => void): SavedCard | undefined {
+  if (cards.length === 0) return undefined;
+  const chosen = cards.find((card) => card.isDefault) ?? cards[0]!;
+  const option = (id: string, label: string, card: SavedCard | undefined) => {
+    const input = el('input', { type: 'radio', name: 'pay-with', id, checked: card === chosen });
+    input.addEventListener('change', () => onChoose(card));
+    return el('div', { className: 'choice' }, input, el('label', { htmlFor: id }, label));
+  };
+  byId('saved-card-options').replaceChildren(
+    ...cards.map((card) => option(`pay-${card.id}`, `${describeCard(card)}, expires ${formatExpiry(card.expMonth, card.expYear)}`, card)),
+    option('pay-new', 'A new card', undefined),
+  );
+  byId('saved-cards').hidden = false;
+  return chosen;
+}
+
+async function main(): Promise<void> {
+  const notices = new Notices(byId('status'), byId('error'));
+  const [user, cart] = await Promise.all([initHeader(), getJson<Cart>('/api/cart')]);
+  if (cart.items.length === 0) {
+    byId('cart-items').replaceChildren(el('li', {}, 'Your cart is empty. ', el('a', { href: '/' }, 'Browse the catalog')));
+    byId('payment-panel').hidden = true;
+    return;
+  }
+  showCart(cart);
+  byId('save-hint').hidden = user !== null;
+  notices.progress('Loading the secure card form…');
+  const tessera = await connectToVault(notices);
+  if (!tessera) return;
+  notices.clear();
+
+  let selected: SavedCard | undefined;
+  const form = createCardForm(tessera, {
+    form: byId<HTMLFormElement>('card-form'),
+    button: byId('submit'),
+    container: '#card-fields',
+    notices,
+    working: 'Processing your payment…',
+    async complete(result, card) {
+      const body = 'token' in result ? { token: result.token } : { saved_card: selected!.id, cvc: result.cvc };
+      const { order } = await postJson<{ order: Order }>('/api/checkout', body);
+      card.destroy();
+      showConfirmation(order);
+    },
+  });
+  const mountFor = (card: SavedCard | undefined) => {
+    selected = card;
+    form.mount(
+      card
+        ? { mode: 'cvc', token: card.token, brand: card.brand as CardBrand, last4: card.last4 }
+        : { mode: 'payment', saveCard: user ? 'optional' : 'never', ...(user ? { customer: user.id } : {}) },
+    );
+  };
+  const cards = user ? (await getJson<{ cards: SavedCard[] }>('/api/account')).cards : [];
+  mountFor(showSavedCards(cards, mountFor));
+}
+
+void main();

@@ -1,33 +1,16 @@
 /**
- * What both demo pages share: asking the shop's server for its keys and
- * prices, loading the card fields from the vault, and the form around them
- * (one tokenization at a time, progress and errors announced to assistive
- * technology).
+ * What every page of the demo shop shares: calls to the shop's own backend,
+ * the header (cart count, signed-in state), prices and card descriptions,
+ * status and error lines, and loading the card fields from the vault.
  */
 import { loadTessera } from '../../widget/loader/esm.ts';
-import type { Card, CardBrand, CardOptions, CvcResult, Tessera, TesseraError, TokenResult } from '../../widget/loader/types.ts';
+import type { CardBrand, Tessera, TesseraError } from '../../widget/loader/types.ts';
 import './demo.css';
-
-/** What `/api/config` answers: the publishable key only, never the secret key. */
-interface ShopConfig {
-  publishableKey: string;
-  vaultUrl: string;
-}
-
-/** A card as the shop's server describes it after reading the token from the vault. */
-export interface ShopCard {
-  brand: CardBrand | string;
-  last4: string;
-  expMonth: number;
-  expYear: number;
-}
-
-/** How long the vault's checkout.js may take to load before the page says card payments are unavailable. */
-const LOAD_TIMEOUT_MS = 10_000;
 
 /** An error answer from the shop's own server; its message is written for the shopper. */
 export class ShopApiError extends Error {
   constructor(
+    readonly status: number,
     readonly code: string,
     message: string,
   ) {
@@ -41,24 +24,78 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   return element as T;
 }
 
-export function getJson<T>(path: string): Promise<T> {
-  return callShop<T>(path, { headers: { accept: 'application/json' } });
+/** `el('li', {className: 'x'}, 'text', child)`: DOM without innerHTML, so nothing from the server is parsed as markup. */
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> & Record<string, unknown> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const element = Object.assign(document.createElement(tag), props);
+  element.append(...children);
+  return element;
 }
 
-export function postJson<T>(path: string, body: unknown): Promise<T> {
-  return callShop<T>(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-}
-
-async function callShop<T>(path: string, init: RequestInit): Promise<T> {
+export async function callShop<T>(method: string, path: string, body?: unknown): Promise<T> {
   let response: Response;
   try {
-    response = await fetch(path, init);
+    response = await fetch(path, {
+      method,
+      headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
   } catch {
-    throw new ShopApiError('network_error', 'We could not reach the shop. Check your connection and try again.');
+    throw new ShopApiError(0, 'network_error', 'We could not reach the shop. Check your connection and try again.');
   }
-  const body = (await response.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined;
-  if (response.ok && body !== undefined) return body as T;
-  throw new ShopApiError(body?.error?.code ?? 'unexpected_response', body?.error?.message ?? 'The shop could not complete the request. Please try again.');
+  const answer = (await response.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined;
+  if (response.ok && answer !== undefined) return answer as T;
+  throw new ShopApiError(
+    response.status,
+    answer?.error?.code ?? 'unexpected_response',
+    answer?.error?.message ?? 'The shop could not complete the request. Please try again.',
+  );
+}
+
+export const getJson = <T>(path: string) => callShop<T>('GET', path);
+export const postJson = <T>(path: string, body: unknown = {}) => callShop<T>('POST', path, body);
+
+export interface User {
+  id: string;
+  email: string;
+}
+
+export interface CartLine {
+  product_id: string;
+  name: string;
+  quantity: number;
+  amount: number;
+}
+
+export interface Cart {
+  currency: string;
+  items: CartLine[];
+  count: number;
+  total: number;
+}
+
+export interface SavedCard {
+  id: string;
+  token: string;
+  brand: string;
+  last4: string;
+  expMonth: number;
+  expYear: number;
+  isDefault: boolean;
+}
+
+export interface Order {
+  id: string;
+  status: string;
+  amount: number;
+  currency: string;
+  items: CartLine[];
+  card: { brand: string; last4: string } | null;
+  cardSaved: boolean;
+  createdAt: string;
 }
 
 const BRAND_NAMES: Record<CardBrand, string> = {
@@ -77,10 +114,17 @@ const BRAND_NAMES: Record<CardBrand, string> = {
   verve: 'Verve',
 };
 
-/** "Visa ending in 4242, expires 12/30". */
-export function describeCard(card: ShopCard): string {
-  const brand = BRAND_NAMES[card.brand as CardBrand] ?? 'Card';
-  return `${brand} ending in ${card.last4}, expires ${String(card.expMonth).padStart(2, '0')}/${String(card.expYear % 100).padStart(2, '0')}`;
+export const brandName = (brand: string) => BRAND_NAMES[brand as CardBrand] ?? 'Card';
+
+/** "Visa ending in 4242". */
+export const describeCard = (card: { brand: string; last4: string }) => `${brandName(card.brand)} ending in ${card.last4}`;
+
+export const formatExpiry = (month: number, year: number) => `${String(month).padStart(2, '0')}/${String(year % 100).padStart(2, '0')}`;
+
+/** A small brand mark; decorative, the text beside it names the brand. */
+export function brandIcon(brand: string): HTMLElement {
+  const short: Record<string, string> = { visa: 'VISA', mastercard: 'MC', 'american-express': 'AMEX' };
+  return el('span', { className: `brand-icon brand-${short[brand] ? brand : 'other'}`, ariaHidden: 'true' }, short[brand] ?? '▭');
 }
 
 /** Minor units to a price, with the currency's own number of decimals (2 for EUR, 0 for JPY). */
@@ -112,11 +156,32 @@ export class Notices {
   }
 }
 
+/** Fills the header: the cart's item count and whether the shopper is signed in. Resolves with the user, if any. */
+export async function initHeader(): Promise<User | null> {
+  const [me, cart] = await Promise.all([
+    getJson<{ user: User | null }>('/api/me').catch(() => ({ user: null })),
+    getJson<Cart>('/api/cart').catch(() => undefined),
+  ]);
+  showCartCount(cart?.count ?? 0);
+  const account = document.getElementById('nav-account');
+  if (account) account.textContent = me.user ? 'Your account' : 'Sign in';
+  if (account && !me.user) account.setAttribute('href', '/login.html');
+  return me.user;
+}
+
+export function showCartCount(count: number): void {
+  const counter = document.getElementById('cart-count');
+  if (counter) counter.textContent = String(count);
+}
+
+/** How long the vault's checkout.js may take to load before the page says card payments are unavailable. */
+const LOAD_TIMEOUT_MS = 10_000;
+
 /** The publishable key from the shop's server, then checkout.js from the vault it names. */
-async function connectToVault(notices: Notices): Promise<Tessera | undefined> {
-  let config: ShopConfig;
+export async function connectToVault(notices: Notices): Promise<Tessera | undefined> {
+  let config: { publishableKey: string; vaultUrl: string };
   try {
-    config = await getJson<ShopConfig>('/api/config');
+    config = await getJson('/api/config');
   } catch {
     notices.error("The shop's server is not answering, so card payments are unavailable. Reload the page to try again.");
     return undefined;
@@ -141,10 +206,9 @@ const isTesseraError = (error: unknown): error is TesseraError => error instance
 /**
  * The page's words for a failed tokenization or shop call, or nothing for a
  * validation error: the fields show that one at the field, announce it and
- * move focus there. Other failures may come from the loader, which the fields
- * cannot display, so the page always says them.
+ * move focus there.
  */
-function failureMessage(error: unknown): string | undefined {
+export function failureMessage(error: unknown): string | undefined {
   if (isTesseraError(error)) {
     if (error.code === 'validation_error') return undefined;
     if (error.code === 'network_error') return 'We could not reach the payment service. Nothing was done; please try again.';
@@ -152,77 +216,4 @@ function failureMessage(error: unknown): string | undefined {
   }
   if (error instanceof ShopApiError) return error.message;
   return 'Something went wrong. Nothing was done; please try again.';
-}
-
-export interface CardFormSetup {
-  cardOptions: CardOptions;
-  form: HTMLFormElement;
-  button: HTMLButtonElement;
-  notices: Notices;
-  /** Announced while the card is tokenized and sent to the shop's server. */
-  working: string;
-  /** Sends the token to the shop's server and shows the outcome; rejects with a `ShopApiError`. */
-  complete(token: TokenResult, card: Card): Promise<void>;
-}
-
-/**
- * Mounts the card fields in `#card-fields` and runs the form: the button and
- * the shopper's Enter in the fields (the `submit` event) both tokenize, and
- * only one tokenization and shop call runs at a time, so one click is one
- * order even if the shopper clicks twice or presses Enter meanwhile.
- */
-export async function mountCardForm(setup: CardFormSetup): Promise<void> {
-  const { form, button, notices } = setup;
-  notices.progress('Loading the secure card form…');
-  const tessera = await connectToVault(notices);
-  if (!tessera) return;
-
-  let ready = false;
-  let busy = false;
-  // aria-disabled rather than disabled: the button stays focusable and announced while it cannot act.
-  const setEnabled = () => button.setAttribute('aria-disabled', String(!ready || busy));
-
-  const card = tessera.card(setup.cardOptions);
-  const run = async (tokenize: () => Promise<TokenResult | CvcResult>) => {
-    if (!ready || busy) return;
-    busy = true;
-    setEnabled();
-    notices.progress(setup.working);
-    try {
-      const result = await tokenize();
-      if (!('token' in result)) throw new Error('The card fields answered with a CVC, not a token.');
-      await setup.complete(result, card);
-      notices.clear();
-    } catch (error) {
-      const message = failureMessage(error);
-      if (message === undefined) notices.clear();
-      else notices.error(message);
-    } finally {
-      busy = false;
-      setEnabled();
-    }
-  };
-
-  card
-    .on('ready', () => {
-      ready = true;
-      setEnabled();
-      notices.clear();
-    })
-    .on('change', () => {
-      // The shopper is correcting the card: the previous failure no longer applies.
-      if (!busy) notices.clear();
-    })
-    .on('error', (error) => {
-      ready = false;
-      setEnabled();
-      notices.error(`Card payments are unavailable on this page: ${error.message} (${error.code})`);
-    })
-    .on('submit', (event) => void run(() => (event.ok ? Promise.resolve(event.value) : Promise.reject(event.error))))
-    .mount('#card-fields');
-
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    void run(() => card.tokenize());
-  });
 }

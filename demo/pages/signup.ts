@@ -1,34 +1,45 @@
-/** The account page: the card fields in signup mode save a card for later, with no purchase. */
-import { byId, describeCard, mountCardForm, Notices, postJson, type ShopCard } from './shop.ts';
+/**
+ * Sign-up: e-mail and password (hashed by the shop's server), then, with no
+ * purchase, a card in the fields' signup mode. The shop verifies the card at
+ * the vault before saving it, then shows the account page.
+ */
+import { createCardForm } from './card-form.ts';
+import { byId, connectToVault, failureMessage, initHeader, Notices, postJson, type User } from './shop.ts';
 
-interface SavedCardAnswer {
-  token: string;
-  reusable: boolean;
-  card: ShopCard;
+const notices = new Notices(byId('status'), byId('error'));
+
+async function addCard(user: User): Promise<void> {
+  byId('account-step').hidden = true;
+  byId('card-step').hidden = false;
+  byId('card-heading').focus();
+  const tessera = await connectToVault(notices);
+  if (!tessera) return;
+  createCardForm(tessera, {
+    form: byId<HTMLFormElement>('card-form'),
+    button: byId('submit'),
+    container: '#card-fields',
+    notices,
+    working: 'Checking and saving your card…',
+    async complete(result) {
+      if (!('token' in result)) throw new Error('The card fields answered with a CVC, not a token.');
+      await postJson('/api/cards', { token: result.token });
+      location.assign('/account.html?added=1');
+    },
+  }).mount({ mode: 'signup', customer: user.id });
 }
 
-const form = byId<HTMLFormElement>('card-form');
-const confirmation = byId('confirmation');
-
-void mountCardForm({
-  cardOptions: { mode: 'signup' },
-  form,
-  button: byId<HTMLButtonElement>('submit'),
-  notices: new Notices(byId('status'), byId('error')),
-  working: 'Saving your card…',
-  async complete(token, card) {
-    const answer = await postJson<SavedCardAnswer>('/api/cards', { token: token.token });
-    byId('saved-card').textContent = describeCard(answer.card);
-    byId('saved-token').textContent = answer.token;
-    form.hidden = true;
-    confirmation.hidden = false;
-    // Moving focus reads the confirmation out and keeps keyboard users where the form was.
-    byId('confirmation-heading').focus();
-    byId('add-another').onclick = () => {
-      card.clear();
-      confirmation.hidden = true;
-      form.hidden = false;
-      card.focus('number');
-    };
-  },
+void initHeader();
+byId<HTMLFormElement>('signup-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  notices.clear();
+  try {
+    const { user } = await postJson<{ user: User }>('/api/signup', {
+      email: byId<HTMLInputElement>('email').value.trim(),
+      password: byId<HTMLInputElement>('password').value,
+    });
+    void initHeader();
+    await addCard(user);
+  } catch (failure) {
+    notices.error(failureMessage(failure) ?? '');
+  }
 });

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -9,12 +10,20 @@ const EnvSchema = z.object({
   TESSERA_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:4000'),
   /** The vault's data folder, where it wrote the demo merchant's keys on first start. */
   TESSERA_DATA_DIR: z.string().min(1).default('.tessera'),
+  /** The shop's own data folder (its embedded database): by default `demo/` inside the vault's data folder, but a separate database. */
+  DEMO_DATA_DIR: z.string().min(1).optional(),
+  /** The dashboard's password; without it one is generated into `<DEMO_DATA_DIR>/dashboard-password` on first start. */
+  DEMO_DASHBOARD_PASSWORD: z.string().min(8).optional(),
 });
 
 export interface DemoConfig {
   port: number;
   vaultUrl: string;
+  /** The vault's data folder, where `demo-merchant.json` is. */
   dataDir: string;
+  /** The shop's own data folder. */
+  shopDataDir: string;
+  dashboardPassword: string | undefined;
 }
 
 /** Parses the environment once at boot; a bad value stops the shop with a message naming the variable. */
@@ -29,7 +38,31 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     // An origin, without the trailing slash URL parsing would add, so it can be joined to paths and used in a CSP.
     vaultUrl: new URL(parsed.data.TESSERA_URL).origin,
     dataDir: resolve(parsed.data.TESSERA_DATA_DIR),
+    shopDataDir: shopDataDir(parsed.data.TESSERA_DATA_DIR, parsed.data.DEMO_DATA_DIR),
+    dashboardPassword: parsed.data.DEMO_DASHBOARD_PASSWORD,
   };
+}
+
+export const shopDataDir = (vaultDataDir: string, demoDataDir: string | undefined) => resolve(demoDataDir ?? join(vaultDataDir, 'demo'));
+
+export const dashboardPasswordPath = (shopDataDir: string) => join(shopDataDir, 'dashboard-password');
+
+/**
+ * The dashboard password: `DEMO_DASHBOARD_PASSWORD`, else the one in
+ * `<shop data>/dashboard-password`, generated (mode 0600) on first start;
+ * `npm start` prints it.
+ */
+export function loadDashboardPassword(config: Pick<DemoConfig, 'shopDataDir' | 'dashboardPassword'>): string {
+  if (config.dashboardPassword !== undefined) return config.dashboardPassword;
+  const path = dashboardPasswordPath(config.shopDataDir);
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    mkdirSync(config.shopDataDir, { recursive: true, mode: 0o700 });
+    const password = randomBytes(12).toString('base64url');
+    writeFileSync(path, `${password}\n`, { mode: 0o600, flag: 'wx' });
+    return password;
+  }
 }
 
 const DemoMerchantSchema = z.object({

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { createDemoApp } from './app.ts';
-import { loadDemoConfig, loadDemoMerchant } from './config.ts';
+import { loadDashboardPassword, loadDemoConfig, loadDemoMerchant } from './config.ts';
+import { openShopDb, type ShopDb } from './db.ts';
 
 /**
  * The demo shop's backend, listening on 127.0.0.1:`DEMO_PORT` until
@@ -11,20 +12,26 @@ import { loadDemoConfig, loadDemoMerchant } from './config.ts';
 const log = pino({
   base: { service: 'tessera-demo-shop' },
   timestamp: pino.stdTimeFunctions.isoTime,
-  // Nothing logs these, but if a future line did, a key must not reach the output.
-  redact: { paths: ['secret_key', 'secretKey', 'authorization', 'body'], censor: '[redacted]' },
+  // Nothing logs these, but if a future line did, a secret must not reach the output.
+  redact: { paths: ['secret_key', 'secretKey', 'authorization', 'body', 'password', 'cvc', 'token'], censor: '[redacted]' },
 });
 
+let db: ShopDb | undefined;
 try {
   const config = loadDemoConfig();
+  const merchant = loadDemoMerchant(config.dataDir);
+  const dashboardPassword = loadDashboardPassword(config);
+  db = await openShopDb(config.shopDataDir);
   const app = createDemoApp({
-    merchant: loadDemoMerchant(config.dataDir),
+    merchant,
     vaultUrl: config.vaultUrl,
     pagesDir: join(import.meta.dirname, '..', '..', 'dist', 'demo'),
+    db,
+    dashboardPassword,
     log,
   });
   const server = app.listen(config.port, '127.0.0.1', () => {
-    log.info({ url: `http://localhost:${config.port}`, vault: config.vaultUrl }, 'demo shop listening');
+    log.info({ url: `http://localhost:${config.port}`, vault: config.vaultUrl, data: config.shopDataDir }, 'demo shop listening');
   });
   server.on('error', (error) => {
     log.fatal({ err: { type: error.name, message: error.message } }, 'demo shop could not listen');
@@ -36,12 +43,15 @@ try {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'demo shop stopping');
-    server.close(() => process.exit(0));
+    server.close(() => {
+      void db!.close().finally(() => process.exit(0));
+    });
     server.closeAllConnections();
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 } catch (error) {
   log.fatal({ err: { type: (error as Error).name, message: (error as Error).message } }, 'demo shop failed to start');
+  await db?.close();
   process.exit(1);
 }

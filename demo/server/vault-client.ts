@@ -1,42 +1,90 @@
 import { z } from 'zod';
 
-/** How long the shop waits for the vault before telling the shopper to try again. */
-const VAULT_TIMEOUT_MS = 5_000;
+/** How long the shop waits for the vault before treating the call as unanswered. */
+const VAULT_TIMEOUT_MS = 10_000;
 
-/** The part of the vault's token object the shop uses; the vault sends more (fingerprint, customer, dates). */
+const CardSchema = z.object({ brand: z.string(), last4: z.string(), exp_month: z.number().int(), exp_year: z.number().int() });
+
+/** The part of the vault's token object the shop uses; the vault sends more (fingerprint, dates). */
 const TokenSchema = z.object({
   token: z.string(),
   reusable: z.boolean(),
-  card: z.object({
-    brand: z.string(),
-    last4: z.string(),
-    exp_month: z.number().int(),
-    exp_year: z.number().int(),
-  }),
+  customer: z.string().nullable(),
+  used_at: z.string().nullable(),
+  card: CardSchema,
 });
 export type VaultToken = z.infer<typeof TokenSchema>;
 
-const ErrorBodySchema = z.object({ error: z.object({ code: z.string() }) });
+const VerifiedTokenSchema = TokenSchema.extend({
+  verification: z.object({ status: z.enum(['succeeded', 'failed']), decline_code: z.string().nullable() }),
+});
 
-/** The vault answered, but not with what was asked for: an error body's `code`, or `unexpected_response`. */
+const PaymentSchema = z.object({
+  id: z.string(),
+  status: z.string(),
+  amount: z.number(),
+  currency: z.string(),
+  amount_captured: z.number(),
+  amount_refunded: z.number(),
+  token: z.string(),
+  card: z.object({ brand: z.string(), last4: z.string() }),
+  reference: z.string().nullable(),
+  decline_code: z.string().nullable(),
+  created_at: z.string(),
+});
+export type VaultPayment = z.infer<typeof PaymentSchema>;
+
+const RefundSchema = z.object({ id: z.string(), amount: z.number(), payment: PaymentSchema });
+
+const MerchantSchema = z.object({ id: z.string(), name: z.string(), unique_tokens: z.boolean() });
+export type VaultMerchant = z.infer<typeof MerchantSchema>;
+
+const EventSchema = z.object({
+  id: z.string(),
+  action: z.string(),
+  outcome: z.string(),
+  code: z.string().nullable(),
+  actor: z.string(),
+  token: z.string().nullable(),
+  payment: z.string().nullable(),
+  created_at: z.string(),
+});
+export type VaultEvent = z.infer<typeof EventSchema>;
+
+const listOf = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), has_more: z.boolean() });
+
+const ErrorBodySchema = z.object({ error: z.object({ code: z.string(), decline_code: z.string().nullish(), payment: z.string().nullish() }) });
+
+/** The vault answered, but not with what was asked for: its error `code` (and `decline_code` for a decline), or `unexpected_response`. */
 export class VaultRequestError extends Error {
   override readonly name = 'VaultRequestError';
 
   constructor(
     readonly status: number,
     readonly code: string,
+    readonly declineCode: string | undefined = undefined,
   ) {
     super(`The vault answered ${status} ${code}.`);
   }
 }
 
-/** The vault could not be reached or did not answer within `VAULT_TIMEOUT_MS`. */
+/** The vault could not be reached or did not answer within `VAULT_TIMEOUT_MS`: the outcome of a POST is unknown. */
 export class VaultUnreachableError extends Error {
   override readonly name = 'VaultUnreachableError';
 
   constructor(options: { cause: unknown }) {
     super('The vault could not be reached or did not answer in time.', options);
   }
+}
+
+export interface CreatePayment {
+  token: string;
+  amount: number;
+  currency: string;
+  capture: boolean;
+  reference: string;
+  /** The CVC handle from the card fields in cvc mode, passed on as it came. */
+  cvc?: string | undefined;
 }
 
 /** The shop server's side of the vault API: calls made with the secret key, which never leaves this process. */
@@ -49,24 +97,68 @@ export class VaultClient {
     this.#secretKey = options.secretKey;
   }
 
-  /** `GET /v1/tokens/{token}`: what the vault knows about a token the shopper's browser handed over. */
-  async readToken(token: string): Promise<VaultToken> {
-    const { status, body } = await this.#get(`/v1/tokens/${encodeURIComponent(token)}`);
-    if (status === 200) {
-      const parsed = TokenSchema.safeParse(body);
-      if (parsed.success) return parsed.data;
-    }
-    const error = ErrorBodySchema.safeParse(body);
-    throw new VaultRequestError(status, status !== 200 && error.success ? error.data.error.code : 'unexpected_response');
+  readToken(token: string): Promise<VaultToken> {
+    return this.#call(TokenSchema, 'GET', `/v1/tokens/${encodeURIComponent(token)}`);
   }
 
-  async #get(path: string): Promise<{ status: number; body: unknown }> {
+  async deleteToken(token: string): Promise<void> {
+    await this.#call(z.object({ deleted: z.literal(true) }), 'DELETE', `/v1/tokens/${encodeURIComponent(token)}`);
+  }
+
+  verifyToken(token: string, idempotencyKey: string) {
+    return this.#call(VerifiedTokenSchema, 'POST', `/v1/tokens/${encodeURIComponent(token)}/verify`, {}, idempotencyKey);
+  }
+
+  createPayment(payment: CreatePayment, idempotencyKey: string): Promise<VaultPayment> {
+    return this.#call(PaymentSchema, 'POST', '/v1/payments', payment, idempotencyKey);
+  }
+
+  async paymentsFor(reference: string): Promise<VaultPayment[]> {
+    return (await this.#call(listOf(PaymentSchema), 'GET', `/v1/payments?reference=${encodeURIComponent(reference)}&limit=100`)).data;
+  }
+
+  async recentPayments(): Promise<VaultPayment[]> {
+    return (await this.#call(listOf(PaymentSchema), 'GET', '/v1/payments?limit=100')).data;
+  }
+
+  capture(paymentId: string, idempotencyKey: string): Promise<VaultPayment> {
+    return this.#call(PaymentSchema, 'POST', `/v1/payments/${encodeURIComponent(paymentId)}/capture`, {}, idempotencyKey);
+  }
+
+  void(paymentId: string, idempotencyKey: string): Promise<VaultPayment> {
+    return this.#call(PaymentSchema, 'POST', `/v1/payments/${encodeURIComponent(paymentId)}/void`, {}, idempotencyKey);
+  }
+
+  async refund(paymentId: string, idempotencyKey: string): Promise<VaultPayment> {
+    return (await this.#call(RefundSchema, 'POST', `/v1/payments/${encodeURIComponent(paymentId)}/refunds`, {}, idempotencyKey)).payment;
+  }
+
+  merchant(): Promise<VaultMerchant> {
+    return this.#call(MerchantSchema, 'GET', '/v1/merchant');
+  }
+
+  updateMerchant(changes: { unique_tokens: boolean }): Promise<VaultMerchant> {
+    return this.#call(MerchantSchema, 'PATCH', '/v1/merchant', changes);
+  }
+
+  async events(): Promise<VaultEvent[]> {
+    return (await this.#call(listOf(EventSchema), 'GET', '/v1/events?limit=50')).data;
+  }
+
+  async #call<T extends z.ZodType>(schema: T, method: string, path: string, body?: unknown, idempotencyKey?: string): Promise<z.output<T>> {
     let status: number;
     let text: string;
     try {
       // The body is read under the same deadline: a vault that stalls mid-answer is as unreachable as a silent one.
       const response = await fetch(new URL(path, this.#vaultUrl), {
-        headers: { authorization: `Bearer ${this.#secretKey}`, accept: 'application/json' },
+        method,
+        headers: {
+          authorization: `Bearer ${this.#secretKey}`,
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(idempotencyKey === undefined ? {} : { 'idempotency-key': idempotencyKey }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(VAULT_TIMEOUT_MS),
       });
       status = response.status;
@@ -74,10 +166,19 @@ export class VaultClient {
     } catch (error) {
       throw new VaultUnreachableError({ cause: error });
     }
+    let json: unknown;
     try {
-      return { status, body: JSON.parse(text) };
+      json = JSON.parse(text);
     } catch {
-      return { status, body: undefined };
+      json = undefined;
     }
+    if (status >= 200 && status < 300) {
+      const parsed = schema.safeParse(json);
+      if (parsed.success) return parsed.data;
+      throw new VaultRequestError(status, 'unexpected_response');
+    }
+    const error = ErrorBodySchema.safeParse(json);
+    if (!error.success) throw new VaultRequestError(status, 'unexpected_response');
+    throw new VaultRequestError(status, error.data.error.code, error.data.error.decline_code ?? undefined);
   }
 }

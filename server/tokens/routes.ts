@@ -1,4 +1,5 @@
 import { Router, type Request, type Response } from 'express';
+import { auditing } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { bearerKey, merchantFromSecretKey, merchantOf, requireSecretKey } from '../http/auth.ts';
 import { parseInput } from '../http/errors.ts';
@@ -6,7 +7,7 @@ import type { RateLimiter } from '../http/rate-limit.ts';
 import type { IdempotencyStore, StoredResponse } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import type { FieldsSessions } from '../sessions/service.ts';
-import { FieldsTokenRequest, ListTokensQuery, ServerTokenRequest } from './schema.ts';
+import { FieldsTokenRequest, ListTokensQuery, ServerTokenRequest, VerifyTokenRequest } from './schema.ts';
 import { browserTokenBody, createdTokenBody, tokenBody } from './serialize.ts';
 import type { TokenVault } from './service.ts';
 
@@ -47,6 +48,21 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
 
   router.get('/v1/tokens/:token', requireSecretKey(deps.merchants), async (req, res) => {
     res.json(tokenBody(await deps.tokens.get(merchantOf(req).id, String(req.params['token']))));
+  });
+
+  // Not in the v1 contract: account verification of a token the card fields made (see TokenVault.verify).
+  router.post('/v1/tokens/:token/verify', requireSecretKey(deps.merchants), async (req, res) => {
+    const merchant = merchantOf(req);
+    const token = String(req.params['token']);
+    const body = parseInput(VerifyTokenRequest, req.body ?? {});
+    auditing(req, { merchantId: merchant.id, action: 'token.verified', token });
+    const request = { method: req.method, path: req.path, body };
+    sendStored(
+      res,
+      await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKey(req), request, (claim) =>
+        deps.tokens.verify(merchant, token, { actor: req.actor ?? 'unknown', claim }),
+      ),
+    );
   });
 
   router.delete('/v1/tokens/:token', requireSecretKey(deps.merchants), async (req, res) => {

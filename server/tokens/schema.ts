@@ -47,3 +47,6 @@ export const ListTokensQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(10),
   starting_after: z.string().min(1).max(128).optional(),
 });
+
+/** `POST /v1/tokens/{token}/verify` takes no parameters. */
+export const VerifyTokenRequest = z.strictObject({});

@@ -5,12 +5,14 @@ import type { MerchantKeys } from '../keys/merchant-keys.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant } from '../merchants/service.ts';
-import { AcquirerError, type Acquirer } from '../payments/acquirer.ts';
+import type { AuditLog } from '../audit/audit.ts';
+import { AcquirerError, type Acquirer, type AuthorizationRequest } from '../payments/acquirer.ts';
 import { acquirerReference } from '../payments/reference.ts';
 import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import { SESSION_TOKEN_LIMIT } from '../sessions/service.ts';
 import { sqlState, type Db, type Queryable } from '../storage/db.ts';
 import { parseCardPlaintext, type Card } from './card.ts';
+import { createdTokenBody } from './serialize.ts';
 
 export interface TokenRecord {
   token: string;
@@ -89,10 +91,19 @@ export class TokenVault {
   readonly #merchantKeys: MerchantKeys;
   readonly #policy: CiphertextPolicy;
   readonly #acquirer: Acquirer;
+  readonly #audit: AuditLog;
 
-  constructor(deps: { db: Db; keyring: TransportKeyring; merchantKeys: MerchantKeys; ciphertextPolicy: CiphertextPolicy; acquirer: Acquirer }) {
+  constructor(deps: {
+    db: Db;
+    keyring: TransportKeyring;
+    merchantKeys: MerchantKeys;
+    ciphertextPolicy: CiphertextPolicy;
+    acquirer: Acquirer;
+    audit: AuditLog;
+  }) {
     this.#db = deps.db;
     this.#acquirer = deps.acquirer;
+    this.#audit = deps.audit;
     this.#keyring = deps.keyring;
     this.#merchantKeys = deps.merchantKeys;
     this.#policy = deps.ciphertextPolicy;
@@ -224,6 +235,54 @@ export class TokenVault {
     if (rowCount === 0) throw new ApiError('token_not_found', { param: 'token' });
   }
 
+  /**
+   * Account verification of an existing token (`POST /v1/tokens/{token}/verify`).
+   * The card fields create tokens with the publishable key, which must never
+   * reach the acquirer (it would make the fields a card-testing tool), so the
+   * merchant's server asks for the verification with its secret key once the
+   * token exists. The CVC held with the token is used and then erased: the
+   * verification is the card's first authorization. Answers 200 with the
+   * token object and `verification`, as `verify: true` on creation does.
+   */
+  async verify(merchant: Merchant, token: string, ctx: { actor: string; claim: IdempotencyClaim | undefined }): Promise<StoredResponse> {
+    const { rows } = await this.#db.query<{
+      reusable: boolean;
+      used_at: Date | null;
+      card_sealed: Uint8Array | null;
+      cvc_sealed: Uint8Array | null;
+      data_key_version: number;
+      exp_month: number;
+      exp_year: number;
+    }>(
+      `select reusable, used_at, card_sealed, cvc_sealed, data_key_version, exp_month, exp_year
+         from tokens where merchant_id = $1 and token = $2 and ${READABLE}`,
+      [merchant.id, token],
+    );
+    const row = rows[0];
+    if (row === undefined || row.card_sealed === null) throw new ApiError('token_not_found', { param: 'token' });
+    if (!row.reusable && row.used_at !== null) throw new ApiError('token_used', { param: 'token' });
+    const { number } = JSON.parse(this.#merchantKeys.openCard(merchant, token, row.data_key_version, row.card_sealed).toString('utf8')) as {
+      number: string;
+    };
+    const cvc = row.cvc_sealed === null ? undefined : this.#merchantKeys.openCvc(merchant, token, row.data_key_version, row.cvc_sealed);
+    const verification = await this.#verify({ number, exp_month: row.exp_month, exp_year: row.exp_year, cvc }, ctx.claim);
+
+    return this.#db.transaction(async (tx) => {
+      const updated = await tx.query<TokenRecord>(
+        `update tokens set cvc_sealed = null, cvc_expires_at = null, updated_at = now()
+          where merchant_id = $1 and token = $2 and ${READABLE}
+          returning ${RECORD_COLUMNS}`,
+        [merchant.id, token],
+      );
+      // Deleted while the acquirer answered: the verification was voided anyway, and there is no token to report on.
+      if (updated.rows[0] === undefined) throw new ApiError('token_not_found', { param: 'token' });
+      await this.#audit.record({ merchantId: merchant.id, actor: ctx.actor, action: 'token.verified', outcome: 'succeeded', token }, tx);
+      const response = { status: 200, body: JSON.stringify(createdTokenBody({ token: updated.rows[0], existing: false, verification })) };
+      await recordResponse(tx, ctx.claim, response);
+      return response;
+    });
+  }
+
   /** Erases CVCs past their lifetime and the cards of single-use tokens that expired unused. */
   async eraseExpired(): Promise<{ cvcs: number; cards: number }> {
     const cvcs = await this.#db.query(
@@ -275,7 +334,7 @@ export class TokenVault {
    * reference is derived from the Idempotency-Key, so a retry after an
    * acquirer error finds the first authorization instead of making another.
    */
-  async #verify(card: Card, claim: IdempotencyClaim | undefined): Promise<Verification> {
+  async #verify(card: AuthorizationRequest['card'], claim: IdempotencyClaim | undefined): Promise<Verification> {
     const reference = acquirerReference('ver', claim);
     try {
       const outcome = await this.#acquirer.authorize({ reference, card, ...VERIFICATION, initiator: 'customer', recurring: false });

@@ -64,14 +64,18 @@ export function scanLog(path: string, masterKeys: string[]): Finding[] {
  * digits occur by chance in any few megabytes of binary data.
  */
 export function scanRawFile(path: string): Finding[] {
-  const bytes = readFileSync(path);
+  return scanBytes(path, readFileSync(path));
+}
+
+/** Card numbers anywhere in `bytes`; a CVC only as a word inside readable text (see `scanRawFile`). */
+function scanBytes(where: string, bytes: Buffer): Finding[] {
   const findings: Finding[] = [];
   for (const number of SECRET_NUMBERS) {
-    if (bytes.includes(Buffer.from(number))) findings.push({ where: path, what: `card number ${number.slice(0, 4)}…` });
+    if (bytes.includes(Buffer.from(number))) findings.push({ where, what: `card number ${number.slice(0, 4)}…` });
   }
   for (const cvc of SECRET_CVCS) {
     for (let at = bytes.indexOf(cvc); at !== -1; at = bytes.indexOf(cvc, at + 1)) {
-      if (inReadableText(bytes, at, cvc.length)) findings.push({ where: `${path}@${at}`, what: `CVC ${cvc}` });
+      if (inReadableText(bytes, at, cvc.length)) findings.push({ where: `${where}@${at}`, what: `CVC ${cvc}` });
     }
   }
   return findings;
@@ -113,11 +117,20 @@ export async function dumpTables(query: (sql: string) => Promise<Record<string, 
   return dumps;
 }
 
+/**
+ * Text columns as text; binary columns like raw files, since a hash or a
+ * ciphertext holds three CVC-like bytes between non-letters by chance.
+ */
 export function scanTableDump(where: string, dump: { table: string; values: (string | Uint8Array)[] }): Finding[] {
   const findings: Finding[] = [];
+  const at = `${where} table ${dump.table}`;
   for (const value of dump.values) {
-    const found = typeof value === 'string' ? cardDataIn(value) : cardDataIn(Buffer.from(value).toString('latin1'));
-    if (found !== undefined) findings.push({ where: `${where} table ${dump.table}`, what: found });
+    if (typeof value !== 'string') {
+      findings.push(...scanBytes(at, Buffer.from(value)).map((finding) => ({ ...finding, where: at })));
+      continue;
+    }
+    const found = cardDataIn(value);
+    if (found !== undefined) findings.push({ where: at, what: found });
   }
   return findings;
 }

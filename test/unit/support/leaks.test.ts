@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CARDS } from '../../support/cards.ts';
-import { cardDataIn, scanLog, scanRawFile } from '../../support/leaks.ts';
+import { cardDataIn, scanLog, scanRawFile, scanTableDump } from '../../support/leaks.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-leak-scan-'));
 const write = (name: string, content: string | Buffer) => {
@@ -52,5 +52,15 @@ describe('the leak scanner', () => {
     expect(scanRawFile(write('random.bin', binary))).toEqual([]);
     const text = Buffer.concat([Buffer.from([0]), Buffer.from(`{"number":"x","cvc":"${CARDS.visa.cvc}"}`), Buffer.from([0])]);
     expect(scanRawFile(write('text.bin', text)).map((f) => f.what)).toEqual([`CVC ${CARDS.visa.cvc}`]);
+  });
+
+  it('finds a card number or a CVC in text in a binary column, but not CVC digits among a hash’s bytes', () => {
+    // A SHA-256 from a real run whose bytes 16–18 happen to spell a test CVC between non-letters.
+    const hash = Buffer.from('eb304c2221457b9d1f247e55ae05b31e353136ec9d95359ddee7650a93da4b0f', 'hex');
+    expect(hash.toString('latin1')).toContain(CARDS.visa.cvc);
+    expect(scanTableDump('db', { table: 'used_ciphertexts', values: [new Uint8Array(hash)] })).toEqual([]);
+    const readable = new Uint8Array(Buffer.from(`{"number":"${CARDS.visa.number}","cvc":"${CARDS.visa.cvc}"}`));
+    expect(scanTableDump('db', { table: 'cards', values: [readable] }).map((f) => f.what)).toEqual(['card number 4242…', `CVC ${CARDS.visa.cvc}`]);
+    expect(scanTableDump('db', { table: 'notes', values: [`cvc ${CARDS.visa.cvc}`] }).map((f) => f.what)).toEqual([`CVC ${CARDS.visa.cvc}`]);
   });
 });

@@ -1,0 +1,140 @@
+/**
+ * The merchant dashboard: orders with their payments (capture, void,
+ * refund), the capture and unique-tokens settings, and the vault's audit
+ * events — all through the shop's backend, which holds the secret key.
+ */
+import { byId, callShop, describeCard, el, failureMessage, formatAmount, getJson, initHeader, Notices, postJson, ShopApiError, type Order } from './shop.ts';
+
+interface Payment {
+  id: string;
+  status: string;
+  amount: number;
+  currency: string;
+  amountCaptured: number;
+  amountRefunded: number;
+}
+
+interface DashboardOrder extends Order {
+  customer: string;
+  payment: Payment | undefined;
+}
+
+interface AuditEvent {
+  id: string;
+  action: string;
+  outcome: string;
+  code: string | null;
+  actor: string;
+  token: string | null;
+  payment: string | null;
+  created_at: string;
+}
+
+interface Dashboard {
+  settings: { captureAtCheckout: boolean; uniqueTokens: boolean };
+  orders: DashboardOrder[];
+  events: AuditEvent[];
+}
+
+const notices = new Notices(byId('status'), byId('error'));
+
+/** Which buttons a payment's status allows. */
+const ACTIONS: Record<string, ('capture' | 'void' | 'refund')[]> = {
+  authorized: ['capture', 'void'],
+  captured: ['refund'],
+  partially_refunded: ['refund'],
+};
+const ACTION_LABELS = { capture: 'Capture', void: 'Void', refund: 'Refund' } as const;
+
+function orderRow(order: DashboardOrder): HTMLTableRowElement {
+  const status = order.payment?.status ?? order.status;
+  const actions = el('td', { className: 'actions' });
+  for (const action of ACTIONS[status] ?? []) {
+    const button = el('button', { type: 'button', className: 'button' }, ACTION_LABELS[action]);
+    button.setAttribute('aria-label', `${ACTION_LABELS[action]} order ${order.id}`);
+    button.addEventListener('click', async () => {
+      button.setAttribute('aria-disabled', 'true');
+      try {
+        const { payment } = await postJson<{ payment: Payment }>(`/api/dashboard/orders/${order.id}/${action}`);
+        notices.progress(`Order ${order.id}: payment ${payment.status}.`);
+        await render();
+      } catch (failure) {
+        notices.error(failureMessage(failure) ?? '');
+        button.removeAttribute('aria-disabled');
+      }
+    });
+    actions.append(button);
+  }
+  return el(
+    'tr',
+    { id: `order-${order.id}` },
+    el('td', {}, el('code', {}, order.id)),
+    el('td', {}, order.customer),
+    el('td', {}, formatAmount(order.amount, order.currency)),
+    el('td', {}, order.card ? describeCard(order.card) : '—'),
+    el('td', {}, el('span', { className: `badge status-${status}` }, status)),
+    actions,
+  );
+}
+
+function eventRow(event: AuditEvent): HTMLTableRowElement {
+  return el(
+    'tr',
+    {},
+    el('td', {}, new Date(event.created_at).toLocaleTimeString('en-GB')),
+    el('td', {}, event.action),
+    el('td', {}, event.code ? `${event.outcome} (${event.code})` : event.outcome),
+    el('td', {}, el('code', {}, event.payment ?? event.token ?? '')),
+    el('td', {}, el('code', {}, event.actor)),
+  );
+}
+
+async function render(): Promise<void> {
+  const dashboard = await getJson<Dashboard>('/api/dashboard');
+  byId('login-panel').hidden = true;
+  byId('dashboard').hidden = false;
+  byId<HTMLInputElement>('capture-at-checkout').checked = dashboard.settings.captureAtCheckout;
+  byId<HTMLInputElement>('unique-tokens').checked = dashboard.settings.uniqueTokens;
+  const orders = byId<HTMLTableElement>('orders-table').tBodies[0]!;
+  orders.replaceChildren(...(dashboard.orders.length ? dashboard.orders.map(orderRow) : [el('tr', {}, el('td', { colSpan: 6 }, 'No orders yet.'))]));
+  byId<HTMLTableElement>('events-table').tBodies[0]!.replaceChildren(...dashboard.events.map(eventRow));
+}
+
+async function saveSetting(name: 'captureAtCheckout' | 'uniqueTokens', input: HTMLInputElement): Promise<void> {
+  try {
+    await callShop('PATCH', '/api/dashboard/settings', { [name]: input.checked });
+    notices.progress('Setting saved.');
+  } catch (failure) {
+    input.checked = !input.checked;
+    notices.error(failureMessage(failure) ?? '');
+  }
+}
+
+async function main(): Promise<void> {
+  void initHeader();
+  for (const [id, name] of [['capture-at-checkout', 'captureAtCheckout'], ['unique-tokens', 'uniqueTokens']] as const) {
+    const input = byId<HTMLInputElement>(id);
+    input.addEventListener('change', () => void saveSetting(name, input));
+  }
+  byId<HTMLFormElement>('login-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      await postJson('/api/dashboard/login', { password: byId<HTMLInputElement>('password').value });
+      notices.clear();
+      await render();
+    } catch (failure) {
+      notices.error(failureMessage(failure) ?? '');
+    }
+  });
+  try {
+    await render();
+  } catch (failure) {
+    if (failure instanceof ShopApiError && failure.status === 401) {
+      byId('login-panel').hidden = false;
+      return;
+    }
+    notices.error(failureMessage(failure) ?? '');
+  }
+}
+
+void main();

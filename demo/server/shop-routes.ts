@@ -1,0 +1,245 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { CATALOG, CURRENCY, productById } from './catalog.ts';
+import { newShopId, setting, type Shop } from './context.ts';
+import type { ShopQueryable } from './db.ts';
+import { declineMessage, fromVault, parseBody, ShopError } from './errors.ts';
+import type { Session } from './sessions.ts';
+import { VaultRequestError, VaultUnreachableError, type VaultPayment } from './vault-client.ts';
+
+/** Token names come from the card fields; anything else never reaches a vault URL or body. */
+export const TokenName = z.string().regex(/^tok_[A-Za-z0-9]{1,64}$/);
+/** The CVC handle from the fields in cvc mode: a compact JWE, passed to the vault as it came. */
+const CvcHandle = z.string().max(8192).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){4}$/);
+
+const CartChange = z.strictObject({ product_id: z.string().max(64), quantity: z.number().int().min(0).max(20) });
+const CheckoutBody = z.union([
+  z.strictObject({ token: TokenName }),
+  z.strictObject({ saved_card: z.string().regex(/^card_[0-9a-f]{32}$/), cvc: CvcHandle }),
+]);
+
+/** A payment call that got no answer (network, 502 acquirer_error, in flight) is sent again, same key and body, this many times. */
+const PAYMENT_TRIES = 3;
+const RETRY_DELAY_MS = 300;
+
+interface CartLine {
+  product_id: string;
+  name: string;
+  quantity: number;
+  amount: number;
+}
+
+interface OrderRow {
+  id: string;
+  session_id: string | null;
+  user_id: string | null;
+  items: CartLine[];
+  amount: number;
+  currency: string;
+  status: string;
+  payment_id: string | null;
+  card_brand: string | null;
+  card_last4: string | null;
+  card_saved: boolean;
+  attempts: number;
+  created_at: Date;
+}
+
+export const orderView = (order: OrderRow) => ({
+  id: order.id,
+  status: order.status,
+  amount: order.amount,
+  currency: order.currency,
+  items: order.items,
+  card: order.card_brand === null ? null : { brand: order.card_brand, last4: order.card_last4 },
+  cardSaved: order.card_saved,
+  createdAt: order.created_at.toISOString(),
+});
+
+export async function cartLines(q: ShopQueryable, sessionId: string | undefined): Promise<CartLine[]> {
+  if (sessionId === undefined) return [];
+  const { rows } = await q.query<{ product_id: string; quantity: number }>(
+    'select product_id, quantity from cart_items where session_id = $1 order by product_id',
+    [sessionId],
+  );
+  return rows.flatMap((row) => {
+    const product = productById(row.product_id);
+    return product ? [{ product_id: product.id, name: product.name, quantity: row.quantity, amount: product.unitAmount * row.quantity }] : [];
+  });
+}
+
+const cartView = (lines: CartLine[]) => ({
+  currency: CURRENCY,
+  items: lines,
+  count: lines.reduce((n, line) => n + line.quantity, 0),
+  total: lines.reduce((sum, line) => sum + line.amount, 0),
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Catalog, cart, checkout. */
+export function shopRoutes(shop: Shop): Router {
+  const { db, vault, sessions, log } = shop;
+  const router = Router();
+  /** Orders being paid right now: one payment at a time per cart, so a double submit cannot pay twice. */
+  const paying = new Set<string>();
+
+  router.get('/catalog', (_req, res) => {
+    res.json({ currency: CURRENCY, products: CATALOG });
+  });
+
+  router.get('/cart', async (req, res) => {
+    res.json(cartView(await cartLines(db, (await sessions.current(req))?.id)));
+  });
+
+  router.post('/cart', async (req, res) => {
+    const change = parseBody(CartChange, req.body);
+    if (!productById(change.product_id)) throw new ShopError(404, 'product_not_found', 'This product is not in the catalog.');
+    const session = await sessions.currentOrNew(req, res);
+    if (change.quantity === 0) {
+      await db.query('delete from cart_items where session_id = $1 and product_id = $2', [session.id, change.product_id]);
+    } else {
+      await db.query(
+        `insert into cart_items (session_id, product_id, quantity) values ($1, $2, $3)
+         on conflict (session_id, product_id) do update set quantity = excluded.quantity`,
+        [session.id, change.product_id, change.quantity],
+      );
+    }
+    res.json(cartView(await cartLines(db, session.id)));
+  });
+
+  /**
+   * Pays for the cart. The order is made on the first try and kept while it
+   * waits for payment, so a decline and a retry with another card are two
+   * attempts on one order (`reference` = the order id at the vault), each
+   * with its own Idempotency-Key `<order>-<attempt>`.
+   */
+  router.post('/checkout', async (req, res) => {
+    const body = parseBody(CheckoutBody, req.body);
+    const session = await sessions.current(req);
+    const lines = await cartLines(db, session?.id);
+    if (!session || lines.length === 0) throw new ShopError(409, 'cart_empty', 'Your cart is empty.');
+    if (paying.has(session.id)) throw new ShopError(409, 'checkout_in_progress', 'Your payment is already being processed.');
+    paying.add(session.id);
+    try {
+      res.status(201).json({ order: orderView(await checkout(shop, session, lines, body)) });
+    } finally {
+      paying.delete(session.id);
+    }
+  });
+
+  async function checkout(shop: Shop, session: Session, lines: CartLine[], body: z.output<typeof CheckoutBody>): Promise<OrderRow> {
+    const amount = lines.reduce((sum, line) => sum + line.amount, 0);
+    let order = (
+      await db.query<OrderRow>(
+        `update orders set items = $2, amount = $3, user_id = $4, updated_at = now()
+          where session_id = $1 and status = 'awaiting_payment' returning *`,
+        [session.id, JSON.stringify(lines), amount, session.userId],
+      )
+    ).rows[0];
+    order ??= (
+      await db.query<OrderRow>(
+        `insert into orders (id, session_id, user_id, items, amount, currency, status)
+         values ($1, $2, $3, $4, $5, $6, 'awaiting_payment') returning *`,
+        [newShopId('ord'), session.id, session.userId, JSON.stringify(lines), amount, CURRENCY],
+      )
+    ).rows[0]!;
+
+    // An earlier attempt whose answer never came may have been approved: ask the vault before charging again.
+    if ((await db.query(`select 1 from payment_attempts where order_id = $1 and outcome = 'unknown'`, [order.id])).rows.length > 0) {
+      const approved = (await vault.paymentsFor(order.id).catch((error: unknown) => Promise.reject(fromVault(error, log)))).find(
+        (payment) => payment.status !== 'declined',
+      );
+      if (approved) return settle(order, approved, undefined);
+      await db.query(`update payment_attempts set outcome = 'failed' where order_id = $1 and outcome = 'unknown'`, [order.id]);
+    }
+
+    let token: string;
+    let cvc: string | undefined;
+    let saveFor: string | undefined;
+    if ('saved_card' in body) {
+      const { rows } = await db.query<{ token: string }>('select token from saved_cards where id = $1 and user_id = $2', [
+        body.saved_card,
+        session.userId ?? '',
+      ]);
+      if (!rows[0]) throw new ShopError(404, 'card_not_found', 'This card is not saved on your account.');
+      token = rows[0].token;
+      cvc = body.cvc;
+    } else {
+      token = body.token;
+      const read = await vault.readToken(token).catch((error: unknown) => Promise.reject(fromVault(error, log)));
+      // Saved only when the shopper ticked "save" (a reusable token) on their own account, as the fields were told.
+      const saved = await db.query<{ user_id: string }>('select user_id from saved_cards where token = $1', [token]);
+      // Another account's saved card is not a card entry this shopper made.
+      if (saved.rows[0] && saved.rows[0].user_id !== session.userId) throw new ShopError(404, 'card_not_found', 'Please enter the card again.');
+      if (read.reusable && session.userId !== null && read.customer === session.userId && !saved.rows[0]) saveFor = session.userId;
+    }
+
+    const attempt = order.attempts + 1;
+    await db.query('update orders set attempts = $2 where id = $1', [order.id, attempt]);
+    await db.query(`insert into payment_attempts (order_id, attempt, token, outcome) values ($1, $2, $3, 'sent')`, [order.id, attempt, token]);
+    const captureAtCheckout = await setting<boolean>(db, 'capture_at_checkout');
+    try {
+      const payment = await payWithRetries(
+        { token, amount: order.amount, currency: order.currency, capture: captureAtCheckout, reference: order.id, cvc },
+        `${order.id}-${attempt}`,
+      );
+      await db.query('update payment_attempts set outcome = $3, payment_id = $4 where order_id = $1 and attempt = $2', [
+        order.id,
+        attempt,
+        payment.status,
+        payment.id,
+      ]);
+      return settle(order, payment, saveFor);
+    } catch (error) {
+      const unanswered = error instanceof VaultUnreachableError || (error instanceof VaultRequestError && (error.status >= 500 || error.code === 'idempotency_in_flight'));
+      const declineCode = error instanceof VaultRequestError && error.code === 'card_declined' ? (error.declineCode ?? 'generic_decline') : null;
+      await db.query('update payment_attempts set outcome = $3, decline_code = $4 where order_id = $1 and attempt = $2', [
+        order.id,
+        attempt,
+        unanswered ? 'unknown' : declineCode ? 'declined' : 'failed',
+        declineCode,
+      ]);
+      // A card saved for this purchase and declined would linger in the vault, on no account: remove it.
+      if (saveFor !== undefined && !unanswered) await vault.deleteToken(token).catch(() => undefined);
+      if (declineCode) throw new ShopError(402, 'card_declined', declineMessage(declineCode));
+      throw fromVault(error, log);
+    }
+  }
+
+  /** `POST /v1/payments`, sent again with the same key and body while no answer comes (the vault makes that safe). */
+  async function payWithRetries(payment: Parameters<typeof vault.createPayment>[0], idempotencyKey: string): Promise<VaultPayment> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await vault.createPayment(payment, idempotencyKey);
+      } catch (error) {
+        const unanswered =
+          error instanceof VaultUnreachableError ||
+          (error instanceof VaultRequestError && (error.code === 'acquirer_error' || error.code === 'idempotency_in_flight' || error.status === 503));
+        if (!unanswered || tries >= PAYMENT_TRIES) throw error;
+        log.warn({ idempotency_key: idempotencyKey, tries }, 'payment unanswered; sending it again');
+        await sleep(RETRY_DELAY_MS * tries);
+      }
+    }
+  }
+
+  /** The order is paid (or authorized): record it, empty the cart, and keep the card if the shopper asked. */
+  async function settle(order: OrderRow, payment: VaultPayment, saveFor: string | undefined): Promise<OrderRow> {
+    return db.transaction(async (tx) => {
+      if (saveFor !== undefined) {
+        const cardId = newShopId('card');
+        await tx.query('insert into saved_cards (id, token, user_id) values ($1, $2, $3) on conflict (token) do nothing', [cardId, payment.token, saveFor]);
+        await tx.query('update users set default_card = coalesce(default_card, $2) where id = $1', [saveFor, cardId]);
+      }
+      await tx.query('delete from cart_items where session_id = $1', [order.session_id]);
+      const { rows } = await tx.query<OrderRow>(
+        `update orders set status = $2, payment_id = $3, card_brand = $4, card_last4 = $5, card_saved = $6, session_id = null, updated_at = now()
+          where id = $1 returning *`,
+        [order.id, payment.status, payment.id, payment.card.brand, payment.card.last4, saveFor !== undefined],
+      );
+      return rows[0]!;
+    });
+  }
+
+  return router;
+}

@@ -1,0 +1,60 @@
+/**
+ * The shop never handles card data: after purchases, a decline, a card saved
+ * at sign-up and a payment with a re-collected CVC, neither the shop's
+ * database, nor its log, nor anything its pages exchanged with its backend
+ * holds a test card number (plain or spaced) or CVC. (Every demo test also
+ * checks its own traffic; the leak step at the end of `npm test` scans every
+ * shop database and log again, with the vault's.)
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { CARDS, SANDBOX_CARDS } from '../support/cards.ts';
+import { dumpTables, scanLog, scanTableDump, SECRET_CVCS, SECRET_NUMBERS } from '../support/leaks.ts';
+import { cardDataIn } from './support/card-data.ts';
+import { cardFields, confirmedOrderId, expect, fieldsReady, fillCart, signUp, test, typeCard } from './support/demo.ts';
+
+test('no card number or CVC in the shop’s database, its log, or its pages’ traffic to its backend', async ({ page, demo, shopTraffic }) => {
+  // A card typed with the spaces a shopper might type, declined, then another, approved.
+  await fillCart(page, demo.shop.url, ['Mosaic grout, grey (500 g)']);
+  await page.goto(`${demo.shop.url}/checkout.html`);
+  await typeCard(page, { number: '4000 0000 0000 0002', cvc: CARDS.visa.cvc });
+  await page.getByRole('button', { name: /^Pay/ }).click();
+  await expect(page.getByRole('alert')).toHaveText('Your card was declined. Try another card.');
+  await typeCard(page, { number: CARDS.visa.spaced, cvc: CARDS.visa.cvc });
+  await page.getByRole('button', { name: /^Pay/ }).click();
+  await confirmedOrderId(page);
+
+  // Sign-up with an Amex saved (verified), then paid with its CVC re-collected in cvc mode.
+  await signUp(page, demo.shop.url);
+  await typeCard(page, CARDS.amex);
+  await page.getByRole('button', { name: 'Save card' }).click();
+  await expect(page.locator('#card-list')).toContainText('American Express •••• 0005');
+  await fillCart(page, demo.shop.url, ['Terracotta squares (2 kg)']);
+  await page.goto(`${demo.shop.url}/checkout.html`);
+  await fieldsReady(page);
+  await cardFields(page).locator('#cvc').pressSequentially(CARDS.amex.cvc);
+  await page.getByRole('button', { name: /^Pay/ }).click();
+  await confirmedOrderId(page);
+  expect(SECRET_NUMBERS).toContain(SANDBOX_CARDS.generic_decline);
+
+  // 1. The pages' traffic to the shop's backend: it carried tokens and the CVC handle, and nothing in clear.
+  const traffic = await shopTraffic.exchanges();
+  const checkouts = traffic.filter((exchange) => exchange.method === 'POST' && exchange.url.endsWith('/api/checkout'));
+  expect(checkouts.length).toBe(3);
+  expect(checkouts.some((exchange) => /"cvc":"eyJ[\w-]+\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+"/.test(exchange.requestBody))).toBe(true);
+  expect(traffic.flatMap((exchange) => cardDataIn([exchange.requestBody, exchange.responseBody, exchange.url]) ?? [])).toEqual([]);
+
+  // 2. Every text, json and bytea column of every table of the shop's database.
+  const dumps = await dumpTables(async (sql) => (await demo.shop.db.query<Record<string, unknown>>(sql)).rows);
+  expect(dumps.map((dump) => dump.table)).toEqual(expect.arrayContaining(['orders', 'payment_attempts', 'saved_cards', 'users', 'sessions']));
+  expect(dumps.find((dump) => dump.table === 'payment_attempts')!.values.length).toBeGreaterThan(0);
+  expect(dumps.flatMap((dump) => scanTableDump('shop database', dump))).toEqual([]);
+  const everything = dumps.flatMap((dump) => dump.values.map((value) => (typeof value === 'string' ? value : Buffer.from(value).toString('latin1'))));
+  for (const number of SECRET_NUMBERS) expect(everything.some((value) => value.includes(number))).toBe(false);
+
+  // 3. The shop's log.
+  expect(existsSync(demo.shop.logFile)).toBe(true);
+  const log = readFileSync(demo.shop.logFile, 'utf8');
+  expect(log).toContain('"path":"/api/checkout"');
+  expect(scanLog(demo.shop.logFile, [])).toEqual([]);
+  for (const cvc of SECRET_CVCS) expect(log).not.toMatch(new RegExp(`"${cvc}"`));
+});
