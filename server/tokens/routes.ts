@@ -1,14 +1,18 @@
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request } from 'express';
 import { ApiError } from '../errors.ts';
 import { bearerKey, merchantFromSecretKey, merchantOf, requireSecretKey } from '../http/auth.ts';
 import { parseInput } from '../http/errors.ts';
+import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
-import type { IdempotencyStore, StoredResponse } from '../idempotency/idempotency.ts';
+import type { IdempotencyStore } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import type { FieldsSessions } from '../sessions/service.ts';
 import { FieldsTokenRequest, ListTokensQuery, ServerTokenRequest } from './schema.ts';
 import { browserTokenBody, createdTokenBody, tokenBody } from './serialize.ts';
 import type { TokenVault } from './service.ts';
+
+// Other routes import it from here.
+export { sendStored } from '../http/idempotent.ts';
 
 export interface TokenRouteDeps {
   tokens: TokenVault;
@@ -17,13 +21,6 @@ export interface TokenRouteDeps {
   idempotency: IdempotencyStore;
   limits: { perIp: RateLimiter; perKey: RateLimiter };
 }
-
-export function sendStored(res: Response, stored: StoredResponse & { replayed: boolean }): void {
-  if (stored.replayed) res.setHeader('Idempotent-Replayed', 'true');
-  res.status(stored.status).type('application/json').send(stored.body);
-}
-
-const idempotencyKey = (req: Request) => req.header('Idempotency-Key');
 
 export function tokenRoutes(deps: TokenRouteDeps): Router {
   const router = Router();
@@ -67,7 +64,7 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
   // Fail fast before decrypting; the write counts the token against the session atomically.
   await deps.sessions.check(body.session, body.key);
 
-  return deps.idempotency.run(`pk:${body.key}`, idempotencyKey(req), body, (claim) =>
+  return deps.idempotency.run(`pk:${body.key}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
     deps.tokens.create(
       { merchant, ciphertext: body.card, reusable: body.reusable, customer: body.customer },
       {
@@ -82,7 +79,7 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
 async function createFromServer(deps: TokenRouteDeps, req: Request) {
   const merchant = await merchantFromSecretKey(req, deps.merchants);
   const body = parseInput(ServerTokenRequest, req.body);
-  return deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKey(req), body, (claim) =>
+  return deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
     deps.tokens.create(
       {
         merchant,
