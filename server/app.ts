@@ -73,7 +73,7 @@ export function createApp(deps: VaultDeps): Express {
   app.use(keyRoutes({ keyring: deps.keyring, adminKey: deps.adminKey, defaultGraceSeconds: deps.keyGraceSeconds }));
   app.use(merchantRoutes({ merchants, adminKey: deps.adminKey }));
   app.use(sessionRoutes({ merchants, sessions, limits }));
-  app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, limits }));
+  app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, audit, limits }));
   app.use(auditRoutes({ audit, merchants }));
   app.use(() => {
     throw new ApiError('not_found');

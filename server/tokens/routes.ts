@@ -1,4 +1,5 @@
 import { Router, type Request } from 'express';
+import { auditing, redactKey, type AuditLog } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { bearerKey, merchantFromSecretKey, merchantOf, requireSecretKey } from '../http/auth.ts';
 import { parseInput } from '../http/errors.ts';
@@ -7,7 +8,7 @@ import type { RateLimiter } from '../http/rate-limit.ts';
 import type { IdempotencyStore } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import type { FieldsSessions } from '../sessions/service.ts';
-import { FieldsTokenRequest, ListTokensQuery, ServerTokenRequest } from './schema.ts';
+import { echoableTokenName, FieldsTokenRequest, ListTokensQuery, ServerTokenRequest } from './schema.ts';
 import { browserTokenBody, createdTokenBody, tokenBody } from './serialize.ts';
 import type { TokenVault } from './service.ts';
 
@@ -19,6 +20,7 @@ export interface TokenRouteDeps {
   merchants: MerchantDirectory;
   sessions: FieldsSessions;
   idempotency: IdempotencyStore;
+  audit: AuditLog;
   limits: { perIp: RateLimiter; perKey: RateLimiter };
 }
 
@@ -32,23 +34,33 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
   });
 
   router.get('/v1/tokens', requireSecretKey(deps.merchants), async (req, res) => {
+    const merchant = merchantOf(req);
+    const entry = auditing(req, { merchantId: merchant.id, action: 'token.listed' });
     const query = parseInput(ListTokensQuery, req.query);
-    const page = await deps.tokens.list(merchantOf(req).id, {
+    const page = await deps.tokens.list(merchant.id, {
       customer: query.customer,
       fingerprint: query.fingerprint,
       limit: query.limit,
       startingAfter: query.starting_after,
     });
+    await deps.audit.record(entry);
     res.json({ object: 'list', data: page.tokens.map(tokenBody), has_more: page.hasMore });
   });
 
   router.get('/v1/tokens/:token', requireSecretKey(deps.merchants), async (req, res) => {
-    res.json(tokenBody(await deps.tokens.get(merchantOf(req).id, String(req.params['token']))));
+    const merchant = merchantOf(req);
+    const token = String(req.params['token']);
+    const entry = auditing(req, { merchantId: merchant.id, action: 'token.read', token: echoableTokenName(token) ?? undefined });
+    const record = await deps.tokens.get(merchant.id, token);
+    await deps.audit.record(entry);
+    res.json(tokenBody(record));
   });
 
   router.delete('/v1/tokens/:token', requireSecretKey(deps.merchants), async (req, res) => {
+    const merchant = merchantOf(req);
     const token = String(req.params['token']);
-    await deps.tokens.delete(merchantOf(req).id, token);
+    const entry = auditing(req, { merchantId: merchant.id, action: 'token.deleted', token: echoableTokenName(token) ?? undefined });
+    await deps.tokens.delete(merchant.id, token, entry.actor);
     res.json({ token, deleted: true });
   });
 
@@ -61,6 +73,9 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
   const merchant = await deps.merchants.byPublishableKey(body.key);
   if (merchant === undefined) throw new ApiError('unauthenticated', { param: 'key' });
   deps.limits.perKey.hit(`pk:${body.key}`);
+  req.actor = redactKey(body.key);
+  // Named only past the rate limits, so a flood of refused requests writes nothing.
+  const entry = auditing(req, { merchantId: merchant.id, action: 'token.created' });
   // Fail fast before decrypting; the write counts the token against the session atomically.
   await deps.sessions.check(body.session, body.key);
 
@@ -70,6 +85,7 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
       {
         session: { id: body.session, publishableKey: body.key },
         claim,
+        actor: entry.actor,
         render: (outcome) => ({ status: 201, body: JSON.stringify(browserTokenBody(outcome.token)) }),
       },
     ),
@@ -78,6 +94,7 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
 
 async function createFromServer(deps: TokenRouteDeps, req: Request) {
   const merchant = await merchantFromSecretKey(req, deps.merchants);
+  const entry = auditing(req, { merchantId: merchant.id, action: 'token.created' });
   const body = parseInput(ServerTokenRequest, req.body);
   return deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
     deps.tokens.create(
@@ -92,6 +109,7 @@ async function createFromServer(deps: TokenRouteDeps, req: Request) {
       },
       {
         claim,
+        actor: entry.actor,
         render: (outcome) => ({ status: outcome.existing ? 200 : 201, body: JSON.stringify(createdTokenBody(outcome)) }),
       },
     ),

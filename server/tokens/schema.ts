@@ -47,3 +47,8 @@ export const ListTokensQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(10),
   starting_after: z.string().min(1).max(128).optional(),
 });
+
+/** A token name as a client sent it, if it is safe to echo and record (never a card-number-like string). */
+export function echoableTokenName(value: unknown): string | null {
+  return TokenValue.safeParse(value).success ? (value as string) : null;
+}

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { AuditLog, type AuditEntry } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { openCardCiphertext, type CiphertextPolicy } from '../keys/card-ciphertext.ts';
 import type { MerchantKeys } from '../keys/merchant-keys.ts';
@@ -57,6 +58,8 @@ export interface TokenWrite {
   session?: { id: string; publishableKey: string } | undefined;
   /** Set when the request carries an Idempotency-Key. */
   claim?: IdempotencyClaim | undefined;
+  /** Who is tokenizing, as the audit log names them (`redactKey`). */
+  actor: string;
   render: (outcome: TokenOutcome) => StoredResponse;
 }
 
@@ -89,9 +92,11 @@ export class TokenVault {
   readonly #merchantKeys: MerchantKeys;
   readonly #policy: CiphertextPolicy;
   readonly #acquirer: Acquirer;
+  readonly #audit: AuditLog;
 
   constructor(deps: { db: Db; keyring: TransportKeyring; merchantKeys: MerchantKeys; ciphertextPolicy: CiphertextPolicy; acquirer: Acquirer }) {
     this.#db = deps.db;
+    this.#audit = new AuditLog(deps.db);
     this.#acquirer = deps.acquirer;
     this.#keyring = deps.keyring;
     this.#merchantKeys = deps.merchantKeys;
@@ -99,9 +104,10 @@ export class TokenVault {
   }
 
   /**
-   * Decrypts and validates the card, then writes the token and the response
-   * in one statement (`tessera_create_token`); merchants with unique tokens
-   * take a transaction, since an existing token is refreshed instead.
+   * Decrypts and validates the card, then writes the token, its audit
+   * entries and the response in one statement (`tessera_create_token`);
+   * merchants with unique tokens take a transaction, since an existing token
+   * is refreshed instead.
    */
   async create(input: CreateTokenInput, write: TokenWrite): Promise<StoredResponse> {
     const plaintext = await openCardCiphertext(input.ciphertext, this.#keyring, this.#policy);
@@ -148,8 +154,7 @@ export class TokenVault {
       record.expires_at,
       now,
       createHash('sha256').update(input.ciphertext).digest(),
-      // Kept past the longest time a JWE is accepted, so a replay is always caught.
-      new Date(now.getTime() + (this.#policy.maxAgeSeconds + this.#policy.maxFutureSeconds + 60) * 1000),
+      this.#ciphertextKeepUntil(now.getTime()),
       input.merchant.unique_tokens,
       write.session?.id ?? null,
       write.session?.publishableKey ?? null,
@@ -157,7 +162,13 @@ export class TokenVault {
       write.claim?.scope ?? null,
       write.claim?.key ?? null,
       created.status,
-      created.body,
+      write.claim?.sealBody === undefined ? created.body : write.claim.sealBody(created.body),
+      // Its audit entries, written by the same statement.
+      write.actor,
+      newId('evt'),
+      verification === undefined ? null : newId('evt'),
+      verification?.status ?? null,
+      verification?.decline_code ?? null,
     ];
     const createToken = `select tessera_create_token(${params.map((_, i) => `$${i + 1}`).join(', ')}) as outcome`;
 
@@ -171,6 +182,9 @@ export class TokenVault {
       if (!outcome.startsWith('existing:')) return created;
       const existing = await this.#refreshExisting(tx, outcome.slice('existing:'.length), input, card);
       const response = write.render({ token: existing, existing: true, ...(verification === undefined ? {} : { verification }) });
+      for (const entry of reuseEntries(verification)) {
+        await this.#audit.record({ merchantId: input.merchant.id, actor: write.actor, token: existing.token, ...entry }, tx);
+      }
       await recordResponse(tx, write.claim, response);
       return response;
     });
@@ -214,12 +228,17 @@ export class TokenVault {
     return { tokens: rows.slice(0, filter.limit), hasMore: rows.length > filter.limit };
   }
 
-  /** Destroys the stored card (and CVC); the token answers 404 from then on. */
-  async delete(merchantId: string, token: string): Promise<void> {
+  /** Destroys the stored card (and CVC); the token answers 404 from then on. The audit entry is written by the same statement. */
+  async delete(merchantId: string, token: string, actor: string): Promise<void> {
     const { rowCount } = await this.#db.query(
-      `update tokens set card_sealed = null, cvc_sealed = null, cvc_expires_at = null, deleted_at = now(), updated_at = now()
-        where merchant_id = $1 and token = $2 and ${READABLE}`,
-      [merchantId, token],
+      `with deleted as (
+         update tokens set card_sealed = null, cvc_sealed = null, cvc_expires_at = null, deleted_at = now(), updated_at = now()
+          where merchant_id = $1 and token = $2 and ${READABLE}
+          returning token
+       )
+       insert into audit_events (id, merchant_id, actor, action, outcome, token)
+       select $3, $1, $4, 'token.deleted', 'succeeded', token from deleted`,
+      [merchantId, token, newId('evt'), actor],
     );
     if (rowCount === 0) throw new ApiError('token_not_found', { param: 'token' });
   }
@@ -235,6 +254,11 @@ export class TokenVault {
     );
     await this.#db.query('delete from used_ciphertexts where expires_at <= now()');
     return { cvcs: cvcs.rowCount, cards: cards.rowCount };
+  }
+
+  #ciphertextKeepUntil(now: number): Date {
+    // Kept past the longest time a JWE is accepted, so a replay is always caught.
+    return new Date(now + (this.#policy.maxAgeSeconds + this.#policy.maxFutureSeconds + 60) * 1000);
   }
 
   /** Unique tokens: the card's live token, with its expiry, name, address and CVC refreshed from this tokenization. */
@@ -297,10 +321,16 @@ export class TokenVault {
   }
 }
 
+/** The message of an exception a vault function raised on purpose (SQLSTATE P0001), if it is one. */
+function refusalCode(error: unknown): string | undefined {
+  const message = (error as { message?: unknown } | null)?.message;
+  return sqlState(error) === 'P0001' && typeof message === 'string' ? message : undefined;
+}
+
 /** Turns a refusal raised by `tessera_create_token` into its API error; anything else passes through. */
 function refusal(error: unknown): never {
-  const message = (error as { message?: unknown } | null)?.message;
-  if (sqlState(error) !== 'P0001' || typeof message !== 'string' || !REFUSALS.has(message)) throw error;
+  const message = refusalCode(error);
+  if (message === undefined || !REFUSALS.has(message)) throw error;
   switch (message) {
     case 'session_exhausted': {
       const secondsLeft = Number((error as { detail?: unknown }).detail);
@@ -320,3 +350,12 @@ function refusal(error: unknown): never {
 
 /** Account verification: a small authorization, voided at once. */
 const VERIFICATION = { amount: 100, currency: 'EUR' } as const;
+
+/** The audit entries of a unique token returned again: the reuse, and the verification if one ran. */
+function reuseEntries(verification: Verification | undefined): Pick<AuditEntry, 'action' | 'outcome' | 'code'>[] {
+  const entries: Pick<AuditEntry, 'action' | 'outcome' | 'code'>[] = [{ action: 'token.reused', outcome: 'succeeded' }];
+  if (verification !== undefined) {
+    entries.push({ action: 'token.verified', outcome: verification.status, code: verification.decline_code ?? undefined });
+  }
+  return entries;
+}
