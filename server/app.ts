@@ -11,7 +11,7 @@ import { errorHandler } from './http/errors.ts';
 import { jsonBody } from './http/json-body.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { requestLog } from './http/request-log.ts';
-import { IdempotencyStore } from './idempotency/idempotency.ts';
+import { IdempotencyStore, type ResponseSeal } from './idempotency/idempotency.ts';
 import type { CiphertextPolicy } from './keys/card-ciphertext.ts';
 import type { MerchantKeys } from './keys/merchant-keys.ts';
 import type { Acquirer } from './payments/acquirer.ts';
@@ -33,6 +33,8 @@ export interface VaultDeps {
   /** The sandbox acquirer, or a real acquirer's connector. */
   acquirer: Acquirer;
   adminKey: string;
+  /** Seals stored idempotent responses that carry a key (under the master key). */
+  responseSeal: ResponseSeal;
   ciphertextPolicy: CiphertextPolicy;
   rateLimits: { perIpPerMinute: number; perKeyPerMinute: number };
   keyGraceSeconds: number;
@@ -70,9 +72,9 @@ export function createApp(deps: VaultDeps): Express {
     next();
   });
   app.use(jsonBody(BODY_LIMIT_BYTES));
-  app.use(keyRoutes({ keyring: deps.keyring, adminKey: deps.adminKey, defaultGraceSeconds: deps.keyGraceSeconds }));
-  app.use(merchantRoutes({ merchants, adminKey: deps.adminKey }));
-  app.use(sessionRoutes({ merchants, sessions, limits }));
+  app.use(keyRoutes({ keyring: deps.keyring, adminKey: deps.adminKey, defaultGraceSeconds: deps.keyGraceSeconds, idempotency, audit }));
+  app.use(merchantRoutes({ merchants, adminKey: deps.adminKey, idempotency, audit, responseSeal: deps.responseSeal }));
+  app.use(sessionRoutes({ merchants, sessions, idempotency, limits }));
   app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, audit, limits }));
   app.use(auditRoutes({ audit, merchants }));
   app.use(() => {
