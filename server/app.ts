@@ -44,6 +44,12 @@ export interface VaultDeps {
 
 /** JSON bodies above this are refused (413); a card JWE is at most 8 KiB. */
 const BODY_LIMIT_BYTES = 64 * 1024;
+/**
+ * `PATCH /v1/tokens` carries up to 1,000 card JWEs of about 500 bytes each
+ * (about 0.5 MiB): this leaves room for bigger JWEs without letting one
+ * request hold megabytes more than that.
+ */
+const BULK_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 
 /** The vault's HTTP application, without listening: tests and `main.ts` both start it. */
 export function createApp(deps: VaultDeps): Express {
@@ -71,7 +77,7 @@ export function createApp(deps: VaultDeps): Express {
     res.set('Cache-Control', 'no-store');
     next();
   });
-  app.use(jsonBody(BODY_LIMIT_BYTES));
+  app.use(jsonBody(BODY_LIMIT_BYTES, { 'PATCH /v1/tokens': BULK_BODY_LIMIT_BYTES }));
   app.use(keyRoutes({ keyring: deps.keyring, adminKey: deps.adminKey, defaultGraceSeconds: deps.keyGraceSeconds, idempotency, audit }));
   app.use(merchantRoutes({ merchants, adminKey: deps.adminKey, idempotency, audit, responseSeal: deps.responseSeal }));
   app.use(sessionRoutes({ merchants, sessions, idempotency, limits }));

@@ -2,15 +2,15 @@ import { Router, type Request } from 'express';
 import { auditing, redactKey, type AuditLog } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { bearerKey, merchantFromSecretKey, merchantOf, requireSecretKey } from '../http/auth.ts';
-import { parseInput } from '../http/errors.ts';
+import { parseInput, toApiError } from '../http/errors.ts';
 import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { IdempotencyStore } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import type { FieldsSessions } from '../sessions/service.ts';
-import { echoableTokenName, FieldsTokenRequest, ListTokensQuery, ServerTokenRequest } from './schema.ts';
-import { browserTokenBody, createdTokenBody, tokenBody } from './serialize.ts';
-import type { TokenVault } from './service.ts';
+import { BulkUpdateItem, BulkUpdateRequest, echoableTokenName, FieldsTokenRequest, ListTokensQuery, ServerTokenRequest } from './schema.ts';
+import { browserTokenBody, bulkUpdateBody, createdTokenBody, tokenBody } from './serialize.ts';
+import type { BulkItem, TokenVault } from './service.ts';
 
 // Other routes import it from here.
 export { sendStored } from '../http/idempotent.ts';
@@ -30,6 +30,21 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
   router.post('/v1/tokens', async (req, res) => {
     // The card fields send the publishable key in the body; a merchant server authenticates with its secret key.
     const stored = bearerKey(req) === undefined ? await createFromFields(deps, req) : await createFromServer(deps, req);
+    sendStored(res, stored);
+  });
+
+  router.patch('/v1/tokens', requireSecretKey(deps.merchants), async (req, res) => {
+    const merchant = merchantOf(req);
+    const entry = auditing(req, { merchantId: merchant.id, action: 'token.updated' });
+    const body = parseInput(BulkUpdateRequest, req.body);
+    const items = body.tokens.map(parseBulkItem);
+    const stored = await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
+      deps.tokens.updateMany(merchant, items, {
+        claim,
+        actor: entry.actor,
+        render: (outcomes) => ({ status: 200, body: JSON.stringify(bulkUpdateBody(outcomes)) }),
+      }),
+    );
     sendStored(res, stored);
   });
 
@@ -65,6 +80,17 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
   });
 
   return router;
+}
+
+/** One item of a bulk update, checked on its own: a malformed item is that item's error, not the request's. */
+function parseBulkItem(raw: unknown): BulkItem {
+  try {
+    const item = parseInput(BulkUpdateItem, raw);
+    return { update: { token: item.token, reusable: item.reusable, declineDuplicates: item.decline_duplicates, ciphertext: item.card } };
+  } catch (error) {
+    const token = raw !== null && typeof raw === 'object' ? echoableTokenName((raw as Record<string, unknown>)['token']) : null;
+    return { token, error: toApiError(error) };
+  }
 }
 
 async function createFromFields(deps: TokenRouteDeps, req: Request) {
