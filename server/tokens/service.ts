@@ -306,10 +306,7 @@ export class TokenVault {
     });
 
     // Unknown tokens fail before their card is decrypted (the item statement checks again).
-    const readable = await this.#readableTokens(
-      merchant.id,
-      pending.map((p) => p.update.token),
-    );
+    const readable = await this.#readableTokens(merchant.id, pending.map((p) => p.update.token));
     const keys = memoizedKeys(this.#keyring);
     let committed = applied.size > 0;
     let fatal: { error: unknown } | undefined;
@@ -378,7 +375,7 @@ export class TokenVault {
       sealed?.card ?? null,
       merchant.data_key_version,
       sealed?.cvc ?? null,
-      (sealed?.cvc ?? null) === null ? null : new Date(now + CVC_LIFETIME_MS),
+      sealed === undefined || sealed.cvc === null ? null : new Date(now + CVC_LIFETIME_MS),
       update.ciphertext === undefined ? null : createHash('sha256').update(update.ciphertext).digest(),
       update.ciphertext === undefined ? null : this.#ciphertextKeepUntil(now),
       merchant.unique_tokens,
