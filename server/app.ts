@@ -11,7 +11,7 @@ import { errorHandler } from './http/errors.ts';
 import { jsonBody } from './http/json-body.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { requestLog } from './http/request-log.ts';
-import { IdempotencyStore } from './idempotency/idempotency.ts';
+import { IdempotencyStore, type ResponseSeal } from './idempotency/idempotency.ts';
 import type { CiphertextPolicy } from './keys/card-ciphertext.ts';
 import type { MerchantKeys } from './keys/merchant-keys.ts';
 import type { Acquirer } from './payments/acquirer.ts';
@@ -35,6 +35,8 @@ export interface VaultDeps {
   /** The sandbox acquirer, or a real acquirer's connector. */
   acquirer: Acquirer;
   adminKey: string;
+  /** Seals stored idempotent responses that carry a key (under the master key). */
+  responseSeal: ResponseSeal;
   ciphertextPolicy: CiphertextPolicy;
   rateLimits: { perIpPerMinute: number; perKeyPerMinute: number };
   keyGraceSeconds: number;
@@ -44,6 +46,12 @@ export interface VaultDeps {
 
 /** JSON bodies above this are refused (413); a card JWE is at most 8 KiB. */
 const BODY_LIMIT_BYTES = 64 * 1024;
+/**
+ * `PATCH /v1/tokens` carries up to 1,000 card JWEs of about 500 bytes each
+ * (about 0.5 MiB): this leaves room for bigger JWEs without letting one
+ * request hold megabytes more than that.
+ */
+const BULK_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 
 /** The vault's HTTP application, without listening: tests and `main.ts` both start it. */
 export function createApp(deps: VaultDeps): Express {
@@ -72,11 +80,11 @@ export function createApp(deps: VaultDeps): Express {
     res.set('Cache-Control', 'no-store');
     next();
   });
-  app.use(jsonBody(BODY_LIMIT_BYTES));
-  app.use(keyRoutes({ keyring: deps.keyring, adminKey: deps.adminKey, defaultGraceSeconds: deps.keyGraceSeconds }));
-  app.use(merchantRoutes({ merchants, adminKey: deps.adminKey }));
-  app.use(sessionRoutes({ merchants, sessions, limits }));
-  app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, limits }));
+  app.use(jsonBody(BODY_LIMIT_BYTES, { 'PATCH /v1/tokens': BULK_BODY_LIMIT_BYTES }));
+  app.use(keyRoutes({ keyring: deps.keyring, adminKey: deps.adminKey, defaultGraceSeconds: deps.keyGraceSeconds, idempotency, audit }));
+  app.use(merchantRoutes({ merchants, adminKey: deps.adminKey, idempotency, audit, responseSeal: deps.responseSeal }));
+  app.use(sessionRoutes({ merchants, sessions, idempotency, limits }));
+  app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, audit, limits }));
   app.use(paymentRoutes({ payments, merchants, idempotency }));
   app.use(auditRoutes({ audit, merchants }));
   app.use(() => {

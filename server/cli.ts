@@ -9,6 +9,7 @@ import { adminKeyPath } from './keys/admin-key.ts';
  */
 const USAGE = `Usage:
   tessera merchants create --name <name> --origin <origin> [--origin <origin> …] [--unique-tokens]
+  tessera merchants list [--limit <1-100>] [--starting-after <merchant id>]
   tessera keys rotate [--grace <seconds>]
 
 Options:
@@ -28,13 +29,16 @@ function adminKey(): string {
   return readFileSync(path, 'utf8').trim();
 }
 
-async function post(url: string, path: string, body: unknown): Promise<unknown> {
+async function call(url: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(`${url}${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${adminKey()}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      method,
+      headers: {
+        authorization: `Bearer ${adminKey()}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(15_000),
     });
   } catch (error) {
@@ -55,6 +59,8 @@ const { values, positionals } = parseArgs({
     name: { type: 'string' },
     origin: { type: 'string', multiple: true },
     'unique-tokens': { type: 'boolean' },
+    limit: { type: 'string' },
+    'starting-after': { type: 'string' },
     grace: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -68,7 +74,7 @@ const url = (values.url ?? process.env['TESSERA_URL'] ?? `http://localhost:${pro
 switch (positionals.join(' ')) {
   case 'merchants create': {
     if (!values.name) fail('merchants create needs --name');
-    const merchant = (await post(url, '/v1/merchants', {
+    const merchant = (await call(url, 'POST', '/v1/merchants', {
       name: values.name,
       allowed_origins: values.origin ?? [],
       unique_tokens: values['unique-tokens'] ?? false,
@@ -77,10 +83,18 @@ switch (positionals.join(' ')) {
     console.error('The secret key is shown this once; store it now.');
     break;
   }
+  case 'merchants list': {
+    const query = new URLSearchParams();
+    if (values.limit !== undefined) query.set('limit', values.limit);
+    if (values['starting-after'] !== undefined) query.set('starting_after', values['starting-after']);
+    const path = `/v1/merchants${query.size === 0 ? '' : `?${query}`}`;
+    console.log(JSON.stringify(await call(url, 'GET', path), null, 2));
+    break;
+  }
   case 'keys rotate': {
     const grace = values.grace === undefined ? undefined : Number(values.grace);
     if (grace !== undefined && !(Number.isInteger(grace) && grace >= 0)) fail('--grace must be a whole number of seconds');
-    console.log(JSON.stringify(await post(url, '/v1/keys/rotate', grace === undefined ? {} : { grace_seconds: grace }), null, 2));
+    console.log(JSON.stringify(await call(url, 'POST', '/v1/keys/rotate', grace === undefined ? {} : { grace_seconds: grace }), null, 2));
     break;
   }
   default:

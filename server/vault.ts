@@ -10,6 +10,7 @@ import { IdempotencyStore } from './idempotency/idempotency.ts';
 import { loadAdminKey } from './keys/admin-key.ts';
 import { MasterKey } from './keys/master-key.ts';
 import { MerchantKeys } from './keys/merchant-keys.ts';
+import { masterKeyResponseSeal } from './keys/response-seal.ts';
 import { TransportKeyring } from './keys/transport-keys.ts';
 import { startMaintenance } from './maintenance.ts';
 import { ensureDemoMerchant } from './merchants/demo.ts';
@@ -51,6 +52,7 @@ export async function openVault(
       merchantKeys,
       acquirer: new SandboxAcquirer(db),
       adminKey,
+      responseSeal: masterKeyResponseSeal(master),
       ciphertextPolicy: config.jwe,
       rateLimits: config.rateLimits,
       keyGraceSeconds: config.keyGraceSeconds,

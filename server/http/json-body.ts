@@ -7,15 +7,19 @@ import { ApiError } from '../errors.ts';
  * raw body and JSON.parse messages quote it, and neither may reach a log or
  * a response.
  */
-export function jsonBody(limitBytes: number) {
-  const parse = express.json({ limit: limitBytes, strict: true, type: () => true });
+export function jsonBody(limitBytes: number, larger: Record<string, number> = {}) {
+  const parser = (limit: number) => express.json({ limit, strict: true, type: () => true });
+  const parse = parser(limitBytes);
+  // Endpoints ("METHOD /path") whose bodies are legitimately bigger, such as a bulk update.
+  const parsers = new Map(Object.entries(larger).map(([endpoint, limit]) => [endpoint, parser(limit)]));
   return (req: Request, res: Response, next: NextFunction) => {
     if (!hasBody(req)) {
       req.body = {};
       return next();
     }
     if (!req.is('application/json')) return next(new ApiError('unsupported_media_type'));
-    parse(req, res, (error?: unknown) => next(error === undefined ? undefined : parserError(error)));
+    const parseThis = parsers.get(`${req.method} ${req.path}`) ?? parse;
+    parseThis(req, res, (error?: unknown) => next(error === undefined ? undefined : parserError(error)));
   };
 }
 

@@ -19,6 +19,35 @@ export interface IdempotencyClaim {
    * a retry after an acquirer error reaches the same authorization.
    */
   reference: string;
+  /** Set when the response carries a key: what the stored body becomes (see `ResponseSeal`). */
+  sealBody?: ((body: string) => string) | undefined;
+}
+
+/**
+ * Seals a stored response that carries a secret (a new merchant's secret
+ * key), so the idempotency record never holds it in the clear. `context`
+ * names the record, so a sealed body copied to another key fails to open.
+ */
+export interface ResponseSeal {
+  seal(body: string, context: string): string;
+  open(sealed: string, context: string): string;
+}
+
+export interface RunOptions {
+  seal?: ResponseSeal | undefined;
+}
+
+/**
+ * Thrown by an operation that failed after committing part of its work (a
+ * bulk update whose items each commit on their own). Its claim is kept, not
+ * released, so a retry with the same key and body finishes the work instead
+ * of doing the committed part again; the request answers with `error`.
+ */
+export class PartlyCommitted extends Error {
+  constructor(readonly error: unknown) {
+    super('the operation failed after committing part of its work', { cause: error });
+    this.name = 'PartlyCommitted';
+  }
 }
 
 /** Records the response of a claimed request, inside the transaction that did the work. */
@@ -28,7 +57,7 @@ export async function recordResponse(tx: Queryable, claim: IdempotencyClaim | un
     claim.scope,
     claim.key,
     response.status,
-    response.body,
+    claim.sealBody === undefined ? response.body : claim.sealBody(response.body),
   ]);
 }
 
@@ -53,13 +82,16 @@ export class IdempotencyStore {
   /**
    * Runs `operation` at most once per (scope, key, request). Without a key it
    * simply runs. `operation` must record its response against the claim in
-   * the transaction that does the work (`recordResponse`).
+   * the transaction that does the work (`recordResponse`). `request` should
+   * name the endpoint as well as the body (`idempotentRequest`), since one
+   * scope spans several endpoints.
    */
   async run(
     scope: string,
     key: string | undefined,
     request: unknown,
     operation: (claim: IdempotencyClaim | undefined) => Promise<StoredResponse>,
+    options: RunOptions = {},
   ): Promise<StoredResponse & { replayed: boolean }> {
     if (key === undefined) return { ...(await operation(undefined)), replayed: false };
     if (!KEY_PATTERN.test(key)) {
@@ -67,15 +99,21 @@ export class IdempotencyStore {
     }
     const requestHash = hashRequest(request);
     const claimed = await this.#claim(scope, key, requestHash);
-    if ('status' in claimed) return { ...claimed, replayed: true };
+    const { seal } = options;
+    const context = `${scope}/${key}`;
+    if ('status' in claimed) {
+      return { status: claimed.status, body: seal === undefined ? claimed.body : seal.open(claimed.body, context), replayed: true };
+    }
     try {
-      const response = await operation({ scope, key, reference: claimed.reference });
+      const sealBody = seal === undefined ? undefined : (body: string) => seal.seal(body, context);
+      const response = await operation({ scope, key, reference: claimed.reference, sealBody });
       return { ...response, replayed: false };
     } catch (error) {
-      // After an acquirer error the outcome is unknown: the record (and its reference) stays for the retry.
-      const retryable = error instanceof ApiError && error.code === 'acquirer_error';
-      await (retryable ? this.#park(scope, key) : this.#release(scope, key)).catch(() => undefined);
-      throw error;
+      // After an acquirer error the outcome is unknown, and after a partly committed
+      // bulk update part of it is done: the record (and its reference) stays for the retry.
+      const keep = error instanceof PartlyCommitted || (error instanceof ApiError && error.code === 'acquirer_error');
+      await (keep ? this.#park(scope, key) : this.#release(scope, key)).catch(() => undefined);
+      throw error instanceof PartlyCommitted ? error.error : error;
     }
   }
 

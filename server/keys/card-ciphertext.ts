@@ -21,7 +21,7 @@ const invalid = (message: string, param: string) => new ApiError('invalid_jwe', 
  */
 export async function openCardCiphertext(
   jwe: string,
-  keyring: TransportKeyring,
+  keyring: Pick<TransportKeyring, 'resolve'>,
   policy: CiphertextPolicy,
   param = 'card',
   now = Date.now(),

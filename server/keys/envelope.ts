@@ -49,4 +49,6 @@ export const aad = {
   fingerprintKey: (merchantId: string) => `tessera/v1/fingerprint-key/${merchantId}`,
   card: (merchantId: string, token: string, version: number) => `tessera/v1/card/${merchantId}/${token}/${version}`,
   cvc: (merchantId: string, token: string, version: number) => `tessera/v1/cvc/${merchantId}/${token}/${version}`,
+  /** A stored idempotent response that carries a key (scope and Idempotency-Key). */
+  idempotentResponse: (context: string) => `tessera/v1/idempotent-response/${context}`,
 };

@@ -8,8 +8,10 @@ const KEY_BYTES = 32;
 
 /**
  * The key-encrypting key. It only ever wraps other keys (transport private
- * keys, merchant data and fingerprint keys); card data is never sealed under
- * it directly, so rotating a merchant's data key never needs it re-used.
+ * keys, merchant data and fingerprint keys, and the stored idempotent
+ * response of a merchant creation, which carries the new secret key); card
+ * data is never sealed under it directly, so rotating a merchant's data key
+ * never needs it re-used.
  */
 export class MasterKey {
   readonly #key: Buffer;

@@ -92,8 +92,15 @@ export class TransportKeyring {
     return this.#unsealed.get(kid);
   }
 
-  /** Publishes a new key and retires the current one, which keeps decrypting for `graceSeconds`. */
-  async rotate(graceSeconds: number): Promise<{ kid: string; retired: string[] }> {
+  /**
+   * Publishes a new key and retires the current one, which keeps decrypting
+   * for `graceSeconds`. `within` runs in the rotation's transaction (audit
+   * entry, idempotent response).
+   */
+  async rotate(
+    graceSeconds: number,
+    within: (tx: Queryable, rotated: { kid: string; retired: string[] }) => Promise<void> = async () => undefined,
+  ): Promise<{ kid: string; retired: string[] }> {
     const result = await this.#db.transaction(async (tx) => {
       await tx.query('select pg_advisory_xact_lock($1)', [KEYRING_LOCK]);
       const retired = await tx.query<{ kid: string }>(
@@ -104,7 +111,9 @@ export class TransportKeyring {
         [graceSeconds],
       );
       const kid = await this.#insertNewKey(tx);
-      return { kid, retired: retired.rows.map((r) => r.kid) };
+      const rotated = { kid, retired: retired.rows.map((r) => r.kid) };
+      await within(tx, rotated);
+      return rotated;
     });
     await this.reload();
     this.#log.info({ kid: result.kid, retired: result.retired, graceSeconds }, 'transport key rotated');

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MerchantKeyMaterial, MerchantKeys } from '../keys/merchant-keys.ts';
 import { newId, randomBase62 } from '../lib/ids.ts';
-import type { Queryable } from '../storage/db.ts';
+import type { Db, Queryable } from '../storage/db.ts';
 import type { CreateMerchantInput, UpdateMerchantInput } from './schema.ts';
 
 export interface Merchant extends MerchantKeyMaterial {
@@ -13,6 +13,9 @@ export interface Merchant extends MerchantKeyMaterial {
   publishable_key: string;
   created_at: Date;
 }
+
+/** Work done in the transaction of a merchant write, with what it wrote. */
+type Within<T> = (tx: Queryable, written: T) => Promise<void>;
 
 export interface MerchantWithKeys {
   merchant: Merchant;
@@ -41,22 +44,34 @@ const CACHE_TTL_MS = 5_000;
 const CACHE_MAX_ENTRIES = 10_000;
 
 export class MerchantDirectory {
-  readonly #db: Queryable;
+  readonly #db: Db;
   readonly #keys: MerchantKeys;
   readonly #cache = new Map<string, { merchant: Merchant; until: number }>();
 
-  constructor(db: Queryable, keys: MerchantKeys) {
+  constructor(db: Db, keys: MerchantKeys) {
     this.#db = db;
     this.#keys = keys;
   }
 
-  /** Creates a merchant with fresh keys; the secret key is returned this once and stored only hashed. */
-  async create(input: CreateMerchantInput): Promise<MerchantWithKeys> {
+  /**
+   * Creates a merchant with fresh keys; the secret key is returned this once
+   * and stored only hashed. `within` runs in the same transaction (audit
+   * entry, idempotent response).
+   */
+  async create(input: CreateMerchantInput, within: Within<MerchantWithKeys> = async () => undefined): Promise<MerchantWithKeys> {
+    return this.#db.transaction(async (tx) => {
+      const created = await this.#insert(tx, input);
+      await within(tx, created);
+      return created;
+    });
+  }
+
+  async #insert(tx: Queryable, input: CreateMerchantInput): Promise<MerchantWithKeys> {
     const id = newId('mer', 12);
     const publishableKey = `pk_test_${randomBase62(18)}`;
     const secretKey = `sk_test_${randomBase62(24)}`;
     const sealed = this.#keys.generate(id);
-    const { rows } = await this.#db.query<Merchant>(
+    const { rows } = await tx.query<Merchant>(
       `insert into merchants (id, name, allowed_origins, unique_tokens, webhook_url, publishable_key,
                               secret_key_hash, data_key_sealed, data_key_version, fingerprint_key_sealed)
        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -108,8 +123,36 @@ export class MerchantDirectory {
     return merchant;
   }
 
-  async update(merchantId: string, changes: UpdateMerchantInput): Promise<Merchant> {
-    const { rows } = await this.#db.query<Merchant>(
+  /**
+   * Every merchant, newest first, for the admin; `startingAfter` is the last
+   * merchant id of the previous page. Undefined when that merchant does not exist.
+   */
+  async list(filter: { limit: number; startingAfter?: string | undefined }): Promise<{ merchants: Merchant[]; hasMore: boolean } | undefined> {
+    const params: unknown[] = [filter.limit + 1];
+    let cursor = '';
+    if (filter.startingAfter !== undefined) {
+      const { rows } = await this.#db.query<{ created_at: Date }>('select created_at from merchants where id = $1', [filter.startingAfter]);
+      if (rows[0] === undefined) return undefined;
+      params.push(rows[0].created_at, filter.startingAfter);
+      cursor = 'where (created_at, id) < ($2, $3)';
+    }
+    const { rows } = await this.#db.query<Merchant>(`select ${COLUMNS} from merchants ${cursor} order by created_at desc, id desc limit $1`, params);
+    return { merchants: rows.slice(0, filter.limit), hasMore: rows.length > filter.limit };
+  }
+
+  /** Applies the changes; `within` runs in the same transaction (audit entry, idempotent response). */
+  async update(merchantId: string, changes: UpdateMerchantInput, within: Within<Merchant> = async () => undefined): Promise<Merchant> {
+    const merchant = await this.#db.transaction(async (tx) => {
+      const updated = await this.#applyUpdate(tx, merchantId, changes);
+      await within(tx, updated);
+      return updated;
+    });
+    this.#cache.clear();
+    return merchant;
+  }
+
+  async #applyUpdate(tx: Queryable, merchantId: string, changes: UpdateMerchantInput): Promise<Merchant> {
+    const { rows } = await tx.query<Merchant>(
       `update merchants set
          name = coalesce($2, name),
          allowed_origins = coalesce($3, allowed_origins),
@@ -126,7 +169,6 @@ export class MerchantDirectory {
         changes.webhook_url ?? null,
       ],
     );
-    this.#cache.clear();
     return rows[0]!;
   }
 

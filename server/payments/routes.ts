@@ -5,7 +5,7 @@ import { parseInput } from '../http/errors.ts';
 import type { IdempotencyStore, StoredResponse } from '../idempotency/idempotency.ts';
 import type { IdempotencyClaim } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
-import { sendStored } from '../tokens/routes.ts';
+import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
 import { AmountRequest, CreatePaymentRequest, ListPaymentsQuery, VoidRequest } from './schema.ts';
 import { paymentBody } from './serialize.ts';
 import type { PaymentContext, PaymentService } from './service.ts';
@@ -28,8 +28,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
    */
   const idempotent = (req: Request, body: unknown, work: (ctx: PaymentContext) => Promise<StoredResponse>) => {
     const merchant = merchantOf(req);
-    const request = { method: req.method, path: req.path, body };
-    return deps.idempotency.run(`merchant:${merchant.id}`, req.header('Idempotency-Key'), request, (claim: IdempotencyClaim | undefined) =>
+    return deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim: IdempotencyClaim | undefined) =>
       work({ merchant, actor: req.actor ?? 'unknown', claim }),
     );
   };

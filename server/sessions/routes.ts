@@ -4,7 +4,9 @@ import { ApiError } from '../errors.ts';
 import { parseInput } from '../http/errors.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
-import type { FieldsSessions } from './service.ts';
+import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
+import type { IdempotencyStore } from '../idempotency/idempotency.ts';
+import type { FieldsSession, FieldsSessions } from './service.ts';
 
 const OpenSessionRequest = z.strictObject({
   key: z.string().min(1).max(128),
@@ -14,6 +16,7 @@ const OpenSessionRequest = z.strictObject({
 export function sessionRoutes(deps: {
   merchants: MerchantDirectory;
   sessions: FieldsSessions;
+  idempotency: IdempotencyStore;
   limits: { perIp: RateLimiter; perKey: RateLimiter };
 }): Router {
   const router = Router();
@@ -23,7 +26,12 @@ export function sessionRoutes(deps: {
     const merchant = await deps.merchants.byPublishableKey(body.key);
     if (merchant === undefined) throw new ApiError('unauthenticated', { param: 'key' });
     deps.limits.perKey.hit(`pk:${body.key}`);
-    res.status(201).json(await deps.sessions.open(merchant, body.parent_origin));
+    const render = (session: FieldsSession) => ({ status: 201, body: JSON.stringify(session) });
+    // Scoped like the card fields' tokens: per publishable key.
+    const stored = await deps.idempotency.run(`pk:${body.key}`, idempotencyKeyOf(req), idempotentRequest(req, body), async (claim) =>
+      render(await deps.sessions.open(merchant, body.parent_origin, claim === undefined ? undefined : { claim, render })),
+    );
+    sendStored(res, stored);
   });
   return router;
 }

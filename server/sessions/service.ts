@@ -1,7 +1,8 @@
 import { ApiError } from '../errors.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant } from '../merchants/service.ts';
-import type { Db } from '../storage/db.ts';
+import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
+import type { Db, Queryable } from '../storage/db.ts';
 
 /** A session lives this long and allows this many token creations: the first brake on card testing. */
 export const SESSION_LIFETIME_MINUTES = 30;
@@ -27,16 +28,26 @@ export class FieldsSessions {
     this.#db = db;
   }
 
-  async open(merchant: Merchant, parentOrigin: string): Promise<FieldsSession> {
+  /** Opens a session; with an Idempotency-Key, its response is recorded in the same transaction. */
+  async open(merchant: Merchant, parentOrigin: string, idempotent?: { claim: IdempotencyClaim; render: (session: FieldsSession) => StoredResponse }): Promise<FieldsSession> {
     if (!merchant.allowed_origins.includes(parentOrigin)) throw new ApiError('origin_not_allowed', { param: 'parent_origin' });
-    const id = newId('ses');
-    const { rows } = await this.#db.query<{ expires_at: Date }>(
-      `insert into sessions (id, merchant_id, publishable_key, parent_origin, expires_at)
-       values ($1, $2, $3, $4, now() + make_interval(mins => $5))
-       returning expires_at`,
-      [id, merchant.id, merchant.publishable_key, parentOrigin, SESSION_LIFETIME_MINUTES],
-    );
-    return { session: id, expires_at: rows[0]!.expires_at.toISOString() };
+    const insert = async (q: Queryable): Promise<FieldsSession> => {
+      const id = newId('ses');
+      const { rows } = await q.query<{ expires_at: Date }>(
+        `insert into sessions (id, merchant_id, publishable_key, parent_origin, expires_at)
+         values ($1, $2, $3, $4, now() + make_interval(mins => $5))
+         returning expires_at`,
+        [id, merchant.id, merchant.publishable_key, parentOrigin, SESSION_LIFETIME_MINUTES],
+      );
+      return { session: id, expires_at: rows[0]!.expires_at.toISOString() };
+    };
+    // The fields document opens one per page view without a key: that path stays one statement.
+    if (idempotent === undefined) return insert(this.#db);
+    return this.#db.transaction(async (tx) => {
+      const session = await insert(tx);
+      await recordResponse(tx, idempotent.claim, idempotent.render(session));
+      return session;
+    });
   }
 
   /** Checks a session before any work is done; the token write re-checks and counts it atomically. */

@@ -1,30 +1,36 @@
-import { Router, type Request, type Response } from 'express';
-import { auditing } from '../audit/audit.ts';
+import { Router, type Request } from 'express';
+import { auditing, redactKey, type AuditLog } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { bearerKey, merchantFromSecretKey, merchantOf, requireSecretKey } from '../http/auth.ts';
-import { parseInput } from '../http/errors.ts';
+import { parseInput, toApiError } from '../http/errors.ts';
+import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
-import type { IdempotencyStore, StoredResponse } from '../idempotency/idempotency.ts';
+import type { IdempotencyStore } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import type { FieldsSessions } from '../sessions/service.ts';
-import { FieldsTokenRequest, ListTokensQuery, ServerTokenRequest, VerifyTokenRequest } from './schema.ts';
-import { browserTokenBody, createdTokenBody, tokenBody } from './serialize.ts';
-import type { TokenVault } from './service.ts';
+import {
+  BulkUpdateItem,
+  BulkUpdateRequest,
+  echoableTokenName,
+  FieldsTokenRequest,
+  ListTokensQuery,
+  ServerTokenRequest,
+  VerifyTokenRequest,
+} from './schema.ts';
+import { browserTokenBody, bulkUpdateBody, createdTokenBody, tokenBody } from './serialize.ts';
+import type { BulkItem, TokenVault } from './service.ts';
+
+// Other routes import it from here.
+export { sendStored } from '../http/idempotent.ts';
 
 export interface TokenRouteDeps {
   tokens: TokenVault;
   merchants: MerchantDirectory;
   sessions: FieldsSessions;
   idempotency: IdempotencyStore;
+  audit: AuditLog;
   limits: { perIp: RateLimiter; perKey: RateLimiter };
 }
-
-export function sendStored(res: Response, stored: StoredResponse & { replayed: boolean }): void {
-  if (stored.replayed) res.setHeader('Idempotent-Replayed', 'true');
-  res.status(stored.status).type('application/json').send(stored.body);
-}
-
-const idempotencyKey = (req: Request) => req.header('Idempotency-Key');
 
 export function tokenRoutes(deps: TokenRouteDeps): Router {
   const router = Router();
@@ -35,19 +41,42 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
     sendStored(res, stored);
   });
 
+  router.patch('/v1/tokens', requireSecretKey(deps.merchants), async (req, res) => {
+    const merchant = merchantOf(req);
+    const entry = auditing(req, { merchantId: merchant.id, action: 'token.updated' });
+    const body = parseInput(BulkUpdateRequest, req.body);
+    const items = body.tokens.map(parseBulkItem);
+    const stored = await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
+      deps.tokens.updateMany(merchant, items, {
+        claim,
+        actor: entry.actor,
+        render: (outcomes) => ({ status: 200, body: JSON.stringify(bulkUpdateBody(outcomes)) }),
+      }),
+    );
+    sendStored(res, stored);
+  });
+
   router.get('/v1/tokens', requireSecretKey(deps.merchants), async (req, res) => {
+    const merchant = merchantOf(req);
+    const entry = auditing(req, { merchantId: merchant.id, action: 'token.listed' });
     const query = parseInput(ListTokensQuery, req.query);
-    const page = await deps.tokens.list(merchantOf(req).id, {
+    const page = await deps.tokens.list(merchant.id, {
       customer: query.customer,
       fingerprint: query.fingerprint,
       limit: query.limit,
       startingAfter: query.starting_after,
     });
+    await deps.audit.record(entry);
     res.json({ object: 'list', data: page.tokens.map(tokenBody), has_more: page.hasMore });
   });
 
   router.get('/v1/tokens/:token', requireSecretKey(deps.merchants), async (req, res) => {
-    res.json(tokenBody(await deps.tokens.get(merchantOf(req).id, String(req.params['token']))));
+    const merchant = merchantOf(req);
+    const token = String(req.params['token']);
+    const entry = auditing(req, { merchantId: merchant.id, action: 'token.read', token: echoableTokenName(token) ?? undefined });
+    const record = await deps.tokens.get(merchant.id, token);
+    await deps.audit.record(entry);
+    res.json(tokenBody(record));
   });
 
   // Not in the v1 contract: account verification of a token the card fields made (see TokenVault.verify).
@@ -55,23 +84,35 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
     const merchant = merchantOf(req);
     const token = String(req.params['token']);
     const body = parseInput(VerifyTokenRequest, req.body ?? {});
-    auditing(req, { merchantId: merchant.id, action: 'token.verified', token });
-    const request = { method: req.method, path: req.path, body };
+    auditing(req, { merchantId: merchant.id, action: 'token.verified', token: echoableTokenName(token) ?? undefined });
     sendStored(
       res,
-      await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKey(req), request, (claim) =>
+      await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
         deps.tokens.verify(merchant, token, { actor: req.actor ?? 'unknown', claim }),
       ),
     );
   });
 
   router.delete('/v1/tokens/:token', requireSecretKey(deps.merchants), async (req, res) => {
+    const merchant = merchantOf(req);
     const token = String(req.params['token']);
-    await deps.tokens.delete(merchantOf(req).id, token);
+    const entry = auditing(req, { merchantId: merchant.id, action: 'token.deleted', token: echoableTokenName(token) ?? undefined });
+    await deps.tokens.delete(merchant.id, token, entry.actor);
     res.json({ token, deleted: true });
   });
 
   return router;
+}
+
+/** One item of a bulk update, checked on its own: a malformed item is that item's error, not the request's. */
+function parseBulkItem(raw: unknown): BulkItem {
+  try {
+    const item = parseInput(BulkUpdateItem, raw);
+    return { update: { token: item.token, reusable: item.reusable, declineDuplicates: item.decline_duplicates, ciphertext: item.card } };
+  } catch (error) {
+    const token = raw !== null && typeof raw === 'object' ? echoableTokenName((raw as Record<string, unknown>)['token']) : null;
+    return { token, error: toApiError(error) };
+  }
 }
 
 async function createFromFields(deps: TokenRouteDeps, req: Request) {
@@ -80,15 +121,19 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
   const merchant = await deps.merchants.byPublishableKey(body.key);
   if (merchant === undefined) throw new ApiError('unauthenticated', { param: 'key' });
   deps.limits.perKey.hit(`pk:${body.key}`);
+  req.actor = redactKey(body.key);
+  // Named only past the rate limits, so a flood of refused requests writes nothing.
+  const entry = auditing(req, { merchantId: merchant.id, action: 'token.created' });
   // Fail fast before decrypting; the write counts the token against the session atomically.
   await deps.sessions.check(body.session, body.key);
 
-  return deps.idempotency.run(`pk:${body.key}`, idempotencyKey(req), body, (claim) =>
+  return deps.idempotency.run(`pk:${body.key}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
     deps.tokens.create(
       { merchant, ciphertext: body.card, reusable: body.reusable, customer: body.customer },
       {
         session: { id: body.session, publishableKey: body.key },
         claim,
+        actor: entry.actor,
         render: (outcome) => ({ status: 201, body: JSON.stringify(browserTokenBody(outcome.token)) }),
       },
     ),
@@ -97,8 +142,9 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
 
 async function createFromServer(deps: TokenRouteDeps, req: Request) {
   const merchant = await merchantFromSecretKey(req, deps.merchants);
+  const entry = auditing(req, { merchantId: merchant.id, action: 'token.created' });
   const body = parseInput(ServerTokenRequest, req.body);
-  return deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKey(req), body, (claim) =>
+  return deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
     deps.tokens.create(
       {
         merchant,
@@ -111,6 +157,7 @@ async function createFromServer(deps: TokenRouteDeps, req: Request) {
       },
       {
         claim,
+        actor: entry.actor,
         render: (outcome) => ({ status: outcome.existing ? 200 : 201, body: JSON.stringify(createdTokenBody(outcome)) }),
       },
     ),

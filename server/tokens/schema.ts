@@ -50,3 +50,28 @@ export const ListTokensQuery = z.strictObject({
 
 /** `POST /v1/tokens/{token}/verify` takes no parameters. */
 export const VerifyTokenRequest = z.strictObject({});
+
+/** Items in one `PATCH /v1/tokens`. */
+export const BULK_UPDATE_MAX_ITEMS = 1000;
+
+/** The envelope is checked as a whole; each item is checked on its own, so one malformed item fails alone. */
+export const BulkUpdateRequest = z.strictObject({
+  tokens: z.array(z.unknown()).min(1).max(BULK_UPDATE_MAX_ITEMS),
+});
+
+export const BulkUpdateItem = z
+  .strictObject({
+    token: TokenValue,
+    reusable: z.boolean().optional(),
+    decline_duplicates: z.boolean().optional(),
+    card: z.string().min(1).optional(),
+  })
+  .refine((item) => item.reusable !== undefined || item.decline_duplicates !== undefined || item.card !== undefined, {
+    message: 'nothing to update',
+    path: ['card'],
+  });
+
+/** A token name as a client sent it, if it is safe to echo and record (never a card-number-like string). */
+export function echoableTokenName(value: unknown): string | null {
+  return TokenValue.safeParse(value).success ? (value as string) : null;
+}

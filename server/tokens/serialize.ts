@@ -1,4 +1,4 @@
-import type { TokenOutcome, TokenRecord } from './service.ts';
+import type { BulkOutcome, TokenOutcome, TokenRecord } from './service.ts';
 
 const iso = (date: Date | null) => (date === null ? null : date.toISOString());
 
@@ -38,4 +38,19 @@ export function browserTokenBody(token: TokenRecord) {
     reusable: token.reusable,
     card: { brand: token.brand, last4: token.last4, exp_month: token.exp_month, exp_year: token.exp_year },
   };
+}
+
+/**
+ * The answer to `PATCH /v1/tokens`: one result per item, in request order.
+ * A refused item carries the error body the API would have answered for it alone.
+ */
+export function bulkUpdateBody(outcomes: BulkOutcome[]) {
+  const results = outcomes.map((outcome) =>
+    'record' in outcome
+      ? { token: outcome.token, ok: true as const, object: tokenBody(outcome.record) }
+      : { token: outcome.token, ok: false as const, error: outcome.error.toBody().error },
+  );
+  const succeeded = results.filter((result) => result.ok).length;
+  const status = succeeded === results.length ? 'SUCCESS' : succeeded === 0 ? 'FAILURE' : 'PARTIAL_SUCCESS';
+  return { status, results };
 }

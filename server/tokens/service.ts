@@ -1,14 +1,15 @@
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
+import type { AuditEntry, AuditLog } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { openCardCiphertext, type CiphertextPolicy } from '../keys/card-ciphertext.ts';
 import type { MerchantKeys } from '../keys/merchant-keys.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { newId } from '../lib/ids.ts';
+import { Semaphore } from '../lib/semaphore.ts';
 import type { Merchant } from '../merchants/service.ts';
-import type { AuditLog } from '../audit/audit.ts';
 import { AcquirerError, type Acquirer, type AuthorizationRequest } from '../payments/acquirer.ts';
 import { acquirerReference } from '../payments/reference.ts';
-import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
+import { PartlyCommitted, recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import { SESSION_TOKEN_LIMIT } from '../sessions/service.ts';
 import { sqlState, type Db, type Queryable } from '../storage/db.ts';
 import { parseCardPlaintext, type Card } from './card.ts';
@@ -59,7 +60,30 @@ export interface TokenWrite {
   session?: { id: string; publishableKey: string } | undefined;
   /** Set when the request carries an Idempotency-Key. */
   claim?: IdempotencyClaim | undefined;
+  /** Who is tokenizing, as the audit log names them (`redactKey`). */
+  actor: string;
   render: (outcome: TokenOutcome) => StoredResponse;
+}
+
+/** One item of `PATCH /v1/tokens`, as the route parsed it; absent fields stay as they are. */
+export interface TokenUpdate {
+  token: string;
+  reusable?: boolean | undefined;
+  declineDuplicates?: boolean | undefined;
+  /** Compact JWE of the new card (or the same number with a new expiry). */
+  ciphertext?: string | undefined;
+}
+
+/** An item of a bulk update: parsed, or refused by the route before any work (`token` is then only a safe-to-echo name). */
+export type BulkItem = { update: TokenUpdate } | { token: string | null; error: ApiError };
+
+/** How one item ended, in request order: the token as the update left it, or why it was refused. */
+export type BulkOutcome = { token: string; record: TokenRecord } | { token: string | null; error: ApiError };
+
+export interface BulkWrite {
+  claim?: IdempotencyClaim | undefined;
+  actor: string;
+  render: (outcomes: BulkOutcome[]) => StoredResponse;
 }
 
 /** A single-use token that is never charged expires after this. */
@@ -69,6 +93,15 @@ const CVC_LIFETIME_MS = 30 * 60_000;
 
 /** Refusals raised by `tessera_create_token`, by exception message. */
 const REFUSALS = new Set(['replayed_ciphertext', 'duplicate_card', 'token_value_taken', 'session_invalid', 'session_exhausted']);
+/** Refusals raised by `tessera_update_token`, by exception message. */
+const UPDATE_REFUSALS = new Set(['replayed_ciphertext', 'duplicate_card', 'token_not_found', 'token_used']);
+
+/**
+ * Bulk items decrypted and written at once, across all requests of this
+ * process: enough to keep the crypto thread pool and the database busy, few
+ * enough that a 1,000-item update cannot crowd out tokenization.
+ */
+const BULK_CONCURRENCY = 8;
 
 const RECORD_COLUMNS = `token, reusable, customer, decline_duplicates, brand, last4, exp_month, exp_year,
   cardholder_name, fingerprint, expires_at, used_at, created_at`;
@@ -92,6 +125,7 @@ export class TokenVault {
   readonly #policy: CiphertextPolicy;
   readonly #acquirer: Acquirer;
   readonly #audit: AuditLog;
+  readonly #bulkSlots = new Semaphore(BULK_CONCURRENCY);
 
   constructor(deps: {
     db: Db;
@@ -110,9 +144,10 @@ export class TokenVault {
   }
 
   /**
-   * Decrypts and validates the card, then writes the token and the response
-   * in one statement (`tessera_create_token`); merchants with unique tokens
-   * take a transaction, since an existing token is refreshed instead.
+   * Decrypts and validates the card, then writes the token, its audit
+   * entries and the response in one statement (`tessera_create_token`);
+   * merchants with unique tokens take a transaction, since an existing token
+   * is refreshed instead.
    */
   async create(input: CreateTokenInput, write: TokenWrite): Promise<StoredResponse> {
     const plaintext = await openCardCiphertext(input.ciphertext, this.#keyring, this.#policy);
@@ -159,8 +194,7 @@ export class TokenVault {
       record.expires_at,
       now,
       createHash('sha256').update(input.ciphertext).digest(),
-      // Kept past the longest time a JWE is accepted, so a replay is always caught.
-      new Date(now.getTime() + (this.#policy.maxAgeSeconds + this.#policy.maxFutureSeconds + 60) * 1000),
+      this.#ciphertextKeepUntil(now.getTime()),
       input.merchant.unique_tokens,
       write.session?.id ?? null,
       write.session?.publishableKey ?? null,
@@ -168,7 +202,13 @@ export class TokenVault {
       write.claim?.scope ?? null,
       write.claim?.key ?? null,
       created.status,
-      created.body,
+      write.claim?.sealBody === undefined ? created.body : write.claim.sealBody(created.body),
+      // Its audit entries, written by the same statement.
+      write.actor,
+      newId('evt'),
+      verification === undefined ? null : newId('evt'),
+      verification?.status ?? null,
+      verification?.decline_code ?? null,
     ];
     const createToken = `select tessera_create_token(${params.map((_, i) => `$${i + 1}`).join(', ')}) as outcome`;
 
@@ -182,6 +222,9 @@ export class TokenVault {
       if (!outcome.startsWith('existing:')) return created;
       const existing = await this.#refreshExisting(tx, outcome.slice('existing:'.length), input, card);
       const response = write.render({ token: existing, existing: true, ...(verification === undefined ? {} : { verification }) });
+      for (const entry of reuseEntries(verification)) {
+        await this.#audit.record({ merchantId: input.merchant.id, actor: write.actor, token: existing.token, ...entry }, tx);
+      }
       await recordResponse(tx, write.claim, response);
       return response;
     });
@@ -225,12 +268,17 @@ export class TokenVault {
     return { tokens: rows.slice(0, filter.limit), hasMore: rows.length > filter.limit };
   }
 
-  /** Destroys the stored card (and CVC); the token answers 404 from then on. */
-  async delete(merchantId: string, token: string): Promise<void> {
+  /** Destroys the stored card (and CVC); the token answers 404 from then on. The audit entry is written by the same statement. */
+  async delete(merchantId: string, token: string, actor: string): Promise<void> {
     const { rowCount } = await this.#db.query(
-      `update tokens set card_sealed = null, cvc_sealed = null, cvc_expires_at = null, deleted_at = now(), updated_at = now()
-        where merchant_id = $1 and token = $2 and ${READABLE}`,
-      [merchantId, token],
+      `with deleted as (
+         update tokens set card_sealed = null, cvc_sealed = null, cvc_expires_at = null, deleted_at = now(), updated_at = now()
+          where merchant_id = $1 and token = $2 and ${READABLE}
+          returning token
+       )
+       insert into audit_events (id, merchant_id, actor, action, outcome, token)
+       select $3, $1, $4, 'token.deleted', 'succeeded', token from deleted`,
+      [merchantId, token, newId('evt'), actor],
     );
     if (rowCount === 0) throw new ApiError('token_not_found', { param: 'token' });
   }
@@ -283,6 +331,71 @@ export class TokenVault {
     });
   }
 
+  /**
+   * `PATCH /v1/tokens`: each item in a statement (and so a transaction) of
+   * its own, decrypted and written a few at a time. With an Idempotency-Key
+   * every applied item is recorded against the claim by its own statement,
+   * so a retry of a request that did not finish applies only the items that
+   * were not applied; the full response is recorded once all items are done.
+   */
+  async updateMany(merchant: Merchant, items: readonly BulkItem[], write: BulkWrite): Promise<StoredResponse> {
+    const { claim } = write;
+    const applied = claim === undefined ? new Map<number, TokenRecord>() : await this.#appliedItems(claim);
+    const outcomes: BulkOutcome[] = new Array(items.length);
+    const pending: { position: number; update: TokenUpdate }[] = [];
+    const seen = new Set<string>();
+    items.forEach((item, position) => {
+      if ('error' in item) {
+        outcomes[position] = item;
+        return;
+      }
+      const { update } = item;
+      if (seen.has(update.token)) {
+        // Items run concurrently: two updates of one token would race, so only the first counts.
+        outcomes[position] = { token: update.token, error: new ApiError('parameter_invalid', { message: DUPLICATE_ITEM, param: 'token' }) };
+        return;
+      }
+      seen.add(update.token);
+      const record = applied.get(position);
+      if (record !== undefined) outcomes[position] = { token: update.token, record };
+      else pending.push({ position, update });
+    });
+
+    // Unknown tokens fail before their card is decrypted (the item statement checks again).
+    const readable = await this.#readableTokens(merchant.id, pending.map((p) => p.update.token));
+    const keys = memoizedKeys(this.#keyring);
+    let committed = applied.size > 0;
+    let fatal: { error: unknown } | undefined;
+    await Promise.all(
+      pending.map(({ position, update }) => {
+        if (!readable.has(update.token)) {
+          outcomes[position] = { token: update.token, error: new ApiError('token_not_found', { param: 'token' }) };
+          return undefined;
+        }
+        return this.#bulkSlots.run(async () => {
+          if (fatal !== undefined) return;
+          try {
+            outcomes[position] = { token: update.token, record: await this.#updateOne(merchant, update, position, write, keys) };
+            committed = true;
+          } catch (error) {
+            if (error instanceof ApiError) outcomes[position] = { token: update.token, error };
+            else fatal ??= { error };
+          }
+        });
+      }),
+    );
+
+    try {
+      // Storage failed mid-way (or a bug): the request fails, and with a key a retry finishes what is left.
+      if (fatal !== undefined) throw fatal.error;
+      const response = write.render(outcomes);
+      await this.#finishBulk(merchant, write, outcomes, response);
+      return response;
+    } catch (error) {
+      throw committed && claim !== undefined ? new PartlyCommitted(error) : error;
+    }
+  }
+
   /** Erases CVCs past their lifetime and the cards of single-use tokens that expired unused. */
   async eraseExpired(): Promise<{ cvcs: number; cards: number }> {
     const cvcs = await this.#db.query(
@@ -294,6 +407,104 @@ export class TokenVault {
     );
     await this.#db.query('delete from used_ciphertexts where expires_at <= now()');
     return { cvcs: cvcs.rowCount, cards: cards.rowCount };
+  }
+
+  /** Applies one bulk item in one statement (`tessera_update_token`), audit entry and idempotency record included. */
+  async #updateOne(merchant: Merchant, update: TokenUpdate, position: number, write: BulkWrite, keys: Pick<TransportKeyring, 'resolve'>): Promise<TokenRecord> {
+    let card: Card | undefined;
+    if (update.ciphertext !== undefined) card = parseCardPlaintext(await openCardCiphertext(update.ciphertext, keys, this.#policy));
+    const sealed = card === undefined ? undefined : this.#seal(merchant, update.token, card);
+    const now = Date.now();
+    const { claim } = write;
+    const params = [
+      merchant.id,
+      update.token,
+      update.reusable ?? null,
+      update.declineDuplicates ?? null,
+      new Date(now + SINGLE_USE_LIFETIME_MS),
+      card?.brand ?? null,
+      card?.last4 ?? null,
+      card?.exp_month ?? null,
+      card?.exp_year ?? null,
+      card?.name ?? null,
+      card === undefined ? null : this.#merchantKeys.fingerprint(merchant, card.number),
+      sealed?.card ?? null,
+      merchant.data_key_version,
+      sealed?.cvc ?? null,
+      sealed === undefined || sealed.cvc === null ? null : new Date(now + CVC_LIFETIME_MS),
+      update.ciphertext === undefined ? null : createHash('sha256').update(update.ciphertext).digest(),
+      update.ciphertext === undefined ? null : this.#ciphertextKeepUntil(now),
+      merchant.unique_tokens,
+      newId('evt'),
+      write.actor,
+      claim?.scope ?? null,
+      claim?.key ?? null,
+      claim?.reference ?? null,
+      position,
+    ];
+    try {
+      const { rows } = await this.#db.query<{ record: string }>(
+        `select tessera_update_token(${params.map((_, i) => `$${i + 1}`).join(', ')}) as record`,
+        params,
+      );
+      return tokenRecordFromJson(rows[0]!.record);
+    } catch (error) {
+      // A retry racing the request it retries: the other one applied this item, and its record is the answer.
+      if (claim !== undefined && refusalCode(error) === 'item_already_applied') {
+        const record = (await this.#appliedItems(claim, position)).get(position);
+        if (record !== undefined) return record;
+      }
+      return updateRefusal(error);
+    }
+  }
+
+  /** Items of a bulk update already applied under this claim, by position. */
+  async #appliedItems(claim: IdempotencyClaim, position?: number): Promise<Map<number, TokenRecord>> {
+    const { rows } = await this.#db.query<{ position: number; token_record: string }>(
+      `select position, token_record from idempotency_bulk_items
+        where scope = $1 and key = $2 and reference = $3 and token_record is not null and ($4::integer is null or position = $4)`,
+      [claim.scope, claim.key, claim.reference, position ?? null],
+    );
+    return new Map(rows.map((row) => [row.position, tokenRecordFromJson(row.token_record)]));
+  }
+
+  async #readableTokens(merchantId: string, tokens: string[]): Promise<Set<string>> {
+    if (tokens.length === 0) return new Set();
+    const { rows } = await this.#db.query<{ token: string }>(
+      `select token from tokens where merchant_id = $1 and token = any($2::text[]) and ${READABLE}`,
+      [merchantId, tokens],
+    );
+    return new Set(rows.map((row) => row.token));
+  }
+
+  /**
+   * The refused items go into the audit log (the applied ones are there
+   * already); with a key, the response is recorded and the per-item records,
+   * now part of it, are dropped — all in one transaction.
+   */
+  async #finishBulk(merchant: Merchant, write: BulkWrite, outcomes: BulkOutcome[], response: StoredResponse): Promise<void> {
+    const refused = outcomes.filter((o): o is { token: string | null; error: ApiError } => 'error' in o);
+    const recordRefusals = async (q: Queryable) => {
+      if (refused.length === 0) return;
+      await q.query(
+        `insert into audit_events (id, merchant_id, actor, action, outcome, code, token)
+         select e.id, $1, $2, 'token.updated', 'failed', e.code, e.token
+           from unnest($3::text[], $4::text[], $5::text[]) as e(id, code, token)`,
+        [merchant.id, write.actor, refused.map(() => newId('evt')), refused.map((o) => o.error.code), refused.map((o) => o.token)],
+      );
+    };
+    const { claim } = write;
+    if (claim === undefined) return recordRefusals(this.#db);
+    await this.#db.transaction(async (tx) => {
+      await recordRefusals(tx);
+      await recordResponse(tx, claim, response);
+      await tx.query('delete from idempotency_bulk_items where scope = $1 and key = $2', [claim.scope, claim.key]);
+    });
+  }
+
+  #ciphertextKeepUntil(now: number): Date {
+    // Kept past the longest time a JWE is accepted, so a replay is always caught.
+    return new Date(now + (this.#policy.maxAgeSeconds + this.#policy.maxFutureSeconds + 60) * 1000);
   }
 
   /** Unique tokens: the card's live token, with its expiry, name, address and CVC refreshed from this tokenization. */
@@ -356,10 +567,53 @@ export class TokenVault {
   }
 }
 
+/** The message of an exception a vault function raised on purpose (SQLSTATE P0001), if it is one. */
+function refusalCode(error: unknown): string | undefined {
+  const message = (error as { message?: unknown } | null)?.message;
+  return sqlState(error) === 'P0001' && typeof message === 'string' ? message : undefined;
+}
+
+/** Turns a refusal raised by `tessera_update_token` into its API error; anything else passes through. */
+function updateRefusal(error: unknown): never {
+  const code = refusalCode(error);
+  if (code === undefined || !UPDATE_REFUSALS.has(code)) throw error;
+  throw new ApiError(code as 'replayed_ciphertext' | 'duplicate_card' | 'token_not_found' | 'token_used', {
+    param: code === 'token_not_found' || code === 'token_used' ? 'token' : 'card',
+  });
+}
+
+const DUPLICATE_ITEM = 'This token appears earlier in the same request; a token can be updated once per request.';
+
+/** The token record a bulk item left, as `tessera_update_token` returns (and the idempotency record keeps) it. */
+function tokenRecordFromJson(text: string): TokenRecord {
+  const raw = JSON.parse(text) as Omit<TokenRecord, 'created_at' | 'used_at' | 'expires_at'> & {
+    created_at: string;
+    used_at: string | null;
+    expires_at: string | null;
+  };
+  const date = (value: string | null) => (value === null ? null : new Date(value));
+  return { ...raw, created_at: new Date(raw.created_at), used_at: date(raw.used_at), expires_at: date(raw.expires_at) };
+}
+
+/** Transport key lookups for one bulk request: one database read per kid, not per item. */
+function memoizedKeys(keyring: TransportKeyring): Pick<TransportKeyring, 'resolve'> {
+  const keys = new Map<string, Promise<KeyObject | undefined>>();
+  return {
+    resolve(kid, now) {
+      let key = keys.get(kid);
+      if (key === undefined) {
+        key = keyring.resolve(kid, now);
+        keys.set(kid, key);
+      }
+      return key;
+    },
+  };
+}
+
 /** Turns a refusal raised by `tessera_create_token` into its API error; anything else passes through. */
 function refusal(error: unknown): never {
-  const message = (error as { message?: unknown } | null)?.message;
-  if (sqlState(error) !== 'P0001' || typeof message !== 'string' || !REFUSALS.has(message)) throw error;
+  const message = refusalCode(error);
+  if (message === undefined || !REFUSALS.has(message)) throw error;
   switch (message) {
     case 'session_exhausted': {
       const secondsLeft = Number((error as { detail?: unknown }).detail);
@@ -379,3 +633,12 @@ function refusal(error: unknown): never {
 
 /** Account verification: a small authorization, voided at once. */
 const VERIFICATION = { amount: 100, currency: 'EUR' } as const;
+
+/** The audit entries of a unique token returned again: the reuse, and the verification if one ran. */
+function reuseEntries(verification: Verification | undefined): Pick<AuditEntry, 'action' | 'outcome' | 'code'>[] {
+  const entries: Pick<AuditEntry, 'action' | 'outcome' | 'code'>[] = [{ action: 'token.reused', outcome: 'succeeded' }];
+  if (verification !== undefined) {
+    entries.push({ action: 'token.verified', outcome: verification.status, code: verification.decline_code ?? undefined });
+  }
+  return entries;
+}

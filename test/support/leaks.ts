@@ -20,11 +20,19 @@ const asWord = (value: string) => new RegExp(`(?<![0-9A-Za-z])${value}(?![0-9A-Z
 const COMPACT_JWE = /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/;
 const SECRET_KEY = /sk_test_[0-9A-Za-z]{20,}|admin_[0-9A-Za-z]{20,}/;
 
-/** Card numbers anywhere in a text; a CVC only as a word of its own (digits inside ids and hashes are not CVCs). */
+/**
+ * An ISO 8601 timestamp: its fraction of a second is digits that stand as a
+ * word (`10:15:16.516Z`), and a stored response or token record with a
+ * thousand of them holds every three-digit CVC by chance.
+ */
+const ISO_TIMESTAMP = /\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}(?::?\d{2})?)?/g;
+
+/** Card numbers anywhere in a text; a CVC only as a word of its own (digits inside ids, hashes and timestamps are not CVCs). */
 export function cardDataIn(text: string): string | undefined {
   const number = SECRET_NUMBERS.find((n) => text.includes(n));
   if (number !== undefined) return `card number ${number.slice(0, 4)}…`;
-  const cvc = SECRET_CVCS.find((c) => asWord(c).test(text));
+  const withoutTimestamps = text.replace(ISO_TIMESTAMP, ' ');
+  const cvc = SECRET_CVCS.find((c) => asWord(c).test(withoutTimestamps));
   return cvc === undefined ? undefined : `CVC ${cvc}`;
 }
 
@@ -64,11 +72,10 @@ export function scanLog(path: string, masterKeys: string[]): Finding[] {
  * digits occur by chance in any few megabytes of binary data.
  */
 export function scanRawFile(path: string): Finding[] {
-  return scanBytes(path, readFileSync(path));
+  return scanBytes(readFileSync(path), path);
 }
 
-/** Card numbers anywhere in `bytes`; a CVC only as a word inside readable text (see `scanRawFile`). */
-function scanBytes(where: string, bytes: Buffer): Finding[] {
+function scanBytes(bytes: Buffer, where: string): Finding[] {
   const findings: Finding[] = [];
   for (const number of SECRET_NUMBERS) {
     if (bytes.includes(Buffer.from(number))) findings.push({ where, what: `card number ${number.slice(0, 4)}…` });
@@ -91,7 +98,11 @@ function inReadableText(bytes: Buffer, at: number, length: number): boolean {
   let end = at + length;
   while (start > 0 && isPrintable(bytes[start - 1])) start--;
   while (end < bytes.length && isPrintable(bytes[end])) end++;
-  return end - start >= 16;
+  if (end - start < 16) return false;
+  // The fraction of a second of a timestamp is not a CVC.
+  const text = bytes.toString('latin1', start, end);
+  const offset = at - start;
+  return ![...text.matchAll(ISO_TIMESTAMP)].some((m) => offset >= m.index && offset < m.index + m[0].length);
 }
 
 /** Every text and bytea value of every table, as the vault's database holds them. */
@@ -118,19 +129,21 @@ export async function dumpTables(query: (sql: string) => Promise<Record<string, 
 }
 
 /**
- * Text columns as text; binary columns like raw files, since a hash or a
- * ciphertext holds three CVC-like bytes between non-letters by chance.
+ * Text values as text; bytea values like raw files (card numbers anywhere, a
+ * CVC only inside readable text), since three digits turn up by chance among
+ * the random bytes of enough ciphertexts and hashes.
  */
 export function scanTableDump(where: string, dump: { table: string; values: (string | Uint8Array)[] }): Finding[] {
   const findings: Finding[] = [];
   const at = `${where} table ${dump.table}`;
   for (const value of dump.values) {
-    if (typeof value !== 'string') {
-      findings.push(...scanBytes(at, Buffer.from(value)).map((finding) => ({ ...finding, where: at })));
-      continue;
+    if (typeof value === 'string') {
+      const found = cardDataIn(value);
+      if (found !== undefined) findings.push({ where: `${where} table ${dump.table}`, what: found });
+    } else {
+      const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      for (const finding of scanBytes(bytes, `${where} table ${dump.table}`)) findings.push({ where: `${where} table ${dump.table}`, what: finding.what });
     }
-    const found = cardDataIn(value);
-    if (found !== undefined) findings.push({ where: at, what: found });
   }
   return findings;
 }

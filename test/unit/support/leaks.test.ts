@@ -25,6 +25,22 @@ describe('the leak scanner', () => {
     expect(cardDataIn(`tok_Ab${CARDS.visa.cvc}Cd req_9${CARDS.visa.cvc}0`)).toBeUndefined();
   });
 
+  it("does not mistake a timestamp's fraction of a second for a CVC, but still finds a CVC next to a timestamp", () => {
+    const at = `"created_at":"2026-11-30T10:15:16.${CARDS.visa.cvc}Z","used":"2026-11-30 10:15:16.${CARDS.mastercard.cvc}+00"`;
+    expect(cardDataIn(at)).toBeUndefined();
+    expect(cardDataIn(`${at},"cvc":"${CARDS.visa.cvc}"`)).toBe(`CVC ${CARDS.visa.cvc}`);
+    const file = write('timestamps.bin', Buffer.concat([Buffer.from([0]), Buffer.from(`{"created_at":"2026-11-30T10:15:16.${CARDS.visa.cvc}+00:00"}`), Buffer.from([0])]));
+    expect(scanRawFile(file)).toEqual([]);
+  });
+
+  it('looks for a CVC in a bytea value only inside readable text, and for a card number anywhere', () => {
+    const random = Uint8Array.from([0xd1, 0x0e, 0x21, ...Buffer.from(CARDS.visa.cvc), 0xb4, 0x23]);
+    const readable = new Uint8Array(Buffer.from(`{"number":"x","cvc":"${CARDS.visa.cvc}"}`));
+    const number = Uint8Array.from([0xd1, ...Buffer.from(CARDS.visa.number), 0xb4]);
+    expect(scanTableDump('db', { table: 'tokens', values: [random] })).toEqual([]);
+    expect(scanTableDump('db', { table: 'tokens', values: [readable, number] }).map((f) => f.what)).toEqual([`CVC ${CARDS.visa.cvc}`, 'card number 4242…']);
+  });
+
   it('flags log lines with a card number, a JWE, a secret key or a master key, and CVC strings but not numbers', () => {
     const log = write(
       'vault.log',
