@@ -49,7 +49,10 @@ describe.each(storageKinds())('account verification of an existing token on %s',
     const payments = await api(vault.url, 'GET', `/v1/payments?token=${token}`, { key: shop.secretKey });
     expect(payments.body.data).toEqual([]);
     const events = await api(vault.url, 'GET', `/v1/events?token=${token}`, { key: shop.secretKey });
-    expect(events.body.data.map((event: { action: string; outcome: string }) => `${event.action}:${event.outcome}`)).toEqual(['token.verified:succeeded']);
+    expect(events.body.data.map((event: { action: string; outcome: string }) => `${event.action}:${event.outcome}`)).toEqual([
+      'token.verified:succeeded',
+      'token.created:succeeded',
+    ]);
   });
 
   it('reports a declined verification with its decline code and keeps the token, so the merchant decides', async () => {
