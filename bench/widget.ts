@@ -27,18 +27,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { chromium, type Browser, type Frame, type Page } from '@playwright/test';
 import { createMerchant, type TestMerchant } from '../test/support/api.ts';
 import { CARDS, nextYear } from '../test/support/cards.ts';
 import { CHROMIUM_ARGS, findChromium } from '../test/support/chromium.ts';
 import { startTestVault, type TestVault } from '../test/support/vault.ts';
+import { DIST, FIELDS_BUDGET, FIELDS_DIR, FIELDS_MANIFEST, LOADER, LOADER_BUDGET, ROOT, fieldsEntryFiles, gzipped } from '../test/support/bundle-sizes.ts';
 
-const ROOT = join(import.meta.dirname, '..');
-const DIST = join(ROOT, 'dist');
-const LOADER = join(DIST, 'loader', 'checkout.js');
-const FIELDS_DIR = join(DIST, 'fields');
-const FIELDS_MANIFEST = join(FIELDS_DIR, '.vite', 'manifest.json');
 
 const RUNS = Number(process.env['BENCH_WIDGET_RUNS'] ?? 25);
 const MIN_RUNS = Math.min(20, RUNS);
@@ -52,8 +47,6 @@ const EXTRA_ARGS = (process.env['BENCH_CHROMIUM_ARGS'] ?? '').split(/\s+/).filte
 /** Widget spec targets (on localhost) and size budgets. */
 const READY_TARGET_MS = 100;
 const TOKENIZE_TARGET_MS = 20;
-const LOADER_BUDGET = 2048;
-const FIELDS_BUDGET = 20_480;
 
 const started = performance.now();
 const deadline = started + TOTAL_SECONDS * 1000;
@@ -62,28 +55,6 @@ const coldDeadline = started + TOTAL_SECONDS * 1000 * 0.4;
 const sharedDeadline = started + TOTAL_SECONDS * 1000 * 0.5;
 
 // ---------------------------------------------------------------- sizes
-
-interface ManifestChunk {
-  file: string;
-  isEntry?: boolean;
-  css?: string[];
-  imports?: string[];
-  dynamicImports?: string[];
-}
-
-/** Every file the fields entry loads, following its static and dynamic imports (as test/unit/budget.test.ts counts them). */
-function fieldsEntryFiles(manifest: Record<string, ManifestChunk>): string[] {
-  const files = new Set<string>();
-  const visit = (key: string) => {
-    const chunk = manifest[key];
-    if (!chunk || files.has(chunk.file)) return;
-    files.add(chunk.file);
-    chunk.css?.forEach((css) => files.add(css));
-    [...(chunk.imports ?? []), ...(chunk.dynamicImports ?? [])].forEach(visit);
-  };
-  Object.keys(manifest).filter((key) => manifest[key]!.isEntry).forEach(visit);
-  return [...files];
-}
 
 interface SizeRow {
   name: string;
@@ -96,9 +67,9 @@ interface SizeRow {
 function sizes(): SizeRow[] {
   const measure = (paths: string[]) => ({
     raw: paths.reduce((sum, path) => sum + readFileSync(path).length, 0),
-    gzip: paths.reduce((sum, path) => sum + gzipSync(readFileSync(path), { level: 9 }).length, 0),
+    gzip: paths.reduce((sum, path) => sum + gzipped(path), 0),
   });
-  const fieldsFiles = fieldsEntryFiles(JSON.parse(readFileSync(FIELDS_MANIFEST, 'utf8'))).filter((file) => /\.(js|css)$/.test(file));
+  const fieldsFiles = fieldsEntryFiles().filter((file) => /\.(js|css)$/.test(file));
   return [
     { name: 'checkout.js (loader)', ...measure([LOADER]), budget: LOADER_BUDGET },
     {

@@ -8,6 +8,7 @@ import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant } from '../merchants/service.ts';
 import type { Db, Queryable } from '../storage/db.ts';
+import type { CardServiceDeps } from '../tokens/service.ts';
 import { AcquirerError, type Acquirer, type AuthorizationResult } from './acquirer.ts';
 import { parseCvcPlaintext } from './cvc.ts';
 import { acquirerReference } from './reference.ts';
@@ -83,14 +84,7 @@ export class PaymentService {
   readonly #acquirer: Acquirer;
   readonly #audit: AuditLog;
 
-  constructor(deps: {
-    db: Db;
-    keyring: TransportKeyring;
-    merchantKeys: MerchantKeys;
-    ciphertextPolicy: CiphertextPolicy;
-    acquirer: Acquirer;
-    audit: AuditLog;
-  }) {
+  constructor(deps: CardServiceDeps) {
     this.#db = deps.db;
     this.#keyring = deps.keyring;
     this.#merchantKeys = deps.merchantKeys;

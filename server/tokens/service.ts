@@ -15,6 +15,16 @@ import { sqlState, type Db, type Queryable } from '../storage/db.ts';
 import { parseCardPlaintext, type Card } from './card.ts';
 import { createdTokenBody } from './serialize.ts';
 
+/** What the services that open card data need: tokens here, payments too. */
+export interface CardServiceDeps {
+  db: Db;
+  keyring: TransportKeyring;
+  merchantKeys: MerchantKeys;
+  ciphertextPolicy: CiphertextPolicy;
+  acquirer: Acquirer;
+  audit: AuditLog;
+}
+
 export interface TokenRecord {
   token: string;
   reusable: boolean;
@@ -127,14 +137,7 @@ export class TokenVault {
   readonly #audit: AuditLog;
   readonly #bulkSlots = new Semaphore(BULK_CONCURRENCY);
 
-  constructor(deps: {
-    db: Db;
-    keyring: TransportKeyring;
-    merchantKeys: MerchantKeys;
-    ciphertextPolicy: CiphertextPolicy;
-    acquirer: Acquirer;
-    audit: AuditLog;
-  }) {
+  constructor(deps: CardServiceDeps) {
     this.#db = deps.db;
     this.#acquirer = deps.acquirer;
     this.#audit = deps.audit;

@@ -3,46 +3,22 @@
  * checkout.js ≤ 2 KB gzip, and all the JS and CSS of the fields document
  * ≤ 20 KB gzip. Reads dist/, which `npm test` builds before the tests.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const DIST = join(ROOT, 'dist');
-const LOADER = join(DIST, 'loader', 'checkout.js');
-const FIELDS_ASSETS = join(DIST, 'fields', 'assets');
-const FIELDS_MANIFEST = join(DIST, 'fields', '.vite', 'manifest.json');
-
-const LOADER_BUDGET = 2048;
-const FIELDS_BUDGET = 20_480;
-
-const gzipped = (path: string): number => gzipSync(readFileSync(path), { level: 9 }).length;
+import {
+  FIELDS_ASSETS,
+  FIELDS_BUDGET,
+  FIELDS_MANIFEST,
+  LOADER,
+  LOADER_BUDGET,
+  ROOT,
+  fieldsEntryFiles,
+  gzipped,
+} from '../support/bundle-sizes.ts';
 
 function requireBuild(path: string): void {
   if (!existsSync(path)) throw new Error(`${relative(ROOT, path)} is missing: run \`npm run build\` first (npm test does).`);
-}
-
-interface ManifestChunk {
-  file: string;
-  isEntry?: boolean;
-  css?: string[];
-  imports?: string[];
-  dynamicImports?: string[];
-}
-
-/** Every file the fields entry loads, following its static and dynamic imports. */
-function fieldsEntryFiles(manifest: Record<string, ManifestChunk>): string[] {
-  const files = new Set<string>();
-  const visit = (key: string) => {
-    const chunk = manifest[key];
-    if (!chunk || files.has(chunk.file)) return;
-    files.add(chunk.file);
-    chunk.css?.forEach((css) => files.add(css));
-    [...(chunk.imports ?? []), ...(chunk.dynamicImports ?? [])].forEach(visit);
-  };
-  Object.keys(manifest).filter((key) => manifest[key]!.isEntry).forEach(visit);
-  return [...files];
 }
 
 describe('size budgets of the production build', () => {
@@ -56,7 +32,7 @@ describe('size budgets of the production build', () => {
     requireBuild(FIELDS_MANIFEST);
     const assets = readdirSync(FIELDS_ASSETS).filter((name) => /\.(js|css)$/.test(name));
     // The manifest names what the document loads; every one of those must be counted.
-    const entryFiles = fieldsEntryFiles(JSON.parse(readFileSync(FIELDS_MANIFEST, 'utf8')));
+    const entryFiles = fieldsEntryFiles();
     expect(entryFiles.length, 'the fields manifest has an entry').toBeGreaterThan(0);
     expect(entryFiles.map((file) => file.replace(/^assets\//, '')).filter((name) => !assets.includes(name)), 'manifest files missing from dist/fields/assets').toEqual([]);
 
