@@ -8,10 +8,10 @@
  * have exited. Uncommitted changes are not part of the clone, by design.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -63,6 +63,34 @@ function processesIn(dir: string): number[] {
   });
 }
 
+function isGitWorkTree(): boolean {
+  try {
+    return execFileSync('git', ['-C', ROOT, 'rev-parse', '--is-inside-work-tree'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() === 'true';
+  } catch {
+    return false;
+  }
+}
+
+/** What a checkout has that a clone would not: installed packages, builds, data folders, test output. */
+const notInAClone = (path: string): boolean => {
+  const top = path.split(sep)[0] ?? '';
+  return ['node_modules', 'dist', 'test-results', '.git'].includes(top) || top.startsWith('.tessera');
+};
+
+/**
+ * The committed HEAD, cloned; or, where this checkout is not a git work tree
+ * (an exported source tree, say), a copy of it without what a clone lacks.
+ */
+function cloneInto(clone: string): void {
+  if (isGitWorkTree()) {
+    step(`git clone ${ROOT} (${execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()})`);
+    execFileSync('git', ['clone', '--quiet', '--no-hardlinks', ROOT, clone], { stdio: 'inherit' });
+    return;
+  }
+  step(`${ROOT} is not a git work tree: copying its sources instead of cloning`);
+  cpSync(ROOT, clone, { recursive: true, filter: (source) => !notInAClone(relative(ROOT, source)) });
+}
+
 function step(message: string): void {
   console.log(`fresh clone: ${message}`);
 }
@@ -75,8 +103,7 @@ async function main(): Promise<void> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(TESSERA_|DEMO_|PORT$|CHROMIUM_PATH$|npm_)/.test(name)));
   let npmStart: ReturnType<typeof spawn> | undefined;
   try {
-    step(`git clone ${ROOT} (${execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()})`);
-    execFileSync('git', ['clone', '--quiet', '--no-hardlinks', ROOT, clone], { stdio: 'inherit' });
+    cloneInto(clone);
 
     step('npm install');
     execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: clone, env, stdio: 'inherit', timeout: INSTALL_TIMEOUT_MS });
