@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { AuditEntry, AuditLog } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
-import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
+import { PartlyCommitted, recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import { openCardCiphertext, type CiphertextPolicy } from '../keys/card-ciphertext.ts';
 import type { MerchantKeys } from '../keys/merchant-keys.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
@@ -133,7 +133,7 @@ export class PaymentService {
 
     const status: PaymentStatus = !outcome.approved ? 'declined' : input.capture ? 'captured' : 'authorized';
     const declineCode = outcome.approved ? null : outcome.declineCode;
-    const settled = await this.#db.transaction(async (tx): Promise<{ response: StoredResponse } | { refusal: Error }> => {
+    const record = this.#db.transaction(async (tx): Promise<{ response: StoredResponse } | { refusal: Error }> => {
       try {
         await this.#usableToken(tx, merchant.id, input.token, true);
       } catch (refusal) {
@@ -189,6 +189,11 @@ export class PaymentService {
           : { status: 201, body: JSON.stringify(paymentBody(payment)) };
       await recordResponse(tx, ctx.claim, response);
       return { response };
+    });
+    // The acquirer has answered but the vault could not record it (storage lost, or its commit unconfirmed):
+    // with a key, its claim and reference are kept, so a retry finds the same authorization instead of charging again.
+    const settled = await record.catch((error: unknown) => {
+      throw ctx.claim === undefined ? error : new PartlyCommitted(error);
     });
 
     if (!('refusal' in settled)) return settled.response;
