@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { newShopId, type Shop } from './context.ts';
+import { newShopId, shopIdPattern, type Shop } from './context.ts';
 import { declineMessage, fromVault, parseBody, ShopError } from './errors.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { orderView, TokenName } from './shop-routes.ts';
@@ -10,7 +10,7 @@ const Credentials = z.strictObject({
   email: z.email().max(254).transform((email) => email.toLowerCase()),
   password: z.string().min(8).max(200),
 });
-const CardId = z.string().regex(/^card_[0-9a-f]{32}$/);
+const CardId = z.string().regex(shopIdPattern('card'));
 
 interface SavedCardRow {
   id: string;

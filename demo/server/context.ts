@@ -12,8 +12,30 @@ export interface Shop {
   log: Logger;
 }
 
-/** Ids the shop makes: a prefix and 128 random bits. */
-export const newShopId = (prefix: 'usr' | 'ord' | 'card') => `${prefix}_${randomBytes(16).toString('hex')}`;
+type ShopIdPrefix = 'usr' | 'ord' | 'card';
+
+/** 128 bits in 28 lower-case letters. */
+const ID_LETTERS = 28;
+
+/**
+ * Ids the shop makes: a prefix and 128 random bits, in letters only. User
+ * ids travel to the vault as a token's `customer` and order ids as a
+ * payment's `reference`, which the vault refuses when they hold anything
+ * that looks like a card number: hex ids did, now and then (a run of 13+
+ * digits that passes Luhn).
+ */
+export function newShopId(prefix: ShopIdPrefix): string {
+  let n = BigInt(`0x${randomBytes(16).toString('hex')}`);
+  let letters = '';
+  for (let i = 0; i < ID_LETTERS; i++) {
+    letters = String.fromCharCode(97 + Number(n % 26n)) + letters;
+    n /= 26n;
+  }
+  return `${prefix}_${letters}`;
+}
+
+/** What `newShopId(prefix)` makes (or made before, in hex), for validating ids that come back from a page. */
+export const shopIdPattern = (prefix: ShopIdPrefix): RegExp => new RegExp(`^${prefix}_(?:[a-z]{${ID_LETTERS}}|[0-9a-f]{32})$`);
 
 export async function setting<T>(q: ShopQueryable, name: string): Promise<T> {
   const { rows } = await q.query<{ value: T }>('select value from settings where name = $1', [name]);

@@ -1,14 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { setting, type Shop } from './context.ts';
+import { setting, shopIdPattern, type Shop } from './context.ts';
 import { parseBody, ShopError } from './errors.ts';
 import { orderView } from './shop-routes.ts';
 import type { VaultPayment } from './vault-client.ts';
 
 const Login = z.strictObject({ password: z.string().min(1).max(200) });
 const Settings = z.strictObject({ captureAtCheckout: z.boolean().optional(), uniqueTokens: z.boolean().optional() });
-const OrderId = z.string().regex(/^ord_[0-9a-f]{32}$/);
+const OrderId = z.string().regex(shopIdPattern('ord'));
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { CATALOG, CURRENCY, productById } from './catalog.ts';
-import { newShopId, setting, type Shop } from './context.ts';
+import { newShopId, setting, shopIdPattern, type Shop } from './context.ts';
 import type { ShopQueryable } from './db.ts';
 import { declineMessage, fromVault, parseBody, ShopError } from './errors.ts';
 import type { Session } from './sessions.ts';
@@ -15,7 +15,7 @@ const CvcHandle = z.string().max(8192).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){
 const CartChange = z.strictObject({ product_id: z.string().max(64), quantity: z.number().int().min(0).max(20) });
 const CheckoutBody = z.union([
   z.strictObject({ token: TokenName }),
-  z.strictObject({ saved_card: z.string().regex(/^card_[0-9a-f]{32}$/), cvc: CvcHandle }),
+  z.strictObject({ saved_card: z.string().regex(shopIdPattern('card')), cvc: CvcHandle }),
 ]);
 
 /** A payment call that got no answer (network, 502 acquirer_error, in flight) is sent again, same key and body, this many times. */
