@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, createMerchant, type ApiResponse, type TestMerchant } from '../support/api.ts';
+import { api, createMerchant, uniqueLetters, type ApiResponse, type TestMerchant } from '../support/api.ts';
 import { CARDS, SANDBOX_CARDS, cardPlaintext, encryptCard } from '../support/cards.ts';
 import { startTestVault, storageKinds, type TestVault } from '../support/vault.ts';
 
@@ -16,7 +16,8 @@ describe.each(storageKinds())('payments on %s', (storage) => {
   afterAll(() => vault?.close());
 
   let referenceCounter = 0;
-  const nextReference = () => `order-${storage}-${Date.now()}-${++referenceCounter}`;
+  const run = uniqueLetters();
+  const nextReference = () => `order-${storage}-${run}-${++referenceCounter}`;
 
   /** A token made by the merchant's server; `cvc: false` leaves the CVC out. */
   async function token(

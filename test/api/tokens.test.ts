@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, createMerchant, openSession, type TestMerchant } from '../support/api.ts';
+import { api, createMerchant, openSession, uniqueLetters, type TestMerchant } from '../support/api.ts';
 import { CARDS, cardPlaintext, encryptCard, nextYear } from '../support/cards.ts';
 import { startTestVault, storageKinds, type TestVault } from '../support/vault.ts';
 
@@ -113,7 +113,7 @@ describe.each(storageKinds())('tokens on %s', (storage) => {
   });
 
   it('names the token with the merchant-chosen value, and refuses a value already taken (409 token_value_taken)', async () => {
-    const value = `member-${storage}-${Date.now()}`;
+    const value = `member-${storage}-${uniqueLetters()}`;
     const create = async () =>
       api(vault.url, 'POST', '/v1/tokens', { key: shop.secretKey, json: { card: await encryptCard(vault.url, cardPlaintext()), value } });
     const first = await create();

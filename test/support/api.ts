@@ -35,6 +35,16 @@ export async function api<T = any>(baseUrl: string, method: string, path: string
   return { status: response.status, headers: response.headers, body: parsed as T, text };
 }
 
+/**
+ * Random lower-case letters, to make names unique across runs. Not a
+ * timestamp: the vault refuses a reference, customer or token value that
+ * holds a Luhn-valid run of 13+ digits with a card brand's prefix, and
+ * `Date.now()` plus a counter can be one, depending on the date.
+ */
+export function uniqueLetters(length = 10): string {
+  return Array.from({ length }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join('');
+}
+
 export interface TestMerchant {
   id: string;
   publishableKey: string;
