@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ApiError } from '../errors.ts';
-import { detectBrand } from '../tokens/card.ts';
+import { cvcFitsCard } from '../tokens/card.ts';
 
 const CvcPlaintext = z.strictObject({ cvc: z.string() });
 
@@ -18,10 +18,7 @@ export function parseCvcPlaintext(plaintext: Uint8Array, cardNumber: string): st
   }
   const result = CvcPlaintext.safeParse(json);
   if (!result.success) throw new ApiError('parameter_invalid', { message: 'The decrypted CVC does not have the expected fields.', param: 'cvc' });
-  const { cvcLength } = detectBrand(cardNumber);
   const { cvc } = result.data;
-  if (!/^\d+$/.test(cvc) || (cvcLength === null ? !/^\d{3,4}$/.test(cvc) : cvc.length !== cvcLength)) {
-    throw new ApiError('invalid_cvc', { param: 'cvc' });
-  }
+  if (!cvcFitsCard(cardNumber, cvc)) throw new ApiError('invalid_cvc', { param: 'cvc' });
   return cvc;
 }

@@ -31,11 +31,12 @@ export class SandboxAcquirer implements Acquirer {
   async authorize(request: AuthorizationRequest): Promise<AuthorizationResult> {
     const declineCode = DECLINES[request.card.number] ?? null;
     const { rows } = await this.#db.query<{ approved: boolean; decline_code: string | null; seen_before: boolean }>(
-      `insert into sandbox_acquirer_authorizations (reference, approved, decline_code, answered)
-       values ($1, $2, $3, $4)
-       on conflict (reference) do update set answered = true
+      `insert into sandbox_acquirer_authorizations (reference, approved, decline_code)
+       values ($1, $2, $3)
+       -- a no-op update, so a reference seen before returns its first authorization
+       on conflict (reference) do update set reference = excluded.reference
        returning approved, decline_code, (xmax <> 0) as seen_before`,
-      [request.reference, declineCode === null, declineCode, request.card.number !== ANSWER_LOST],
+      [request.reference, declineCode === null, declineCode],
     );
     const row = rows[0]!;
     // A first sight of the acquirer-error card: the authorization is made, its answer lost.

@@ -8,6 +8,12 @@ export function detectBrand(number: string): { brand: string; cvcLength: number 
   return match === undefined ? { brand: 'unknown', cvcLength: null } : { brand: match.type, cvcLength: match.code.size };
 }
 
+/** Whether a CVC is all digits and as long as the brand of `number` asks (3 or 4 digits for an unknown brand). */
+export function cvcFitsCard(number: string, cvc: string): boolean {
+  const { cvcLength } = detectBrand(number);
+  return cvcLength === null ? /^\d{3,4}$/.test(cvc) : /^\d+$/.test(cvc) && cvc.length === cvcLength;
+}
+
 export function passesLuhn(number: string): boolean {
   let sum = 0;
   for (let i = 0; i < number.length; i++) {
@@ -66,11 +72,7 @@ const CardPlaintextSchema = z
         // A card is good through the last day of its expiry month.
         ctx.addIssue(cardIssue('card_expired', 'exp_year'));
       }
-      if (card.cvc !== undefined && validNumber) {
-        const { cvcLength } = detectBrand(card.number);
-        const lengthOk = cvcLength === null ? /^\d{3,4}$/.test(card.cvc) : card.cvc.length === cvcLength;
-        if (!/^\d+$/.test(card.cvc) || !lengthOk) ctx.addIssue(cardIssue('invalid_cvc', 'cvc'));
-      } else if (card.cvc !== undefined && !/^\d{3,4}$/.test(card.cvc)) {
+      if (card.cvc !== undefined && !(validNumber ? cvcFitsCard(card.number, card.cvc) : /^\d{3,4}$/.test(card.cvc))) {
         ctx.addIssue(cardIssue('invalid_cvc', 'cvc'));
       }
     });

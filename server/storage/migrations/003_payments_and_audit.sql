@@ -42,7 +42,6 @@ create table sandbox_acquirer_authorizations (
   reference text primary key,
   approved boolean not null,
   decline_code text,
-  answered boolean not null default false,
   created_at timestamptz not null default now()
 );
 
