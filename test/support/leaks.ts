@@ -23,9 +23,11 @@ const SECRET_KEY = /sk_test_[0-9A-Za-z]{20,}|admin_[0-9A-Za-z]{20,}/;
 /**
  * An ISO 8601 timestamp: its fraction of a second is digits that stand as a
  * word (`10:15:16.516Z`), and a stored response or token record with a
- * thousand of them holds every three-digit CVC by chance.
+ * thousand of them holds every three-digit CVC by chance. The second form is
+ * the end of one that a database page boundary cut off from its date
+ * (`…T1` | page header | `2:10:05.957+00:00`): minutes, seconds, fraction.
  */
-const ISO_TIMESTAMP = /\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}(?::?\d{2})?)?/g;
+const ISO_TIMESTAMP = /\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}(?::?\d{2})?)?|\d{2}:\d{2}\.\d{1,9}(?:Z|[+-]\d{2}(?::?\d{2})?)?/g;
 
 /** Card numbers anywhere in a text; a CVC only as a word of its own (digits inside ids, hashes and timestamps are not CVCs). */
 export function cardDataIn(text: string): string | undefined {

@@ -31,6 +31,14 @@ describe('the leak scanner', () => {
     expect(cardDataIn(`${at},"cvc":"${CARDS.visa.cvc}"`)).toBe(`CVC ${CARDS.visa.cvc}`);
     const file = write('timestamps.bin', Buffer.concat([Buffer.from([0]), Buffer.from(`{"created_at":"2026-11-30T10:15:16.${CARDS.visa.cvc}+00:00"}`), Buffer.from([0])]));
     expect(scanRawFile(file)).toEqual([]);
+    // A timestamp cut in two by a page header, as seen in a PGlite WAL file.
+    const split = write(
+      'split-timestamp.bin',
+      Buffer.concat([Buffer.from('"created_at" : "2026-11-30T1'), Buffer.from([0x18, 0xd1, 5, 0]), Buffer.from(`2:10:05.${CARDS.mastercard.cvc}+00:00"}`), Buffer.from([0x97, 7])]),
+    );
+    expect(scanRawFile(split)).toEqual([]);
+    const notATimestamp = write('cvc-after-a-page-header.bin', Buffer.concat([Buffer.from([0x18, 0xd1, 5, 0]), Buffer.from(`{"card": {"cvc" : "${CARDS.mastercard.cvc}"}}`), Buffer.from([0x97, 7])]));
+    expect(scanRawFile(notATimestamp)).toHaveLength(1);
   });
 
   it('looks for a CVC in a bytea value only inside readable text, and for a card number anywhere', () => {
