@@ -11,7 +11,8 @@ import { AcquirerError, type Acquirer, type AuthorizationRequest } from '../paym
 import { acquirerReference } from '../payments/reference.ts';
 import { PartlyCommitted, recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import { SESSION_TOKEN_LIMIT } from '../sessions/service.ts';
-import { sqlState, type Db, type Queryable } from '../storage/db.ts';
+import type { Db, Queryable } from '../storage/db.ts';
+import { callFunction, refusalOf } from '../storage/functions.ts';
 import { parseCardPlaintext, type Card } from './card.ts';
 import { createdTokenBody } from './serialize.ts';
 
@@ -101,10 +102,6 @@ const SINGLE_USE_LIFETIME_MS = 30 * 60_000;
 /** A CVC is only kept until the first authorization, and never longer than this. */
 const CVC_LIFETIME_MS = 30 * 60_000;
 
-/** Refusals raised by `tessera_create_token`, by exception message. */
-const REFUSALS = new Set(['replayed_ciphertext', 'duplicate_card', 'token_value_taken', 'session_invalid', 'session_exhausted']);
-/** Refusals raised by `tessera_update_token`, by exception message. */
-const UPDATE_REFUSALS = new Set(['replayed_ciphertext', 'duplicate_card', 'token_not_found', 'token_used']);
 
 /**
  * Bulk items decrypted and written at once, across all requests of this
@@ -178,50 +175,50 @@ export class TokenVault {
     };
     const created = write.render({ token: record, existing: false, ...(verification === undefined ? {} : { verification }) });
     const sealed = this.#seal(input.merchant, record.token, card);
-    const params = [
-      input.merchant.id,
-      record.token,
-      record.reusable,
-      record.customer,
-      record.decline_duplicates,
-      record.brand,
-      record.last4,
-      record.exp_month,
-      record.exp_year,
-      record.cardholder_name,
+    const args = {
+      merchant_id: input.merchant.id,
+      token: record.token,
+      reusable: record.reusable,
+      customer: record.customer,
+      decline_duplicates: record.decline_duplicates,
+      brand: record.brand,
+      last4: record.last4,
+      exp_month: record.exp_month,
+      exp_year: record.exp_year,
+      cardholder_name: record.cardholder_name,
       fingerprint,
-      sealed.card,
-      input.merchant.data_key_version,
-      sealed.cvc,
-      sealed.cvc === null ? null : new Date(now.getTime() + CVC_LIFETIME_MS),
-      record.expires_at,
-      now,
-      createHash('sha256').update(input.ciphertext).digest(),
-      this.#ciphertextKeepUntil(now.getTime()),
-      input.merchant.unique_tokens,
-      write.session?.id ?? null,
-      write.session?.publishableKey ?? null,
-      SESSION_TOKEN_LIMIT,
-      write.claim?.scope ?? null,
-      write.claim?.key ?? null,
-      created.status,
-      write.claim?.sealBody === undefined ? created.body : write.claim.sealBody(created.body),
+      card_sealed: sealed.card,
+      data_key_version: input.merchant.data_key_version,
+      cvc_sealed: sealed.cvc,
+      cvc_expires_at: sealed.cvc === null ? null : new Date(now.getTime() + CVC_LIFETIME_MS),
+      expires_at: record.expires_at,
+      created_at: now,
+      ciphertext_hash: createHash('sha256').update(input.ciphertext).digest(),
+      ciphertext_keep_until: this.#ciphertextKeepUntil(now.getTime()),
+      find_existing: input.merchant.unique_tokens,
+      session_id: write.session?.id ?? null,
+      publishable_key: write.session?.publishableKey ?? null,
+      session_limit: SESSION_TOKEN_LIMIT,
+      idempotency_scope: write.claim?.scope ?? null,
+      idempotency_key: write.claim?.key ?? null,
+      response_status: created.status,
+      response_body: write.claim?.sealBody === undefined ? created.body : write.claim.sealBody(created.body),
       // Its audit entries, written by the same statement.
-      write.actor,
-      newId('evt'),
-      verification === undefined ? null : newId('evt'),
-      verification?.status ?? null,
-      verification?.decline_code ?? null,
-    ];
-    const createToken = `select tessera_create_token(${params.map((_, i) => `$${i + 1}`).join(', ')}) as outcome`;
+      actor: write.actor,
+      audit_id: newId('evt'),
+      verification_audit_id: verification === undefined ? null : newId('evt'),
+      verification_outcome: verification?.status ?? null,
+      verification_code: verification?.decline_code ?? null,
+    };
+    const createToken = (q: Queryable) => callFunction<string>(q, 'tessera_create_token', args).catch(refusal);
 
     if (!input.merchant.unique_tokens) {
-      await this.#db.query(createToken, params).catch(refusal);
+      await createToken(this.#db);
       return created;
     }
     return this.#db.transaction(async (tx) => {
-      const { rows } = await tx.query<{ outcome: string }>(createToken, params).catch(refusal);
-      const outcome = rows[0]!.outcome;
+      const { rows } = await createToken(tx);
+      const outcome = rows[0]!.result;
       if (!outcome.startsWith('existing:')) return created;
       const existing = await this.#refreshExisting(tx, outcome.slice('existing:'.length), input, card);
       const response = write.render({ token: existing, existing: true, ...(verification === undefined ? {} : { verification }) });
@@ -419,41 +416,38 @@ export class TokenVault {
     const sealed = card === undefined ? undefined : this.#seal(merchant, update.token, card);
     const now = Date.now();
     const { claim } = write;
-    const params = [
-      merchant.id,
-      update.token,
-      update.reusable ?? null,
-      update.declineDuplicates ?? null,
-      new Date(now + SINGLE_USE_LIFETIME_MS),
-      card?.brand ?? null,
-      card?.last4 ?? null,
-      card?.exp_month ?? null,
-      card?.exp_year ?? null,
-      card?.name ?? null,
-      card === undefined ? null : this.#merchantKeys.fingerprint(merchant, card.number),
-      sealed?.card ?? null,
-      merchant.data_key_version,
-      sealed?.cvc ?? null,
-      sealed === undefined || sealed.cvc === null ? null : new Date(now + CVC_LIFETIME_MS),
-      update.ciphertext === undefined ? null : createHash('sha256').update(update.ciphertext).digest(),
-      update.ciphertext === undefined ? null : this.#ciphertextKeepUntil(now),
-      merchant.unique_tokens,
-      newId('evt'),
-      write.actor,
-      claim?.scope ?? null,
-      claim?.key ?? null,
-      claim?.reference ?? null,
+    const args = {
+      merchant_id: merchant.id,
+      token: update.token,
+      reusable: update.reusable ?? null,
+      decline_duplicates: update.declineDuplicates ?? null,
+      single_use_expires_at: new Date(now + SINGLE_USE_LIFETIME_MS),
+      brand: card?.brand ?? null,
+      last4: card?.last4 ?? null,
+      exp_month: card?.exp_month ?? null,
+      exp_year: card?.exp_year ?? null,
+      cardholder_name: card?.name ?? null,
+      fingerprint: card === undefined ? null : this.#merchantKeys.fingerprint(merchant, card.number),
+      card_sealed: sealed?.card ?? null,
+      data_key_version: merchant.data_key_version,
+      cvc_sealed: sealed?.cvc ?? null,
+      cvc_expires_at: sealed === undefined || sealed.cvc === null ? null : new Date(now + CVC_LIFETIME_MS),
+      ciphertext_hash: update.ciphertext === undefined ? null : createHash('sha256').update(update.ciphertext).digest(),
+      ciphertext_keep_until: update.ciphertext === undefined ? null : this.#ciphertextKeepUntil(now),
+      unique_tokens: merchant.unique_tokens,
+      audit_id: newId('evt'),
+      actor: write.actor,
+      idempotency_scope: claim?.scope ?? null,
+      idempotency_key: claim?.key ?? null,
+      idempotency_reference: claim?.reference ?? null,
       position,
-    ];
+    };
     try {
-      const { rows } = await this.#db.query<{ record: string }>(
-        `select tessera_update_token(${params.map((_, i) => `$${i + 1}`).join(', ')}) as record`,
-        params,
-      );
-      return tokenRecordFromJson(rows[0]!.record);
+      const { rows } = await callFunction<string>(this.#db, 'tessera_update_token', args);
+      return tokenRecordFromJson(rows[0]!.result);
     } catch (error) {
       // A retry racing the request it retries: the other one applied this item, and its record is the answer.
-      if (claim !== undefined && refusalCode(error) === 'item_already_applied') {
+      if (claim !== undefined && refusalOf(error)?.refusal === 'item_already_applied') {
         const record = (await this.#appliedItems(claim, position)).get(position);
         if (record !== undefined) return record;
       }
@@ -570,19 +564,19 @@ export class TokenVault {
   }
 }
 
-/** The message of an exception a vault function raised on purpose (SQLSTATE P0001), if it is one. */
-function refusalCode(error: unknown): string | undefined {
-  const message = (error as { message?: unknown } | null)?.message;
-  return sqlState(error) === 'P0001' && typeof message === 'string' ? message : undefined;
-}
-
 /** Turns a refusal raised by `tessera_update_token` into its API error; anything else passes through. */
 function updateRefusal(error: unknown): never {
-  const code = refusalCode(error);
-  if (code === undefined || !UPDATE_REFUSALS.has(code)) throw error;
-  throw new ApiError(code as 'replayed_ciphertext' | 'duplicate_card' | 'token_not_found' | 'token_used', {
-    param: code === 'token_not_found' || code === 'token_used' ? 'token' : 'card',
-  });
+  const refused = refusalOf(error)?.refusal;
+  switch (refused) {
+    case 'token_not_found':
+    case 'token_used':
+      throw new ApiError(refused, { param: 'token' });
+    case 'replayed_ciphertext':
+    case 'duplicate_card':
+      throw new ApiError(refused, { param: 'card' });
+    default:
+      throw error;
+  }
 }
 
 const DUPLICATE_ITEM = 'This token appears earlier in the same request; a token can be updated once per request.';
@@ -615,11 +609,10 @@ function memoizedKeys(keyring: TransportKeyring): Pick<TransportKeyring, 'resolv
 
 /** Turns a refusal raised by `tessera_create_token` into its API error; anything else passes through. */
 function refusal(error: unknown): never {
-  const message = refusalCode(error);
-  if (message === undefined || !REFUSALS.has(message)) throw error;
-  switch (message) {
+  const refused = refusalOf(error);
+  switch (refused?.refusal) {
     case 'session_exhausted': {
-      const secondsLeft = Number((error as { detail?: unknown }).detail);
+      const secondsLeft = Number(refused.detail);
       throw new ApiError('rate_limited', {
         message: `This session has created its ${SESSION_TOKEN_LIMIT} tokens; open a new session.`,
         headers: { 'Retry-After': String(Number.isFinite(secondsLeft) && secondsLeft > 0 ? secondsLeft : 1) },
@@ -629,8 +622,11 @@ function refusal(error: unknown): never {
       throw new ApiError('session_invalid', { param: 'session' });
     case 'token_value_taken':
       throw new ApiError('token_value_taken', { param: 'value' });
+    case 'replayed_ciphertext':
+    case 'duplicate_card':
+      throw new ApiError(refused.refusal, { param: 'card' });
     default:
-      throw new ApiError(message as 'replayed_ciphertext' | 'duplicate_card', { param: 'card' });
+      throw error;
   }
 }
 

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig, type VaultConfig } from '../../server/config.ts';
 import { createLogger } from '../../server/log.ts';
-import { migrate } from '../../server/storage/migrate.ts';
+import { migrate, schemaSources } from '../../server/storage/migrate.ts';
 import { openPglite } from '../../server/storage/pglite.ts';
 import { openVault, type Vault } from '../../server/vault.ts';
 import { createTestDatabase } from './postgres.ts';
@@ -40,7 +40,7 @@ export function storageKinds(): StorageKind[] {
   return ['pglite'];
 }
 
-const MIGRATIONS_DIR = join(import.meta.dirname, '..', '..', 'server', 'storage', 'migrations');
+
 
 /**
  * A freshly migrated PGlite data folder, made once and copied for each test
@@ -48,7 +48,8 @@ const MIGRATIONS_DIR = join(import.meta.dirname, '..', '..', 'server', 'storage'
  */
 async function pgliteTemplate(): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of readdirSync(MIGRATIONS_DIR).sort()) hash.update(file).update(readFileSync(join(MIGRATIONS_DIR, file)));
+  const { migrations, functions } = schemaSources();
+  for (const file of [...migrations, ...functions]) hash.update(file.name).update(file.checksum);
   const dir = join(tmpdir(), `tessera-pglite-template-${hash.digest('hex').slice(0, 16)}`);
   if (existsSync(join(dir, 'pgdata'))) return dir;
   const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
