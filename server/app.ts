@@ -13,8 +13,13 @@ import { RateLimiter } from './http/rate-limit.ts';
 import { requestLog } from './http/request-log.ts';
 import { IdempotencyStore, type ResponseSeal } from './idempotency/idempotency.ts';
 import type { CiphertextPolicy } from './keys/card-ciphertext.ts';
+import type { CardSealer } from './keys/card-keys.ts';
+import type { CvcKeys } from './keys/cvc-keys.ts';
+import type { DataKeyRotation } from './keys/data-key-rotation.ts';
+import type { MasterKeyRewrap } from './keys/master-key-rewrap.ts';
 import type { MerchantKeys } from './keys/merchant-keys.ts';
-import type { Acquirer } from './payments/acquirer.ts';
+import type { DeclineVelocity } from './velocity/declines.ts';
+import type { Acquirer } from './acquirer/acquirer.ts';
 import { paymentRoutes } from './payments/routes.ts';
 import { PaymentService } from './payments/service.ts';
 import { keyRoutes } from './keys/routes.ts';
@@ -32,6 +37,15 @@ export interface VaultDeps {
   log: Logger;
   keyring: TransportKeyring;
   merchantKeys: MerchantKeys;
+  /** Seals each card under a key of its own (crypto-shredding). */
+  cards: CardSealer;
+  /** Seals CVCs under short-lived bucket keys. */
+  cvcs: CvcKeys;
+  /** Card-testing limits on declines. */
+  declines: DeclineVelocity;
+  /** Re-encryption after a data key roll, and the move to a new master key. */
+  dataKeyRotation: DataKeyRotation;
+  masterKeyRewrap: MasterKeyRewrap;
   /** The sandbox acquirer, or a real acquirer's connector. */
   acquirer: Acquirer;
   adminKey: string;
@@ -81,7 +95,18 @@ export function createApp(deps: VaultDeps): Express {
     next();
   });
   app.use(jsonBody(BODY_LIMIT_BYTES, { 'PATCH /v1/tokens': BULK_BODY_LIMIT_BYTES }));
-  app.use(keyRoutes({ keyring: deps.keyring, adminKey: deps.adminKey, defaultGraceSeconds: deps.keyGraceSeconds, idempotency, audit }));
+  app.use(
+    keyRoutes({
+      db: deps.db,
+      keyring: deps.keyring,
+      adminKey: deps.adminKey,
+      defaultGraceSeconds: deps.keyGraceSeconds,
+      idempotency,
+      audit,
+      dataKeyRotation: deps.dataKeyRotation,
+      masterKeyRewrap: deps.masterKeyRewrap,
+    }),
+  );
   app.use(merchantRoutes({ merchants, adminKey: deps.adminKey, idempotency, audit, responseSeal: deps.responseSeal }));
   app.use(sessionRoutes({ merchants, sessions, idempotency, limits }));
   app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, audit, limits }));

@@ -11,6 +11,9 @@ const USAGE = `Usage:
   tessera merchants create --name <name> --origin <origin> [--origin <origin> …] [--unique-tokens]
   tessera merchants list [--limit <1-100>] [--starting-after <merchant id>]
   tessera keys rotate [--grace <seconds>]
+  tessera keys roll-data-key (--merchant <merchant id> | --all)
+  tessera keys reencrypt [--batch-size <n>]
+  tessera keys rewrap [--batch-size <n>]
 
 Options:
   --url <url>   the vault (default: $TESSERA_URL, else http://localhost:$PORT or 4000)
@@ -62,6 +65,9 @@ const { values, positionals } = parseArgs({
     limit: { type: 'string' },
     'starting-after': { type: 'string' },
     grace: { type: 'string' },
+    merchant: { type: 'string' },
+    all: { type: 'boolean' },
+    'batch-size': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -97,6 +103,59 @@ switch (positionals.join(' ')) {
     console.log(JSON.stringify(await call(url, 'POST', '/v1/keys/rotate', grace === undefined ? {} : { grace_seconds: grace }), null, 2));
     break;
   }
+  case 'keys roll-data-key': {
+    if ((values.merchant === undefined) === !values.all) fail('keys roll-data-key needs --merchant <id> or --all');
+    const ids = values.merchant !== undefined ? [values.merchant] : await allMerchantIds(url);
+    for (const id of ids) console.log(JSON.stringify(await call(url, 'POST', `/v1/merchants/${encodeURIComponent(id)}/data-key/roll`, {})));
+    console.error('New cards use the new version now; `tessera keys reencrypt` moves the others (the vault also does it in the background).');
+    break;
+  }
+  case 'keys reencrypt':
+    await untilDone(url, '/v1/keys/reencrypt', 'cards re-encrypted', 'reencrypted');
+    break;
+  case 'keys rewrap':
+    await untilDone(url, '/v1/keys/rewrap', 'keys rewrapped', 'rewrapped');
+    break;
   default:
     fail(positionals.length === 0 ? 'no command given' : `unknown command "${positionals.join(' ')}"`);
+}
+
+/** Every merchant id, page by page. */
+async function allMerchantIds(vaultUrl: string): Promise<string[]> {
+  const ids: string[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = (await call(vaultUrl, 'GET', `/v1/merchants?limit=100${after === undefined ? '' : `&starting_after=${after}`}`)) as {
+      data: { id: string }[];
+      has_more: boolean;
+    };
+    ids.push(...page.data.map((m) => m.id));
+    if (!page.has_more || page.data.length === 0) return ids;
+    after = page.data.at(-1)!.id;
+  }
+}
+
+/**
+ * Calls a key job until nothing remains, printing progress on one line.
+ * Each call is a bounded slice of the work, so a killed vault or CLI loses
+ * nothing: run the command again and it goes on from where the rows are.
+ */
+async function untilDone(vaultUrl: string, path: string, label: string, field: 'reencrypted' | 'rewrapped'): Promise<void> {
+  const batchSize = values['batch-size'] === undefined ? undefined : Number(values['batch-size']);
+  if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize > 0)) fail('--batch-size must be a positive whole number');
+  let done = 0;
+  for (;;) {
+    const progress = (await call(vaultUrl, 'POST', path, batchSize === undefined ? {} : { batch_size: batchSize })) as Record<string, number>;
+    done += progress[field] ?? 0;
+    const remaining = progress['remaining'] ?? 0;
+    process.stderr.write(`\r${label}: ${done}, remaining: ${remaining}   `);
+    if (remaining === 0) break;
+    if ((progress[field] ?? 0) === 0) {
+      process.stderr.write('\n');
+      console.error('tessera: no progress was made; the vault log says why.');
+      process.exit(1);
+    }
+  }
+  process.stderr.write('\n');
+  console.log(JSON.stringify({ [field]: done, remaining: 0 }));
 }

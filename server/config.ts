@@ -1,6 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import type { CvcPolicy } from './keys/cvc-keys.ts';
+import type { DeclineLimits } from './velocity/declines.ts';
 
 const durationSeconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -13,6 +15,11 @@ const EnvSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// URL')
     .optional(),
   TESSERA_MASTER_KEY: z.string().min(1).optional(),
+  /** Master keys being replaced (base64, comma-separated): they still unwrap until `tessera keys rewrap` has moved everything. */
+  TESSERA_MASTER_KEY_PREVIOUS: z
+    .string()
+    .optional()
+    .transform((value) => (value ?? '').split(',').map((key) => key.trim()).filter(Boolean)),
   TESSERA_ADMIN_KEY: z.string().min(24, 'TESSERA_ADMIN_KEY must be at least 24 characters').optional(),
   TESSERA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** How long a retired transport key keeps decrypting after `keys rotate`. */
@@ -23,6 +30,16 @@ const EnvSchema = z.object({
   /** Requests per minute per client IP and per publishable key on the card-fields endpoints. */
   TESSERA_RATE_LIMIT_PER_IP: z.coerce.number().int().positive().default(300),
   TESSERA_RATE_LIMIT_PER_KEY: z.coerce.number().int().positive().default(3000),
+  /** How long a CVC may wait for its first authorization, and the width of the buckets that share a CVC key. */
+  TESSERA_CVC_LIFETIME_SECONDS: durationSeconds(30 * 60),
+  TESSERA_CVC_BUCKET_SECONDS: durationSeconds(10 * 60),
+  /** Card-testing limits: declines per card-fields session, client IP and card within one window. */
+  TESSERA_DECLINES_PER_SESSION: z.coerce.number().int().positive().default(3),
+  TESSERA_DECLINES_PER_IP: z.coerce.number().int().positive().default(10),
+  TESSERA_DECLINES_PER_CARD: z.coerce.number().int().positive().default(5),
+  TESSERA_DECLINE_WINDOW_SECONDS: durationSeconds(3600),
+  /** Housekeeping round: erasure, key destruction, re-encryption batches. */
+  TESSERA_MAINTENANCE_SECONDS: durationSeconds(60),
   /** Vault processes sharing the port; more than one needs PostgreSQL (the embedded database has one owner). */
   TESSERA_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
 });
@@ -33,11 +50,15 @@ export interface VaultConfig {
   dataDir: string;
   databaseUrl: string | undefined;
   masterKey: string | undefined;
+  previousMasterKeys: string[];
   adminKey: string | undefined;
   logLevel: z.infer<typeof EnvSchema>['TESSERA_LOG_LEVEL'];
   keyGraceSeconds: number;
   jwe: { maxAgeSeconds: number; maxFutureSeconds: number };
   rateLimits: { perIpPerMinute: number; perKeyPerMinute: number };
+  cvc: CvcPolicy;
+  declines: DeclineLimits;
+  maintenanceSeconds: number;
   workers: number;
 }
 
@@ -58,11 +79,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     dataDir: resolve(e.TESSERA_DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     masterKey: e.TESSERA_MASTER_KEY,
+    previousMasterKeys: e.TESSERA_MASTER_KEY_PREVIOUS,
     adminKey: e.TESSERA_ADMIN_KEY,
     logLevel: e.TESSERA_LOG_LEVEL,
     keyGraceSeconds: e.TESSERA_KEY_GRACE_SECONDS,
     jwe: { maxAgeSeconds: e.TESSERA_JWE_MAX_AGE_SECONDS, maxFutureSeconds: e.TESSERA_JWE_MAX_FUTURE_SECONDS },
     rateLimits: { perIpPerMinute: e.TESSERA_RATE_LIMIT_PER_IP, perKeyPerMinute: e.TESSERA_RATE_LIMIT_PER_KEY },
+    cvc: { lifetimeSeconds: e.TESSERA_CVC_LIFETIME_SECONDS, bucketSeconds: e.TESSERA_CVC_BUCKET_SECONDS },
+    declines: {
+      perSession: e.TESSERA_DECLINES_PER_SESSION,
+      perIp: e.TESSERA_DECLINES_PER_IP,
+      perCard: e.TESSERA_DECLINES_PER_CARD,
+      windowSeconds: e.TESSERA_DECLINE_WINDOW_SECONDS,
+    },
+    maintenanceSeconds: e.TESSERA_MAINTENANCE_SECONDS,
     // PostgreSQL: one process per core, so HTTP and validation run on every core; embedded: the one owner.
     workers: e.TESSERA_WORKERS ?? (e.DATABASE_URL === undefined ? 1 : availableParallelism()),
   };

@@ -37,6 +37,7 @@ export const ERRORS = define({
   not_found: { status: 404, type: 'invalid_request', message: 'No such endpoint.' },
   token_not_found: { status: 404, type: 'invalid_request', message: 'No such token.' },
   payment_not_found: { status: 404, type: 'invalid_request', message: 'No such payment.' },
+  merchant_not_found: { status: 404, type: 'invalid_request', message: 'No such merchant.' },
   // 409
   replayed_ciphertext: { status: 409, type: 'invalid_request', message: 'This card ciphertext was already used; encrypt the card again.' },
   token_used: { status: 409, type: 'invalid_request', message: 'This single-use token was already used.' },
@@ -51,6 +52,7 @@ export const ERRORS = define({
   invalid_expiry: { status: 422, type: 'card', message: "The card's expiry date is not valid." },
   card_expired: { status: 422, type: 'card', message: 'The card has expired.' },
   invalid_cvc: { status: 422, type: 'card', message: "The card's security code is not valid." },
+  card_not_accepted: { status: 422, type: 'card', message: 'This card cannot be used here; try another card.' },
   idempotency_mismatch: { status: 422, type: 'idempotency', message: 'This Idempotency-Key was used with a different request.' },
   payment_not_capturable: { status: 422, type: 'invalid_request', message: 'Only an authorized payment that is not yet captured or voided can be captured.' },
   payment_not_voidable: { status: 422, type: 'invalid_request', message: 'Only an authorized payment that is not yet captured can be voided; refund a captured one.' },

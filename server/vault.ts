@@ -2,29 +2,34 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
+import { SandboxAcquirer } from './acquirer/sandbox-acquirer.ts';
 import { createApp, type VaultDeps } from './app.ts';
-import { AuditLog } from './audit/audit.ts';
 import type { VaultConfig } from './config.ts';
 import { loadWidgetAssets, type WidgetAssets } from './fields/assets.ts';
 import { IdempotencyStore } from './idempotency/idempotency.ts';
 import { loadAdminKey } from './keys/admin-key.ts';
+import { CardSealer } from './keys/card-keys.ts';
+import { CvcKeys } from './keys/cvc-keys.ts';
+import { DataKeyRotation } from './keys/data-key-rotation.ts';
 import { MasterKey } from './keys/master-key.ts';
+import { MasterKeyRewrap } from './keys/master-key-rewrap.ts';
 import { MerchantKeys } from './keys/merchant-keys.ts';
 import { masterKeyResponseSeal } from './keys/response-seal.ts';
 import { TransportKeyring } from './keys/transport-keys.ts';
 import { startMaintenance } from './maintenance.ts';
 import { ensureDemoMerchant } from './merchants/demo.ts';
 import { MerchantDirectory } from './merchants/service.ts';
-import { SandboxAcquirer } from './payments/sandbox-acquirer.ts';
 import { FieldsSessions } from './sessions/service.ts';
 import type { Db } from './storage/db.ts';
 import { openStorage } from './storage/open.ts';
-import { TokenVault } from './tokens/service.ts';
+import { DeclineVelocity } from './velocity/declines.ts';
 
 export interface Vault {
   app: Express;
   db: Db;
   deps: VaultDeps;
+  /** Runs one housekeeping round now (the timer runs them every `maintenanceSeconds`). */
+  maintain(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -37,19 +42,28 @@ export async function openVault(
 ): Promise<Vault> {
   const { log } = options;
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const master = MasterKey.load({ base64: config.masterKey, dataDir: config.dataDir, log });
+  const master = MasterKey.load({ base64: config.masterKey, previous: config.previousMasterKeys, dataDir: config.dataDir, log });
   const adminKey = loadAdminKey({ fromEnv: config.adminKey, dataDir: config.dataDir, log });
   const db = await openStorage({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
   try {
     const keyring = await TransportKeyring.open(db, master, log);
-    const merchantKeys = new MerchantKeys(master);
-    await ensureDemoMerchant(new MerchantDirectory(db, merchantKeys), config.dataDir, log);
+    const merchantKeys = new MerchantKeys(master, db);
+    const merchants = new MerchantDirectory(db, merchantKeys);
+    await ensureDemoMerchant(merchants, config.dataDir, log);
+    const cards = new CardSealer(merchantKeys);
+    const cvcs = new CvcKeys(db, master, config.cvc);
+    const declines = new DeclineVelocity(config.declines);
 
     const deps: VaultDeps = {
       db,
       log,
       keyring,
       merchantKeys,
+      cards,
+      cvcs,
+      declines,
+      dataKeyRotation: new DataKeyRotation({ db, merchants, cards, merchantKeys, log }),
+      masterKeyRewrap: new MasterKeyRewrap({ db, master, log }),
       acquirer: new SandboxAcquirer(db),
       adminKey,
       responseSeal: masterKeyResponseSeal(master),
@@ -58,19 +72,27 @@ export async function openVault(
       keyGraceSeconds: config.keyGraceSeconds,
       widget: options.widget ?? loadWidgetAssets(DEFAULT_DIST_DIR),
     };
-    const stopMaintenance =
-      options.maintenance === false
-        ? () => undefined
-        : startMaintenance(
-            { keyring, tokens: new TokenVault({ ...deps, audit: new AuditLog(db) }), sessions: new FieldsSessions(db), idempotency: new IdempotencyStore(db) },
-            log,
-          );
+    const maintenance = startMaintenance(
+      {
+        db,
+        keyring,
+        cvcs,
+        declines,
+        sessions: new FieldsSessions(db),
+        idempotency: new IdempotencyStore(db),
+        dataKeyRotation: deps.dataKeyRotation,
+        masterKeyRewrap: master.replacesKeys ? deps.masterKeyRewrap : undefined,
+      },
+      log,
+      { intervalMs: config.maintenanceSeconds * 1000, timer: options.maintenance !== false },
+    );
     return {
       app: createApp(deps),
       db,
       deps,
+      maintain: maintenance.runOnce,
       async close() {
-        stopMaintenance();
+        maintenance.stop();
         await db.close();
       },
     };

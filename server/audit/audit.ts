@@ -6,6 +6,10 @@ import type { Queryable } from '../storage/db.ts';
 export type AuditAction =
   | 'auth.failed'
   | 'key.rotated'
+  | 'key.rewrapped'
+  | 'key.reencrypted'
+  | 'merchant.data_key_rolled'
+  | 'merchant.secret_key_rolled'
   | 'merchant.created'
   | 'merchant.read'
   | 'merchant.updated'

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { compactDecrypt, decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
 import { ApiError } from '../errors.ts';
 import { JWE_ALG, JWE_ENC, type TransportKeyring } from './transport-keys.ts';
@@ -60,4 +61,14 @@ export async function openCardCiphertext(
     // Which check failed (tag, key unwrap, epk) stays with the vault: one answer for all of them.
     throw invalid('The card ciphertext could not be decrypted.', param);
   }
+}
+
+/** How long an accepted ciphertext is remembered against replays: past the longest time a JWE is accepted, so a replay is always caught. */
+export function replayRecordUntil(policy: CiphertextPolicy, now = Date.now()): Date {
+  return new Date(now + (policy.maxAgeSeconds + policy.maxFutureSeconds + 60) * 1000);
+}
+
+/** What the vault remembers of an accepted ciphertext to refuse it a second time. */
+export function replayKey(jwe: string): Buffer {
+  return createHash('sha256').update(jwe).digest();
 }

@@ -2,7 +2,7 @@ import type { ResponseSeal } from '../idempotency/idempotency.ts';
 import { aad } from './envelope.ts';
 import type { MasterKey } from './master-key.ts';
 
-const PREFIX = 'sealed:';
+export const RESPONSE_SEAL_PREFIX = 'sealed:';
 
 /**
  * Seals stored idempotent responses that carry a key (the secret key of a new
@@ -11,10 +11,10 @@ const PREFIX = 'sealed:';
  */
 export function masterKeyResponseSeal(master: MasterKey): ResponseSeal {
   return {
-    seal: (body, context) => `${PREFIX}${master.wrap(Buffer.from(body, 'utf8'), aad.idempotentResponse(context)).toString('base64')}`,
+    seal: (body, context) => `${RESPONSE_SEAL_PREFIX}${master.wrap(Buffer.from(body, 'utf8'), aad.idempotentResponse(context)).toString('base64')}`,
     open(stored, context) {
-      if (!stored.startsWith(PREFIX)) throw new Error('the stored response is not sealed');
-      return master.unwrap(Buffer.from(stored.slice(PREFIX.length), 'base64'), aad.idempotentResponse(context)).toString('utf8');
+      if (!stored.startsWith(RESPONSE_SEAL_PREFIX)) throw new Error('the stored response is not sealed');
+      return master.unwrap(Buffer.from(stored.slice(RESPONSE_SEAL_PREFIX.length), 'base64'), aad.idempotentResponse(context)).toString('utf8');
     },
   };
 }

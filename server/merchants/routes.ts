@@ -75,5 +75,61 @@ export function merchantRoutes(deps: {
     sendStored(res, stored);
   });
 
+  /**
+   * A new secret key, shown this once; the merchant's other keys keep
+   * working for `expires_in` seconds (default 24 h; 0 ends them now), so a
+   * fleet of servers can switch over. The stored idempotent answer is sealed,
+   * since it carries the key.
+   */
+  router.post('/v1/merchant/keys/roll', requireSecretKey(deps.merchants), async (req, res) => {
+    const merchantId = merchantOf(req).id;
+    const entry = auditing(req, { merchantId, action: 'merchant.secret_key_rolled' });
+    const body = parseInput(RollSecretKeyRequest, req.body);
+    const stored = await deps.idempotency.run(
+      `merchant:${merchantId}`,
+      idempotencyKeyOf(req),
+      idempotentRequest(req, body),
+      async (claim) => {
+        let response: StoredResponse | undefined;
+        await deps.merchants.rollSecretKey(merchantId, body.expires_in, async (tx, rolled) => {
+          response = {
+            status: 201,
+            body: JSON.stringify({ object: 'secret_key', secret_key: rolled.secretKey, previous_keys_expire_at: rolled.previousExpiresAt.toISOString() }),
+          };
+          await deps.audit.record(entry, tx);
+          await recordResponse(tx, claim, response);
+        });
+        return response!;
+      },
+      { seal: deps.responseSeal },
+    );
+    sendStored(res, stored);
+  });
+
+  // Admin: starts a new data key version for a merchant; the re-encryption moves the cards to it and destroys the old one.
+  router.post('/v1/merchants/:id/data-key/roll', requireAdmin(deps.adminKey), async (req, res) => {
+    const { id } = parseInput(MerchantPath, req.params);
+    const entry = auditing(req, { merchantId: null, action: 'merchant.data_key_rolled' });
+    const body = parseInput(z.strictObject({}), req.body);
+    const stored = await deps.idempotency.run(ADMIN_SCOPE, idempotencyKeyOf(req), idempotentRequest(req, body), async (claim) => {
+      let response: StoredResponse | undefined;
+      const rolled = await deps.merchants.rollDataKey(id, async (tx, { version }) => {
+        response = { status: 201, body: JSON.stringify({ object: 'data_key', merchant: id, version }) };
+        await deps.audit.record({ ...entry, merchantId: id }, tx);
+        await recordResponse(tx, claim, response);
+      });
+      if (rolled === undefined) throw new ApiError('merchant_not_found', { param: 'id' });
+      return response!;
+    });
+    sendStored(res, stored);
+  });
+
   return router;
 }
+
+const MerchantPath = z.strictObject({ id: z.string().regex(/^mer_[0-9A-Za-z]{1,64}$/) });
+
+/** At most a week: a rolled key is meant to be replaced everywhere soon. */
+const RollSecretKeyRequest = z.strictObject({
+  expires_in: z.number().int().min(0).max(7 * 24 * 3600).default(24 * 3600),
+});

@@ -22,8 +22,10 @@ export interface MerchantWithKeys {
   secretKey: string;
 }
 
-const COLUMNS = `id, name, allowed_origins, unique_tokens, webhook_url, publishable_key,
-  data_key_sealed, data_key_version, fingerprint_key_sealed, created_at`;
+/** A merchant with its current data key: select ${COLUMNS} from ${MERCHANT} where … */
+const COLUMNS = `m.id, m.name, m.allowed_origins, m.unique_tokens, m.webhook_url, m.publishable_key,
+  k.key_sealed as data_key_sealed, m.data_key_version, m.fingerprint_key_sealed, m.created_at`;
+const MERCHANT = `merchants m join merchant_data_keys k on k.merchant_id = m.id and k.version = m.data_key_version`;
 
 export const hashSecretKey = (secretKey: string): Buffer => createHash('sha256').update(secretKey, 'utf8').digest();
 
@@ -71,31 +73,21 @@ export class MerchantDirectory {
     const publishableKey = `pk_test_${randomBase62(18)}`;
     const secretKey = `sk_test_${randomBase62(24)}`;
     const sealed = this.#keys.generate(id);
-    const { rows } = await tx.query<Merchant>(
-      `insert into merchants (id, name, allowed_origins, unique_tokens, webhook_url, publishable_key,
-                              secret_key_hash, data_key_sealed, data_key_version, fingerprint_key_sealed)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-       returning ${COLUMNS}`,
-      [
-        id,
-        input.name,
-        input.allowed_origins,
-        input.unique_tokens,
-        input.webhook_url ?? null,
-        publishableKey,
-        hashSecretKey(secretKey),
-        sealed.dataKeySealed,
-        sealed.dataKeyVersion,
-        sealed.fingerprintKeySealed,
-      ],
+    await tx.query(
+      `insert into merchants (id, name, allowed_origins, unique_tokens, webhook_url, publishable_key, data_key_version, fingerprint_key_sealed)
+       values ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [id, input.name, input.allowed_origins, input.unique_tokens, input.webhook_url ?? null, publishableKey, sealed.dataKeyVersion, sealed.fingerprintKeySealed],
     );
+    await tx.query('insert into merchant_data_keys (merchant_id, version, key_sealed) values ($1, $2, $3)', [id, sealed.dataKeyVersion, sealed.dataKeySealed]);
+    await tx.query('insert into merchant_secret_keys (key_hash, merchant_id) values ($1, $2)', [hashSecretKey(secretKey), id]);
+    const { rows } = await tx.query<Merchant>(`select ${COLUMNS} from ${MERCHANT} where m.id = $1`, [id]);
     return { merchant: rows[0]!, secretKey };
   }
 
   async byPublishableKey(publishableKey: string): Promise<Merchant | undefined> {
     if (!isPublishableKey(publishableKey)) return undefined;
     return this.#cached(`pk/${publishableKey}`, async () => {
-      const { rows } = await this.#db.query<Merchant>(`select ${COLUMNS} from merchants where publishable_key = $1`, [publishableKey]);
+      const { rows } = await this.#db.query<Merchant>(`select ${COLUMNS} from ${MERCHANT} where m.publishable_key = $1`, [publishableKey]);
       return rows[0];
     });
   }
@@ -105,21 +97,80 @@ export class MerchantDirectory {
     const hash = hashSecretKey(secretKey);
     // Cached under the key's hash: the secret itself is never kept in memory longer than the request.
     return this.#cached(`sk/${hash.toString('base64')}`, async () => {
-      const { rows } = await this.#db.query<Merchant>(`select ${COLUMNS} from merchants where secret_key_hash = $1`, [hash]);
-      return rows[0];
+      const { rows } = await this.#db.query<Merchant & { key_expires_at: Date | null }>(
+        `select ${COLUMNS}, s.expires_at as key_expires_at from ${MERCHANT}
+           join merchant_secret_keys s on s.merchant_id = m.id
+          where s.key_hash = $1 and (s.expires_at is null or s.expires_at > now())`,
+        [hash],
+      );
+      if (rows[0] === undefined) return undefined;
+      const { key_expires_at: expiresAt, ...merchant } = rows[0];
+      return { merchant, expiresAt: expiresAt ?? undefined };
     });
   }
 
-  async #cached(key: string, load: () => Promise<Merchant | undefined>): Promise<Merchant | undefined> {
+  /**
+   * A new secret key for the merchant, returned this once. Every other key
+   * of the merchant stops working in `expiresInSeconds` (sooner if it was
+   * already due to); 0 ends them now. `within` runs in the same transaction.
+   */
+  async rollSecretKey(
+    merchantId: string,
+    expiresInSeconds: number,
+    within: Within<{ secretKey: string; previousExpiresAt: Date }> = async () => undefined,
+  ): Promise<{ secretKey: string; previousExpiresAt: Date }> {
+    const secretKey = `sk_test_${randomBase62(24)}`;
+    const rolled = await this.#db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ expires_at: Date }>(
+        `update merchant_secret_keys
+            set expires_at = least(coalesce(expires_at, 'infinity'), now() + make_interval(secs => $2))
+          where merchant_id = $1 and (expires_at is null or expires_at > now())
+          returning now() + make_interval(secs => $2) as expires_at`,
+        [merchantId, expiresInSeconds],
+      );
+      await tx.query('insert into merchant_secret_keys (key_hash, merchant_id) values ($1, $2)', [hashSecretKey(secretKey), merchantId]);
+      const result = { secretKey, previousExpiresAt: rows[0]?.expires_at ?? new Date() };
+      await within(tx, result);
+      return result;
+    });
+    this.#cache.clear();
+    return rolled;
+  }
+
+  /**
+   * Starts a new data key version for the merchant: cards sealed from now on
+   * use it, and the re-encryption (`DataKeyRotation`) moves the others to it.
+   */
+  async rollDataKey(merchantId: string, within: Within<{ version: number }> = async () => undefined): Promise<{ version: number } | undefined> {
+    const rolled = await this.#db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ version: number }>(
+        'update merchants set data_key_version = data_key_version + 1 where id = $1 returning data_key_version as version',
+        [merchantId],
+      );
+      if (rows[0] === undefined) return undefined;
+      const { version } = rows[0];
+      await tx.query('insert into merchant_data_keys (merchant_id, version, key_sealed) values ($1, $2, $3)', [
+        merchantId,
+        version,
+        this.#keys.wrapNewDataKey(merchantId, version),
+      ]);
+      await within(tx, { version });
+      return { version };
+    });
+    this.#cache.clear();
+    return rolled;
+  }
+
+  async #cached(key: string, load: () => Promise<{ merchant: Merchant; expiresAt?: Date | undefined } | Merchant | undefined>): Promise<Merchant | undefined> {
     const now = Date.now();
     const hit = this.#cache.get(key);
     if (hit !== undefined && hit.until > now) return hit.merchant;
-    const merchant = await load();
-    // Unknown keys are not cached, so a burst of made-up keys cannot fill the cache.
-    if (merchant !== undefined) {
-      if (this.#cache.size >= CACHE_MAX_ENTRIES) this.#cache.clear();
-      this.#cache.set(key, { merchant, until: now + CACHE_TTL_MS });
-    }
+    const loaded = await load();
+    if (loaded === undefined) return undefined;
+    const { merchant, expiresAt } = 'merchant' in loaded ? loaded : { merchant: loaded, expiresAt: undefined };
+    // Unknown keys are not cached, so a burst of made-up keys cannot fill the cache; a key that expires is cached no longer than it lives.
+    if (this.#cache.size >= CACHE_MAX_ENTRIES) this.#cache.clear();
+    this.#cache.set(key, { merchant, until: Math.min(now + CACHE_TTL_MS, expiresAt?.getTime() ?? Infinity) });
     return merchant;
   }
 
@@ -134,9 +185,12 @@ export class MerchantDirectory {
       const { rows } = await this.#db.query<{ created_at: Date }>('select created_at from merchants where id = $1', [filter.startingAfter]);
       if (rows[0] === undefined) return undefined;
       params.push(rows[0].created_at, filter.startingAfter);
-      cursor = 'where (created_at, id) < ($2, $3)';
+      cursor = 'where (m.created_at, m.id) < ($2, $3)';
     }
-    const { rows } = await this.#db.query<Merchant>(`select ${COLUMNS} from merchants ${cursor} order by created_at desc, id desc limit $1`, params);
+    const { rows } = await this.#db.query<Merchant>(
+      `select ${COLUMNS} from ${MERCHANT} ${cursor} order by m.created_at desc, m.id desc limit $1`,
+      params,
+    );
     return { merchants: rows.slice(0, filter.limit), hasMore: rows.length > filter.limit };
   }
 
@@ -153,13 +207,16 @@ export class MerchantDirectory {
 
   async #applyUpdate(tx: Queryable, merchantId: string, changes: UpdateMerchantInput): Promise<Merchant> {
     const { rows } = await tx.query<Merchant>(
-      `update merchants set
-         name = coalesce($2, name),
-         allowed_origins = coalesce($3, allowed_origins),
-         unique_tokens = coalesce($4, unique_tokens),
-         webhook_url = case when $5::boolean then $6 else webhook_url end
-       where id = $1
-       returning ${COLUMNS}`,
+      `with updated as (
+         update merchants set
+           name = coalesce($2, name),
+           allowed_origins = coalesce($3, allowed_origins),
+           unique_tokens = coalesce($4, unique_tokens),
+           webhook_url = case when $5::boolean then $6 else webhook_url end
+         where id = $1
+         returning *
+       )
+       select ${COLUMNS} from updated m join merchant_data_keys k on k.merchant_id = m.id and k.version = m.data_key_version`,
       [
         merchantId,
         changes.name ?? null,
@@ -170,6 +227,14 @@ export class MerchantDirectory {
       ],
     );
     return rows[0]!;
+  }
+
+  /** A merchant by id, for the vault's own background work (cached like the key lookups). */
+  async byId(merchantId: string): Promise<Merchant | undefined> {
+    return this.#cached(`id/${merchantId}`, async () => {
+      const { rows } = await this.#db.query<Merchant>(`select ${COLUMNS} from ${MERCHANT} where m.id = $1`, [merchantId]);
+      return rows[0];
+    });
   }
 
   async count(): Promise<number> {

@@ -1,17 +1,19 @@
-import { createHash } from 'node:crypto';
+import { AcquirerError, type Acquirer, type AuthorizationResult } from '../acquirer/acquirer.ts';
+import { acquirerReference } from '../acquirer/reference.ts';
 import type { AuditEntry, AuditLog } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { PartlyCommitted, recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
-import { openCardCiphertext, type CiphertextPolicy } from '../keys/card-ciphertext.ts';
-import type { MerchantKeys } from '../keys/merchant-keys.ts';
+import { openCardCiphertext, replayKey, replayRecordUntil, type CiphertextPolicy } from '../keys/card-ciphertext.ts';
+import type { CardSealer, StoredCard } from '../keys/card-keys.ts';
+import type { CvcKeys } from '../keys/cvc-keys.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant } from '../merchants/service.ts';
 import type { Db, Queryable } from '../storage/db.ts';
-import type { CardServiceDeps } from '../tokens/service.ts';
-import { AcquirerError, type Acquirer, type AuthorizationResult } from './acquirer.ts';
+import type { CardServiceDeps } from '../tokens/deps.ts';
+import { pendingDetails, promotePending, takePending } from '../tokens/pending.ts';
+import type { DeclineVelocity } from '../velocity/declines.ts';
 import { parseCvcPlaintext } from './cvc.ts';
-import { acquirerReference } from './reference.ts';
 import type { CreatePaymentInput } from './schema.ts';
 import { paymentBody, refundBody } from './serialize.ts';
 
@@ -52,18 +54,20 @@ export interface PaymentContext {
 const COLUMNS = `id, token, status, amount::float8 as amount, currency, amount_captured::float8 as amount_captured,
   amount_refunded::float8 as amount_refunded, brand, last4, reference, recurring, decline_code, created_at, updated_at`;
 
-interface TokenForPayment {
+interface TokenForPayment extends StoredCard {
   reusable: boolean;
   used_at: Date | null;
   expires_at: Date | null;
   deleted_at: Date | null;
-  card_sealed: Uint8Array | null;
   cvc_sealed: Uint8Array | null;
-  data_key_version: number;
+  cvc_bucket: string | null;
   brand: string;
   last4: string;
   exp_month: number;
   exp_year: number;
+  fingerprint: string;
+  session_id: string | null;
+  client_ip: string | null;
 }
 
 /**
@@ -79,27 +83,42 @@ interface TokenForPayment {
 export class PaymentService {
   readonly #db: Db;
   readonly #keyring: TransportKeyring;
-  readonly #merchantKeys: MerchantKeys;
+  readonly #cards: CardSealer;
+  readonly #cvcs: CvcKeys;
   readonly #policy: CiphertextPolicy;
   readonly #acquirer: Acquirer;
   readonly #audit: AuditLog;
+  readonly #declines: DeclineVelocity;
 
   constructor(deps: CardServiceDeps) {
     this.#db = deps.db;
     this.#keyring = deps.keyring;
-    this.#merchantKeys = deps.merchantKeys;
+    this.#cards = deps.cards;
+    this.#cvcs = deps.cvcs;
     this.#policy = deps.ciphertextPolicy;
     this.#acquirer = deps.acquirer;
     this.#audit = deps.audit;
+    this.#declines = deps.declines;
   }
 
-  /** Authorizes (and by default captures) a payment on a token; a decline is stored and answered 402. */
+  /**
+   * Authorizes (and by default captures) a payment on a token; a decline is
+   * stored and answered 402, and counts against the card-testing limits of
+   * the token's card, session and client IP (past them: 429, and the
+   * acquirer is not asked). Details a shopper typed for a unique token and
+   * nobody proved yet are what a payment without a re-collected CVC uses:
+   * approved, they become the token's card; declined, they are dropped.
+   */
   async create(input: CreatePaymentInput, ctx: PaymentContext): Promise<StoredResponse> {
     const { merchant } = ctx;
     const token = await this.#usableToken(this.#db, merchant.id, input.token, false);
-    const card = JSON.parse(
-      this.#merchantKeys.openCard(merchant, input.token, token.data_key_version, token.card_sealed!).toString('utf8'),
-    ) as { number: string };
+    const source = { merchantId: merchant.id, fingerprint: token.fingerprint, sessionId: token.session_id, clientIp: token.client_ip };
+    await this.#declines.check(this.#db, source);
+
+    const pending = input.cvc === undefined ? await pendingDetails(this.#db, merchant.id, input.token) : undefined;
+    const owner = pending === undefined ? { token: input.token } : { pendingFingerprint: token.fingerprint };
+    const details = pending ?? { ...token, cvc_bucket: token.cvc_bucket === null ? null : Number(token.cvc_bucket) };
+    const card = await this.#cards.open(merchant, owner, details);
 
     // A re-collected CVC comes encrypted from the card fields; the one held with the token is used once.
     let cvcHash: Buffer | undefined;
@@ -107,11 +126,11 @@ export class PaymentService {
     if (input.cvc !== undefined) {
       const plaintext = await openCardCiphertext(input.cvc, this.#keyring, this.#policy, 'cvc');
       cvc = parseCvcPlaintext(plaintext, card.number);
-      cvcHash = createHash('sha256').update(input.cvc).digest();
+      cvcHash = replayKey(input.cvc);
       const seen = await this.#db.query('select 1 from used_ciphertexts where hash = $1', [cvcHash]);
       if (seen.rowCount > 0) throw new ApiError('replayed_ciphertext', { param: 'cvc' });
-    } else if (token.cvc_sealed !== null) {
-      cvc = this.#merchantKeys.openCvc(merchant, input.token, token.data_key_version, token.cvc_sealed);
+    } else if (details.cvc_sealed !== null && details.cvc_bucket !== null) {
+      cvc = await this.#cvcs.open(merchant.id, owner, details.cvc_sealed, details.cvc_bucket);
     }
 
     const id = acquirerReference('pay', ctx.claim);
@@ -119,7 +138,7 @@ export class PaymentService {
     try {
       outcome = await this.#acquirer.authorize({
         reference: id,
-        card: { number: card.number, exp_month: token.exp_month, exp_year: token.exp_year, cvc },
+        card: { number: card.number, exp_month: details.exp_month, exp_year: details.exp_year, cvc },
         amount: input.amount,
         currency: input.currency,
         initiator: cvc === undefined ? 'merchant' : 'customer',
@@ -133,6 +152,7 @@ export class PaymentService {
 
     const status: PaymentStatus = !outcome.approved ? 'declined' : input.capture ? 'captured' : 'authorized';
     const declineCode = outcome.approved ? null : outcome.declineCode;
+    const proven = pending !== undefined && outcome.approved ? await this.#cards.reseal(merchant, owner, pending, { token: input.token }) : undefined;
     const record = this.#db.transaction(async (tx): Promise<{ response: StoredResponse } | { refusal: Error }> => {
       try {
         await this.#usableToken(tx, merchant.id, input.token, true);
@@ -140,10 +160,10 @@ export class PaymentService {
         return { refusal: refusal as Error };
       }
       if (cvcHash !== undefined) {
-        const recorded = await tx.query(
-          'insert into used_ciphertexts (hash, expires_at) values ($1, $2) on conflict (hash) do nothing',
-          [cvcHash, new Date(Date.now() + (this.#policy.maxAgeSeconds + this.#policy.maxFutureSeconds + 60) * 1000)],
-        );
+        const recorded = await tx.query('insert into used_ciphertexts (hash, expires_at) values ($1, $2) on conflict (hash) do nothing', [
+          cvcHash,
+          replayRecordUntil(this.#policy),
+        ]);
         if (recorded.rowCount === 0) return { refusal: new ApiError('replayed_ciphertext', { param: 'cvc' }) };
       }
       const { rows } = await tx.query<PaymentRecord>(
@@ -165,13 +185,18 @@ export class PaymentService {
           declineCode,
         ],
       );
+      // Pending details that were used are spent either way; approved, they are the card now.
+      if (pending !== undefined && (await takePending(tx, merchant.id, input.token, pending.created_at)) && proven !== undefined) {
+        await promotePending(tx, merchant.id, input.token, pending, proven);
+      }
       // The authorization was made: a single-use token is spent (approved or declined) and the CVC is gone.
       await tx.query(
         `update tokens set used_at = case when reusable then used_at else now() end,
-                           cvc_sealed = null, cvc_expires_at = null, updated_at = now()
+                           cvc_sealed = null, cvc_bucket = null, cvc_expires_at = null, updated_at = now()
           where merchant_id = $1 and token = $2`,
         [merchant.id, input.token],
       );
+      if (status === 'declined') await this.#declines.record(tx, source);
       const payment = rows[0]!;
       const entry = { merchantId: merchant.id, actor: ctx.actor, token: input.token, paymentId: id, outcome: 'succeeded' } as const;
       if (status === 'declined') {
@@ -319,7 +344,8 @@ export class PaymentService {
   /** The token if a payment may be made on it now; `lock` holds its row to the end of the transaction. */
   async #usableToken(q: Queryable, merchantId: string, token: string, lock: boolean): Promise<TokenForPayment> {
     const { rows } = await q.query<TokenForPayment>(
-      `select reusable, used_at, expires_at, deleted_at, card_sealed, cvc_sealed, data_key_version, brand, last4, exp_month, exp_year
+      `select reusable, used_at, expires_at, deleted_at, card_sealed, card_key_sealed, data_key_version, cvc_sealed, cvc_bucket,
+              brand, last4, exp_month, exp_year, fingerprint, session_id, client_ip
          from tokens where merchant_id = $1 and token = $2 ${lock ? 'for update' : ''}`,
       [merchantId, token],
     );

@@ -68,11 +68,13 @@ function assertUsable(session: SessionRow | undefined, publishableKey: string): 
   if (session === undefined || session.publishable_key !== publishableKey || session.expires_at <= new Date()) {
     throw new ApiError('session_invalid', { param: 'session' });
   }
-  if (session.tokens_created >= SESSION_TOKEN_LIMIT) {
-    const retryAfter = Math.max(1, Math.ceil((session.expires_at.getTime() - Date.now()) / 1000));
-    throw new ApiError('rate_limited', {
-      message: `This session has created its ${SESSION_TOKEN_LIMIT} tokens; open a new session.`,
-      headers: { 'Retry-After': String(retryAfter) },
-    });
-  }
+  if (session.tokens_created >= SESSION_TOKEN_LIMIT) throw sessionExhausted((session.expires_at.getTime() - Date.now()) / 1000);
+}
+
+/** The 21st token of a session: 429, to retry once the session is over (a new one is needed). */
+export function sessionExhausted(secondsLeft: number): ApiError {
+  return new ApiError('rate_limited', {
+    message: `This session has created its ${SESSION_TOKEN_LIMIT} tokens; open a new session.`,
+    headers: { 'Retry-After': String(Number.isFinite(secondsLeft) && secondsLeft > 0 ? Math.ceil(secondsLeft) : 1) },
+  });
 }

@@ -30,6 +30,7 @@ const REFUSALS = {
   TV006: 'token_not_found',
   TV007: 'token_used',
   TV008: 'item_already_applied',
+  TV009: 'decline_velocity',
 } as const;
 
 export type Refusal = (typeof REFUSALS)[keyof typeof REFUSALS];

@@ -18,7 +18,8 @@ import {
   VerifyTokenRequest,
 } from './schema.ts';
 import { browserTokenBody, bulkUpdateBody, createdTokenBody, tokenBody } from './serialize.ts';
-import type { BulkItem, TokenVault } from './service.ts';
+import type { BulkItem } from './bulk-update.ts';
+import type { TokenVault } from './service.ts';
 
 // Other routes import it from here.
 export { sendStored } from '../http/idempotent.ts';
@@ -131,13 +132,17 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
     deps.tokens.create(
       { merchant, ciphertext: body.card, reusable: body.reusable, customer: body.customer },
       {
-        session: { id: body.session, publishableKey: body.key },
+        session: { id: body.session, publishableKey: body.key, clientIp: req.ip ?? 'unknown' },
         claim,
         actor: entry.actor,
         render: (outcome) => ({ status: 201, body: JSON.stringify(browserTokenBody(outcome.token)) }),
       },
     ),
-  );
+  ).catch((error: unknown) => {
+    // Only the merchant's server may learn that a card is already registered: the page gets the generic refusal.
+    if (error instanceof ApiError && error.code === 'duplicate_card') throw new ApiError('card_not_accepted', { param: 'card' });
+    throw error;
+  });
 }
 
 async function createFromServer(deps: TokenRouteDeps, req: Request) {

@@ -1,4 +1,6 @@
-import type { BulkOutcome, TokenOutcome, TokenRecord } from './service.ts';
+import type { BulkOutcome } from './bulk-update.ts';
+import type { TokenOutcome } from './create.ts';
+import type { TokenRecord } from './records.ts';
 
 const iso = (date: Date | null) => (date === null ? null : date.toISOString());
 

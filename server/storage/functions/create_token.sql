@@ -2,6 +2,15 @@
 -- count, the replay record, the token, its audit entries and the idempotency
 -- record — so the tokenize hot path is one round trip, and a refusal (raised
 -- with a TV0xx SQLSTATE, see server/storage/functions.ts) rolls all of it back.
+--
+-- Returns 'created', or for a merchant with unique tokens whose card already
+-- has a live token:
+-- - 'existing:<token>' from a merchant server (the caller refreshes that
+--   token in the same transaction);
+-- - 'pending:<token>' from the card fields (p_pending_card_sealed given): the
+--   new details wait in token_pending_cards until an approved authorization
+--   or verification proves them, and the stored response names that token.
+--   Both ends take this one statement, so answer and timing look the same.
 
 create or replace function tessera_create_token(
   p_merchant_id text,
@@ -15,21 +24,35 @@ create or replace function tessera_create_token(
   p_exp_year integer,
   p_cardholder_name text,
   p_fingerprint text,
+  -- the card under its own key, and that key wrapped under the data key of p_data_key_version
   p_card_sealed bytea,
+  p_card_key_sealed bytea,
   p_data_key_version integer,
+  -- the CVC under the key of its bucket
   p_cvc_sealed bytea,
+  p_cvc_bucket bigint,
   p_cvc_expires_at timestamptz,
   p_expires_at timestamptz,
   p_created_at timestamptz,
-  -- replay protection: the SHA-256 of the JWE and how long to remember it
+  -- replay protection: the hash of the JWE's decoded bytes and how long to remember it
   p_ciphertext_hash bytea,
   p_ciphertext_keep_until timestamptz,
-  -- unique tokens: return 'existing:<token>' instead of inserting when the card has a live token
+  -- unique tokens: answer the card's live token instead of inserting
   p_find_existing boolean,
-  -- card fields: the session to count the token against (null from a merchant server)
+  -- card fields: the details sealed for a pending update, used when the card already has a token
+  p_pending_card_sealed bytea,
+  p_pending_card_key_sealed bytea,
+  p_pending_cvc_sealed bytea,
+  p_pending_expires_at timestamptz,
+  -- card fields: the session to count the token against (null from a merchant server), and where it came from
   p_session_id text,
   p_publishable_key text,
   p_session_limit integer,
+  p_client_ip text,
+  -- card-testing limits: refuse when one of these decline counters has reached its limit in the current window
+  p_decline_keys text[],
+  p_decline_limits integer[],
+  p_decline_window timestamptz,
   -- the idempotency claim to complete with the response (null without Idempotency-Key)
   p_idempotency_scope text,
   p_idempotency_key text,
@@ -64,6 +87,14 @@ begin
     end if;
   end if;
 
+  if p_decline_keys is not null and exists (
+    select 1 from decline_counters d
+      join unnest(p_decline_keys, p_decline_limits) as l(key, declines_allowed) on d.key = l.key
+     where d.window_start = p_decline_window and d.declines >= l.declines_allowed
+  ) then
+    raise exception using errcode = 'TV009', message = 'decline_velocity';
+  end if;
+
   insert into used_ciphertexts (hash, expires_at) values (p_ciphertext_hash, p_ciphertext_keep_until)
   on conflict (hash) do nothing;
   if not found then
@@ -87,17 +118,36 @@ begin
        and deleted_at is null and (reusable or (used_at is null and expires_at > now()))
      order by created_at
      limit 1;
-    if v_existing is not null then
+    if v_existing is not null and p_pending_card_sealed is null then
       return 'existing:' || v_existing;
+    end if;
+    if v_existing is not null then
+      insert into token_pending_cards (merchant_id, token, card_sealed, card_key_sealed, data_key_version, exp_month, exp_year,
+                                       cardholder_name, cvc_sealed, cvc_bucket, reusable, created_at, expires_at)
+      values (p_merchant_id, v_existing, p_pending_card_sealed, p_pending_card_key_sealed, p_data_key_version, p_exp_month, p_exp_year,
+              p_cardholder_name, p_pending_cvc_sealed, p_cvc_bucket, p_reusable, p_created_at, p_pending_expires_at)
+      on conflict (merchant_id, token) do update set
+        card_sealed = excluded.card_sealed, card_key_sealed = excluded.card_key_sealed, data_key_version = excluded.data_key_version,
+        exp_month = excluded.exp_month, exp_year = excluded.exp_year, cardholder_name = excluded.cardholder_name,
+        cvc_sealed = excluded.cvc_sealed, cvc_bucket = excluded.cvc_bucket, reusable = excluded.reusable,
+        created_at = excluded.created_at, expires_at = excluded.expires_at;
+      insert into audit_events (id, merchant_id, actor, action, outcome, token)
+      values (p_audit_id, p_merchant_id, p_actor, 'token.reused', 'succeeded', v_existing);
+      if p_idempotency_key is not null then
+        -- The response was rendered for the token this call would have made; it names the card's token instead.
+        update idempotency_keys set response_status = p_response_status, response_body = replace(p_response_body, p_token, v_existing)
+         where scope = p_idempotency_scope and key = p_idempotency_key;
+      end if;
+      return 'pending:' || v_existing;
     end if;
   end if;
 
   insert into tokens (merchant_id, token, reusable, customer, decline_duplicates, brand, last4, exp_month, exp_year,
-                      cardholder_name, fingerprint, card_sealed, data_key_version, cvc_sealed, cvc_expires_at,
-                      expires_at, created_at, updated_at)
+                      cardholder_name, fingerprint, card_sealed, card_key_sealed, data_key_version, cvc_sealed, cvc_bucket,
+                      cvc_expires_at, expires_at, session_id, client_ip, created_at, updated_at)
   values (p_merchant_id, p_token, p_reusable, p_customer, p_decline_duplicates, p_brand, p_last4, p_exp_month, p_exp_year,
-          p_cardholder_name, p_fingerprint, p_card_sealed, p_data_key_version, p_cvc_sealed, p_cvc_expires_at,
-          p_expires_at, p_created_at, p_created_at)
+          p_cardholder_name, p_fingerprint, p_card_sealed, p_card_key_sealed, p_data_key_version, p_cvc_sealed, p_cvc_bucket,
+          p_cvc_expires_at, p_expires_at, p_session_id, p_client_ip, p_created_at, p_created_at)
   on conflict (merchant_id, token) do nothing;
   if not found then
     raise exception using errcode = 'TV003', message = 'token_value_taken';

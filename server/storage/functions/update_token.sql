@@ -20,8 +20,10 @@ create or replace function tessera_update_token(
   p_cardholder_name text,
   p_fingerprint text,
   p_card_sealed bytea,
+  p_card_key_sealed bytea,
   p_data_key_version integer,
   p_cvc_sealed bytea,
+  p_cvc_bucket bigint,
   p_cvc_expires_at timestamptz,
   p_ciphertext_hash bytea,
   p_ciphertext_keep_until timestamptz,
@@ -123,9 +125,11 @@ begin
     cardholder_name = coalesce(p_cardholder_name, cardholder_name),
     fingerprint = coalesce(p_fingerprint, fingerprint),
     card_sealed = coalesce(p_card_sealed, card_sealed),
+    card_key_sealed = case when p_card_sealed is null then card_key_sealed else p_card_key_sealed end,
     data_key_version = case when p_card_sealed is null then data_key_version else p_data_key_version end,
     -- a new card brings its own CVC, or none: the old one belongs to the old card
     cvc_sealed = case when p_card_sealed is null then cvc_sealed else p_cvc_sealed end,
+    cvc_bucket = case when p_card_sealed is null then cvc_bucket else p_cvc_bucket end,
     cvc_expires_at = case when p_card_sealed is null then cvc_expires_at else p_cvc_expires_at end,
     updated_at = now()
   where merchant_id = p_merchant_id and token = p_token
@@ -135,6 +139,11 @@ begin
     'cardholder_name', cardholder_name, 'fingerprint', fingerprint,
     'expires_at', expires_at, 'used_at', used_at, 'created_at', created_at
   )::text into v_record;
+
+  -- The merchant set the card: details a shopper typed and nobody proved yet are void.
+  if p_card_sealed is not null then
+    delete from token_pending_cards where merchant_id = p_merchant_id and token = p_token;
+  end if;
 
   insert into audit_events (id, merchant_id, actor, action, outcome, token)
   values (p_audit_id, p_merchant_id, p_actor, 'token.updated', 'succeeded', p_token);

@@ -1,0 +1,233 @@
+import { verifyAccount, type Verification } from '../acquirer/verification.ts';
+import type { AuditEntry } from '../audit/audit.ts';
+import { ApiError } from '../errors.ts';
+import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
+import { openCardCiphertext, replayKey, replayRecordUntil } from '../keys/card-ciphertext.ts';
+import { newId } from '../lib/ids.ts';
+import type { Merchant } from '../merchants/service.ts';
+import { SESSION_TOKEN_LIMIT, sessionExhausted } from '../sessions/service.ts';
+import type { Queryable } from '../storage/db.ts';
+import { callFunction, refusalOf } from '../storage/functions.ts';
+import { parseCardPlaintext, type Card } from './card.ts';
+import { sealDetails, type CardServiceDeps, type SealedDetails } from './deps.ts';
+import { PENDING_LIFETIME_MS } from './pending.ts';
+import { SINGLE_USE_LIFETIME_MS, TOKEN_COLUMNS, type TokenRecord } from './records.ts';
+
+export interface CreateTokenInput {
+  merchant: Merchant;
+  /** Compact JWE of the card, encrypted to a transport key. */
+  ciphertext: string;
+  reusable: boolean;
+  customer?: string | undefined;
+  value?: string | undefined;
+  declineDuplicates?: boolean;
+  verify?: boolean;
+}
+
+export interface TokenOutcome {
+  token: TokenRecord;
+  /** Unique tokens: the card was already tokenized and the existing token is returned. */
+  existing: boolean;
+  verification?: Verification;
+}
+
+/** Where a write comes from and what it must answer, so the response is stored with the token. */
+export interface TokenWrite {
+  /** Card fields: the session this token counts against, and the shopper's address. */
+  session?: { id: string; publishableKey: string; clientIp: string } | undefined;
+  /** Set when the request carries an Idempotency-Key. */
+  claim?: IdempotencyClaim | undefined;
+  /** Who is tokenizing, as the audit log names them (`redactKey`). */
+  actor: string;
+  render: (outcome: TokenOutcome) => StoredResponse;
+}
+
+/**
+ * Decrypts and validates the card, then writes the token, its audit entries
+ * and the response in one statement (`tessera_create_token`). A merchant
+ * server tokenizing a card that already has a token (unique tokens) takes a
+ * transaction, since that token is refreshed instead; the card fields never
+ * change a stored card (see `tokens/pending.ts`).
+ */
+export async function createToken(deps: CardServiceDeps, input: CreateTokenInput, write: TokenWrite): Promise<StoredResponse> {
+  const { merchant } = input;
+  const card = parseCardPlaintext(await openCardCiphertext(input.ciphertext, deps.keyring, deps.ciphertextPolicy));
+  const fingerprint = deps.merchantKeys.fingerprint(merchant, card.number);
+  const verification = input.verify ? await verify(deps, merchant, fingerprint, card, write.claim) : undefined;
+  // The verification was the card's authorization: its CVC is not kept after it.
+  if (verification !== undefined) delete card.cvc;
+
+  const now = Date.now();
+  const record: TokenRecord = {
+    token: input.value ?? newId('tok'),
+    reusable: input.reusable,
+    customer: input.customer ?? null,
+    decline_duplicates: input.declineDuplicates ?? false,
+    brand: card.brand,
+    last4: card.last4,
+    exp_month: card.exp_month,
+    exp_year: card.exp_year,
+    cardholder_name: card.name ?? null,
+    fingerprint,
+    expires_at: input.reusable ? null : new Date(now + SINGLE_USE_LIFETIME_MS),
+    used_at: null,
+    created_at: new Date(now),
+  };
+  const created = write.render({ token: record, existing: false, ...(verification === undefined ? {} : { verification }) });
+  const sealed = await sealDetails(deps, merchant, { token: record.token }, card, now);
+  const { session } = write;
+  // Through the card fields, a card that already has a token gets its details sealed for a pending update too.
+  const pending = session !== undefined && merchant.unique_tokens ? await sealDetails(deps, merchant, { pendingFingerprint: fingerprint }, card, now) : undefined;
+  const declines = session === undefined ? undefined : deps.declines.counters({ sessionId: session.id, clientIp: session.clientIp });
+
+  const args = {
+    merchant_id: merchant.id,
+    token: record.token,
+    reusable: record.reusable,
+    customer: record.customer,
+    decline_duplicates: record.decline_duplicates,
+    brand: record.brand,
+    last4: record.last4,
+    exp_month: record.exp_month,
+    exp_year: record.exp_year,
+    cardholder_name: record.cardholder_name,
+    fingerprint,
+    card_sealed: sealed.card.card_sealed,
+    card_key_sealed: sealed.card.card_key_sealed,
+    data_key_version: sealed.card.data_key_version,
+    cvc_sealed: sealed.cvc?.cvc_sealed ?? null,
+    cvc_bucket: sealed.cvc?.cvc_bucket ?? null,
+    cvc_expires_at: sealed.cvc?.cvc_expires_at ?? null,
+    expires_at: record.expires_at,
+    created_at: record.created_at,
+    ciphertext_hash: replayKey(input.ciphertext),
+    ciphertext_keep_until: replayRecordUntil(deps.ciphertextPolicy, now),
+    find_existing: merchant.unique_tokens,
+    pending_card_sealed: pending?.card.card_sealed ?? null,
+    pending_card_key_sealed: pending?.card.card_key_sealed ?? null,
+    pending_cvc_sealed: pending?.cvc?.cvc_sealed ?? null,
+    pending_expires_at: pending === undefined ? null : new Date(now + PENDING_LIFETIME_MS),
+    session_id: session?.id ?? null,
+    publishable_key: session?.publishableKey ?? null,
+    session_limit: SESSION_TOKEN_LIMIT,
+    client_ip: session?.clientIp ?? null,
+    decline_keys: declines?.keys ?? null,
+    decline_limits: declines?.limits ?? null,
+    decline_window: deps.declines.window(now),
+    idempotency_scope: write.claim?.scope ?? null,
+    idempotency_key: write.claim?.key ?? null,
+    response_status: created.status,
+    response_body: write.claim?.sealBody === undefined ? created.body : write.claim.sealBody(created.body),
+    // Its audit entries, written by the same statement.
+    actor: write.actor,
+    audit_id: newId('evt'),
+    verification_audit_id: verification === undefined ? null : newId('evt'),
+    verification_outcome: verification?.status ?? null,
+    verification_code: verification?.decline_code ?? null,
+  };
+  const write_ = async (q: Queryable) =>
+    (await callFunction<string>(q, 'tessera_create_token', args).catch((error: unknown) => refusal(error, deps))).rows[0]!.result;
+
+  if (!merchant.unique_tokens || session !== undefined) {
+    const outcome = await write_(deps.db);
+    // The answer the statement stored names the card's token (tessera_create_token replaced the name the same way).
+    return outcome.startsWith('pending:') ? { status: created.status, body: created.body.replaceAll(record.token, outcome.slice('pending:'.length)) } : created;
+  }
+  return deps.db.transaction(async (tx) => {
+    const outcome = await write_(tx);
+    if (!outcome.startsWith('existing:')) return created;
+    const token = outcome.slice('existing:'.length);
+    const existing = await refreshExisting(tx, merchant, token, input, card, await sealDetails(deps, merchant, { token }, card, now));
+    const response = write.render({ token: existing, existing: true, ...(verification === undefined ? {} : { verification }) });
+    for (const entry of reuseEntries(verification)) {
+      await deps.audit.record({ merchantId: merchant.id, actor: write.actor, token: existing.token, ...entry }, tx);
+    }
+    await recordResponse(tx, write.claim, response);
+    return response;
+  });
+}
+
+/** `verify: true`: the merchant server asks for an account verification as it tokenizes; a decline counts against the card. */
+async function verify(deps: CardServiceDeps, merchant: Merchant, fingerprint: string, card: Card, claim: IdempotencyClaim | undefined): Promise<Verification> {
+  const source = { merchantId: merchant.id, fingerprint, sessionId: null, clientIp: null };
+  await deps.declines.check(deps.db, source);
+  const verification = await verifyAccount(deps.acquirer, card, claim);
+  if (verification.status === 'failed') await deps.declines.record(deps.db, source);
+  return verification;
+}
+
+/**
+ * Unique tokens, from a merchant server: the card's live token, with its
+ * expiry, name, address and CVC refreshed from this tokenization (which also
+ * voids details a shopper typed and nobody proved).
+ */
+async function refreshExisting(
+  tx: Queryable,
+  merchant: Merchant,
+  token: string,
+  input: CreateTokenInput,
+  card: Card,
+  sealed: SealedDetails,
+): Promise<TokenRecord> {
+  await tx.query('delete from token_pending_cards where merchant_id = $1 and token = $2', [merchant.id, token]);
+  const { rows } = await tx.query<TokenRecord>(
+    `update tokens set
+       exp_month = $3, exp_year = $4,
+       cardholder_name = coalesce($5, cardholder_name),
+       card_sealed = $6, card_key_sealed = $7, data_key_version = $8,
+       cvc_sealed = coalesce($9, cvc_sealed),
+       cvc_bucket = case when $9::bytea is null then cvc_bucket else $10 end,
+       cvc_expires_at = case when $9::bytea is null then cvc_expires_at else $11 end,
+       reusable = reusable or $12,
+       expires_at = case when reusable or $12 then null else expires_at end,
+       decline_duplicates = decline_duplicates or $13,
+       updated_at = now()
+     where merchant_id = $1 and token = $2
+     returning ${TOKEN_COLUMNS}`,
+    [
+      merchant.id,
+      token,
+      card.exp_month,
+      card.exp_year,
+      card.name ?? null,
+      sealed.card.card_sealed,
+      sealed.card.card_key_sealed,
+      sealed.card.data_key_version,
+      sealed.cvc?.cvc_sealed ?? null,
+      sealed.cvc?.cvc_bucket ?? null,
+      sealed.cvc?.cvc_expires_at ?? null,
+      input.reusable,
+      input.declineDuplicates ?? false,
+    ],
+  );
+  return rows[0]!;
+}
+
+/** Turns a refusal raised by `tessera_create_token` into its API error; anything else passes through. */
+function refusal(error: unknown, deps: Pick<CardServiceDeps, 'declines'>): never {
+  const refused = refusalOf(error);
+  switch (refused?.refusal) {
+    case 'session_exhausted':
+      throw sessionExhausted(Number(refused.detail));
+    case 'session_invalid':
+      throw new ApiError('session_invalid', { param: 'session' });
+    case 'token_value_taken':
+      throw new ApiError('token_value_taken', { param: 'value' });
+    case 'decline_velocity':
+      throw deps.declines.refusal();
+    case 'replayed_ciphertext':
+    case 'duplicate_card':
+      throw new ApiError(refused.refusal, { param: 'card' });
+    default:
+      throw error;
+  }
+}
+
+/** The audit entries of a unique token returned again: the reuse, and the verification if one ran. */
+function reuseEntries(verification: Verification | undefined): Pick<AuditEntry, 'action' | 'outcome' | 'code'>[] {
+  const entries: Pick<AuditEntry, 'action' | 'outcome' | 'code'>[] = [{ action: 'token.reused', outcome: 'succeeded' }];
+  if (verification !== undefined) {
+    entries.push({ action: 'token.verified', outcome: verification.status, code: verification.decline_code ?? undefined });
+  }
+  return entries;
+}
