@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { createDemoApp } from '../../demo/server/app.ts';
-import type { DemoMerchant } from '../../demo/server/config.ts';
+import { DEFAULT_LIMITS, type DemoMerchant, type ShopLimits } from '../../demo/server/config.ts';
 import { openShopDb, type ShopDb } from '../../demo/server/db.ts';
 import { artifactsDir } from './vault.ts';
 
@@ -44,14 +44,43 @@ async function shopTemplate(): Promise<string> {
   return dir;
 }
 
-export async function startTestShop(options: { merchant: DemoMerchant; vaultUrl: string; port?: number; name?: string }): Promise<TestShop> {
-  const dataDir = join(artifactsDir(), `${options.name ?? 'shop'}-${randomBytes(4).toString('hex')}`);
-  mkdirSync(dataDir, { recursive: true });
-  cpSync(join(await shopTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+/**
+ * The shop's own limits, except those per client: every test's requests come
+ * from 127.0.0.1, so one client's allowance would be shared by the whole
+ * run. Tests of the per-client limits set them.
+ */
+export const TEST_SHOP_LIMITS: ShopLimits = { ...DEFAULT_LIMITS, cardAttemptsPerClient: 100_000, loginFailuresPerClient: 100_000 };
+
+export interface StartShopOptions {
+  merchant: DemoMerchant;
+  vaultUrl: string;
+  port?: number;
+  name?: string;
+  /** Over `TEST_SHOP_LIMITS`. */
+  limits?: Partial<ShopLimits>;
+  /** A data folder an earlier (closed) test shop used: the same database, as after a restart. */
+  dataDir?: string;
+}
+
+export async function startTestShop(options: StartShopOptions): Promise<TestShop> {
+  let dataDir = options.dataDir;
+  if (dataDir === undefined) {
+    dataDir = join(artifactsDir(), `${options.name ?? 'shop'}-${randomBytes(4).toString('hex')}`);
+    mkdirSync(dataDir, { recursive: true });
+    cpSync(join(await shopTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+  }
   const db = await openShopDb(dataDir);
   const logFile = join(dataDir, 'shop.log');
   const log = pino({ level: 'info' }, pino.destination({ dest: logFile, sync: true, append: true }));
-  const app = createDemoApp({ merchant: options.merchant, vaultUrl: options.vaultUrl, pagesDir: DEMO_PAGES_DIR, db, dashboardPassword: DASHBOARD_PASSWORD, log });
+  const app = createDemoApp({
+    merchant: options.merchant,
+    vaultUrl: options.vaultUrl,
+    pagesDir: DEMO_PAGES_DIR,
+    db,
+    dashboardPassword: DASHBOARD_PASSWORD,
+    limits: { ...TEST_SHOP_LIMITS, ...options.limits },
+    log,
+  });
   const server: Server = await new Promise((resolve, reject) => {
     const listening = app.listen(options.port ?? 0, '127.0.0.1', () => resolve(listening)).once('error', reject);
   });
