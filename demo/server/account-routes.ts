@@ -1,7 +1,9 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import { failedAttempt } from './card-attempts.ts';
+import { clientOf } from './client.ts';
 import { newShopId, shopIdPattern, type Shop } from './context.ts';
-import { declineMessage, fromVault, parseBody, ShopError } from './errors.ts';
+import { fromVault, parseBody, ShopError } from './errors.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { orderView, TokenName } from './shop-routes.ts';
 import type { VaultToken } from './vault-client.ts';
@@ -34,7 +36,7 @@ const cardView = (row: SavedCardRow, token: VaultToken, defaultCard: string | nu
 
 /** Sign-up, sign-in, and the shopper's account: saved cards (added without a purchase, deleted, default) and orders. */
 export function accountRoutes(shop: Shop): Router {
-  const { db, vault, sessions, log } = shop;
+  const { db, vault, sessions, cardAttempts, logins, log } = shop;
   const router = Router();
 
   const requireUser = async (req: Parameters<typeof sessions.current>[0]) => {
@@ -62,14 +64,23 @@ export function accountRoutes(shop: Shop): Router {
     res.status(201).json({ user: { id, email } });
   });
 
+  /**
+   * Sign-in, behind the lockout: an address with no account is counted and
+   * locked exactly like one with an account, and its password is checked
+   * against a decoy hash, so neither the answer nor its timing tells them
+   * apart.
+   */
   router.post('/login', async (req, res) => {
     const { email, password } = parseBody(Credentials, req.body);
-    const { rows } = await db.query<{ id: string; password_hash: string }>('select id, password_hash from users where email = $1', [email]);
-    if (!(await verifyPassword(password, rows[0]?.password_hash))) {
-      throw new ShopError(401, 'wrong_credentials', 'The e-mail address or password is not right.');
-    }
-    await sessions.start(req, res, { userId: rows[0]!.id, dashboard: false });
-    res.json({ user: { id: rows[0]!.id, email } });
+    let userId: string | undefined;
+    const signedIn = await logins.signIn({ account: `email:${email}`, client: clientOf(req) }, async () => {
+      const { rows } = await db.query<{ id: string; password_hash: string }>('select id, password_hash from users where email = $1', [email]);
+      userId = rows[0]?.id;
+      return verifyPassword(password, rows[0]?.password_hash);
+    });
+    if (!signedIn || userId === undefined) throw new ShopError(401, 'wrong_credentials', 'The e-mail address or password is not right.');
+    await sessions.start(req, res, { userId, dashboard: false });
+    res.json({ user: { id: userId, email } });
   });
 
   router.post('/logout', async (req, res) => {
@@ -103,20 +114,33 @@ export function accountRoutes(shop: Shop): Router {
    * Saves a card from the fields in signup mode, with no purchase: the token
    * must be reusable and made for this account, and pass an account
    * verification at the vault (a small authorization, voided). A card that
-   * fails it is deleted from the vault and the shopper is told why.
+   * fails it is deleted from the vault and the shopper is told why (the
+   * reason only the first time, as at checkout). Verifications are card
+   * attempts: they count against the session's and the client's limits.
    */
   router.post('/cards', async (req, res) => {
     const { token } = parseBody(z.strictObject({ token: TokenName }), req.body);
-    const { userId } = await requireUser(req);
+    const { session, userId } = await requireUser(req);
+    const scope = { sessionId: session.id, client: clientOf(req) };
+    await cardAttempts.assertAllowed(db, scope);
     const read = await vault.readToken(token).catch((error: unknown) => Promise.reject(fromVault(error, log)));
     if (!read.reusable || read.customer !== userId) {
       throw new ShopError(422, 'card_not_saveable', 'This card entry cannot be saved on your account. Please enter the card again.');
     }
-    const verified = await vault.verifyToken(token, `verify-${token}`).catch((error: unknown) => Promise.reject(fromVault(error, log)));
-    if (verified.verification.status === 'failed') {
-      await vault.deleteToken(token).catch(() => undefined);
-      throw new ShopError(402, 'card_declined', declineMessage(verified.verification.decline_code ?? undefined));
+    const attemptId = await db.transaction((tx) => cardAttempts.record(tx, 'verification', scope));
+    let verified: Awaited<ReturnType<typeof vault.verifyToken>>;
+    try {
+      verified = await vault.verifyToken(token, `verify-${token}`);
+    } catch (error) {
+      await cardAttempts.settle(db, attemptId, failedAttempt(error).outcome);
+      throw fromVault(error, log);
     }
+    if (verified.verification.status === 'failed') {
+      await cardAttempts.settle(db, attemptId, 'declined');
+      await vault.deleteToken(token).catch(() => undefined);
+      throw new ShopError(402, 'card_declined', await cardAttempts.declineMessage(db, scope, verified.verification.decline_code ?? 'generic_decline'));
+    }
+    await cardAttempts.settle(db, attemptId, 'approved');
     const id = newShopId('card');
     await db.transaction(async (tx) => {
       await tx.query('insert into saved_cards (id, token, user_id) values ($1, $2, $3)', [id, token, userId]);

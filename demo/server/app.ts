@@ -4,11 +4,13 @@ import express, { Router, type Express, type Request } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { accountRoutes } from './account-routes.ts';
-import type { DemoMerchant } from './config.ts';
+import { CardAttempts } from './card-attempts.ts';
+import type { DemoMerchant, ShopLimits } from './config.ts';
 import type { Shop } from './context.ts';
 import { dashboardRoutes } from './dashboard-routes.ts';
 import type { ShopDb } from './db.ts';
 import { errorHandler, ShopError } from './errors.ts';
+import { LoginThrottle } from './login-throttle.ts';
 import { Sessions } from './sessions.ts';
 import { shopRoutes } from './shop-routes.ts';
 import { VaultClient } from './vault-client.ts';
@@ -23,6 +25,8 @@ export interface DemoDeps {
   db: ShopDb;
   /** What signs in to `/dashboard`. */
   dashboardPassword: string;
+  /** Card-attempt limits and sign-in lockout (`DEFAULT_LIMITS`, or the environment through `loadDemoConfig`). */
+  limits: ShopLimits;
   log: Logger;
 }
 
@@ -34,8 +38,15 @@ export interface DemoDeps {
  * an encrypted blob it passes to the vault as it came).
  */
 export function createDemoApp(deps: DemoDeps): Express {
-  const { merchant, vaultUrl, pagesDir, log, db } = deps;
-  const shop: Shop = { db, vault: new VaultClient({ vaultUrl, secretKey: merchant.secretKey }), sessions: new Sessions(db), log };
+  const { merchant, vaultUrl, pagesDir, log, db, limits } = deps;
+  const shop: Shop = {
+    db,
+    vault: new VaultClient({ vaultUrl, secretKey: merchant.secretKey }),
+    sessions: new Sessions(db),
+    cardAttempts: new CardAttempts(limits),
+    logins: new LoginThrottle(db, limits),
+    log,
+  };
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

@@ -3,6 +3,47 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
+/**
+ * How much card testing and password guessing the shop lets through before
+ * it refuses (docs/decisions.md, Demo shop). Card attempts are payment
+ * attempts and verifications of cards saved without a purchase; a client is
+ * an IP address (an IPv6 client's /64).
+ */
+export interface ShopLimits {
+  /** The sliding window card attempts are counted in. */
+  cardAttemptWindowMs: number;
+  cardAttemptsPerOrder: number;
+  cardAttemptsPerSession: number;
+  cardAttemptsPerClient: number;
+  /** Failed sign-ins in a row for one e-mail address before each further failure locks it. */
+  loginFailuresPerEmail: number;
+  /** Failed sign-ins in a row from one client (any address) before each further failure locks it. */
+  loginFailuresPerClient: number;
+  /** The first lock; each further failure doubles it, up to `loginLockoutMaxMs`. */
+  loginLockoutBaseMs: number;
+  loginLockoutMaxMs: number;
+}
+
+export const DEFAULT_LIMITS: ShopLimits = {
+  cardAttemptWindowMs: 3600_000,
+  cardAttemptsPerOrder: 3,
+  cardAttemptsPerSession: 5,
+  cardAttemptsPerClient: 10,
+  loginFailuresPerEmail: 5,
+  loginFailuresPerClient: 20,
+  loginLockoutBaseMs: 30_000,
+  loginLockoutMaxMs: 3600_000,
+};
+
+const count = (fallback: number) => z.coerce.number().int().min(1).max(1_000_000).default(fallback);
+/** Seconds, fractions allowed (tests lock for one second, not thirty). */
+const seconds = (fallbackMs: number) =>
+  z.coerce
+    .number()
+    .min(0.001)
+    .max(30 * 86400)
+    .default(fallbackMs / 1000);
+
 const EnvSchema = z.object({
   /** Where the shop listens. The demo merchant allows the origin http://localhost:4100 only, so another port gets no card fields. */
   DEMO_PORT: z.coerce.number().int().min(1).max(65535).default(4100),
@@ -14,6 +55,14 @@ const EnvSchema = z.object({
   DEMO_DATA_DIR: z.string().min(1).optional(),
   /** The dashboard's password; without it one is generated into `<DEMO_DATA_DIR>/dashboard-password` on first start. */
   DEMO_DASHBOARD_PASSWORD: z.string().min(8).optional(),
+  DEMO_CARD_ATTEMPT_WINDOW_SECONDS: seconds(DEFAULT_LIMITS.cardAttemptWindowMs),
+  DEMO_CARD_ATTEMPTS_PER_ORDER: count(DEFAULT_LIMITS.cardAttemptsPerOrder),
+  DEMO_CARD_ATTEMPTS_PER_SESSION: count(DEFAULT_LIMITS.cardAttemptsPerSession),
+  DEMO_CARD_ATTEMPTS_PER_CLIENT: count(DEFAULT_LIMITS.cardAttemptsPerClient),
+  DEMO_LOGIN_FAILURES_PER_EMAIL: count(DEFAULT_LIMITS.loginFailuresPerEmail),
+  DEMO_LOGIN_FAILURES_PER_CLIENT: count(DEFAULT_LIMITS.loginFailuresPerClient),
+  DEMO_LOGIN_LOCKOUT_BASE_SECONDS: seconds(DEFAULT_LIMITS.loginLockoutBaseMs),
+  DEMO_LOGIN_LOCKOUT_MAX_SECONDS: seconds(DEFAULT_LIMITS.loginLockoutMaxMs),
 });
 
 export interface DemoConfig {
@@ -24,6 +73,7 @@ export interface DemoConfig {
   /** The shop's own data folder. */
   shopDataDir: string;
   dashboardPassword: string | undefined;
+  limits: ShopLimits;
 }
 
 /** Parses the environment once at boot; a bad value stops the shop with a message naming the variable. */
@@ -40,6 +90,16 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     dataDir: resolve(parsed.data.TESSERA_DATA_DIR),
     shopDataDir: shopDataDir(parsed.data.TESSERA_DATA_DIR, parsed.data.DEMO_DATA_DIR),
     dashboardPassword: parsed.data.DEMO_DASHBOARD_PASSWORD,
+    limits: {
+      cardAttemptWindowMs: Math.round(parsed.data.DEMO_CARD_ATTEMPT_WINDOW_SECONDS * 1000),
+      cardAttemptsPerOrder: parsed.data.DEMO_CARD_ATTEMPTS_PER_ORDER,
+      cardAttemptsPerSession: parsed.data.DEMO_CARD_ATTEMPTS_PER_SESSION,
+      cardAttemptsPerClient: parsed.data.DEMO_CARD_ATTEMPTS_PER_CLIENT,
+      loginFailuresPerEmail: parsed.data.DEMO_LOGIN_FAILURES_PER_EMAIL,
+      loginFailuresPerClient: parsed.data.DEMO_LOGIN_FAILURES_PER_CLIENT,
+      loginLockoutBaseMs: Math.round(parsed.data.DEMO_LOGIN_LOCKOUT_BASE_SECONDS * 1000),
+      loginLockoutMaxMs: Math.round(parsed.data.DEMO_LOGIN_LOCKOUT_MAX_SECONDS * 1000),
+    },
   };
 }
 

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { CardAttempts } from './card-attempts.ts';
 import type { ShopDb, ShopQueryable } from './db.ts';
+import type { LoginThrottle } from './login-throttle.ts';
 import type { Sessions } from './sessions.ts';
 import type { VaultClient } from './vault-client.ts';
 
@@ -9,6 +11,10 @@ export interface Shop {
   db: ShopDb;
   vault: VaultClient;
   sessions: Sessions;
+  /** Limits on card attempts (payments and verifications) per order, session and client. */
+  cardAttempts: CardAttempts;
+  /** Lockout with backoff for the shoppers' and the dashboard's sign-ins. */
+  logins: LoginThrottle;
   log: Logger;
 }
 

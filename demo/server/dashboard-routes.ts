@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
+import { clientOf } from './client.ts';
 import { setting, shopIdPattern, type Shop } from './context.ts';
 import { parseBody, ShopError } from './errors.ts';
 import { orderView } from './shop-routes.ts';
@@ -19,7 +20,7 @@ const digest = (value: string) => createHash('sha256').update(value).digest();
  * holds the secret key; the dashboard password starts a dashboard session.
  */
 export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
-  const { db, vault, sessions } = shop;
+  const { db, vault, sessions, logins } = shop;
   const router = Router();
 
   const requireDashboard = async (req: Request) => {
@@ -28,10 +29,11 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
 
   router.post('/login', async (req, res) => {
     const { password } = parseBody(Login, req.body);
+    const client = clientOf(req);
+    // The lockout is per client here, never for the dashboard as a whole: anyone could otherwise lock the merchant out.
     // Digests have one length, so the comparison takes the same time whatever was typed.
-    if (!timingSafeEqual(digest(password), digest(dashboardPassword))) {
-      throw new ShopError(401, 'wrong_password', 'That is not the dashboard password.');
-    }
+    const signedIn = await logins.signIn({ account: `dashboard:${client}`, client }, async () => timingSafeEqual(digest(password), digest(dashboardPassword)));
+    if (!signedIn) throw new ShopError(401, 'wrong_password', 'That is not the dashboard password.');
     const current = await sessions.current(req);
     await sessions.start(req, res, { userId: current?.userId ?? null, dashboard: true });
     res.json({ ok: true });

@@ -9,10 +9,32 @@ export class ShopError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** Seconds, sent as `Retry-After` (with 429). */
+    readonly retryAfter: number | undefined = undefined,
   ) {
     super(message);
   }
 }
+
+/** A wait in words for the shopper: "45 seconds", "3 minutes", "2 hours" (rounded up). */
+export function waitInWords(seconds: number): string {
+  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`;
+  if (seconds < 60) return plural(Math.max(1, Math.ceil(seconds)), 'second');
+  const minutes = Math.ceil(seconds / 60);
+  if (minutes < 60) return plural(minutes, 'minute');
+  return plural(Math.ceil(seconds / 3600), 'hour');
+}
+
+/**
+ * Past one of the shop's card-attempt limits, or the vault's: the same
+ * answer whatever tripped, so it tells nothing about the card.
+ */
+export const tooManyCardAttempts = (retryAfter: number) =>
+  new ShopError(429, 'too_many_attempts', `Too many card attempts. For your security, please wait ${waitInWords(retryAfter)} before trying again.`, retryAfter);
+
+/** A sign-in refused while the e-mail address or the client is locked, whether or not the address has an account. */
+export const tooManySignIns = (retryAfter: number) =>
+  new ShopError(429, 'too_many_sign_in_attempts', `Too many sign-in attempts. For your security, please wait ${waitInWords(retryAfter)} before trying again.`, retryAfter);
 
 /** Parses a request body (or query) with zod; the shopper gets a fixed sentence, never zod's, which can quote the input. */
 export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
@@ -32,7 +54,13 @@ const DECLINES: Record<string, string> = {
   do_not_honor: 'Your bank declined the payment. Contact your bank, or try another card.',
 };
 
-export const declineMessage = (code: string | undefined): string => DECLINES[code ?? ''] ?? DECLINES['generic_decline']!;
+export const declineMessage = (code: string | undefined): string => DECLINES[code ?? ''] ?? GENERIC_DECLINE;
+
+/** The one sentence for every decline after the first of an order or session: the acquirer's reason helps a card tester more than a shopper. */
+export const GENERIC_DECLINE = DECLINES['generic_decline']!;
+
+/** The vault's own wait, kept within a day: a missing or absurd `Retry-After` must not lock a shopper out for long. */
+const vaultWait = (seconds: number | undefined) => Math.min(86_400, Math.max(1, seconds ?? 60));
 
 /**
  * What a failed vault call means for the shopper. Codes the shopper cannot
@@ -46,9 +74,16 @@ export function fromVault(error: unknown, log: Logger): ShopError {
     return new ShopError(503, 'vault_unavailable', 'The payment service did not answer. Please try again in a moment: you will not be charged twice.');
   }
   if (!(error instanceof VaultRequestError)) return error instanceof ShopError ? error : new ShopError(500, 'internal_error', GENERIC);
+  if (error.status === 429) {
+    // The vault's velocity limits: its wording stays here; the shopper gets the shop's own answer, and the cart stays payable later.
+    log.warn({ vault_status: error.status, vault_code: error.code }, 'vault rate limited the request');
+    return tooManyCardAttempts(vaultWait(error.retryAfter));
+  }
   switch (error.code) {
     case 'card_declined':
       return new ShopError(402, 'card_declined', declineMessage(error.declineCode));
+    case 'card_not_accepted':
+      return new ShopError(402, 'card_declined', GENERIC_DECLINE);
     case 'token_not_found':
       return new ShopError(404, 'card_not_found', 'This card entry has expired or is no longer on file. Please enter the card again.');
     case 'token_used':
@@ -73,6 +108,7 @@ const GENERIC = 'Something went wrong in the shop. Nothing was done; please try 
 export function errorHandler(log: Logger) {
   return (error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const answer = toShopError(error, log);
+    if (answer.retryAfter !== undefined) res.set('Retry-After', String(Math.max(1, Math.ceil(answer.retryAfter))));
     res.status(answer.status).json({ error: { code: answer.code, message: answer.message } });
   };
 }

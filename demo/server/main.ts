@@ -28,6 +28,7 @@ try {
     pagesDir: join(import.meta.dirname, '..', '..', 'dist', 'demo'),
     db,
     dashboardPassword,
+    limits: config.limits,
     log,
   });
   const server = app.listen(config.port, '127.0.0.1', () => {

@@ -27,7 +27,7 @@ function cookieValue(req: Request): string | undefined {
  * Server-side sessions behind a random id in an HttpOnly, SameSite=Lax
  * cookie. Guests get one when they first put something in the cart; signing
  * in or out, or into the dashboard, starts a new one (the old id stops
- * working), carrying the cart along.
+ * working), carrying the cart, the unpaid order and the card attempts along.
  */
 export class Sessions {
   readonly #db: ShopDb;
@@ -67,6 +67,8 @@ export class Sessions {
       if (previous) {
         await tx.query('update cart_items set session_id = $2 where session_id = $1', [previous.id, session.id]);
         await tx.query("update orders set session_id = $2 where session_id = $1 and status = 'awaiting_payment'", [previous.id, session.id]);
+        // The card attempts follow the shopper too: signing in must not hand a session a fresh allowance.
+        await tx.query('update card_attempts set session_id = $2 where session_id = $1', [previous.id, session.id]);
         await tx.query('delete from sessions where id = $1', [previous.id]);
       }
     });

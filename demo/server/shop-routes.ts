@@ -1,9 +1,11 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import { failedAttempt } from './card-attempts.ts';
 import { CATALOG, CURRENCY, productById } from './catalog.ts';
+import { clientOf } from './client.ts';
 import { newShopId, setting, shopIdPattern, type Shop } from './context.ts';
 import type { ShopQueryable } from './db.ts';
-import { declineMessage, fromVault, parseBody, ShopError } from './errors.ts';
+import { fromVault, parseBody, ShopError } from './errors.ts';
 import type { Session } from './sessions.ts';
 import { VaultRequestError, VaultUnreachableError, type VaultPayment } from './vault-client.ts';
 
@@ -79,7 +81,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Catalog, cart, checkout. */
 export function shopRoutes(shop: Shop): Router {
-  const { db, vault, sessions, log } = shop;
+  const { db, vault, sessions, cardAttempts, log } = shop;
   const router = Router();
   /** Orders being paid right now: one payment at a time per cart, so a double submit cannot pay twice. */
   const paying = new Set<string>();
@@ -112,7 +114,9 @@ export function shopRoutes(shop: Shop): Router {
    * Pays for the cart. The order is made on the first try and kept while it
    * waits for payment, so a decline and a retry with another card are two
    * attempts on one order (`reference` = the order id at the vault), each
-   * with its own Idempotency-Key `<order>-<attempt>`.
+   * with its own Idempotency-Key `<order>-<attempt>`. Attempts are limited
+   * per order, session and client (`CardAttempts`); past a limit the answer
+   * is 429 and nothing, the vault included, is asked.
    */
   router.post('/checkout', async (req, res) => {
     const body = parseBody(CheckoutBody, req.body);
@@ -122,14 +126,17 @@ export function shopRoutes(shop: Shop): Router {
     if (paying.has(session.id)) throw new ShopError(409, 'checkout_in_progress', 'Your payment is already being processed.');
     paying.add(session.id);
     try {
-      res.status(201).json({ order: orderView(await checkout(shop, session, lines, body)) });
+      res.status(201).json({ order: orderView(await checkout(session, clientOf(req), lines, body)) });
     } finally {
       paying.delete(session.id);
     }
   });
 
-  async function checkout(shop: Shop, session: Session, lines: CartLine[], body: z.output<typeof CheckoutBody>): Promise<OrderRow> {
+  async function checkout(session: Session, client: string, lines: CartLine[], body: z.output<typeof CheckoutBody>): Promise<OrderRow> {
     const amount = lines.reduce((sum, line) => sum + line.amount, 0);
+    const unpaid = (await db.query<{ id: string }>(`select id from orders where session_id = $1 and status = 'awaiting_payment'`, [session.id])).rows[0];
+    await cardAttempts.assertAllowed(db, { orderId: unpaid?.id, sessionId: session.id, client });
+
     let order = (
       await db.query<OrderRow>(
         `update orders set items = $2, amount = $3, user_id = $4, updated_at = now()
@@ -176,8 +183,13 @@ export function shopRoutes(shop: Shop): Router {
     }
 
     const attempt = order.attempts + 1;
-    await db.query('update orders set attempts = $2 where id = $1', [order.id, attempt]);
-    await db.query(`insert into payment_attempts (order_id, attempt, token, outcome) values ($1, $2, $3, 'sent')`, [order.id, attempt, token]);
+    const scope = { orderId: order.id, sessionId: session.id, client };
+    const attemptId = await db.transaction(async (tx) => {
+      const id = await cardAttempts.record(tx, 'payment', scope);
+      await tx.query('update orders set attempts = $2 where id = $1', [order.id, attempt]);
+      await tx.query(`insert into payment_attempts (order_id, attempt, token, outcome) values ($1, $2, $3, 'sent')`, [order.id, attempt, token]);
+      return id;
+    });
     const captureAtCheckout = await setting<boolean>(db, 'capture_at_checkout');
     try {
       const payment = await payWithRetries(
@@ -190,19 +202,20 @@ export function shopRoutes(shop: Shop): Router {
         payment.status,
         payment.id,
       ]);
+      await cardAttempts.settle(db, attemptId, 'approved');
       return settle(order, payment, saveFor);
     } catch (error) {
-      const unanswered = error instanceof VaultUnreachableError || (error instanceof VaultRequestError && (error.status >= 500 || error.code === 'idempotency_in_flight'));
-      const declineCode = error instanceof VaultRequestError && error.code === 'card_declined' ? (error.declineCode ?? 'generic_decline') : null;
+      const { outcome, declineCode } = failedAttempt(error);
       await db.query('update payment_attempts set outcome = $3, decline_code = $4 where order_id = $1 and attempt = $2', [
         order.id,
         attempt,
-        unanswered ? 'unknown' : declineCode ? 'declined' : 'failed',
+        outcome === 'unknown' || outcome === 'declined' ? outcome : 'failed',
         declineCode,
       ]);
+      await cardAttempts.settle(db, attemptId, outcome);
       // A card saved for this purchase and declined would linger in the vault, on no account: remove it.
-      if (saveFor !== undefined && !unanswered) await vault.deleteToken(token).catch(() => undefined);
-      if (declineCode) throw new ShopError(402, 'card_declined', declineMessage(declineCode));
+      if (saveFor !== undefined && outcome !== 'unknown') await vault.deleteToken(token).catch(() => undefined);
+      if (declineCode !== null) throw new ShopError(402, 'card_declined', await cardAttempts.declineMessage(db, scope, declineCode));
       throw fromVault(error, log);
     }
   }

@@ -63,6 +63,8 @@ export class VaultRequestError extends Error {
     readonly status: number,
     readonly code: string,
     readonly declineCode: string | undefined = undefined,
+    /** The vault's `Retry-After` in seconds, when it sent a usable one (with 429 and 503). */
+    readonly retryAfter: number | undefined = undefined,
   ) {
     super(`The vault answered ${status} ${code}.`);
   }
@@ -148,6 +150,7 @@ export class VaultClient {
   async #call<T extends z.ZodType>(schema: T, method: string, path: string, body?: unknown, idempotencyKey?: string): Promise<z.output<T>> {
     let status: number;
     let text: string;
+    let retryAfter: string | null = null;
     try {
       // The body is read under the same deadline: a vault that stalls mid-answer is as unreachable as a silent one.
       const response = await fetch(new URL(path, this.#vaultUrl), {
@@ -162,6 +165,7 @@ export class VaultClient {
         signal: AbortSignal.timeout(VAULT_TIMEOUT_MS),
       });
       status = response.status;
+      retryAfter = response.headers.get('retry-after');
       text = await response.text();
     } catch (error) {
       throw new VaultUnreachableError({ cause: error });
@@ -177,8 +181,10 @@ export class VaultClient {
       if (parsed.success) return parsed.data;
       throw new VaultRequestError(status, 'unexpected_response');
     }
+    // Delta seconds only: the vault never sends an HTTP date.
+    const wait = retryAfter !== null && /^\d{1,9}$/.test(retryAfter.trim()) ? Number(retryAfter.trim()) : undefined;
     const error = ErrorBodySchema.safeParse(json);
-    if (!error.success) throw new VaultRequestError(status, 'unexpected_response');
-    throw new VaultRequestError(status, error.data.error.code, error.data.error.decline_code ?? undefined);
+    if (!error.success) throw new VaultRequestError(status, 'unexpected_response', undefined, wait);
+    throw new VaultRequestError(status, error.data.error.code, error.data.error.decline_code ?? undefined, wait);
   }
 }

@@ -8,32 +8,10 @@ import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDemoMerchant, type DemoMerchant } from '../../demo/server/config.ts';
-import { DEMO_MERCHANT_ORIGIN } from '../../server/merchants/demo.ts';
-import { api, openSession, type ApiResponse, type RequestOptions } from '../support/api.ts';
-import { CARDS, SANDBOX_CARDS, cardPlaintext, encryptCard } from '../support/cards.ts';
-import { startTestShop, type TestShop } from '../support/shop.ts';
+import { api } from '../support/api.ts';
+import { SANDBOX_CARDS } from '../support/cards.ts';
+import { fieldsToken as makeFieldsToken, Shopper, startTestShop, type TestShop } from '../support/shop.ts';
 import { startTestVault, type TestVault } from '../support/vault.ts';
-
-/** A shopper's browser, as far as the backend can tell: a cookie jar. */
-class Shopper {
-  cookie: string | undefined;
-  lastSetCookie: string | undefined;
-
-  constructor(private readonly shop: () => TestShop) {}
-
-  async call(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse> {
-    const response = await api(this.shop().url, method, path, {
-      ...options,
-      headers: { ...options.headers, ...(this.cookie === undefined ? {} : { cookie: this.cookie }) },
-    });
-    const setCookie = response.headers.get('set-cookie');
-    if (setCookie) {
-      this.lastSetCookie = setCookie;
-      this.cookie = setCookie.split(';')[0];
-    }
-    return response;
-  }
-}
 
 /** A loopback port nothing listens on: the vault, switched off. */
 async function closedPort(): Promise<number> {
@@ -63,24 +41,9 @@ describe('the demo shop backend', () => {
 
   /** A token made the way the card fields on the shop's pages make it. */
   async function fieldsToken(options: { reusable?: boolean; number?: string; customer?: string } = {}): Promise<string> {
-    const session = await openSession(vault.url, {
-      id: merchant.merchantId,
-      publishableKey: merchant.publishableKey,
-      secretKey: merchant.secretKey,
-      allowedOrigins: [DEMO_MERCHANT_ORIGIN],
-    });
-    const created = await api(vault.url, 'POST', '/v1/tokens', {
-      json: {
-        key: merchant.publishableKey,
-        session,
-        card: await encryptCard(vault.url, cardPlaintext({ number: options.number ?? CARDS.visa.number, cvc: CARDS.visa.cvc })),
-        reusable: options.reusable ?? false,
-        ...(options.customer === undefined ? {} : { customer: options.customer }),
-      },
-    });
-    expect(created.status, created.text).toBe(201);
-    tokensSeen.push(created.body.token);
-    return created.body.token;
+    const token = await makeFieldsToken(vault.url, merchant, options);
+    tokensSeen.push(token);
+    return token;
   }
 
   const vaultGet = async (path: string) => (await api(vault.url, 'GET', path, { key: merchant.secretKey })).body;

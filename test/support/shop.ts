@@ -5,14 +5,17 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { createDemoApp } from '../../demo/server/app.ts';
-import type { DemoMerchant } from '../../demo/server/config.ts';
+import { DEFAULT_LIMITS, type DemoMerchant, type ShopLimits } from '../../demo/server/config.ts';
 import { openShopDb, type ShopDb } from '../../demo/server/db.ts';
+import { DEMO_MERCHANT_ORIGIN } from '../../server/merchants/demo.ts';
+import { api, openSession, type ApiResponse, type RequestOptions } from './api.ts';
+import { CARDS, cardPlaintext, encryptCard } from './cards.ts';
 import { artifactsDir } from './vault.ts';
 
 const MIGRATIONS_DIR = join(import.meta.dirname, '..', '..', 'demo', 'server', 'migrations');
@@ -44,14 +47,43 @@ async function shopTemplate(): Promise<string> {
   return dir;
 }
 
-export async function startTestShop(options: { merchant: DemoMerchant; vaultUrl: string; port?: number; name?: string }): Promise<TestShop> {
-  const dataDir = join(artifactsDir(), `${options.name ?? 'shop'}-${randomBytes(4).toString('hex')}`);
-  mkdirSync(dataDir, { recursive: true });
-  cpSync(join(await shopTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+/**
+ * The shop's own limits, except those per client: every test's requests come
+ * from 127.0.0.1, so one client's allowance would be shared by the whole
+ * run. Tests of the per-client limits set them.
+ */
+export const TEST_SHOP_LIMITS: ShopLimits = { ...DEFAULT_LIMITS, cardAttemptsPerClient: 100_000, loginFailuresPerClient: 100_000 };
+
+export interface StartShopOptions {
+  merchant: DemoMerchant;
+  vaultUrl: string;
+  port?: number;
+  name?: string;
+  /** Over `TEST_SHOP_LIMITS`. */
+  limits?: Partial<ShopLimits>;
+  /** A data folder an earlier (closed) test shop used: the same database, as after a restart. */
+  dataDir?: string;
+}
+
+export async function startTestShop(options: StartShopOptions): Promise<TestShop> {
+  let dataDir = options.dataDir;
+  if (dataDir === undefined) {
+    dataDir = join(artifactsDir(), `${options.name ?? 'shop'}-${randomBytes(4).toString('hex')}`);
+    mkdirSync(dataDir, { recursive: true });
+    cpSync(join(await shopTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+  }
   const db = await openShopDb(dataDir);
   const logFile = join(dataDir, 'shop.log');
   const log = pino({ level: 'info' }, pino.destination({ dest: logFile, sync: true, append: true }));
-  const app = createDemoApp({ merchant: options.merchant, vaultUrl: options.vaultUrl, pagesDir: DEMO_PAGES_DIR, db, dashboardPassword: DASHBOARD_PASSWORD, log });
+  const app = createDemoApp({
+    merchant: options.merchant,
+    vaultUrl: options.vaultUrl,
+    pagesDir: DEMO_PAGES_DIR,
+    db,
+    dashboardPassword: DASHBOARD_PASSWORD,
+    limits: { ...TEST_SHOP_LIMITS, ...options.limits },
+    log,
+  });
   const server: Server = await new Promise((resolve, reject) => {
     const listening = app.listen(options.port ?? 0, '127.0.0.1', () => resolve(listening)).once('error', reject);
   });
@@ -69,4 +101,89 @@ export async function startTestShop(options: { merchant: DemoMerchant; vaultUrl:
       await db.close();
     },
   };
+}
+
+/**
+ * A shopper's browser, as far as the shop's backend can tell: a cookie jar.
+ * `fromAddress` makes it another client: its requests leave from that
+ * loopback address (any 127.x.y.z works on Linux), which the shop sees as
+ * the client's IP.
+ */
+export class Shopper {
+  cookie: string | undefined;
+  lastSetCookie: string | undefined;
+
+  constructor(
+    private readonly shop: () => Pick<TestShop, 'url'>,
+    private readonly fromAddress?: string,
+  ) {}
+
+  async call(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse> {
+    const withCookie = { ...options, headers: { ...options.headers, ...(this.cookie === undefined ? {} : { cookie: this.cookie }) } };
+    const response = this.fromAddress === undefined ? await api(this.shop().url, method, path, withCookie) : await this.#callFrom(method, path, withCookie);
+    const setCookie = response.headers.get('set-cookie');
+    if (setCookie) {
+      this.lastSetCookie = setCookie;
+      this.cookie = setCookie.split(';')[0];
+    }
+    return response;
+  }
+
+  /** The same request through node:http, which can choose the local address (fetch cannot). */
+  #callFrom(method: string, path: string, options: RequestOptions): Promise<ApiResponse> {
+    const url = new URL(path, this.shop().url);
+    const body = options.json === undefined ? undefined : JSON.stringify(options.json);
+    const headers: Record<string, string> = { ...options.headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) };
+    return new Promise((resolve, reject) => {
+      const req = request(
+        { host: '127.0.0.1', port: url.port, path: url.pathname + url.search, method, headers, localAddress: this.fromAddress, timeout: 15_000 },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const responseHeaders = new Headers();
+            for (const [name, value] of Object.entries(res.headers)) {
+              if (value !== undefined) responseHeaders.set(name, Array.isArray(value) ? value.join(', ') : value);
+            }
+            const json = responseHeaders.get('content-type')?.includes('json') ?? false;
+            resolve({ status: res.statusCode ?? 0, headers: responseHeaders, body: json ? JSON.parse(text) : text, text });
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+}
+
+/**
+ * A token made the way the card fields on the shop's pages make it: a
+ * session for the demo merchant's origin, then the card encrypted to the
+ * vault. Single-use unless `reusable`.
+ */
+export async function fieldsToken(
+  vaultUrl: string,
+  merchant: DemoMerchant,
+  options: { reusable?: boolean; number?: string; customer?: string } = {},
+): Promise<string> {
+  const session = await openSession(vaultUrl, {
+    id: merchant.merchantId,
+    publishableKey: merchant.publishableKey,
+    secretKey: merchant.secretKey,
+    allowedOrigins: [DEMO_MERCHANT_ORIGIN],
+  });
+  const created = await api(vaultUrl, 'POST', '/v1/tokens', {
+    json: {
+      key: merchant.publishableKey,
+      session,
+      card: await encryptCard(vaultUrl, cardPlaintext({ number: options.number ?? CARDS.visa.number, cvc: CARDS.visa.cvc })),
+      reusable: options.reusable ?? false,
+      ...(options.customer === undefined ? {} : { customer: options.customer }),
+    },
+  });
+  if (created.status !== 201) throw new Error(`tokenizing failed: ${created.status} ${created.text}`);
+  return created.body.token;
 }
