@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import type { IdempotencyStore } from './idempotency/idempotency.ts';
 import type { CvcKeys } from './keys/cvc-keys.ts';
 import type { DataKeyRotation } from './keys/data-key-rotation.ts';
-import type { MasterKeyRewrap } from './keys/master-key-rewrap.ts';
 import type { TransportKeyring } from './keys/transport-keys.ts';
 import type { FieldsSessions } from './sessions/service.ts';
 import type { Db } from './storage/db.ts';
@@ -17,21 +16,19 @@ export interface MaintenanceTasks {
   sessions: FieldsSessions;
   idempotency: IdempotencyStore;
   dataKeyRotation: DataKeyRotation;
-  /** Only while previous master keys are configured. */
-  masterKeyRewrap: MasterKeyRewrap | undefined;
 }
 
-/** How long one round may spend re-encrypting or rewrapping, so a big rotation goes on over many rounds. */
+/** How long one round may spend re-encrypting, so a big rotation goes on over many rounds. */
 const ROTATION_BUDGET_MS = 5_000;
 
 /**
  * Housekeeping on a timer: destroys retired transport keys, expired card
  * data and spent CVC bucket keys, forgets old sessions and idempotency
  * records, picks up key rotations made by other vault processes, and moves
- * cards and keys forward after a data key roll or a new master key. A failed
- * round (storage down) is logged and retried on the next tick; it never
- * stops the vault. Every step is safe to run on several vault processes at
- * once.
+ * cards forward after a data key roll (a new master key is the operator's
+ * call: `tessera keys rewrap`). A failed round (storage down) is logged and
+ * retried on the next tick; it never stops the vault. Every step is safe to
+ * run on several vault processes at once.
  */
 export function startMaintenance(
   tasks: MaintenanceTasks,
@@ -49,7 +46,6 @@ export function startMaintenance(
       log.info({ ...erased, sessions, idempotency }, 'expired data erased');
     }
     await tasks.dataKeyRotation.run({ deadline: Date.now() + ROTATION_BUDGET_MS });
-    await tasks.masterKeyRewrap?.run({ deadline: Date.now() + ROTATION_BUDGET_MS });
   };
   const start = () => (running = round().finally(() => (running = undefined)));
   // A round asked for now sees everything done before the ask: it waits for one in progress, then runs its own.

@@ -81,7 +81,6 @@ export async function openVault(
         sessions: new FieldsSessions(db),
         idempotency: new IdempotencyStore(db),
         dataKeyRotation: deps.dataKeyRotation,
-        masterKeyRewrap: master.replacesKeys ? deps.masterKeyRewrap : undefined,
       },
       log,
       { intervalMs: config.maintenanceSeconds * 1000, timer: options.maintenance !== false },

@@ -24,8 +24,6 @@ export function failedAttempt(error: unknown): { outcome: AttemptOutcome; declin
   if (error.status === 429) return { outcome: 'vault_rate_limited', declineCode: null };
   if (error.status >= 500 || error.code === 'idempotency_in_flight') return { outcome: 'unknown', declineCode: null };
   if (error.code === 'card_declined') return { outcome: 'declined', declineCode: error.declineCode ?? 'generic_decline' };
-  // The vault refusing the card outright is a decline to the shopper, and counts as one.
-  if (error.code === 'card_not_accepted') return { outcome: 'declined', declineCode: 'card_not_accepted' };
   return { outcome: 'failed', declineCode: null };
 }
 

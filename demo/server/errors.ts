@@ -82,8 +82,6 @@ export function fromVault(error: unknown, log: Logger): ShopError {
   switch (error.code) {
     case 'card_declined':
       return new ShopError(402, 'card_declined', declineMessage(error.declineCode));
-    case 'card_not_accepted':
-      return new ShopError(402, 'card_declined', GENERIC_DECLINE);
     case 'token_not_found':
       return new ShopError(404, 'card_not_found', 'This card entry has expired or is no longer on file. Please enter the card again.');
     case 'token_used':

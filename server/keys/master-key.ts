@@ -49,11 +49,6 @@ export class MasterKey {
     return new MasterKey(key, previous);
   }
 
-  /** Whether keys it replaced are configured: then wraps under them wait to be moved (`rewrap`). */
-  get replacesKeys(): boolean {
-    return this.#all.length > 1;
-  }
-
   /** The current key's id, as wraps name it. */
   get id(): Buffer {
     return this.#current.id;

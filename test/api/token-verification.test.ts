@@ -92,6 +92,16 @@ describe.each(storageKinds())('account verification of an existing token on %s',
     expect(response.body.error.code).toBe('token_not_found');
   });
 
+  it('spends a single-use token: one token cannot test a card twice, nor be charged after its verification', async () => {
+    const token = await fieldsToken(CARDS.visa.number, false);
+    const first = await verify(token);
+    expect(first.status).toBe(200);
+    expect(first.body.used_at).not.toBeNull();
+    expect((await verify(token)).body.error.code).toBe('token_used');
+    const paid = await api(vault.url, 'POST', '/v1/payments', { key: shop.secretKey, json: { token, amount: 500, currency: 'EUR' } });
+    expect(paid.body.error.code).toBe('token_used');
+  });
+
   it('needs the secret key: the publishable key is refused with 403 and no key with 401', async () => {
     const token = await fieldsToken();
     expect((await verify(token, { key: shop.publishableKey })).body.error.code).toBe('secret_key_required');

@@ -98,8 +98,12 @@ export async function startTestVault(options: StartOptions = {}): Promise<TestVa
   const config: VaultConfig = loadConfig({
     TESSERA_DATA_DIR: dataDir,
     ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
+    // Every test client is 127.0.0.1: the per-IP and card-testing limits have tests of their own, which set them.
     TESSERA_RATE_LIMIT_PER_IP: '100000',
     TESSERA_RATE_LIMIT_PER_KEY: '100000',
+    TESSERA_DECLINES_PER_SESSION: '100000',
+    TESSERA_DECLINES_PER_IP: '100000',
+    TESSERA_DECLINES_PER_CARD: '100000',
     ...options.env,
   });
   const logFile = join(dataDir, 'vault.log');
