@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { AuditEntry, AuditLog } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { PartlyCommitted, recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
-import { openCardCiphertext, type CiphertextPolicy } from '../keys/card-ciphertext.ts';
+import { openCardCiphertext, replayKey, type CiphertextPolicy } from '../keys/card-ciphertext.ts';
 import type { MerchantKeys } from '../keys/merchant-keys.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { newId } from '../lib/ids.ts';
@@ -107,7 +106,7 @@ export class PaymentService {
     if (input.cvc !== undefined) {
       const plaintext = await openCardCiphertext(input.cvc, this.#keyring, this.#policy, 'cvc');
       cvc = parseCvcPlaintext(plaintext, card.number);
-      cvcHash = createHash('sha256').update(input.cvc).digest();
+      cvcHash = replayKey(input.cvc);
       const seen = await this.#db.query('select 1 from used_ciphertexts where hash = $1', [cvcHash]);
       if (seen.rowCount > 0) throw new ApiError('replayed_ciphertext', { param: 'cvc' });
     } else if (token.cvc_sealed !== null) {

@@ -1,7 +1,7 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { AuditEntry, AuditLog } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
-import { openCardCiphertext, type CiphertextPolicy } from '../keys/card-ciphertext.ts';
+import { openCardCiphertext, replayKey, type CiphertextPolicy } from '../keys/card-ciphertext.ts';
 import type { MerchantKeys } from '../keys/merchant-keys.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { newId } from '../lib/ids.ts';
@@ -196,7 +196,7 @@ export class TokenVault {
       sealed.cvc === null ? null : new Date(now.getTime() + CVC_LIFETIME_MS),
       record.expires_at,
       now,
-      createHash('sha256').update(input.ciphertext).digest(),
+      replayKey(input.ciphertext),
       this.#ciphertextKeepUntil(now.getTime()),
       input.merchant.unique_tokens,
       write.session?.id ?? null,
@@ -435,7 +435,7 @@ export class TokenVault {
       merchant.data_key_version,
       sealed?.cvc ?? null,
       sealed === undefined || sealed.cvc === null ? null : new Date(now + CVC_LIFETIME_MS),
-      update.ciphertext === undefined ? null : createHash('sha256').update(update.ciphertext).digest(),
+      update.ciphertext === undefined ? null : replayKey(update.ciphertext),
       update.ciphertext === undefined ? null : this.#ciphertextKeepUntil(now),
       merchant.unique_tokens,
       newId('evt'),
