@@ -10,7 +10,11 @@ import creditCardType from 'credit-card-type';
  * typed or disguised, and any Unicode decimal digit counts by its value
  * (full-width and Arabic-Indic digits included). A candidate inside a
  * longer run of digits counts too: a card number with digits glued to it is
- * still a card number in the clear.
+ * still a card number in the clear. A run of digits glued to a letter (no
+ * separator between them) is part of a word or an identifier and is not
+ * looked at, as a word boundary works in the usual PAN-discovery patterns:
+ * hex ids and UUIDs are made of such runs, and about 1 random UUID in 250
+ * would otherwise hold a "card number".
  *
  * Every character is looked at once; each digit starts at most seven
  * windows, and each window costs O(1): Luhn sums come from prefix sums over
@@ -25,15 +29,18 @@ const MAX_GAP = 3;
 
 const OTHER = 255;
 const SEPARATOR = 10;
+const LETTER = 11;
 
 /**
- * Class of every BMP code point: its digit value (0–9), SEPARATOR, or OTHER.
- * Unicode encodes every decimal digit (`\p{Nd}`) in runs of ten from 0 to 9.
+ * Class of every BMP code point: its digit value (0–9), SEPARATOR, LETTER
+ * or OTHER. Unicode encodes every decimal digit (`\p{Nd}`) in runs of ten
+ * from 0 to 9.
  */
 const BMP_CLASS = (() => {
   const classes = new Uint8Array(0x10000).fill(OTHER);
   const separator = /^[\s\p{Pd}\p{Cf}._]$/u;
   const digit = /^\p{Nd}$/u;
+  const letter = /^\p{L}$/u;
   for (let cp = 0; cp < 0x10000; cp++) {
     if (cp >= 0xd800 && cp <= 0xdfff) continue;
     const char = String.fromCharCode(cp);
@@ -41,6 +48,8 @@ const BMP_CLASS = (() => {
       classes[cp] = classes[cp - 1]! < 9 ? classes[cp - 1]! + 1 : 0;
     } else if (separator.test(char)) {
       classes[cp] = SEPARATOR;
+    } else if (letter.test(char)) {
+      classes[cp] = LETTER;
     }
   }
   return classes;
@@ -148,11 +157,17 @@ export function scanForCardNumber(text: string): CardNumberScan {
   const sums = [new Int32Array(text.length + 1), new Int32Array(text.length + 1)] as const;
   let length = 0;
   let gap = 0;
+  // Whether the current run touches a letter, and whether the character before it was one.
+  let glued = false;
+  let afterLetter = false;
 
   const endRun = (): boolean => {
     const n = length;
+    const skip = glued;
     length = 0;
     gap = 0;
+    glued = false;
+    if (skip) return false;
     for (let start = 0; start + MIN_DIGITS <= n; start++) {
       scan.prefixes++;
       if (!hasBrandPrefix(digits, start)) continue;
@@ -174,6 +189,7 @@ export function scanForCardNumber(text: string): CardNumberScan {
     }
     const kind = classOf(cp);
     if (kind <= 9) {
+      if (length === 0) glued = afterLetter;
       digits[length] = kind;
       sums[0][length + 1] = sums[0][length]! + (length % 2 === 0 ? doubled(kind) : kind);
       sums[1][length + 1] = sums[1][length]! + (length % 2 === 1 ? doubled(kind) : kind);
@@ -181,10 +197,14 @@ export function scanForCardNumber(text: string): CardNumberScan {
       gap = 0;
     } else if (kind === SEPARATOR && length > 0 && gap < MAX_GAP) {
       gap++;
-    } else if (length > 0 && endRun()) {
-      scan.found = true;
-      return scan;
+    } else if (length > 0) {
+      if (kind === LETTER && gap === 0) glued = true;
+      if (endRun()) {
+        scan.found = true;
+        return scan;
+      }
     }
+    afterLetter = kind === LETTER;
   }
   scan.found = length > 0 && endRun();
   return scan;

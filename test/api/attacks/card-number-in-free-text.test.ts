@@ -150,12 +150,19 @@ describe.each(storageKinds())('card numbers in free text on %s', (storage) => {
     }
   });
 
-  it('accepts ordinary free text with digits in it: names, postal codes, order references, customer ids', async () => {
+  it('accepts ordinary free text with digits in it: names, postal codes, order references, customer ids, UUIDs', async () => {
     const created = await fromServer(
       { customer: 'cus_42 (account 2024-11)', value: `member-${uniqueLetters()}-0042` },
       cardPlaintext(CARDS.visa, { name: 'Ada Lovelace III', postal_code: '75001' }),
     );
     expect(created.status, created.text).toBe(201);
+    // UUIDs whose digits, glued to letters, hold a Luhn-valid run with a brand prefix: identifiers, not card numbers.
+    const uuid = await fromServer(
+      { customer: '5c1d034a-3933-4679-8426-3512e81d23eb' },
+      cardPlaintext(CARDS.visa),
+      { 'Idempotency-Key': '5b2ffc27-6fd1-456e-b552-955294457574' },
+    );
+    expect(uuid.status, uuid.text).toBe(201);
     const paid = await api(vault.url, 'POST', '/v1/payments', {
       key: shop.secretKey,
       json: { token, amount: 100, currency: 'EUR', reference: 'order 2024-11-22 #1001 (12 items)' },

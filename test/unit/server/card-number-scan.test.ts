@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import creditCardType from 'credit-card-type';
 import { describe, expect, it } from 'vitest';
 import { containsCardNumber, hasKnownBrandPrefix, scanForCardNumber } from '../../../server/lib/card-number-scan.ts';
@@ -35,9 +36,25 @@ describe('the card-number scan of free text', () => {
     ['13+ digits broken by a letter', '4242 4242 x 4242 4242'],
     ['digits too far apart (four spaces)', '5555    5555    5555    4444'],
     ['a phone number', '+44 20 7946 0958'],
+    // Each holds 13+ digits that pass Luhn with a brand prefix, glued to a letter: part of an identifier.
+    ['a UUID', '5b2ffc27-6fd1-456e-b552-955294457574'],
+    ['another UUID', '5c1d034a-3933-4679-8426-3512e81d23eb'],
+    ['digits glued to a letter', 'cus4242424242424242'],
     ['an empty string', ''],
   ])('leaves %s alone', (_name, text) => {
     expect(containsCardNumber(text)).toBe(false);
+  });
+
+  it('takes fewer than 1 random UUID in 1,000 (v4, as idempotency keys and ids often are) for a card number', () => {
+    // Deterministic "random" UUIDs: hex digits from SHA-256 of a counter, with the version and variant set.
+    const uuid = (i: number) => {
+      const hex = createHash('sha256').update(String(i)).digest('hex');
+      const variant = ((parseInt(hex[16]!, 16) & 3) | 8).toString(16);
+      return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+    };
+    const uuids = Array.from({ length: 20_000 }, (_, i) => uuid(i));
+    expect(uuids.every((u) => /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(u))).toBe(true);
+    expect(uuids.filter(containsCardNumber).length).toBeLessThan(20);
   });
 
   it('decides brands exactly as credit-card-type does on a whole number', () => {
