@@ -53,6 +53,11 @@ export const ERRORS = define({
   card_expired: { status: 422, type: 'card', message: 'The card has expired.' },
   invalid_cvc: { status: 422, type: 'card', message: "The card's security code is not valid." },
   card_not_accepted: { status: 422, type: 'card', message: 'This card cannot be used here; try another card.' },
+  card_number_not_allowed: {
+    status: 422,
+    type: 'invalid_request',
+    message: 'This field looks like it holds a card number. Card numbers are accepted only encrypted, in the card itself.',
+  },
   idempotency_mismatch: { status: 422, type: 'idempotency', message: 'This Idempotency-Key was used with a different request.' },
   payment_not_capturable: { status: 422, type: 'invalid_request', message: 'Only an authorized payment that is not yet captured or voided can be captured.' },
   payment_not_voidable: { status: 422, type: 'invalid_request', message: 'Only an authorized payment that is not yet captured can be voided; refund a captured one.' },

@@ -4,10 +4,13 @@ export type { Logger };
 
 /**
  * Card numbers must never reach a log line. Handlers never log bodies, but as
- * a last line of defence every string that is logged has runs of 12–19 digits
- * (optionally spaced or dashed, as a card number is typed) masked.
+ * a last line of defence every string that is logged has runs of 12 or more
+ * digits (optionally spaced or dashed, as a card number is typed, or with
+ * URL-encoded spaces, as in a logged path) masked, however long the run and
+ * whatever it is glued to: a card number inside a longer run of digits is
+ * still a card number.
  */
-const PAN_LIKE = /\b\d(?:[ -]?\d){11,18}\b/g;
+const PAN_LIKE = /\d(?:(?:[ -]|%20)?\d){11,}/g;
 
 function scrub(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return value.replace(PAN_LIKE, '[redacted-number]');

@@ -3,9 +3,10 @@ import { z } from 'zod';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import { merchantOf, requireSecretKey } from '../http/auth.ts';
 import { parseInput } from '../http/errors.ts';
+import { freeText } from '../lib/free-text.ts';
 import { auditEventBody, type AuditLog } from './audit.ts';
 
-const ObjectId = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/);
+const ObjectId = freeText({ max: 128, pattern: /^[A-Za-z0-9_-]+$/ });
 
 const ListEventsQuery = z.strictObject({
   token: ObjectId.optional(),

@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
 import type { AuditEntry, AuditLog } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
+import { apiCodeOf } from '../lib/free-text.ts';
 import { StorageUnavailableError } from '../storage/db.ts';
 
 /** Seconds a client should wait before retrying while storage is down. */
@@ -45,7 +46,9 @@ export function toApiError(error: unknown): ApiError {
 
 /**
  * Parses a request body (or query) with a zod schema, answering 400 with the
- * first offending parameter. Messages name the parameter, never its value.
+ * first offending parameter, or the code a check carries (a card number in
+ * free text is 422 `card_number_not_allowed`, see `freeText`). Messages name
+ * the parameter, never its value.
  */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const result = schema.safeParse(input);
@@ -60,6 +63,8 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
     );
   }
   const param = issue.path.map(String).map((segment) => (isPlainName(segment) ? segment : '?')).join('.');
+  const code = apiCodeOf(issue);
+  if (code !== undefined) throw new ApiError(code, param ? { param } : {});
   return failWith('parameter_invalid', param ? `The parameter "${param}" is missing or invalid.` : 'The request body must be a JSON object.', param || undefined);
 }
 

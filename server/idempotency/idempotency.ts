@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ApiError } from '../errors.ts';
+import { apiCodeOf, freeText } from '../lib/free-text.ts';
 import { randomBase62 } from '../lib/ids.ts';
 import type { Db, Queryable } from '../storage/db.ts';
 
@@ -64,7 +65,8 @@ export async function recordResponse(tx: Queryable, claim: IdempotencyClaim | un
 const RETENTION = '24 hours';
 /** A claim older than this with no response is treated as abandoned (its process died) and can be taken over. */
 const ABANDONED_AFTER = '60 seconds';
-const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+/** Kept in the clear in `idempotency_keys`, so refused, like any free text, when it holds a card number. */
+const IdempotencyKey = freeText({ max: 255, pattern: /^[\x21-\x7e]+$/ });
 
 /**
  * `Idempotency-Key` handling. A key is claimed in its own short transaction,
@@ -94,7 +96,10 @@ export class IdempotencyStore {
     options: RunOptions = {},
   ): Promise<StoredResponse & { replayed: boolean }> {
     if (key === undefined) return { ...(await operation(undefined)), replayed: false };
-    if (!KEY_PATTERN.test(key)) {
+    const checked = IdempotencyKey.safeParse(key);
+    if (!checked.success) {
+      const code = apiCodeOf(checked.error.issues[0]!);
+      if (code !== undefined) throw new ApiError(code, { param: 'Idempotency-Key' });
       throw new ApiError('parameter_invalid', { message: 'The Idempotency-Key header must be 1–255 printable ASCII characters.', param: 'Idempotency-Key' });
     }
     const requestHash = hashRequest(request);

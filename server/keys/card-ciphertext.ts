@@ -15,10 +15,30 @@ export interface CiphertextPolicy {
 const invalid = (message: string, param: string) => new ApiError('invalid_jwe', { message, param });
 
 /**
+ * The one base64url spelling of a segment's bytes. Decoders ignore the
+ * unused low bits of a segment's last character (and jose's does), so
+ * other spellings decode to the same bytes: accepting them would let one
+ * ciphertext pass the replay check several times.
+ */
+const canonical = (segment: string) => Buffer.from(segment, 'base64url').toString('base64url');
+
+/**
+ * What the replay record of a JWE is keyed on: its decoded bytes, segment by
+ * segment (SHA-256 of their canonical encoding, which for the canonical JWEs
+ * `openCardCiphertext` accepts is the JWE string itself, as the records
+ * written before this key existed were).
+ */
+export function replayKey(jwe: string): Buffer {
+  return createHash('sha256').update(jwe.split('.').map(canonical).join('.')).digest();
+}
+
+/**
  * Opens card data encrypted by the fields (or a merchant server) to the
  * vault's transport key. Everything is checked before the private key is
- * touched: size, shape, exactly one alg and enc, no compression, a known kid
- * (never trying other keys), and an `iat` inside the allowed window.
+ * touched: size, shape, canonical base64url, exactly one alg and enc, no
+ * compression, a known kid (never trying other keys), and an `iat` inside
+ * the allowed window. Replays are refused by the caller, keyed on
+ * `replayKey`.
  */
 export async function openCardCiphertext(
   jwe: string,
@@ -29,6 +49,9 @@ export async function openCardCiphertext(
 ): Promise<Uint8Array> {
   if (Buffer.byteLength(jwe, 'utf8') > MAX_JWE_BYTES) throw invalid('The card ciphertext is larger than 8 KiB.', param);
   if (!COMPACT_JWE.test(jwe)) throw invalid('The card ciphertext is not a compact JWE.', param);
+  if (jwe.split('.').some((segment) => canonical(segment) !== segment)) {
+    throw invalid('The card ciphertext is not canonical base64url.', param);
+  }
 
   let header: ProtectedHeaderParameters;
   try {
@@ -66,9 +89,4 @@ export async function openCardCiphertext(
 /** How long an accepted ciphertext is remembered against replays: past the longest time a JWE is accepted, so a replay is always caught. */
 export function replayRecordUntil(policy: CiphertextPolicy, now = Date.now()): Date {
   return new Date(now + (policy.maxAgeSeconds + policy.maxFutureSeconds + 60) * 1000);
-}
-
-/** What the vault remembers of an accepted ciphertext to refuse it a second time. */
-export function replayKey(jwe: string): Buffer {
-  return createHash('sha256').update(jwe).digest();
 }

@@ -6,12 +6,13 @@ import { merchantOf, requireAdmin, requireSecretKey } from '../http/auth.ts';
 import { parseInput } from '../http/errors.ts';
 import { ADMIN_SCOPE, idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
 import { recordResponse, type IdempotencyStore, type ResponseSeal, type StoredResponse } from '../idempotency/idempotency.ts';
+import { freeText } from '../lib/free-text.ts';
 import { CreateMerchantSchema, UpdateMerchantSchema } from './schema.ts';
 import { merchantBody, type MerchantDirectory } from './service.ts';
 
 const ListMerchantsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(10),
-  starting_after: z.string().regex(/^mer_[0-9A-Za-z]{1,64}$/).optional(),
+  starting_after: freeText({ max: 68, pattern: /^mer_[0-9A-Za-z]{1,64}$/ }).optional(),
 });
 
 export function merchantRoutes(deps: {

@@ -5,7 +5,7 @@ import { parseInput } from '../http/errors.ts';
 import type { IdempotencyClaim, IdempotencyStore, StoredResponse } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
-import { AmountRequest, CreatePaymentRequest, ListPaymentsQuery, VoidRequest } from './schema.ts';
+import { AmountRequest, CreatePaymentRequest, ListPaymentsQuery, PaymentPath, VoidRequest } from './schema.ts';
 import { paymentBody } from './serialize.ts';
 import type { PaymentContext, PaymentService } from './service.ts';
 
@@ -31,7 +31,8 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
       work({ merchant, actor: req.actor ?? 'unknown', claim }),
     );
   };
-  const paymentId = (req: Request) => String(req.params['id']);
+  // A card number in the path is refused like in any other parameter, before the audit log could record it.
+  const paymentId = (req: Request) => parseInput(PaymentPath, { id: String(req.params['id']) }).id;
   const audited = (req: Request, action: AuditAction, ids: { token?: string; paymentId?: string }) =>
     auditing(req, { merchantId: merchantOf(req).id, action, ...ids });
 
@@ -57,21 +58,24 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
   });
 
   router.post('/v1/payments/:id/capture', async (req, res) => {
+    const id = paymentId(req);
     const body = parseInput(AmountRequest, req.body ?? {});
-    audited(req, 'payment.captured', { paymentId: paymentId(req) });
-    sendStored(res, await idempotent(req, body, (ctx) => deps.payments.capture(paymentId(req), body.amount, ctx)));
+    audited(req, 'payment.captured', { paymentId: id });
+    sendStored(res, await idempotent(req, body, (ctx) => deps.payments.capture(id, body.amount, ctx)));
   });
 
   router.post('/v1/payments/:id/void', async (req, res) => {
+    const id = paymentId(req);
     const body = parseInput(VoidRequest, req.body ?? {});
-    audited(req, 'payment.voided', { paymentId: paymentId(req) });
-    sendStored(res, await idempotent(req, body, (ctx) => deps.payments.void(paymentId(req), ctx)));
+    audited(req, 'payment.voided', { paymentId: id });
+    sendStored(res, await idempotent(req, body, (ctx) => deps.payments.void(id, ctx)));
   });
 
   router.post('/v1/payments/:id/refunds', async (req, res) => {
+    const id = paymentId(req);
     const body = parseInput(AmountRequest, req.body ?? {});
-    audited(req, 'payment.refunded', { paymentId: paymentId(req) });
-    sendStored(res, await idempotent(req, body, (ctx) => deps.payments.refund(paymentId(req), body.amount, ctx)));
+    audited(req, 'payment.refunded', { paymentId: id });
+    sendStored(res, await idempotent(req, body, (ctx) => deps.payments.refund(id, body.amount, ctx)));
   });
 
   return router;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { containsCardNumber } from '../tokens/card.ts';
+import { freeText } from '../lib/free-text.ts';
 
 /** ISO 4217 codes this runtime knows; upper case only, as the API says. */
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
@@ -7,26 +7,22 @@ const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 /** Minor units: a positive integer, at most 99,999,999 (the usual acquirer ceiling). */
 const Amount = z.number().int().min(1).max(99_999_999);
 
-const ObjectId = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/);
+/** A token or payment id: merchant-chosen token names are text too, so never card-number-like. */
+const ObjectId = freeText({ max: 128, pattern: /^[A-Za-z0-9_.:-]+$/ });
 
 /** The merchant's own order reference: printable text, never card-number-like. */
-const Reference = z
-  .string()
-  .min(1)
-  .max(255)
-  .regex(/^[\x20-\x7e]+$/)
-  .refine((value) => !containsCardNumber(value), 'must not contain a card number');
+const Reference = freeText({ max: 255, pattern: /^[\x20-\x7e]+$/ });
 
 export const CreatePaymentRequest = z.strictObject({
   token: ObjectId,
   amount: Amount,
-  currency: z.string().refine((code) => /^[A-Z]{3}$/.test(code) && CURRENCIES.has(code), 'must be an ISO 4217 code in upper case'),
+  currency: z.string().max(3, { abort: true }).refine((code) => /^[A-Z]{3}$/.test(code) && CURRENCIES.has(code), 'must be an ISO 4217 code in upper case'),
   /** Capture at once (the default), or authorize now and capture later. */
   capture: z.boolean().default(true),
   reference: Reference.optional(),
   recurring: z.boolean().default(false),
   /** A compact JWE of {"cvc":"…"} from the card fields in cvc mode. */
-  cvc: z.string().min(1).max(8192).optional(),
+  cvc: z.string().min(1).max(8192, { abort: true }).optional(),
 });
 export type CreatePaymentInput = z.output<typeof CreatePaymentRequest>;
 
@@ -34,6 +30,9 @@ export type CreatePaymentInput = z.output<typeof CreatePaymentRequest>;
 export const AmountRequest = z.strictObject({ amount: Amount.optional() });
 
 export const VoidRequest = z.strictObject({});
+
+/** A payment named in the path. */
+export const PaymentPath = z.strictObject({ id: freeText({ max: 128 }) });
 
 export const ListPaymentsQuery = z.strictObject({
   reference: Reference.optional(),

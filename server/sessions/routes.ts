@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { ApiError } from '../errors.ts';
+import { freeText } from '../lib/free-text.ts';
 import { parseInput } from '../http/errors.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
@@ -9,8 +10,9 @@ import type { IdempotencyStore } from '../idempotency/idempotency.ts';
 import type { FieldsSession, FieldsSessions } from './service.ts';
 
 const OpenSessionRequest = z.strictObject({
-  key: z.string().min(1).max(128),
-  parent_origin: z.string().min(1).max(255),
+  key: z.string().min(1).max(128, { abort: true }),
+  // Stored with the session once it is an allowed origin; refused like any free text before that.
+  parent_origin: freeText({ max: 255 }),
 });
 
 export function sessionRoutes(deps: {

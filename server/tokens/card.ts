@@ -1,6 +1,7 @@
 import creditCardType from 'credit-card-type';
 import { z } from 'zod';
 import { ApiError, type ErrorCode } from '../errors.ts';
+import { apiCodeOf, freeText, withApiCode } from '../lib/free-text.ts';
 
 /** The brand of a full card number as credit-card-type names it, or `unknown`. */
 export function detectBrand(number: string): { brand: string; cvcLength: number | null } {
@@ -27,29 +28,11 @@ export function passesLuhn(number: string): boolean {
   return sum % 10 === 0;
 }
 
-/**
- * Whether free text contains something that is plausibly a card number: a
- * run of 13–19 digits (spaces or dashes allowed between them) that passes
- * Luhn and starts like a real brand. Order numbers and timestamps rarely do all three.
- */
-export function containsCardNumber(text: string): boolean {
-  for (const match of text.matchAll(/\d(?:[ -]?\d){12,18}/g)) {
-    const digits = match[0].replace(/\D/g, '');
-    for (let length = 13; length <= digits.length; length++) {
-      for (let start = 0; start + length <= digits.length; start++) {
-        const candidate = digits.slice(start, start + length);
-        if (passesLuhn(candidate) && detectBrand(candidate).brand !== 'unknown') return true;
-      }
-    }
-  }
-  return false;
-}
-
 /** Latest expiry year accepted: real cards are issued for a few years, not decades. */
 const MAX_YEARS_AHEAD = 50;
 
 /** A zod issue that carries the API error code it should become. */
-const cardIssue = (code: ErrorCode, path: string) => ({ code: 'custom' as const, message: code, path: [path], params: { apiCode: code } });
+const cardIssue = (code: ErrorCode, path: string) => ({ code: 'custom' as const, message: code, path: [path], params: withApiCode(code) });
 
 const CardPlaintextSchema = z
     .strictObject({
@@ -57,8 +40,9 @@ const CardPlaintextSchema = z
       exp_month: z.number().int(),
       exp_year: z.number().int(),
       cvc: z.string().optional(),
-      name: z.string().trim().min(1).max(100).optional(),
-      postal_code: z.string().trim().regex(/^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$/).optional(),
+      // Kept in the clear (the token object returns the name): never a card number typed in the wrong field.
+      name: freeText({ max: 100, trim: true }).optional(),
+      postal_code: freeText({ max: 32, trim: true, pattern: /^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$/ }).optional(),
     })
     .superRefine((card, ctx) => {
       const now = new Date();
@@ -84,13 +68,25 @@ export interface Card extends CardPlaintext {
   last4: string;
 }
 
-/** Which error wins when several fields are wrong: the order a shopper fixes them in. */
-const PRIORITY: ErrorCode[] = ['invalid_card_number', 'invalid_expiry', 'card_expired', 'invalid_cvc'];
+/**
+ * Which error wins when several fields are wrong: the order a shopper fixes
+ * them in (number, expiry, CVC, then name and postal code).
+ */
+const PRIORITY: ErrorCode[] = ['invalid_card_number', 'invalid_expiry', 'card_expired', 'invalid_cvc', 'card_number_not_allowed'];
+
+/** The field a card error points at. */
+const PARAM: Partial<Record<ErrorCode, string>> = {
+  invalid_card_number: 'number',
+  invalid_expiry: 'exp_month',
+  card_expired: 'exp_month',
+  invalid_cvc: 'cvc',
+};
 
 /**
  * Validates decrypted card data. A plaintext of the wrong shape (unknown
  * keys — `__proto__` included —, wrong types, not JSON) is a malformed
- * request (400); a well-formed card that is not valid is a card error (422).
+ * request (400); a well-formed card that is not valid is a card error (422),
+ * and so is a name or postal code holding a card number.
  */
 export function parseCardPlaintext(plaintext: Uint8Array, param = 'card'): Card {
   let json: unknown;
@@ -104,10 +100,10 @@ export function parseCardPlaintext(plaintext: Uint8Array, param = 'card'): Card 
     const { brand } = detectBrand(result.data.number);
     return { ...result.data, brand, last4: result.data.number.slice(-4) };
   }
-  const codes = result.error.issues.map((issue) => (issue.code === 'custom' ? (issue.params?.['apiCode'] as ErrorCode) : undefined));
-  if (codes.includes(undefined)) {
+  const coded = result.error.issues.map((issue) => ({ code: apiCodeOf(issue), field: String(issue.path[0] ?? '') }));
+  if (coded.some((issue) => issue.code === undefined)) {
     throw new ApiError('parameter_invalid', { message: 'The decrypted card data does not have the expected fields.', param });
   }
-  const code = PRIORITY.find((c) => codes.includes(c)) ?? 'invalid_card_number';
-  throw new ApiError(code, { param: code === 'invalid_cvc' ? 'cvc' : code === 'invalid_card_number' ? 'number' : 'exp_month' });
+  const code = PRIORITY.find((c) => coded.some((issue) => issue.code === c)) ?? 'invalid_card_number';
+  throw new ApiError(code, { param: PARAM[code] ?? coded.find((issue) => issue.code === code)!.field });
 }

@@ -12,9 +12,11 @@ import {
   BulkUpdateItem,
   BulkUpdateRequest,
   echoableTokenName,
+  FieldsKey,
   FieldsTokenRequest,
   ListTokensQuery,
   ServerTokenRequest,
+  TokenPath,
   VerifyTokenRequest,
 } from './schema.ts';
 import { browserTokenBody, bulkUpdateBody, createdTokenBody, tokenBody } from './serialize.ts';
@@ -73,7 +75,7 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
 
   router.get('/v1/tokens/:token', requireSecretKey(deps.merchants), async (req, res) => {
     const merchant = merchantOf(req);
-    const token = String(req.params['token']);
+    const token = tokenInPath(req);
     const entry = auditing(req, { merchantId: merchant.id, action: 'token.read', token: echoableTokenName(token) ?? undefined });
     const record = await deps.tokens.get(merchant.id, token);
     await deps.audit.record(entry);
@@ -83,7 +85,7 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
   // Not in the v1 contract: account verification of a token the card fields made (see TokenVault.verify).
   router.post('/v1/tokens/:token/verify', requireSecretKey(deps.merchants), async (req, res) => {
     const merchant = merchantOf(req);
-    const token = String(req.params['token']);
+    const token = tokenInPath(req);
     const body = parseInput(VerifyTokenRequest, req.body ?? {});
     auditing(req, { merchantId: merchant.id, action: 'token.verified', token: echoableTokenName(token) ?? undefined });
     sendStored(
@@ -96,7 +98,7 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
 
   router.delete('/v1/tokens/:token', requireSecretKey(deps.merchants), async (req, res) => {
     const merchant = merchantOf(req);
-    const token = String(req.params['token']);
+    const token = tokenInPath(req);
     const entry = auditing(req, { merchantId: merchant.id, action: 'token.deleted', token: echoableTokenName(token) ?? undefined });
     await deps.tokens.delete(merchant.id, token, entry.actor);
     res.json({ token, deleted: true });
@@ -104,6 +106,9 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
 
   return router;
 }
+
+/** The token named in the path: a card number there is refused like in any other parameter. */
+const tokenInPath = (req: Request): string => parseInput(TokenPath, { token: String(req.params['token']) }).token;
 
 /** One item of a bulk update, checked on its own: a malformed item is that item's error, not the request's. */
 function parseBulkItem(raw: unknown): BulkItem {
@@ -118,10 +123,12 @@ function parseBulkItem(raw: unknown): BulkItem {
 
 async function createFromFields(deps: TokenRouteDeps, req: Request) {
   deps.limits.perIp.hit(`ip:${req.ip}`);
-  const body = parseInput(FieldsTokenRequest, req.body);
-  const merchant = await deps.merchants.byPublishableKey(body.key);
+  // The key first, and alone: an anonymous request is turned away before any of its other fields is looked at.
+  const { key } = parseInput(FieldsKey, req.body);
+  const merchant = await deps.merchants.byPublishableKey(key);
   if (merchant === undefined) throw new ApiError('unauthenticated', { param: 'key' });
-  deps.limits.perKey.hit(`pk:${body.key}`);
+  deps.limits.perKey.hit(`pk:${key}`);
+  const body = parseInput(FieldsTokenRequest, req.body);
   req.actor = redactKey(body.key);
   // Named only past the rate limits, so a flood of refused requests writes nothing.
   const entry = auditing(req, { merchantId: merchant.id, action: 'token.created' });

@@ -1,52 +1,46 @@
 import { z } from 'zod';
-import { containsCardNumber } from './card.ts';
+import { freeText } from '../lib/free-text.ts';
 
-const notCardNumberLike = (value: string) => !containsCardNumber(value);
-
-/**
- * Free text the vault stores in the clear must never be a card number a
- * merchant put in the wrong field.
- */
-const ClearText = z
-  .string()
-  .min(1)
-  .max(255)
-  .regex(/^[\x20-\x7e\u00a0-\uffff]+$/)
-  .refine(notCardNumberLike, 'must not contain a card number');
+/** A customer id: printable text the vault stores in the clear, so never a card number. */
+const Customer = freeText({ max: 255, pattern: /^[\x20-\x7e\u00a0-\uffff]+$/ });
 
 /** A merchant-chosen token name: URL-safe, and never card-number-like. */
-export const TokenValue = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[A-Za-z0-9_.:-]+$/)
-  .refine(notCardNumberLike, 'must not contain a card number');
+export const TokenValue = freeText({ max: 128, pattern: /^[A-Za-z0-9_.:-]+$/ });
+
+/** A token name sent to find a token (a path or a cursor): bounded, and never a card number. */
+export const TokenName = freeText({ max: 128 });
+
+/** The publishable key alone, checked (cheaply) before the rest of a card-fields body is parsed. */
+export const FieldsKey = z.object({ key: z.string().min(1).max(128, { abort: true }) });
 
 export const FieldsTokenRequest = z.strictObject({
-  key: z.string().min(1).max(128),
-  session: z.string().min(1).max(128),
+  key: z.string().min(1).max(128, { abort: true }),
+  session: z.string().min(1).max(128, { abort: true }),
   card: z.string().min(1),
   /** The shopper ticked "save card"; otherwise the token is single-use. */
   reusable: z.boolean().default(false),
-  customer: ClearText.optional(),
+  customer: Customer.optional(),
 });
 
 export const ServerTokenRequest = z.strictObject({
   card: z.string().min(1),
   /** The server-side form is the "add a card" step, so tokens are saved unless told otherwise. */
   reusable: z.boolean().default(true),
-  customer: ClearText.optional(),
+  customer: Customer.optional(),
   value: TokenValue.optional(),
   decline_duplicates: z.boolean().default(false),
   verify: z.boolean().default(false),
 });
 
 export const ListTokensQuery = z.strictObject({
-  customer: ClearText.optional(),
+  customer: Customer.optional(),
   fingerprint: z.string().regex(/^fp_[A-Za-z0-9_-]{43}$/).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(10),
-  starting_after: z.string().min(1).max(128).optional(),
+  starting_after: TokenName.optional(),
 });
+
+/** A token named in the path. */
+export const TokenPath = z.strictObject({ token: TokenName });
 
 /** `POST /v1/tokens/{token}/verify` takes no parameters. */
 export const VerifyTokenRequest = z.strictObject({});

@@ -124,13 +124,17 @@ describe.each(storageKinds())('tokens on %s', (storage) => {
     expect(second.body.error.code).toBe('token_value_taken');
   });
 
-  it('refuses a merchant-chosen value or customer that looks like a card number', async () => {
-    for (const json of [{ value: CARDS.visa.number }, { customer: CARDS.visa.spaced }]) {
+  it('refuses a merchant-chosen value or customer that looks like a card number (422 card_number_not_allowed)', async () => {
+    for (const [param, json] of [
+      ['value', { value: CARDS.visa.number }],
+      ['customer', { customer: CARDS.visa.spaced }],
+    ] as const) {
       const response = await api(vault.url, 'POST', '/v1/tokens', {
         key: shop.secretKey,
         json: { card: await encryptCard(vault.url, cardPlaintext()), ...json },
       });
-      expect(response.status).toBe(400);
+      expect(response.status).toBe(422);
+      expect(response.body.error).toMatchObject({ code: 'card_number_not_allowed', param });
       expect(response.text).not.toContain(CARDS.visa.number);
       expect(response.text).not.toContain(CARDS.visa.spaced);
     }

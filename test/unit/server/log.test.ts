@@ -32,6 +32,16 @@ describe('the vault logger', () => {
     expect(lines[0]).toContain('[redacted-number]');
   });
 
+  it('masks a card number inside a longer run of digits, glued to letters, or with URL-encoded spaces, as a logged path may hold one', () => {
+    const { log, lines } = capture();
+    log.info({ path: `/v1/tokens/${'4242'.repeat(2048)}` }, 'request');
+    log.info({ path: '/v1/tokens/tok4242424242424242' }, 'request');
+    log.info({ path: '/v1/tokens/4242%204242%204242%204242' }, 'request');
+    expect(lines).toHaveLength(3);
+    for (const line of lines) expect(line.replaceAll('%20', '')).not.toMatch(/4242424242424242|4242 4242 4242 4242/);
+    expect(lines.map((line) => JSON.parse(line).path)).toEqual(['/v1/tokens/[redacted-number]', '/v1/tokens/tok[redacted-number]', '/v1/tokens/[redacted-number]']);
+  });
+
   it('redacts fields that could hold secrets if a request-shaped object is logged', () => {
     const { log, lines } = capture();
     log.info({ headers: { authorization: 'Bearer sk_test_secret' }, card: 'eyJhbGciOi.x.y.z.w', cvc: '516' }, 'oops');
