@@ -3,6 +3,7 @@ import { ApiError } from '../errors.ts';
 import { toApiError } from '../http/errors.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
+import { canonicalOrigin } from '../merchants/origin.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import type { FieldsSessions } from '../sessions/service.ts';
 import type { PinnedScript, WidgetAssets } from './assets.ts';
@@ -60,7 +61,8 @@ export function fieldsRoutes(deps: {
 
     const merchant = await deps.merchants.byPublishableKey(key);
     if (merchant === undefined) return unavailable(res, 401);
-    if (!merchant.allowed_origins.includes(origin)) return unavailable(res, 403);
+    // A stored origin from before origins were checked strictly must not reach the CSP header either.
+    if (!merchant.allowed_origins.includes(origin) || canonicalOrigin(origin) !== origin) return unavailable(res, 403);
 
     const session = await deps.sessions.open(merchant, origin);
     res

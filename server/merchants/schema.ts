@@ -1,17 +1,25 @@
 import { z } from 'zod';
+import { canonicalOrigin } from './origin.ts';
 
-/** An exact web origin: scheme, host and optional port — no path, query or trailing slash. */
+/**
+ * An exact web origin (scheme, host, optional port), returned as browsers
+ * serialize it; see `canonicalOrigin` for what is refused and why.
+ */
 export const OriginSchema = z
   .string()
   .max(255)
-  .refine((value) => {
-    try {
-      const url = new URL(value);
-      return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value;
-    } catch {
-      return false;
+  .transform((value, ctx) => {
+    const origin = canonicalOrigin(value);
+    if (origin === undefined) {
+      ctx.issues.push({
+        code: 'custom',
+        input: value,
+        message: 'must be an exact origin such as https://shop.example (http: only for localhost)',
+      });
+      return z.NEVER;
     }
-  }, 'must be an exact origin such as https://shop.example');
+    return origin;
+  });
 
 const WebhookUrlSchema = z.url({ protocol: /^https?$/ }).max(2048);
 
