@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import type { HttpTimeouts } from './http/server.ts';
 
 const durationSeconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -23,6 +24,11 @@ const EnvSchema = z.object({
   /** Requests per minute per client IP and per publishable key on the card-fields endpoints. */
   TESSERA_RATE_LIMIT_PER_IP: z.coerce.number().int().positive().default(300),
   TESSERA_RATE_LIMIT_PER_KEY: z.coerce.number().int().positive().default(3000),
+  /** How long the vault waits on a slow client (see `server/http/server.ts`), in milliseconds. */
+  TESSERA_HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  TESSERA_HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+  TESSERA_HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  TESSERA_HTTP_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
   /** Vault processes sharing the port; more than one needs PostgreSQL (the embedded database has one owner). */
   TESSERA_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
 });
@@ -39,6 +45,7 @@ export interface VaultConfig {
   jwe: { maxAgeSeconds: number; maxFutureSeconds: number };
   rateLimits: { perIpPerMinute: number; perKeyPerMinute: number };
   workers: number;
+  http: HttpTimeouts;
 }
 
 /** Parses the environment once at boot; a bad value stops the vault with a message naming the variable. */
@@ -51,6 +58,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
   const e = parsed.data;
   if (e.TESSERA_WORKERS !== undefined && e.TESSERA_WORKERS > 1 && e.DATABASE_URL === undefined) {
     throw new Error('Invalid vault configuration:\n  TESSERA_WORKERS: more than one worker needs DATABASE_URL (PostgreSQL)');
+  }
+  if (e.TESSERA_HTTP_HEADERS_TIMEOUT_MS > e.TESSERA_HTTP_REQUEST_TIMEOUT_MS) {
+    throw new Error('Invalid vault configuration:\n  TESSERA_HTTP_HEADERS_TIMEOUT_MS: must not be more than TESSERA_HTTP_REQUEST_TIMEOUT_MS');
   }
   return {
     port: e.PORT,
@@ -65,5 +75,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     rateLimits: { perIpPerMinute: e.TESSERA_RATE_LIMIT_PER_IP, perKeyPerMinute: e.TESSERA_RATE_LIMIT_PER_KEY },
     // PostgreSQL: one process per core, so HTTP and validation run on every core; embedded: the one owner.
     workers: e.TESSERA_WORKERS ?? (e.DATABASE_URL === undefined ? 1 : availableParallelism()),
+    http: {
+      headersMs: e.TESSERA_HTTP_HEADERS_TIMEOUT_MS,
+      requestMs: e.TESSERA_HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveMs: e.TESSERA_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      idleMs: e.TESSERA_HTTP_IDLE_TIMEOUT_MS,
+    },
   };
 }

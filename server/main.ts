@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { loadConfig, type VaultConfig } from './config.ts';
+import { createVaultServer } from './http/server.ts';
 import { createLogger, type Logger } from './log.ts';
 import { openVault } from './vault.ts';
 
@@ -17,7 +18,7 @@ const MAX_RESTARTS_PER_MINUTE = 5;
 
 async function serve(config: VaultConfig, log: Logger): Promise<void> {
   const vault = await openVault(config, { log });
-  const server = vault.app.listen(config.port, config.host, () => {
+  const server = createVaultServer(vault.app, config.http).listen(config.port, config.host, () => {
     const { port } = server.address() as AddressInfo;
     log.info({ url: `http://localhost:${port}`, storage: vault.db.kind, data_dir: config.dataDir, pid: process.pid }, 'vault listening');
   });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig, type VaultConfig } from '../../server/config.ts';
+import { createVaultServer } from '../../server/http/server.ts';
 import { createLogger } from '../../server/log.ts';
 import { migrate } from '../../server/storage/migrate.ts';
 import { openPglite } from '../../server/storage/pglite.ts';
@@ -105,7 +106,7 @@ export async function startTestVault(options: StartOptions = {}): Promise<TestVa
   const log = createLogger({ level: 'info', destination: pino.destination({ dest: logFile, sync: true, append: true }) });
   const vault = await openVault(config, { log });
   const server: Server = await new Promise((resolve) => {
-    const s = vault.app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = createVaultServer(vault.app, config.http).listen(0, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
   let closed = false;
