@@ -31,6 +31,17 @@ const EnvSchema = z.object({
   TESSERA_HTTP_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
   /** Vault processes sharing the port; more than one needs PostgreSQL (the embedded database has one owner). */
   TESSERA_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
+  /** `production` turns the development conveniences off: no generated key files, no demo merchant. */
+  NODE_ENV: z.string().optional(),
+}).superRefine((e, ctx) => {
+  if (e.NODE_ENV !== 'production') return;
+  // Keys generated into the data folder sit in plain files next to the data they protect.
+  if (e.TESSERA_MASTER_KEY === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['TESSERA_MASTER_KEY'], message: 'required when NODE_ENV=production (no development key file is made)' });
+  }
+  if (e.TESSERA_ADMIN_KEY === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['TESSERA_ADMIN_KEY'], message: 'required when NODE_ENV=production (no admin.key file is made)' });
+  }
 });
 
 export interface VaultConfig {
@@ -46,6 +57,8 @@ export interface VaultConfig {
   rateLimits: { perIpPerMinute: number; perKeyPerMinute: number };
   workers: number;
   http: HttpTimeouts;
+  /** `NODE_ENV=production`: keys only from the environment, and no demo merchant. */
+  production: boolean;
 }
 
 /** Parses the environment once at boot; a bad value stops the vault with a message naming the variable. */
@@ -75,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     rateLimits: { perIpPerMinute: e.TESSERA_RATE_LIMIT_PER_IP, perKeyPerMinute: e.TESSERA_RATE_LIMIT_PER_KEY },
     // PostgreSQL: one process per core, so HTTP and validation run on every core; embedded: the one owner.
     workers: e.TESSERA_WORKERS ?? (e.DATABASE_URL === undefined ? 1 : availableParallelism()),
+    production: e.NODE_ENV === 'production',
     http: {
       headersMs: e.TESSERA_HTTP_HEADERS_TIMEOUT_MS,
       requestMs: e.TESSERA_HTTP_REQUEST_TIMEOUT_MS,

@@ -10,8 +10,20 @@ import { openVault } from './vault.ts';
  * it runs one process per core (`TESSERA_WORKERS`) sharing the port; the
  * primary prepares storage and keys once, then forks.
  */
-const config = loadConfig();
+// What the vault and its embedded database create (keys, database files) is their owner's alone.
+process.umask(0o077);
+const config = configOrExit();
 const log = createLogger({ level: config.logLevel });
+
+/** The configuration, or exit 1 with a message naming each variable that is wrong or missing. */
+function configOrExit(): VaultConfig {
+  try {
+    return loadConfig();
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(1);
+  }
+}
 
 /** Replacement workers allowed per minute before the primary gives up and exits. */
 const MAX_RESTARTS_PER_MINUTE = 5;

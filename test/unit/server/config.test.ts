@@ -21,4 +21,12 @@ describe('the vault configuration', () => {
   ])('refuses %j with a message naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(variable);
   });
+
+  it('in production, needs the master key and the admin key from the environment, and names both when both are missing', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/TESSERA_MASTER_KEY: required when NODE_ENV=production[\s\S]*TESSERA_ADMIN_KEY: required when NODE_ENV=production/);
+    const keys = { TESSERA_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'), TESSERA_ADMIN_KEY: 'admin_0123456789abcdefghijklmn' };
+    expect(loadConfig({ NODE_ENV: 'production', ...keys }).production).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'development' }).production).toBe(false);
+    expect(loadConfig({}).production).toBe(false);
+  });
 });
