@@ -93,6 +93,10 @@ export function fieldsRoutes(deps: {
     }
   });
 
+  // Source maps are not built for production; one left in dist/ by a debugging build is still not served.
+  router.get(/^\/v1\/assets\/.*\.map$/i, (_req, res) => {
+    res.status(404).set('X-Content-Type-Options', 'nosniff').type('text/plain').send('Not found.\n');
+  });
   router.use(
     '/v1/assets',
     express.static(widget.fieldsDir, {
