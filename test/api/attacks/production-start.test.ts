@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { api } from '../../support/api.ts';
 import { runVaultToExit, startVaultProcess } from '../../support/vault-process.ts';
-import { newDataDir } from '../../support/vault.ts';
+import { newDataDir, newTestDatabase, storageKinds } from '../../support/vault.ts';
 
 /**
  * Review finding: nothing told a production start from a development one. A
@@ -46,19 +46,20 @@ describe('a production start (NODE_ENV=production)', () => {
     }
   });
 
-  it('refuses a data folder and store a development start used: first for demo-merchant.json, then for the demo merchant itself', async () => {
-    const dataDir = await newDataDir('pglite', 'attack-production-demo');
+  it.each(storageKinds())('refuses a data folder and store a development start used, on %s: first for demo-merchant.json, then for the demo merchant itself', async (storage) => {
+    const dataDir = await newDataDir(storage, 'attack-production-demo');
+    const database = storage === 'postgres' ? { DATABASE_URL: await newTestDatabase(), TESSERA_WORKERS: '1' } : {};
     // A development start with the same keys, as someone trying production on their development data would have.
-    const development = await startVaultProcess({ dataDir, env: { TESSERA_MASTER_KEY: MASTER_KEY, TESSERA_ADMIN_KEY: ADMIN_KEY } });
+    const development = await startVaultProcess({ dataDir, env: { TESSERA_MASTER_KEY: MASTER_KEY, TESSERA_ADMIN_KEY: ADMIN_KEY, ...database } });
     await development.kill('SIGTERM');
     expect(existsSync(join(dataDir, 'demo-merchant.json'))).toBe(true);
 
-    const withFile = await runVaultToExit({ dataDir, env: PRODUCTION });
+    const withFile = await runVaultToExit({ dataDir, env: { ...PRODUCTION, ...database } });
     expect(withFile.code).toBe(1);
     expect(withFile.output).toContain('demo-merchant.json');
 
     rmSync(join(dataDir, 'demo-merchant.json'));
-    const withMerchant = await runVaultToExit({ dataDir, env: PRODUCTION });
+    const withMerchant = await runVaultToExit({ dataDir, env: { ...PRODUCTION, ...database } });
     expect(withMerchant.code).toBe(1);
     expect(withMerchant.output).toMatch(/store holds the demo merchant \(mer_/);
   });
