@@ -48,7 +48,7 @@ describe('a production start (NODE_ENV=production)', () => {
 
   it.each(storageKinds())('refuses a data folder and store a development start used, on %s: first for demo-merchant.json, then for the demo merchant itself', async (storage) => {
     const dataDir = await newDataDir(storage, 'attack-production-demo');
-    const database = storage === 'postgres' ? { DATABASE_URL: await newTestDatabase(), TESSERA_WORKERS: '1' } : {};
+    const database: Record<string, string> = storage === 'postgres' ? { DATABASE_URL: await newTestDatabase(), TESSERA_WORKERS: '1' } : {};
     // A development start with the same keys, as someone trying production on their development data would have.
     const development = await startVaultProcess({ dataDir, env: { TESSERA_MASTER_KEY: MASTER_KEY, TESSERA_ADMIN_KEY: ADMIN_KEY, ...database } });
     await development.kill('SIGTERM');
