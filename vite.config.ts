@@ -10,6 +10,9 @@ import { defineConfig, type Plugin, type UserConfig } from 'vite';
  * - `fields`: the Lit component and its encryption, loaded by the fields
  *   document the vault renders (`/v1/fields`); the vault reads the manifest.
  * - `demo`: the demo storefront's pages.
+ *
+ * No build writes source maps: the vault serves `dist/` to anyone, and a map
+ * would hand out the widget's original sources and comments.
  */
 const root = import.meta.dirname;
 
@@ -40,7 +43,7 @@ const builds: Record<string, UserConfig> = {
       outDir: resolve(root, 'dist/loader'),
       emptyOutDir: true,
       target: 'es2020',
-      sourcemap: true,
+      sourcemap: false,
       lib: {
         entry: resolve(root, 'widget/loader/checkout.ts'),
         formats: ['iife'],
@@ -56,7 +59,7 @@ const builds: Record<string, UserConfig> = {
       outDir: resolve(root, 'dist/loader'),
       emptyOutDir: false,
       target: 'es2020',
-      sourcemap: true,
+      sourcemap: false,
       lib: {
         entry: resolve(root, 'widget/loader/esm.ts'),
         formats: ['es'],
@@ -72,8 +75,7 @@ const builds: Record<string, UserConfig> = {
       emptyOutDir: true,
       target: 'es2022',
       manifest: true,
-      // Maps are kept for debugging but not referenced: every byte of the fields counts against the 20 KB budget.
-      sourcemap: 'hidden',
+      sourcemap: false,
       modulePreload: false,
       rollupOptions: {
         input: { fields: resolve(root, 'widget/fields/main.ts') },

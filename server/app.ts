@@ -11,6 +11,7 @@ import { errorHandler } from './http/errors.ts';
 import { jsonBody } from './http/json-body.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { requestLog } from './http/request-log.ts';
+import { wellFormedRequest } from './http/well-formed.ts';
 import { IdempotencyStore, type ResponseSeal } from './idempotency/idempotency.ts';
 import type { CiphertextPolicy } from './keys/card-ciphertext.ts';
 import type { CardSealer } from './keys/card-keys.ts';
@@ -86,6 +87,7 @@ export function createApp(deps: VaultDeps): Express {
   };
 
   app.use(requestLog(deps.log));
+  app.use(wellFormedRequest());
   app.use(healthRoutes(deps.db));
   // The widget routes set their own headers (framing, CSP, CORS); everything else gets strict API headers.
   app.use(fieldsRoutes({ widget: deps.widget, merchants, sessions, keyring: deps.keyring, limits }));

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { CvcPolicy } from './keys/cvc-keys.ts';
 import type { DeclineLimits } from './velocity/declines.ts';
+import type { HttpTimeouts } from './http/server.ts';
 
 const durationSeconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
@@ -40,8 +41,24 @@ const EnvSchema = z.object({
   TESSERA_DECLINE_WINDOW_SECONDS: durationSeconds(3600),
   /** Housekeeping round: erasure, key destruction, re-encryption batches. */
   TESSERA_MAINTENANCE_SECONDS: durationSeconds(60),
+  /** How long the vault waits on a slow client (see `server/http/server.ts`), in milliseconds. */
+  TESSERA_HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  TESSERA_HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+  TESSERA_HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  TESSERA_HTTP_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
   /** Vault processes sharing the port; more than one needs PostgreSQL (the embedded database has one owner). */
   TESSERA_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
+  /** `production` turns the development conveniences off: no generated key files, no demo merchant. */
+  NODE_ENV: z.string().optional(),
+}).superRefine((e, ctx) => {
+  if (e.NODE_ENV !== 'production') return;
+  // Keys generated into the data folder sit in plain files next to the data they protect.
+  if (e.TESSERA_MASTER_KEY === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['TESSERA_MASTER_KEY'], message: 'required when NODE_ENV=production (no development key file is made)' });
+  }
+  if (e.TESSERA_ADMIN_KEY === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['TESSERA_ADMIN_KEY'], message: 'required when NODE_ENV=production (no admin.key file is made)' });
+  }
 });
 
 export interface VaultConfig {
@@ -60,6 +77,9 @@ export interface VaultConfig {
   declines: DeclineLimits;
   maintenanceSeconds: number;
   workers: number;
+  http: HttpTimeouts;
+  /** `NODE_ENV=production`: keys only from the environment, and no demo merchant. */
+  production: boolean;
 }
 
 /** Parses the environment once at boot; a bad value stops the vault with a message naming the variable. */
@@ -72,6 +92,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
   const e = parsed.data;
   if (e.TESSERA_WORKERS !== undefined && e.TESSERA_WORKERS > 1 && e.DATABASE_URL === undefined) {
     throw new Error('Invalid vault configuration:\n  TESSERA_WORKERS: more than one worker needs DATABASE_URL (PostgreSQL)');
+  }
+  if (e.TESSERA_HTTP_HEADERS_TIMEOUT_MS > e.TESSERA_HTTP_REQUEST_TIMEOUT_MS) {
+    throw new Error('Invalid vault configuration:\n  TESSERA_HTTP_HEADERS_TIMEOUT_MS: must not be more than TESSERA_HTTP_REQUEST_TIMEOUT_MS');
   }
   return {
     port: e.PORT,
@@ -95,5 +118,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     maintenanceSeconds: e.TESSERA_MAINTENANCE_SECONDS,
     // PostgreSQL: one process per core, so HTTP and validation run on every core; embedded: the one owner.
     workers: e.TESSERA_WORKERS ?? (e.DATABASE_URL === undefined ? 1 : availableParallelism()),
+    production: e.NODE_ENV === 'production',
+    http: {
+      headersMs: e.TESSERA_HTTP_HEADERS_TIMEOUT_MS,
+      requestMs: e.TESSERA_HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveMs: e.TESSERA_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      idleMs: e.TESSERA_HTTP_IDLE_TIMEOUT_MS,
+    },
   };
 }

@@ -4,21 +4,29 @@ export type { Logger };
 
 /**
  * Card numbers must never reach a log line. Handlers never log bodies, but as
- * a last line of defence every string that is logged has runs of 12 or more
- * digits (optionally spaced or dashed, as a card number is typed, or with
- * URL-encoded spaces, as in a logged path) masked, however long the run and
- * whatever it is glued to: a card number inside a longer run of digits is
- * still a card number.
+ * a last line of defence every string that is logged (and every key) has its
+ * runs of 12 or more digits masked, optionally spaced or dashed as a card
+ * number is typed (or with URL-encoded spaces, as in a logged path),
+ * wherever they stand: inside a token name
+ * (`tok_4242424242424242`), a path or a word, not only between word
+ * boundaries. A run longer than 19 digits is masked whole, since a card
+ * number could be part of it.
  */
 const PAN_LIKE = /\d(?:(?:[ -]|%20)?\d){11,}/g;
+const MASK = '[redacted-number]';
+/** Deeper than this, an object is not logged at all rather than logged unmasked. */
+const MAX_DEPTH = 8;
+
+const mask = (text: string): string => text.replace(PAN_LIKE, MASK);
 
 function scrub(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return value.replace(PAN_LIKE, '[redacted-number]');
+  if (typeof value === 'string') return mask(value);
   if (value instanceof Error) return scrub(serializeError(value), depth);
-  if (depth > 4 || value === null || typeof value !== 'object') return value;
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= MAX_DEPTH) return '[too-deep]';
   if (Array.isArray(value)) return value.map((item) => scrub(item, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [key, item] of Object.entries(value)) out[key] = scrub(item, depth + 1);
+  for (const [key, item] of Object.entries(value)) out[mask(key)] = scrub(item, depth + 1);
   return out;
 }
 

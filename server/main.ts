@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { loadConfig, type VaultConfig } from './config.ts';
+import { createVaultServer } from './http/server.ts';
 import { createLogger, type Logger } from './log.ts';
 import { openVault } from './vault.ts';
 
@@ -9,15 +10,27 @@ import { openVault } from './vault.ts';
  * it runs one process per core (`TESSERA_WORKERS`) sharing the port; the
  * primary prepares storage and keys once, then forks.
  */
-const config = loadConfig();
+// What the vault and its embedded database create (keys, database files) is their owner's alone.
+process.umask(0o077);
+const config = configOrExit();
 const log = createLogger({ level: config.logLevel });
+
+/** The configuration, or exit 1 with a message naming each variable that is wrong or missing. */
+function configOrExit(): VaultConfig {
+  try {
+    return loadConfig();
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(1);
+  }
+}
 
 /** Replacement workers allowed per minute before the primary gives up and exits. */
 const MAX_RESTARTS_PER_MINUTE = 5;
 
 async function serve(config: VaultConfig, log: Logger): Promise<void> {
   const vault = await openVault(config, { log });
-  const server = vault.app.listen(config.port, config.host, () => {
+  const server = createVaultServer(vault.app, config.http).listen(config.port, config.host, () => {
     const { port } = server.address() as AddressInfo;
     log.info({ url: `http://localhost:${port}`, storage: vault.db.kind, data_dir: config.dataDir, pid: process.pid }, 'vault listening');
   });

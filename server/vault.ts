@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
@@ -17,9 +16,10 @@ import { MerchantKeys } from './keys/merchant-keys.ts';
 import { masterKeyResponseSeal } from './keys/response-seal.ts';
 import { TransportKeyring } from './keys/transport-keys.ts';
 import { startMaintenance } from './maintenance.ts';
-import { ensureDemoMerchant } from './merchants/demo.ts';
+import { ensureDemoMerchant, refuseDemoMerchant } from './merchants/demo.ts';
 import { MerchantDirectory } from './merchants/service.ts';
 import { FieldsSessions } from './sessions/service.ts';
+import { secureDataFolder } from './storage/data-folder.ts';
 import type { Db } from './storage/db.ts';
 import { openStorage } from './storage/open.ts';
 import { DeclineVelocity } from './velocity/declines.ts';
@@ -35,13 +35,13 @@ export interface Vault {
 
 export const DEFAULT_DIST_DIR = join(import.meta.dirname, '..', 'dist');
 
-/** Opens storage and keys, creates the demo merchant on an empty store, and builds the app. */
+/** Opens storage and keys, creates the demo merchant on an empty store (refuses one in production), and builds the app. */
 export async function openVault(
   config: VaultConfig,
   options: { log: Logger; widget?: WidgetAssets; maintenance?: boolean },
 ): Promise<Vault> {
   const { log } = options;
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  secureDataFolder(config.dataDir, log);
   const master = MasterKey.load({ base64: config.masterKey, previous: config.previousMasterKeys, dataDir: config.dataDir, log });
   const adminKey = loadAdminKey({ fromEnv: config.adminKey, dataDir: config.dataDir, log });
   const db = await openStorage({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log });
@@ -49,7 +49,8 @@ export async function openVault(
     const keyring = await TransportKeyring.open(db, master, log);
     const merchantKeys = new MerchantKeys(master, db);
     const merchants = new MerchantDirectory(db, merchantKeys);
-    await ensureDemoMerchant(merchants, config.dataDir, log);
+    if (config.production) await refuseDemoMerchant(merchants, config.dataDir);
+    else await ensureDemoMerchant(merchants, config.dataDir, log);
     const cards = new CardSealer(merchantKeys);
     const cvcs = new CvcKeys(db, master, config.cvc);
     const declines = new DeclineVelocity(config.declines);

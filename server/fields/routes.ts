@@ -3,6 +3,7 @@ import { ApiError } from '../errors.ts';
 import { toApiError } from '../http/errors.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
+import { canonicalOrigin } from '../merchants/origin.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import type { FieldsSessions } from '../sessions/service.ts';
 import type { PinnedScript, WidgetAssets } from './assets.ts';
@@ -60,7 +61,8 @@ export function fieldsRoutes(deps: {
 
     const merchant = await deps.merchants.byPublishableKey(key);
     if (merchant === undefined) return unavailable(res, 401);
-    if (!merchant.allowed_origins.includes(origin)) return unavailable(res, 403);
+    // A stored origin from before origins were checked strictly must not reach the CSP header either.
+    if (!merchant.allowed_origins.includes(origin) || canonicalOrigin(origin) !== origin) return unavailable(res, 403);
 
     const session = await deps.sessions.open(merchant, origin);
     res
@@ -91,6 +93,10 @@ export function fieldsRoutes(deps: {
     }
   });
 
+  // Source maps are not built for production; one left in dist/ by a debugging build is still not served.
+  router.get(/^\/v1\/assets\/.*\.map$/i, (_req, res) => {
+    res.status(404).set('X-Content-Type-Options', 'nosniff').type('text/plain').send('Not found.\n');
+  });
   router.use(
     '/v1/assets',
     express.static(widget.fieldsDir, {

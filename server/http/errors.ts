@@ -8,6 +8,12 @@ import { StorageUnavailableError } from '../storage/db.ts';
 /** Seconds a client should wait before retrying while storage is down. */
 const UNAVAILABLE_RETRY_AFTER = '1';
 
+const FALLBACK_HEADERS = {
+  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Cache-Control': 'no-store',
+};
+
 /**
  * Maps every error to the API's error body; unexpected ones are logged
  * (safely) and answered as 500. A failed authentication, or a failed
@@ -25,6 +31,8 @@ export function errorHandler(audit: AuditLog) {
       await audit.record(entry).catch((auditError: unknown) => req.log.warn({ err: auditError }, 'audit entry not written'));
     }
     if (res.headersSent) return;
+    // Errors raised before the API's headers are set (a malformed path, say) are as strict as the rest.
+    if (!res.hasHeader('Content-Security-Policy')) res.set(FALLBACK_HEADERS);
     res.status(apiError.status).set(apiError.headers).json(apiError.toBody());
   };
 }
@@ -76,4 +84,4 @@ function failWith(code: 'parameter_invalid' | 'parameter_unknown', message: stri
  * Names in a path can come from the client (an unknown key could be a card
  * number); only short lowercase names and small array indexes are echoed.
  */
-const isPlainName = (name: string) => /^[a-z][a-z_]{0,39}$|^\d{1,4}$/.test(name);
+export const isPlainName = (name: string) => /^[a-z][a-z_]{0,39}$|^\d{1,4}$/.test(name);

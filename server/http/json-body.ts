@@ -1,11 +1,13 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ApiError } from '../errors.ts';
+import { findIllFormedText, illFormedError } from './well-formed.ts';
 
 /**
  * Parses JSON bodies with a size limit, and turns every parser failure into
  * an API error without looking at the body: body-parser's errors carry the
  * raw body and JSON.parse messages quote it, and neither may reach a log or
- * a response.
+ * a response. A parsed body holding a NUL or an unpaired surrogate in any
+ * key or value, at any depth, is refused here, before any route sees it.
  */
 export function jsonBody(limitBytes: number, larger: Record<string, number> = {}) {
   const parser = (limit: number) => express.json({ limit, strict: true, type: () => true });
@@ -19,7 +21,11 @@ export function jsonBody(limitBytes: number, larger: Record<string, number> = {}
     }
     if (!req.is('application/json')) return next(new ApiError('unsupported_media_type'));
     const parseThis = parsers.get(`${req.method} ${req.path}`) ?? parse;
-    parseThis(req, res, (error?: unknown) => next(error === undefined ? undefined : parserError(error)));
+    parseThis(req, res, (error?: unknown) => {
+      if (error !== undefined) return next(parserError(error));
+      const bad = findIllFormedText(req.body);
+      next(bad === undefined ? undefined : illFormedError(bad.path, 'body'));
+    });
   };
 }
 

@@ -1,15 +1,19 @@
 import { z } from 'zod';
 import { freeText } from '../lib/free-text.ts';
+import { canonicalOrigin } from './origin.ts';
 
-/** An exact web origin: scheme, host and optional port — no path, query or trailing slash. */
-export const OriginSchema = freeText({ max: 255 }).refine((value) => {
-  try {
-    const url = new URL(value);
-    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value;
-  } catch {
-    return false;
+/**
+ * An exact web origin (scheme, host, optional port), returned as browsers
+ * serialize it; see `canonicalOrigin` for what is refused and why.
+ */
+export const OriginSchema = freeText({ max: 255 }).transform((value, ctx) => {
+  const origin = canonicalOrigin(value);
+  if (origin === undefined) {
+    ctx.issues.push({ code: 'custom', input: value, message: 'must be an exact origin such as https://shop.example (http: only for localhost)' });
+    return z.NEVER;
   }
-}, 'must be an exact origin such as https://shop.example');
+  return origin;
+});
 
 const WebhookUrlSchema = freeText({ max: 2048 }).pipe(z.url({ protocol: /^https?$/ }));
 

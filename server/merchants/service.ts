@@ -237,6 +237,12 @@ export class MerchantDirectory {
     });
   }
 
+  /** Ids of the merchants with this name that allow this origin (how the demo merchant is recognized). */
+  async idsNamed(name: string, origin: string): Promise<string[]> {
+    const { rows } = await this.#db.query<{ id: string }>('select id from merchants where name = $1 and $2 = any(allowed_origins)', [name, origin]);
+    return rows.map((row) => row.id);
+  }
+
   async count(): Promise<number> {
     const { rows } = await this.#db.query<{ n: number }>('select count(*)::int as n from merchants');
     return rows[0]!.n;

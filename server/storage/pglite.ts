@@ -1,6 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
+import { restrictToOwner } from '../lib/file-modes.ts';
 import { startTypeScriptWorker } from '../lib/workers.ts';
 import { StorageUnavailableError, type Db, type Queryable, type QueryResult } from './db.ts';
 import type { PgliteErrorShape, PgliteReply, PgliteRequest } from './pglite-protocol.ts';
@@ -103,6 +104,8 @@ export async function openPglite(dataDir: string): Promise<Db> {
     unlock();
     throw error;
   }
+  // PGlite creates its files with the process umask; they hold every sealed card, so they are the owner's alone.
+  restrictToOwner(join(dataDir, 'pgdata'), { recursive: true });
   const send = connect(worker);
 
   const queryable = (tx: number | undefined): Queryable => ({

@@ -62,6 +62,34 @@ export async function startVaultProcess(options: { dataDir: string; env?: Record
   };
 }
 
+/**
+ * `npm run vault` expected to refuse to start: resolves with its exit code
+ * and everything it printed (stdout and stderr) once it has exited, or
+ * fails if it is still running after `START_TIMEOUT_MS` (it is then killed).
+ */
+export async function runVaultToExit(options: { dataDir: string; env?: Record<string, string> }): Promise<{ code: number | null; output: string }> {
+  mkdirSync(options.dataDir, { recursive: true });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TESSERA_DATA_DIR: options.dataDir, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the vault process was still running after ${START_TIMEOUT_MS} ms:\n${output}`));
+    }, START_TIMEOUT_MS);
+    // 'close', not 'exit': by then everything it printed has been read.
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
 function safeJson(line: string): Record<string, unknown> | undefined {
   try {
     return JSON.parse(line) as Record<string, unknown>;

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig, type VaultConfig } from '../../server/config.ts';
+import type { WidgetAssets } from '../../server/fields/assets.ts';
+import { createVaultServer } from '../../server/http/server.ts';
 import { createLogger } from '../../server/log.ts';
 import { migrate, schemaSources } from '../../server/storage/migrate.ts';
 import { openPglite } from '../../server/storage/pglite.ts';
@@ -80,6 +82,8 @@ export interface StartOptions {
   dataDir?: string;
   databaseUrl?: string;
   env?: Record<string, string>;
+  /** The widget build to serve, when not the one in dist/. */
+  widget?: WidgetAssets;
 }
 
 /** An empty database on the run's PostgreSQL cluster. */
@@ -108,9 +112,9 @@ export async function startTestVault(options: StartOptions = {}): Promise<TestVa
   });
   const logFile = join(dataDir, 'vault.log');
   const log = createLogger({ level: 'info', destination: pino.destination({ dest: logFile, sync: true, append: true }) });
-  const vault = await openVault(config, { log });
+  const vault = await openVault(config, { log, ...(options.widget === undefined ? {} : { widget: options.widget }) });
   const server: Server = await new Promise((resolve) => {
-    const s = vault.app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = createVaultServer(vault.app, config.http).listen(0, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
   let closed = false;

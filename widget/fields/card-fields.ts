@@ -8,7 +8,6 @@
  * shadow root.
  */
 import { html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
-import { customElement, property, state } from 'lit/decorators.js';
 import { live } from 'lit/directives/live.js';
 import type { CardBrand } from '../shared/brands.ts';
 import type { FieldErrorCode, FieldName } from '../shared/constants.ts';
@@ -37,30 +36,61 @@ const VAULT_FIELD_ERRORS: Record<string, [FieldName, FieldErrorCode]> = {
   invalid_expiry: ['expiry', 'invalid_expiry_month'],
   card_expired: ['expiry', 'expiry_in_past'],
   invalid_cvc: ['cvc', 'incomplete_cvc'],
+  // Generic on purpose: the shopper learns only that another card is needed, never why (a duplicate, say).
+  card_not_accepted: ['number', 'card_not_accepted'],
 };
 
-@customElement('tessera-fields')
+/** The field a vault error is about: `card_number_not_allowed` names it in `param` (a card number in the name, say). */
+function vaultFieldError({ code, param }: TesseraErrorShape): [FieldName, FieldErrorCode] | undefined {
+  return code === 'card_number_not_allowed' && (param === 'name' || param === 'postal_code') ? [param, code] : VAULT_FIELD_ERRORS[code];
+}
+
 export class CardFields extends LitElement {
+  /**
+   * Reactive properties (`attribute: false`: set by `main.ts`, never from
+   * markup) and internal state, declared here rather than with Lit's
+   * decorators: the decorator helpers cost about 400 bytes of the fields'
+   * 20 KB gzip budget.
+   */
+  static override properties = {
+    mode: { attribute: false },
+    saveCard: { attribute: false },
+    collectName: { attribute: false },
+    collectPostalCode: { attribute: false },
+    savedBrand: { attribute: false },
+    savedLast4: { attribute: false },
+    messages: { attribute: false },
+    number: { state: true },
+    expiry: { state: true },
+    cvc: { state: true },
+    name: { state: true },
+    postalCode: { state: true },
+    save: { state: true },
+    shown: { state: true },
+    alert: { state: true },
+    announcement: { state: true },
+  };
+
   /** `payment` collects a card to pay now, `signup` saves one, `cvc` re-collects only the CVC of a saved card. */
-  @property({ attribute: false }) mode: CardMode = 'payment';
+  mode: CardMode = 'payment';
 
   /** Payment mode: `optional` shows the "save this card" checkbox; `always` and `never` decide without asking. */
-  @property({ attribute: false }) saveCard: SaveCard = 'never';
+  saveCard: SaveCard = 'never';
 
   /** Whether to ask for the name on the card. */
-  @property({ attribute: false }) collectName = false;
+  collectName = false;
 
   /** Whether to ask for the billing postal code. */
-  @property({ attribute: false }) collectPostalCode = false;
+  collectPostalCode = false;
 
   /** CVC mode: the saved card's brand, shown read-only and deciding the CVC length. */
-  @property({ attribute: false }) savedBrand: CardBrand | undefined;
+  savedBrand: CardBrand | undefined;
 
   /** CVC mode: the saved card's last four digits, shown read-only. */
-  @property({ attribute: false }) savedLast4: string | undefined;
+  savedLast4: string | undefined;
 
   /** The shopper-facing texts, in the shopper's language. */
-  @property({ attribute: false }) messages: Messages = en;
+  messages: Messages = en;
 
   /** Receives every state change, focus and blur, never card data. */
   report: (message: CardReport) => void = () => {};
@@ -68,18 +98,18 @@ export class CardFields extends LitElement {
   /** Called when the shopper presses Enter in a field. */
   submit: () => void = () => {};
 
-  @state() private number = '';
-  @state() private expiry = '';
-  @state() private cvc = '';
-  @state() private name = '';
-  @state() private postalCode = '';
-  @state() private save = false;
+  private number = '';
+  private expiry = '';
+  private cvc = '';
+  private name = '';
+  private postalCode = '';
+  private save = false;
   /** Errors on display: set on blur and on submit, cleared as soon as the shopper edits the field. */
-  @state() private shown: Partial<Record<FieldName, FieldErrorCode>> = {};
+  private shown: Partial<Record<FieldName, FieldErrorCode>> = {};
   /** A problem with the whole card, such as the vault being unreachable. */
-  @state() private alert = '';
+  private alert = '';
   /** The one live region's text; alternates a trailing no-break space so a repeated message is announced again. */
-  @state() private announcement = '';
+  private announcement = '';
 
   private lastState = '';
 
@@ -117,7 +147,7 @@ export class CardFields extends LitElement {
 
   /** Shows why the vault refused the card or could not be reached. */
   showFailure(error: TesseraErrorShape): void {
-    const fieldError = VAULT_FIELD_ERRORS[error.code];
+    const fieldError = vaultFieldError(error);
     if (fieldError) {
       this.shown = { ...this.shown, [fieldError[0]]: fieldError[1] };
       this.announce(this.messages[fieldError[1]]);
@@ -347,6 +377,8 @@ export class CardFields extends LitElement {
     </fieldset>`;
   }
 }
+
+customElements.define('tessera-fields', CardFields);
 
 declare global {
   interface HTMLElementTagNameMap {

@@ -5,7 +5,7 @@
  */
 import type { FieldErrorCode } from '../shared/constants.ts';
 import type { BrandRule } from './card-brands.ts';
-import { passesLuhn } from './card-number.ts';
+import { digitsOnly, passesLuhn } from './card-number.ts';
 import { parseExpiry } from './expiry.ts';
 
 export function numberError(digits: string, rule: Pick<BrandRule, 'lengths'>): FieldErrorCode | undefined {
@@ -28,11 +28,21 @@ export function cvcError(cvc: string, lengths: readonly number[]): FieldErrorCod
   return lengths.includes(cvc.length) ? undefined : 'incomplete_cvc';
 }
 
+/**
+ * Whether free text holds a card number: 13 to 19 digits, spaced or dashed
+ * as typed, that pass the Luhn check. The vault refuses such a name or
+ * postal code too (`card_number_not_allowed`); finding it here keeps it
+ * from leaving the fields at all.
+ */
+export const holdsCardNumber = (text: string): boolean =>
+  (text.match(/\d(?:[ -]?\d){12,18}/g) ?? []).some((run) => passesLuhn(digitsOnly(run)));
+
 export function nameError(name: string): FieldErrorCode | undefined {
-  return name.trim() ? undefined : 'incomplete_name';
+  return holdsCardNumber(name) ? 'card_number_not_allowed' : name.trim() ? undefined : 'incomplete_name';
 }
 
 /** Postal codes worldwide are 3 to 10 letters, digits, spaces or hyphens. */
 export function postalCodeError(postalCode: string): FieldErrorCode | undefined {
+  if (holdsCardNumber(postalCode)) return 'card_number_not_allowed';
   return /^[\p{L}\d][\p{L}\d -]{1,8}[\p{L}\d]$/u.test(postalCode.trim()) ? undefined : 'incomplete_postal_code';
 }

@@ -27,5 +27,9 @@ export const FIELD_ERROR_CODES = [
   'incomplete_cvc',
   'incomplete_name',
   'incomplete_postal_code',
+  // A card number typed into the name or postal code field (found in the fields, or refused by the vault).
+  'card_number_not_allowed',
+  // The vault refused this card here (for one, a merchant that declines duplicates); another card may work.
+  'card_not_accepted',
 ] as const;
 export type FieldErrorCode = (typeof FIELD_ERROR_CODES)[number];

@@ -42,6 +42,37 @@ describe('the vault logger', () => {
     expect(lines.map((line) => JSON.parse(line).path)).toEqual(['/v1/tokens/[redacted-number]', '/v1/tokens/tok[redacted-number]', '/v1/tokens/[redacted-number]']);
   });
 
+  it.each([
+    ['inside a token name in a path', { path: '/v1/tokens/tok_4242424242424242' }, '4242424242424242'],
+    ['between letters', { note: 'abc4242424242424242def' }, '4242424242424242'],
+    ['after an underscore and before a dot', { file: 'card_5555555555554444.json' }, '5555555555554444'],
+    ['dashed, inside a word', { note: 'x4242-4242-4242-4242y' }, '4242-4242-4242-4242'],
+    ['of 19 digits', { note: 'n=6011000990139424123' }, '6011000990139424123'],
+    ['inside a longer run of digits', { note: '00004242424242424242000000' }, '4242424242424242'],
+    ['in a key', { ['4242424242424242']: true }, '4242424242424242'],
+    ['nested ten levels deep', { a: { b: { c: { d: { e: { f: { g: { h: { i: { j: 'tok_4242424242424242' } } } } } } } } } }, '4242424242424242'],
+  ])('masks a card-number-like digit run %s', (_name, fields, digits) => {
+    const { log, lines } = capture();
+    log.info(fields, 'request');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain(digits);
+    expect(lines[0]).not.toContain(digits.slice(0, 12));
+  });
+
+  it('masks a digit run inside a token in the message and its format arguments', () => {
+    const { log, lines } = capture();
+    log.warn('unknown token tok_4242424242424242 at %s', '/v1/tokens/x5555555555554444x');
+    expect(lines[0]).not.toMatch(/424242424242|555555555555/);
+    expect(JSON.parse(lines[0]!).msg).toBe('unknown token tok_[redacted-number] at /v1/tokens/x[redacted-number]x');
+  });
+
+  it('leaves shorter numbers, ids and timestamps readable', () => {
+    const { log, lines } = capture();
+    log.info({ order: 'order-10012345678', at: '2026-11-22T10:00:00.123Z', last4: '4242', id: 'tok_8Hq2aB3cD4eF5gH6iJ7kL8' }, 'ok');
+    const entry = JSON.parse(lines[0]!);
+    expect(entry).toMatchObject({ order: 'order-10012345678', at: '2026-11-22T10:00:00.123Z', last4: '4242', id: 'tok_8Hq2aB3cD4eF5gH6iJ7kL8' });
+  });
+
   it('redacts fields that could hold secrets if a request-shaped object is logged', () => {
     const { log, lines } = capture();
     log.info({ headers: { authorization: 'Bearer sk_test_secret' }, card: 'eyJhbGciOi.x.y.z.w', cvc: '516' }, 'oops');

@@ -53,3 +53,27 @@ describe('name and postal code', () => {
     expect(postalCodeError(postalCode)).toBe(error);
   });
 });
+
+describe('a card number typed into the name or postal code', () => {
+  it.each([
+    ['4242424242424242', 'as typed in the number field'],
+    ['4242 4242 4242 4242', 'spaced'],
+    ['4242-4242-4242-4242', 'dashed'],
+    ['Ada 4242 4242 4242 4242', 'after a name'],
+    ['Ada4242424242424242', 'glued to a name'],
+    ['3782 822463 10005', 'with Amex spacing (15 digits)'],
+    ['4222222222222', 'of 13 digits'],
+    ['6217000000000000004', 'of 19 digits'],
+  ])('is refused in both (%s, %s)', (text) => {
+    expect([nameError(text), postalCodeError(text)]).toEqual(['card_number_not_allowed', 'card_number_not_allowed']);
+  });
+
+  it.each([
+    ['4242 4242 4242 4241', 'a run that fails the Luhn check'],
+    ['424242424242', 'a run of 12 digits'],
+    ['Flat 12, 4 Privet Drive', 'a few short numbers'],
+  ])('is not what %s is (%s)', (text) => {
+    expect(nameError(text)).toBeUndefined();
+    expect(postalCodeError(text)).not.toBe('card_number_not_allowed');
+  });
+});

@@ -20,6 +20,8 @@ export const en = {
   incomplete_cvc: "Your card's security code is incomplete.",
   incomplete_name: 'Enter the name on your card.',
   incomplete_postal_code: 'Your postal code is incomplete.',
+  card_number_not_allowed: 'Enter your card number in the card number field, not here.',
+  card_not_accepted: 'This card cannot be used here. Try another card.',
   network_error: 'We could not reach the payment service. Please try again.',
   failed: 'We could not process your card. Check the details and try again.',
 };

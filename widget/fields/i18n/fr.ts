@@ -21,6 +21,8 @@ export const fr: Messages = {
   incomplete_cvc: 'Le code de sécurité est incomplet.',
   incomplete_name: 'Saisissez le nom figurant sur la carte.',
   incomplete_postal_code: 'Le code postal est incomplet.',
+  card_number_not_allowed: 'Saisissez le numéro de carte dans le champ prévu, pas ici.',
+  card_not_accepted: 'Cette carte ne peut pas être utilisée ici. Essayez une autre carte.',
   network_error: 'Le service de paiement est injoignable. Veuillez réessayer.',
   failed: "Votre carte n'a pas pu être traitée. Vérifiez les informations et réessayez.",
 };

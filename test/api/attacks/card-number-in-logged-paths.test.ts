@@ -1,0 +1,37 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, createMerchant, type TestMerchant } from '../../support/api.ts';
+import { startTestVault, type TestVault } from '../../support/vault.ts';
+
+/**
+ * Review finding: the access log writes each request's path, and the log's
+ * card-number mask only matched digit runs between word boundaries, so a
+ * card number glued to other characters — `GET /v1/tokens/tok_4242…`, as a
+ * merchant's bug or a prober might send — reached the log in the clear.
+ */
+describe('a card number inside a requested path', () => {
+  let vault: TestVault;
+  let shop: TestMerchant;
+
+  beforeAll(async () => {
+    vault = await startTestVault({ name: 'attack-log-paths' });
+    shop = await createMerchant(vault);
+  });
+  afterAll(() => vault?.close());
+
+  it.each([
+    ['/v1/tokens/tok_4242424242424242', '4242424242424242'],
+    ['/v1/tokens/abc4242424242424242def', '4242424242424242'],
+    ['/v1/tokens/tok_4242-4242-4242-4242', '4242-4242-4242-4242'],
+    ['/v1/payments/pay_5555555555554444', '5555555555554444'],
+    ['/v1/card5555555555554444', '5555555555554444'],
+  ])('GET %s is logged with the digits masked', async (path, digits) => {
+    const response = await api(vault.url, 'GET', path, { key: shop.secretKey });
+    expect(response.status).toBe(404);
+    const log = readFileSync(vault.logFile, 'utf8');
+    const line = log.split('\n').find((entry) => entry.includes(`"request_id":"${response.headers.get('request-id')}"`));
+    expect(line, 'the request was logged').toBeDefined();
+    expect(JSON.parse(line!)).toMatchObject({ msg: 'request', status: 404, path: expect.stringContaining('[redacted-number]') });
+    expect(log).not.toContain(digits);
+  });
+});

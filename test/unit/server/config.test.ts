@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../server/config.ts';
+
+describe('the vault configuration', () => {
+  it('gives the HTTP server timeouts that cut slow clients off, unless the environment says otherwise', () => {
+    expect(loadConfig({}).http).toEqual({ headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000, idleMs: 60_000 });
+    expect(
+      loadConfig({
+        TESSERA_HTTP_HEADERS_TIMEOUT_MS: '500',
+        TESSERA_HTTP_REQUEST_TIMEOUT_MS: '700',
+        TESSERA_HTTP_KEEP_ALIVE_TIMEOUT_MS: '900',
+        TESSERA_HTTP_IDLE_TIMEOUT_MS: '1100',
+      }).http,
+    ).toEqual({ headersMs: 500, requestMs: 700, keepAliveMs: 900, idleMs: 1100 });
+  });
+
+  it.each([
+    [{ TESSERA_HTTP_HEADERS_TIMEOUT_MS: '0' }, 'TESSERA_HTTP_HEADERS_TIMEOUT_MS'],
+    [{ TESSERA_HTTP_IDLE_TIMEOUT_MS: 'soon' }, 'TESSERA_HTTP_IDLE_TIMEOUT_MS'],
+    [{ TESSERA_HTTP_HEADERS_TIMEOUT_MS: '5000', TESSERA_HTTP_REQUEST_TIMEOUT_MS: '1000' }, 'TESSERA_HTTP_HEADERS_TIMEOUT_MS'],
+  ])('refuses %j with a message naming %s', (env, variable) => {
+    expect(() => loadConfig(env)).toThrow(variable);
+  });
+
+  it('in production, needs the master key and the admin key from the environment, and names both when both are missing', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/TESSERA_MASTER_KEY: required when NODE_ENV=production[\s\S]*TESSERA_ADMIN_KEY: required when NODE_ENV=production/);
+    const keys = { TESSERA_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'), TESSERA_ADMIN_KEY: 'admin_0123456789abcdefghijklmn' };
+    expect(loadConfig({ NODE_ENV: 'production', ...keys }).production).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'development' }).production).toBe(false);
+    expect(loadConfig({}).production).toBe(false);
+  });
+});
