@@ -7,6 +7,7 @@ import { ApiError } from './errors.ts';
 import { fieldsRoutes } from './fields/routes.ts';
 import type { WidgetAssets } from './fields/assets.ts';
 import { healthRoutes } from './health.ts';
+import { AuthFailureThrottle } from './http/auth-throttle.ts';
 import { errorHandler } from './http/errors.ts';
 import { jsonBody } from './http/json-body.ts';
 import { RateLimiter } from './http/rate-limit.ts';
@@ -38,7 +39,7 @@ export interface VaultDeps {
   /** Seals stored idempotent responses that carry a key (under the master key). */
   responseSeal: ResponseSeal;
   ciphertextPolicy: CiphertextPolicy;
-  rateLimits: { perIpPerMinute: number; perKeyPerMinute: number };
+  rateLimits: { perIpPerMinute: number; perKeyPerMinute: number; authFailuresPerIpPerMinute: number };
   keyGraceSeconds: number;
   /** The built loader and fields bundle; without them the widget routes answer 503. */
   widget: WidgetAssets;
@@ -70,6 +71,7 @@ export function createApp(deps: VaultDeps): Express {
     perIp: new RateLimiter(deps.rateLimits.perIpPerMinute),
     perKey: new RateLimiter(deps.rateLimits.perKeyPerMinute),
   };
+  const authFailures = new AuthFailureThrottle(deps.rateLimits.authFailuresPerIpPerMinute);
 
   app.use(requestLog(deps.log));
   app.use(healthRoutes(deps.db));
@@ -80,6 +82,9 @@ export function createApp(deps: VaultDeps): Express {
     res.set('Cache-Control', 'no-store');
     next();
   });
+  // The routes below take a key (in a header or the body), the public JWKS aside: an address that keeps
+  // failing authentication is refused before any key is looked up.
+  app.use(authFailures.guard);
   app.use(jsonBody(BODY_LIMIT_BYTES, { 'PATCH /v1/tokens': BULK_BODY_LIMIT_BYTES }));
   app.use(keyRoutes({ keyring: deps.keyring, adminKey: deps.adminKey, defaultGraceSeconds: deps.keyGraceSeconds, idempotency, audit }));
   app.use(merchantRoutes({ merchants, adminKey: deps.adminKey, idempotency, audit, responseSeal: deps.responseSeal }));
@@ -90,6 +95,6 @@ export function createApp(deps: VaultDeps): Express {
   app.use(() => {
     throw new ApiError('not_found');
   });
-  app.use(errorHandler(audit));
+  app.use(errorHandler(audit, authFailures));
   return app;
 }

@@ -23,6 +23,8 @@ const EnvSchema = z.object({
   /** Requests per minute per client IP and per publishable key on the card-fields endpoints. */
   TESSERA_RATE_LIMIT_PER_IP: z.coerce.number().int().positive().default(300),
   TESSERA_RATE_LIMIT_PER_KEY: z.coerce.number().int().positive().default(3000),
+  /** Failed authentications per minute per client address (IPv6: per /64) before it is refused with 429. */
+  TESSERA_AUTH_FAILURES_PER_IP: z.coerce.number().int().positive().default(20),
   /** Vault processes sharing the port; more than one needs PostgreSQL (the embedded database has one owner). */
   TESSERA_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
 });
@@ -37,7 +39,7 @@ export interface VaultConfig {
   logLevel: z.infer<typeof EnvSchema>['TESSERA_LOG_LEVEL'];
   keyGraceSeconds: number;
   jwe: { maxAgeSeconds: number; maxFutureSeconds: number };
-  rateLimits: { perIpPerMinute: number; perKeyPerMinute: number };
+  rateLimits: { perIpPerMinute: number; perKeyPerMinute: number; authFailuresPerIpPerMinute: number };
   workers: number;
 }
 
@@ -62,7 +64,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     logLevel: e.TESSERA_LOG_LEVEL,
     keyGraceSeconds: e.TESSERA_KEY_GRACE_SECONDS,
     jwe: { maxAgeSeconds: e.TESSERA_JWE_MAX_AGE_SECONDS, maxFutureSeconds: e.TESSERA_JWE_MAX_FUTURE_SECONDS },
-    rateLimits: { perIpPerMinute: e.TESSERA_RATE_LIMIT_PER_IP, perKeyPerMinute: e.TESSERA_RATE_LIMIT_PER_KEY },
+    rateLimits: {
+      perIpPerMinute: e.TESSERA_RATE_LIMIT_PER_IP,
+      perKeyPerMinute: e.TESSERA_RATE_LIMIT_PER_KEY,
+      authFailuresPerIpPerMinute: e.TESSERA_AUTH_FAILURES_PER_IP,
+    },
     // PostgreSQL: one process per core, so HTTP and validation run on every core; embedded: the one owner.
     workers: e.TESSERA_WORKERS ?? (e.DATABASE_URL === undefined ? 1 : availableParallelism()),
   };

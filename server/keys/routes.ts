@@ -34,8 +34,8 @@ export function keyRoutes(deps: {
       let response: StoredResponse | undefined;
       await deps.keyring.rotate(grace, async (tx, rotated) => {
         response = { status: 201, body: JSON.stringify({ kid: rotated.kid, retired: rotated.retired, grace_seconds: grace }) };
-        await deps.audit.record(entry, tx);
         await recordResponse(tx, claim, response);
+        await deps.audit.record(entry, tx);
       });
       return response!;
     });

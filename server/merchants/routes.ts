@@ -35,8 +35,8 @@ export function merchantRoutes(deps: {
         let response: StoredResponse | undefined;
         const { merchant } = await deps.merchants.create(input, async (tx, { merchant, secretKey }) => {
           response = { status: 201, body: JSON.stringify({ ...merchantBody(merchant), secret_key: secretKey }) };
-          await deps.audit.record({ ...entry, merchantId: merchant.id }, tx);
           await recordResponse(tx, claim, response);
+          await deps.audit.record({ ...entry, merchantId: merchant.id }, tx);
         });
         req.log.info({ merchant_id: merchant.id }, 'merchant created');
         return response!;
@@ -67,8 +67,8 @@ export function merchantRoutes(deps: {
       let response: StoredResponse | undefined;
       await deps.merchants.update(merchantId, changes, async (tx, merchant) => {
         response = { status: 200, body: JSON.stringify(merchantBody(merchant)) };
-        await deps.audit.record(entry, tx);
         await recordResponse(tx, claim, response);
+        await deps.audit.record(entry, tx);
       });
       return response!;
     });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AuditEntry, AuditLog } from '../audit/audit.ts';
+import type { AuditEntry, AuditLog, AuditSource } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { PartlyCommitted, recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import { openCardCiphertext, type CiphertextPolicy } from '../keys/card-ciphertext.ts';
@@ -45,6 +45,7 @@ export interface RefundRecord {
 export interface PaymentContext {
   merchant: Merchant;
   actor: string;
+  source: AuditSource;
   claim: IdempotencyClaim | undefined;
 }
 
@@ -173,13 +174,6 @@ export class PaymentService {
         [merchant.id, input.token],
       );
       const payment = rows[0]!;
-      const entry = { merchantId: merchant.id, actor: ctx.actor, token: input.token, paymentId: id, outcome: 'succeeded' } as const;
-      if (status === 'declined') {
-        await this.#audit.record({ ...entry, action: 'payment.declined', code: declineCode ?? undefined }, tx);
-      } else {
-        await this.#audit.record({ ...entry, action: 'payment.authorized' }, tx);
-        if (status === 'captured') await this.#audit.record({ ...entry, action: 'payment.captured' }, tx);
-      }
       const response: StoredResponse =
         status === 'declined'
           ? {
@@ -188,6 +182,14 @@ export class PaymentService {
             }
           : { status: 201, body: JSON.stringify(paymentBody(payment)) };
       await recordResponse(tx, ctx.claim, response);
+      // Last: an audit entry locks the merchant's chain until commit.
+      const entry = { merchantId: merchant.id, actor: ctx.actor, ...ctx.source, token: input.token, paymentId: id, outcome: 'succeeded' } as const;
+      if (status === 'declined') {
+        await this.#audit.record({ ...entry, action: 'payment.declined', code: declineCode ?? undefined }, tx);
+      } else {
+        await this.#audit.record({ ...entry, action: 'payment.authorized' }, tx);
+        if (status === 'captured') await this.#audit.record({ ...entry, action: 'payment.captured' }, tx);
+      }
       return { response };
     });
     // The acquirer has answered but the vault could not record it (storage lost, or its commit unconfirmed):
@@ -286,7 +288,7 @@ export class PaymentService {
     return { payments: rows.slice(0, filter.limit), hasMore: rows.length > filter.limit };
   }
 
-  /** Locks the payment, applies `work` (which refuses by throwing), audits it and records the response. */
+  /** Locks the payment, applies `work` (which refuses by throwing), records the response and audits it. */
   async #change(
     paymentId: string,
     ctx: PaymentContext,
@@ -307,11 +309,12 @@ export class PaymentService {
         if (error instanceof AcquirerError) throw new ApiError('acquirer_error', { cause: error });
         throw error;
       }
+      await recordResponse(tx, ctx.claim, response);
+      // Last: an audit entry locks the merchant's chain until commit.
       await this.#audit.record(
-        { merchantId: ctx.merchant.id, actor: ctx.actor, action, outcome: 'succeeded', token: payment.token, paymentId: payment.id },
+        { merchantId: ctx.merchant.id, actor: ctx.actor, ...ctx.source, action, outcome: 'succeeded', token: payment.token, paymentId: payment.id },
         tx,
       );
-      await recordResponse(tx, ctx.claim, response);
       return response;
     });
   }

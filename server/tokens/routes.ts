@@ -1,6 +1,7 @@
 import { Router, type Request } from 'express';
-import { auditing, redactKey, type AuditLog } from '../audit/audit.ts';
+import { auditing, auditSource, redactKey, type AuditLog } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
+import { clientIp } from '../http/client-ip.ts';
 import { bearerKey, merchantFromSecretKey, merchantOf, requireSecretKey } from '../http/auth.ts';
 import { parseInput, toApiError } from '../http/errors.ts';
 import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
@@ -50,6 +51,7 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
       deps.tokens.updateMany(merchant, items, {
         claim,
         actor: entry.actor,
+        source: auditSource(req),
         render: (outcomes) => ({ status: 200, body: JSON.stringify(bulkUpdateBody(outcomes)) }),
       }),
     );
@@ -88,7 +90,7 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
     sendStored(
       res,
       await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
-        deps.tokens.verify(merchant, token, { actor: req.actor ?? 'unknown', claim }),
+        deps.tokens.verify(merchant, token, { actor: req.actor ?? 'unknown', source: auditSource(req), claim }),
       ),
     );
   });
@@ -97,7 +99,7 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
     const merchant = merchantOf(req);
     const token = String(req.params['token']);
     const entry = auditing(req, { merchantId: merchant.id, action: 'token.deleted', token: echoableTokenName(token) ?? undefined });
-    await deps.tokens.delete(merchant.id, token, entry.actor);
+    await deps.tokens.delete(merchant.id, token, entry.actor, auditSource(req));
     res.json({ token, deleted: true });
   });
 
@@ -116,7 +118,7 @@ function parseBulkItem(raw: unknown): BulkItem {
 }
 
 async function createFromFields(deps: TokenRouteDeps, req: Request) {
-  deps.limits.perIp.hit(`ip:${req.ip}`);
+  deps.limits.perIp.hit(`ip:${clientIp(req)}`);
   const body = parseInput(FieldsTokenRequest, req.body);
   const merchant = await deps.merchants.byPublishableKey(body.key);
   if (merchant === undefined) throw new ApiError('unauthenticated', { param: 'key' });
@@ -134,6 +136,7 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
         session: { id: body.session, publishableKey: body.key },
         claim,
         actor: entry.actor,
+        source: auditSource(req),
         render: (outcome) => ({ status: 201, body: JSON.stringify(browserTokenBody(outcome.token)) }),
       },
     ),
@@ -158,6 +161,7 @@ async function createFromServer(deps: TokenRouteDeps, req: Request) {
       {
         claim,
         actor: entry.actor,
+        source: auditSource(req),
         render: (outcome) => ({ status: outcome.existing ? 200 : 201, body: JSON.stringify(createdTokenBody(outcome)) }),
       },
     ),

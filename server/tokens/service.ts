@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import type { AuditEntry, AuditLog } from '../audit/audit.ts';
+import type { AuditEntry, AuditLog, AuditSource } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { openCardCiphertext, type CiphertextPolicy } from '../keys/card-ciphertext.ts';
 import type { MerchantKeys } from '../keys/merchant-keys.ts';
@@ -73,6 +73,7 @@ export interface TokenWrite {
   claim?: IdempotencyClaim | undefined;
   /** Who is tokenizing, as the audit log names them (`redactKey`). */
   actor: string;
+  source: AuditSource;
   render: (outcome: TokenOutcome) => StoredResponse;
 }
 
@@ -94,6 +95,7 @@ export type BulkOutcome = { token: string; record: TokenRecord } | { token: stri
 export interface BulkWrite {
   claim?: IdempotencyClaim | undefined;
   actor: string;
+  source: AuditSource;
   render: (outcomes: BulkOutcome[]) => StoredResponse;
 }
 
@@ -209,6 +211,8 @@ export class TokenVault {
       verification_audit_id: verification === undefined ? null : newId('evt'),
       verification_outcome: verification?.status ?? null,
       verification_code: verification?.decline_code ?? null,
+      client_ip: write.source.clientIp,
+      request_id: write.source.requestId,
     };
     const createToken = (q: Queryable) => callFunction<string>(q, 'tessera_create_token', args).catch(refusal);
 
@@ -222,10 +226,10 @@ export class TokenVault {
       if (!outcome.startsWith('existing:')) return created;
       const existing = await this.#refreshExisting(tx, outcome.slice('existing:'.length), input, card);
       const response = write.render({ token: existing, existing: true, ...(verification === undefined ? {} : { verification }) });
-      for (const entry of reuseEntries(verification)) {
-        await this.#audit.record({ merchantId: input.merchant.id, actor: write.actor, token: existing.token, ...entry }, tx);
-      }
       await recordResponse(tx, write.claim, response);
+      for (const entry of reuseEntries(verification)) {
+        await this.#audit.record({ merchantId: input.merchant.id, actor: write.actor, token: existing.token, ...write.source, ...entry }, tx);
+      }
       return response;
     });
   }
@@ -269,16 +273,16 @@ export class TokenVault {
   }
 
   /** Destroys the stored card (and CVC); the token answers 404 from then on. The audit entry is written by the same statement. */
-  async delete(merchantId: string, token: string, actor: string): Promise<void> {
+  async delete(merchantId: string, token: string, actor: string, source: AuditSource): Promise<void> {
     const { rowCount } = await this.#db.query(
       `with deleted as (
          update tokens set card_sealed = null, cvc_sealed = null, cvc_expires_at = null, deleted_at = now(), updated_at = now()
           where merchant_id = $1 and token = $2 and ${READABLE}
           returning token
        )
-       insert into audit_events (id, merchant_id, actor, action, outcome, token)
-       select $3, $1, $4, 'token.deleted', 'succeeded', token from deleted`,
-      [merchantId, token, newId('evt'), actor],
+       insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id)
+       select $3, $1, $4, 'token.deleted', 'succeeded', token, $5, $6 from deleted`,
+      [merchantId, token, newId('evt'), actor, source.clientIp, source.requestId],
     );
     if (rowCount === 0) throw new ApiError('token_not_found', { param: 'token' });
   }
@@ -292,7 +296,11 @@ export class TokenVault {
    * verification is the card's first authorization. Answers 200 with the
    * token object and `verification`, as `verify: true` on creation does.
    */
-  async verify(merchant: Merchant, token: string, ctx: { actor: string; claim: IdempotencyClaim | undefined }): Promise<StoredResponse> {
+  async verify(
+    merchant: Merchant,
+    token: string,
+    ctx: { actor: string; source: AuditSource; claim: IdempotencyClaim | undefined },
+  ): Promise<StoredResponse> {
     const { rows } = await this.#db.query<{
       reusable: boolean;
       used_at: Date | null;
@@ -324,9 +332,9 @@ export class TokenVault {
       );
       // Deleted while the acquirer answered: the verification was voided anyway, and there is no token to report on.
       if (updated.rows[0] === undefined) throw new ApiError('token_not_found', { param: 'token' });
-      await this.#audit.record({ merchantId: merchant.id, actor: ctx.actor, action: 'token.verified', outcome: 'succeeded', token }, tx);
       const response = { status: 200, body: JSON.stringify(createdTokenBody({ token: updated.rows[0], existing: false, verification })) };
       await recordResponse(tx, ctx.claim, response);
+      await this.#audit.record({ merchantId: merchant.id, actor: ctx.actor, action: 'token.verified', outcome: 'succeeded', token, ...ctx.source }, tx);
       return response;
     });
   }
@@ -441,6 +449,8 @@ export class TokenVault {
       idempotency_key: claim?.key ?? null,
       idempotency_reference: claim?.reference ?? null,
       position,
+      client_ip: write.source.clientIp,
+      request_id: write.source.requestId,
     };
     try {
       const { rows } = await callFunction<string>(this.#db, 'tessera_update_token', args);
@@ -484,18 +494,26 @@ export class TokenVault {
     const recordRefusals = async (q: Queryable) => {
       if (refused.length === 0) return;
       await q.query(
-        `insert into audit_events (id, merchant_id, actor, action, outcome, code, token)
-         select e.id, $1, $2, 'token.updated', 'failed', e.code, e.token
+        `insert into audit_events (id, merchant_id, actor, action, outcome, code, token, client_ip, request_id)
+         select e.id, $1, $2, 'token.updated', 'failed', e.code, e.token, $6, $7
            from unnest($3::text[], $4::text[], $5::text[]) as e(id, code, token)`,
-        [merchant.id, write.actor, refused.map(() => newId('evt')), refused.map((o) => o.error.code), refused.map((o) => o.token)],
+        [
+          merchant.id,
+          write.actor,
+          refused.map(() => newId('evt')),
+          refused.map((o) => o.error.code),
+          refused.map((o) => o.token),
+          write.source.clientIp,
+          write.source.requestId,
+        ],
       );
     };
     const { claim } = write;
     if (claim === undefined) return recordRefusals(this.#db);
     await this.#db.transaction(async (tx) => {
-      await recordRefusals(tx);
       await recordResponse(tx, claim, response);
       await tx.query('delete from idempotency_bulk_items where scope = $1 and key = $2', [claim.scope, claim.key]);
+      await recordRefusals(tx);
     });
   }
 

@@ -100,6 +100,7 @@ export async function startTestVault(options: StartOptions = {}): Promise<TestVa
     ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
     TESSERA_RATE_LIMIT_PER_IP: '100000',
     TESSERA_RATE_LIMIT_PER_KEY: '100000',
+    TESSERA_AUTH_FAILURES_PER_IP: '100000',
     ...options.env,
   });
   const logFile = join(dataDir, 'vault.log');

@@ -40,7 +40,10 @@ create or replace function tessera_create_token(
   p_audit_id text,
   p_verification_audit_id text,
   p_verification_outcome text,
-  p_verification_code text
+  p_verification_code text,
+  -- where the request came from, recorded with its audit entries
+  p_client_ip text,
+  p_request_id text
 ) returns text
 language plpgsql
 as $$
@@ -103,16 +106,18 @@ begin
     raise exception using errcode = 'TV003', message = 'token_value_taken';
   end if;
 
-  insert into audit_events (id, merchant_id, actor, action, outcome, token)
-  values (p_audit_id, p_merchant_id, p_actor, 'token.created', 'succeeded', p_token);
-  if p_verification_audit_id is not null then
-    insert into audit_events (id, merchant_id, actor, action, outcome, code, token)
-    values (p_verification_audit_id, p_merchant_id, p_actor, 'token.verified', p_verification_outcome, p_verification_code, p_token);
-  end if;
-
   if p_idempotency_key is not null then
     update idempotency_keys set response_status = p_response_status, response_body = p_response_body
      where scope = p_idempotency_scope and key = p_idempotency_key;
+  end if;
+
+  -- Last: an audit entry locks its merchant's chain until commit (audit_chain_link.sql).
+  insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id)
+  values (p_audit_id, p_merchant_id, p_actor, 'token.created', 'succeeded', p_token, p_client_ip, p_request_id);
+  if p_verification_audit_id is not null then
+    insert into audit_events (id, merchant_id, actor, action, outcome, code, token, client_ip, request_id)
+    values (p_verification_audit_id, p_merchant_id, p_actor, 'token.verified', p_verification_outcome, p_verification_code, p_token,
+            p_client_ip, p_request_id);
   end if;
   return 'created';
 end;
