@@ -91,7 +91,7 @@ export function createApp(deps: VaultDeps): Express {
   app.use(sessionRoutes({ merchants, sessions, idempotency, limits }));
   app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, audit, limits }));
   app.use(paymentRoutes({ payments, merchants, idempotency }));
-  app.use(auditRoutes({ audit, merchants }));
+  app.use(auditRoutes({ audit, merchants, adminKey: deps.adminKey }));
   app.use(() => {
     throw new ApiError('not_found');
   });

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { formatWitness, parseWitness, type AuditVerification } from './audit/chain.ts';
 import { adminKeyPath } from './keys/admin-key.ts';
 
 /**
@@ -11,6 +12,12 @@ const USAGE = `Usage:
   tessera merchants create --name <name> --origin <origin> [--origin <origin> …] [--unique-tokens]
   tessera merchants list [--limit <1-100>] [--starting-after <merchant id>]
   tessera keys rotate [--grace <seconds>]
+  tessera audit verify [--expect <chain>:<seq>:<hash> …]
+
+audit verify recomputes every audit chain and prints what it checked and each
+problem as JSON; it exits with 1 when it finds any. --expect is a chain head
+written down earlier (the vault logs them as "audit chain head"): the log must
+still hold that entry, unchanged.
 
 Options:
   --url <url>   the vault (default: $TESSERA_URL, else http://localhost:$PORT or 4000)
@@ -62,6 +69,7 @@ const { values, positionals } = parseArgs({
     limit: { type: 'string' },
     'starting-after': { type: 'string' },
     grace: { type: 'string' },
+    expect: { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -96,6 +104,27 @@ switch (positionals.join(' ')) {
     if (grace !== undefined && !(Number.isInteger(grace) && grace >= 0)) fail('--grace must be a whole number of seconds');
     console.log(JSON.stringify(await call(url, 'POST', '/v1/keys/rotate', grace === undefined ? {} : { grace_seconds: grace }), null, 2));
     break;
+  }
+  case 'audit verify': {
+    const expected = values.expect ?? [];
+    for (const text of expected) {
+      if (parseWitness(text) === undefined) fail(`--expect must be <chain>:<seq>:<hash> (e.g. mer_…:42:<64 hex digits>), not "${text}"`);
+    }
+    const query = new URLSearchParams(expected.map((text): [string, string] => ['expect', text]));
+    const report = (await call(url, 'GET', `/v1/audit/verify${query.size === 0 ? '' : `?${query}`}`)) as AuditVerification;
+    console.log(JSON.stringify(report, null, 2));
+    const heads = report.chains.flatMap((c) => (c.head === null ? [] : [formatWitness({ chain: c.chain, ...c.head })]));
+    const checked = `${report.entries} entries in ${report.chains.length} chains, ${report.witnesses} witnesses`;
+    if (report.ok) {
+      console.error(`tessera: the audit log is intact (${checked}). Heads now:\n  ${heads.join('\n  ')}`);
+      break;
+    }
+    console.error(`tessera: the audit log has ${report.problems.length} problems (${checked}):`);
+    for (const p of report.problems) {
+      const where = p.seq === null ? '' : p.to_seq === null || p.to_seq === p.seq ? ` #${p.seq}` : ` #${p.seq}–${p.to_seq}`;
+      console.error(`  ${p.kind} ${p.chain}${where}${p.entry === null ? '' : ` (${p.entry})`}: ${p.message}`);
+    }
+    process.exit(1);
   }
   default:
     fail(positionals.length === 0 ? 'no command given' : `unknown command "${positionals.join(' ')}"`);

@@ -62,7 +62,13 @@ export async function openVault(
       options.maintenance === false
         ? () => undefined
         : startMaintenance(
-            { keyring, tokens: new TokenVault({ ...deps, audit: new AuditLog(db) }), sessions: new FieldsSessions(db), idempotency: new IdempotencyStore(db) },
+            {
+              keyring,
+              tokens: new TokenVault({ ...deps, audit: new AuditLog(db) }),
+              sessions: new FieldsSessions(db),
+              idempotency: new IdempotencyStore(db),
+              audit: new AuditLog(db),
+            },
             log,
           );
     return {

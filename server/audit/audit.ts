@@ -2,11 +2,13 @@ import type { Request } from 'express';
 import { clientIp } from '../http/client-ip.ts';
 import { newId } from '../lib/ids.ts';
 import type { Queryable } from '../storage/db.ts';
+import { auditChainHeads, verifyAuditChains, type AuditVerification, type ChainHead, type ChainWitness } from './chain.ts';
 
 /** Every sensitive operation the vault records. */
 export type AuditAction =
   | 'auth.failed'
   | 'auth.throttled'
+  | 'audit.verified'
   | 'key.rotated'
   | 'merchant.created'
   | 'merchant.read'
@@ -98,8 +100,9 @@ export function auditing(req: Request, entry: Omit<AuditEntry, 'outcome' | 'code
 /**
  * The audit log: who did what to which token or payment, from where, and how
  * it ended. Entries of a successful operation are written in the operation's
- * own transaction (pass it as `q`), after its other writes. Failures are
- * written on their own.
+ * own transaction (pass it as `q`), after its other writes: an entry locks its
+ * chain until commit (see server/storage/functions/audit_chain_link.sql).
+ * Failures are written on their own.
  */
 export class AuditLog {
   readonly #db: Queryable;
@@ -125,6 +128,16 @@ export class AuditLog {
         entry.requestId,
       ],
     );
+  }
+
+  /** Recomputes every chain and checks each witness (see `verifyAuditChains`). */
+  verify(witnesses: readonly ChainWitness[] = []): Promise<AuditVerification> {
+    return verifyAuditChains(this.#db, witnesses);
+  }
+
+  /** Every chain's last entry: what an outside witness writes down. */
+  chainHeads(): Promise<ChainHead[]> {
+    return auditChainHeads(this.#db);
   }
 
   /** The merchant's own events, newest first; `startingAfter` is the last event id of the previous page. */
