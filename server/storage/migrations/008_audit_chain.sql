@@ -1,7 +1,7 @@
 -- A hash chain over the audit entries, so an edited or removed entry is
--- detectable (PCI DSS 10.3.2). The chain itself — its canonical form, the
--- link, the trigger, and the one-time chaining of the entries written before
--- this migration — is code, in server/storage/functions/audit_chain_*.sql.
+-- detected (PCI DSS 10.3.4). The chain itself — its canonical form, the link,
+-- the trigger, and the one-time chaining of the entries written before this
+-- migration — is code, in server/storage/functions/audit_chain_*.sql.
 
 alter table audit_events
   -- 'operator' for entries without a merchant, else the merchant id
