@@ -7,6 +7,7 @@ import { ApiError } from './errors.ts';
 import { fieldsRoutes } from './fields/routes.ts';
 import type { WidgetAssets } from './fields/assets.ts';
 import { healthRoutes } from './health.ts';
+import { AuthFailureThrottle } from './http/auth-throttle.ts';
 import { errorHandler } from './http/errors.ts';
 import { jsonBody } from './http/json-body.ts';
 import { RateLimiter } from './http/rate-limit.ts';
@@ -53,7 +54,7 @@ export interface VaultDeps {
   /** Seals stored idempotent responses that carry a key (under the master key). */
   responseSeal: ResponseSeal;
   ciphertextPolicy: CiphertextPolicy;
-  rateLimits: { perIpPerMinute: number; perKeyPerMinute: number };
+  rateLimits: { perIpPerMinute: number; perKeyPerMinute: number; authFailuresPerIpPerMinute: number };
   keyGraceSeconds: number;
   /** The built loader and fields bundle; without them the widget routes answer 503. */
   widget: WidgetAssets;
@@ -85,6 +86,7 @@ export function createApp(deps: VaultDeps): Express {
     perIp: new RateLimiter(deps.rateLimits.perIpPerMinute),
     perKey: new RateLimiter(deps.rateLimits.perKeyPerMinute),
   };
+  const authFailures = new AuthFailureThrottle(deps.rateLimits.authFailuresPerIpPerMinute);
 
   app.use(requestLog(deps.log));
   app.use(wellFormedRequest());
@@ -96,6 +98,9 @@ export function createApp(deps: VaultDeps): Express {
     res.set('Cache-Control', 'no-store');
     next();
   });
+  // The routes below take a key (in a header or the body), the public JWKS aside: an address that keeps
+  // failing authentication is refused before any key is looked up.
+  app.use(authFailures.guard);
   app.use(jsonBody(BODY_LIMIT_BYTES, { 'PATCH /v1/tokens': BULK_BODY_LIMIT_BYTES }));
   app.use(
     keyRoutes({
@@ -113,10 +118,10 @@ export function createApp(deps: VaultDeps): Express {
   app.use(sessionRoutes({ merchants, sessions, idempotency, limits }));
   app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, audit, limits }));
   app.use(paymentRoutes({ payments, merchants, idempotency }));
-  app.use(auditRoutes({ audit, merchants }));
+  app.use(auditRoutes({ audit, merchants, adminKey: deps.adminKey }));
   app.use(() => {
     throw new ApiError('not_found');
   });
-  app.use(errorHandler(audit));
+  app.use(errorHandler(audit, authFailures));
   return app;
 }

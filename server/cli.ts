@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { formatWitness, parseWitness, type AuditVerification } from './audit/chain.ts';
 import { adminKeyPath } from './keys/admin-key.ts';
 
 /**
@@ -14,6 +15,12 @@ const USAGE = `Usage:
   tessera keys roll-data-key (--merchant <merchant id> | --all)
   tessera keys reencrypt [--batch-size <n>]
   tessera keys rewrap [--batch-size <n>]
+  tessera audit verify [--expect <chain>:<seq>:<hash> …]
+
+audit verify recomputes every audit chain and prints what it checked and each
+problem as JSON; it exits with 1 when it finds any. --expect is a chain head
+written down earlier (the vault logs them as "audit chain head"): the log must
+still hold that entry, unchanged.
 
 Options:
   --url <url>   the vault (default: $TESSERA_URL, else http://localhost:$PORT or 4000)
@@ -68,6 +75,7 @@ const { values, positionals } = parseArgs({
     merchant: { type: 'string' },
     all: { type: 'boolean' },
     'batch-size': { type: 'string' },
+    expect: { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -116,6 +124,27 @@ switch (positionals.join(' ')) {
   case 'keys rewrap':
     await untilDone(url, '/v1/keys/rewrap', 'keys rewrapped', 'rewrapped');
     break;
+  case 'audit verify': {
+    const expected = values.expect ?? [];
+    for (const text of expected) {
+      if (parseWitness(text) === undefined) fail(`--expect must be <chain>:<seq>:<hash> (e.g. mer_…:42:<64 hex digits>), not "${text}"`);
+    }
+    const query = new URLSearchParams(expected.map((text): [string, string] => ['expect', text]));
+    const report = (await call(url, 'GET', `/v1/audit/verify${query.size === 0 ? '' : `?${query}`}`)) as AuditVerification;
+    console.log(JSON.stringify(report, null, 2));
+    const heads = report.chains.flatMap((c) => (c.head === null ? [] : [formatWitness({ chain: c.chain, ...c.head })]));
+    const checked = `${report.entries} entries in ${report.chains.length} chains, ${report.witnesses} witnesses`;
+    if (report.ok) {
+      console.error(`tessera: the audit log is intact (${checked}). Heads now:\n  ${heads.join('\n  ')}`);
+      break;
+    }
+    console.error(`tessera: the audit log has ${report.problems.length} problems (${checked}):`);
+    for (const p of report.problems) {
+      const where = p.seq === null ? '' : p.to_seq === null || p.to_seq === p.seq ? ` #${p.seq}` : ` #${p.seq}–${p.to_seq}`;
+      console.error(`  ${p.kind} ${p.chain}${where}${p.entry === null ? '' : ` (${p.entry})`}: ${p.message}`);
+    }
+    process.exit(1);
+  }
   default:
     fail(positionals.length === 0 ? 'no command given' : `unknown command "${positionals.join(' ')}"`);
 }

@@ -46,6 +46,8 @@ const EnvSchema = z.object({
   TESSERA_HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   TESSERA_HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
   TESSERA_HTTP_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
+  /** Failed authentications per minute per client address (IPv6: per /64) before it is refused with 429. */
+  TESSERA_AUTH_FAILURES_PER_IP: z.coerce.number().int().positive().default(20),
   /** Vault processes sharing the port; more than one needs PostgreSQL (the embedded database has one owner). */
   TESSERA_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
   /** `production` turns the development conveniences off: no generated key files, no demo merchant. */
@@ -72,7 +74,7 @@ export interface VaultConfig {
   logLevel: z.infer<typeof EnvSchema>['TESSERA_LOG_LEVEL'];
   keyGraceSeconds: number;
   jwe: { maxAgeSeconds: number; maxFutureSeconds: number };
-  rateLimits: { perIpPerMinute: number; perKeyPerMinute: number };
+  rateLimits: { perIpPerMinute: number; perKeyPerMinute: number; authFailuresPerIpPerMinute: number };
   cvc: CvcPolicy;
   declines: DeclineLimits;
   maintenanceSeconds: number;
@@ -107,7 +109,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     logLevel: e.TESSERA_LOG_LEVEL,
     keyGraceSeconds: e.TESSERA_KEY_GRACE_SECONDS,
     jwe: { maxAgeSeconds: e.TESSERA_JWE_MAX_AGE_SECONDS, maxFutureSeconds: e.TESSERA_JWE_MAX_FUTURE_SECONDS },
-    rateLimits: { perIpPerMinute: e.TESSERA_RATE_LIMIT_PER_IP, perKeyPerMinute: e.TESSERA_RATE_LIMIT_PER_KEY },
+    rateLimits: {
+      perIpPerMinute: e.TESSERA_RATE_LIMIT_PER_IP,
+      perKeyPerMinute: e.TESSERA_RATE_LIMIT_PER_KEY,
+      authFailuresPerIpPerMinute: e.TESSERA_AUTH_FAILURES_PER_IP,
+    },
     cvc: { lifetimeSeconds: e.TESSERA_CVC_LIFETIME_SECONDS, bucketSeconds: e.TESSERA_CVC_BUCKET_SECONDS },
     declines: {
       perSession: e.TESSERA_DECLINES_PER_SESSION,

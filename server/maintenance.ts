@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AuditLog } from './audit/audit.ts';
 import type { IdempotencyStore } from './idempotency/idempotency.ts';
 import type { CvcKeys } from './keys/cvc-keys.ts';
 import type { DataKeyRotation } from './keys/data-key-rotation.ts';
@@ -16,6 +17,7 @@ export interface MaintenanceTasks {
   sessions: FieldsSessions;
   idempotency: IdempotencyStore;
   dataKeyRotation: DataKeyRotation;
+  audit: AuditLog;
 }
 
 /** How long one round may spend re-encrypting, so a big rotation goes on over many rounds. */
@@ -26,7 +28,9 @@ const ROTATION_BUDGET_MS = 5_000;
  * data and spent CVC bucket keys, forgets old sessions and idempotency
  * records, picks up key rotations made by other vault processes, and moves
  * cards forward after a data key roll (a new master key is the operator's
- * call: `tessera keys rewrap`). A failed round (storage down) is logged and
+ * call: `tessera keys rewrap`), and logs the head of every audit chain that
+ * moved (the outside witness `audit verify --expect` checks against). A
+ * failed round (storage down) is logged and
  * retried on the next tick; it never stops the vault. Every step is safe to
  * run on several vault processes at once.
  */
@@ -36,6 +40,7 @@ export function startMaintenance(
   options: { intervalMs: number; timer: boolean },
 ): { runOnce(): Promise<void>; stop(): void } {
   let running: Promise<void> | undefined;
+  const loggedHeads = new Map<string, number>();
   const round = async () => {
     await tasks.keyring.destroyExpired();
     await tasks.keyring.reload();
@@ -46,6 +51,12 @@ export function startMaintenance(
       log.info({ ...erased, sessions, idempotency }, 'expired data erased');
     }
     await tasks.dataKeyRotation.run({ deadline: Date.now() + ROTATION_BUDGET_MS });
+    for (const head of await tasks.audit.chainHeads()) {
+      if (loggedHeads.get(head.chain) === head.seq) continue;
+      loggedHeads.set(head.chain, head.seq);
+      // `audit verify --expect <audit_chain>:<seq>:<hash>` checks the log against this line later.
+      log.info({ audit_chain: head.chain, seq: head.seq, hash: head.hash }, 'audit chain head');
+    }
   };
   const start = () => (running = round().finally(() => (running = undefined)));
   // A round asked for now sees everything done before the ask: it waits for one in progress, then runs its own.

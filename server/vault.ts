@@ -3,6 +3,7 @@ import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { SandboxAcquirer } from './acquirer/sandbox-acquirer.ts';
 import { createApp, type VaultDeps } from './app.ts';
+import { AuditLog } from './audit/audit.ts';
 import type { VaultConfig } from './config.ts';
 import { loadWidgetAssets, type WidgetAssets } from './fields/assets.ts';
 import { IdempotencyStore } from './idempotency/idempotency.ts';
@@ -82,6 +83,7 @@ export async function openVault(
         sessions: new FieldsSessions(db),
         idempotency: new IdempotencyStore(db),
         dataKeyRotation: deps.dataKeyRotation,
+        audit: new AuditLog(db),
       },
       log,
       { intervalMs: config.maintenanceSeconds * 1000, timer: options.maintenance !== false },

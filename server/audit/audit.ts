@@ -1,10 +1,14 @@
 import type { Request } from 'express';
+import { clientIp } from '../http/client-ip.ts';
 import { newId } from '../lib/ids.ts';
 import type { Queryable } from '../storage/db.ts';
+import { auditChainHeads, verifyAuditChains, type AuditVerification, type ChainHead, type ChainWitness } from './chain.ts';
 
 /** Every sensitive operation the vault records. */
 export type AuditAction =
   | 'auth.failed'
+  | 'auth.throttled'
+  | 'audit.verified'
   | 'key.rotated'
   | 'key.rewrapped'
   | 'key.reencrypted'
@@ -29,8 +33,21 @@ export type AuditAction =
   | 'payment.listed'
   | 'events.listed';
 
-export interface AuditEntry {
-  /** Null when the caller could not be tied to a merchant (an unknown key). */
+/** Where a request came from: every audit entry records it (PCI DSS 10.2.2, origination). */
+export interface AuditSource {
+  /** The client's address (`clientIp`). */
+  clientIp: string;
+  /** The request's id, as its `Request-Id` header and the access log name it. */
+  requestId: string;
+}
+
+/** The source of the request being answered. */
+export function auditSource(req: Request): AuditSource {
+  return { clientIp: clientIp(req), requestId: req.id };
+}
+
+export interface AuditEntry extends AuditSource {
+  /** Null for the operator's entries: admin actions, and every failed authentication. */
   merchantId: string | null;
   /** The acting key's redacted id (`actorOf`), `admin`, or `unknown`. */
   actor: string;
@@ -50,6 +67,8 @@ export interface AuditEvent {
   code: string | null;
   token: string | null;
   payment_id: string | null;
+  client_ip: string | null;
+  request_id: string | null;
   created_at: Date;
 }
 
@@ -77,15 +96,17 @@ declare module 'express-serve-static-core' {
 }
 
 /** Names the operation a route is about to do, so a failure is recorded too (see `errorHandler`). */
-export function auditing(req: Request, entry: Omit<AuditEntry, 'outcome' | 'code' | 'actor'>): AuditEntry {
-  req.audit = { ...entry, actor: req.actor ?? 'unknown' };
+export function auditing(req: Request, entry: Omit<AuditEntry, 'outcome' | 'code' | 'actor' | keyof AuditSource>): AuditEntry {
+  req.audit = { ...entry, actor: req.actor ?? 'unknown', ...auditSource(req) };
   return { ...req.audit, outcome: 'succeeded' };
 }
 
 /**
- * The audit log: who did what to which token or payment, and how it ended.
- * Entries of a successful operation are written in the operation's own
- * transaction (pass it as `q`); failures are written on their own.
+ * The audit log: who did what to which token or payment, from where, and how
+ * it ended. Entries of a successful operation are written in the operation's
+ * own transaction (pass it as `q`), after its other writes: an entry locks its
+ * chain until commit (see server/storage/functions/audit_chain_link.sql).
+ * Failures are written on their own.
  */
 export class AuditLog {
   readonly #db: Queryable;
@@ -96,10 +117,31 @@ export class AuditLog {
 
   async record(entry: AuditEntry, q: Queryable = this.#db): Promise<void> {
     await q.query(
-      `insert into audit_events (id, merchant_id, actor, action, outcome, code, token, payment_id)
-       values ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [newId('evt'), entry.merchantId, entry.actor, entry.action, entry.outcome, entry.code ?? null, entry.token ?? null, entry.paymentId ?? null],
+      `insert into audit_events (id, merchant_id, actor, action, outcome, code, token, payment_id, client_ip, request_id)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [
+        newId('evt'),
+        entry.merchantId,
+        entry.actor,
+        entry.action,
+        entry.outcome,
+        entry.code ?? null,
+        entry.token ?? null,
+        entry.paymentId ?? null,
+        entry.clientIp,
+        entry.requestId,
+      ],
     );
+  }
+
+  /** Recomputes every chain and checks each witness (see `verifyAuditChains`). */
+  verify(witnesses: readonly ChainWitness[] = []): Promise<AuditVerification> {
+    return verifyAuditChains(this.#db, witnesses);
+  }
+
+  /** Every chain's last entry: what an outside witness writes down. */
+  chainHeads(): Promise<ChainHead[]> {
+    return auditChainHeads(this.#db);
   }
 
   /** The merchant's own events, newest first; `startingAfter` is the last event id of the previous page. */
@@ -108,7 +150,7 @@ export class AuditLog {
     filter: { limit: number; startingAfter?: string | undefined; token?: string | undefined; paymentId?: string | undefined },
   ): Promise<{ events: AuditEvent[]; hasMore: boolean }> {
     const { rows } = await this.#db.query<AuditEvent>(
-      `select id, actor, action, outcome, code, token, payment_id, created_at
+      `select id, actor, action, outcome, code, token, payment_id, client_ip, request_id, created_at
          from audit_events
         where merchant_id = $1
           and ($2::text is null or token = $2)
@@ -132,6 +174,8 @@ export function auditEventBody(event: AuditEvent) {
     actor: event.actor,
     token: event.token,
     payment: event.payment_id,
+    request_id: event.request_id,
+    client_ip: event.client_ip,
     created_at: event.created_at.toISOString(),
   };
 }

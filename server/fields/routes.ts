@@ -1,5 +1,6 @@
 import express, { Router, type Response } from 'express';
 import { ApiError } from '../errors.ts';
+import { clientIp } from '../http/client-ip.ts';
 import { toApiError } from '../http/errors.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
@@ -57,7 +58,7 @@ export function fieldsRoutes(deps: {
     res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
     if (widget.fields === undefined) return unavailable(res, 503);
     // Each document opens a session: count it like any other session.
-    deps.limits.perIp.hit(`ip:${req.ip}`);
+    deps.limits.perIp.hit(`ip:${clientIp(req)}`);
 
     const merchant = await deps.merchants.byPublishableKey(key);
     if (merchant === undefined) return unavailable(res, 401);

@@ -1,9 +1,10 @@
 import type { NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
-import type { AuditEntry, AuditLog } from '../audit/audit.ts';
+import { auditSource, type AuditEntry, type AuditLog } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { apiCodeOf } from '../lib/free-text.ts';
 import { StorageUnavailableError } from '../storage/db.ts';
+import type { AuthFailureThrottle } from './auth-throttle.ts';
 
 /** Seconds a client should wait before retrying while storage is down. */
 const UNAVAILABLE_RETRY_AFTER = '1';
@@ -16,16 +17,17 @@ const FALLBACK_HEADERS = {
 
 /**
  * Maps every error to the API's error body; unexpected ones are logged
- * (safely) and answered as 500. A failed authentication, or a failed
- * operation a route named with `auditing`, goes into the audit log.
+ * (safely) and answered as 500. A failed operation a route named with
+ * `auditing` goes into the audit log, and so does a failed authentication,
+ * counted against its client's address (`AuthFailureThrottle`).
  */
-export function errorHandler(audit: AuditLog) {
+export function errorHandler(audit: AuditLog, authFailures: AuthFailureThrottle) {
   return async (error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const apiError = toApiError(error);
     if (apiError.status >= 500) {
       req.log.error({ err: error, code: apiError.code }, 'request failed');
     }
-    const entry = failedEntry(req, apiError);
+    const entry = failedEntry(req, apiError, authFailures);
     // Storage down: the entry cannot be written, and the failure is in the request log.
     if (entry !== undefined && apiError.code !== 'unavailable') {
       await audit.record(entry).catch((auditError: unknown) => req.log.warn({ err: auditError }, 'audit entry not written'));
@@ -37,9 +39,23 @@ export function errorHandler(audit: AuditLog) {
   };
 }
 
-function failedEntry(req: Request, error: ApiError): AuditEntry | undefined {
+/**
+ * A failed authentication goes to the operator's log (no merchant), never a
+ * merchant's own: whoever sent it is not that merchant, and a publishable key
+ * is public.
+ */
+function failedEntry(req: Request, error: ApiError, authFailures: AuthFailureThrottle): AuditEntry | undefined {
   if (error.code === 'unauthenticated' || error.code === 'secret_key_required') {
-    return { merchantId: req.audit?.merchantId ?? null, actor: req.actor ?? 'unknown', action: 'auth.failed', outcome: 'failed', code: error.code };
+    const verdict = authFailures.failed(req);
+    if (verdict === 'drop') return undefined;
+    return {
+      merchantId: null,
+      actor: req.actor ?? 'unknown',
+      action: verdict === 'record' ? 'auth.failed' : 'auth.throttled',
+      outcome: 'failed',
+      code: error.code,
+      ...auditSource(req),
+    };
   }
   return req.audit === undefined ? undefined : { ...req.audit, outcome: 'failed', code: error.code };
 }

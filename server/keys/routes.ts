@@ -48,8 +48,8 @@ export function keyRoutes(deps: {
       let response: StoredResponse | undefined;
       await deps.keyring.rotate(grace, async (tx, rotated) => {
         response = { status: 201, body: JSON.stringify({ kid: rotated.kid, retired: rotated.retired, grace_seconds: grace }) };
-        await deps.audit.record(entry, tx);
         await recordResponse(tx, claim, response);
+        await deps.audit.record(entry, tx);
       });
       return response!;
     });
@@ -69,8 +69,8 @@ export function keyRoutes(deps: {
         const progress = await job.run({ batchSize: body.batch_size, deadline: Date.now() + (body.max_seconds ?? KEY_JOB_SECONDS) * 1000 });
         const response = { status: 200, body: JSON.stringify({ object, ...progress }) };
         await deps.db.transaction(async (tx) => {
-          await deps.audit.record(entry, tx);
           await recordResponse(tx, claim, response);
+          await deps.audit.record(entry, tx);
         });
         return response;
       });

@@ -36,8 +36,8 @@ export function merchantRoutes(deps: {
         let response: StoredResponse | undefined;
         const { merchant } = await deps.merchants.create(input, async (tx, { merchant, secretKey }) => {
           response = { status: 201, body: JSON.stringify({ ...merchantBody(merchant), secret_key: secretKey }) };
-          await deps.audit.record({ ...entry, merchantId: merchant.id }, tx);
           await recordResponse(tx, claim, response);
+          await deps.audit.record({ ...entry, merchantId: merchant.id }, tx);
         });
         req.log.info({ merchant_id: merchant.id }, 'merchant created');
         return response!;
@@ -68,8 +68,8 @@ export function merchantRoutes(deps: {
       let response: StoredResponse | undefined;
       await deps.merchants.update(merchantId, changes, async (tx, merchant) => {
         response = { status: 200, body: JSON.stringify(merchantBody(merchant)) };
-        await deps.audit.record(entry, tx);
         await recordResponse(tx, claim, response);
+        await deps.audit.record(entry, tx);
       });
       return response!;
     });
@@ -97,8 +97,8 @@ export function merchantRoutes(deps: {
             status: 201,
             body: JSON.stringify({ object: 'secret_key', secret_key: rolled.secretKey, previous_keys_expire_at: rolled.previousExpiresAt.toISOString() }),
           };
-          await deps.audit.record(entry, tx);
           await recordResponse(tx, claim, response);
+          await deps.audit.record(entry, tx);
         });
         return response!;
       },
@@ -116,8 +116,8 @@ export function merchantRoutes(deps: {
       let response: StoredResponse | undefined;
       const rolled = await deps.merchants.rollDataKey(id, async (tx, { version }) => {
         response = { status: 201, body: JSON.stringify({ object: 'data_key', merchant: id, version }) };
-        await deps.audit.record({ ...entry, merchantId: id }, tx);
         await recordResponse(tx, claim, response);
+        await deps.audit.record({ ...entry, merchantId: id }, tx);
       });
       if (rolled === undefined) throw new ApiError('merchant_not_found', { param: 'id' });
       return response!;

@@ -1,5 +1,5 @@
 import { Router, type Request } from 'express';
-import { auditing, type AuditAction } from '../audit/audit.ts';
+import { auditing, auditSource, type AuditAction } from '../audit/audit.ts';
 import { merchantOf, requireSecretKey } from '../http/auth.ts';
 import { parseInput } from '../http/errors.ts';
 import type { IdempotencyClaim, IdempotencyStore, StoredResponse } from '../idempotency/idempotency.ts';
@@ -28,7 +28,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
   const idempotent = (req: Request, body: unknown, work: (ctx: PaymentContext) => Promise<StoredResponse>) => {
     const merchant = merchantOf(req);
     return deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim: IdempotencyClaim | undefined) =>
-      work({ merchant, actor: req.actor ?? 'unknown', claim }),
+      work({ merchant, actor: req.actor ?? 'unknown', source: auditSource(req), claim }),
     );
   };
   // A card number in the path is refused like in any other parameter, before the audit log could record it.

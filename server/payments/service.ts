@@ -1,6 +1,6 @@
 import { AcquirerError, type Acquirer, type AuthorizationResult } from '../acquirer/acquirer.ts';
 import { acquirerReference } from '../acquirer/reference.ts';
-import type { AuditEntry, AuditLog } from '../audit/audit.ts';
+import type { AuditEntry, AuditLog, AuditSource } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { PartlyCommitted, recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import { openCardCiphertext, replayKey, replayRecordUntil, type CiphertextPolicy } from '../keys/card-ciphertext.ts';
@@ -47,6 +47,7 @@ export interface RefundRecord {
 export interface PaymentContext {
   merchant: Merchant;
   actor: string;
+  source: AuditSource;
   claim: IdempotencyClaim | undefined;
 }
 
@@ -112,8 +113,8 @@ export class PaymentService {
   async create(input: CreatePaymentInput, ctx: PaymentContext): Promise<StoredResponse> {
     const { merchant } = ctx;
     const token = await this.#usableToken(this.#db, merchant.id, input.token, false);
-    const source = { merchantId: merchant.id, fingerprint: token.fingerprint, sessionId: token.session_id, clientIp: token.client_ip };
-    await this.#declines.check(this.#db, source);
+    const declineSource = { merchantId: merchant.id, fingerprint: token.fingerprint, sessionId: token.session_id, clientIp: token.client_ip };
+    await this.#declines.check(this.#db, declineSource);
 
     const pending = input.cvc === undefined ? await pendingDetails(this.#db, merchant.id, input.token) : undefined;
     const owner = pending === undefined ? { token: input.token } : { pendingFingerprint: token.fingerprint };
@@ -196,15 +197,8 @@ export class PaymentService {
           where merchant_id = $1 and token = $2`,
         [merchant.id, input.token],
       );
-      if (status === 'declined') await this.#declines.record(tx, source);
+      if (status === 'declined') await this.#declines.record(tx, declineSource);
       const payment = rows[0]!;
-      const entry = { merchantId: merchant.id, actor: ctx.actor, token: input.token, paymentId: id, outcome: 'succeeded' } as const;
-      if (status === 'declined') {
-        await this.#audit.record({ ...entry, action: 'payment.declined', code: declineCode ?? undefined }, tx);
-      } else {
-        await this.#audit.record({ ...entry, action: 'payment.authorized' }, tx);
-        if (status === 'captured') await this.#audit.record({ ...entry, action: 'payment.captured' }, tx);
-      }
       const response: StoredResponse =
         status === 'declined'
           ? {
@@ -213,6 +207,14 @@ export class PaymentService {
             }
           : { status: 201, body: JSON.stringify(paymentBody(payment)) };
       await recordResponse(tx, ctx.claim, response);
+      // Last: an audit entry locks the merchant's chain until commit.
+      const entry = { merchantId: merchant.id, actor: ctx.actor, ...ctx.source, token: input.token, paymentId: id, outcome: 'succeeded' } as const;
+      if (status === 'declined') {
+        await this.#audit.record({ ...entry, action: 'payment.declined', code: declineCode ?? undefined }, tx);
+      } else {
+        await this.#audit.record({ ...entry, action: 'payment.authorized' }, tx);
+        if (status === 'captured') await this.#audit.record({ ...entry, action: 'payment.captured' }, tx);
+      }
       return { response };
     });
     // The acquirer has answered but the vault could not record it (storage lost, or its commit unconfirmed):
@@ -311,7 +313,7 @@ export class PaymentService {
     return { payments: rows.slice(0, filter.limit), hasMore: rows.length > filter.limit };
   }
 
-  /** Locks the payment, applies `work` (which refuses by throwing), audits it and records the response. */
+  /** Locks the payment, applies `work` (which refuses by throwing), records the response and audits it. */
   async #change(
     paymentId: string,
     ctx: PaymentContext,
@@ -332,11 +334,12 @@ export class PaymentService {
         if (error instanceof AcquirerError) throw new ApiError('acquirer_error', { cause: error });
         throw error;
       }
+      await recordResponse(tx, ctx.claim, response);
+      // Last: an audit entry locks the merchant's chain until commit.
       await this.#audit.record(
-        { merchantId: ctx.merchant.id, actor: ctx.actor, action, outcome: 'succeeded', token: payment.token, paymentId: payment.id },
+        { merchantId: ctx.merchant.id, actor: ctx.actor, ...ctx.source, action, outcome: 'succeeded', token: payment.token, paymentId: payment.id },
         tx,
       );
-      await recordResponse(tx, ctx.claim, response);
       return response;
     });
   }

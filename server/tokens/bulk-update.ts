@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import type { AuditSource } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { PartlyCommitted, recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import { openCardCiphertext, replayKey, replayRecordUntil } from '../keys/card-ciphertext.ts';
@@ -30,6 +31,7 @@ export type BulkOutcome = { token: string; record: TokenRecord } | { token: stri
 export interface BulkWrite {
   claim?: IdempotencyClaim | undefined;
   actor: string;
+  source: AuditSource;
   render: (outcomes: BulkOutcome[]) => StoredResponse;
 }
 
@@ -149,6 +151,8 @@ export class BulkTokenUpdate {
       idempotency_key: claim?.key ?? null,
       idempotency_reference: claim?.reference ?? null,
       position,
+      client_ip: write.source.clientIp,
+      request_id: write.source.requestId,
     };
     try {
       const { rows } = await callFunction<string>(deps.db, 'tessera_update_token', args);
@@ -192,18 +196,27 @@ export class BulkTokenUpdate {
     const recordRefusals = async (q: Queryable) => {
       if (refused.length === 0) return;
       await q.query(
-        `insert into audit_events (id, merchant_id, actor, action, outcome, code, token)
-         select e.id, $1, $2, 'token.updated', 'failed', e.code, e.token
+        `insert into audit_events (id, merchant_id, actor, action, outcome, code, token, client_ip, request_id)
+         select e.id, $1, $2, 'token.updated', 'failed', e.code, e.token, $6, $7
            from unnest($3::text[], $4::text[], $5::text[]) as e(id, code, token)`,
-        [merchant.id, write.actor, refused.map(() => newId('evt')), refused.map((o) => o.error.code), refused.map((o) => o.token)],
+        [
+          merchant.id,
+          write.actor,
+          refused.map(() => newId('evt')),
+          refused.map((o) => o.error.code),
+          refused.map((o) => o.token),
+          write.source.clientIp,
+          write.source.requestId,
+        ],
       );
     };
     const { claim } = write;
     if (claim === undefined) return recordRefusals(this.#deps.db);
     await this.#deps.db.transaction(async (tx) => {
-      await recordRefusals(tx);
       await recordResponse(tx, claim, response);
       await tx.query('delete from idempotency_bulk_items where scope = $1 and key = $2', [claim.scope, claim.key]);
+      // Last: an audit entry locks its merchant's chain until commit.
+      await recordRefusals(tx);
     });
   }
 }

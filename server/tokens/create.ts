@@ -1,5 +1,5 @@
 import { verifyAccount, type Verification } from '../acquirer/verification.ts';
-import type { AuditEntry } from '../audit/audit.ts';
+import type { AuditEntry, AuditSource } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import { openCardCiphertext, replayKey, replayRecordUntil } from '../keys/card-ciphertext.ts';
@@ -33,12 +33,13 @@ export interface TokenOutcome {
 
 /** Where a write comes from and what it must answer, so the response is stored with the token. */
 export interface TokenWrite {
-  /** Card fields: the session this token counts against, and the shopper's address. */
-  session?: { id: string; publishableKey: string; clientIp: string } | undefined;
+  /** Card fields: the session this token counts against (the request's address is then the shopper's). */
+  session?: { id: string; publishableKey: string } | undefined;
   /** Set when the request carries an Idempotency-Key. */
   claim?: IdempotencyClaim | undefined;
-  /** Who is tokenizing, as the audit log names them (`redactKey`). */
+  /** Who is tokenizing, as the audit log names them (`redactKey`), and from where. */
   actor: string;
+  source: AuditSource;
   render: (outcome: TokenOutcome) => StoredResponse;
 }
 
@@ -78,7 +79,7 @@ export async function createToken(deps: CardServiceDeps, input: CreateTokenInput
   const { session } = write;
   // Through the card fields, a card that already has a token gets its details sealed for a pending update too.
   const pending = session !== undefined && merchant.unique_tokens ? await sealDetails(deps, merchant, { pendingFingerprint: fingerprint }, card, now) : undefined;
-  const declines = session === undefined ? undefined : deps.declines.counters({ sessionId: session.id, clientIp: session.clientIp });
+  const declines = session === undefined ? undefined : deps.declines.counters({ sessionId: session.id, clientIp: write.source.clientIp });
 
   const args = {
     merchant_id: merchant.id,
@@ -110,7 +111,7 @@ export async function createToken(deps: CardServiceDeps, input: CreateTokenInput
     session_id: session?.id ?? null,
     publishable_key: session?.publishableKey ?? null,
     session_limit: SESSION_TOKEN_LIMIT,
-    client_ip: session?.clientIp ?? null,
+    shopper_ip: session === undefined ? null : write.source.clientIp,
     decline_keys: declines?.keys ?? null,
     decline_limits: declines?.limits ?? null,
     decline_window: deps.declines.window(now),
@@ -124,6 +125,8 @@ export async function createToken(deps: CardServiceDeps, input: CreateTokenInput
     verification_audit_id: verification === undefined ? null : newId('evt'),
     verification_outcome: verification?.status ?? null,
     verification_code: verification?.decline_code ?? null,
+    client_ip: write.source.clientIp,
+    request_id: write.source.requestId,
   };
   const write_ = async (q: Queryable) =>
     (await callFunction<string>(q, 'tessera_create_token', args).catch((error: unknown) => refusal(error, deps))).rows[0]!.result;
@@ -139,10 +142,11 @@ export async function createToken(deps: CardServiceDeps, input: CreateTokenInput
     const token = outcome.slice('existing:'.length);
     const existing = await refreshExisting(tx, merchant, token, input, card, await sealDetails(deps, merchant, { token }, card, now));
     const response = write.render({ token: existing, existing: true, ...(verification === undefined ? {} : { verification }) });
-    for (const entry of reuseEntries(verification)) {
-      await deps.audit.record({ merchantId: merchant.id, actor: write.actor, token: existing.token, ...entry }, tx);
-    }
     await recordResponse(tx, write.claim, response);
+    // Last: an audit entry locks its merchant's chain until commit.
+    for (const entry of reuseEntries(verification)) {
+      await deps.audit.record({ merchantId: merchant.id, actor: write.actor, token: existing.token, ...write.source, ...entry }, tx);
+    }
     return response;
   });
 }

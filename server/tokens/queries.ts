@@ -1,3 +1,4 @@
+import type { AuditSource } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { newId } from '../lib/ids.ts';
 import type { Queryable } from '../storage/db.ts';
@@ -47,7 +48,7 @@ export async function listTokens(
  * any details waiting to be proven; the token answers 404 from then on. The
  * audit entry is written by the same statement.
  */
-export async function deleteToken(db: Queryable, merchantId: string, token: string, actor: string): Promise<void> {
+export async function deleteToken(db: Queryable, merchantId: string, token: string, actor: string, source: AuditSource): Promise<void> {
   const { rowCount } = await db.query(
     `with deleted as (
        update tokens set card_sealed = null, card_key_sealed = null, cvc_sealed = null, cvc_bucket = null, cvc_expires_at = null,
@@ -57,9 +58,9 @@ export async function deleteToken(db: Queryable, merchantId: string, token: stri
      ), pending as (
        delete from token_pending_cards where merchant_id = $1 and token in (select token from deleted)
      )
-     insert into audit_events (id, merchant_id, actor, action, outcome, token)
-     select $3, $1, $4, 'token.deleted', 'succeeded', token from deleted`,
-    [merchantId, token, newId('evt'), actor],
+     insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id)
+     select $3, $1, $4, 'token.deleted', 'succeeded', token, $5, $6 from deleted`,
+    [merchantId, token, newId('evt'), actor, source.clientIp, source.requestId],
   );
   if (rowCount === 0) throw new ApiError('token_not_found', { param: 'token' });
 }

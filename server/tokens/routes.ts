@@ -1,6 +1,7 @@
 import { Router, type Request } from 'express';
-import { auditing, redactKey, type AuditLog } from '../audit/audit.ts';
+import { auditing, auditSource, redactKey, type AuditLog } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
+import { clientIp } from '../http/client-ip.ts';
 import { bearerKey, merchantFromSecretKey, merchantOf, requireSecretKey } from '../http/auth.ts';
 import { parseInput, toApiError } from '../http/errors.ts';
 import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
@@ -53,6 +54,7 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
       deps.tokens.updateMany(merchant, items, {
         claim,
         actor: entry.actor,
+        source: auditSource(req),
         render: (outcomes) => ({ status: 200, body: JSON.stringify(bulkUpdateBody(outcomes)) }),
       }),
     );
@@ -91,7 +93,7 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
     sendStored(
       res,
       await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
-        deps.tokens.verify(merchant, token, { actor: req.actor ?? 'unknown', claim }),
+        deps.tokens.verify(merchant, token, { actor: req.actor ?? 'unknown', source: auditSource(req), claim }),
       ),
     );
   });
@@ -100,7 +102,7 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
     const merchant = merchantOf(req);
     const token = tokenInPath(req);
     const entry = auditing(req, { merchantId: merchant.id, action: 'token.deleted', token: echoableTokenName(token) ?? undefined });
-    await deps.tokens.delete(merchant.id, token, entry.actor);
+    await deps.tokens.delete(merchant.id, token, entry.actor, auditSource(req));
     res.json({ token, deleted: true });
   });
 
@@ -122,7 +124,7 @@ function parseBulkItem(raw: unknown): BulkItem {
 }
 
 async function createFromFields(deps: TokenRouteDeps, req: Request) {
-  deps.limits.perIp.hit(`ip:${req.ip}`);
+  deps.limits.perIp.hit(`ip:${clientIp(req)}`);
   // The key first, and alone: an anonymous request is turned away before any of its other fields is looked at.
   const { key } = parseInput(FieldsKey, req.body);
   const merchant = await deps.merchants.byPublishableKey(key);
@@ -139,9 +141,10 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
     deps.tokens.create(
       { merchant, ciphertext: body.card, reusable: body.reusable, customer: body.customer },
       {
-        session: { id: body.session, publishableKey: body.key, clientIp: req.ip ?? 'unknown' },
+        session: { id: body.session, publishableKey: body.key },
         claim,
         actor: entry.actor,
+        source: auditSource(req),
         render: (outcome) => ({ status: 201, body: JSON.stringify(browserTokenBody(outcome.token)) }),
       },
     ),
@@ -170,6 +173,7 @@ async function createFromServer(deps: TokenRouteDeps, req: Request) {
       {
         claim,
         actor: entry.actor,
+        source: auditSource(req),
         render: (outcome) => ({ status: outcome.existing ? 200 : 201, body: JSON.stringify(createdTokenBody(outcome)) }),
       },
     ),

@@ -1,3 +1,4 @@
+import type { AuditSource } from '../audit/audit.ts';
 import type { IdempotencyClaim, StoredResponse } from '../idempotency/idempotency.ts';
 import type { Merchant } from '../merchants/service.ts';
 import { BulkTokenUpdate, type BulkItem, type BulkWrite } from './bulk-update.ts';
@@ -34,11 +35,11 @@ export class TokenVault {
     return listTokens(this.#deps.db, merchantId, filter);
   }
 
-  delete(merchantId: string, token: string, actor: string): Promise<void> {
-    return deleteToken(this.#deps.db, merchantId, token, actor);
+  delete(merchantId: string, token: string, actor: string, source: AuditSource): Promise<void> {
+    return deleteToken(this.#deps.db, merchantId, token, actor, source);
   }
 
-  verify(merchant: Merchant, token: string, ctx: { actor: string; claim: IdempotencyClaim | undefined }): Promise<StoredResponse> {
+  verify(merchant: Merchant, token: string, ctx: { actor: string; source: AuditSource; claim: IdempotencyClaim | undefined }): Promise<StoredResponse> {
     return verifyToken(this.#deps, merchant, token, ctx);
   }
 

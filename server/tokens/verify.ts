@@ -1,4 +1,5 @@
 import { verifyAccount } from '../acquirer/verification.ts';
+import type { AuditSource } from '../audit/audit.ts';
 import { ApiError } from '../errors.ts';
 import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import type { StoredCard } from '../keys/card-keys.ts';
@@ -36,7 +37,7 @@ export async function verifyToken(
   deps: CardServiceDeps,
   merchant: Merchant,
   token: string,
-  ctx: { actor: string; claim: IdempotencyClaim | undefined },
+  ctx: { actor: string; source: AuditSource; claim: IdempotencyClaim | undefined },
 ): Promise<StoredResponse> {
   const { rows } = await deps.db.query<TokenToVerify>(
     `select reusable, used_at, card_sealed, card_key_sealed, data_key_version, exp_month, exp_year, fingerprint,
@@ -73,12 +74,21 @@ export async function verifyToken(
     // Deleted while the acquirer answered: the verification was voided anyway, and there is no token to report on.
     if (updated.rows[0] === undefined) throw new ApiError('token_not_found', { param: 'token' });
     if (verification.status === 'failed') await deps.declines.record(tx, source);
-    await deps.audit.record(
-      { merchantId: merchant.id, actor: ctx.actor, action: 'token.verified', outcome: verification.status, code: verification.decline_code ?? undefined, token },
-      tx,
-    );
     const response = { status: 200, body: JSON.stringify(createdTokenBody({ token: updated.rows[0], existing: false, verification })) };
     await recordResponse(tx, ctx.claim, response);
+    // Last: an audit entry locks its merchant's chain until commit.
+    await deps.audit.record(
+      {
+        merchantId: merchant.id,
+        actor: ctx.actor,
+        action: 'token.verified',
+        outcome: verification.status,
+        code: verification.decline_code ?? undefined,
+        token,
+        ...ctx.source,
+      },
+      tx,
+    );
     return response;
   });
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, createMerchant, openSession, type TestMerchant } from '../support/api.ts';
 import { CARDS, cardPlaintext, encryptCard } from '../support/cards.ts';
-import { cardDataIn, dumpTables } from '../support/leaks.ts';
+import { cardDataIn, dumpTables, scanTableDump } from '../support/leaks.ts';
 import { createTokens, encryptMany } from '../support/many.ts';
 import { startTestVault, storageKinds, type TestVault } from '../support/vault.ts';
 
@@ -125,7 +125,7 @@ describe.each(storageKinds())('audit log and merchant isolation on %s', (storage
     expect(rows).toEqual([{ merchant_id: null, actor: 'admin', outcome: 'succeeded' }]);
   });
 
-  it('answers the publishable key with 403 secret_key_required on every secret endpoint, and records auth.failed for its merchant', async () => {
+  it("answers the publishable key with 403 secret_key_required on every secret endpoint, and records auth.failed in the operator's log, not its merchant's", async () => {
     const [token] = await createTokens(vault.url, shop, 1);
     const attempts: [string, string, unknown?][] = [
       ['GET', `/v1/tokens/${token!.token}`],
@@ -140,9 +140,13 @@ describe.each(storageKinds())('audit log and merchant isolation on %s', (storage
       const response = await api(vault.url, method, path, { key: shop.publishableKey, ...(json === undefined ? {} : { json }) });
       expect([method, path, response.status, response.body.error.code]).toEqual([method, path, 403, 'secret_key_required']);
     }
-    const failures = (await events(shop)).slice(-attempts.length);
-    expect(summary(failures)).toEqual(
-      attempts.map(() => ({ action: 'auth.failed', outcome: 'failed', code: 'secret_key_required', actor: shop.publishableKey, token: null })),
+    expect((await events(shop)).filter((e) => e.action.startsWith('auth.'))).toEqual([]);
+    const { rows } = await vault.vault.db.query<{ merchant_id: string | null; action: string; outcome: string; code: string; actor: string }>(
+      `select merchant_id, action, outcome, code, actor from audit_events where actor = $1 and action like 'auth.%' order by seq`,
+      [shop.publishableKey],
+    );
+    expect(rows).toEqual(
+      attempts.map(() => ({ merchant_id: null, action: 'auth.failed', outcome: 'failed', code: 'secret_key_required', actor: shop.publishableKey })),
     );
     expect((await api(vault.url, 'GET', `/v1/tokens/${token!.token}`, { key: shop.secretKey })).body.reusable).toBe(true);
   });
@@ -188,7 +192,9 @@ describe.each(storageKinds())('audit log and merchant isolation on %s', (storage
     const dumps = await dumpTables(async (sql) => (await vault.vault.db.query<Record<string, unknown>>(sql)).rows);
     const audit = dumps.find((dump) => dump.table === 'audit_events')!;
     expect(audit.values.length).toBeGreaterThan(50);
-    const text = audit.values.map((value) => (typeof value === 'string' ? value : Buffer.from(value).toString('latin1'))).join('\n');
+    // The chain's hashes are bytea: scanned like raw bytes (a CVC only inside readable text), as the leak tests do.
+    expect(scanTableDump('audit', audit)).toEqual([]);
+    const text = audit.values.filter((value) => typeof value === 'string').join('\n');
     expect(cardDataIn(text)).toBeUndefined();
     for (const card of Object.values(CARDS)) {
       expect(text).not.toContain(card.number);

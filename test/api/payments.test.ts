@@ -414,10 +414,16 @@ describe.each(storageKinds())('payments on %s', (storage) => {
       const declinedEvents = await api(vault.url, 'GET', `/v1/events?payment=${declined.body.error.payment}`, { key: shop.secretKey });
       expect(declinedEvents.body.data.map((e: { action: string; code: string }) => [e.action, e.code])).toEqual([['payment.declined', 'expired_card']]);
 
-      // A publishable key on a secret endpoint is a failed authentication for its merchant.
-      await api(vault.url, 'GET', `/v1/payments/${id}`, { key: shop.publishableKey });
+      // A publishable key on a secret endpoint is a failed authentication in the operator's log: anyone can hold that key.
+      const before = await api(vault.url, 'GET', '/v1/events?limit=1', { key: shop.secretKey });
+      const refused = await api(vault.url, 'GET', `/v1/payments/${id}`, { key: shop.publishableKey });
       const latest = await api(vault.url, 'GET', '/v1/events?limit=1', { key: shop.secretKey });
-      expect(latest.body.data[0]).toMatchObject({ action: 'auth.failed', outcome: 'failed', code: 'secret_key_required', actor: shop.publishableKey });
+      expect(latest.body.data[0].id).toBe(before.body.data[0].id);
+      const { rows: failures } = await vault.vault.db.query<{ merchant_id: string | null; action: string; code: string; actor: string }>(
+        'select merchant_id, action, code, actor from audit_events where request_id = $1',
+        [refused.headers.get('request-id')],
+      );
+      expect(failures).toEqual([{ merchant_id: null, action: 'auth.failed', code: 'secret_key_required', actor: shop.publishableKey }]);
 
       const { rows } = await vault.vault.db.query<{ row: string }>('select row_to_json(a)::text as row from audit_events a');
       const dump = rows.map((r) => r.row).join('\n');

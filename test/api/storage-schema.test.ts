@@ -101,6 +101,8 @@ describe.each(storageKinds())('the schema on %s', (storage) => {
       idempotency_key: null,
       idempotency_reference: null,
       position: 0,
+      client_ip: '127.0.0.1',
+      request_id: 'req_none',
     }).catch((e: unknown) => e);
     expect(refusalOf(error)).toEqual({ refusal: 'token_not_found', detail: undefined });
     await expect(callFunction(db!, 'tessera_update_token', { 'token; drop table tokens': 1 })).rejects.toThrow(TypeError);

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import type { TestVault } from './vault.ts';
 
 export interface ApiResponse<T = any> {
@@ -33,6 +34,40 @@ export async function api<T = any>(baseUrl: string, method: string, path: string
   let parsed: unknown = text;
   if (response.headers.get('content-type')?.includes('json')) parsed = JSON.parse(text);
   return { status: response.status, headers: response.headers, body: parsed as T, text };
+}
+
+/**
+ * `api`, sent from another loopback address (`127.0.0.2`, …): the vault sees
+ * a different client IP, as it would for another machine.
+ */
+export function apiFrom<T = any>(
+  fromAddress: string,
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: { key?: string; authorization?: string; json?: unknown } = {},
+): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = {};
+  const authorization = options.authorization ?? (options.key === undefined ? undefined : `Bearer ${options.key}`);
+  if (authorization !== undefined) headers['authorization'] = authorization;
+  const body = options.json === undefined ? undefined : JSON.stringify(options.json);
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, baseUrl), { method, headers, localAddress: fromAddress, timeout: 15_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const responseHeaders = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') responseHeaders.set(name, value);
+        const parsed: unknown = res.headers['content-type']?.includes('json') ? JSON.parse(text) : text;
+        resolve({ status: res.statusCode ?? 0, headers: responseHeaders, body: parsed as T, text });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /**

@@ -108,6 +108,7 @@ export async function startTestVault(options: StartOptions = {}): Promise<TestVa
     TESSERA_DECLINES_PER_SESSION: '100000',
     TESSERA_DECLINES_PER_IP: '100000',
     TESSERA_DECLINES_PER_CARD: '100000',
+    TESSERA_AUTH_FAILURES_PER_IP: '100000',
     ...options.env,
   });
   const logFile = join(dataDir, 'vault.log');

@@ -44,11 +44,11 @@ create or replace function tessera_create_token(
   p_pending_card_key_sealed bytea,
   p_pending_cvc_sealed bytea,
   p_pending_expires_at timestamptz,
-  -- card fields: the session to count the token against (null from a merchant server), and where it came from
+  -- card fields: the session to count the token against (null from a merchant server), and the shopper's address
   p_session_id text,
   p_publishable_key text,
   p_session_limit integer,
-  p_client_ip text,
+  p_shopper_ip text,
   -- card-testing limits: refuse when one of these decline counters has reached its limit in the current window
   p_decline_keys text[],
   p_decline_limits integer[],
@@ -63,7 +63,10 @@ create or replace function tessera_create_token(
   p_audit_id text,
   p_verification_audit_id text,
   p_verification_outcome text,
-  p_verification_code text
+  p_verification_code text,
+  -- where the request came from, recorded with its audit entries
+  p_client_ip text,
+  p_request_id text
 ) returns text
 language plpgsql
 as $$
@@ -131,13 +134,14 @@ begin
         exp_month = excluded.exp_month, exp_year = excluded.exp_year, cardholder_name = excluded.cardholder_name,
         cvc_sealed = excluded.cvc_sealed, cvc_bucket = excluded.cvc_bucket, reusable = excluded.reusable,
         created_at = excluded.created_at, expires_at = excluded.expires_at;
-      insert into audit_events (id, merchant_id, actor, action, outcome, token)
-      values (p_audit_id, p_merchant_id, p_actor, 'token.reused', 'succeeded', v_existing);
       if p_idempotency_key is not null then
         -- The response was rendered for the token this call would have made; it names the card's token instead.
         update idempotency_keys set response_status = p_response_status, response_body = replace(p_response_body, p_token, v_existing)
          where scope = p_idempotency_scope and key = p_idempotency_key;
       end if;
+      -- Last: an audit entry locks its merchant's chain until commit (audit_chain_link.sql).
+      insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id)
+      values (p_audit_id, p_merchant_id, p_actor, 'token.reused', 'succeeded', v_existing, p_client_ip, p_request_id);
       return 'pending:' || v_existing;
     end if;
   end if;
@@ -147,22 +151,24 @@ begin
                       cvc_expires_at, expires_at, session_id, client_ip, created_at, updated_at)
   values (p_merchant_id, p_token, p_reusable, p_customer, p_decline_duplicates, p_brand, p_last4, p_exp_month, p_exp_year,
           p_cardholder_name, p_fingerprint, p_card_sealed, p_card_key_sealed, p_data_key_version, p_cvc_sealed, p_cvc_bucket,
-          p_cvc_expires_at, p_expires_at, p_session_id, p_client_ip, p_created_at, p_created_at)
+          p_cvc_expires_at, p_expires_at, p_session_id, p_shopper_ip, p_created_at, p_created_at)
   on conflict (merchant_id, token) do nothing;
   if not found then
     raise exception using errcode = 'TV003', message = 'token_value_taken';
   end if;
 
-  insert into audit_events (id, merchant_id, actor, action, outcome, token)
-  values (p_audit_id, p_merchant_id, p_actor, 'token.created', 'succeeded', p_token);
-  if p_verification_audit_id is not null then
-    insert into audit_events (id, merchant_id, actor, action, outcome, code, token)
-    values (p_verification_audit_id, p_merchant_id, p_actor, 'token.verified', p_verification_outcome, p_verification_code, p_token);
-  end if;
-
   if p_idempotency_key is not null then
     update idempotency_keys set response_status = p_response_status, response_body = p_response_body
      where scope = p_idempotency_scope and key = p_idempotency_key;
+  end if;
+
+  -- Last: an audit entry locks its merchant's chain until commit (audit_chain_link.sql).
+  insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id)
+  values (p_audit_id, p_merchant_id, p_actor, 'token.created', 'succeeded', p_token, p_client_ip, p_request_id);
+  if p_verification_audit_id is not null then
+    insert into audit_events (id, merchant_id, actor, action, outcome, code, token, client_ip, request_id)
+    values (p_verification_audit_id, p_merchant_id, p_actor, 'token.verified', p_verification_outcome, p_verification_code, p_token,
+            p_client_ip, p_request_id);
   end if;
   return 'created';
 end;

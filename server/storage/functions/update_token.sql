@@ -35,7 +35,10 @@ create or replace function tessera_update_token(
   p_idempotency_scope text,
   p_idempotency_key text,
   p_idempotency_reference text,
-  p_position integer
+  p_position integer,
+  -- where the request came from, recorded with the audit entry
+  p_client_ip text,
+  p_request_id text
 ) returns text
 language plpgsql
 as $$
@@ -145,14 +148,15 @@ begin
     delete from token_pending_cards where merchant_id = p_merchant_id and token = p_token;
   end if;
 
-  insert into audit_events (id, merchant_id, actor, action, outcome, token)
-  values (p_audit_id, p_merchant_id, p_actor, 'token.updated', 'succeeded', p_token);
-
   if p_idempotency_key is not null then
     update idempotency_bulk_items set token_record = v_record
      where scope = p_idempotency_scope and key = p_idempotency_key
        and reference = p_idempotency_reference and position = p_position;
   end if;
+
+  -- Last: an audit entry locks its merchant's chain until commit (audit_chain_link.sql).
+  insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id)
+  values (p_audit_id, p_merchant_id, p_actor, 'token.updated', 'succeeded', p_token, p_client_ip, p_request_id);
   return v_record;
 end;
 $$;

@@ -1,0 +1,34 @@
+-- tessera_audit_entry_hash: the one canonical form of an audit entry, hashed.
+-- The link (audit_chain_link.sql), the chaining of old entries and
+-- `GET /v1/audit/verify` all call it, so they cannot disagree.
+--
+-- SHA-256 over the UTF-8 text of a JSON array of strings (PostgreSQL's
+-- json_build_array rendering): a version tag, the chain and the entry's place
+-- in it, every column a person reads, and the previous entry's hash. The
+-- time is written in UTC with microseconds, so the session's time zone
+-- cannot change it. A column added to audit_events later is not covered
+-- until a new version of this form names it.
+
+create or replace function tessera_audit_entry_hash(p_entry audit_events) returns bytea
+language sql
+stable
+as $$
+  select sha256(convert_to(json_build_array(
+    'tessera-audit-v1',
+    p_entry.chain,
+    p_entry.chain_seq::text,
+    p_entry.seq::text,
+    p_entry.id,
+    p_entry.merchant_id,
+    p_entry.actor,
+    p_entry.action,
+    p_entry.outcome,
+    p_entry.code,
+    p_entry.token,
+    p_entry.payment_id,
+    p_entry.client_ip,
+    p_entry.request_id,
+    to_char(p_entry.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    encode(p_entry.prev_hash, 'hex')
+  )::text, 'UTF8'))
+$$;
