@@ -18,8 +18,9 @@ const digest = (value: string) => createHash('sha256').update(value).digest();
 /**
  * The merchant's dashboard: orders with their payments, capture / void /
  * refund, the shop's capture setting and the vault's unique-tokens setting,
- * the secret key roll, and the vault's audit log. Everything goes through this backend, which
- * holds the secret key; the dashboard password starts a dashboard session.
+ * the secret key roll, and the vault's audit log. Everything goes through
+ * this backend, which holds the secret key; the dashboard password starts a
+ * dashboard session.
  */
 export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
   const { db, vault, sessions, logins, keyRolls } = shop;

@@ -126,8 +126,8 @@ export class VaultClient {
 
   /**
    * `POST /v1/merchant/keys/roll`: a new secret key; the merchant's other
-   * keys stop working in `expiresIn` seconds (0: at once). Not waited on by
-   * `rolling`: it is the roll.
+   * keys stop working in `expiresIn` seconds (0: at once). A 401 to it is
+   * final: it is the roll itself, which a retry would wait for.
    */
   rollSecretKey(expiresIn: number, idempotencyKey: string): Promise<RolledSecretKey> {
     return this.#call(RolledSecretKeySchema, 'POST', '/v1/merchant/keys/roll', { expires_in: expiresIn }, idempotencyKey, { duringRoll: 'fail' });
