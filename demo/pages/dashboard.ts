@@ -1,7 +1,8 @@
 /**
  * The merchant dashboard: orders with their payments (capture, void,
- * refund), the capture and unique-tokens settings, and the vault's audit
- * events — all through the shop's backend, which holds the secret key.
+ * refund), the capture and unique-tokens settings, the secret key roll, and
+ * the vault's audit events — all through the shop's backend, which holds the
+ * secret key (this page never sees it, not even a new one).
  */
 import { byId, callShop, describeCard, el, failureMessage, formatAmount, getJson, initHeader, Notices, postJson, ShopApiError, type Order } from './shop.ts';
 
@@ -30,9 +31,17 @@ interface AuditEvent {
   created_at: string;
 }
 
+/** The last secret key roll: when, and when the keys before it stop working. */
+interface KeyRoll {
+  status: 'pending' | 'done' | 'failed';
+  requestedAt: string;
+  previousKeysExpireAt: string | null;
+}
+
 interface Dashboard {
   settings: { captureAtCheckout: boolean; uniqueTokens: boolean };
   orders: DashboardOrder[];
+  keyRoll: KeyRoll | null;
   events: AuditEvent[];
 }
 
@@ -89,12 +98,45 @@ function eventRow(event: AuditEvent): HTMLTableRowElement {
   );
 }
 
+const when = (iso: string) => new Date(iso).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'medium' });
+
+/** When the keys before a roll stop (or stopped) working. */
+const previousKeyWords = (expires: string) =>
+  Date.parse(expires) <= Date.now() ? `The previous key stopped working on ${when(expires)}.` : `The previous key keeps working until ${when(expires)}.`;
+
+/** What the last roll means for the keys, in words. */
+function describeKeyRoll(roll: KeyRoll | null): string {
+  if (roll === null) return 'Never rolled: the shop uses the secret key the vault gave it on its first start.';
+  if (roll.status === 'pending') return `The roll asked for on ${when(roll.requestedAt)} got no answer from the vault yet. Roll again to finish it.`;
+  if (roll.status === 'failed' || roll.previousKeysExpireAt === null) return `The roll asked for on ${when(roll.requestedAt)} failed; the shop’s log says why.`;
+  return `Rolled on ${when(roll.requestedAt)}. ${previousKeyWords(roll.previousKeysExpireAt)}`;
+}
+
+async function rollKey(form: HTMLFormElement): Promise<void> {
+  const button = byId('roll-key');
+  if (button.getAttribute('aria-disabled') === 'true') return;
+  const choice = form.querySelector<HTMLInputElement>('input[name="expires-in"]:checked');
+  button.setAttribute('aria-disabled', 'true');
+  notices.progress('Rolling the secret key…');
+  try {
+    const { keyRoll } = await postJson<{ keyRoll: KeyRoll }>('/api/dashboard/keys/roll', { expiresIn: Number(choice?.value ?? 86400) });
+    await render();
+    notices.progress(`Secret key rolled: the shop uses the new key. ${previousKeyWords(keyRoll.previousKeysExpireAt ?? keyRoll.requestedAt)}`);
+  } catch (failure) {
+    notices.error(failureMessage(failure) ?? '');
+    await render().catch(() => undefined);
+  } finally {
+    button.removeAttribute('aria-disabled');
+  }
+}
+
 async function render(): Promise<void> {
   const dashboard = await getJson<Dashboard>('/api/dashboard');
   byId('login-panel').hidden = true;
   byId('dashboard').hidden = false;
   byId<HTMLInputElement>('capture-at-checkout').checked = dashboard.settings.captureAtCheckout;
   byId<HTMLInputElement>('unique-tokens').checked = dashboard.settings.uniqueTokens;
+  byId('key-roll').textContent = describeKeyRoll(dashboard.keyRoll);
   const orders = byId<HTMLTableElement>('orders-table').tBodies[0]!;
   orders.replaceChildren(...(dashboard.orders.length ? dashboard.orders.map(orderRow) : [el('tr', {}, el('td', { colSpan: 6 }, 'No orders yet.'))]));
   byId<HTMLTableElement>('events-table').tBodies[0]!.replaceChildren(...dashboard.events.map(eventRow));
@@ -116,6 +158,11 @@ async function main(): Promise<void> {
     const input = byId<HTMLInputElement>(id);
     input.addEventListener('change', () => void saveSetting(name, input));
   }
+  const rollForm = byId<HTMLFormElement>('roll-form');
+  rollForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void rollKey(rollForm);
+  });
   byId<HTMLFormElement>('login-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     try {

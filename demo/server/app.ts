@@ -10,12 +10,15 @@ import type { Shop } from './context.ts';
 import { dashboardRoutes } from './dashboard-routes.ts';
 import type { ShopDb } from './db.ts';
 import { errorHandler, ShopError } from './errors.ts';
+import { SecretKeyRolls } from './key-rolls.ts';
 import { LoginThrottle } from './login-throttle.ts';
+import { loadSecretKey } from './secret-key.ts';
 import { Sessions } from './sessions.ts';
 import { shopRoutes } from './shop-routes.ts';
 import { VaultClient } from './vault-client.ts';
 
 export interface DemoDeps {
+  /** The keys the vault wrote to `demo-merchant.json`; a secret key the shop rolled to since (in `shopDataDir`) wins. */
   merchant: DemoMerchant;
   /** The vault's origin, as the shopper's browser reaches it. */
   vaultUrl: string;
@@ -23,6 +26,8 @@ export interface DemoDeps {
   pagesDir: string;
   /** The shop's own database (users, sessions, carts, orders, saved cards). */
   db: ShopDb;
+  /** The shop's own data folder: its database, and the secret key it rolled to last (`vault-secret-key`). */
+  shopDataDir: string;
   /** What signs in to `/dashboard`. */
   dashboardPassword: string;
   /** Card-attempt limits and sign-in lockout (`DEFAULT_LIMITS`, or the environment through `loadDemoConfig`). */
@@ -37,14 +42,19 @@ export interface DemoDeps {
  * only token names from the card fields (and, in cvc mode, the CVC handle,
  * an encrypted blob it passes to the vault as it came).
  */
-export function createDemoApp(deps: DemoDeps): Express {
-  const { merchant, vaultUrl, pagesDir, log, db, limits } = deps;
+export async function createDemoApp(deps: DemoDeps): Promise<Express> {
+  const { merchant, vaultUrl, pagesDir, log, db, limits, shopDataDir } = deps;
+  const vault = new VaultClient({ vaultUrl, secretKey: loadSecretKey(shopDataDir, merchant.secretKey) });
+  const keyRolls = new SecretKeyRolls({ db, vault, shopDataDir, log });
+  // Before the first request: a roll whose answer was lost when the shop last stopped may have ended the key just loaded.
+  await keyRolls.resumePending();
   const shop: Shop = {
     db,
-    vault: new VaultClient({ vaultUrl, secretKey: merchant.secretKey }),
+    vault,
     sessions: new Sessions(db),
     cardAttempts: new CardAttempts(limits),
     logins: new LoginThrottle(db, limits),
+    keyRolls,
     log,
   };
   const app = express();

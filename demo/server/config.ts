@@ -51,7 +51,7 @@ const EnvSchema = z.object({
   TESSERA_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:4000'),
   /** The vault's data folder, where it wrote the demo merchant's keys on first start. */
   TESSERA_DATA_DIR: z.string().min(1).default('.tessera'),
-  /** The shop's own data folder (its embedded database): by default `demo/` inside the vault's data folder, but a separate database. */
+  /** The shop's own data folder (its embedded database, and `vault-secret-key` once the merchant rolled the key): by default `demo/` inside the vault's data folder, but a separate database. */
   DEMO_DATA_DIR: z.string().min(1).optional(),
   /** The dashboard's password; without it one is generated into `<DEMO_DATA_DIR>/dashboard-password` on first start. */
   DEMO_DASHBOARD_PASSWORD: z.string().min(8).optional(),
@@ -70,7 +70,7 @@ export interface DemoConfig {
   vaultUrl: string;
   /** The vault's data folder, where `demo-merchant.json` is. */
   dataDir: string;
-  /** The shop's own data folder. */
+  /** The shop's own data folder; a secret key rolled from the dashboard is saved there and wins over `demo-merchant.json`'s. */
   shopDataDir: string;
   dashboardPassword: string | undefined;
   limits: ShopLimits;

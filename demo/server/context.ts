@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CardAttempts } from './card-attempts.ts';
 import type { ShopDb, ShopQueryable } from './db.ts';
+import type { SecretKeyRolls } from './key-rolls.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import type { Sessions } from './sessions.ts';
 import type { VaultClient } from './vault-client.ts';
@@ -15,10 +16,12 @@ export interface Shop {
   cardAttempts: CardAttempts;
   /** Lockout with backoff for the shoppers' and the dashboard's sign-ins. */
   logins: LoginThrottle;
+  /** The dashboard's secret key rolls. */
+  keyRolls: SecretKeyRolls;
   log: Logger;
 }
 
-type ShopIdPrefix = 'usr' | 'ord' | 'card';
+type ShopIdPrefix = 'usr' | 'ord' | 'card' | 'roll';
 
 /** 128 bits in 28 lower-case letters. */
 const ID_LETTERS = 28;

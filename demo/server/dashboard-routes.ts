@@ -10,17 +10,20 @@ import type { VaultPayment } from './vault-client.ts';
 const Login = z.strictObject({ password: z.string().min(1).max(200) });
 const Settings = z.strictObject({ captureAtCheckout: z.boolean().optional(), uniqueTokens: z.boolean().optional() });
 const OrderId = z.string().regex(shopIdPattern('ord'));
+/** How long the keys before the new one keep working, in seconds: the vault's own bounds (0 … 7 days). */
+const KeyRoll = z.strictObject({ expiresIn: z.number().int().min(0).max(7 * 86400) });
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
 /**
  * The merchant's dashboard: orders with their payments, capture / void /
  * refund, the shop's capture setting and the vault's unique-tokens setting,
- * and the vault's audit log. Everything goes through this backend, which
- * holds the secret key; the dashboard password starts a dashboard session.
+ * the secret key roll, and the vault's audit log. Everything goes through
+ * this backend, which holds the secret key; the dashboard password starts a
+ * dashboard session.
  */
 export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
-  const { db, vault, sessions, logins } = shop;
+  const { db, vault, sessions, logins, keyRolls } = shop;
   const router = Router();
 
   const requireDashboard = async (req: Request) => {
@@ -41,7 +44,7 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
 
   router.get('/', async (req, res) => {
     await requireDashboard(req);
-    const [payments, merchant, events] = await Promise.all([vault.recentPayments(), vault.merchant(), vault.events()]);
+    const [payments, merchant, events, keyRoll] = await Promise.all([vault.recentPayments(), vault.merchant(), vault.events(), keyRolls.latest()]);
     const byId = new Map(payments.map((payment) => [payment.id, payment]));
     const orders = (await db.query<Parameters<typeof orderView>[0] & { email: string | null }>(
       `select orders.*, users.email from orders left join users on users.id = orders.user_id
@@ -51,6 +54,7 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
       settings: { captureAtCheckout: await setting<boolean>(db, 'capture_at_checkout'), uniqueTokens: merchant.unique_tokens },
       orders: orders.map((order) => ({ ...orderView(order), customer: order.email ?? 'guest', payment: paymentView(byId.get(order.payment_id ?? '')) })),
       payments: payments.map(paymentView),
+      keyRoll,
       events,
     });
   });
@@ -63,6 +67,13 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
     }
     const merchant = changes.uniqueTokens === undefined ? await vault.merchant() : await vault.updateMerchant({ unique_tokens: changes.uniqueTokens });
     res.json({ captureAtCheckout: await setting<boolean>(db, 'capture_at_checkout'), uniqueTokens: merchant.unique_tokens });
+  });
+
+  // The new key stays in this process and its data folder: the answer says only when the keys before it stop working.
+  router.post('/keys/roll', async (req, res) => {
+    await requireDashboard(req);
+    const { expiresIn } = parseBody(KeyRoll, req.body);
+    res.status(201).json({ keyRoll: await keyRolls.roll(expiresIn) });
   });
 
   // One key per payment and action: a double click or a retry does it once (a second refund would need another key).

@@ -22,11 +22,12 @@ try {
   const merchant = loadDemoMerchant(config.dataDir);
   const dashboardPassword = loadDashboardPassword(config);
   db = await openShopDb(config.shopDataDir);
-  const app = createDemoApp({
+  const app = await createDemoApp({
     merchant,
     vaultUrl: config.vaultUrl,
     pagesDir: join(import.meta.dirname, '..', '..', 'dist', 'demo'),
     db,
+    shopDataDir: config.shopDataDir,
     dashboardPassword,
     limits: config.limits,
     log,

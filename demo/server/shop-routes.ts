@@ -7,7 +7,7 @@ import { newShopId, setting, shopIdPattern, type Shop } from './context.ts';
 import type { ShopQueryable } from './db.ts';
 import { fromVault, parseBody, ShopError } from './errors.ts';
 import type { Session } from './sessions.ts';
-import { VaultRequestError, VaultUnreachableError, type VaultPayment } from './vault-client.ts';
+import { unanswered, type VaultPayment } from './vault-client.ts';
 
 /** Token names come from the card fields; anything else never reaches a vault URL or body. */
 export const TokenName = z.string().regex(/^tok_[A-Za-z0-9]{1,64}$/);
@@ -226,10 +226,7 @@ export function shopRoutes(shop: Shop): Router {
       try {
         return await vault.createPayment(payment, idempotencyKey);
       } catch (error) {
-        const unanswered =
-          error instanceof VaultUnreachableError ||
-          (error instanceof VaultRequestError && (error.code === 'acquirer_error' || error.code === 'idempotency_in_flight' || error.status === 503));
-        if (!unanswered || tries >= PAYMENT_TRIES) throw error;
+        if (!unanswered(error) || tries >= PAYMENT_TRIES) throw error;
         log.warn({ idempotency_key: idempotencyKey, tries }, 'payment unanswered; sending it again');
         await sleep(RETRY_DELAY_MS * tries);
       }

@@ -51,6 +51,14 @@ const EventSchema = z.object({
 });
 export type VaultEvent = z.infer<typeof EventSchema>;
 
+/** A rolled secret key: the vault shows it in this answer only. */
+const RolledSecretKeySchema = z.object({
+  object: z.literal('secret_key'),
+  secret_key: z.string().regex(/^sk_[0-9A-Za-z_]{1,128}$/),
+  previous_keys_expire_at: z.iso.datetime(),
+});
+export type RolledSecretKey = z.infer<typeof RolledSecretKeySchema>;
+
 const listOf = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), has_more: z.boolean() });
 
 const ErrorBodySchema = z.object({ error: z.object({ code: z.string(), decline_code: z.string().nullish(), payment: z.string().nullish() }) });
@@ -79,6 +87,16 @@ export class VaultUnreachableError extends Error {
   }
 }
 
+/**
+ * A call that got no answer the shop can act on: it may have been done, so
+ * it is sent again with the same Idempotency-Key and body (the vault makes
+ * that safe) — a network failure, 502 `acquirer_error`, 409
+ * `idempotency_in_flight` (the first request is still running), or 503.
+ */
+export const unanswered = (error: unknown): boolean =>
+  error instanceof VaultUnreachableError ||
+  (error instanceof VaultRequestError && (error.code === 'acquirer_error' || error.code === 'idempotency_in_flight' || error.status === 503));
+
 export interface CreatePayment {
   token: string;
   amount: number;
@@ -92,11 +110,48 @@ export interface CreatePayment {
 /** The shop server's side of the vault API: calls made with the secret key, which never leaves this process. */
 export class VaultClient {
   readonly #vaultUrl: string;
-  readonly #secretKey: string;
+  #secretKey: string;
+  /** Settles when the secret key roll under way, if any, is over. */
+  #roll: Promise<void> | undefined;
 
   constructor(options: { vaultUrl: string; secretKey: string }) {
     this.#vaultUrl = options.vaultUrl;
     this.#secretKey = options.secretKey;
+  }
+
+  /** Every call from now on carries this key (the one a roll just gave). */
+  useSecretKey(secretKey: string): void {
+    this.#secretKey = secretKey;
+  }
+
+  /**
+   * `POST /v1/merchant/keys/roll`: a new secret key; the merchant's other
+   * keys stop working in `expiresIn` seconds (0: at once). A 401 to it is
+   * final: it is the roll itself, which a retry would wait for.
+   */
+  rollSecretKey(expiresIn: number, idempotencyKey: string): Promise<RolledSecretKey> {
+    return this.#call(RolledSecretKeySchema, 'POST', '/v1/merchant/keys/roll', { expires_in: expiresIn }, idempotencyKey, { duringRoll: 'fail' });
+  }
+
+  /**
+   * Runs a secret key roll: `work` asks the vault for the key, switches to
+   * it with `useSecretKey` and saves it. A call the vault refuses with 401
+   * meanwhile (the roll may already have ended the key it carried) waits
+   * for `work` and is sent once more if the key changed: a 401 means the
+   * vault did nothing with it, so the one retry is safe for any call.
+   */
+  async rolling<T>(work: () => Promise<T>): Promise<T> {
+    const done = work();
+    const over = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#roll = over;
+    try {
+      return await done;
+    } finally {
+      if (this.#roll === over) this.#roll = undefined;
+    }
   }
 
   readToken(token: string): Promise<VaultToken> {
@@ -147,7 +202,26 @@ export class VaultClient {
     return (await this.#call(listOf(EventSchema), 'GET', '/v1/events?limit=50')).data;
   }
 
-  async #call<T extends z.ZodType>(schema: T, method: string, path: string, body?: unknown, idempotencyKey?: string): Promise<z.output<T>> {
+  async #call<T extends z.ZodType>(
+    schema: T,
+    method: string,
+    path: string,
+    body?: unknown,
+    idempotencyKey?: string,
+    options: { duringRoll: 'retry' | 'fail' } = { duringRoll: 'retry' },
+  ): Promise<z.output<T>> {
+    const secretKey = this.#secretKey;
+    try {
+      return await this.#send(schema, method, path, secretKey, body, idempotencyKey);
+    } catch (error) {
+      if (options.duringRoll === 'fail' || !(error instanceof VaultRequestError) || error.status !== 401) throw error;
+      await this.#roll;
+      if (this.#secretKey === secretKey) throw error;
+      return this.#send(schema, method, path, this.#secretKey, body, idempotencyKey);
+    }
+  }
+
+  async #send<T extends z.ZodType>(schema: T, method: string, path: string, secretKey: string, body: unknown, idempotencyKey: string | undefined): Promise<z.output<T>> {
     let status: number;
     let text: string;
     let retryAfter: string | null = null;
@@ -156,7 +230,7 @@ export class VaultClient {
       const response = await fetch(new URL(path, this.#vaultUrl), {
         method,
         headers: {
-          authorization: `Bearer ${this.#secretKey}`,
+          authorization: `Bearer ${secretKey}`,
           accept: 'application/json',
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           ...(idempotencyKey === undefined ? {} : { 'idempotency-key': idempotencyKey }),

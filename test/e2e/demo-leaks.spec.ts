@@ -1,18 +1,20 @@
 /**
- * The shop never handles card data: after purchases, a decline, a card saved
- * at sign-up and a payment with a re-collected CVC, neither the shop's
- * database, nor its log, nor anything its pages exchanged with its backend
- * holds a test card number (plain or spaced) or CVC. (Every demo test also
- * checks its own traffic; the leak step at the end of `npm test` scans every
- * shop database and log again, with the vault's.)
+ * The shop never handles card data, and its secret key stays in its server
+ * process and data folder: after purchases, a decline, a card saved at
+ * sign-up, a payment with a re-collected CVC and a roll of the secret key on
+ * the dashboard, neither the shop's database, nor its log, nor anything its
+ * pages exchanged with its backend holds a test card number (plain or
+ * spaced), a CVC or a secret key. (Every demo test also checks its own
+ * traffic; the leak step at the end of `npm test` scans every shop database
+ * and log again, with the vault's.)
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { CARDS, SANDBOX_CARDS } from '../support/cards.ts';
-import { dumpTables, scanLog, scanTableDump, SECRET_CVCS, SECRET_NUMBERS } from '../support/leaks.ts';
+import { dumpTables, scanLog, scanTableDump, SECRET_CVCS, SECRET_KEY, SECRET_NUMBERS } from '../support/leaks.ts';
 import { cardDataIn } from './support/card-data.ts';
-import { cardFields, confirmedOrderId, expect, fieldsReady, fillCart, signUp, test, typeCard } from './support/demo.ts';
+import { cardFields, confirmedOrderId, expect, fieldsReady, fillCart, openDashboard, signUp, test, typeCard } from './support/demo.ts';
 
-test('no card number or CVC in the shop’s database, its log, or its pages’ traffic to its backend', async ({ page, demo, shopTraffic }) => {
+test('no card number, CVC or secret key in the shop’s database, its log, or its pages’ traffic to its backend', async ({ page, demo, shopTraffic }) => {
   // A card typed with the spaces a shopper might type, declined, then another, approved.
   await fillCart(page, demo.shop.url, ['Mosaic grout, grey (500 g)']);
   await page.goto(`${demo.shop.url}/checkout.html`);
@@ -36,25 +38,44 @@ test('no card number or CVC in the shop’s database, its log, or its pages’ t
   await confirmedOrderId(page);
   expect(SECRET_NUMBERS).toContain(SANDBOX_CARDS.generic_decline);
 
+  // The merchant rolls the secret key (the previous one keeps working for an hour); the dashboard then reads the vault with the new one.
+  const oldKey = demo.merchant.secretKey;
+  await openDashboard(page, demo.shop.url);
+  await page.getByRole('radio', { name: 'In 1 hour' }).check();
+  await page.getByRole('button', { name: 'Roll the secret key' }).click();
+  await expect(page.locator('#key-roll')).toContainText('The previous key keeps working until');
+  await page.reload();
+  await expect(page.locator('#events-table tbody')).toContainText('merchant.secret_key_rolled');
+  const newKey = demo.merchant.secretKey;
+  expect(newKey).not.toBe(oldKey);
+  const secretKeyIn = (text: string) => SECRET_KEY.test(text) || text.includes(oldKey) || text.includes(newKey);
+
   // 1. The pages' traffic to the shop's backend: it carried tokens and the CVC handle, and nothing in clear.
   const traffic = await shopTraffic.exchanges();
   const checkouts = traffic.filter((exchange) => exchange.method === 'POST' && exchange.url.endsWith('/api/checkout'));
   expect(checkouts.length).toBe(3);
   expect(checkouts.some((exchange) => /"cvc":"eyJ[\w-]+\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+"/.test(exchange.requestBody))).toBe(true);
   expect(traffic.flatMap((exchange) => cardDataIn([exchange.requestBody, exchange.responseBody, exchange.url]) ?? [])).toEqual([]);
+  expect(traffic.filter((exchange) => exchange.url.endsWith('/api/dashboard/keys/roll'))).toHaveLength(1);
+  // The audit events on the dashboard name a key as `sk_test_…` and its last 4; a whole key never comes.
+  expect(traffic.filter((exchange) => [exchange.url, exchange.requestBody, exchange.responseBody].some(secretKeyIn)).map((exchange) => exchange.url)).toEqual([]);
 
   // 2. Every text, json and bytea column of every table of the shop's database.
   const dumps = await dumpTables(async (sql) => (await demo.shop.db.query<Record<string, unknown>>(sql)).rows);
-  expect(dumps.map((dump) => dump.table)).toEqual(expect.arrayContaining(['orders', 'payment_attempts', 'saved_cards', 'users', 'sessions']));
+  expect(dumps.map((dump) => dump.table)).toEqual(expect.arrayContaining(['orders', 'payment_attempts', 'saved_cards', 'users', 'sessions', 'key_rolls']));
   expect(dumps.find((dump) => dump.table === 'payment_attempts')!.values.length).toBeGreaterThan(0);
   expect(dumps.flatMap((dump) => scanTableDump('shop database', dump))).toEqual([]);
   const everything = dumps.flatMap((dump) => dump.values.map((value) => (typeof value === 'string' ? value : Buffer.from(value).toString('latin1'))));
   for (const number of SECRET_NUMBERS) expect(everything.some((value) => value.includes(number))).toBe(false);
+  expect(everything.filter(secretKeyIn)).toEqual([]);
 
   // 3. The shop's log.
   expect(existsSync(demo.shop.logFile)).toBe(true);
   const log = readFileSync(demo.shop.logFile, 'utf8');
   expect(log).toContain('"path":"/api/checkout"');
+  expect(log).toContain('secret key rolled; the shop uses the new key');
   expect(scanLog(demo.shop.logFile, [])).toEqual([]);
+  expect(log).not.toContain('sk_test_');
+  expect(secretKeyIn(log)).toBe(false);
   for (const cvc of SECRET_CVCS) expect(log).not.toMatch(new RegExp(`"${cvc}"`));
 });

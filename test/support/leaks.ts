@@ -18,7 +18,8 @@ export interface Finding {
 
 const asWord = (value: string) => new RegExp(`(?<![0-9A-Za-z])${value}(?![0-9A-Za-z])`);
 const COMPACT_JWE = /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/;
-const SECRET_KEY = /sk_test_[0-9A-Za-z]{20,}|admin_[0-9A-Za-z]{20,}/;
+/** A whole secret or admin key (the audit log's `sk_test_…` and last 4 is not one). */
+export const SECRET_KEY = /sk_test_[0-9A-Za-z]{20,}|admin_[0-9A-Za-z]{20,}/;
 
 /**
  * An ISO 8601 timestamp: its fraction of a second is digits that stand as a

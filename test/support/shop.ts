@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -75,15 +76,22 @@ export async function startTestShop(options: StartShopOptions): Promise<TestShop
   const db = await openShopDb(dataDir);
   const logFile = join(dataDir, 'shop.log');
   const log = pino({ level: 'info' }, pino.destination({ dest: logFile, sync: true, append: true }));
-  const app = createDemoApp({
-    merchant: options.merchant,
-    vaultUrl: options.vaultUrl,
-    pagesDir: DEMO_PAGES_DIR,
-    db,
-    dashboardPassword: DASHBOARD_PASSWORD,
-    limits: { ...TEST_SHOP_LIMITS, ...options.limits },
-    log,
-  });
+  let app: Express;
+  try {
+    app = await createDemoApp({
+      merchant: options.merchant,
+      vaultUrl: options.vaultUrl,
+      pagesDir: DEMO_PAGES_DIR,
+      db,
+      shopDataDir: dataDir,
+      dashboardPassword: DASHBOARD_PASSWORD,
+      limits: { ...TEST_SHOP_LIMITS, ...options.limits },
+      log,
+    });
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
   const server: Server = await new Promise((resolve, reject) => {
     const listening = app.listen(options.port ?? 0, '127.0.0.1', () => resolve(listening)).once('error', reject);
   });

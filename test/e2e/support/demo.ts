@@ -7,14 +7,18 @@
  * origin the shop's merchant allows: two origins, as in production.
  *
  * Per test: every request the pages make to the shop's own backend, and its
- * answer, is recorded and checked for card data when the test ends.
+ * answer, is recorded and checked for card data and secret keys when the
+ * test ends.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import type { FrameLocator, Page, Request } from '@playwright/test';
 import type { DemoMerchant } from '../../../demo/server/config.ts';
+import { rolledSecretKeyPath } from '../../../demo/server/secret-key.ts';
 import { api, createMerchant } from '../../support/api.ts';
-import { startTestShop, type TestShop } from '../../support/shop.ts';
+import { SECRET_KEY } from '../../support/leaks.ts';
+import { DASHBOARD_PASSWORD, startTestShop, type TestShop } from '../../support/shop.ts';
 import { startTestVault, type TestVault } from '../../support/vault.ts';
 import { expect, test as base } from '../fixtures.ts';
 import { cardDataIn } from './card-data.ts';
@@ -24,6 +28,7 @@ export { expect };
 export interface DemoEnvironment {
   vault: TestVault;
   shop: TestShop;
+  /** Its `secretKey` is the one the shop calls the vault with: after a roll on the dashboard, the key the shop saved. */
   merchant: DemoMerchant;
   /** `GET` on the vault with the shop's secret key: what the vault holds. */
   vaultGet(path: string): Promise<any>;
@@ -51,7 +56,14 @@ export const test = base.extend<DemoTestFixtures, { demo: DemoEnvironment }>({
         // The merchant allows exactly the shop's origin, so the port is chosen before either exists.
         const port = await freePort();
         const created = await createMerchant(vault, { name: 'Demo Shop (e2e)', allowedOrigins: [`http://localhost:${port}`] });
-        const merchant = { merchantId: created.id, publishableKey: created.publishableKey, secretKey: created.secretKey };
+        const savedKey = () => (shop !== undefined && existsSync(rolledSecretKeyPath(shop.dataDir)) ? readFileSync(rolledSecretKeyPath(shop.dataDir), 'utf8').trim() : undefined);
+        const merchant: DemoMerchant = {
+          merchantId: created.id,
+          publishableKey: created.publishableKey,
+          get secretKey() {
+            return savedKey() ?? created.secretKey;
+          },
+        };
         shop = await startTestShop({ merchant, vaultUrl: vault.url, port, name: 'e2e-demo-shop' });
         const vaultGet = async (path: string) => {
           const response = await api(vault.url, 'GET', path, { key: merchant.secretKey });
@@ -89,6 +101,10 @@ export const test = base.extend<DemoTestFixtures, { demo: DemoEnvironment }>({
         return found === undefined ? [] : [`${found} in ${exchange.method} ${exchange.url}`];
       });
       expect(leaks, 'no card number or CVC in any request the pages make to the shop’s backend, or in its answers').toEqual([]);
+      const keys = (await exchanges()).flatMap((exchange) =>
+        [exchange.url, exchange.requestBody, exchange.responseBody].some((text) => SECRET_KEY.test(text)) ? [`${exchange.method} ${exchange.url}`] : [],
+      );
+      expect(keys, 'no secret key in any request the pages make to the shop’s backend, or in its answers').toEqual([]);
     },
     { auto: true },
   ],
@@ -150,6 +166,19 @@ export async function signUp(page: Page, shopUrl: string): Promise<{ email: stri
 export async function userId(demo: DemoEnvironment, email: string): Promise<string> {
   const { rows } = await demo.shop.db.query<{ id: string }>('select id from users where email = $1', [email]);
   return rows[0]!.id;
+}
+
+/** Opens the merchant dashboard, with its password unless this browser's session is signed in to it already. */
+export async function openDashboard(page: Page, shopUrl: string): Promise<void> {
+  await page.goto(`${shopUrl}/dashboard.html`);
+  const password = page.getByLabel('Dashboard password');
+  const dashboard = page.getByRole('heading', { name: 'API keys' });
+  await expect(password.or(dashboard).filter({ visible: true })).toBeVisible();
+  if (await password.isVisible()) {
+    await password.fill(DASHBOARD_PASSWORD);
+    await page.getByRole('button', { name: 'Open the dashboard' }).click();
+  }
+  await expect(dashboard).toBeVisible();
 }
 
 /** The order id shown on the confirmation. */
