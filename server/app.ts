@@ -3,7 +3,7 @@ import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { AuditLog } from './audit/audit.ts';
 import { auditRoutes } from './audit/routes.ts';
-import { ApiError } from './errors.ts';
+import { VaultError } from './errors.ts';
 import { fieldsRoutes } from './fields/routes.ts';
 import type { WidgetAssets } from './fields/assets.ts';
 import { healthRoutes } from './health.ts';
@@ -120,7 +120,7 @@ export function createApp(deps: VaultDeps): Express {
   app.use(paymentRoutes({ payments, merchants, idempotency }));
   app.use(auditRoutes({ audit, merchants, adminKey: deps.adminKey }));
   app.use(() => {
-    throw new ApiError('not_found');
+    throw new VaultError('not_found');
   });
   app.use(errorHandler(audit, authFailures));
   return app;

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatWitness, parseWitness, type AuditVerification } from './audit/chain.ts';
+import { loadCliConfig, type CliConfig } from './config.ts';
 import { adminKeyPath } from './keys/admin-key.ts';
 
 /**
@@ -31,10 +32,16 @@ function fail(message: string): never {
   process.exit(2);
 }
 
+let config: CliConfig;
+try {
+  config = loadCliConfig();
+} catch (error) {
+  fail((error as Error).message);
+}
+
 function adminKey(): string {
-  const fromEnv = process.env['TESSERA_ADMIN_KEY'];
-  if (fromEnv) return fromEnv;
-  const path = adminKeyPath(process.env['TESSERA_DATA_DIR'] ?? '.tessera');
+  if (config.adminKey !== undefined) return config.adminKey;
+  const path = adminKeyPath(config.dataDir);
   if (!existsSync(path)) fail(`no admin key: set TESSERA_ADMIN_KEY or start the vault once to create ${path}`);
   return readFileSync(path, 'utf8').trim();
 }
@@ -83,7 +90,7 @@ if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const url = (values.url ?? process.env['TESSERA_URL'] ?? `http://localhost:${process.env['PORT'] ?? 4000}`).replace(/\/$/, '');
+const url = (values.url ?? config.vaultUrl).replace(/\/$/, '');
 
 switch (positionals.join(' ')) {
   case 'merchants create': {

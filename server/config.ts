@@ -7,7 +7,8 @@ import type { HttpTimeouts } from './http/server.ts';
 
 const durationSeconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
-const EnvSchema = z.object({
+/** Every variable the vault reads, each on its own. */
+const VaultEnv = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   TESSERA_DATA_DIR: z.string().min(1).default('.tessera'),
@@ -52,7 +53,10 @@ const EnvSchema = z.object({
   TESSERA_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
   /** `production` turns the development conveniences off: no generated key files, no demo merchant. */
   NODE_ENV: z.string().optional(),
-}).superRefine((e, ctx) => {
+});
+
+/** The vault's variables, with the rules that tie several together. */
+const EnvSchema = VaultEnv.superRefine((e, ctx) => {
   if (e.NODE_ENV !== 'production') return;
   // Keys generated into the data folder sit in plain files next to the data they protect.
   if (e.TESSERA_MASTER_KEY === undefined) {
@@ -131,5 +135,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
       keepAliveMs: e.TESSERA_HTTP_KEEP_ALIVE_TIMEOUT_MS,
       idleMs: e.TESSERA_HTTP_IDLE_TIMEOUT_MS,
     },
+  };
+}
+
+/** What `npm run tessera` needs: where the vault is, and its admin key (or where the vault wrote it). */
+export interface CliConfig {
+  vaultUrl: string;
+  adminKey: string | undefined;
+  dataDir: string;
+}
+
+const CliEnv = VaultEnv.pick({ PORT: true, TESSERA_DATA_DIR: true, TESSERA_ADMIN_KEY: true }).extend({
+  /** The vault as the CLI reaches it; by default on this machine at `PORT`. */
+  TESSERA_URL: z.url({ protocol: /^https?$/ }).optional(),
+});
+
+/** The CLI's configuration, parsed by the same schema as the vault's (the variables mean the same in both). */
+export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const parsed = CliEnv.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  return {
+    vaultUrl: (e.TESSERA_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
+    adminKey: e.TESSERA_ADMIN_KEY,
+    dataDir: resolve(e.TESSERA_DATA_DIR),
   };
 }

@@ -1,7 +1,9 @@
 /**
- * The API's error vocabulary. Every non-2xx answer is an `ApiError` with a
- * stable `code`; the status and `type` follow from the code, so a handler
- * cannot send `card_expired` with the wrong status by accident.
+ * The vault's error vocabulary. Services refuse with a `VaultError`: a
+ * stable `code`, the `type` and human message that follow from it, and
+ * what the caller needs to try again (`retryAfterSeconds`). What that
+ * becomes over HTTP — the status, the `Retry-After` header, the body — is
+ * decided in one place, `server/http/error-response.ts`.
  *
  * Messages are fixed strings written for humans. They never interpolate
  * request data: an error must not echo a card number, CVC, key or raw body.
@@ -10,7 +12,6 @@
 export type ErrorType = 'invalid_request' | 'authentication' | 'card' | 'rate_limit' | 'idempotency' | 'api';
 
 interface ErrorDefinition {
-  status: number;
   type: ErrorType;
   message: string;
 }
@@ -19,98 +20,81 @@ const define = <T extends Record<string, ErrorDefinition>>(catalog: T): T => cat
 
 export const ERRORS = define({
   // 400 — malformed request or ciphertext
-  invalid_json: { status: 400, type: 'invalid_request', message: 'The request body is not valid JSON.' },
-  parameter_invalid: { status: 400, type: 'invalid_request', message: 'A request parameter is missing or invalid.' },
-  parameter_unknown: { status: 400, type: 'invalid_request', message: 'The request contains an unknown parameter.' },
-  invalid_jwe: { status: 400, type: 'invalid_request', message: 'The card ciphertext is not a valid JWE for this vault.' },
-  unknown_kid: { status: 400, type: 'invalid_request', message: 'The card ciphertext names an encryption key this vault does not have.' },
-  stale_ciphertext: { status: 400, type: 'invalid_request', message: 'The card ciphertext is too old or dated in the future; encrypt the card again.' },
-  session_invalid: { status: 400, type: 'invalid_request', message: 'The session is unknown, expired or belongs to another key; open a new session.' },
+  invalid_json: { type: 'invalid_request', message: 'The request body is not valid JSON.' },
+  parameter_invalid: { type: 'invalid_request', message: 'A request parameter is missing or invalid.' },
+  parameter_unknown: { type: 'invalid_request', message: 'The request contains an unknown parameter.' },
+  invalid_jwe: { type: 'invalid_request', message: 'The card ciphertext is not a valid JWE for this vault.' },
+  unknown_kid: { type: 'invalid_request', message: 'The card ciphertext names an encryption key this vault does not have.' },
+  stale_ciphertext: { type: 'invalid_request', message: 'The card ciphertext is too old or dated in the future; encrypt the card again.' },
+  session_invalid: { type: 'invalid_request', message: 'The session is unknown, expired or belongs to another key; open a new session.' },
   // 401 / 403
-  unauthenticated: { status: 401, type: 'authentication', message: 'No valid API key was provided.' },
-  secret_key_required: { status: 403, type: 'authentication', message: 'This request needs a secret key; publishable keys can only create tokens from the card fields.' },
-  publishable_key_required: { status: 403, type: 'authentication', message: 'This request is made with a publishable key from the card fields, not a secret key.' },
-  origin_not_allowed: { status: 403, type: 'authentication', message: 'This origin is not allowed to use the card fields for this merchant.' },
+  unauthenticated: { type: 'authentication', message: 'No valid API key was provided.' },
+  secret_key_required: { type: 'authentication', message: 'This request needs a secret key; publishable keys can only create tokens from the card fields.' },
+  publishable_key_required: { type: 'authentication', message: 'This request is made with a publishable key from the card fields, not a secret key.' },
+  origin_not_allowed: { type: 'authentication', message: 'This origin is not allowed to use the card fields for this merchant.' },
   // 402
-  card_declined: { status: 402, type: 'card', message: 'The card was declined.' },
+  card_declined: { type: 'card', message: 'The card was declined.' },
   // 404
-  not_found: { status: 404, type: 'invalid_request', message: 'No such endpoint.' },
-  token_not_found: { status: 404, type: 'invalid_request', message: 'No such token.' },
-  payment_not_found: { status: 404, type: 'invalid_request', message: 'No such payment.' },
-  merchant_not_found: { status: 404, type: 'invalid_request', message: 'No such merchant.' },
+  not_found: { type: 'invalid_request', message: 'No such endpoint.' },
+  token_not_found: { type: 'invalid_request', message: 'No such token.' },
+  payment_not_found: { type: 'invalid_request', message: 'No such payment.' },
+  merchant_not_found: { type: 'invalid_request', message: 'No such merchant.' },
   // 409
-  replayed_ciphertext: { status: 409, type: 'invalid_request', message: 'This card ciphertext was already used; encrypt the card again.' },
-  token_used: { status: 409, type: 'invalid_request', message: 'This single-use token was already used.' },
-  token_value_taken: { status: 409, type: 'invalid_request', message: 'A token with this value already exists.' },
-  duplicate_card: { status: 409, type: 'card', message: 'This card is already registered and new tokens for it are declined.' },
-  idempotency_in_flight: { status: 409, type: 'idempotency', message: 'A request with this Idempotency-Key is still being processed; retry later.' },
+  replayed_ciphertext: { type: 'invalid_request', message: 'This card ciphertext was already used; encrypt the card again.' },
+  token_used: { type: 'invalid_request', message: 'This single-use token was already used.' },
+  token_value_taken: { type: 'invalid_request', message: 'A token with this value already exists.' },
+  duplicate_card: { type: 'card', message: 'This card is already registered and new tokens for it are declined.' },
+  idempotency_in_flight: { type: 'idempotency', message: 'A request with this Idempotency-Key is still being processed; retry later.' },
   // 413 / 415
-  body_too_large: { status: 413, type: 'invalid_request', message: 'The request body is too large.' },
-  unsupported_media_type: { status: 415, type: 'invalid_request', message: 'The request body must be JSON (Content-Type: application/json).' },
+  body_too_large: { type: 'invalid_request', message: 'The request body is too large.' },
+  unsupported_media_type: { type: 'invalid_request', message: 'The request body must be JSON (Content-Type: application/json).' },
   // 422 — card data or state
-  invalid_card_number: { status: 422, type: 'card', message: 'The card number is not a valid card number.' },
-  invalid_expiry: { status: 422, type: 'card', message: "The card's expiry date is not valid." },
-  card_expired: { status: 422, type: 'card', message: 'The card has expired.' },
-  invalid_cvc: { status: 422, type: 'card', message: "The card's security code is not valid." },
-  card_not_accepted: { status: 422, type: 'card', message: 'This card cannot be used here; try another card.' },
-  card_number_not_allowed: {
-    status: 422,
-    type: 'invalid_request',
-    message: 'This field looks like it holds a card number. Card numbers are accepted only encrypted, in the card itself.',
-  },
-  idempotency_mismatch: { status: 422, type: 'idempotency', message: 'This Idempotency-Key was used with a different request.' },
-  payment_not_capturable: { status: 422, type: 'invalid_request', message: 'Only an authorized payment that is not yet captured or voided can be captured.' },
-  payment_not_voidable: { status: 422, type: 'invalid_request', message: 'Only an authorized payment that is not yet captured can be voided; refund a captured one.' },
-  payment_not_refundable: { status: 422, type: 'invalid_request', message: 'Only a captured payment with an amount left to refund can be refunded.' },
-  amount_too_large: { status: 422, type: 'invalid_request', message: 'The amount is more than the payment allows.' },
+  invalid_card_number: { type: 'card', message: 'The card number is not a valid card number.' },
+  invalid_expiry: { type: 'card', message: "The card's expiry date is not valid." },
+  card_expired: { type: 'card', message: 'The card has expired.' },
+  invalid_cvc: { type: 'card', message: "The card's security code is not valid." },
+  card_not_accepted: { type: 'card', message: 'This card cannot be used here; try another card.' },
+  card_number_not_allowed: { type: 'invalid_request', message: 'This field looks like it holds a card number. Card numbers are accepted only encrypted, in the card itself.' },
+  idempotency_mismatch: { type: 'idempotency', message: 'This Idempotency-Key was used with a different request.' },
+  payment_not_capturable: { type: 'invalid_request', message: 'Only an authorized payment that is not yet captured or voided can be captured.' },
+  payment_not_voidable: { type: 'invalid_request', message: 'Only an authorized payment that is not yet captured can be voided; refund a captured one.' },
+  payment_not_refundable: { type: 'invalid_request', message: 'Only a captured payment with an amount left to refund can be refunded.' },
+  amount_too_large: { type: 'invalid_request', message: 'The amount is more than the payment allows.' },
   // 429 / 5xx
-  rate_limited: { status: 429, type: 'rate_limit', message: 'Too many requests; retry later.' },
-  acquirer_error: { status: 502, type: 'api', message: 'The acquirer did not answer; nothing was done. Retry with the same Idempotency-Key.' },
-  internal_error: { status: 500, type: 'api', message: 'Something went wrong in the vault. The request was not completed.' },
-  unavailable: { status: 503, type: 'api', message: 'The vault cannot reach its storage; nothing was stored. Retry later.' },
+  rate_limited: { type: 'rate_limit', message: 'Too many requests; retry later.' },
+  acquirer_error: { type: 'api', message: 'The acquirer did not answer; nothing was done. Retry with the same Idempotency-Key.' },
+  internal_error: { type: 'api', message: 'Something went wrong in the vault. The request was not completed.' },
+  unavailable: { type: 'api', message: 'The vault cannot reach its storage; nothing was stored. Retry later.' },
 });
 
 export type ErrorCode = keyof typeof ERRORS;
 
-export interface ApiErrorOptions {
+export interface VaultErrorOptions {
   /** Overrides the catalog message; must still be a fixed string (never request data). */
   message?: string;
   param?: string;
-  headers?: Record<string, string>;
-  /** Extra fields in the error body, such as `decline_code`. */
+  /** When the same request may succeed again (rate limits, storage down, a request still in flight). */
+  retryAfterSeconds?: number;
+  /** Extra fields in the error, such as `decline_code`. */
   extra?: Record<string, unknown>;
   cause?: unknown;
 }
 
-export class ApiError extends Error {
+export class VaultError extends Error {
   readonly code: ErrorCode;
-  readonly status: number;
   readonly type: ErrorType;
   readonly param: string | undefined;
-  readonly headers: Record<string, string>;
+  readonly retryAfterSeconds: number | undefined;
   readonly extra: Record<string, unknown>;
 
-  constructor(code: ErrorCode, options: ApiErrorOptions = {}) {
+  constructor(code: ErrorCode, options: VaultErrorOptions = {}) {
     const definition = ERRORS[code];
     super(options.message ?? definition.message, { cause: options.cause });
-    this.name = 'ApiError';
+    this.name = 'VaultError';
     this.code = code;
-    this.status = definition.status;
     this.type = definition.type;
     this.param = options.param;
-    this.headers = options.headers ?? {};
+    this.retryAfterSeconds = options.retryAfterSeconds === undefined ? undefined : Math.max(1, Math.ceil(options.retryAfterSeconds));
     this.extra = options.extra ?? {};
-  }
-
-  toBody(): { error: Record<string, unknown> } {
-    return {
-      error: {
-        type: this.type,
-        code: this.code,
-        message: this.message,
-        ...(this.param === undefined ? {} : { param: this.param }),
-        ...this.extra,
-      },
-    };
   }
 }

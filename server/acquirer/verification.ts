@@ -1,4 +1,4 @@
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import type { IdempotencyClaim } from '../idempotency/idempotency.ts';
 import { AcquirerError, type Acquirer, type AuthorizationRequest } from './acquirer.ts';
 import { acquirerReference } from './reference.ts';
@@ -24,7 +24,7 @@ export async function verifyAccount(acquirer: Acquirer, card: AuthorizationReque
     await acquirer.void(reference);
     return { status: 'succeeded', decline_code: null };
   } catch (error) {
-    if (error instanceof AcquirerError) throw new ApiError('acquirer_error', { cause: error });
+    if (error instanceof AcquirerError) throw new VaultError('acquirer_error', { cause: error });
     throw error;
   }
 }

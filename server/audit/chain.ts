@@ -58,10 +58,7 @@ export function parseWitness(text: string): ChainWitness | undefined {
 const MESSAGES: Record<string, { kind: ChainProblemKind; message: string }> = {
   entry: { kind: 'edited', message: 'The entry does not match its hash: it was changed after it was written.' },
   gap: { kind: 'removed', message: 'Entries are missing from the middle of the chain.' },
-  link: {
-    kind: 'out_of_order',
-    message: 'The entry does not link to the entry before it: entries were reordered or renumbered, or the one before it was rewritten.',
-  },
+  link: { kind: 'out_of_order', message: 'The entry does not link to the entry before it: entries were reordered or renumbered, or the one before it was rewritten.' },
   tail: { kind: 'removed', message: "The chain's last entries are missing: its head counts more entries than the chain holds." },
   beyond_head: { kind: 'out_of_order', message: "Entries follow the chain's head: they were added without being chained." },
   head_hash: { kind: 'edited', message: "The chain's last entry was rewritten: its hash differs from the one the chain's head holds." },

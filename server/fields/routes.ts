@@ -1,7 +1,8 @@
 import express, { Router, type Response } from 'express';
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import { clientIp } from '../http/client-ip.ts';
-import { toApiError } from '../http/errors.ts';
+import { errorBody, statusOf } from '../http/error-response.ts';
+import { toVaultError } from '../http/errors.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { canonicalOrigin } from '../merchants/origin.ts';
@@ -84,13 +85,13 @@ export function fieldsRoutes(deps: {
     try {
       const key = typeof req.query['key'] === 'string' ? req.query['key'] : '';
       const merchant = await deps.merchants.byPublishableKey(key);
-      if (merchant === undefined) throw new ApiError('unauthenticated', { param: 'key' });
+      if (merchant === undefined) throw new VaultError('unauthenticated', { param: 'key' });
       const origin = req.headers.origin ?? '';
-      if (!merchant.allowed_origins.includes(origin)) throw new ApiError('origin_not_allowed');
+      if (!merchant.allowed_origins.includes(origin)) throw new VaultError('origin_not_allowed');
       res.json({ ok: true });
     } catch (error) {
-      const apiError = toApiError(error);
-      res.status(apiError.status).json(apiError.toBody());
+      const vaultError = toVaultError(error);
+      res.status(statusOf(vaultError)).json(errorBody(vaultError));
     }
   });
 

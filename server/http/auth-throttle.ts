@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { auditSource } from '../audit/audit.ts';
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import { clientIp, clientNetwork } from './client-ip.ts';
 
 /** What becomes of one failed authentication's audit entry. */
@@ -48,9 +48,9 @@ export class AuthFailureThrottle {
       req.audit = { merchantId: null, actor: req.actor ?? 'unknown', action: 'auth.throttled', ...auditSource(req) };
     }
     const secondsLeft = Math.max(1, Math.ceil((network.start + this.#windowMs - now) / 1000));
-    throw new ApiError('rate_limited', {
+    throw new VaultError('rate_limited', {
       message: 'Too many failed authentication attempts from this address; retry later.',
-      headers: { 'Retry-After': String(secondsLeft) },
+      retryAfterSeconds: secondsLeft,
     });
   };
 

@@ -1,13 +1,14 @@
 import type { NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
 import { auditSource, type AuditEntry, type AuditLog } from '../audit/audit.ts';
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
+import { errorBody, errorHeaders, statusOf } from './error-response.ts';
 import { apiCodeOf } from '../lib/free-text.ts';
 import { StorageUnavailableError } from '../storage/db.ts';
 import type { AuthFailureThrottle } from './auth-throttle.ts';
 
 /** Seconds a client should wait before retrying while storage is down. */
-const UNAVAILABLE_RETRY_AFTER = '1';
+const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
 
 const FALLBACK_HEADERS = {
   'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
@@ -23,19 +24,19 @@ const FALLBACK_HEADERS = {
  */
 export function errorHandler(audit: AuditLog, authFailures: AuthFailureThrottle) {
   return async (error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const apiError = toApiError(error);
-    if (apiError.status >= 500) {
-      req.log.error({ err: error, code: apiError.code }, 'request failed');
+    const vaultError = toVaultError(error);
+    if (statusOf(vaultError) >= 500) {
+      req.log.error({ err: error, code: vaultError.code }, 'request failed');
     }
-    const entry = failedEntry(req, apiError, authFailures);
+    const entry = failedEntry(req, vaultError, authFailures);
     // Storage down: the entry cannot be written, and the failure is in the request log.
-    if (entry !== undefined && apiError.code !== 'unavailable') {
+    if (entry !== undefined && vaultError.code !== 'unavailable') {
       await audit.record(entry).catch((auditError: unknown) => req.log.warn({ err: auditError }, 'audit entry not written'));
     }
     if (res.headersSent) return;
     // Errors raised before the API's headers are set (a malformed path, say) are as strict as the rest.
     if (!res.hasHeader('Content-Security-Policy')) res.set(FALLBACK_HEADERS);
-    res.status(apiError.status).set(apiError.headers).json(apiError.toBody());
+    res.status(statusOf(vaultError)).set(errorHeaders(vaultError)).json(errorBody(vaultError));
   };
 }
 
@@ -44,7 +45,7 @@ export function errorHandler(audit: AuditLog, authFailures: AuthFailureThrottle)
  * merchant's own: whoever sent it is not that merchant, and a publishable key
  * is public.
  */
-function failedEntry(req: Request, error: ApiError, authFailures: AuthFailureThrottle): AuditEntry | undefined {
+function failedEntry(req: Request, error: VaultError, authFailures: AuthFailureThrottle): AuditEntry | undefined {
   if (error.code === 'unauthenticated' || error.code === 'secret_key_required') {
     const verdict = authFailures.failed(req);
     if (verdict === 'drop') return undefined;
@@ -60,12 +61,12 @@ function failedEntry(req: Request, error: ApiError, authFailures: AuthFailureThr
   return req.audit === undefined ? undefined : { ...req.audit, outcome: 'failed', code: error.code };
 }
 
-export function toApiError(error: unknown): ApiError {
-  if (error instanceof ApiError) return error;
+export function toVaultError(error: unknown): VaultError {
+  if (error instanceof VaultError) return error;
   if (error instanceof StorageUnavailableError) {
-    return new ApiError('unavailable', { headers: { 'Retry-After': UNAVAILABLE_RETRY_AFTER }, cause: error });
+    return new VaultError('unavailable', { retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS, cause: error });
   }
-  return new ApiError('internal_error', { cause: error });
+  return new VaultError('internal_error', { cause: error });
 }
 
 /**
@@ -88,12 +89,12 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.ou
   }
   const param = issue.path.map(String).map((segment) => (isPlainName(segment) ? segment : '?')).join('.');
   const code = apiCodeOf(issue);
-  if (code !== undefined) throw new ApiError(code, param ? { param } : {});
+  if (code !== undefined) throw new VaultError(code, param ? { param } : {});
   return failWith('parameter_invalid', param ? `The parameter "${param}" is missing or invalid.` : 'The request body must be a JSON object.', param || undefined);
 }
 
 function failWith(code: 'parameter_invalid' | 'parameter_unknown', message: string, param: string | undefined): never {
-  throw new ApiError(code, { message, ...(param === undefined ? {} : { param }) });
+  throw new VaultError(code, { message, ...(param === undefined ? {} : { param }) });
 }
 
 /**

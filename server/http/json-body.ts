@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import { findIllFormedText, illFormedError } from './well-formed.ts';
 
 /**
@@ -19,7 +19,7 @@ export function jsonBody(limitBytes: number, larger: Record<string, number> = {}
       req.body = {};
       return next();
     }
-    if (!req.is('application/json')) return next(new ApiError('unsupported_media_type'));
+    if (!req.is('application/json')) return next(new VaultError('unsupported_media_type'));
     const parseThis = parsers.get(`${req.method} ${req.path}`) ?? parse;
     parseThis(req, res, (error?: unknown) => {
       if (error !== undefined) return next(parserError(error));
@@ -33,17 +33,17 @@ function hasBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
-function parserError(error: unknown): ApiError {
+function parserError(error: unknown): VaultError {
   const type = (error as { type?: unknown }).type;
   switch (type) {
     case 'entity.too.large':
-      return new ApiError('body_too_large');
+      return new VaultError('body_too_large');
     case 'encoding.unsupported':
     case 'charset.unsupported':
-      return new ApiError('unsupported_media_type');
+      return new VaultError('unsupported_media_type');
     case 'entity.parse.failed':
-      return new ApiError('invalid_json');
+      return new VaultError('invalid_json');
     default:
-      return new ApiError('invalid_json', { message: 'The request body could not be read.' });
+      return new VaultError('invalid_json', { message: 'The request body could not be read.' });
   }
 }

@@ -1,4 +1,4 @@
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 
 /**
  * Fixed one-minute windows counted in memory, per key (client IP,
@@ -26,7 +26,7 @@ export class RateLimiter {
     this.#counts.set(key, count);
     if (count > this.#limit) {
       const retryAfter = Math.max(1, Math.ceil((this.#windowStart + this.#windowMs - now) / 1000));
-      throw new ApiError('rate_limited', { headers: { 'Retry-After': String(retryAfter) } });
+      throw new VaultError('rate_limited', { retryAfterSeconds: retryAfter });
     }
   }
 }

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import { isPlainName } from './errors.ts';
 
 /**
@@ -38,12 +38,12 @@ export function findIllFormedText(root: unknown): { path: Path } | undefined {
 }
 
 /** 400 `parameter_invalid` naming the parameter when its name is safe to echo (as `parseInput` does). */
-export function illFormedError(path: Path, where: 'body' | 'query'): ApiError {
+export function illFormedError(path: Path, where: 'body' | 'query'): VaultError {
   const param = path.map(String).map((segment) => (isPlainName(segment) ? segment : '?')).join('.');
   const message = param
     ? `The parameter "${param}" contains a NUL or an unpaired surrogate, which the vault does not accept.`
     : `The request ${where} contains a NUL or an unpaired surrogate, which the vault does not accept.`;
-  return new ApiError('parameter_invalid', { message, ...(param ? { param } : {}) });
+  return new VaultError('parameter_invalid', { message, ...(param ? { param } : {}) });
 }
 
 /**
@@ -59,10 +59,10 @@ export function wellFormedRequest() {
       try {
         decoded = decodeURIComponent(segment);
       } catch {
-        throw new ApiError('parameter_invalid', { message: 'The request path is not valid percent-encoded UTF-8.' });
+        throw new VaultError('parameter_invalid', { message: 'The request path is not valid percent-encoded UTF-8.' });
       }
       if (isIllFormedText(decoded)) {
-        throw new ApiError('parameter_invalid', {
+        throw new VaultError('parameter_invalid', {
           message: 'The request path contains a NUL or an unpaired surrogate, which the vault does not accept.',
         });
       }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import { apiCodeOf, freeText } from '../lib/free-text.ts';
 import { randomBase62 } from '../lib/ids.ts';
 import type { Db, Queryable } from '../storage/db.ts';
@@ -99,8 +99,8 @@ export class IdempotencyStore {
     const checked = IdempotencyKey.safeParse(key);
     if (!checked.success) {
       const code = apiCodeOf(checked.error.issues[0]!);
-      if (code !== undefined) throw new ApiError(code, { param: 'Idempotency-Key' });
-      throw new ApiError('parameter_invalid', { message: 'The Idempotency-Key header must be 1–255 printable ASCII characters.', param: 'Idempotency-Key' });
+      if (code !== undefined) throw new VaultError(code, { param: 'Idempotency-Key' });
+      throw new VaultError('parameter_invalid', { message: 'The Idempotency-Key header must be 1–255 printable ASCII characters.', param: 'Idempotency-Key' });
     }
     const requestHash = hashRequest(request);
     const claimed = await this.#claim(scope, key, requestHash);
@@ -116,7 +116,7 @@ export class IdempotencyStore {
     } catch (error) {
       // After an acquirer error the outcome is unknown, and after a partly committed
       // bulk update part of it is done: the record (and its reference) stays for the retry.
-      const keep = error instanceof PartlyCommitted || (error instanceof ApiError && error.code === 'acquirer_error');
+      const keep = error instanceof PartlyCommitted || (error instanceof VaultError && error.code === 'acquirer_error');
       await (keep ? this.#park(scope, key) : this.#release(scope, key)).catch(() => undefined);
       throw error instanceof PartlyCommitted ? error.error : error;
     }
@@ -150,10 +150,10 @@ export class IdempotencyStore {
     );
     const existing = rows[0];
     // Released between our insert and this read: the caller may simply retry.
-    if (existing === undefined) throw new ApiError('idempotency_in_flight', { headers: { 'Retry-After': '1' } });
-    if (!requestHash.equals(Buffer.from(existing.request_hash))) throw new ApiError('idempotency_mismatch');
+    if (existing === undefined) throw new VaultError('idempotency_in_flight', { retryAfterSeconds: 1 });
+    if (!requestHash.equals(Buffer.from(existing.request_hash))) throw new VaultError('idempotency_mismatch');
     if (existing.response_status === null || existing.response_body === null) {
-      throw new ApiError('idempotency_in_flight', { headers: { 'Retry-After': '1' } });
+      throw new VaultError('idempotency_in_flight', { retryAfterSeconds: 1 });
     }
     return { status: existing.response_status, body: existing.response_body };
   }

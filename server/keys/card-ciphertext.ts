@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { compactDecrypt, decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import { JWE_ALG, JWE_ENC, type TransportKeyring } from './transport-keys.ts';
 
 /** Compact JWEs above this are refused before any parsing or decryption. */
@@ -12,7 +12,7 @@ export interface CiphertextPolicy {
   maxFutureSeconds: number;
 }
 
-const invalid = (message: string, param: string) => new ApiError('invalid_jwe', { message, param });
+const invalid = (message: string, param: string) => new VaultError('invalid_jwe', { message, param });
 
 /**
  * The one base64url spelling of a segment's bytes. Decoders ignore the
@@ -68,11 +68,11 @@ export async function openCardCiphertext(
   if (typeof iat !== 'number' || !Number.isInteger(iat)) throw invalid('The card ciphertext has no iat.', param);
   const ageSeconds = Math.floor(now / 1000) - iat;
   if (ageSeconds > policy.maxAgeSeconds || -ageSeconds > policy.maxFutureSeconds) {
-    throw new ApiError('stale_ciphertext', { param });
+    throw new VaultError('stale_ciphertext', { param });
   }
 
   const key = await keyring.resolve(header.kid, new Date(now));
-  if (key === undefined) throw new ApiError('unknown_kid', { param });
+  if (key === undefined) throw new VaultError('unknown_kid', { param });
 
   try {
     const { plaintext } = await compactDecrypt(jwe, key, {

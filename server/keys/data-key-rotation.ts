@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import type { Db } from '../storage/db.ts';
-import type { CardSealer, SealedCard, StoredCard } from './card-keys.ts';
+import type { CardOwner, CardSealer, SealedCard, StoredCard } from './card-keys.ts';
 import type { MerchantKeys } from './merchant-keys.ts';
 
 export interface RotationProgress {
@@ -27,6 +27,14 @@ const OUTDATED_CARDS = `
   union all
   select t.merchant_id, t.token, t.fingerprint, t.card_sealed, t.card_key_sealed, t.data_key_version
     from tokens t where t.card_key_sealed is null and t.card_sealed is not null`;
+
+/** Details waiting for a unique token that are sealed under an older data key version. */
+const OUTDATED_PENDING = `
+  select p.merchant_id, p.token, t.fingerprint, p.card_sealed, p.card_key_sealed, p.data_key_version
+    from token_pending_cards p join merchants m on m.id = p.merchant_id
+    join tokens t on t.merchant_id = p.merchant_id and t.token = p.token
+   where p.data_key_version < m.data_key_version
+   limit $1`;
 
 interface OldCard extends StoredCard {
   merchant_id: string;
@@ -73,15 +81,21 @@ export class DataKeyRotation {
     return { reencrypted, remaining, destroyed };
   }
 
-  async #tokens(batchSize: number): Promise<number> {
-    const { rows } = await this.#db.query<OldCard>(
-      `${OUTDATED_CARDS} limit $1`,
-      [batchSize],
-    );
-    const sealed = await this.#reseal(rows, (row) => ({ token: row.token }));
+  /** Tokens' cards, then details waiting to be proven: each batch read, sealed again, and written where unchanged. */
+  #tokens(batchSize: number): Promise<number> {
+    return this.#batch('tokens', `${OUTDATED_CARDS} limit $1`, batchSize, (row) => ({ token: row.token }));
+  }
+
+  #pending(batchSize: number): Promise<number> {
+    return this.#batch('token_pending_cards', OUTDATED_PENDING, batchSize, (row) => ({ pendingFingerprint: row.fingerprint }));
+  }
+
+  async #batch(table: 'tokens' | 'token_pending_cards', select: string, batchSize: number, ownerOf: (row: OldCard) => CardOwner): Promise<number> {
+    const { rows } = await this.#db.query<OldCard>(select, [batchSize]);
+    const sealed = await this.#reseal(rows, ownerOf);
     if (sealed.length === 0) return 0;
     const { rowCount } = await this.#db.query(
-      `update tokens t set card_sealed = u.card_sealed, card_key_sealed = u.card_key_sealed, data_key_version = u.version
+      `update ${table} t set card_sealed = u.card_sealed, card_key_sealed = u.card_key_sealed, data_key_version = u.version
          from unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::integer[], $6::bytea[])
               as u(merchant_id, token, card_sealed, card_key_sealed, version, was)
         where t.merchant_id = u.merchant_id and t.token = u.token and t.card_sealed = u.was`,
@@ -90,28 +104,7 @@ export class DataKeyRotation {
     return rowCount;
   }
 
-  async #pending(batchSize: number): Promise<number> {
-    const { rows } = await this.#db.query<OldCard>(
-      `select p.merchant_id, p.token, t.fingerprint, p.card_sealed, p.card_key_sealed, p.data_key_version
-         from token_pending_cards p join merchants m on m.id = p.merchant_id
-         join tokens t on t.merchant_id = p.merchant_id and t.token = p.token
-        where p.data_key_version < m.data_key_version
-        limit $1`,
-      [batchSize],
-    );
-    const sealed = await this.#reseal(rows, (row) => ({ pendingFingerprint: row.fingerprint }));
-    if (sealed.length === 0) return 0;
-    const { rowCount } = await this.#db.query(
-      `update token_pending_cards p set card_sealed = u.card_sealed, card_key_sealed = u.card_key_sealed, data_key_version = u.version
-         from unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::integer[], $6::bytea[])
-              as u(merchant_id, token, card_sealed, card_key_sealed, version, was)
-        where p.merchant_id = u.merchant_id and p.token = u.token and p.card_sealed = u.was`,
-      updateArrays(sealed),
-    );
-    return rowCount;
-  }
-
-  async #reseal(rows: OldCard[], ownerOf: (row: OldCard) => { token: string } | { pendingFingerprint: string }) {
+  async #reseal(rows: OldCard[], ownerOf: (row: OldCard) => CardOwner) {
     const sealed: { row: OldCard; next: SealedCard }[] = [];
     for (const row of rows) {
       const merchant = await this.#merchants.byId(row.merchant_id);

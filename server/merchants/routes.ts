@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { auditing, type AuditLog } from '../audit/audit.ts';
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import { merchantOf, requireAdmin, requireSecretKey } from '../http/auth.ts';
 import { parseInput } from '../http/errors.ts';
 import { ADMIN_SCOPE, idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
@@ -50,7 +50,7 @@ export function merchantRoutes(deps: {
   router.get('/v1/merchants', requireAdmin(deps.adminKey), async (req, res) => {
     const query = parseInput(ListMerchantsQuery, req.query);
     const page = await deps.merchants.list({ limit: query.limit, startingAfter: query.starting_after });
-    if (page === undefined) throw new ApiError('parameter_invalid', { message: 'No merchant has the id given in starting_after.', param: 'starting_after' });
+    if (page === undefined) throw new VaultError('parameter_invalid', { message: 'No merchant has the id given in starting_after.', param: 'starting_after' });
     res.json({ object: 'list', data: page.merchants.map(merchantBody), has_more: page.hasMore });
   });
 
@@ -119,7 +119,7 @@ export function merchantRoutes(deps: {
         await recordResponse(tx, claim, response);
         await deps.audit.record({ ...entry, merchantId: id }, tx);
       });
-      if (rolled === undefined) throw new ApiError('merchant_not_found', { param: 'id' });
+      if (rolled === undefined) throw new VaultError('merchant_not_found', { param: 'id' });
       return response!;
     });
     sendStored(res, stored);

@@ -1,7 +1,8 @@
 import { AcquirerError, type Acquirer, type AuthorizationResult } from '../acquirer/acquirer.ts';
 import { acquirerReference } from '../acquirer/reference.ts';
 import type { AuditEntry, AuditLog, AuditSource } from '../audit/audit.ts';
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
+import { errorBody } from '../http/error-response.ts';
 import { PartlyCommitted, recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import { openCardCiphertext, replayKey, replayRecordUntil, type CiphertextPolicy } from '../keys/card-ciphertext.ts';
 import type { CardSealer, StoredCard } from '../keys/card-keys.ts';
@@ -10,10 +11,12 @@ import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant } from '../merchants/service.ts';
 import type { Db, Queryable } from '../storage/db.ts';
-import type { CardServiceDeps } from '../tokens/deps.ts';
-import { pendingDetails, promotePending, takePending } from '../tokens/pending.ts';
+import { newestFirst } from '../storage/pagination.ts';
+import { CHARGEABLE, READABLE } from '../cards/liveness.ts';
+import type { CardServiceDeps } from '../cards/deps.ts';
+import { pendingDetails, promotePending, takePending } from '../cards/pending.ts';
 import type { DeclineVelocity } from '../velocity/declines.ts';
-import { parseCvcPlaintext } from './cvc.ts';
+import { parseCvcPlaintext } from '../cards/cvc.ts';
 import type { CreatePaymentInput } from './schema.ts';
 import { paymentBody, refundBody } from './serialize.ts';
 
@@ -56,10 +59,8 @@ const COLUMNS = `id, token, status, amount::float8 as amount, currency, amount_c
   amount_refunded::float8 as amount_refunded, brand, last4, reference, recurring, decline_code, created_at, updated_at`;
 
 interface TokenForPayment extends StoredCard {
-  reusable: boolean;
-  used_at: Date | null;
-  expires_at: Date | null;
-  deleted_at: Date | null;
+  readable: boolean;
+  chargeable: boolean;
   cvc_sealed: Uint8Array | null;
   cvc_bucket: string | null;
   brand: string;
@@ -129,7 +130,7 @@ export class PaymentService {
       cvc = parseCvcPlaintext(plaintext, card.number);
       cvcHash = replayKey(input.cvc);
       const seen = await this.#db.query('select 1 from used_ciphertexts where hash = $1', [cvcHash]);
-      if (seen.rowCount > 0) throw new ApiError('replayed_ciphertext', { param: 'cvc' });
+      if (seen.rowCount > 0) throw new VaultError('replayed_ciphertext', { param: 'cvc' });
     } else if (details.cvc_sealed !== null && details.cvc_bucket !== null) {
       cvc = await this.#cvcs.open(merchant.id, owner, details.cvc_sealed, details.cvc_bucket);
     }
@@ -147,7 +148,7 @@ export class PaymentService {
       });
       if (outcome.approved && input.capture) await this.#acquirer.capture(id, input.amount);
     } catch (error) {
-      if (error instanceof AcquirerError) throw new ApiError('acquirer_error', { cause: error });
+      if (error instanceof AcquirerError) throw new VaultError('acquirer_error', { cause: error });
       throw error;
     }
 
@@ -165,7 +166,7 @@ export class PaymentService {
           cvcHash,
           replayRecordUntil(this.#policy),
         ]);
-        if (recorded.rowCount === 0) return { refusal: new ApiError('replayed_ciphertext', { param: 'cvc' }) };
+        if (recorded.rowCount === 0) return { refusal: new VaultError('replayed_ciphertext', { param: 'cvc' }) };
       }
       const { rows } = await tx.query<PaymentRecord>(
         `insert into payments (merchant_id, id, token, status, amount, currency, amount_captured, brand, last4, reference, recurring, decline_code)
@@ -203,7 +204,7 @@ export class PaymentService {
         status === 'declined'
           ? {
               status: 402,
-              body: JSON.stringify(new ApiError('card_declined', { extra: { decline_code: declineCode, payment: id } }).toBody()),
+              body: JSON.stringify(errorBody(new VaultError('card_declined', { extra: { decline_code: declineCode, payment: id } }))),
             }
           : { status: 201, body: JSON.stringify(paymentBody(payment)) };
       await recordResponse(tx, ctx.claim, response);
@@ -232,9 +233,9 @@ export class PaymentService {
 
   async capture(paymentId: string, amount: number | undefined, ctx: PaymentContext): Promise<StoredResponse> {
     return this.#change(paymentId, ctx, 'payment.captured', async (tx, payment) => {
-      if (payment.status !== 'authorized') throw new ApiError('payment_not_capturable', { param: 'id' });
+      if (payment.status !== 'authorized') throw new VaultError('payment_not_capturable', { param: 'id' });
       const capture = amount ?? payment.amount;
-      if (capture > payment.amount) throw new ApiError('amount_too_large', { param: 'amount' });
+      if (capture > payment.amount) throw new VaultError('amount_too_large', { param: 'amount' });
       await this.#acquirer.capture(payment.id, capture);
       const updated = await update(tx, ctx.merchant.id, payment.id, `status = 'captured', amount_captured = $3`, [capture]);
       return { status: 200, body: JSON.stringify(paymentBody(updated)) };
@@ -243,7 +244,7 @@ export class PaymentService {
 
   async void(paymentId: string, ctx: PaymentContext): Promise<StoredResponse> {
     return this.#change(paymentId, ctx, 'payment.voided', async (tx, payment) => {
-      if (payment.status !== 'authorized') throw new ApiError('payment_not_voidable', { param: 'id' });
+      if (payment.status !== 'authorized') throw new VaultError('payment_not_voidable', { param: 'id' });
       await this.#acquirer.void(payment.id);
       const updated = await update(tx, ctx.merchant.id, payment.id, `status = 'voided'`, []);
       return { status: 200, body: JSON.stringify(paymentBody(updated)) };
@@ -254,10 +255,10 @@ export class PaymentService {
     return this.#change(paymentId, ctx, 'payment.refunded', async (tx, payment) => {
       const left = payment.amount_captured - payment.amount_refunded;
       if ((payment.status !== 'captured' && payment.status !== 'partially_refunded') || left <= 0) {
-        throw new ApiError('payment_not_refundable', { param: 'id' });
+        throw new VaultError('payment_not_refundable', { param: 'id' });
       }
       const refund = amount ?? left;
-      if (refund > left) throw new ApiError('amount_too_large', { param: 'amount' });
+      if (refund > left) throw new VaultError('amount_too_large', { param: 'amount' });
       const refundId = newId('re');
       await this.#acquirer.refund(payment.id, refundId, refund);
       const { rows } = await tx.query<RefundRecord>(
@@ -282,7 +283,7 @@ export class PaymentService {
       merchantId,
       paymentId,
     ]);
-    if (rows[0] === undefined) throw new ApiError('payment_not_found', { param: 'id' });
+    if (rows[0] === undefined) throw new VaultError('payment_not_found', { param: 'id' });
     return rows[0];
   }
 
@@ -291,26 +292,18 @@ export class PaymentService {
     merchantId: string,
     filter: { reference?: string | undefined; token?: string | undefined; limit: number; startingAfter?: string | undefined },
   ): Promise<{ payments: PaymentRecord[]; hasMore: boolean }> {
-    const params: unknown[] = [merchantId, filter.reference ?? null, filter.token ?? null, filter.limit + 1];
-    let cursor = '';
-    if (filter.startingAfter !== undefined) {
-      const after = await this.get(merchantId, filter.startingAfter).catch(() => {
-        throw new ApiError('payment_not_found', { param: 'starting_after' });
-      });
-      params.push(after.created_at, after.id);
-      cursor = 'and (created_at, id) < ($5, $6)';
-    }
-    const { rows } = await this.#db.query<PaymentRecord>(
-      `select ${COLUMNS} from payments
-        where merchant_id = $1
-          and ($2::text is null or reference = $2)
-          and ($3::text is null or token = $3)
-          ${cursor}
-        order by created_at desc, id desc
-        limit $4`,
-      params,
-    );
-    return { payments: rows.slice(0, filter.limit), hasMore: rows.length > filter.limit };
+    const page = await newestFirst<PaymentRecord>(this.#db, {
+      select: COLUMNS,
+      from: 'payments',
+      idColumn: 'id',
+      merchantId,
+      where: '($3::text is null or reference = $3) and ($4::text is null or token = $4)',
+      params: [filter.reference ?? null, filter.token ?? null],
+      limit: filter.limit,
+      startingAfter: filter.startingAfter,
+      notFound: 'payment_not_found',
+    });
+    return { payments: page.rows, hasMore: page.hasMore };
   }
 
   /** Locks the payment, applies `work` (which refuses by throwing), records the response and audits it. */
@@ -326,12 +319,12 @@ export class PaymentService {
         paymentId,
       ]);
       const payment = rows[0];
-      if (payment === undefined) throw new ApiError('payment_not_found', { param: 'id' });
+      if (payment === undefined) throw new VaultError('payment_not_found', { param: 'id' });
       let response: StoredResponse;
       try {
         response = await work(tx, payment);
       } catch (error) {
-        if (error instanceof AcquirerError) throw new ApiError('acquirer_error', { cause: error });
+        if (error instanceof AcquirerError) throw new VaultError('acquirer_error', { cause: error });
         throw error;
       }
       await recordResponse(tx, ctx.claim, response);
@@ -347,15 +340,15 @@ export class PaymentService {
   /** The token if a payment may be made on it now; `lock` holds its row to the end of the transaction. */
   async #usableToken(q: Queryable, merchantId: string, token: string, lock: boolean): Promise<TokenForPayment> {
     const { rows } = await q.query<TokenForPayment>(
-      `select reusable, used_at, expires_at, deleted_at, card_sealed, card_key_sealed, data_key_version, cvc_sealed, cvc_bucket,
+      `select ${READABLE} as readable, ${CHARGEABLE} as chargeable, card_sealed, card_key_sealed, data_key_version, cvc_sealed, cvc_bucket,
               brand, last4, exp_month, exp_year, fingerprint, session_id, client_ip
          from tokens where merchant_id = $1 and token = $2 ${lock ? 'for update' : ''}`,
       [merchantId, token],
     );
     const row = rows[0];
-    if (row === undefined || row.deleted_at !== null || row.card_sealed === null) throw new ApiError('token_not_found', { param: 'token' });
-    if (!row.reusable && row.used_at !== null) throw new ApiError('token_used', { param: 'token' });
-    if (!row.reusable && row.expires_at !== null && row.expires_at <= new Date()) throw new ApiError('token_not_found', { param: 'token' });
+    if (row === undefined || !row.readable || row.card_sealed === null) throw new VaultError('token_not_found', { param: 'token' });
+    // Readable but not chargeable: a spent single-use token.
+    if (!row.chargeable) throw new VaultError('token_used', { param: 'token' });
     return row;
   }
 }

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import { freeText } from '../lib/free-text.ts';
 import { clientIp } from '../http/client-ip.ts';
 import { parseInput } from '../http/errors.ts';
@@ -27,7 +27,7 @@ export function sessionRoutes(deps: {
     deps.limits.perIp.hit(`ip:${clientIp(req)}`);
     const body = parseInput(OpenSessionRequest, req.body);
     const merchant = await deps.merchants.byPublishableKey(body.key);
-    if (merchant === undefined) throw new ApiError('unauthenticated', { param: 'key' });
+    if (merchant === undefined) throw new VaultError('unauthenticated', { param: 'key' });
     deps.limits.perKey.hit(`pk:${body.key}`);
     const render = (session: FieldsSession) => ({ status: 201, body: JSON.stringify(session) });
     // Scoped like the card fields' tokens: per publishable key.

@@ -1,4 +1,4 @@
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant } from '../merchants/service.ts';
 import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
@@ -30,7 +30,7 @@ export class FieldsSessions {
 
   /** Opens a session; with an Idempotency-Key, its response is recorded in the same transaction. */
   async open(merchant: Merchant, parentOrigin: string, idempotent?: { claim: IdempotencyClaim; render: (session: FieldsSession) => StoredResponse }): Promise<FieldsSession> {
-    if (!merchant.allowed_origins.includes(parentOrigin)) throw new ApiError('origin_not_allowed', { param: 'parent_origin' });
+    if (!merchant.allowed_origins.includes(parentOrigin)) throw new VaultError('origin_not_allowed', { param: 'parent_origin' });
     const insert = async (q: Queryable): Promise<FieldsSession> => {
       const id = newId('ses');
       const { rows } = await q.query<{ expires_at: Date }>(
@@ -66,15 +66,15 @@ export class FieldsSessions {
 
 function assertUsable(session: SessionRow | undefined, publishableKey: string): void {
   if (session === undefined || session.publishable_key !== publishableKey || session.expires_at <= new Date()) {
-    throw new ApiError('session_invalid', { param: 'session' });
+    throw new VaultError('session_invalid', { param: 'session' });
   }
   if (session.tokens_created >= SESSION_TOKEN_LIMIT) throw sessionExhausted((session.expires_at.getTime() - Date.now()) / 1000);
 }
 
 /** The 21st token of a session: 429, to retry once the session is over (a new one is needed). */
-export function sessionExhausted(secondsLeft: number): ApiError {
-  return new ApiError('rate_limited', {
+export function sessionExhausted(secondsLeft: number): VaultError {
+  return new VaultError('rate_limited', {
     message: `This session has created its ${SESSION_TOKEN_LIMIT} tokens; open a new session.`,
-    headers: { 'Retry-After': String(Number.isFinite(secondsLeft) && secondsLeft > 0 ? Math.ceil(secondsLeft) : 1) },
+    retryAfterSeconds: Number.isFinite(secondsLeft) && secondsLeft > 0 ? secondsLeft : 1,
   });
 }

@@ -1,19 +1,45 @@
 import type { Queryable, QueryResult } from './db.ts';
 import { sqlState } from './db.ts';
 
+/** A value of one of the vault's composite types (e.g. `tessera_card_details`), passed by field name. */
+export class Composite {
+  constructor(
+    readonly type: `tessera_${string}`,
+    readonly fields: Record<string, unknown>,
+  ) {}
+}
+
+const NAME = /^[a-z][a-z0-9_]*$/;
+
 /**
  * Calls one of the vault's PL/pgSQL functions (`functions/*.sql`) with named
  * arguments — `tessera_create_token(p_merchant_id => $1, …)` — so each value
- * is matched to its parameter by name, not by its place in a long list. The
- * answer is the one column `result`.
+ * is matched to its parameter by name, not by its place in a long list. A
+ * `Composite` argument is sent as json and built by field name too
+ * (`jsonb_populate_record`), so a field missing from it is null. The answer
+ * is the one column `result`.
  */
 export async function callFunction<Result>(q: Queryable, name: `tessera_${string}`, args: Record<string, unknown>): Promise<QueryResult<{ result: Result }>> {
   const names = Object.keys(args);
   for (const argument of [name, ...names]) {
-    if (!/^[a-z][a-z0-9_]*$/.test(argument)) throw new TypeError(`not a function or parameter name: ${argument}`);
+    if (!NAME.test(argument)) throw new TypeError(`not a function or parameter name: ${argument}`);
   }
-  const list = names.map((argument, i) => `p_${argument} => $${i + 1}`).join(', ');
-  return q.query<{ result: Result }>(`select ${name}(${list}) as result`, Object.values(args));
+  const values = Object.values(args);
+  const list = names.map((argument, i) => {
+    const value = values[i];
+    if (!(value instanceof Composite)) return `p_${argument} => $${i + 1}`;
+    if (!NAME.test(value.type)) throw new TypeError(`not a type name: ${value.type}`);
+    values[i] = compositeJson(value.fields);
+    return `p_${argument} => jsonb_populate_record(null::${value.type}, $${i + 1}::jsonb)`;
+  });
+  return q.query<{ result: Result }>(`select ${name}(${list.join(', ')}) as result`, values);
+}
+
+/** The json a composite's fields travel as: bytes in PostgreSQL's hex form, times in ISO 8601. */
+function compositeJson(fields: Record<string, unknown>): string {
+  // Mapped before JSON.stringify: a Buffer's own toJSON would run first.
+  const hex = (value: Uint8Array) => `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`;
+  return JSON.stringify(Object.fromEntries(Object.entries(fields).map(([key, value]) => [key, value instanceof Uint8Array ? hex(value) : value])));
 }
 
 /**

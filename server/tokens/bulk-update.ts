@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { AuditSource } from '../audit/audit.ts';
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import { PartlyCommitted, recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import { openCardCiphertext, replayKey, replayRecordUntil } from '../keys/card-ciphertext.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
@@ -8,10 +8,11 @@ import { newId } from '../lib/ids.ts';
 import { Semaphore } from '../lib/semaphore.ts';
 import type { Merchant } from '../merchants/service.ts';
 import type { Queryable } from '../storage/db.ts';
-import { callFunction, refusalOf } from '../storage/functions.ts';
-import { parseCardPlaintext } from './card.ts';
-import { sealDetails, type CardServiceDeps } from './deps.ts';
-import { READABLE, SINGLE_USE_LIFETIME_MS, tokenRecordFromJson, type TokenRecord } from './records.ts';
+import { callFunction, Composite, refusalOf } from '../storage/functions.ts';
+import { parseCardPlaintext } from '../cards/card.ts';
+import { cardDetails, sealDetails, type CardServiceDeps } from '../cards/deps.ts';
+import { READABLE } from '../cards/liveness.ts';
+import { SINGLE_USE_LIFETIME_MS, tokenRecordOf, type TokenRecord } from './records.ts';
 
 /** One item of `PATCH /v1/tokens`, as the route parsed it; absent fields stay as they are. */
 export interface TokenUpdate {
@@ -23,10 +24,10 @@ export interface TokenUpdate {
 }
 
 /** An item of a bulk update: parsed, or refused by the route before any work (`token` is then only a safe-to-echo name). */
-export type BulkItem = { update: TokenUpdate } | { token: string | null; error: ApiError };
+export type BulkItem = { update: TokenUpdate } | { token: string | null; error: VaultError };
 
 /** How one item ended, in request order: the token as the update left it, or why it was refused. */
-export type BulkOutcome = { token: string; record: TokenRecord } | { token: string | null; error: ApiError };
+export type BulkOutcome = { token: string; record: TokenRecord } | { token: string | null; error: VaultError };
 
 export interface BulkWrite {
   claim?: IdempotencyClaim | undefined;
@@ -73,7 +74,7 @@ export class BulkTokenUpdate {
       const { update } = item;
       if (seen.has(update.token)) {
         // Items run concurrently: two updates of one token would race, so only the first counts.
-        outcomes[position] = { token: update.token, error: new ApiError('parameter_invalid', { message: DUPLICATE_ITEM, param: 'token' }) };
+        outcomes[position] = { token: update.token, error: new VaultError('parameter_invalid', { message: DUPLICATE_ITEM, param: 'token' }) };
         return;
       }
       seen.add(update.token);
@@ -90,7 +91,7 @@ export class BulkTokenUpdate {
     await Promise.all(
       pending.map(({ position, update }) => {
         if (!readable.has(update.token)) {
-          outcomes[position] = { token: update.token, error: new ApiError('token_not_found', { param: 'token' }) };
+          outcomes[position] = { token: update.token, error: new VaultError('token_not_found', { param: 'token' }) };
           return undefined;
         }
         return this.#slots.run(async () => {
@@ -99,7 +100,7 @@ export class BulkTokenUpdate {
             outcomes[position] = { token: update.token, record: await this.#updateOne(merchant, update, position, write, keys) };
             committed = true;
           } catch (error) {
-            if (error instanceof ApiError) outcomes[position] = { token: update.token, error };
+            if (error instanceof VaultError) outcomes[position] = { token: update.token, error };
             else fatal ??= { error };
           }
         });
@@ -130,18 +131,7 @@ export class BulkTokenUpdate {
       reusable: update.reusable ?? null,
       decline_duplicates: update.declineDuplicates ?? null,
       single_use_expires_at: new Date(now + SINGLE_USE_LIFETIME_MS),
-      brand: card?.brand ?? null,
-      last4: card?.last4 ?? null,
-      exp_month: card?.exp_month ?? null,
-      exp_year: card?.exp_year ?? null,
-      cardholder_name: card?.name ?? null,
-      fingerprint: card === undefined ? null : deps.merchantKeys.fingerprint(merchant, card.number),
-      card_sealed: sealed?.card.card_sealed ?? null,
-      card_key_sealed: sealed?.card.card_key_sealed ?? null,
-      data_key_version: sealed?.card.data_key_version ?? merchant.data_key_version,
-      cvc_sealed: sealed?.cvc?.cvc_sealed ?? null,
-      cvc_bucket: sealed?.cvc?.cvc_bucket ?? null,
-      cvc_expires_at: sealed?.cvc?.cvc_expires_at ?? null,
+      card: card === undefined || sealed === undefined ? new Composite('tessera_card_details', {}) : cardDetails(card, deps.merchantKeys.fingerprint(merchant, card.number), sealed),
       ciphertext_hash: update.ciphertext === undefined ? null : replayKey(update.ciphertext),
       ciphertext_keep_until: update.ciphertext === undefined ? null : replayRecordUntil(deps.ciphertextPolicy, now),
       unique_tokens: merchant.unique_tokens,
@@ -156,7 +146,7 @@ export class BulkTokenUpdate {
     };
     try {
       const { rows } = await callFunction<string>(deps.db, 'tessera_update_token', args);
-      return tokenRecordFromJson(rows[0]!.result);
+      return tokenRecordOf(rows[0]!.result);
     } catch (error) {
       // A retry racing the request it retries: the other one applied this item, and its record is the answer.
       if (claim !== undefined && refusalOf(error)?.refusal === 'item_already_applied') {
@@ -174,7 +164,7 @@ export class BulkTokenUpdate {
         where scope = $1 and key = $2 and reference = $3 and token_record is not null and ($4::integer is null or position = $4)`,
       [claim.scope, claim.key, claim.reference, position ?? null],
     );
-    return new Map(rows.map((row) => [row.position, tokenRecordFromJson(row.token_record)]));
+    return new Map(rows.map((row) => [row.position, tokenRecordOf(row.token_record)]));
   }
 
   async #readableTokens(merchantId: string, tokens: string[]): Promise<Set<string>> {
@@ -192,7 +182,7 @@ export class BulkTokenUpdate {
    * now part of it, are dropped — all in one transaction.
    */
   async #finish(merchant: Merchant, write: BulkWrite, outcomes: BulkOutcome[], response: StoredResponse): Promise<void> {
-    const refused = outcomes.filter((o): o is { token: string | null; error: ApiError } => 'error' in o);
+    const refused = outcomes.filter((o): o is { token: string | null; error: VaultError } => 'error' in o);
     const recordRefusals = async (q: Queryable) => {
       if (refused.length === 0) return;
       await q.query(
@@ -227,10 +217,10 @@ function updateRefusal(error: unknown): never {
   switch (refused) {
     case 'token_not_found':
     case 'token_used':
-      throw new ApiError(refused, { param: 'token' });
+      throw new VaultError(refused, { param: 'token' });
     case 'replayed_ciphertext':
     case 'duplicate_card':
-      throw new ApiError(refused, { param: 'card' });
+      throw new VaultError(refused, { param: 'card' });
     default:
       throw error;
   }

@@ -1,6 +1,6 @@
 import { verifyAccount, type Verification } from '../acquirer/verification.ts';
 import type { AuditEntry, AuditSource } from '../audit/audit.ts';
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import { openCardCiphertext, replayKey, replayRecordUntil } from '../keys/card-ciphertext.ts';
 import { newId } from '../lib/ids.ts';
@@ -8,10 +8,10 @@ import type { Merchant } from '../merchants/service.ts';
 import { SESSION_TOKEN_LIMIT, sessionExhausted } from '../sessions/service.ts';
 import type { Queryable } from '../storage/db.ts';
 import { callFunction, refusalOf } from '../storage/functions.ts';
-import { parseCardPlaintext, type Card } from './card.ts';
-import { sealDetails, type CardServiceDeps, type SealedDetails } from './deps.ts';
-import { PENDING_LIFETIME_MS } from './pending.ts';
-import { SINGLE_USE_LIFETIME_MS, TOKEN_COLUMNS, type TokenRecord } from './records.ts';
+import { parseCardPlaintext, type Card } from '../cards/card.ts';
+import { cardDetails, sealDetails, type CardServiceDeps, type SealedDetails } from '../cards/deps.ts';
+import { PENDING_LIFETIME_MS } from '../cards/pending.ts';
+import { SINGLE_USE_LIFETIME_MS, TOKEN_RECORD, tokenRecordOf, type TokenRecord } from './records.ts';
 
 export interface CreateTokenInput {
   merchant: Merchant;
@@ -87,18 +87,7 @@ export async function createToken(deps: CardServiceDeps, input: CreateTokenInput
     reusable: record.reusable,
     customer: record.customer,
     decline_duplicates: record.decline_duplicates,
-    brand: record.brand,
-    last4: record.last4,
-    exp_month: record.exp_month,
-    exp_year: record.exp_year,
-    cardholder_name: record.cardholder_name,
-    fingerprint,
-    card_sealed: sealed.card.card_sealed,
-    card_key_sealed: sealed.card.card_key_sealed,
-    data_key_version: sealed.card.data_key_version,
-    cvc_sealed: sealed.cvc?.cvc_sealed ?? null,
-    cvc_bucket: sealed.cvc?.cvc_bucket ?? null,
-    cvc_expires_at: sealed.cvc?.cvc_expires_at ?? null,
+    card: cardDetails(card, fingerprint, sealed),
     expires_at: record.expires_at,
     created_at: record.created_at,
     ciphertext_hash: replayKey(input.ciphertext),
@@ -174,7 +163,7 @@ async function refreshExisting(
   sealed: SealedDetails,
 ): Promise<TokenRecord> {
   await tx.query('delete from token_pending_cards where merchant_id = $1 and token = $2', [merchant.id, token]);
-  const { rows } = await tx.query<TokenRecord>(
+  const { rows } = await tx.query<{ record: unknown }>(
     `update tokens set
        exp_month = $3, exp_year = $4,
        cardholder_name = coalesce($5, cardholder_name),
@@ -187,7 +176,7 @@ async function refreshExisting(
        decline_duplicates = decline_duplicates or $13,
        updated_at = now()
      where merchant_id = $1 and token = $2
-     returning ${TOKEN_COLUMNS}`,
+     returning ${TOKEN_RECORD}`,
     [
       merchant.id,
       token,
@@ -204,7 +193,7 @@ async function refreshExisting(
       input.declineDuplicates ?? false,
     ],
   );
-  return rows[0]!;
+  return tokenRecordOf(rows[0]!.record);
 }
 
 /** Turns a refusal raised by `tessera_create_token` into its API error; anything else passes through. */
@@ -214,14 +203,14 @@ function refusal(error: unknown, deps: Pick<CardServiceDeps, 'declines'>): never
     case 'session_exhausted':
       throw sessionExhausted(Number(refused.detail));
     case 'session_invalid':
-      throw new ApiError('session_invalid', { param: 'session' });
+      throw new VaultError('session_invalid', { param: 'session' });
     case 'token_value_taken':
-      throw new ApiError('token_value_taken', { param: 'value' });
+      throw new VaultError('token_value_taken', { param: 'value' });
     case 'decline_velocity':
       throw deps.declines.refusal();
     case 'replayed_ciphertext':
     case 'duplicate_card':
-      throw new ApiError(refused.refusal, { param: 'card' });
+      throw new VaultError(refused.refusal, { param: 'card' });
     default:
       throw error;
   }

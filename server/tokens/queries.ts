@@ -1,16 +1,18 @@
 import type { AuditSource } from '../audit/audit.ts';
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import { newId } from '../lib/ids.ts';
 import type { Queryable } from '../storage/db.ts';
-import { READABLE, TOKEN_COLUMNS, type TokenRecord } from './records.ts';
+import { newestFirst } from '../storage/pagination.ts';
+import { READABLE } from '../cards/liveness.ts';
+import { TOKEN_RECORD, tokenRecordOf, type TokenRecord } from './records.ts';
 
 export async function getToken(db: Queryable, merchantId: string, token: string): Promise<TokenRecord> {
-  const { rows } = await db.query<TokenRecord>(`select ${TOKEN_COLUMNS} from tokens where merchant_id = $1 and token = $2 and ${READABLE}`, [
+  const { rows } = await db.query<{ record: unknown }>(`select ${TOKEN_RECORD} from tokens where merchant_id = $1 and token = $2 and ${READABLE}`, [
     merchantId,
     token,
   ]);
-  if (rows[0] === undefined) throw new ApiError('token_not_found', { param: 'token' });
-  return rows[0];
+  if (rows[0] === undefined) throw new VaultError('token_not_found', { param: 'token' });
+  return tokenRecordOf(rows[0].record);
 }
 
 /** Newest first; `startingAfter` is the last token of the previous page. */
@@ -19,28 +21,18 @@ export async function listTokens(
   merchantId: string,
   filter: { customer?: string | undefined; fingerprint?: string | undefined; limit: number; startingAfter?: string | undefined },
 ): Promise<{ tokens: TokenRecord[]; hasMore: boolean }> {
-  const params: unknown[] = [merchantId, filter.customer ?? null, filter.fingerprint ?? null, filter.limit + 1];
-  let cursor = '';
-  if (filter.startingAfter !== undefined) {
-    const { rows } = await db.query<{ created_at: Date }>('select created_at from tokens where merchant_id = $1 and token = $2', [
-      merchantId,
-      filter.startingAfter,
-    ]);
-    if (rows[0] === undefined) throw new ApiError('token_not_found', { param: 'starting_after' });
-    params.push(rows[0].created_at, filter.startingAfter);
-    cursor = 'and (created_at, token) < ($5, $6)';
-  }
-  const { rows } = await db.query<TokenRecord>(
-    `select ${TOKEN_COLUMNS} from tokens
-      where merchant_id = $1 and ${READABLE}
-        and ($2::text is null or customer = $2)
-        and ($3::text is null or fingerprint = $3)
-        ${cursor}
-      order by created_at desc, token desc
-      limit $4`,
-    params,
-  );
-  return { tokens: rows.slice(0, filter.limit), hasMore: rows.length > filter.limit };
+  const page = await newestFirst<{ record: unknown }>(db, {
+    select: TOKEN_RECORD,
+    from: 'tokens',
+    idColumn: 'token',
+    merchantId,
+    where: `${READABLE} and ($3::text is null or customer = $3) and ($4::text is null or fingerprint = $4)`,
+    params: [filter.customer ?? null, filter.fingerprint ?? null],
+    limit: filter.limit,
+    startingAfter: filter.startingAfter,
+    notFound: 'token_not_found',
+  });
+  return { tokens: page.rows.map((row) => tokenRecordOf(row.record)), hasMore: page.hasMore };
 }
 
 /**
@@ -62,5 +54,5 @@ export async function deleteToken(db: Queryable, merchantId: string, token: stri
      select $3, $1, $4, 'token.deleted', 'succeeded', token, $5, $6 from deleted`,
     [merchantId, token, newId('evt'), actor, source.clientIp, source.requestId],
   );
-  if (rowCount === 0) throw new ApiError('token_not_found', { param: 'token' });
+  if (rowCount === 0) throw new VaultError('token_not_found', { param: 'token' });
 }

@@ -15,30 +15,19 @@ export interface TokenRecord {
   created_at: Date;
 }
 
-/** The columns of a `TokenRecord`, for `select ${TOKEN_COLUMNS} from tokens` and `returning`. */
-export const TOKEN_COLUMNS = `token, reusable, customer, decline_duplicates, brand, last4, exp_month, exp_year,
-  cardholder_name, fingerprint, expires_at, used_at, created_at`;
-
 /**
- * A token that can be read: not deleted, and not a single-use token that
- * expired unused (its card is destroyed). A spent single-use token stays
- * readable, with `used_at` set.
+ * The `TokenRecord` of a row of `tokens`, as one json column `record`
+ * (`select ${TOKEN_RECORD} from tokens …`, or `returning ${TOKEN_RECORD}`):
+ * the columns are listed once, in tessera_token_record.
  */
-export const READABLE = `deleted_at is null and (reusable or used_at is not null or expires_at > now())`;
-
-/**
- * A token that can still be charged: readable, and not a spent single-use
- * token. (The duplicate and unique-token checks in tessera_create_token look
- * only at these.)
- */
-export const CHARGEABLE = `deleted_at is null and (reusable or (used_at is null and expires_at > now()))`;
+export const TOKEN_RECORD = 'tessera_token_record(tokens) as record';
 
 /** A single-use token that is never charged expires after this. */
 export const SINGLE_USE_LIFETIME_MS = 30 * 60_000;
 
-/** The token record a bulk item left, as `tessera_update_token` returns (and the idempotency record keeps) it. */
-export function tokenRecordFromJson(text: string): TokenRecord {
-  const raw = JSON.parse(text) as Omit<TokenRecord, 'created_at' | 'used_at' | 'expires_at'> & {
+/** A token record from tessera_token_record, as json text (what tessera_update_token returns and bulk items keep) or as parsed. */
+export function tokenRecordOf(record: unknown): TokenRecord {
+  const raw = (typeof record === 'string' ? JSON.parse(record) : record) as Omit<TokenRecord, 'created_at' | 'used_at' | 'expires_at'> & {
     created_at: string;
     used_at: string | null;
     expires_at: string | null;

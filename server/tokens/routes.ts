@@ -1,9 +1,9 @@
 import { Router, type Request } from 'express';
 import { auditing, auditSource, redactKey, type AuditLog } from '../audit/audit.ts';
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import { clientIp } from '../http/client-ip.ts';
 import { bearerKey, merchantFromSecretKey, merchantOf, requireSecretKey } from '../http/auth.ts';
-import { parseInput, toApiError } from '../http/errors.ts';
+import { parseInput, toVaultError } from '../http/errors.ts';
 import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { IdempotencyStore } from '../idempotency/idempotency.ts';
@@ -119,7 +119,7 @@ function parseBulkItem(raw: unknown): BulkItem {
     return { update: { token: item.token, reusable: item.reusable, declineDuplicates: item.decline_duplicates, ciphertext: item.card } };
   } catch (error) {
     const token = raw !== null && typeof raw === 'object' ? echoableTokenName((raw as Record<string, unknown>)['token']) : null;
-    return { token, error: toApiError(error) };
+    return { token, error: toVaultError(error) };
   }
 }
 
@@ -128,7 +128,7 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
   // The key first, and alone: an anonymous request is turned away before any of its other fields is looked at.
   const { key } = parseInput(FieldsKey, req.body);
   const merchant = await deps.merchants.byPublishableKey(key);
-  if (merchant === undefined) throw new ApiError('unauthenticated', { param: 'key' });
+  if (merchant === undefined) throw new VaultError('unauthenticated', { param: 'key' });
   deps.limits.perKey.hit(`pk:${key}`);
   const body = parseInput(FieldsTokenRequest, req.body);
   req.actor = redactKey(body.key);
@@ -150,7 +150,7 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
     ),
   ).catch((error: unknown) => {
     // Only the merchant's server may learn that a card is already registered: the page gets the generic refusal.
-    if (error instanceof ApiError && error.code === 'duplicate_card') throw new ApiError('card_not_accepted', { param: 'card' });
+    if (error instanceof VaultError && error.code === 'duplicate_card') throw new VaultError('card_not_accepted', { param: 'card' });
     throw error;
   });
 }

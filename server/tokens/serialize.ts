@@ -1,3 +1,4 @@
+import { errorBody } from '../http/error-response.ts';
 import type { BulkOutcome } from './bulk-update.ts';
 import type { TokenOutcome } from './create.ts';
 import type { TokenRecord } from './records.ts';
@@ -50,7 +51,7 @@ export function bulkUpdateBody(outcomes: BulkOutcome[]) {
   const results = outcomes.map((outcome) =>
     'record' in outcome
       ? { token: outcome.token, ok: true as const, object: tokenBody(outcome.record) }
-      : { token: outcome.token, ok: false as const, error: outcome.error.toBody().error },
+      : { token: outcome.token, ok: false as const, error: errorBody(outcome.error).error },
   );
   const succeeded = results.filter((result) => result.ok).length;
   const status = succeeded === results.length ? 'SUCCESS' : succeeded === 0 ? 'FAILURE' : 'PARTIAL_SUCCESS';

@@ -3,7 +3,7 @@ import type { IdempotencyClaim, StoredResponse } from '../idempotency/idempotenc
 import type { Merchant } from '../merchants/service.ts';
 import { BulkTokenUpdate, type BulkItem, type BulkWrite } from './bulk-update.ts';
 import { createToken, type CreateTokenInput, type TokenWrite } from './create.ts';
-import type { CardServiceDeps } from './deps.ts';
+import type { CardServiceDeps } from '../cards/deps.ts';
 import { deleteToken, getToken, listTokens } from './queries.ts';
 import type { TokenRecord } from './records.ts';
 import { verifyToken } from './verify.ts';

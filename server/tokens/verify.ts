@@ -1,17 +1,17 @@
 import { verifyAccount } from '../acquirer/verification.ts';
 import type { AuditSource } from '../audit/audit.ts';
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import type { StoredCard } from '../keys/card-keys.ts';
 import type { Merchant } from '../merchants/service.ts';
-import type { CardServiceDeps } from './deps.ts';
-import { pendingDetails, promotePending, takePending } from './pending.ts';
-import { READABLE, TOKEN_COLUMNS, type TokenRecord } from './records.ts';
+import type { CardServiceDeps } from '../cards/deps.ts';
+import { pendingDetails, promotePending, takePending } from '../cards/pending.ts';
+import { CHARGEABLE, READABLE } from '../cards/liveness.ts';
+import { TOKEN_RECORD, tokenRecordOf } from './records.ts';
 import { createdTokenBody } from './serialize.ts';
 
 interface TokenToVerify extends StoredCard {
-  reusable: boolean;
-  used_at: Date | null;
+  chargeable: boolean;
   exp_month: number;
   exp_year: number;
   fingerprint: string;
@@ -40,14 +40,15 @@ export async function verifyToken(
   ctx: { actor: string; source: AuditSource; claim: IdempotencyClaim | undefined },
 ): Promise<StoredResponse> {
   const { rows } = await deps.db.query<TokenToVerify>(
-    `select reusable, used_at, card_sealed, card_key_sealed, data_key_version, exp_month, exp_year, fingerprint,
+    `select ${CHARGEABLE} as chargeable, card_sealed, card_key_sealed, data_key_version, exp_month, exp_year, fingerprint,
             cvc_sealed, cvc_bucket, session_id, client_ip
        from tokens where merchant_id = $1 and token = $2 and ${READABLE}`,
     [merchant.id, token],
   );
   const row = rows[0];
-  if (row === undefined || row.card_sealed === null) throw new ApiError('token_not_found', { param: 'token' });
-  if (!row.reusable && row.used_at !== null) throw new ApiError('token_used', { param: 'token' });
+  if (row === undefined || row.card_sealed === null) throw new VaultError('token_not_found', { param: 'token' });
+  // Readable but not chargeable: a spent single-use token.
+  if (!row.chargeable) throw new VaultError('token_used', { param: 'token' });
   const source = { merchantId: merchant.id, fingerprint: row.fingerprint, sessionId: row.session_id, clientIp: row.client_ip };
   await deps.declines.check(deps.db, source);
 
@@ -64,17 +65,17 @@ export async function verifyToken(
     if (pending !== undefined && (await takePending(tx, merchant.id, token, pending.created_at)) && proven !== undefined) {
       await promotePending(tx, merchant.id, token, pending, proven);
     }
-    const updated = await tx.query<TokenRecord>(
+    const updated = await tx.query<{ record: unknown }>(
       `update tokens set cvc_sealed = null, cvc_bucket = null, cvc_expires_at = null,
                          used_at = case when reusable then used_at else now() end, updated_at = now()
         where merchant_id = $1 and token = $2 and ${READABLE}
-        returning ${TOKEN_COLUMNS}`,
+        returning ${TOKEN_RECORD}`,
       [merchant.id, token],
     );
     // Deleted while the acquirer answered: the verification was voided anyway, and there is no token to report on.
-    if (updated.rows[0] === undefined) throw new ApiError('token_not_found', { param: 'token' });
+    if (updated.rows[0] === undefined) throw new VaultError('token_not_found', { param: 'token' });
     if (verification.status === 'failed') await deps.declines.record(tx, source);
-    const response = { status: 200, body: JSON.stringify(createdTokenBody({ token: updated.rows[0], existing: false, verification })) };
+    const response = { status: 200, body: JSON.stringify(createdTokenBody({ token: tokenRecordOf(updated.rows[0].record), existing: false, verification })) };
     await recordResponse(tx, ctx.claim, response);
     // Last: an audit entry locks its merchant's chain until commit.
     await deps.audit.record(

@@ -1,4 +1,4 @@
-import { ApiError } from '../errors.ts';
+import { VaultError } from '../errors.ts';
 import type { Queryable } from '../storage/db.ts';
 
 /** How many declines each source may collect in one window before its attempts are refused (429). */
@@ -50,11 +50,11 @@ export class DeclineVelocity {
   }
 
   /** The 429 for a source past its limit: retry when the window ends. */
-  refusal(now = Date.now()): ApiError {
+  refusal(now = Date.now()): VaultError {
     const end = this.window(now).getTime() + this.#limits.windowSeconds * 1000;
-    return new ApiError('rate_limited', {
+    return new VaultError('rate_limited', {
       message: 'Too many declined attempts; try again later.',
-      headers: { 'Retry-After': String(Math.max(1, Math.ceil((end - now) / 1000))) },
+      retryAfterSeconds: (end - now) / 1000,
     });
   }
 

@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../server/log.ts';
 import type { Db } from '../../server/storage/db.ts';
-import { callFunction, refusalOf } from '../../server/storage/functions.ts';
+import { callFunction, Composite, refusalOf } from '../../server/storage/functions.ts';
 import { migrate, MigrationHistoryError, schemaSources } from '../../server/storage/migrate.ts';
 import { openStorage } from '../../server/storage/open.ts';
 import { newDataDir, newTestDatabase, storageKinds } from '../support/vault.ts';
@@ -80,18 +80,7 @@ describe.each(storageKinds())('the schema on %s', (storage) => {
       reusable: true,
       decline_duplicates: null,
       single_use_expires_at: new Date(),
-      brand: null,
-      last4: null,
-      exp_month: null,
-      exp_year: null,
-      cardholder_name: null,
-      fingerprint: null,
-      card_sealed: null,
-      card_key_sealed: null,
-      data_key_version: 1,
-      cvc_sealed: null,
-      cvc_bucket: null,
-      cvc_expires_at: null,
+      card: new Composite('tessera_card_details', {}),
       ciphertext_hash: null,
       ciphertext_keep_until: null,
       unique_tokens: false,

@@ -1,18 +1,10 @@
 /** Card number arithmetic: the digits a shopper typed, their spacing, and the Luhn check. */
+import { passesLuhn } from '../shared/luhn.ts';
 import { detectBrand, UNKNOWN_BRAND } from './card-brands.ts';
 
-export const digitsOnly = (text: string): string => text.replace(/\D/g, '');
+export { passesLuhn };
 
-/** The mod-10 checksum every card number carries in its last digit. */
-export function passesLuhn(digits: string): boolean {
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let digit = +digits[digits.length - 1 - i]!;
-    if (i % 2) digit = digit > 4 ? digit * 2 - 9 : digit * 2;
-    sum += digit;
-  }
-  return sum % 10 === 0;
-}
+export const digitsOnly = (text: string): string => text.replace(/\D/g, '');
 
 /** `4242424242424242` → `4242 4242 4242 4242` with the brand's gaps (Amex: `3782 822463 10005`). */
 export function formatCardNumber(digits: string, gaps: readonly number[]): string {

@@ -18,20 +18,8 @@ create or replace function tessera_create_token(
   p_reusable boolean,
   p_customer text,
   p_decline_duplicates boolean,
-  p_brand text,
-  p_last4 text,
-  p_exp_month integer,
-  p_exp_year integer,
-  p_cardholder_name text,
-  p_fingerprint text,
-  -- the card under its own key, and that key wrapped under the data key of p_data_key_version
-  p_card_sealed bytea,
-  p_card_key_sealed bytea,
-  p_data_key_version integer,
-  -- the CVC under the key of its bucket
-  p_cvc_sealed bytea,
-  p_cvc_bucket bigint,
-  p_cvc_expires_at timestamptz,
+  -- the new card's details (server/storage/migrations/010_card_details_type.sql)
+  p_card tessera_card_details,
   p_expires_at timestamptz,
   p_created_at timestamptz,
   -- replay protection: the hash of the JWE's decoded bytes and how long to remember it
@@ -105,20 +93,19 @@ begin
   end if;
 
   -- One tokenization per card and merchant at a time, so the duplicate and unique checks hold under concurrency.
-  perform pg_advisory_xact_lock(hashtextextended(p_merchant_id || '/' || p_fingerprint, 0));
+  perform pg_advisory_xact_lock(hashtextextended(p_merchant_id || '/' || p_card.fingerprint, 0));
 
   if exists (
     select 1 from tokens
-     where merchant_id = p_merchant_id and fingerprint = p_fingerprint and decline_duplicates
-       and deleted_at is null and (reusable or (used_at is null and expires_at > now()))
+     where merchant_id = p_merchant_id and fingerprint = p_card.fingerprint and decline_duplicates
+       and tessera_token_chargeable(tokens)
   ) then
     raise exception using errcode = 'TV002', message = 'duplicate_card';
   end if;
 
   if p_find_existing then
     select token into v_existing from tokens
-     where merchant_id = p_merchant_id and fingerprint = p_fingerprint
-       and deleted_at is null and (reusable or (used_at is null and expires_at > now()))
+     where merchant_id = p_merchant_id and fingerprint = p_card.fingerprint and tessera_token_chargeable(tokens)
      order by created_at
      limit 1;
     if v_existing is not null and p_pending_card_sealed is null then
@@ -127,8 +114,8 @@ begin
     if v_existing is not null then
       insert into token_pending_cards (merchant_id, token, card_sealed, card_key_sealed, data_key_version, exp_month, exp_year,
                                        cardholder_name, cvc_sealed, cvc_bucket, reusable, created_at, expires_at)
-      values (p_merchant_id, v_existing, p_pending_card_sealed, p_pending_card_key_sealed, p_data_key_version, p_exp_month, p_exp_year,
-              p_cardholder_name, p_pending_cvc_sealed, p_cvc_bucket, p_reusable, p_created_at, p_pending_expires_at)
+      values (p_merchant_id, v_existing, p_pending_card_sealed, p_pending_card_key_sealed, p_card.data_key_version, p_card.exp_month, p_card.exp_year,
+              p_card.cardholder_name, p_pending_cvc_sealed, p_card.cvc_bucket, p_reusable, p_created_at, p_pending_expires_at)
       on conflict (merchant_id, token) do update set
         card_sealed = excluded.card_sealed, card_key_sealed = excluded.card_key_sealed, data_key_version = excluded.data_key_version,
         exp_month = excluded.exp_month, exp_year = excluded.exp_year, cardholder_name = excluded.cardholder_name,
@@ -149,9 +136,9 @@ begin
   insert into tokens (merchant_id, token, reusable, customer, decline_duplicates, brand, last4, exp_month, exp_year,
                       cardholder_name, fingerprint, card_sealed, card_key_sealed, data_key_version, cvc_sealed, cvc_bucket,
                       cvc_expires_at, expires_at, session_id, client_ip, created_at, updated_at)
-  values (p_merchant_id, p_token, p_reusable, p_customer, p_decline_duplicates, p_brand, p_last4, p_exp_month, p_exp_year,
-          p_cardholder_name, p_fingerprint, p_card_sealed, p_card_key_sealed, p_data_key_version, p_cvc_sealed, p_cvc_bucket,
-          p_cvc_expires_at, p_expires_at, p_session_id, p_shopper_ip, p_created_at, p_created_at)
+  values (p_merchant_id, p_token, p_reusable, p_customer, p_decline_duplicates, p_card.brand, p_card.last4, p_card.exp_month, p_card.exp_year,
+          p_card.cardholder_name, p_card.fingerprint, p_card.card_sealed, p_card.card_key_sealed, p_card.data_key_version, p_card.cvc_sealed, p_card.cvc_bucket,
+          p_card.cvc_expires_at, p_expires_at, p_session_id, p_shopper_ip, p_created_at, p_created_at)
   on conflict (merchant_id, token) do nothing;
   if not found then
     raise exception using errcode = 'TV003', message = 'token_value_taken';

@@ -12,19 +12,8 @@ create or replace function tessera_update_token(
   p_decline_duplicates boolean,
   -- the expiry of a reusable token made single-use
   p_single_use_expires_at timestamptz,
-  -- the new card, all null when the item carries none
-  p_brand text,
-  p_last4 text,
-  p_exp_month integer,
-  p_exp_year integer,
-  p_cardholder_name text,
-  p_fingerprint text,
-  p_card_sealed bytea,
-  p_card_key_sealed bytea,
-  p_data_key_version integer,
-  p_cvc_sealed bytea,
-  p_cvc_bucket bigint,
-  p_cvc_expires_at timestamptz,
+  -- the new card, all fields null when the item carries none
+  p_card tessera_card_details,
   p_ciphertext_hash bytea,
   p_ciphertext_keep_until timestamptz,
   -- the merchant has unique tokens: a card number may have one live token only
@@ -59,7 +48,7 @@ begin
     end if;
   end if;
 
-  if p_card_sealed is not null then
+  if p_card.card_sealed is not null then
     insert into used_ciphertexts (hash, expires_at) values (p_ciphertext_hash, p_ciphertext_keep_until)
     on conflict (hash) do nothing;
     if not found then
@@ -68,8 +57,7 @@ begin
   end if;
 
   select fingerprint into v_fingerprint from tokens
-   where merchant_id = p_merchant_id and token = p_token
-     and deleted_at is null and (reusable or used_at is not null or expires_at > now());
+   where merchant_id = p_merchant_id and token = p_token and tessera_token_readable(tokens);
   if not found then
     raise exception using errcode = 'TV006', message = 'token_not_found';
   end if;
@@ -78,7 +66,7 @@ begin
   -- tessera_create_token takes), in a fixed order so two updates cannot deadlock.
   for v_lock in
     select distinct hashtextextended(p_merchant_id || '/' || f, 0)
-      from unnest(array[v_fingerprint, p_fingerprint]) as f
+      from unnest(array[v_fingerprint, p_card.fingerprint]) as f
      where f is not null
      order by 1
   loop
@@ -86,8 +74,7 @@ begin
   end loop;
 
   select * into v_row from tokens
-   where merchant_id = p_merchant_id and token = p_token
-     and deleted_at is null and (reusable or used_at is not null or expires_at > now())
+   where merchant_id = p_merchant_id and token = p_token and tessera_token_readable(tokens)
      for update;
   if not found then
     raise exception using errcode = 'TV006', message = 'token_not_found';
@@ -102,12 +89,12 @@ begin
     raise exception using errcode = 'TV007', message = 'token_used';
   end if;
 
-  if p_fingerprint is not null and p_fingerprint <> v_row.fingerprint then
+  if p_card.fingerprint is not null and p_card.fingerprint <> v_row.fingerprint then
     if exists (
       select 1 from tokens
-       where merchant_id = p_merchant_id and fingerprint = p_fingerprint and token <> p_token
+       where merchant_id = p_merchant_id and fingerprint = p_card.fingerprint and token <> p_token
          and (decline_duplicates or p_unique_tokens)
-         and deleted_at is null and (reusable or (used_at is null and expires_at > now()))
+         and tessera_token_chargeable(tokens)
     ) then
       raise exception using errcode = 'TV002', message = 'duplicate_card';
     end if;
@@ -121,30 +108,25 @@ begin
       else expires_at
     end,
     decline_duplicates = coalesce(p_decline_duplicates, decline_duplicates),
-    brand = coalesce(p_brand, brand),
-    last4 = coalesce(p_last4, last4),
-    exp_month = coalesce(p_exp_month, exp_month),
-    exp_year = coalesce(p_exp_year, exp_year),
-    cardholder_name = coalesce(p_cardholder_name, cardholder_name),
-    fingerprint = coalesce(p_fingerprint, fingerprint),
-    card_sealed = coalesce(p_card_sealed, card_sealed),
-    card_key_sealed = case when p_card_sealed is null then card_key_sealed else p_card_key_sealed end,
-    data_key_version = case when p_card_sealed is null then data_key_version else p_data_key_version end,
+    brand = coalesce(p_card.brand, brand),
+    last4 = coalesce(p_card.last4, last4),
+    exp_month = coalesce(p_card.exp_month, exp_month),
+    exp_year = coalesce(p_card.exp_year, exp_year),
+    cardholder_name = coalesce(p_card.cardholder_name, cardholder_name),
+    fingerprint = coalesce(p_card.fingerprint, fingerprint),
+    card_sealed = coalesce(p_card.card_sealed, card_sealed),
+    card_key_sealed = case when p_card.card_sealed is null then card_key_sealed else p_card.card_key_sealed end,
+    data_key_version = case when p_card.card_sealed is null then data_key_version else p_card.data_key_version end,
     -- a new card brings its own CVC, or none: the old one belongs to the old card
-    cvc_sealed = case when p_card_sealed is null then cvc_sealed else p_cvc_sealed end,
-    cvc_bucket = case when p_card_sealed is null then cvc_bucket else p_cvc_bucket end,
-    cvc_expires_at = case when p_card_sealed is null then cvc_expires_at else p_cvc_expires_at end,
+    cvc_sealed = case when p_card.card_sealed is null then cvc_sealed else p_card.cvc_sealed end,
+    cvc_bucket = case when p_card.card_sealed is null then cvc_bucket else p_card.cvc_bucket end,
+    cvc_expires_at = case when p_card.card_sealed is null then cvc_expires_at else p_card.cvc_expires_at end,
     updated_at = now()
   where merchant_id = p_merchant_id and token = p_token
-  returning json_build_object(
-    'token', token, 'reusable', reusable, 'customer', customer, 'decline_duplicates', decline_duplicates,
-    'brand', brand, 'last4', last4, 'exp_month', exp_month, 'exp_year', exp_year,
-    'cardholder_name', cardholder_name, 'fingerprint', fingerprint,
-    'expires_at', expires_at, 'used_at', used_at, 'created_at', created_at
-  )::text into v_record;
+  returning tessera_token_record(tokens)::text into v_record;
 
   -- The merchant set the card: details a shopper typed and nobody proved yet are void.
-  if p_card_sealed is not null then
+  if p_card.card_sealed is not null then
     delete from token_pending_cards where merchant_id = p_merchant_id and token = p_token;
   end if;
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import creditCardType from 'credit-card-type';
 import { describe, expect, it } from 'vitest';
 import { containsCardNumber, hasKnownBrandPrefix, scanForCardNumber } from '../../../server/lib/card-number-scan.ts';
+import { passesLuhn } from '../../../widget/shared/luhn.ts';
 
 describe('the card-number scan of free text', () => {
   it.each([
@@ -124,5 +125,26 @@ describe('the card-number scan of free text', () => {
       expect(scan.prefixes).toBe(starts);
       expect(scan.windows).toBe(7 * starts - (6 * 7) / 2);
     });
+  });
+});
+
+describe('the scan’s Luhn arithmetic', () => {
+  it('finds a card number in a run of digits exactly when one of its 13–19 digit windows passes the one Luhn check and has a brand prefix', () => {
+    // Prefix sums in the scan, the shared passesLuhn everywhere else: they must agree.
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const windows = (digits: string) =>
+      Array.from({ length: 7 }, (_, i) => 13 + i).flatMap((length) =>
+        Array.from({ length: Math.max(0, digits.length - length + 1) }, (_, start) => digits.slice(start, start + length)),
+      );
+    let found = 0;
+    for (let i = 0; i < 3_000; i++) {
+      const length = 13 + Math.floor(random() * 9);
+      const digits = Array.from({ length }, () => Math.floor(random() * 10)).join('');
+      const expected = windows(digits).some((window) => passesLuhn(window) && hasKnownBrandPrefix(window));
+      expect(containsCardNumber(digits), digits).toBe(expected);
+      if (expected) found++;
+    }
+    expect(found).toBeGreaterThan(100);
   });
 });

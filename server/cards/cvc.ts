@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ApiError } from '../errors.ts';
-import { cvcFitsCard } from '../tokens/card.ts';
+import { VaultError } from '../errors.ts';
+import { cvcFitsCard } from './card.ts';
 
 const CvcPlaintext = z.strictObject({ cvc: z.string() });
 
@@ -14,11 +14,11 @@ export function parseCvcPlaintext(plaintext: Uint8Array, cardNumber: string): st
   try {
     json = JSON.parse(Buffer.from(plaintext).toString('utf8'));
   } catch {
-    throw new ApiError('parameter_invalid', { message: 'The decrypted CVC is not JSON.', param: 'cvc' });
+    throw new VaultError('parameter_invalid', { message: 'The decrypted CVC is not JSON.', param: 'cvc' });
   }
   const result = CvcPlaintext.safeParse(json);
-  if (!result.success) throw new ApiError('parameter_invalid', { message: 'The decrypted CVC does not have the expected fields.', param: 'cvc' });
+  if (!result.success) throw new VaultError('parameter_invalid', { message: 'The decrypted CVC does not have the expected fields.', param: 'cvc' });
   const { cvc } = result.data;
-  if (!cvcFitsCard(cardNumber, cvc)) throw new ApiError('invalid_cvc', { param: 'cvc' });
+  if (!cvcFitsCard(cardNumber, cvc)) throw new VaultError('invalid_cvc', { param: 'cvc' });
   return cvc;
 }

@@ -1,6 +1,7 @@
 import creditCardType from 'credit-card-type';
 import { z } from 'zod';
-import { ApiError, type ErrorCode } from '../errors.ts';
+import { passesLuhn } from '../../widget/shared/luhn.ts';
+import { VaultError, type ErrorCode } from '../errors.ts';
 import { apiCodeOf, freeText, withApiCode } from '../lib/free-text.ts';
 
 /** The brand of a full card number as credit-card-type names it, or `unknown`. */
@@ -15,18 +16,6 @@ export function cvcFitsCard(number: string, cvc: string): boolean {
   return cvcLength === null ? /^\d{3,4}$/.test(cvc) : /^\d+$/.test(cvc) && cvc.length === cvcLength;
 }
 
-export function passesLuhn(number: string): boolean {
-  let sum = 0;
-  for (let i = 0; i < number.length; i++) {
-    let digit = number.charCodeAt(number.length - 1 - i) - 48;
-    if (i % 2 === 1) {
-      digit *= 2;
-      if (digit > 9) digit -= 9;
-    }
-    sum += digit;
-  }
-  return sum % 10 === 0;
-}
 
 /** Latest expiry year accepted: real cards are issued for a few years, not decades. */
 const MAX_YEARS_AHEAD = 50;
@@ -93,7 +82,7 @@ export function parseCardPlaintext(plaintext: Uint8Array, param = 'card'): Card 
   try {
     json = JSON.parse(Buffer.from(plaintext).toString('utf8'));
   } catch {
-    throw new ApiError('parameter_invalid', { message: 'The decrypted card data is not JSON.', param });
+    throw new VaultError('parameter_invalid', { message: 'The decrypted card data is not JSON.', param });
   }
   const result = CardPlaintextSchema.safeParse(json);
   if (result.success) {
@@ -102,8 +91,8 @@ export function parseCardPlaintext(plaintext: Uint8Array, param = 'card'): Card 
   }
   const coded = result.error.issues.map((issue) => ({ code: apiCodeOf(issue), field: String(issue.path[0] ?? '') }));
   if (coded.some((issue) => issue.code === undefined)) {
-    throw new ApiError('parameter_invalid', { message: 'The decrypted card data does not have the expected fields.', param });
+    throw new VaultError('parameter_invalid', { message: 'The decrypted card data does not have the expected fields.', param });
   }
   const code = PRIORITY.find((c) => coded.some((issue) => issue.code === c)) ?? 'invalid_card_number';
-  throw new ApiError(code, { param: PARAM[code] ?? coded.find((issue) => issue.code === code)!.field });
+  throw new VaultError(code, { param: PARAM[code] ?? coded.find((issue) => issue.code === code)!.field });
 }

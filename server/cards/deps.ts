@@ -8,6 +8,7 @@ import type { MerchantKeys } from '../keys/merchant-keys.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
 import type { Merchant } from '../merchants/service.ts';
 import type { Db } from '../storage/db.ts';
+import { Composite } from '../storage/functions.ts';
 import type { DeclineVelocity } from '../velocity/declines.ts';
 import type { Card } from './card.ts';
 
@@ -41,4 +42,22 @@ export async function sealDetails(
     card: deps.cards.seal(merchant, owner, { number: card.number, postal_code: card.postal_code }),
     cvc: card.cvc === undefined ? null : await deps.cvcs.seal(merchant.id, owner, card.cvc, now),
   };
+}
+
+/** A card's details as tessera_create_token and tessera_update_token take them (`tessera_card_details`). */
+export function cardDetails(card: Pick<Card, 'brand' | 'last4' | 'exp_month' | 'exp_year' | 'name'>, fingerprint: string, sealed: SealedDetails): Composite {
+  return new Composite('tessera_card_details', {
+    brand: card.brand,
+    last4: card.last4,
+    exp_month: card.exp_month,
+    exp_year: card.exp_year,
+    cardholder_name: card.name ?? null,
+    fingerprint,
+    card_sealed: sealed.card.card_sealed,
+    card_key_sealed: sealed.card.card_key_sealed,
+    data_key_version: sealed.card.data_key_version,
+    cvc_sealed: sealed.cvc?.cvc_sealed ?? null,
+    cvc_bucket: sealed.cvc?.cvc_bucket ?? null,
+    cvc_expires_at: sealed.cvc?.cvc_expires_at ?? null,
+  });
 }
