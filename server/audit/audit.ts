@@ -1,6 +1,8 @@
 import type { Request } from 'express';
 import { clientIp } from '../http/client-ip.ts';
 import { newId } from '../lib/ids.ts';
+import { eventBody } from '../events/render.ts';
+import type { EventType } from '../events/types.ts';
 import type { Queryable } from '../storage/db.ts';
 import { auditChainHeads, verifyAuditChains, type AuditVerification, type ChainHead, type ChainWitness } from './chain.ts';
 
@@ -57,6 +59,12 @@ export interface AuditEntry extends AuditSource {
   code?: string | undefined;
   token?: string | undefined;
   paymentId?: string | undefined;
+  /**
+   * Set when the entry records a state change the merchant may act on: the
+   * event's type and the object as the change left it (the vault's record
+   * of it, never card data). The entry is then also an event.
+   */
+  event?: { type: EventType; data: unknown } | undefined;
 }
 
 export interface AuditEvent {
@@ -69,6 +77,9 @@ export interface AuditEvent {
   payment_id: string | null;
   client_ip: string | null;
   request_id: string | null;
+  /** Set when the entry is also an event. */
+  event_type: EventType | null;
+  data: unknown;
   created_at: Date;
 }
 
@@ -117,8 +128,8 @@ export class AuditLog {
 
   async record(entry: AuditEntry, q: Queryable = this.#db): Promise<void> {
     await q.query(
-      `insert into audit_events (id, merchant_id, actor, action, outcome, code, token, payment_id, client_ip, request_id)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      `insert into audit_events (id, merchant_id, actor, action, outcome, code, token, payment_id, client_ip, request_id, event_type, data)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
       [
         newId('evt'),
         entry.merchantId,
@@ -130,6 +141,8 @@ export class AuditLog {
         entry.paymentId ?? null,
         entry.clientIp,
         entry.requestId,
+        entry.event?.type ?? null,
+        entry.event === undefined ? null : JSON.stringify(entry.event.data),
       ],
     );
   }
@@ -150,7 +163,7 @@ export class AuditLog {
     filter: { limit: number; startingAfter?: string | undefined; token?: string | undefined; paymentId?: string | undefined },
   ): Promise<{ events: AuditEvent[]; hasMore: boolean }> {
     const { rows } = await this.#db.query<AuditEvent>(
-      `select id, actor, action, outcome, code, token, payment_id, client_ip, request_id, created_at
+      `select id, actor, action, outcome, code, token, payment_id, client_ip, request_id, event_type, data, created_at
          from audit_events
         where merchant_id = $1
           and ($2::text is null or token = $2)
@@ -164,10 +177,16 @@ export class AuditLog {
   }
 }
 
+/**
+ * An entry of `GET /v1/events`: who did what, from where, and how it ended;
+ * an entry that is also an event carries its `type` and `data.object` (the
+ * same as its webhook), so the merchant reads one log.
+ */
 export function auditEventBody(event: AuditEvent) {
   return {
     id: event.id,
     object: 'event',
+    ...(event.event_type === null ? {} : eventBody({ id: event.id, event_type: event.event_type, data: event.data, created_at: event.created_at })),
     action: event.action,
     outcome: event.outcome,
     code: event.code,

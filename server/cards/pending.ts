@@ -1,5 +1,6 @@
 import type { SealedCard, StoredCard } from '../keys/card-keys.ts';
 import type { Queryable } from '../storage/db.ts';
+import { TOKEN_RECORD, tokenRecordOf, type TokenRecord } from './records.ts';
 
 /**
  * Details a shopper typed for a card that already had a token (unique
@@ -47,15 +48,17 @@ export async function takePending(tx: Queryable, merchantId: string, token: stri
 }
 
 /** Proven details become the token's card: the card sealed again for the token, the expiry, the name, and a saved card if asked. */
-export async function promotePending(tx: Queryable, merchantId: string, token: string, pending: PendingDetails, sealed: SealedCard): Promise<void> {
-  await tx.query(
+export async function promotePending(tx: Queryable, merchantId: string, token: string, pending: PendingDetails, sealed: SealedCard): Promise<TokenRecord> {
+  const { rows } = await tx.query<{ record: unknown }>(
     `update tokens set
        card_sealed = $3, card_key_sealed = $4, data_key_version = $5,
        exp_month = $6, exp_year = $7, cardholder_name = coalesce($8, cardholder_name),
        reusable = reusable or $9,
        expires_at = case when reusable or $9 then null else expires_at end,
        updated_at = now()
-     where merchant_id = $1 and token = $2`,
+     where merchant_id = $1 and token = $2
+     returning ${TOKEN_RECORD}`,
     [merchantId, token, sealed.card_sealed, sealed.card_key_sealed, sealed.data_key_version, pending.exp_month, pending.exp_year, pending.cardholder_name, pending.reusable],
   );
+  return tokenRecordOf(rows[0]!.record);
 }

@@ -15,6 +15,7 @@ import { newestFirst } from '../storage/pagination.ts';
 import { CHARGEABLE, READABLE } from '../cards/liveness.ts';
 import type { CardServiceDeps } from '../cards/deps.ts';
 import { pendingDetails, promotePending, takePending } from '../cards/pending.ts';
+import type { TokenRecord } from '../cards/records.ts';
 import type { DeclineVelocity } from '../velocity/declines.ts';
 import { parseCvcPlaintext } from '../cards/cvc.ts';
 import type { CreatePaymentInput } from './schema.ts';
@@ -188,8 +189,9 @@ export class PaymentService {
         ],
       );
       // Pending details that were used are spent either way; approved, they are the card now.
+      let promoted: TokenRecord | undefined;
       if (pending !== undefined && (await takePending(tx, merchant.id, input.token, pending.created_at)) && proven !== undefined) {
-        await promotePending(tx, merchant.id, input.token, pending, proven);
+        promoted = await promotePending(tx, merchant.id, input.token, pending, proven);
       }
       // The authorization was made: a single-use token is spent (approved or declined) and the CVC is gone.
       await tx.query(
@@ -210,11 +212,16 @@ export class PaymentService {
       await recordResponse(tx, ctx.claim, response);
       // Last: an audit entry locks the merchant's chain until commit.
       const entry = { merchantId: merchant.id, actor: ctx.actor, ...ctx.source, token: input.token, paymentId: id, outcome: 'succeeded' } as const;
+      if (promoted !== undefined) {
+        await this.#audit.record({ ...entry, paymentId: undefined, action: 'token.updated', event: { type: 'token.updated', data: promoted } }, tx);
+      }
       if (status === 'declined') {
-        await this.#audit.record({ ...entry, action: 'payment.declined', code: declineCode ?? undefined }, tx);
+        await this.#audit.record({ ...entry, action: 'payment.declined', code: declineCode ?? undefined, event: { type: 'payment.declined', data: payment } }, tx);
       } else {
-        await this.#audit.record({ ...entry, action: 'payment.authorized' }, tx);
-        if (status === 'captured') await this.#audit.record({ ...entry, action: 'payment.captured' }, tx);
+        // A capture at once is two events: the authorization, then the capture.
+        const authorized = status === 'captured' ? { ...payment, status: 'authorized' as const, amount_captured: 0 } : payment;
+        await this.#audit.record({ ...entry, action: 'payment.authorized', event: { type: 'payment.authorized', data: authorized } }, tx);
+        if (status === 'captured') await this.#audit.record({ ...entry, action: 'payment.captured', event: { type: 'payment.captured', data: payment } }, tx);
       }
       return { response };
     });
@@ -238,7 +245,7 @@ export class PaymentService {
       if (capture > payment.amount) throw new VaultError('amount_too_large', { param: 'amount' });
       await this.#acquirer.capture(payment.id, capture);
       const updated = await update(tx, ctx.merchant.id, payment.id, `status = 'captured', amount_captured = $3`, [capture]);
-      return { status: 200, body: JSON.stringify(paymentBody(updated)) };
+      return { response: { status: 200, body: JSON.stringify(paymentBody(updated)) }, payment: updated };
     });
   }
 
@@ -247,7 +254,7 @@ export class PaymentService {
       if (payment.status !== 'authorized') throw new VaultError('payment_not_voidable', { param: 'id' });
       await this.#acquirer.void(payment.id);
       const updated = await update(tx, ctx.merchant.id, payment.id, `status = 'voided'`, []);
-      return { status: 200, body: JSON.stringify(paymentBody(updated)) };
+      return { response: { status: 200, body: JSON.stringify(paymentBody(updated)) }, payment: updated };
     });
   }
 
@@ -274,7 +281,7 @@ export class PaymentService {
          status = case when amount_refunded + $3 = amount_captured then 'refunded' else 'partially_refunded' end`,
         [refund],
       );
-      return { status: 201, body: JSON.stringify(refundBody(rows[0]!, updated)) };
+      return { response: { status: 201, body: JSON.stringify(refundBody(rows[0]!, updated)) }, payment: updated };
     });
   }
 
@@ -306,12 +313,12 @@ export class PaymentService {
     return { payments: page.rows, hasMore: page.hasMore };
   }
 
-  /** Locks the payment, applies `work` (which refuses by throwing), records the response and audits it. */
+  /** Locks the payment, applies `work` (which refuses by throwing), records the response and the audit entry that is also the event. */
   async #change(
     paymentId: string,
     ctx: PaymentContext,
-    action: AuditEntry['action'],
-    work: (tx: Queryable, payment: PaymentRecord) => Promise<StoredResponse>,
+    action: 'payment.captured' | 'payment.voided' | 'payment.refunded',
+    work: (tx: Queryable, payment: PaymentRecord) => Promise<{ response: StoredResponse; payment: PaymentRecord }>,
   ): Promise<StoredResponse> {
     return this.#db.transaction(async (tx) => {
       const { rows } = await tx.query<PaymentRecord>(`select ${COLUMNS} from payments where merchant_id = $1 and id = $2 for update`, [
@@ -320,20 +327,29 @@ export class PaymentService {
       ]);
       const payment = rows[0];
       if (payment === undefined) throw new VaultError('payment_not_found', { param: 'id' });
-      let response: StoredResponse;
+      let changed: { response: StoredResponse; payment: PaymentRecord };
       try {
-        response = await work(tx, payment);
+        changed = await work(tx, payment);
       } catch (error) {
         if (error instanceof AcquirerError) throw new VaultError('acquirer_error', { cause: error });
         throw error;
       }
-      await recordResponse(tx, ctx.claim, response);
+      await recordResponse(tx, ctx.claim, changed.response);
       // Last: an audit entry locks the merchant's chain until commit.
       await this.#audit.record(
-        { merchantId: ctx.merchant.id, actor: ctx.actor, ...ctx.source, action, outcome: 'succeeded', token: payment.token, paymentId: payment.id },
+        {
+          merchantId: ctx.merchant.id,
+          actor: ctx.actor,
+          ...ctx.source,
+          action,
+          outcome: 'succeeded',
+          token: payment.token,
+          paymentId: payment.id,
+          event: { type: action, data: changed.payment },
+        },
         tx,
       );
-      return response;
+      return changed.response;
     });
   }
 

@@ -12,7 +12,7 @@ import { callFunction, Composite, refusalOf } from '../storage/functions.ts';
 import { parseCardPlaintext } from '../cards/card.ts';
 import { cardDetails, sealDetails, type CardServiceDeps } from '../cards/deps.ts';
 import { READABLE } from '../cards/liveness.ts';
-import { SINGLE_USE_LIFETIME_MS, tokenRecordOf, type TokenRecord } from './records.ts';
+import { SINGLE_USE_LIFETIME_MS, tokenRecordOf, type TokenRecord } from '../cards/records.ts';
 
 /** One item of `PATCH /v1/tokens`, as the route parsed it; absent fields stay as they are. */
 export interface TokenUpdate {

@@ -11,7 +11,7 @@ import { callFunction, refusalOf } from '../storage/functions.ts';
 import { parseCardPlaintext, type Card } from '../cards/card.ts';
 import { cardDetails, sealDetails, type CardServiceDeps, type SealedDetails } from '../cards/deps.ts';
 import { PENDING_LIFETIME_MS } from '../cards/pending.ts';
-import { SINGLE_USE_LIFETIME_MS, TOKEN_RECORD, tokenRecordOf, type TokenRecord } from './records.ts';
+import { SINGLE_USE_LIFETIME_MS, TOKEN_RECORD, tokenRecordOf, type TokenRecord } from '../cards/records.ts';
 
 export interface CreateTokenInput {
   merchant: Merchant;
@@ -133,7 +133,7 @@ export async function createToken(deps: CardServiceDeps, input: CreateTokenInput
     const response = write.render({ token: existing, existing: true, ...(verification === undefined ? {} : { verification }) });
     await recordResponse(tx, write.claim, response);
     // Last: an audit entry locks its merchant's chain until commit.
-    for (const entry of reuseEntries(verification)) {
+    for (const entry of reuseEntries(verification, existing)) {
       await deps.audit.record({ merchantId: merchant.id, actor: write.actor, token: existing.token, ...write.source, ...entry }, tx);
     }
     return response;
@@ -216,9 +216,12 @@ function refusal(error: unknown, deps: Pick<CardServiceDeps, 'declines'>): never
   }
 }
 
-/** The audit entries of a unique token returned again: the reuse, and the verification if one ran. */
-function reuseEntries(verification: Verification | undefined): Pick<AuditEntry, 'action' | 'outcome' | 'code'>[] {
-  const entries: Pick<AuditEntry, 'action' | 'outcome' | 'code'>[] = [{ action: 'token.reused', outcome: 'succeeded' }];
+/** The audit entries of a unique token returned again: the reuse (also the token.updated event), and the verification if one ran. */
+function reuseEntries(verification: Verification | undefined, refreshed: TokenRecord): Pick<AuditEntry, 'action' | 'outcome' | 'code' | 'event'>[] {
+  // The refresh changed the token's expiry, name or card: a token.updated event.
+  const entries: Pick<AuditEntry, 'action' | 'outcome' | 'code' | 'event'>[] = [
+    { action: 'token.reused', outcome: 'succeeded', event: { type: 'token.updated', data: refreshed } },
+  ];
   if (verification !== undefined) {
     entries.push({ action: 'token.verified', outcome: verification.status, code: verification.decline_code ?? undefined });
   }

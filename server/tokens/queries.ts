@@ -4,7 +4,7 @@ import { newId } from '../lib/ids.ts';
 import type { Queryable } from '../storage/db.ts';
 import { newestFirst } from '../storage/pagination.ts';
 import { READABLE } from '../cards/liveness.ts';
-import { TOKEN_RECORD, tokenRecordOf, type TokenRecord } from './records.ts';
+import { TOKEN_RECORD, tokenRecordOf, type TokenRecord } from '../cards/records.ts';
 
 export async function getToken(db: Queryable, merchantId: string, token: string): Promise<TokenRecord> {
   const { rows } = await db.query<{ record: unknown }>(`select ${TOKEN_RECORD} from tokens where merchant_id = $1 and token = $2 and ${READABLE}`, [
@@ -46,12 +46,12 @@ export async function deleteToken(db: Queryable, merchantId: string, token: stri
        update tokens set card_sealed = null, card_key_sealed = null, cvc_sealed = null, cvc_bucket = null, cvc_expires_at = null,
                          deleted_at = now(), updated_at = now()
         where merchant_id = $1 and token = $2 and ${READABLE}
-        returning token
+        returning token, ${TOKEN_RECORD}
      ), pending as (
        delete from token_pending_cards where merchant_id = $1 and token in (select token from deleted)
      )
-     insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id)
-     select $3, $1, $4, 'token.deleted', 'succeeded', token, $5, $6 from deleted`,
+     insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id, event_type, data)
+     select $3, $1, $4, 'token.deleted', 'succeeded', token, $5, $6, 'token.deleted', record::jsonb from deleted`,
     [merchantId, token, newId('evt'), actor, source.clientIp, source.requestId],
   );
   if (rowCount === 0) throw new VaultError('token_not_found', { param: 'token' });

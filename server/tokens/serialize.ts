@@ -1,7 +1,7 @@
 import { errorBody } from '../http/error-response.ts';
 import type { BulkOutcome } from './bulk-update.ts';
 import type { TokenOutcome } from './create.ts';
-import type { TokenRecord } from './records.ts';
+import type { TokenRecord } from '../cards/records.ts';
 
 const iso = (date: Date | null) => (date === null ? null : date.toISOString());
 

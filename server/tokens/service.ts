@@ -5,7 +5,7 @@ import { BulkTokenUpdate, type BulkItem, type BulkWrite } from './bulk-update.ts
 import { createToken, type CreateTokenInput, type TokenWrite } from './create.ts';
 import type { CardServiceDeps } from '../cards/deps.ts';
 import { deleteToken, getToken, listTokens } from './queries.ts';
-import type { TokenRecord } from './records.ts';
+import type { TokenRecord } from '../cards/records.ts';
 import { verifyToken } from './verify.ts';
 
 /**

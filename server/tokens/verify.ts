@@ -7,7 +7,7 @@ import type { Merchant } from '../merchants/service.ts';
 import type { CardServiceDeps } from '../cards/deps.ts';
 import { pendingDetails, promotePending, takePending } from '../cards/pending.ts';
 import { CHARGEABLE, READABLE } from '../cards/liveness.ts';
-import { TOKEN_RECORD, tokenRecordOf } from './records.ts';
+import { TOKEN_RECORD, tokenRecordOf } from '../cards/records.ts';
 import { createdTokenBody } from './serialize.ts';
 
 interface TokenToVerify extends StoredCard {
@@ -75,7 +75,8 @@ export async function verifyToken(
     // Deleted while the acquirer answered: the verification was voided anyway, and there is no token to report on.
     if (updated.rows[0] === undefined) throw new VaultError('token_not_found', { param: 'token' });
     if (verification.status === 'failed') await deps.declines.record(tx, source);
-    const response = { status: 200, body: JSON.stringify(createdTokenBody({ token: tokenRecordOf(updated.rows[0].record), existing: false, verification })) };
+    const record = tokenRecordOf(updated.rows[0].record);
+    const response = { status: 200, body: JSON.stringify(createdTokenBody({ token: record, existing: false, verification })) };
     await recordResponse(tx, ctx.claim, response);
     // Last: an audit entry locks its merchant's chain until commit.
     await deps.audit.record(
@@ -87,6 +88,8 @@ export async function verifyToken(
         code: verification.decline_code ?? undefined,
         token,
         ...ctx.source,
+        // The verification erased the CVC, and may have spent a single-use token or proven new details.
+        event: { type: 'token.updated', data: record },
       },
       tx,
     );

@@ -175,7 +175,8 @@ describe.each(storageKinds())('the audit log hash chains on %s', (storage) => {
       const before = await db.query<{ n: number }>('select count(*)::int as n from audit_events');
       await expect(db.query(`update audit_events set action = 'token.read' where seq = (select min(seq) from audit_events)`)).rejects.toThrow(/append-only/);
       await expect(db.query('delete from audit_events where seq = (select max(seq) from audit_events)')).rejects.toThrow(/append-only/);
-      await expect(db.exec('truncate audit_events')).rejects.toThrow(/append-only/);
+      // Refused by the trigger, or before it by the foreign keys of the webhook deliveries that point at events.
+      await expect(db.exec('truncate audit_events')).rejects.toThrow(/append-only|foreign key/);
       expect((await db.query<{ n: number }>('select count(*)::int as n from audit_events')).rows).toEqual(before.rows);
       expect((await verify(vault)).ok).toBe(true);
     });
@@ -315,7 +316,9 @@ describe.each(storageKinds())('the audit log hash chains on %s', (storage) => {
 
     it('chains the entries written before it, oldest first, and new entries continue each chain', async () => {
       const upgraded = await databaseBeforeTheChain(storage);
-      expect(await migrate(upgraded)).toEqual(['007_audit_source.sql', '008_audit_chain.sql', '009_key_hierarchy.sql', 'functions']);
+      const later = schemaSources().migrations.filter((file) => file.name >= '007').map((file) => file.name);
+      expect(later.slice(0, 2)).toEqual(['007_audit_source.sql', '008_audit_chain.sql']);
+      expect(await migrate(upgraded)).toEqual([...later, 'functions']);
       const { rows } = await upgraded.query<{ id: string; chain: string; chain_seq: string }>(
         'select id, chain, chain_seq::text as chain_seq from audit_events order by seq',
       );
@@ -385,7 +388,9 @@ describe.each(storageKinds())('the audit log hash chains on %s', (storage) => {
       await vault.close();
       const logStart = readFileSync(vault.logFile).length;
       vault = await startTestVault({ storage, dataDir: vault.dataDir, databaseUrl: vault.databaseUrl });
-      const logged = await loggedHead(vault, shop.id, logStart);
+      // The round that starts with the vault may still be running: wait for a whole round, then read the log.
+      await vault.vault.maintain();
+      const logged = loggedHead(vault, shop.id, logStart);
       expect(logged.seq).toBe(intact.report.chains.find((c) => c.chain === shop.id)!.head!.seq);
       const witness = `${shop.id}:${logged.seq}:${logged.hash}`;
       expect((await tessera('--expect', witness)).code).toBe(0);
@@ -400,19 +405,16 @@ describe.each(storageKinds())('the audit log hash chains on %s', (storage) => {
   });
 });
 
-/** The last `audit chain head` line the vault logged for `chain` past `offset`, waiting for the maintenance round to write it. */
-async function loggedHead(vault: TestVault, chain: string, offset: number): Promise<{ seq: number; hash: string }> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const lines = readFileSync(vault.logFile)
-      .subarray(offset)
-      .toString('utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as { msg?: string; audit_chain?: string; seq?: number; hash?: string })
-      .filter((line) => line.msg === 'audit chain head' && line.audit_chain === chain);
-    const last = lines.at(-1);
-    if (last !== undefined) return { seq: last.seq!, hash: last.hash! };
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`the vault logged no head for ${chain}`);
+/** The last `audit chain head` line the vault logged for `chain` past `offset`. */
+function loggedHead(vault: TestVault, chain: string, offset: number): { seq: number; hash: string } {
+  const lines = readFileSync(vault.logFile)
+    .subarray(offset)
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { msg?: string; audit_chain?: string; seq?: number; hash?: string })
+    .filter((line) => line.msg === 'audit chain head' && line.audit_chain === chain);
+  const last = lines.at(-1);
+  if (last === undefined) throw new Error(`the vault logged no head for ${chain}`);
+  return { seq: last.seq!, hash: last.hash! };
 }

@@ -7,13 +7,20 @@
 -- in it, every column a person reads, and the previous entry's hash. The
 -- time is written in UTC with microseconds, so the session's time zone
 -- cannot change it. A column added to audit_events later is not covered
--- until a new version of this form names it.
+-- until a new version of this form names it: an event (event_type set) is
+-- hashed in form v2 — the v1 text, the event's type and its object (jsonb's
+-- text is canonical) —, while every other entry keeps form v1, so entries
+-- written before events existed verify as they did.
 
 create or replace function tessera_audit_entry_hash(p_entry audit_events) returns bytea
 language sql
 stable
 as $$
-  select sha256(convert_to(json_build_array(
+  select sha256(convert_to(case
+    when p_entry.event_type is null then v1
+    else json_build_array('tessera-audit-v2', v1, p_entry.event_type, p_entry.data::text)::text
+  end, 'UTF8'))
+  from (select json_build_array(
     'tessera-audit-v1',
     p_entry.chain,
     p_entry.chain_seq::text,
@@ -30,5 +37,5 @@ as $$
     p_entry.request_id,
     to_char(p_entry.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
     encode(p_entry.prev_hash, 'hex')
-  )::text, 'UTF8'))
+  )::text as v1) form
 $$;

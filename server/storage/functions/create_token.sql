@@ -150,8 +150,11 @@ begin
   end if;
 
   -- Last: an audit entry locks its merchant's chain until commit (audit_chain_link.sql).
-  insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id)
-  values (p_audit_id, p_merchant_id, p_actor, 'token.created', 'succeeded', p_token, p_client_ip, p_request_id);
+  -- The entry is also the token.created event, with the token as it was made.
+  insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id, event_type, data)
+  select p_audit_id, p_merchant_id, p_actor, 'token.created', 'succeeded', p_token, p_client_ip, p_request_id,
+         'token.created', tessera_token_record(t)::jsonb
+    from tokens t where t.merchant_id = p_merchant_id and t.token = p_token;
   if p_verification_audit_id is not null then
     insert into audit_events (id, merchant_id, actor, action, outcome, code, token, client_ip, request_id)
     values (p_verification_audit_id, p_merchant_id, p_actor, 'token.verified', p_verification_outcome, p_verification_code, p_token,

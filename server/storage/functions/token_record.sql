@@ -1,5 +1,5 @@
 -- tessera_token_record: a token as the API reports it (TokenRecord in
--- server/tokens/records.ts), never card data. The one list of a token's
+-- server/cards/records.ts), never card data. The one list of a token's
 -- reported columns: reads select it, updates return it, and a bulk update's
 -- idempotency record keeps it.
 

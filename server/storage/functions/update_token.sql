@@ -137,8 +137,9 @@ begin
   end if;
 
   -- Last: an audit entry locks its merchant's chain until commit (audit_chain_link.sql).
-  insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id)
-  values (p_audit_id, p_merchant_id, p_actor, 'token.updated', 'succeeded', p_token, p_client_ip, p_request_id);
+  insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id, event_type, data)
+  values (p_audit_id, p_merchant_id, p_actor, 'token.updated', 'succeeded', p_token, p_client_ip, p_request_id,
+          'token.updated', v_record::jsonb);
   return v_record;
 end;
 $$;
