@@ -63,6 +63,7 @@ export const ERRORS = define({
   payment_not_voidable: { status: 422, type: 'invalid_request', message: 'Only an authorized payment that is not yet captured can be voided; refund a captured one.' },
   payment_not_refundable: { status: 422, type: 'invalid_request', message: 'Only a captured payment with an amount left to refund can be refunded.' },
   amount_too_large: { status: 422, type: 'invalid_request', message: 'The amount is more than the payment allows.' },
+  webhook_url_not_allowed: { status: 422, type: 'invalid_request', message: 'Webhook URLs must be https:// and reach a public address.' },
   // 429 / 5xx
   rate_limited: { status: 429, type: 'rate_limit', message: 'Too many requests; retry later.' },
   acquirer_error: { status: 502, type: 'api', message: 'The acquirer did not answer; nothing was done. Retry with the same Idempotency-Key.' },
