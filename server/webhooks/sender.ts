@@ -154,12 +154,19 @@ export class WebhookSender {
     this.#resolutions.clear();
   }
 
-  /** The host's checked addresses; one lookup in flight per host, shared by every delivery waiting for it. */
+  /**
+   * The host's checked addresses; one lookup in flight per host, shared by
+   * every delivery waiting for it — for at most one attempt's time, so a
+   * lookup that never ends does not hold the host for good.
+   */
   #resolve(check: CheckedUrl): Promise<HostResolution> {
     const key = check.host;
     const cached = this.#resolutions.get(key);
     if (cached !== undefined && cached.expiresAt > performance.now()) return touch(this.#resolutions, key, cached).resolution;
-    const entry: CachedResolution = { resolution: resolveWebhookHost(check, this.#options.resolver), expiresAt: Number.POSITIVE_INFINITY };
+    const entry: CachedResolution = {
+      resolution: resolveWebhookHost(check, this.#options.resolver),
+      expiresAt: performance.now() + this.#options.timeoutMs,
+    };
     void entry.resolution.then((resolution) => {
       entry.expiresAt = performance.now() + (resolution.ok ? this.#options.resolutionTtlMs : Math.min(FAILED_RESOLUTION_TTL_MS, this.#options.resolutionTtlMs));
     });
@@ -323,6 +330,7 @@ function touch<V>(map: Map<string, V>, key: string, value: V): V {
 }
 
 function remember<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.delete(key);
   map.set(key, value);
   if (map.size > max) map.delete(map.keys().next().value!);
 }

@@ -173,6 +173,14 @@ describe('webhook delivery', () => {
     expect(receiver.connections()).toBe(0);
   });
 
+  it('asks DNS again for the next message after a lookup that never ended', async () => {
+    const resolver = stubResolver((call) => (call === 0 ? 'never' : ['127.0.0.1']));
+    const send = sender({ timeoutMs: 300, resolver });
+    expect(await send.deliver(message(receiver.url('localhost')))).toMatchObject({ outcome: 'retry', error: 'timeout' });
+    expect(await send.deliver(message(receiver.url('localhost')))).toMatchObject({ outcome: 'delivered', status: 200 });
+    expect(resolver.calls).toEqual(['localhost', 'localhost']);
+  });
+
   it('counts a 2xx whose body never ends as delivered, and closes that connection at the time limit', async () => {
     receiver.answer((_request, response) => {
       response.writeHead(200);

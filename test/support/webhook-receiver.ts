@@ -105,15 +105,19 @@ export interface StubResolver {
 /**
  * A DNS answer chosen by the test, as a hostile or changing DNS server
  * would give it: `answers(n, host)` is the n-th answer (0 first); `never`
- * answers nothing at all.
+ * is a lookup that never ends.
  */
-export function stubResolver(answers: readonly string[] | 'never' | ((call: number, host: string) => readonly string[]), delayMs = 0): StubResolver {
+export function stubResolver(
+  answers: readonly string[] | 'never' | ((call: number, host: string) => readonly string[] | 'never'),
+  delayMs = 0,
+): StubResolver {
   const calls: string[] = [];
   const resolver = async (host: string) => {
     const call = calls.push(host) - 1;
-    if (answers === 'never') return new Promise<readonly string[]>(() => {});
+    const answer = typeof answers === 'function' ? answers(call, host) : answers;
+    if (answer === 'never') return new Promise<readonly string[]>(() => {});
     if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-    return typeof answers === 'function' ? answers(call, host) : answers;
+    return answer;
   };
   return Object.assign(resolver, { calls });
 }
