@@ -104,16 +104,6 @@ describe('SSRF through webhook URLs', () => {
     nothingReached();
   });
 
-  // The one connection made goes to the checked public address (refused, unreachable or timing out from a test
-  // machine, so the outcome is a retry); what matters is that nothing on loopback hears from it.
-  it('never connects to a private address that DNS answers after a public one', async () => {
-    const resolver = stubResolver((call) => (call === 0 ? ['93.184.215.14'] : ['127.0.0.1']));
-    const result = await sender({ allowLocal: false, resolver, timeoutMs: 500 }).deliver(message(`https://rebind.attacker.example:${port()}/hooks`));
-    expect(result.outcome).toBe('retry');
-    expect(resolver.calls).toEqual(['rebind.attacker.example']);
-    nothingReached();
-  });
-
   it('checks a changed DNS answer again before the next delivery, and keeps no connection to the old address for it', async () => {
     const resolver = stubResolver((call) => (call === 0 ? ['127.0.0.1'] : ['169.254.169.254']));
     const send = sender({ allowLocal: true, resolver, resolutionTtlMs: 50 });
