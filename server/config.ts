@@ -49,6 +49,9 @@ const VaultEnv = z.object({
   TESSERA_HTTP_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
   /** Failed authentications per minute per client address (IPv6: per /64) before it is refused with 429. */
   TESSERA_AUTH_FAILURES_PER_IP: z.coerce.number().int().positive().default(20),
+  /** Background jobs: the safety-net poll behind LISTEN/NOTIFY, and how long a claim holds without renewal. */
+  TESSERA_JOB_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+  TESSERA_JOB_LEASE_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
   /** Vault processes sharing the port; more than one needs PostgreSQL (the embedded database has one owner). */
   TESSERA_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
   /** `production` turns the development conveniences off: no generated key files, no demo merchant. */
@@ -82,6 +85,7 @@ export interface VaultConfig {
   cvc: CvcPolicy;
   declines: DeclineLimits;
   maintenanceSeconds: number;
+  jobs: { pollMs: number; leaseMs: number };
   workers: number;
   http: HttpTimeouts;
   /** `NODE_ENV=production`: keys only from the environment, and no demo merchant. */
@@ -126,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
       windowSeconds: e.TESSERA_DECLINE_WINDOW_SECONDS,
     },
     maintenanceSeconds: e.TESSERA_MAINTENANCE_SECONDS,
+    jobs: { pollMs: e.TESSERA_JOB_POLL_MS, leaseMs: e.TESSERA_JOB_LEASE_MS },
     // PostgreSQL: one process per core, so HTTP and validation run on every core; embedded: the one owner.
     workers: e.TESSERA_WORKERS ?? (e.DATABASE_URL === undefined ? 1 : availableParallelism()),
     production: e.NODE_ENV === 'production',

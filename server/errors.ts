@@ -60,6 +60,7 @@ export const ERRORS = define({
   payment_not_voidable: { type: 'invalid_request', message: 'Only an authorized payment that is not yet captured can be voided; refund a captured one.' },
   payment_not_refundable: { type: 'invalid_request', message: 'Only a captured payment with an amount left to refund can be refunded.' },
   amount_too_large: { type: 'invalid_request', message: 'The amount is more than the payment allows.' },
+  webhook_url_not_allowed: { type: 'invalid_request', message: 'Webhook URLs must be https:// and reach a public address.' },
   // 429 / 5xx
   rate_limited: { type: 'rate_limit', message: 'Too many requests; retry later.' },
   acquirer_error: { type: 'api', message: 'The acquirer did not answer; nothing was done. Retry with the same Idempotency-Key.' },

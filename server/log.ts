@@ -17,7 +17,9 @@ const MASK = '[redacted-number]';
 /** Deeper than this, an object is not logged at all rather than logged unmasked. */
 const MAX_DEPTH = 8;
 
-const mask = (text: string): string => text.replace(PAN_LIKE, MASK);
+/** The same masking for text stored outside the log (a job's last error). */
+export const maskNumbers = (text: string): string => text.replace(PAN_LIKE, MASK);
+const mask = maskNumbers;
 
 function scrub(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return mask(value);

@@ -55,7 +55,7 @@ async function serve(config: VaultConfig, log: Logger): Promise<void> {
 
 async function supervise(config: VaultConfig, log: Logger): Promise<void> {
   // Migrations, the first transport key, dev key files and the demo merchant, made once before any worker races for them.
-  await (await openVault(config, { log, maintenance: false })).close();
+  await (await openVault(config, { log, maintenance: false, jobs: false })).close();
   let stopping = false;
   const restarts: number[] = [];
   cluster.on('exit', (worker, code, signal) => {

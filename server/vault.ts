@@ -7,6 +7,7 @@ import { AuditLog } from './audit/audit.ts';
 import type { VaultConfig } from './config.ts';
 import { loadWidgetAssets, type WidgetAssets } from './fields/assets.ts';
 import { IdempotencyStore } from './idempotency/idempotency.ts';
+import { JobRunner } from './jobs/index.ts';
 import { loadAdminKey } from './keys/admin-key.ts';
 import { CardSealer } from './keys/card-keys.ts';
 import { CvcKeys } from './keys/cvc-keys.ts';
@@ -29,6 +30,8 @@ export interface Vault {
   app: Express;
   db: Db;
   deps: VaultDeps;
+  /** Runs this process's background jobs; register a kind's handler on it. */
+  jobs: JobRunner;
   /** Runs one housekeeping round now (the timer runs them every `maintenanceSeconds`). */
   maintain(): Promise<void>;
   close(): Promise<void>;
@@ -39,7 +42,7 @@ export const DEFAULT_DIST_DIR = join(import.meta.dirname, '..', 'dist');
 /** Opens storage and keys, creates the demo merchant on an empty store (refuses one in production), and builds the app. */
 export async function openVault(
   config: VaultConfig,
-  options: { log: Logger; widget?: WidgetAssets; maintenance?: boolean },
+  options: { log: Logger; widget?: WidgetAssets; maintenance?: boolean; jobs?: boolean },
 ): Promise<Vault> {
   const { log } = options;
   secureDataFolder(config.dataDir, log);
@@ -74,6 +77,8 @@ export async function openVault(
       keyGraceSeconds: config.keyGraceSeconds,
       widget: options.widget ?? loadWidgetAssets(DEFAULT_DIST_DIR),
     };
+    const jobs = new JobRunner({ db, log, ...config.jobs });
+    if (options.jobs !== false) await jobs.start();
     const maintenance = startMaintenance(
       {
         db,
@@ -92,9 +97,11 @@ export async function openVault(
       app: createApp(deps),
       db,
       deps,
+      jobs,
       maintain: maintenance.runOnce,
       async close() {
         maintenance.stop();
+        await jobs.stop();
         await db.close();
       },
     };

@@ -36,6 +36,7 @@ const STATUS: Record<ErrorCode, number> = {
   payment_not_voidable: 422,
   payment_not_refundable: 422,
   amount_too_large: 422,
+  webhook_url_not_allowed: 422,
   rate_limited: 429,
   acquirer_error: 502,
   internal_error: 500,

@@ -20,7 +20,22 @@ export interface Db extends Queryable {
   readonly kind: 'pglite' | 'postgres';
   /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Calls `onNotify` with the payload of every `pg_notify(channel, payload)`
+   * committed on this database, by this process or any other, until the
+   * returned function is called. A notification sent in a transaction that
+   * rolls back never arrives. Best effort: a notification sent while the
+   * listening connection is down is lost (PostgreSQL: it reconnects by
+   * itself), so a listener also polls. `channel` is a plain lower-case name.
+   */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
+}
+
+/** LISTEN takes an identifier, not a parameter: channels are held to names that need no quoting. */
+export function checkChannelName(channel: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new TypeError(`not a notification channel name: ${channel}`);
+  return channel;
 }
 
 /**

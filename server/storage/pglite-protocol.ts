@@ -5,6 +5,8 @@ export type PgliteRequest =
   | { id: number; kind: 'exec'; sql: string; tx: number | undefined }
   | { id: number; kind: 'begin' }
   | { id: number; kind: 'end'; tx: number; commit: boolean }
+  | { id: number; kind: 'listen'; channel: string }
+  | { id: number; kind: 'unlisten'; channel: string }
   | { id: number; kind: 'close' };
 
 /** What survives of a database error across the thread boundary: enough to map it (SQLSTATE, detail, constraint). */
@@ -16,3 +18,9 @@ export interface PgliteErrorShape {
 }
 
 export type PgliteReply = { id: number; ok: true; value?: unknown } | { id: number; ok: false; error: PgliteErrorShape };
+
+/** Sent by the thread, unasked, for each notification committed on a channel the vault listens to. */
+export interface PgliteNotification {
+  notify: string;
+  payload: string;
+}

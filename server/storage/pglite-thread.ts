@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
-import type { PgliteErrorShape, PgliteReply, PgliteRequest } from './pglite-protocol.ts';
+import type { PgliteErrorShape, PgliteNotification, PgliteReply, PgliteRequest } from './pglite-protocol.ts';
 
 /**
  * PGlite runs Postgres compiled to WebAssembly, synchronously, on whichever
@@ -79,10 +79,32 @@ function begin(request: PgliteRequest & { kind: 'begin' }): void {
     .finally(() => transactions.delete(txId));
 }
 
+/** PGlite delivers a notification when the transaction that sent it commits, as PostgreSQL does. */
+const listening = new Map<string, () => Promise<void>>();
+
+async function listen(request: PgliteRequest & { kind: 'listen' | 'unlisten' }): Promise<void> {
+  try {
+    const current = listening.get(request.channel);
+    if (request.kind === 'listen' && current === undefined) {
+      const notify = (payload: string) => port.postMessage({ notify: request.channel, payload } satisfies PgliteNotification);
+      listening.set(request.channel, await pg.listen(request.channel, notify));
+    } else if (request.kind === 'unlisten' && current !== undefined) {
+      listening.delete(request.channel);
+      await current();
+    }
+    reply({ id: request.id, ok: true });
+  } catch (error) {
+    reply({ id: request.id, ok: false, error: failure(error) });
+  }
+}
+
 port.on('message', (request: PgliteRequest) => {
   switch (request.kind) {
     case 'begin':
       return begin(request);
+    case 'listen':
+    case 'unlisten':
+      return void listen(request);
     case 'close':
       return void pg.close().then(() => reply({ id: request.id, ok: true }));
     case 'end':

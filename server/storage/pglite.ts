@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { restrictToOwner } from '../lib/file-modes.ts';
 import { startTypeScriptWorker } from '../lib/workers.ts';
-import { StorageUnavailableError, type Db, type Queryable, type QueryResult } from './db.ts';
-import type { PgliteErrorShape, PgliteReply, PgliteRequest } from './pglite-protocol.ts';
+import { checkChannelName, StorageUnavailableError, type Db, type Queryable, type QueryResult } from './db.ts';
+import type { PgliteErrorShape, PgliteNotification, PgliteReply, PgliteRequest } from './pglite-protocol.ts';
 
 /**
  * PGlite runs Postgres inside this process, so only one process may open a
@@ -59,12 +59,13 @@ type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => vo
 type Unsent = PgliteRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
 type Send = <T>(request: Unsent) => Promise<T>;
 
-/** Talks to the PGlite thread: one message per statement, answered by id. */
-function connect(worker: Worker): Send {
+/** Talks to the PGlite thread: one message per statement, answered by id; notifications go to `onNotify`. */
+function connect(worker: Worker, onNotify: (notification: PgliteNotification) => void): Send {
   const pending = new Map<number, Pending>();
   let nextId = 1;
   let failed: Error | undefined;
-  worker.on('message', (message: PgliteReply | { ready: true }) => {
+  worker.on('message', (message: PgliteReply | PgliteNotification | { ready: true }) => {
+    if ('notify' in message) return onNotify(message);
     if (!('id' in message)) return;
     const waiter = pending.get(message.id);
     pending.delete(message.id);
@@ -106,7 +107,10 @@ export async function openPglite(dataDir: string): Promise<Db> {
   }
   // PGlite creates its files with the process umask; they hold every sealed card, so they are the owner's alone.
   restrictToOwner(join(dataDir, 'pgdata'), { recursive: true });
-  const send = connect(worker);
+  const channels = new Map<string, { listeners: Set<(payload: string) => void>; listening: Promise<unknown> }>();
+  const send = connect(worker, ({ notify, payload }) => {
+    for (const onNotify of channels.get(notify)?.listeners ?? []) onNotify(payload);
+  });
 
   const queryable = (tx: number | undefined): Queryable => ({
     query: <Row>(sql: string, params?: readonly unknown[]) =>
@@ -128,6 +132,25 @@ export async function openPglite(dataDir: string): Promise<Db> {
       }
       await send({ kind: 'end', tx, commit: true });
       return result;
+    },
+    async listen(channel, onNotify) {
+      checkChannelName(channel);
+      let entry = channels.get(channel);
+      if (entry === undefined) {
+        const created = { listeners: new Set<(payload: string) => void>(), listening: send({ kind: 'listen', channel }) };
+        created.listening.catch(() => channels.get(channel) === created && channels.delete(channel));
+        channels.set(channel, (entry = created));
+      }
+      await entry.listening;
+      const { listeners } = entry;
+      // A wrapper of its own, so a function listening twice is two listeners, each removed by its own call.
+      const listener = (payload: string) => onNotify(payload);
+      listeners.add(listener);
+      return async () => {
+        if (!listeners.delete(listener) || listeners.size > 0 || channels.get(channel) !== entry) return;
+        channels.delete(channel);
+        await send({ kind: 'unlisten', channel });
+      };
     },
     async close() {
       try {

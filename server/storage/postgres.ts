@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { type Db, type Queryable, type QueryResult, StorageUnavailableError, sqlState } from './db.ts';
+import { checkChannelName, type Db, type Queryable, type QueryResult, StorageUnavailableError, sqlState } from './db.ts';
 
 /** Node socket errors and SQLSTATE classes that mean "the server is not there", not "the query is wrong". */
 const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -23,6 +23,96 @@ const toResult = <Row>(result: pg.QueryResult): QueryResult<Row> => ({
   rows: result.rows as Row[],
   rowCount: result.rowCount ?? result.rows.length,
 });
+
+/** How long the listening connection waits before connecting again after it was lost. */
+const RELISTEN_DELAY_MS = 1000;
+
+/**
+ * LISTEN needs a session that stays open, which a pooled client is not: one
+ * dedicated connection per `Db` carries every channel, and is opened again
+ * (after `RELISTEN_DELAY_MS`) whenever it drops, until `close()`.
+ */
+function notificationListener(url: string, log: Logger) {
+  const channels = new Map<string, Set<(payload: string) => void>>();
+  let client: pg.Client | undefined;
+  let connecting: Promise<pg.Client> | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const lost = (which: pg.Client, error?: Error) => {
+    if (client !== which) return;
+    client = undefined;
+    which.end().catch(() => undefined);
+    if (closed) return;
+    if (error) log.warn({ err: { code: (error as { code?: string }).code, message: error.message } }, 'postgres notification connection lost; reconnecting');
+    reconnectLater();
+  };
+  const reconnectLater = () => {
+    if (retry !== undefined || closed) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      connection().catch(() => reconnectLater());
+    }, RELISTEN_DELAY_MS);
+    retry.unref();
+  };
+  const connection = (): Promise<pg.Client> => {
+    if (client) return Promise.resolve(client);
+    connecting ??= (async () => {
+      const fresh = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000, keepAlive: true, application_name: 'tessera-vault-listen' });
+      fresh.on('notification', ({ channel, payload }) => {
+        for (const onNotify of channels.get(channel) ?? []) onNotify(payload ?? '');
+      });
+      fresh.on('error', (error) => lost(fresh, error));
+      fresh.on('end', () => lost(fresh));
+      try {
+        await fresh.connect();
+        for (const channel of channels.keys()) await fresh.query(`listen ${channel}`);
+      } catch (error) {
+        fresh.end().catch(() => undefined);
+        throw translate(error);
+      }
+      if (closed) {
+        await fresh.end();
+        throw new StorageUnavailableError(new Error('closed'));
+      }
+      client = fresh;
+      return fresh;
+    })().finally(() => (connecting = undefined));
+    return connecting;
+  };
+
+  return {
+    async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+      checkChannelName(channel);
+      let listeners = channels.get(channel);
+      if (listeners === undefined) {
+        channels.set(channel, (listeners = new Set()));
+        try {
+          // LISTEN twice is harmless, so no race with a connection being made (which listens to every channel) matters.
+          await (await connection()).query(`listen ${channel}`);
+        } catch (error) {
+          // Best effort, as documented: the channel stays, and the next connection listens to it.
+          log.warn({ err: { code: (error as { code?: string }).code, message: (error as Error).message } }, 'postgres notification connection failed; retrying');
+          reconnectLater();
+        }
+      }
+      const listener = (payload: string) => onNotify(payload);
+      listeners.add(listener);
+      return async () => {
+        if (!listeners.delete(listener) || listeners.size > 0 || channels.get(channel) !== listeners) return;
+        channels.delete(channel);
+        await client?.query(`unlisten ${channel}`).catch(() => undefined);
+      };
+    },
+    async close() {
+      closed = true;
+      clearTimeout(retry);
+      const open = client;
+      client = undefined;
+      await open?.end().catch(() => undefined);
+    },
+  };
+}
 
 /**
  * PostgreSQL through a `pg` pool. Connection attempts and statements are
@@ -57,6 +147,8 @@ export async function openPostgres(url: string, log: Logger): Promise<Db> {
     }
   };
 
+  const notifications = notificationListener(url, log);
+
   const db: Db = {
     kind: 'postgres',
     query: (text, params) => query(pool, text, params),
@@ -87,7 +179,9 @@ export async function openPostgres(url: string, log: Logger): Promise<Db> {
       }
     },
     exec: (script) => exec(pool, script),
+    listen: notifications.listen,
     async close() {
+      await notifications.close();
       await pool.end();
     },
   };

@@ -317,7 +317,7 @@ describe.each(storageKinds())('the audit log hash chains on %s', (storage) => {
     it('chains the entries written before it, oldest first, and new entries continue each chain', async () => {
       const upgraded = await databaseBeforeTheChain(storage);
       const later = schemaSources().migrations.filter((file) => file.name >= '007').map((file) => file.name);
-      expect(later.slice(0, 2)).toEqual(['007_audit_source.sql', '008_audit_chain.sql']);
+      expect(later.slice(0, 3)).toEqual(['007_audit_source.sql', '008_audit_chain.sql', '009_key_hierarchy.sql']);
       expect(await migrate(upgraded)).toEqual([...later, 'functions']);
       const { rows } = await upgraded.query<{ id: string; chain: string; chain_seq: string }>(
         'select id, chain, chain_seq::text as chain_seq from audit_events order by seq',

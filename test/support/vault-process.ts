@@ -16,12 +16,14 @@ export interface VaultProcess {
 /**
  * `npm run vault` as a separate process (for the tests that kill it), on a
  * free loopback port, its JSON log lines appended to `<dataDir>/vault.log`.
+ * `entry` runs another script that starts a vault the same way (one with
+ * job kinds of the tests' own: test/support/job-vault.ts).
  */
-export async function startVaultProcess(options: { dataDir: string; env?: Record<string, string> }): Promise<VaultProcess> {
+export async function startVaultProcess(options: { dataDir: string; env?: Record<string, string>; entry?: string }): Promise<VaultProcess> {
   mkdirSync(options.dataDir, { recursive: true });
   const log = createWriteStream(join(options.dataDir, 'vault.log'), { flags: 'a' });
   // Node itself with tsx's loader, not the tsx CLI: signals must reach the vault, not a wrapper process.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', options.entry ?? 'server/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TESSERA_DATA_DIR: options.dataDir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -14,7 +14,14 @@ describe('the vault configuration', () => {
     ).toEqual({ headersMs: 500, requestMs: 700, keepAliveMs: 900, idleMs: 1100 });
   });
 
+  it('polls for background jobs every second and leases them for 30 s, unless the environment says otherwise', () => {
+    expect(loadConfig({}).jobs).toEqual({ pollMs: 1000, leaseMs: 30_000 });
+    expect(loadConfig({ TESSERA_JOB_POLL_MS: '100', TESSERA_JOB_LEASE_MS: '2000' }).jobs).toEqual({ pollMs: 100, leaseMs: 2000 });
+  });
+
   it.each([
+    [{ TESSERA_JOB_LEASE_MS: '50' }, 'TESSERA_JOB_LEASE_MS'],
+    [{ TESSERA_JOB_POLL_MS: 'often' }, 'TESSERA_JOB_POLL_MS'],
     [{ TESSERA_HTTP_HEADERS_TIMEOUT_MS: '0' }, 'TESSERA_HTTP_HEADERS_TIMEOUT_MS'],
     [{ TESSERA_HTTP_IDLE_TIMEOUT_MS: 'soon' }, 'TESSERA_HTTP_IDLE_TIMEOUT_MS'],
     [{ TESSERA_HTTP_HEADERS_TIMEOUT_MS: '5000', TESSERA_HTTP_REQUEST_TIMEOUT_MS: '1000' }, 'TESSERA_HTTP_HEADERS_TIMEOUT_MS'],

@@ -1,0 +1,198 @@
+import type { Queryable } from '../storage/db.ts';
+
+/**
+ * The job queue's statements: each state change of a job is one SQL
+ * statement here, and nothing else in the vault writes the `jobs` table
+ * (migration 010). The runner (runner.ts) holds no SQL.
+ *
+ *   pending ──claim──▶ running ──complete──▶ done ──retention──▶ (deleted)
+ *      ▲                  │
+ *      └──fail / lease────┤   (attempts < max_attempts)
+ *                         └──fail / lease / abandon──▶ dead  (kept)
+ *
+ * Every change after the claim names the claim (a uuid the claim drew), so a
+ * worker whose lease ran out, and whose job was claimed again since, changes
+ * nothing: its late completion or failure matches no row. All times are the
+ * database's, so vault nodes with skewed clocks agree on what is due.
+ */
+
+/** The notification channel: its payload is the kind of the job that became due. */
+export const JOBS_CHANNEL = 'tessera_jobs';
+
+export const DEFAULT_MAX_ATTEMPTS = 10;
+
+export interface NewJob {
+  /** The handler's name, e.g. `webhook.deliver`: lower case, digits, `.`, `_`, `-`. */
+  kind: string;
+  /** Stored as it is, in plaintext: never card data; name a token or a row instead. */
+  payload?: Record<string, unknown>;
+  /** A second enqueue of a kind and key whose job still exists is a no-op. */
+  key?: string;
+  /** Not claimed before this many milliseconds from now. */
+  delayMs?: number;
+  /** Claims before it is dead (default 10); a claim whose worker died counts. */
+  maxAttempts?: number;
+}
+
+export interface ClaimedJob {
+  id: string;
+  kind: string;
+  key: string | null;
+  /** The payload's JSON text, parsed by the handler's schema. */
+  payload: string;
+  /** This claim's number: 1 for the first. */
+  attempt: number;
+  maxAttempts: number;
+  /** Names this claim in every later change of the job. */
+  claim: string;
+}
+
+const interval = (param: string) => `(${param}::double precision * interval '1 millisecond')`;
+
+/**
+ * Writes a job in the caller's transaction (`q`), so it commits or rolls
+ * back with the change that causes it, and wakes the runners of every vault
+ * process when it commits (`pg_notify` is delivered at commit, never on
+ * rollback). Returns the job's id, or undefined when its key is taken.
+ */
+export async function enqueueJob(q: Queryable, job: NewJob): Promise<string | undefined> {
+  const { rows } = await q.query<{ id: string }>(
+    `with job as (
+       insert into jobs (kind, key, payload, run_at, max_attempts)
+       values ($1, $2, $3::text::jsonb, now() + ${interval('$4')}, $5)
+       on conflict (kind, key) where key is not null do nothing
+       returning id, kind)
+     select id::text as id, pg_notify('${JOBS_CHANNEL}', kind) as notified from job`,
+    [job.kind, job.key ?? null, JSON.stringify(job.payload ?? {}), job.delayMs ?? 0, job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS],
+  );
+  return rows[0]?.id;
+}
+
+/**
+ * Claims up to `limit` due jobs of `kind`, oldest first, for `leaseMs`.
+ * `skip locked` lets several vault processes claim at once without waiting
+ * on each other or taking the same row; the attempt is counted here, so a
+ * worker that dies mid-job has still used one.
+ */
+export async function claimJobs(q: Queryable, options: { kind: string; limit: number; owner: string; leaseMs: number }): Promise<ClaimedJob[]> {
+  const { rows } = await q.query<{ id: string; kind: string; key: string | null; payload: string; attempts: number; max_attempts: number; claim: string }>(
+    `with due as (
+       select id from jobs
+        where state = 'pending' and kind = $1 and run_at <= now()
+        order by run_at, id
+        limit $2
+        for update skip locked)
+     update jobs j
+        set state = 'running', attempts = j.attempts + 1, claim = gen_random_uuid(), claimed_by = $3,
+            lease_expires_at = now() + ${interval('$4')}, updated_at = now()
+       from due
+      where j.id = due.id
+     returning j.id::text as id, j.kind, j.key, j.payload::text as payload, j.attempts, j.max_attempts, j.claim::text as claim`,
+    [options.kind, options.limit, options.owner, options.leaseMs],
+  );
+  return rows.map((row) => ({
+    id: row.id,
+    kind: row.kind,
+    key: row.key,
+    payload: row.payload,
+    attempt: row.attempts,
+    maxAttempts: row.max_attempts,
+    claim: row.claim,
+  }));
+}
+
+/**
+ * Marks a claimed job done. Run it in the transaction that applies the job's
+ * effects and both commit together. False when the claim is gone (its lease
+ * ran out and the sweeper took the job back): nothing changed.
+ */
+export async function completeJob(q: Queryable, job: Pick<ClaimedJob, 'id' | 'claim'>): Promise<boolean> {
+  const { rowCount } = await q.query(
+    `update jobs
+        set state = 'done', claim = null, lease_expires_at = null, finished_at = now(), updated_at = now()
+      where id = $1 and claim = $2::uuid and state = 'running'`,
+    [job.id, job.claim],
+  );
+  return rowCount === 1;
+}
+
+/**
+ * Records a claimed job's failure: back to pending after `delayMs`, or dead
+ * when it has used its attempts or `abandon` is set. Answers the new state,
+ * or undefined when the claim is gone (nothing changed). `error` must hold no
+ * card data; the runner masks it.
+ */
+export async function failJob(
+  q: Queryable,
+  job: Pick<ClaimedJob, 'id' | 'claim'>,
+  failure: { error: string; delayMs: number; abandon: boolean },
+): Promise<'pending' | 'dead' | undefined> {
+  const { rows } = await q.query<{ state: 'pending' | 'dead' }>(
+    `with failed as (
+       select id, ($4::boolean or attempts >= max_attempts) as dead from jobs
+        where id = $1 and claim = $2::uuid and state = 'running'
+        for update)
+     update jobs j
+        set state = case when failed.dead then 'dead' else 'pending' end,
+            run_at = case when failed.dead then j.run_at else now() + ${interval('$5')} end,
+            finished_at = case when failed.dead then now() end,
+            last_error = $3, claim = null, lease_expires_at = null, updated_at = now()
+       from failed
+      where j.id = failed.id
+     returning j.state`,
+    [job.id, job.claim, failure.error, failure.abandon, failure.delayMs],
+  );
+  return rows[0]?.state;
+}
+
+/** Extends the leases of claims still held; answers the claims that are (the others were lost). */
+export async function renewLeases(q: Queryable, claims: readonly string[], leaseMs: number): Promise<Set<string>> {
+  if (claims.length === 0) return new Set();
+  const { rows } = await q.query<{ claim: string }>(
+    `update jobs set lease_expires_at = now() + ${interval('$2')}
+      where state = 'running' and claim = any($1::uuid[])
+     returning claim::text as claim`,
+    [claims, leaseMs],
+  );
+  return new Set(rows.map((row) => row.claim));
+}
+
+/** At most this many rows per sweep statement, so one sweep never holds many locks for long. */
+const SWEEP_BATCH = 500;
+
+/**
+ * Housekeeping, safe on every vault process at once: running jobs whose
+ * lease ran out (their worker died or stalled) go back to pending, due now,
+ * or dead when that was their last attempt; done jobs older than
+ * `retentionMs` are deleted. Dead jobs stay for inspection. Answers the kinds
+ * that have a job due again.
+ */
+export async function sweepJobs(q: Queryable, options: { retentionMs: number }): Promise<{ requeued: string[]; dead: number; deleted: number }> {
+  const { rows } = await q.query<{ kind: string; state: 'pending' | 'dead' }>(
+    `with expired as (
+       select id, attempts >= max_attempts as dead from jobs
+        where state = 'running' and lease_expires_at < now()
+        order by lease_expires_at
+        limit ${SWEEP_BATCH}
+        for update skip locked)
+     update jobs j
+        set state = case when expired.dead then 'dead' else 'pending' end,
+            run_at = case when expired.dead then j.run_at else now() end,
+            finished_at = case when expired.dead then now() end,
+            last_error = 'the lease expired: its worker stopped or stalled',
+            claim = null, lease_expires_at = null, updated_at = now()
+       from expired
+      where j.id = expired.id
+     returning j.kind, j.state`,
+  );
+  const { rowCount: deleted } = await q.query(
+    `delete from jobs where id in (
+       select id from jobs where state = 'done' and finished_at < now() - ${interval('$1')} limit ${SWEEP_BATCH})`,
+    [options.retentionMs],
+  );
+  return {
+    requeued: [...new Set(rows.filter((row) => row.state === 'pending').map((row) => row.kind))],
+    dead: rows.filter((row) => row.state === 'dead').length,
+    deleted,
+  };
+}
