@@ -21,6 +21,8 @@ import type { DataKeyRotation } from './keys/data-key-rotation.ts';
 import type { MasterKeyRewrap } from './keys/master-key-rewrap.ts';
 import type { MerchantKeys } from './keys/merchant-keys.ts';
 import type { DeclineVelocity } from './velocity/declines.ts';
+import type { WebhookEndpoints } from './webhooks/endpoints.ts';
+import { webhookRoutes } from './webhooks/routes.ts';
 import type { Acquirer } from './acquirer/acquirer.ts';
 import { paymentRoutes } from './payments/routes.ts';
 import { PaymentService } from './payments/service.ts';
@@ -58,6 +60,8 @@ export interface VaultDeps {
   keyGraceSeconds: number;
   /** The built loader and fields bundle; without them the widget routes answer 503. */
   widget: WidgetAssets;
+  /** Webhook endpoints; `allowLocal` is TESSERA_WEBHOOK_ALLOW_LOCAL. */
+  webhooks: { endpoints: WebhookEndpoints; allowLocal: boolean };
 }
 
 /** JSON bodies above this are refused (413); a card JWE is at most 8 KiB. */
@@ -118,6 +122,16 @@ export function createApp(deps: VaultDeps): Express {
   app.use(sessionRoutes({ merchants, sessions, idempotency, limits }));
   app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, audit, limits }));
   app.use(paymentRoutes({ payments, merchants, idempotency }));
+  app.use(
+    webhookRoutes({
+      endpoints: deps.webhooks.endpoints,
+      merchants,
+      idempotency,
+      audit,
+      responseSeal: deps.responseSeal,
+      allowLocal: deps.webhooks.allowLocal,
+    }),
+  );
   app.use(auditRoutes({ audit, merchants, adminKey: deps.adminKey }));
   app.use(() => {
     throw new VaultError('not_found');

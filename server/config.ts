@@ -5,6 +5,13 @@ import type { CvcPolicy } from './keys/cvc-keys.ts';
 import type { DeclineLimits } from './velocity/declines.ts';
 import type { HttpTimeouts } from './http/server.ts';
 
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+/** `200ms`, `5s`, `30m`, `2h` in milliseconds. */
+const durationMs = (text: string): number => {
+  const [, amount, unit] = /^(\d+)(ms|s|m|h)$/.exec(text)!;
+  return Number(amount) * UNIT_MS[unit as keyof typeof UNIT_MS];
+};
+
 const durationSeconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 /** Every variable the vault reads, each on its own. */
@@ -49,6 +56,14 @@ const VaultEnv = z.object({
   TESSERA_HTTP_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
   /** Failed authentications per minute per client address (IPv6: per /64) before it is refused with 429. */
   TESSERA_AUTH_FAILURES_PER_IP: z.coerce.number().int().positive().default(20),
+  /** `1` lets webhook endpoints be http://localhost or 127.0.0.1 (development and tests only; `npm start` sets it). */
+  TESSERA_WEBHOOK_ALLOW_LOCAL: z.enum(['0', '1']).default('0'),
+  /** The waits between a webhook's attempts, e.g. `200ms,400ms,800ms` (default: the contract's 5 s … 10 h). */
+  TESSERA_WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .regex(/^\d+(ms|s|m|h)(,\d+(ms|s|m|h))*$/, 'must be durations like 5s,5m,30m,2h')
+    .default('5s,5m,30m,2h,5h,10h,10h')
+    .transform((text) => text.split(',').map(durationMs)),
   /** Background jobs: the safety-net poll behind LISTEN/NOTIFY, and how long a claim holds without renewal. */
   TESSERA_JOB_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   TESSERA_JOB_LEASE_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
@@ -86,6 +101,7 @@ export interface VaultConfig {
   declines: DeclineLimits;
   maintenanceSeconds: number;
   jobs: { pollMs: number; leaseMs: number };
+  webhooks: { allowLocal: boolean; retrySchedule: number[] };
   workers: number;
   http: HttpTimeouts;
   /** `NODE_ENV=production`: keys only from the environment, and no demo merchant. */
@@ -131,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     },
     maintenanceSeconds: e.TESSERA_MAINTENANCE_SECONDS,
     jobs: { pollMs: e.TESSERA_JOB_POLL_MS, leaseMs: e.TESSERA_JOB_LEASE_MS },
+    webhooks: { allowLocal: e.TESSERA_WEBHOOK_ALLOW_LOCAL === '1', retrySchedule: e.TESSERA_WEBHOOK_RETRY_SCHEDULE },
     // PostgreSQL: one process per core, so HTTP and validation run on every core; embedded: the one owner.
     workers: e.TESSERA_WORKERS ?? (e.DATABASE_URL === undefined ? 1 : availableParallelism()),
     production: e.NODE_ENV === 'production',

@@ -8,6 +8,9 @@ import type { VaultConfig } from './config.ts';
 import { loadWidgetAssets, type WidgetAssets } from './fields/assets.ts';
 import { IdempotencyStore } from './idempotency/idempotency.ts';
 import { JobRunner } from './jobs/index.ts';
+import { deliveryJob } from './webhooks/deliveries.ts';
+import { WebhookEndpoints } from './webhooks/endpoints.ts';
+import { WebhookSender } from './webhooks/sender.ts';
 import { loadAdminKey } from './keys/admin-key.ts';
 import { CardSealer } from './keys/card-keys.ts';
 import { CvcKeys } from './keys/cvc-keys.ts';
@@ -76,8 +79,11 @@ export async function openVault(
       rateLimits: config.rateLimits,
       keyGraceSeconds: config.keyGraceSeconds,
       widget: options.widget ?? loadWidgetAssets(DEFAULT_DIST_DIR),
+      webhooks: { endpoints: new WebhookEndpoints(db, master), allowLocal: config.webhooks.allowLocal },
     };
+    const sender = new WebhookSender({ allowLocal: config.webhooks.allowLocal });
     const jobs = new JobRunner({ db, log, ...config.jobs });
+    jobs.register(deliveryJob({ db, endpoints: deps.webhooks.endpoints, sender, retrySchedule: config.webhooks.retrySchedule, log }));
     if (options.jobs !== false) await jobs.start();
     const maintenance = startMaintenance(
       {
@@ -102,6 +108,7 @@ export async function openVault(
       async close() {
         maintenance.stop();
         await jobs.stop();
+        sender.close();
         await db.close();
       },
     };

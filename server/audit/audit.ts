@@ -33,7 +33,12 @@ export type AuditAction =
   | 'payment.refunded'
   | 'payment.read'
   | 'payment.listed'
-  | 'events.listed';
+  | 'events.listed'
+  | 'webhook_endpoint.created'
+  | 'webhook_endpoint.updated'
+  | 'webhook_endpoint.deleted'
+  | 'webhook_endpoint.secret_rotated'
+  | 'webhook_delivery.retried';
 
 /** Where a request came from: every audit entry records it (PCI DSS 10.2.2, origination). */
 export interface AuditSource {

@@ -1,9 +1,11 @@
 import type { Queryable } from '../storage/db.ts';
+import { callFunction } from '../storage/functions.ts';
 
 /**
  * The job queue's statements: each state change of a job is one SQL
- * statement here, and nothing else in the vault writes the `jobs` table
- * (migration 010). The runner (runner.ts) holds no SQL.
+ * statement here (a new job: tessera_enqueue_job, which SQL triggers call
+ * too), and nothing else in the vault writes the `jobs` table (migration
+ * 011). The runner (runner.ts) holds no SQL.
  *
  *   pending ──claim──▶ running ──complete──▶ done ──retention──▶ (deleted)
  *      ▲                  │
@@ -56,16 +58,15 @@ const interval = (param: string) => `(${param}::double precision * interval '1 m
  * rollback). Returns the job's id, or undefined when its key is taken.
  */
 export async function enqueueJob(q: Queryable, job: NewJob): Promise<string | undefined> {
-  const { rows } = await q.query<{ id: string }>(
-    `with job as (
-       insert into jobs (kind, key, payload, run_at, max_attempts)
-       values ($1, $2, $3::text::jsonb, now() + ${interval('$4')}, $5)
-       on conflict (kind, key) where key is not null do nothing
-       returning id, kind)
-     select id::text as id, pg_notify('${JOBS_CHANNEL}', kind) as notified from job`,
-    [job.kind, job.key ?? null, JSON.stringify(job.payload ?? {}), job.delayMs ?? 0, job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS],
-  );
-  return rows[0]?.id;
+  const { rows } = await callFunction<string | null>(q, 'tessera_enqueue_job', {
+    kind: job.kind,
+    key: job.key ?? null,
+    payload: JSON.stringify(job.payload ?? {}),
+    delay_ms: job.delayMs ?? 0,
+    max_attempts: job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+  });
+  const id = rows[0]?.result;
+  return id === null || id === undefined ? undefined : String(id);
 }
 
 /**

@@ -95,6 +95,8 @@ export const aad = {
   cvcKey: (bucket: number) => `tessera/v2/cvc-key/${bucket}`,
   cvc: (merchantId: string, token: string, bucket: number) => `tessera/v2/cvc/${merchantId}/${token}/${bucket}`,
   pendingCvc: (merchantId: string, fingerprint: string, bucket: number) => `tessera/v2/pending-cvc/${merchantId}/${fingerprint}/${bucket}`,
+  /** A webhook endpoint's signing secret (`whsec_…`), current or previous. */
+  webhookSecret: (endpointId: string) => `tessera/v2/webhook-secret/${endpointId}`,
   /** A stored idempotent response that carries a key (scope and Idempotency-Key). */
   idempotentResponse: (context: string) => `tessera/v1/idempotent-response/${context}`,
 };

@@ -18,12 +18,15 @@ const WRAPPED: Wrapped[] = [
   { table: 'merchant_data_keys', ids: ['merchant_id', 'version'], column: 'key_sealed', aad: (r) => aad.dataKey(String(r['merchant_id']), Number(r['version'])) },
   { table: 'merchants', ids: ['id'], column: 'fingerprint_key_sealed', aad: (r) => aad.fingerprintKey(String(r['id'])) },
   { table: 'cvc_keys', ids: ['bucket'], column: 'key_sealed', aad: (r) => aad.cvcKey(Number(r['bucket'])) },
+  { table: 'webhook_endpoints', ids: ['id'], column: 'secret_sealed', aad: (r) => aad.webhookSecret(String(r['id'])) },
+  { table: 'webhook_endpoints', ids: ['id'], column: 'previous_secret_sealed', aad: (r) => aad.webhookSecret(String(r['id'])) },
 ];
 
 /**
  * `tessera keys rewrap`: moves everything wrapped under a previous master key
  * to the current one — transport private keys, merchant data and
- * fingerprint keys, CVC bucket keys and sealed idempotent responses — a
+ * fingerprint keys, CVC bucket keys, webhook secrets and sealed idempotent
+ * responses — a
  * batch at a time. Each row is rewritten only if it still holds what was
  * read, so the work is restartable at any moment: killed mid-way, every
  * row holds either its old wrap (which the previous key, still configured,

@@ -1,0 +1,124 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { eventBody } from '../events/render.ts';
+import type { EventType } from '../events/types.ts';
+import { RetryJobLater, type Job, type JobHandler } from '../jobs/index.ts';
+import type { Db } from '../storage/db.ts';
+import { DELIVERY_JOB, type WebhookEndpoints } from './endpoints.ts';
+import type { DeliveryResult, WebhookSender } from './sender.ts';
+
+interface DeliveryToSend {
+  id: string;
+  state: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  endpoint_id: string;
+  url: string | null;
+  disabled: boolean | null;
+  secret_sealed: Uint8Array | null;
+  previous_secret_sealed: Uint8Array | null;
+  previous_secret_live: boolean;
+  event_id: string;
+  event_type: EventType;
+  data: unknown;
+  event_created_at: Date;
+}
+
+/**
+ * The job that sends one delivery (`webhook.deliver`): it renders the event,
+ * signs it with the endpoint's live secrets, sends it (SSRF-safe,
+ * `WebhookSender`) and records the attempt. Delivered: done. Anything else
+ * is tried again on the retry schedule — later if the endpoint's
+ * `Retry-After` asks — until the schedule is spent (`failed`); a 410
+ * disables the endpoint. At least once: a vault that dies after sending and
+ * before recording sends again (same `webhook-id`, so receivers drop it).
+ */
+export function deliveryJob(deps: { db: Db; endpoints: WebhookEndpoints; sender: WebhookSender; retrySchedule: readonly number[]; log: Logger }): JobHandler<{
+  delivery: string;
+  manual?: boolean | undefined;
+}> {
+  return {
+    kind: DELIVERY_JOB,
+    payload: z.object({ delivery: z.string(), manual: z.boolean().optional() }),
+    // Enough to keep a slow receiver from holding up the others; each endpoint keeps its own connections.
+    concurrency: 32,
+    async run(job) {
+      const delivery = await load(deps.db, job.payload.delivery);
+      // Gone (its endpoint deleted), already delivered (a manual retry got there first), or nowhere to send any more.
+      if (delivery === undefined || (delivery.state === 'delivered' && !job.payload.manual) || delivery.url === null) {
+        return deps.db.transaction((tx) => job.complete(tx));
+      }
+      if (delivery.disabled) return settle(deps.db, job, delivery, { state: 'failed' });
+
+      const body = JSON.stringify(
+        eventBody({ id: delivery.event_id, event_type: delivery.event_type, data: delivery.data, created_at: delivery.event_created_at }),
+      );
+      const result = await deps.sender.deliver({
+        url: delivery.url,
+        id: delivery.event_id,
+        body,
+        secrets: deps.endpoints.liveSecrets({ ...delivery, id: delivery.endpoint_id, secret_sealed: delivery.secret_sealed! }),
+      });
+      const attempt = delivery.attempts + 1;
+      if (result.outcome === 'delivered') return settle(deps.db, job, delivery, { state: 'delivered', attempt: { number: attempt, result } });
+      if (result.outcome === 'gone') return settle(deps.db, job, delivery, { state: 'failed', attempt: { number: attempt, result }, disableEndpoint: true });
+
+      // Waits between attempts: the schedule's, or longer when the receiver asks for it.
+      const wait = deps.retrySchedule[attempt - 1];
+      if (wait === undefined) return settle(deps.db, job, delivery, { state: 'failed', attempt: { number: attempt, result } });
+      const afterMs = Math.max(wait, (result.retryAfterSeconds ?? 0) * 1000);
+      await settle(deps.db, undefined, delivery, { state: 'pending', attempt: { number: attempt, result }, nextInMs: afterMs });
+      throw new RetryJobLater(`delivery ${delivery.id} attempt ${attempt}: ${result.error ?? `status ${result.status}`}`, { afterMs });
+    },
+  };
+}
+
+async function load(db: Db, deliveryId: string): Promise<DeliveryToSend | undefined> {
+  const { rows } = await db.query<DeliveryToSend>(
+    `select d.id, d.state, d.attempts, d.endpoint_id, w.url, w.disabled, w.secret_sealed, w.previous_secret_sealed,
+            coalesce(w.previous_secret_expires_at > now(), false) as previous_secret_live,
+            e.id as event_id, e.event_type, e.data, e.created_at as event_created_at
+       from webhook_deliveries d
+       join audit_events e on e.id = d.event_id
+       left join webhook_endpoints w on w.id = d.endpoint_id
+      where d.id = $1`,
+    [deliveryId],
+  );
+  return rows[0];
+}
+
+/**
+ * Records an attempt and where the delivery stands; a final state completes
+ * the job in the same transaction, so a recorded delivery is never sent again.
+ */
+async function settle(
+  db: Db,
+  job: Job<unknown> | undefined,
+  delivery: DeliveryToSend,
+  outcome: {
+    state: 'pending' | 'delivered' | 'failed';
+    attempt?: { number: number; result: DeliveryResult };
+    nextInMs?: number;
+    disableEndpoint?: boolean;
+  },
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    const { attempt } = outcome;
+    if (attempt !== undefined) {
+      await tx.query(
+        `insert into webhook_attempts (delivery_id, attempt, status_code, latency_ms, error) values ($1, $2, $3, $4, $5)
+         on conflict (delivery_id, attempt) do nothing`,
+        [delivery.id, attempt.number, attempt.result.status ?? null, Math.round(attempt.result.latencyMs), attempt.result.error ?? null],
+      );
+    }
+    await tx.query(
+      `update webhook_deliveries set state = $2, attempts = greatest(attempts, $3),
+              next_attempt_at = case when $4::double precision is null then null else now() + $4 * interval '1 millisecond' end, updated_at = now()
+        where id = $1`,
+      [delivery.id, outcome.state, attempt?.number ?? delivery.attempts, outcome.nextInMs ?? null],
+    );
+    if (outcome.disableEndpoint) {
+      await tx.query(`update webhook_endpoints set disabled = true, disabled_reason = 'gone', updated_at = now() where id = $1`, [delivery.endpoint_id]);
+    }
+    if (job !== undefined) await job.complete(tx);
+  });
+}
