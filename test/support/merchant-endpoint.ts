@@ -20,8 +20,8 @@ export interface MerchantEndpoint {
   close(): Promise<void>;
 }
 
-/** A merchant's webhook endpoint on 127.0.0.1 (http, so TESSERA_WEBHOOK_ALLOW_LOCAL=1), recording every request. */
-export async function startMerchantEndpoint(): Promise<MerchantEndpoint> {
+/** A merchant's webhook endpoint on 127.0.0.1 (http, so TESSERA_WEBHOOK_ALLOW_LOCAL=1), recording every request, answering after `delayMs`. */
+export async function startMerchantEndpoint(options: { delayMs?: number } = {}): Promise<MerchantEndpoint> {
   const received: ReceivedEvent[] = [];
   const queued: Answer[] = [];
   const waiters: { count: number; resolve: () => void }[] = [];
@@ -31,7 +31,8 @@ export async function startMerchantEndpoint(): Promise<MerchantEndpoint> {
     req.on('end', () => {
       received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
       const answer = queued.shift() ?? { status: 200 };
-      res.writeHead(answer.status, answer.headers).end();
+      // A slow receiver keeps deliveries in flight, as a crash test needs.
+      setTimeout(() => res.writeHead(answer.status, answer.headers).end(), options.delayMs ?? 0);
       for (const waiter of waiters.filter((w) => received.length >= w.count)) waiter.resolve();
     });
   });
