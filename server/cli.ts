@@ -12,6 +12,7 @@ import { adminKeyPath } from './keys/admin-key.ts';
 const USAGE = `Usage:
   tessera merchants create --name <name> --origin <origin> [--origin <origin> …] [--unique-tokens]
   tessera merchants list [--limit <1-100>] [--starting-after <merchant id>]
+  tessera merchants issue-secret-key --merchant <merchant id> [--expires-in <seconds>]
   tessera keys rotate [--grace <seconds>]
   tessera keys roll-data-key (--merchant <merchant id> | --all)
   tessera keys reencrypt [--batch-size <n>]
@@ -82,6 +83,7 @@ const { values, positionals } = parseArgs({
     merchant: { type: 'string' },
     all: { type: 'boolean' },
     'batch-size': { type: 'string' },
+    'expires-in': { type: 'string' },
     expect: { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h' },
   },
@@ -116,6 +118,15 @@ switch (positionals.join(' ')) {
     const grace = values.grace === undefined ? undefined : Number(values.grace);
     if (grace !== undefined && !(Number.isInteger(grace) && grace >= 0)) fail('--grace must be a whole number of seconds');
     console.log(JSON.stringify(await call(url, 'POST', '/v1/keys/rotate', grace === undefined ? {} : { grace_seconds: grace }), null, 2));
+    break;
+  }
+  case 'merchants issue-secret-key': {
+    if (values.merchant === undefined) fail('merchants issue-secret-key needs --merchant <id>');
+    const expiresIn = values['expires-in'] === undefined ? undefined : Number(values['expires-in']);
+    if (expiresIn !== undefined && !(Number.isInteger(expiresIn) && expiresIn >= 0)) fail('--expires-in must be a whole number of seconds');
+    const issued = await call(url, 'POST', `/v1/merchants/${encodeURIComponent(values.merchant)}/secret-keys`, expiresIn === undefined ? {} : { expires_in: expiresIn });
+    console.log(JSON.stringify(issued, null, 2));
+    console.error('The secret key is shown this once; store it now.');
     break;
   }
   case 'keys roll-data-key': {

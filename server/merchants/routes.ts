@@ -125,8 +125,45 @@ export function merchantRoutes(deps: {
     sendStored(res, stored);
   });
 
+  /**
+   * Admin: a new secret key for a merchant, shown once — the way back in for
+   * a merchant that lost its only key (say, a roll with `expires_in: 0`
+   * whose answer never arrived). Its other keys expire after `expires_in`
+   * (default now: the reason to come here is usually a lost or leaked key).
+   */
+  router.post('/v1/merchants/:id/secret-keys', requireAdmin(deps.adminKey), async (req, res) => {
+    const { id } = parseInput(MerchantPath, req.params);
+    const entry = auditing(req, { merchantId: null, action: 'merchant.secret_key_rolled' });
+    const body = parseInput(IssueSecretKeyRequest, req.body);
+    const stored = await deps.idempotency.run(
+      ADMIN_SCOPE,
+      idempotencyKeyOf(req),
+      idempotentRequest(req, body),
+      async (claim) => {
+        if ((await deps.merchants.byId(id)) === undefined) throw new VaultError('merchant_not_found', { param: 'id' });
+        let response: StoredResponse | undefined;
+        await deps.merchants.rollSecretKey(id, body.expires_in, async (tx, rolled) => {
+          response = {
+            status: 201,
+            body: JSON.stringify({ object: 'secret_key', merchant: id, secret_key: rolled.secretKey, previous_keys_expire_at: rolled.previousExpiresAt.toISOString() }),
+          };
+          await recordResponse(tx, claim, response);
+          await deps.audit.record({ ...entry, merchantId: id }, tx);
+        });
+        return response!;
+      },
+      { seal: deps.responseSeal },
+    );
+    sendStored(res, stored);
+  });
+
   return router;
 }
+
+/** Issued by the operator, a new key ends the others at once unless told otherwise. */
+const IssueSecretKeyRequest = z.strictObject({
+  expires_in: z.number().int().min(0).max(7 * 24 * 3600).default(0),
+});
 
 const MerchantPath = z.strictObject({ id: z.string().regex(/^mer_[0-9A-Za-z]{1,64}$/) });
 

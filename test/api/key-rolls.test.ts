@@ -54,6 +54,16 @@ describe.each(storageKinds())('rolling a merchant secret key on %s', (storage) =
     shop = { ...shop, secretKey: second.body.secret_key };
   });
 
+  it('lets the operator issue a merchant a new secret key that ends the others at once, for a merchant that lost its only key', async () => {
+    const lost = await createMerchant(vault, { name: 'Locked Out' });
+    const issued = await api(vault.url, 'POST', `/v1/merchants/${lost.id}/secret-keys`, { key: vault.adminKey, json: {} });
+    expect(issued.status).toBe(201);
+    expect(issued.body).toMatchObject({ object: 'secret_key', merchant: lost.id, secret_key: expect.stringMatching(/^sk_test_/) });
+    expect([await works(lost.secretKey), await works(issued.body.secret_key)]).toEqual([401, 200]);
+    expect((await api(vault.url, 'POST', '/v1/merchants/mer_none/secret-keys', { key: vault.adminKey, json: {} })).body.error.code).toBe('merchant_not_found');
+    expect((await api(vault.url, 'POST', `/v1/merchants/${lost.id}/secret-keys`, { key: issued.body.secret_key, json: {} })).status).toBe(401);
+  });
+
   it('refuses a publishable key, and an expires_in beyond a week', async () => {
     expect((await roll(shop.publishableKey)).body.error.code).toBe('secret_key_required');
     const tooLong = await roll(shop.secretKey, { expires_in: 8 * 24 * 3600 });
