@@ -1,4 +1,4 @@
-import { CompactEncrypt, importJWK, type JWK } from 'jose';
+import { CompactEncrypt, importJWK, type CryptoKey, type JWK } from 'jose';
 
 /**
  * Test cards. CVCs are chosen so they do not occur as text anywhere in a
@@ -45,6 +45,12 @@ export interface EncryptOptions {
   /** Encrypt these exact bytes instead of JSON. */
   rawPlaintext?: Uint8Array;
   key?: JWK;
+  /**
+   * The sender's ephemeral ECDH private key, shared by many JWEs (see
+   * encryptMany) instead of a new one per JWE. Each JWE still has its own
+   * random content key and IV, so no two are alike.
+   */
+  ephemeralKey?: CryptoKey;
 }
 
 export async function fetchJwks(vaultUrl: string): Promise<JWK[]> {
@@ -62,5 +68,7 @@ export async function encryptCard(vaultUrl: string, plaintext: CardPlaintext | o
   if (options.iat !== null) header['iat'] = options.iat ?? Math.floor(Date.now() / 1000);
   const key = await importJWK({ ...jwk, alg }, alg);
   const bytes = options.rawPlaintext ?? new TextEncoder().encode(JSON.stringify(plaintext));
-  return new CompactEncrypt(bytes).setProtectedHeader(header as { alg: string; enc: string }).encrypt(key);
+  const jwe = new CompactEncrypt(bytes).setProtectedHeader(header as { alg: string; enc: string });
+  if (options.ephemeralKey !== undefined) jwe.setKeyManagementParameters({ epk: options.ephemeralKey });
+  return jwe.encrypt(key);
 }
