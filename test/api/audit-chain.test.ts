@@ -315,7 +315,10 @@ describe.each(storageKinds())('the audit log hash chains on %s', (storage) => {
 
     it('chains the entries written before it, oldest first, and new entries continue each chain', async () => {
       const upgraded = await databaseBeforeTheChain(storage);
-      expect(await migrate(upgraded)).toEqual(['007_audit_source.sql', '008_audit_chain.sql', 'functions']);
+      // 007 and 008 bring the chain; later migrations follow them.
+      const applied = await migrate(upgraded);
+      expect(applied.slice(0, 2)).toEqual(['007_audit_source.sql', '008_audit_chain.sql']);
+      expect(applied.at(-1)).toBe('functions');
       const { rows } = await upgraded.query<{ id: string; chain: string; chain_seq: string }>(
         'select id, chain, chain_seq::text as chain_seq from audit_events order by seq',
       );
