@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AuditLog } from '../../server/audit/audit.ts';
 import type { AuditVerification, ChainProblem } from '../../server/audit/chain.ts';
 import { createLogger } from '../../server/log.ts';
@@ -404,18 +404,20 @@ describe.each(storageKinds())('the audit log hash chains on %s', (storage) => {
 });
 
 /** The last `audit chain head` line the vault logged for `chain` past `offset`, waiting for the maintenance round to write it. */
-async function loggedHead(vault: TestVault, chain: string, offset: number): Promise<{ seq: number; hash: string }> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const lines = readFileSync(vault.logFile)
-      .subarray(offset)
-      .toString('utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as { msg?: string; audit_chain?: string; seq?: number; hash?: string })
-      .filter((line) => line.msg === 'audit chain head' && line.audit_chain === chain);
-    const last = lines.at(-1);
-    if (last !== undefined) return { seq: last.seq!, hash: last.hash! };
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`the vault logged no head for ${chain}`);
+function loggedHead(vault: TestVault, chain: string, offset: number): Promise<{ seq: number; hash: string }> {
+  return vi.waitFor(
+    () => {
+      const last = readFileSync(vault.logFile)
+        .subarray(offset)
+        .toString('utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { msg?: string; audit_chain?: string; seq?: number; hash?: string })
+        .filter((line) => line.msg === 'audit chain head' && line.audit_chain === chain)
+        .at(-1);
+      if (last === undefined) throw new Error(`the vault logged no head for ${chain}`);
+      return { seq: last.seq!, hash: last.hash! };
+    },
+    { timeout: 10_000, interval: 100 },
+  );
 }
