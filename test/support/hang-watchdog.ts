@@ -154,6 +154,11 @@ export default class HangWatchdog implements Reporter {
       for (const file of this.#running.values()) {
         if (file.handled) continue;
         const worker = workers.get(file.module.moduleId);
+        if (worker !== undefined && !alive(worker.pid)) {
+          // Its worker died on its own: Vitest reports that, and the file has nothing left to watch.
+          file.handled = true;
+          continue;
+        }
         const stepMs = now - file.step.startedAt;
         const quietMs = worker === undefined ? 0 : now - worker.heartbeatAt;
         let why: string | undefined;
@@ -245,16 +250,15 @@ async function summarizeReport(path: string): Promise<string[] | undefined> {
     report = JSON.parse(readFileSync(path, 'utf8')) as NodeReport;
   } catch {
     return undefined; // Still being written.
-  } finally {
-    rmSync(path, { force: true });
   }
+  rmSync(path, { force: true });
   const stack = (report.javascriptStack?.stack ?? []).slice(0, 20);
   const handles = (report.libuv ?? [])
     .filter((handle) => handle.is_active && handle.is_referenced)
     .map((handle) => [handle.type, handle.remoteEndpoint ?? handle.localEndpoint].filter(Boolean).map((part) => JSON.stringify(part)).join(' '));
   return [
     'Node report of the worker:',
-    `  JavaScript stack: ${report.javascriptStack?.message ?? ''}`,
+    stack.length === 0 ? '  JavaScript stack: none (the event loop is idle: something awaited never settles)' : '  JavaScript stack:',
     ...stack.map((frame) => `    ${frame.trim()}`),
     `  Active handles (what it waits on): ${handles.length === 0 ? 'none' : ''}`,
     ...handles.map((handle) => `    ${handle}`),
@@ -282,6 +286,15 @@ function threadStates(pid: number): string[] {
 }
 
 const moduleOf = (hook: ReportedHookContext): TestModule => (hook.entity.type === 'module' ? hook.entity : hook.entity.module);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function safeReaddir(dir: string): string[] {
   try {
