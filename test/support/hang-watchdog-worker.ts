@@ -17,7 +17,15 @@ const file = expect.getState().testPath;
 
 if (dir !== undefined && file !== undefined) {
   const heartbeat = join(dir, `worker-${process.pid}.json`);
-  const record = (test: string | null) => writeFileSync(heartbeat, JSON.stringify({ file, test } satisfies WorkerRecord));
+  // Best effort: the watchdog's folder going away must never fail a test.
+  const bestEffort = (write: () => void) => {
+    try {
+      write();
+    } catch {
+      // Without its records the watchdog still sees the file by Vitest's own progress.
+    }
+  };
+  const record = (test: string | null) => bestEffort(() => writeFileSync(heartbeat, JSON.stringify({ file, test } satisfies WorkerRecord)));
   record(null);
   beforeEach(({ task }) => record(task.fullTestName));
   afterEach(() => record(null));
@@ -26,10 +34,6 @@ if (dir !== undefined && file !== undefined) {
   process.report.reportOnSignal = true;
   setInterval(() => {
     const now = new Date();
-    try {
-      utimesSync(heartbeat, now, now);
-    } catch {
-      // The run is over and the watchdog's folder gone.
-    }
+    bestEffort(() => utimesSync(heartbeat, now, now));
   }, 1_000).unref();
 }

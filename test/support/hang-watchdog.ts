@@ -75,7 +75,6 @@ export default class HangWatchdog implements Reporter {
   #root = process.cwd();
   #testTimeout = 5_000;
   #hookTimeout = 10_000;
-  #timer: NodeJS.Timeout | undefined;
   #checking = false;
 
   constructor(options: HangWatchdogOptions = {}) {
@@ -89,11 +88,13 @@ export default class HangWatchdog implements Reporter {
     this.#root = vitest.config.root;
     this.#testTimeout = vitest.config.testTimeout;
     this.#hookTimeout = vitest.config.hookTimeout;
-    this.#dir = mkdtempSync(join(tmpdir(), 'tessera-vitest-watchdog-'));
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-vitest-watchdog-'));
+    this.#dir = dir;
+    // Not at the end of a run: in watch mode the next run's workers use the same folder.
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     // Workers are spawned with this process's environment, read when each file is dispatched.
-    process.env[WATCHDOG_DIR_ENV] = this.#dir;
-    this.#timer = setInterval(() => void this.#check(), this.#checkEveryMs);
-    this.#timer.unref();
+    process.env[WATCHDOG_DIR_ENV] = dir;
+    setInterval(() => void this.#check(), this.#checkEveryMs).unref();
   }
 
   onTestModuleQueued(module: TestModule): void {
@@ -124,11 +125,6 @@ export default class HangWatchdog implements Reporter {
 
   onTestModuleEnd(module: TestModule): void {
     this.#running.delete(module.moduleId);
-  }
-
-  onTestRunEnd(): void {
-    clearInterval(this.#timer);
-    if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
   }
 
   #step(what: string, limitMs: number): Step {
