@@ -33,6 +33,7 @@ import { CARDS, nextYear } from '../test/support/cards.ts';
 import { CHROMIUM_ARGS, findChromium } from '../test/support/chromium.ts';
 import { startTestVault, type TestVault } from '../test/support/vault.ts';
 import { DIST, FIELDS_BUDGET, FIELDS_DIR, FIELDS_MANIFEST, LOADER, LOADER_BUDGET, ROOT, fieldsEntryFiles, gzipped } from '../test/support/bundle-sizes.ts';
+import { median, percentile, sortedCopy } from './stats.ts';
 
 
 const RUNS = Number(process.env['BENCH_WIDGET_RUNS'] ?? 25);
@@ -267,10 +268,6 @@ function tokenizeParts(result: TokenizeResult, frame: FrameTiming): Milestones |
 }
 
 // ---------------------------------------------------------------- runs
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-const sortedCopy = (values: number[]) => [...values].sort((a, b) => a - b);
-const median = (values: number[]) => percentile(sortedCopy(values), 50);
 
 interface Series {
   name: string;

@@ -103,7 +103,13 @@ function planSteps(selected: Set<StepName>, env: NodeJS.ProcessEnv, cleanups: St
   const projects = (['unit', 'api'] as const).filter((name) => selected.has(name));
   if (projects.length > 0) {
     const projectArgs = projects.flatMap((name) => ['--project', name]);
-    steps.push({ title: `vitest ${projects.join(' + ')}`, run: () => command(bin('vitest'), ['run', ...projectArgs], env) });
+    steps.push({
+      title: `vitest ${projects.join(' + ')}`,
+      run: async () => {
+        for (const name of projects) await requireTestFiles(`test/${name}`, '.test.ts');
+        await command(bin('vitest'), ['run', ...projectArgs], env);
+      },
+    });
   }
   if (selected.has('e2e')) steps.push({ title: 'playwright e2e', run: () => playwright(env) });
   if (selected.has('fresh-clone')) {
@@ -146,19 +152,19 @@ async function useArtifactsDir(env: NodeJS.ProcessEnv): Promise<void> {
 }
 
 async function playwright(env: NodeJS.ProcessEnv): Promise<void> {
-  if (!existsSync(join(ROOT, 'playwright.config.ts'))) {
-    console.log('NOTICE: no playwright.config.ts yet: no end-to-end tests to run.');
-    return;
-  }
+  if (!existsSync(join(ROOT, 'playwright.config.ts'))) throw new Error('playwright.config.ts is missing: the end-to-end tests cannot run.');
+  await requireTestFiles('test/e2e', '.spec.ts');
   await command(bin('playwright'), ['test'], env);
 }
 
 async function leaks(env: NodeJS.ProcessEnv): Promise<void> {
-  if (!(await hasFiles('test/leaks', '.test.ts'))) {
-    console.log('NOTICE: no test files in test/leaks yet: no leak checks to run.');
-    return;
-  }
+  await requireTestFiles('test/leaks', '.test.ts');
   await command(bin('vitest'), ['run', '--project', 'leaks'], env);
+}
+
+/** A test step with nothing to run fails: a moved or renamed folder must not pass as green. */
+async function requireTestFiles(dir: string, suffix: string): Promise<void> {
+  if (!(await hasFiles(dir, suffix))) throw new Error(`${dir} has no *${suffix} files: this step has nothing to run.`);
 }
 
 async function runStep(step: Step): Promise<StepResult> {

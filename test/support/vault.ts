@@ -67,9 +67,12 @@ async function pgliteTemplate(): Promise<string> {
   return dir;
 }
 
-/** A new data folder under the artifacts, holding a migrated embedded database when `storage` is PGlite. */
-export async function newDataDir(storage: StorageKind, name: string): Promise<string> {
-  const dataDir = join(artifactsDir(), `${name}-${storage}-${randomBytes(4).toString('hex')}`);
+/**
+ * A new data folder under the artifacts (or `parent`), holding a migrated
+ * embedded database when `storage` is PGlite.
+ */
+export async function newDataDir(storage: StorageKind, name: string, parent = artifactsDir()): Promise<string> {
+  const dataDir = join(parent, `${name}-${storage}-${randomBytes(4).toString('hex')}`);
   mkdirSync(dataDir, { recursive: true });
   if (storage === 'pglite') cpSync(join(await pgliteTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
   return dataDir;

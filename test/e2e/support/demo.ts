@@ -12,12 +12,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import type { FrameLocator, Page, Request } from '@playwright/test';
 import type { DemoMerchant } from '../../../demo/server/config.ts';
 import { rolledSecretKeyPath } from '../../../demo/server/secret-key.ts';
 import { api, createMerchant } from '../../support/api.ts';
 import { SECRET_KEY } from '../../support/leaks.ts';
+import { freePort } from '../../support/ports.ts';
 import { DASHBOARD_PASSWORD, startTestShop, type TestShop } from '../../support/shop.ts';
 import { startTestVault, type TestVault } from '../../support/vault.ts';
 import { expect, test as base } from '../fixtures.ts';
@@ -109,15 +109,6 @@ export const test = base.extend<DemoTestFixtures, { demo: DemoEnvironment }>({
     { auto: true },
   ],
 });
-
-/** A loopback port free right now. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 /** The card fields' iframe on a shop page. */
 export const cardFields = (page: Page): FrameLocator => page.locator('#card-fields iframe').contentFrame();
