@@ -121,16 +121,37 @@ export function shopRoutes(shop: Shop): Router {
   router.post('/checkout', async (req, res) => {
     const body = parseBody(CheckoutBody, req.body);
     const session = await sessions.current(req);
-    const lines = await cartLines(db, session?.id);
-    if (!session || lines.length === 0) throw new ShopError(409, 'cart_empty', 'Your cart is empty.');
+    if (!session) throw new ShopError(409, 'cart_empty', 'Your cart is empty.');
     if (paying.has(session.id)) throw new ShopError(409, 'checkout_in_progress', 'Your payment is already being processed.');
     paying.add(session.id);
     try {
+      const paid = await paidByWebhook(session.id);
+      if (paid !== undefined) {
+        res.status(201).json({ order: orderView(paid) });
+        return;
+      }
+      const lines = await cartLines(db, session.id);
+      if (lines.length === 0) throw new ShopError(409, 'cart_empty', 'Your cart is empty.');
       res.status(201).json({ order: orderView(await checkout(session, clientOf(req), lines, body)) });
     } finally {
       paying.delete(session.id);
     }
   });
+
+  /**
+   * An order of this session that a `payment.*` webhook paid after the
+   * shopper's checkout got no answer (webhook-events.ts leaves it its
+   * session until then): the shopper's next "Pay" shows it paid, once,
+   * instead of charging for the cart again.
+   */
+  async function paidByWebhook(sessionId: string): Promise<OrderRow | undefined> {
+    const { rows } = await db.query<OrderRow>(
+      `update orders set session_id = null, updated_at = now()
+        where session_id = $1 and status in ('authorized', 'captured') returning *`,
+      [sessionId],
+    );
+    return rows[0];
+  }
 
   async function checkout(session: Session, client: string, lines: CartLine[], body: z.output<typeof CheckoutBody>): Promise<OrderRow> {
     const amount = lines.reduce((sum, line) => sum + line.amount, 0);
@@ -153,12 +174,13 @@ export function shopRoutes(shop: Shop): Router {
     ).rows[0]!;
 
     // An earlier attempt whose answer never came may have been approved: ask the vault before charging again.
-    if ((await db.query(`select 1 from payment_attempts where order_id = $1 and outcome = 'unknown'`, [order.id])).rows.length > 0) {
+    // Still `sent` means the shop stopped while it waited (one payment at a time per cart, so none is under way now).
+    if ((await db.query(`select 1 from payment_attempts where order_id = $1 and outcome in ('unknown', 'sent')`, [order.id])).rows.length > 0) {
       const approved = (await vault.paymentsFor(order.id).catch((error: unknown) => Promise.reject(fromVault(error, log)))).find(
         (payment) => payment.status !== 'declined',
       );
       if (approved) return settle(order, approved, undefined);
-      await db.query(`update payment_attempts set outcome = 'failed' where order_id = $1 and outcome = 'unknown'`, [order.id]);
+      await db.query(`update payment_attempts set outcome = 'failed' where order_id = $1 and outcome in ('unknown', 'sent')`, [order.id]);
     }
 
     let token: string;
