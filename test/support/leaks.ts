@@ -18,8 +18,8 @@ export interface Finding {
 
 const asWord = (value: string) => new RegExp(`(?<![0-9A-Za-z])${value}(?![0-9A-Za-z])`);
 const COMPACT_JWE = /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/;
-/** A whole secret or admin key (the audit log's `sk_test_…` and last 4 is not one). */
-export const SECRET_KEY = /sk_test_[0-9A-Za-z]{20,}|admin_[0-9A-Za-z]{20,}/;
+/** A whole secret or admin key (the audit log's `sk_test_…` and last 4 is not one), or a webhook signing secret. */
+export const SECRET_KEY = /sk_test_[0-9A-Za-z]{20,}|admin_[0-9A-Za-z]{20,}|whsec_[A-Za-z0-9+/]{20,}/;
 
 /**
  * An ISO 8601 timestamp: its fraction of a second is digits that stand as a
@@ -48,8 +48,8 @@ export function filesUnder(dir: string): string[] {
 }
 
 /**
- * A log must hold no card number, CVC, card JWE, secret or admin key, or
- * master key. Values are checked after JSON parsing, so a CVC is only
+ * A log must hold no card number, CVC, card JWE, secret or admin key,
+ * webhook secret, or master key. Values are checked after JSON parsing, so a CVC is only
  * flagged as text (a number such as a duration of 516 ms is not a CVC).
  */
 export function scanLog(path: string, masterKeys: string[]): Finding[] {
@@ -59,7 +59,7 @@ export function scanLog(path: string, masterKeys: string[]): Finding[] {
     const where = `${path}:${index + 1}`;
     if (SECRET_NUMBERS.some((n) => line.includes(n))) findings.push({ where, what: 'card number' });
     if (COMPACT_JWE.test(line)) findings.push({ where, what: 'card JWE' });
-    if (SECRET_KEY.test(line)) findings.push({ where, what: 'secret or admin key' });
+    if (SECRET_KEY.test(line)) findings.push({ where, what: 'secret key, admin key or webhook secret' });
     if (masterKeys.some((k) => line.includes(k))) findings.push({ where, what: 'master key' });
     for (const text of stringsIn(safeParse(line) ?? line)) {
       const found = cardDataIn(text);
