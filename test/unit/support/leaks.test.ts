@@ -49,7 +49,7 @@ describe('the leak scanner', () => {
     expect(scanTableDump('db', { table: 'tokens', values: [readable, number] }).map((f) => f.what)).toEqual([`CVC ${CARDS.visa.cvc}`, 'card number 4242…']);
   });
 
-  it('flags log lines with a card number, a JWE, a secret key or a master key, and CVC strings but not numbers', () => {
+  it('flags log lines with a card number, a JWE, a secret key, a webhook secret or a master key, and CVC strings but not numbers', () => {
     const log = write(
       'vault.log',
       [
@@ -57,6 +57,7 @@ describe('the leak scanner', () => {
         JSON.stringify({ msg: `got ${CARDS.mastercard.number}` }),
         JSON.stringify({ msg: 'eyJhbGciOiJFQ0RILUVTK0EyNTZLVyJ9.a.b.c.d' }),
         JSON.stringify({ key: 'sk_test_AAAAAAAAAAAAAAAAAAAAAAAA' }),
+        JSON.stringify({ secret: `whsec_${Buffer.alloc(32, 1).toString('base64')}` }),
         JSON.stringify({ note: 'master c2VjcmV0' }),
         JSON.stringify({ cvc: CARDS.amex.cvc }),
       ].join('\n'),
@@ -65,7 +66,8 @@ describe('the leak scanner', () => {
       'card number',
       'card number 5555…',
       'card JWE',
-      'secret or admin key',
+      'secret key, admin key or webhook secret',
+      'secret key, admin key or webhook secret',
       'master key',
       `CVC ${CARDS.amex.cvc}`,
     ]);
