@@ -125,7 +125,7 @@ export function shopRoutes(shop: Shop): Router {
     if (paying.has(session.id)) throw new ShopError(409, 'checkout_in_progress', 'Your payment is already being processed.');
     paying.add(session.id);
     try {
-      const paid = await paidByWebhook(session.id);
+      const paid = await paidByWebhook(db, session.id);
       if (paid !== undefined) {
         res.status(201).json({ order: orderView(paid) });
         return;
@@ -144,8 +144,8 @@ export function shopRoutes(shop: Shop): Router {
    * session until then): the shopper's next "Pay" shows it paid, once,
    * instead of charging for the cart again.
    */
-  async function paidByWebhook(sessionId: string): Promise<OrderRow | undefined> {
-    const { rows } = await db.query<OrderRow>(
+  async function paidByWebhook(q: ShopQueryable, sessionId: string): Promise<OrderRow | undefined> {
+    const { rows } = await q.query<OrderRow>(
       `update orders set session_id = null, updated_at = now()
         where session_id = $1 and status in ('authorized', 'captured') returning *`,
       [sessionId],
@@ -158,20 +158,31 @@ export function shopRoutes(shop: Shop): Router {
     const unpaid = (await db.query<{ id: string }>(`select id from orders where session_id = $1 and status = 'awaiting_payment'`, [session.id])).rows[0];
     await cardAttempts.assertAllowed(db, { orderId: unpaid?.id, sessionId: session.id, client });
 
-    let order = (
-      await db.query<OrderRow>(
-        `update orders set items = $2, amount = $3, user_id = $4, updated_at = now()
-          where session_id = $1 and status = 'awaiting_payment' returning *`,
-        [session.id, JSON.stringify(lines), amount, session.userId],
-      )
-    ).rows[0];
-    order ??= (
-      await db.query<OrderRow>(
-        `insert into orders (id, session_id, user_id, items, amount, currency, status)
-         values ($1, $2, $3, $4, $5, $6, 'awaiting_payment') returning *`,
-        [newShopId('ord'), session.id, session.userId, JSON.stringify(lines), amount, CURRENCY],
-      )
-    ).rows[0]!;
+    // One transaction with the check, as the webhook's is one with its update: a webhook that paid the order since the
+    // route looked is seen here, and the order is shown, not made again and charged twice.
+    const found = await db.transaction(async (tx) => {
+      const paid = await paidByWebhook(tx, session.id);
+      if (paid !== undefined) return { order: paid, paidByWebhook: true };
+      const updated = (
+        await tx.query<OrderRow>(
+          `update orders set items = $2, amount = $3, user_id = $4, updated_at = now()
+            where session_id = $1 and status = 'awaiting_payment' returning *`,
+          [session.id, JSON.stringify(lines), amount, session.userId],
+        )
+      ).rows[0];
+      const order =
+        updated ??
+        (
+          await tx.query<OrderRow>(
+            `insert into orders (id, session_id, user_id, items, amount, currency, status)
+             values ($1, $2, $3, $4, $5, $6, 'awaiting_payment') returning *`,
+            [newShopId('ord'), session.id, session.userId, JSON.stringify(lines), amount, CURRENCY],
+          )
+        ).rows[0]!;
+      return { order, paidByWebhook: false };
+    });
+    const { order } = found;
+    if (found.paidByWebhook) return order;
 
     // An earlier attempt whose answer never came may have been approved: ask the vault before charging again.
     // Still `sent` means the shop stopped while it waited (one payment at a time per cart, so none is under way now).

@@ -72,7 +72,7 @@ export async function saveWebhookEndpoint(shopDataDir: string, endpoint: StoredW
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const sameEvents = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().every((event, i) => event === [...b].sort()[i]);
+const sameEvents = (a: readonly string[], b: readonly string[]) => [...a].sort().join(' ') === [...b].sort().join(' ');
 
 /**
  * The shop's webhook endpoint at the vault. `register()`, at every start,

@@ -368,6 +368,33 @@ describe('the demo shop’s webhooks', () => {
     }
   });
 
+  it('asks the vault before charging again when an attempt was left `sent` by a shop that stopped while it waited (no webhook needed)', async () => {
+    const merchant = await newMerchant();
+    const link = await startLossyLink(vault.url, (method, path) => method === 'POST' && path === '/v1/payments');
+    try {
+      // A shop without webhooks (the vault refuses this URL), so only the checkout itself can find the payment.
+      const shop = await startShop(merchant, { vaultUrl: link.url, webhookUrl: 'http://10.0.0.1/webhooks/tessera' });
+      const shopper = await shopperWithCart(shop);
+      expect((await shopper.call('POST', '/api/checkout', { json: { token: await fieldsToken(vault.url, merchant) } })).status).toBe(503);
+      const orderId = (await shop.db.query<{ id: string }>('select id from orders')).rows[0]!.id;
+      // As the shop leaves it when it stops during the call: the attempt written down, its outcome never.
+      await shop.db.query(`update payment_attempts set outcome = 'sent' where order_id = $1`, [orderId]);
+      await shop.close();
+
+      // Started again, on a network that answers; the shopper's session cookie still holds.
+      const restarted = await startShop(merchant, { dataDir: shop.dataDir, port: shop.port, webhookUrl: 'http://10.0.0.1/webhooks/tessera' });
+      const again = await new Shopper(() => restarted).call('POST', '/api/checkout', {
+        json: { token: await fieldsToken(vault.url, merchant) },
+        headers: { cookie: shopper.cookie! },
+      });
+      expect(again.status, again.text).toBe(201);
+      expect(again.body.order).toMatchObject({ id: orderId, status: 'captured' });
+      expect((await api(vault.url, 'GET', `/v1/payments?reference=${orderId}`, { key: merchant.secretKey })).body.data).toHaveLength(1);
+    } finally {
+      await link.close();
+    }
+  });
+
   it('takes a saved card off the account when the vault tells it the card’s token was deleted', async () => {
     const merchant = await newMerchant();
     const shop = await startShop(merchant);
