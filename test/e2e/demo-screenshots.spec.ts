@@ -78,5 +78,7 @@ test('checkout, sign-up, account and dashboard at 1280 and 375 px: screenshots, 
   await page.getByLabel('Dashboard password').fill(DASHBOARD_PASSWORD);
   await page.getByRole('button', { name: 'Open the dashboard' }).click();
   await expect(page.locator('#orders-table tbody')).toContainText('captured');
+  await expect(page.locator('#deliveries-table tbody')).toContainText('payment.captured');
+  await expect(page.locator('#deliveries-table tbody')).not.toContainText('pending');
   await capture(page, testInfo, 'dashboard');
 });

@@ -57,8 +57,8 @@ const BARE_CVC = new RegExp(A_CVC);
 const NAMES_A_CVC = new RegExp(CVC_LABEL, 'i');
 
 const COMPACT_JWE = /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/;
-/** A whole secret or admin key (the audit log's `sk_test_…` and last 4 is not one). */
-export const SECRET_KEY = /sk_test_[0-9A-Za-z]{20,}|admin_[0-9A-Za-z]{20,}/;
+/** A whole secret or admin key (the audit log's `sk_test_…` and last 4 is not one), or a webhook signing secret. */
+export const SECRET_KEY = /sk_test_[0-9A-Za-z]{20,}|admin_[0-9A-Za-z]{20,}|whsec_[A-Za-z0-9+/]{20,}/;
 
 /** A test card number anywhere in a text, described without repeating it. */
 export function cardNumberIn(text: string): string | undefined {
@@ -122,9 +122,9 @@ export function filesUnder(dir: string): string[] {
 }
 
 /**
- * A log must hold no card number, CVC, card JWE, secret or admin key, or
- * master key. A JSON line is checked value by value (`cardDataInValue`),
- * anything else as text.
+ * A log must hold no card number, CVC, card JWE, secret or admin key,
+ * webhook secret, or master key. A JSON line is checked value by value
+ * (`cardDataInValue`), anything else as text.
  */
 export function scanLog(path: string, masterKeys: string[]): Finding[] {
   const findings: Finding[] = [];
@@ -132,7 +132,7 @@ export function scanLog(path: string, masterKeys: string[]): Finding[] {
   lines.forEach((line, index) => {
     const where = `${path}:${index + 1}`;
     if (COMPACT_JWE.test(line)) findings.push({ where, what: 'card JWE' });
-    if (SECRET_KEY.test(line)) findings.push({ where, what: 'secret or admin key' });
+    if (SECRET_KEY.test(line)) findings.push({ where, what: 'secret key, admin key or webhook secret' });
     if (masterKeys.some((k) => line.includes(k))) findings.push({ where, what: 'master key' });
     const found = cardDataInValue(line);
     if (found !== undefined) findings.push({ where, what: found });

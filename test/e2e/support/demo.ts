@@ -6,9 +6,11 @@
  * test artifacts) serving the built pages on `http://localhost:P2`, the one
  * origin the shop's merchant allows: two origins, as in production.
  *
+ * The shop registers its webhook endpoint at start, as under `npm start`.
+ *
  * Per test: every request the pages make to the shop's own backend, and its
- * answer, is recorded and checked for card data and secret keys when the
- * test ends.
+ * answer, is recorded and checked for card data, secret keys and webhook
+ * secrets when the test ends.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -50,7 +52,8 @@ interface DemoTestFixtures {
 export const test = base.extend<DemoTestFixtures, { demo: DemoEnvironment }>({
   demo: [
     async ({}, use) => {
-      const vault = await startTestVault({ name: 'e2e-demo' });
+      // As under `npm start`: the shop's webhook receiver is on loopback. A short retry schedule, so a failed delivery is seen failing.
+      const vault = await startTestVault({ name: 'e2e-demo', env: { TESSERA_WEBHOOK_ALLOW_LOCAL: '1', TESSERA_WEBHOOK_RETRY_SCHEDULE: '100ms,200ms,400ms' } });
       let shop: TestShop | undefined;
       try {
         // The merchant allows exactly the shop's origin, so the port is chosen before either exists.
@@ -104,7 +107,7 @@ export const test = base.extend<DemoTestFixtures, { demo: DemoEnvironment }>({
       const keys = (await exchanges()).flatMap((exchange) =>
         [exchange.url, exchange.requestBody, exchange.responseBody].some((text) => SECRET_KEY.test(text)) ? [`${exchange.method} ${exchange.url}`] : [],
       );
-      expect(keys, 'no secret key in any request the pages make to the shop’s backend, or in its answers').toEqual([]);
+      expect(keys, 'no secret key or webhook secret in any request the pages make to the shop’s backend, or in its answers').toEqual([]);
     },
     { auto: true },
   ],

@@ -99,7 +99,7 @@ describe('the leak scanner', () => {
     expect(scanTableDump('db', { table: 'audit', values: [JSON.stringify({ details: { card: { cvc } } })] }).map((f) => f.what)).toEqual([`CVC ${cvc}`]);
   });
 
-  it('flags log lines with a card number, a JWE, a secret key, a master key or a CVC, one finding per kind', () => {
+  it('flags log lines with a card number, a JWE, a secret key, a webhook secret, a master key or a CVC, one finding per kind', () => {
     const log = write(
       'vault.log',
       [
@@ -107,6 +107,7 @@ describe('the leak scanner', () => {
         JSON.stringify({ msg: `got ${CARDS.mastercard.number}` }),
         JSON.stringify({ msg: 'eyJhbGciOiJFQ0RILUVTK0EyNTZLVyJ9.a.b.c.d' }),
         JSON.stringify({ key: 'sk_test_AAAAAAAAAAAAAAAAAAAAAAAA' }),
+        JSON.stringify({ secret: `whsec_${Buffer.alloc(32, 1).toString('base64')}` }),
         JSON.stringify({ note: 'master c2VjcmV0' }),
         JSON.stringify({ card: { cvc: amexCvc } }),
         JSON.stringify({ msg: `security code ${cvc} refused` }),
@@ -116,7 +117,8 @@ describe('the leak scanner', () => {
     expect(scanLog(log, ['c2VjcmV0']).map((f) => f.what)).toEqual([
       'card number 5555…',
       'card JWE',
-      'secret or admin key',
+      'secret key, admin key or webhook secret',
+      'secret key, admin key or webhook secret',
       'master key',
       `CVC ${amexCvc}`,
       `CVC ${cvc}`,
