@@ -10,7 +10,6 @@ import { freePort } from './ports.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { request, type Server } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
