@@ -19,6 +19,7 @@ import { MasterKey } from '../../../server/keys/master-key.ts';
 import { api, createMerchant, type TestMerchant } from '../../support/api.ts';
 import { CARDS, cardPlaintext, encryptCard } from '../../support/cards.ts';
 import { filesUnder, withPostgres } from '../../support/leaks.ts';
+import { startThrowawayPostgres, type ThrowawayPostgres } from '../../support/postgres.ts';
 import { startTestVault, storageKinds, type TestVault } from '../../support/vault.ts';
 
 const silent = pino({ level: 'silent' });
@@ -27,10 +28,14 @@ describe.each(storageKinds())('erased card data on disk, on %s', (storage) => {
   let vault: TestVault;
   let shop: TestMerchant;
   let master: MasterKey;
+  // A cluster of its own on PostgreSQL: the scan reads every file of the cluster, and the suite's shared one holds every other test's databases.
+  let cluster: ThrowawayPostgres | undefined;
 
   beforeAll(async () => {
+    if (storage === 'postgres') cluster = await startThrowawayPostgres({ name: 'erasure-scan' });
     vault = await startTestVault({
       storage,
+      ...(cluster === undefined ? {} : { databaseUrl: await cluster.createDatabase() }),
       name: 'erasure-on-disk',
       // Short CVC buckets and lifetime so a bucket ends within the test; housekeeping only when the test asks.
       env: { TESSERA_CVC_LIFETIME_SECONDS: '2', TESSERA_CVC_BUCKET_SECONDS: '1', TESSERA_MAINTENANCE_SECONDS: '3600' },
@@ -38,18 +43,19 @@ describe.each(storageKinds())('erased card data on disk, on %s', (storage) => {
     shop = await createMerchant(vault);
     master = MasterKey.load({ dataDir: vault.dataDir, log: silent });
   });
-  afterAll(() => vault?.close());
+  afterAll(async () => {
+    await vault?.close();
+    await cluster?.destroy();
+  });
 
   const query = <Row>(sql: string, params: unknown[] = []) => vault.vault.db.query<Row>(sql, params).then((r) => r.rows);
 
   /** Every byte of the storage's files, after the database wrote what it holds in memory. */
   async function storageFiles(): Promise<{ path: string; bytes: Buffer }[]> {
     let dir: string;
-    if (storage === 'postgres') {
-      dir = await withPostgres(process.env['TESSERA_TEST_PG_URL']!, async (q) => {
-        await q('checkpoint');
-        return String((await q('show data_directory'))[0]!['data_directory']);
-      });
+    if (cluster !== undefined) {
+      await withPostgres(cluster.url, (q) => q('checkpoint'));
+      dir = cluster.dataDir;
     } else {
       // PGlite writes its pages at a checkpoint, as PostgreSQL does.
       await vault.vault.db.exec('checkpoint');
