@@ -67,6 +67,8 @@ const VaultEnv = z.object({
   /** Background jobs: the safety-net poll behind LISTEN/NOTIFY, and how long a claim holds without renewal. */
   TESSERA_JOB_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   TESSERA_JOB_LEASE_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  /** Threads that decrypt the cards of token batches (default: one per core). */
+  TESSERA_DECRYPT_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   /** Vault processes sharing the port; more than one needs PostgreSQL (the embedded database has one owner). */
   TESSERA_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
   /** `production` turns the development conveniences off: no generated key files, no demo merchant. */
@@ -103,6 +105,8 @@ export interface VaultConfig {
   jobs: { pollMs: number; leaseMs: number };
   webhooks: { allowLocal: boolean; retrySchedule: number[] };
   workers: number;
+  /** Worker threads of the card decrypt pool (token batches). */
+  decryptThreads: number;
   http: HttpTimeouts;
   /** `NODE_ENV=production`: keys only from the environment, and no demo merchant. */
   production: boolean;
@@ -150,6 +154,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     webhooks: { allowLocal: e.TESSERA_WEBHOOK_ALLOW_LOCAL === '1', retrySchedule: e.TESSERA_WEBHOOK_RETRY_SCHEDULE },
     // PostgreSQL: one process per core, so HTTP and validation run on every core; embedded: the one owner.
     workers: e.TESSERA_WORKERS ?? (e.DATABASE_URL === undefined ? 1 : availableParallelism()),
+    // A batch's decryption may use every core: the pool's threads only work while a batch runs.
+    decryptThreads: e.TESSERA_DECRYPT_THREADS ?? availableParallelism(),
     production: e.NODE_ENV === 'production',
     http: {
       headersMs: e.TESSERA_HTTP_HEADERS_TIMEOUT_MS,
