@@ -9,6 +9,8 @@ import { loadWidgetAssets, type WidgetAssets } from './fields/assets.ts';
 import { IdempotencyStore } from './idempotency/idempotency.ts';
 import { JobRunner } from './jobs/index.ts';
 import { deliveryJob } from './webhooks/deliveries.ts';
+import { CardDecryptPool } from './keys/card-decrypt-pool.ts';
+import { tokenBatchJob } from './token-batches/processor.ts';
 import { WebhookEndpoints } from './webhooks/endpoints.ts';
 import { WebhookSender } from './webhooks/sender.ts';
 import { loadAdminKey } from './keys/admin-key.ts';
@@ -84,6 +86,9 @@ export async function openVault(
     const sender = new WebhookSender({ allowLocal: config.webhooks.allowLocal });
     const jobs = new JobRunner({ db, log, ...config.jobs });
     jobs.register(deliveryJob({ db, endpoints: deps.webhooks.endpoints, sender, retrySchedule: config.webhooks.retrySchedule, log }));
+    const decryptPool = new CardDecryptPool({ threads: config.decryptThreads, log });
+    const audit = new AuditLog(db);
+    jobs.register(tokenBatchJob({ db, log, cards: { ...deps, audit }, merchants, pool: decryptPool, audit }));
     if (options.jobs !== false) await jobs.start();
     const maintenance = startMaintenance(
       {
@@ -94,7 +99,7 @@ export async function openVault(
         sessions: new FieldsSessions(db),
         idempotency: new IdempotencyStore(db),
         dataKeyRotation: deps.dataKeyRotation,
-        audit: new AuditLog(db),
+        audit,
       },
       log,
       { intervalMs: config.maintenanceSeconds * 1000, timer: options.maintenance !== false },
@@ -108,6 +113,7 @@ export async function openVault(
       async close() {
         maintenance.stop();
         await jobs.stop();
+        await decryptPool.close();
         sender.close();
         await db.close();
       },

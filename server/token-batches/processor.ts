@@ -1,0 +1,332 @@
+import type { KeyObject } from 'node:crypto';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { AuditLog, AuditSource } from '../audit/audit.ts';
+import type { Card } from '../cards/card.ts';
+import type { CardServiceDeps } from '../cards/deps.ts';
+import { VaultError } from '../errors.ts';
+import type { Job, JobHandler } from '../jobs/index.ts';
+import { cardCiphertextKey } from '../keys/card-ciphertext.ts';
+import type { CardDecryptPool } from '../keys/card-decrypt-pool.ts';
+import type { TransportKeyring } from '../keys/transport-keys.ts';
+import { newId } from '../lib/ids.ts';
+import type { Merchant, MerchantDirectory } from '../merchants/service.ts';
+import type { Db, Queryable } from '../storage/db.ts';
+import { callFunction } from '../storage/functions.ts';
+import { prepareToken, type PreparedToken, type TokenOutcome } from '../tokens/create.ts';
+import { tokenBatchBody, type TokenBatchRecord } from './serialize.ts';
+import { BATCH_COLUMNS, TOKEN_BATCH_JOB } from './service.ts';
+
+export interface TokenBatchProcessorDeps {
+  db: Db;
+  log: Logger;
+  /** What tokenization needs (tokens/create.ts), the same as `POST /v1/tokens`. */
+  cards: CardServiceDeps;
+  merchants: MerchantDirectory;
+  pool: CardDecryptPool;
+  audit: AuditLog;
+}
+
+/**
+ * Items written per transaction. On PGlite a transaction holds the one
+ * database connection, so a chunk there stays short enough (a few tens of
+ * milliseconds) that requests arriving meanwhile barely notice it; on
+ * PostgreSQL other work goes on beside it and bigger chunks save round trips.
+ */
+const CHUNK_ITEMS = { pglite: 16, postgres: 64 } as const;
+
+interface BatchRow extends TokenBatchRecord {
+  actor: string;
+  client_ip: string;
+  request_id: string;
+}
+
+interface PendingItem {
+  item_index: number;
+  card: string;
+  customer: string | null;
+  reusable: boolean;
+  decline_duplicates: boolean;
+}
+
+/** An item after decryption: its card, or why it failed. */
+type Opened = { item: PendingItem; card: Card } | { item: PendingItem; error: VaultError };
+/** An item ready to be written: its token prepared (card sealed), or why it failed. */
+type Ready = { item: PendingItem; token: PreparedToken } | { item: PendingItem; error: VaultError };
+type Outcome = { item: PendingItem; outcome: TokenOutcome } | { item: PendingItem; error: VaultError };
+
+/** The token write of a batch item has no response of its own: the batch's results are its answer. */
+const NO_RESPONSE = () => ({ status: 201, body: '' });
+
+/**
+ * The `token_batch.process` job: tokenizes a batch's items in index order,
+ * a chunk at a time. Each chunk's items are decrypted on the card decrypt
+ * pool (the next chunk's while this one is written), then written in one
+ * transaction — each item through the same statement as `POST /v1/tokens`
+ * (`prepareToken`), its result, the batch's counts and the failed items'
+ * audit entries — so a vault killed mid-batch loses no item and makes none
+ * twice: the next claim of the job goes on with the items still pending.
+ * An item's failure is its result and never stops the batch. Once none is
+ * pending, the batch is completed and its `token_batch.completed` event
+ * written with the job's completion.
+ */
+export function tokenBatchJob(deps: TokenBatchProcessorDeps): JobHandler<{ batch: string }> {
+  return {
+    kind: TOKEN_BATCH_JOB,
+    payload: z.object({ batch: z.string() }),
+    // A batch already keeps every core busy; batches wait their turn (each vault process runs one).
+    concurrency: 1,
+    async run(job) {
+      try {
+        await new BatchRun(deps, job).run();
+      } finally {
+        deps.pool.forgetKeys();
+      }
+    },
+  };
+}
+
+class BatchRun {
+  readonly #deps: TokenBatchProcessorDeps;
+  readonly #job: Job<{ batch: string }>;
+  readonly #keys = new Map<string, Promise<KeyObject | undefined>>();
+
+  constructor(deps: TokenBatchProcessorDeps, job: Job<{ batch: string }>) {
+    this.#deps = deps;
+    this.#job = job;
+  }
+
+  async run(): Promise<void> {
+    const { db } = this.#deps;
+    const batch = await this.#load();
+    if (batch === undefined || batch.status === 'completed') return db.transaction((tx) => this.#job.complete(tx));
+    await db.query(`update token_batches set status = 'processing', updated_at = now() where id = $1 and status = 'pending'`, [batch.id]);
+
+    const chunkItems = CHUNK_ITEMS[db.kind];
+    let chunk = await this.#pendingItems(batch.id, -1, chunkItems);
+    let opening = this.#open(batch, chunk);
+    while (chunk.length > 0) {
+      this.#job.signal.throwIfAborted();
+      const opened = await opening;
+      // The next chunk is decrypted while this one is written.
+      const next = await this.#pendingItems(batch.id, chunk.at(-1)!.item_index, chunkItems);
+      opening = this.#open(batch, next);
+      // A failed write must not leave the next chunk's decryption failing unobserved.
+      opening.catch(() => undefined);
+      await this.#write(batch, opened);
+      chunk = next;
+    }
+    await this.#finish(batch);
+  }
+
+  async #load(): Promise<BatchRow | undefined> {
+    const { rows } = await this.#deps.db.query<BatchRow>(`select ${BATCH_COLUMNS}, actor, client_ip, request_id from token_batches where id = $1`, [
+      this.#job.payload.batch,
+    ]);
+    return rows[0];
+  }
+
+  async #pendingItems(batchId: string, after: number, limit: number): Promise<PendingItem[]> {
+    const { rows } = await this.#deps.db.query<PendingItem>(
+      `select item_index, card, customer, reusable, decline_duplicates from token_batch_items
+        where batch_id = $1 and state = 'pending' and item_index > $2
+        order by item_index
+        limit $3`,
+      [batchId, after, limit],
+    );
+    return rows;
+  }
+
+  /**
+   * Checks each item's JWE here, against the batch's acceptance time (its
+   * `iat` window, and the transport keys that could open it then), and
+   * decrypts it on the pool. A refusal is the item's outcome; the pool
+   * failing is the run's (it is retried).
+   */
+  #open(batch: BatchRow, items: PendingItem[]): Promise<Opened[]> {
+    const { cards, pool } = this.#deps;
+    const acceptedAt = batch.created_at.getTime();
+    const keys: Pick<TransportKeyring, 'resolve'> = { resolve: (kid, at) => this.#key(kid, at) };
+    return Promise.all(
+      items.map(async (item): Promise<Opened> => {
+        try {
+          const { kid, key } = await cardCiphertextKey(item.card, keys, cards.ciphertextPolicy, 'card', acceptedAt);
+          return { item, card: await pool.open(item.card, kid, key) };
+        } catch (error) {
+          if (error instanceof VaultError) return { item, error };
+          throw error;
+        }
+      }),
+    );
+  }
+
+  /** One transport key lookup per kid and run, not per item. */
+  #key(kid: string, at: Date | undefined): Promise<KeyObject | undefined> {
+    let key = this.#keys.get(kid);
+    if (key === undefined) {
+      key = this.#deps.cards.keyring.resolve(kid, at);
+      this.#keys.set(kid, key);
+    }
+    return key;
+  }
+
+  async #write(batch: BatchRow, opened: Opened[]): Promise<void> {
+    const merchant = await this.#deps.merchants.byId(batch.merchant_id);
+    if (merchant === undefined) throw new Error(`token batch ${batch.id}: its merchant is gone`);
+    const write = { actor: batch.actor, source: { clientIp: batch.client_ip, requestId: batch.request_id }, render: NO_RESPONSE };
+    // Sealed before the transaction opens, which then holds only the writes.
+    const ready = await Promise.all(
+      opened.map(async (o): Promise<Ready> => {
+        if ('error' in o) return o;
+        const { item } = o;
+        const input = {
+          merchant,
+          ciphertext: item.card,
+          reusable: item.reusable,
+          customer: item.customer ?? undefined,
+          declineDuplicates: item.decline_duplicates,
+        };
+        return { item, token: await prepareToken(this.#deps.cards, input, o.card, write) };
+      }),
+    );
+    try {
+      await this.#commit(batch, merchant, ready, false);
+    } catch (error) {
+      if (!(error instanceof VaultError)) throw error;
+      // An item was refused (a replay, a declined duplicate): written again, each item in a savepoint of its own.
+      await this.#commit(batch, merchant, ready, true);
+    }
+  }
+
+  /**
+   * Writes a chunk in one transaction. Without `oneByOne` a refused item
+   * throws and the whole chunk rolls back (the common case, a chunk with no
+   * refusal, costs no savepoints); with it, each item has a savepoint and a
+   * refusal becomes that item's result.
+   */
+  async #commit(batch: BatchRow, merchant: Merchant, ready: Ready[], oneByOne: boolean): Promise<void> {
+    const source: AuditSource = { clientIp: batch.client_ip, requestId: batch.request_id };
+    await this.#deps.db.transaction(async (tx) => {
+      // One run of a batch at a time, even when a run whose lease ran out is still going.
+      await tx.query('select 1 from token_batches where id = $1 for update', [batch.id]);
+      const { rows } = await tx.query<{ item_index: number }>(
+        `select item_index from token_batch_items where batch_id = $1 and item_index = any($2::integer[]) and state = 'pending'`,
+        [batch.id, ready.map((r) => r.item.item_index)],
+      );
+      const pending = new Set(rows.map((row) => row.item_index));
+      const todo = ready.filter((r) => pending.has(r.item.item_index));
+      if (todo.length === 0) return;
+      const fingerprints = todo.flatMap((r) => ('token' in r ? [r.token.fingerprint] : []));
+      if (fingerprints.length > 0) {
+        await callFunction(tx, 'tessera_lock_cards', { merchant_id: merchant.id, fingerprints, unique_tokens: merchant.unique_tokens });
+      }
+
+      const outcomes: Outcome[] = [];
+      for (const r of todo) {
+        if ('error' in r) {
+          outcomes.push(r);
+          continue;
+        }
+        if (oneByOne) await tx.query('savepoint batch_item');
+        try {
+          const { outcome } = await r.token.write(tx);
+          if (oneByOne) await tx.query('release savepoint batch_item');
+          outcomes.push({ item: r.item, outcome });
+        } catch (error) {
+          if (!oneByOne || !(error instanceof VaultError)) throw error;
+          await tx.query('rollback to savepoint batch_item');
+          outcomes.push({ item: r.item, error });
+        }
+      }
+      await recordOutcomes(tx, batch.id, outcomes);
+      const refused = outcomes.filter((o): o is { item: PendingItem; error: VaultError } => 'error' in o);
+      // Last: audit entries lock the merchant's chain until commit (the items' own took it already).
+      await recordRefusals(tx, merchant.id, batch.actor, source, refused);
+    });
+  }
+
+  /** Completes the batch once no item is pending: its status, its event and the job's completion commit together. */
+  async #finish(batch: BatchRow): Promise<void> {
+    await this.#deps.db.transaction(async (tx) => {
+      await tx.query('select 1 from token_batches where id = $1 for update', [batch.id]);
+      const { rows: left } = await tx.query<{ pending: number }>(
+        `select count(*)::integer as pending from token_batch_items where batch_id = $1 and state = 'pending'`,
+        [batch.id],
+      );
+      // Items still pending (a run whose lease ran out wrote meanwhile, or this one lost its way): the next claim goes on.
+      if ((left[0]?.pending ?? 0) > 0) throw new Error(`token batch ${batch.id}: items are still pending at its end`);
+      const { rows } = await tx.query<TokenBatchRecord>(
+        `update token_batches set status = 'completed', completed_at = now(), updated_at = now()
+          where id = $1 and status <> 'completed'
+          returning ${BATCH_COLUMNS}`,
+        [batch.id],
+      );
+      const completed = rows[0];
+      if (completed !== undefined) {
+        await this.#deps.audit.record(
+          {
+            merchantId: batch.merchant_id,
+            actor: batch.actor,
+            action: 'token_batch.completed',
+            outcome: 'succeeded',
+            clientIp: batch.client_ip,
+            requestId: batch.request_id,
+            event: { type: 'token_batch.completed', data: tokenBatchBody(completed) },
+          },
+          tx,
+        );
+      }
+      await this.#job.complete(tx);
+    });
+    this.#deps.log.info({ token_batch: batch.id }, 'token batch completed');
+  }
+}
+
+/** Each item's result, its JWE erased, and the batch's counts, in two statements. */
+async function recordOutcomes(tx: Queryable, batchId: string, outcomes: Outcome[]): Promise<void> {
+  const made = (o: Outcome) => ('outcome' in o ? o.outcome.token : undefined);
+  const failure = (o: Outcome) => ('error' in o ? o.error : undefined);
+  await tx.query(
+    `update token_batch_items i
+        set state = r.state, card = null, token = r.token, brand = r.brand, last4 = r.last4, exp_month = r.exp_month, exp_year = r.exp_year,
+            error_code = r.error_code, error_message = r.error_message, error_param = r.error_param, processed_at = now()
+       from unnest($2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[], $8::integer[], $9::text[], $10::text[], $11::text[])
+         as r(item_index, state, token, brand, last4, exp_month, exp_year, error_code, error_message, error_param)
+      where i.batch_id = $1 and i.item_index = r.item_index`,
+    [
+      batchId,
+      outcomes.map((o) => o.item.item_index),
+      outcomes.map((o) => ('outcome' in o ? 'succeeded' : 'failed')),
+      outcomes.map((o) => made(o)?.token ?? null),
+      outcomes.map((o) => made(o)?.brand ?? null),
+      outcomes.map((o) => made(o)?.last4 ?? null),
+      outcomes.map((o) => made(o)?.exp_month ?? null),
+      outcomes.map((o) => made(o)?.exp_year ?? null),
+      outcomes.map((o) => failure(o)?.code ?? null),
+      outcomes.map((o) => failure(o)?.message ?? null),
+      outcomes.map((o) => failure(o)?.param ?? null),
+    ],
+  );
+  const succeeded = outcomes.filter((o) => 'outcome' in o).length;
+  await tx.query(
+    `update token_batches set processed = processed + $2, succeeded = succeeded + $3, failed = failed + $4, updated_at = now() where id = $1`,
+    [batchId, outcomes.length, succeeded, outcomes.length - succeeded],
+  );
+}
+
+/** A refused item is recorded as the failed tokenization it is, as `POST /v1/tokens` would have been. */
+async function recordRefusals(
+  tx: Queryable,
+  merchantId: string,
+  actor: string,
+  source: AuditSource,
+  refused: { error: VaultError }[],
+): Promise<void> {
+  if (refused.length === 0) return;
+  await tx.query(
+    `insert into audit_events (id, merchant_id, actor, action, outcome, code, client_ip, request_id)
+     select e.id, $1, $2, 'token.created', 'failed', e.code, $5, $6
+       from unnest($3::text[], $4::text[]) as e(id, code)`,
+    [merchantId, actor, refused.map(() => newId('evt')), refused.map((r) => r.error.code), source.clientIp, source.requestId],
+  );
+}
