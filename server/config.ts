@@ -170,12 +170,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
 export interface CliConfig {
   vaultUrl: string;
   adminKey: string | undefined;
+  /** A merchant's secret key, for the merchant's commands (`tokens import`). */
+  secretKey: string | undefined;
   dataDir: string;
 }
 
 const CliEnv = VaultEnv.pick({ PORT: true, TESSERA_DATA_DIR: true, TESSERA_ADMIN_KEY: true }).extend({
   /** The vault as the CLI reaches it; by default on this machine at `PORT`. */
   TESSERA_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** The merchant's secret key for `tokens import` (or `--secret-key-file`); never an argument, which `ps` and shell history would show. */
+  TESSERA_SECRET_KEY: z.string().regex(/^sk_test_[0-9A-Za-z]{20,64}$/, 'must be a secret key (sk_test_…)').optional(),
 });
 
 /** The CLI's configuration, parsed by the same schema as the vault's (the variables mean the same in both). */
@@ -189,6 +193,7 @@ export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   return {
     vaultUrl: (e.TESSERA_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     adminKey: e.TESSERA_ADMIN_KEY,
+    secretKey: e.TESSERA_SECRET_KEY,
     dataDir: resolve(e.TESSERA_DATA_DIR),
   };
 }
