@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { AuditLog, AuditSource } from '../audit/audit.ts';
+import type { AuditLog } from '../audit/audit.ts';
 import type { Card } from '../cards/card.ts';
 import type { CardServiceDeps } from '../cards/deps.ts';
 import { VaultError } from '../errors.ts';
@@ -10,7 +10,7 @@ import { cardCiphertextKey } from '../keys/card-ciphertext.ts';
 import type { CardDecryptPool } from '../keys/card-decrypt-pool.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { newId } from '../lib/ids.ts';
-import type { Merchant, MerchantDirectory } from '../merchants/service.ts';
+import type { MerchantDirectory } from '../merchants/service.ts';
 import type { Db, Queryable } from '../storage/db.ts';
 import { callFunction } from '../storage/functions.ts';
 import { prepareToken, type PreparedToken, type TokenOutcome } from '../tokens/create.ts';
@@ -28,12 +28,12 @@ export interface TokenBatchProcessorDeps {
 }
 
 /**
- * Items written per transaction. On PGlite a transaction holds the one
- * database connection, so a chunk there stays short enough (a few tens of
- * milliseconds) that requests arriving meanwhile barely notice it; on
- * PostgreSQL other work goes on beside it and bigger chunks save round trips.
+ * Items written per transaction (one call of tessera_create_batch_tokens).
+ * On PGlite a transaction holds the one database connection, so a chunk
+ * there stays short (tens of milliseconds) for the requests waiting behind
+ * it; on PostgreSQL other work goes on beside it.
  */
-const CHUNK_ITEMS = { pglite: 16, postgres: 64 } as const;
+const CHUNK_ITEMS = { pglite: 32, postgres: 64 } as const;
 
 interface BatchRow extends TokenBatchRecord {
   actor: string;
@@ -62,10 +62,11 @@ const NO_RESPONSE = () => ({ status: 201, body: '' });
  * The `token_batch.process` job: tokenizes a batch's items in index order,
  * a chunk at a time. Each chunk's items are decrypted on the card decrypt
  * pool (the next chunk's while this one is written), then written in one
- * transaction — each item through the same statement as `POST /v1/tokens`
- * (`prepareToken`), its result, the batch's counts and the failed items'
- * audit entries — so a vault killed mid-batch loses no item and makes none
- * twice: the next claim of the job goes on with the items still pending.
+ * transaction — each item through the statement `POST /v1/tokens` uses
+ * (`prepareToken`, `tessera_create_token` called per item by
+ * `tessera_create_batch_tokens`), its result, the batch's counts and the
+ * failed items' audit entries — so a vault killed mid-batch loses no item
+ * and makes none twice: the next claim goes on with the items still pending.
  * An item's failure is its result and never stops the batch. Once none is
  * pending, the batch is completed and its `token_batch.completed` event
  * written with the job's completion.
@@ -170,11 +171,17 @@ class BatchRun {
     return key;
   }
 
+  /**
+   * Writes a chunk in one transaction: its items' tokens through
+   * `tessera_create_batch_tokens` (each as `POST /v1/tokens` would, a
+   * refusal being that item's outcome), a unique token's refresh, every
+   * item's result with the batch's counts, and the failed items' audit
+   * entries. Sealing happens before the transaction opens.
+   */
   async #write(batch: BatchRow, opened: Opened[]): Promise<void> {
     const merchant = await this.#deps.merchants.byId(batch.merchant_id);
     if (merchant === undefined) throw new Error(`token batch ${batch.id}: its merchant is gone`);
     const write = { actor: batch.actor, source: { clientIp: batch.client_ip, requestId: batch.request_id }, render: NO_RESPONSE };
-    // Sealed before the transaction opens, which then holds only the writes.
     const ready = await Promise.all(
       opened.map(async (o): Promise<Ready> => {
         if ('error' in o) return o;
@@ -189,59 +196,35 @@ class BatchRun {
         return { item, token: await prepareToken(this.#deps.cards, input, o.card, write) };
       }),
     );
-    try {
-      await this.#commit(batch, merchant, ready, false);
-    } catch (error) {
-      if (!(error instanceof VaultError)) throw error;
-      // An item was refused (a replay, a declined duplicate): written again, each item in a savepoint of its own.
-      await this.#commit(batch, merchant, ready, true);
-    }
-  }
+    const tokens = ready.filter((r): r is Extract<Ready, { token: PreparedToken }> => 'token' in r);
 
-  /**
-   * Writes a chunk in one transaction. Without `oneByOne` a refused item
-   * throws and the whole chunk rolls back (the common case, a chunk with no
-   * refusal, costs no savepoints); with it, each item has a savepoint and a
-   * refusal becomes that item's result.
-   */
-  async #commit(batch: BatchRow, merchant: Merchant, ready: Ready[], oneByOne: boolean): Promise<void> {
-    const source: AuditSource = { clientIp: batch.client_ip, requestId: batch.request_id };
     await this.#deps.db.transaction(async (tx) => {
-      // One run of a batch at a time, even when a run whose lease ran out is still going.
-      await tx.query('select 1 from token_batches where id = $1 for update', [batch.id]);
-      const { rows } = await tx.query<{ item_index: number }>(
-        `select item_index from token_batch_items where batch_id = $1 and item_index = any($2::integer[]) and state = 'pending'`,
-        [batch.id, ready.map((r) => r.item.item_index)],
-      );
-      const pending = new Set(rows.map((row) => row.item_index));
-      const todo = ready.filter((r) => pending.has(r.item.item_index));
-      if (todo.length === 0) return;
-      const fingerprints = todo.flatMap((r) => ('token' in r ? [r.token.fingerprint] : []));
-      if (fingerprints.length > 0) {
-        await callFunction(tx, 'tessera_lock_cards', { merchant_id: merchant.id, fingerprints, unique_tokens: merchant.unique_tokens });
-      }
-
+      const { rows } = await callFunction<Record<string, string>>(tx, 'tessera_create_batch_tokens', {
+        batch_id: batch.id,
+        merchant_id: merchant.id,
+        unique_tokens: merchant.unique_tokens,
+        items: JSON.stringify(tokens.map((r) => ({ item_index: r.item.item_index, fingerprint: r.token.fingerprint, ...r.token.batchItem }))),
+        actor: batch.actor,
+        client_ip: batch.client_ip,
+        request_id: batch.request_id,
+      });
+      const answers = rows[0]!.result;
       const outcomes: Outcome[] = [];
-      for (const r of todo) {
+      for (const r of ready) {
         if ('error' in r) {
           outcomes.push(r);
           continue;
         }
-        if (oneByOne) await tx.query('savepoint batch_item');
+        const answer = answers[String(r.item.item_index)];
+        if (answer === undefined || answer === 'skipped') continue;
         try {
-          const { outcome } = await r.token.write(tx);
-          if (oneByOne) await tx.query('release savepoint batch_item');
-          outcomes.push({ item: r.item, outcome });
+          outcomes.push({ item: r.item, outcome: (await r.token.settle(tx, answer)).outcome });
         } catch (error) {
-          if (!oneByOne || !(error instanceof VaultError)) throw error;
-          await tx.query('rollback to savepoint batch_item');
+          if (!(error instanceof VaultError)) throw error;
           outcomes.push({ item: r.item, error });
         }
       }
-      await recordOutcomes(tx, batch.id, outcomes);
-      const refused = outcomes.filter((o): o is { item: PendingItem; error: VaultError } => 'error' in o);
-      // Last: audit entries lock the merchant's chain until commit (the items' own took it already).
-      await recordRefusals(tx, merchant.id, batch.actor, source, refused);
+      await recordOutcomes(tx, batch, outcomes);
     });
   }
 
@@ -282,51 +265,23 @@ class BatchRun {
   }
 }
 
-/** Each item's result, its JWE erased, and the batch's counts, in two statements. */
-async function recordOutcomes(tx: Queryable, batchId: string, outcomes: Outcome[]): Promise<void> {
-  const made = (o: Outcome) => ('outcome' in o ? o.outcome.token : undefined);
-  const failure = (o: Outcome) => ('error' in o ? o.error : undefined);
-  await tx.query(
-    `update token_batch_items i
-        set state = r.state, card = null, token = r.token, brand = r.brand, last4 = r.last4, exp_month = r.exp_month, exp_year = r.exp_year,
-            error_code = r.error_code, error_message = r.error_message, error_param = r.error_param, processed_at = now()
-       from unnest($2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[], $8::integer[], $9::text[], $10::text[], $11::text[])
-         as r(item_index, state, token, brand, last4, exp_month, exp_year, error_code, error_message, error_param)
-      where i.batch_id = $1 and i.item_index = r.item_index`,
-    [
-      batchId,
-      outcomes.map((o) => o.item.item_index),
-      outcomes.map((o) => ('outcome' in o ? 'succeeded' : 'failed')),
-      outcomes.map((o) => made(o)?.token ?? null),
-      outcomes.map((o) => made(o)?.brand ?? null),
-      outcomes.map((o) => made(o)?.last4 ?? null),
-      outcomes.map((o) => made(o)?.exp_month ?? null),
-      outcomes.map((o) => made(o)?.exp_year ?? null),
-      outcomes.map((o) => failure(o)?.code ?? null),
-      outcomes.map((o) => failure(o)?.message ?? null),
-      outcomes.map((o) => failure(o)?.param ?? null),
-    ],
-  );
-  const succeeded = outcomes.filter((o) => 'outcome' in o).length;
-  await tx.query(
-    `update token_batches set processed = processed + $2, succeeded = succeeded + $3, failed = failed + $4, updated_at = now() where id = $1`,
-    [batchId, outcomes.length, succeeded, outcomes.length - succeeded],
-  );
-}
-
-/** A refused item is recorded as the failed tokenization it is, as `POST /v1/tokens` would have been. */
-async function recordRefusals(
-  tx: Queryable,
-  merchantId: string,
-  actor: string,
-  source: AuditSource,
-  refused: { error: VaultError }[],
-): Promise<void> {
-  if (refused.length === 0) return;
-  await tx.query(
-    `insert into audit_events (id, merchant_id, actor, action, outcome, code, client_ip, request_id)
-     select e.id, $1, $2, 'token.created', 'failed', e.code, $5, $6
-       from unnest($3::text[], $4::text[]) as e(id, code)`,
-    [merchantId, actor, refused.map(() => newId('evt')), refused.map((r) => r.error.code), source.clientIp, source.requestId],
-  );
+/** Each item's result, the batch's counts and the failed items' audit entries, in one call. */
+async function recordOutcomes(tx: Queryable, batch: BatchRow, outcomes: Outcome[]): Promise<void> {
+  if (outcomes.length === 0) return;
+  const results = outcomes.map((o) => {
+    if ('outcome' in o) {
+      const { token, brand, last4, exp_month, exp_year } = o.outcome.token;
+      return { item_index: o.item.item_index, state: 'succeeded', token, brand, last4, exp_month, exp_year };
+    }
+    const { code, message, param } = o.error;
+    return { item_index: o.item.item_index, state: 'failed', error_code: code, error_message: message, error_param: param ?? null, audit_id: newId('evt') };
+  });
+  await callFunction(tx, 'tessera_record_batch_results', {
+    batch_id: batch.id,
+    merchant_id: batch.merchant_id,
+    results: JSON.stringify(results),
+    actor: batch.actor,
+    client_ip: batch.client_ip,
+    request_id: batch.request_id,
+  });
 }

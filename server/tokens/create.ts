@@ -59,11 +59,22 @@ export async function createToken(deps: CardServiceDeps, input: CreateTokenInput
 export interface PreparedToken {
   readonly fingerprint: string;
   /**
-   * Writes it: in `within`, the caller's transaction (a batch item, whose
-   * result commits with its token), else in a statement or transaction of
-   * its own. Answers the outcome as well as the rendered response.
+   * Writes it: in `within`, the caller's transaction, else in a statement or
+   * transaction of its own. Answers the outcome as well as the rendered response.
    */
   write(within?: Queryable): Promise<{ response: StoredResponse; outcome: TokenOutcome }>;
+  /**
+   * A merchant server's tokenization as one item of
+   * `tessera_create_batch_tokens`, which calls `tessera_create_token` for it
+   * with these arguments (json: bytes as `\x…` hex, times in ISO 8601).
+   */
+  readonly batchItem: Record<string, unknown>;
+  /**
+   * Finishes, in `tx`, a write whose `tessera_create_token` answered
+   * `statementOutcome` (a unique token's refresh), or turns its refusal
+   * (`refused:<SQLSTATE>`) into the error `POST /v1/tokens` would answer.
+   */
+  settle(tx: Queryable, statementOutcome: string): Promise<{ response: StoredResponse; outcome: TokenOutcome }>;
 }
 
 /**
@@ -141,8 +152,16 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
     (await callFunction<string>(q, 'tessera_create_token', args).catch((error: unknown) => refusal(error, deps))).rows[0]!.result;
 
   const made: TokenOutcome = { token: record, existing: false, ...(verification === undefined ? {} : { verification }) };
-  const inTransaction = async (tx: Queryable) => {
-    const outcome = await write_(tx);
+  const settle = async (tx: Queryable, outcome: string) => {
+    if (outcome.startsWith('refused:')) {
+      const state = outcome.slice('refused:'.length);
+      return refusal(Object.assign(new Error(`tessera_create_token refused with ${state}`), { code: state }), deps);
+    }
+    if (outcome.startsWith('pending:')) {
+      // The answer the statement stored names the card's token (tessera_create_token replaced the name the same way).
+      const token = outcome.slice('pending:'.length);
+      return { response: { status: created.status, body: created.body.replaceAll(record.token, token) }, outcome: { ...made, token: { ...record, token } } };
+    }
     if (!outcome.startsWith('existing:')) return { response: created, outcome: made };
     const token = outcome.slice('existing:'.length);
     const existing = await refreshExisting(tx, merchant, token, input, card, await sealDetails(deps, merchant, { token }, card, now, tx));
@@ -158,13 +177,27 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
 
   return {
     fingerprint,
+    batchItem: {
+      token: args.token,
+      reusable: args.reusable,
+      customer: args.customer,
+      decline_duplicates: args.decline_duplicates,
+      card: args.card.json(),
+      expires_at: args.expires_at,
+      created_at: args.created_at,
+      ciphertext_hash: args.ciphertext_hash.toString('hex'),
+      ciphertext_keep_until: args.ciphertext_keep_until,
+      audit_id: args.audit_id,
+    },
+    settle,
     async write(within) {
-      if (merchant.unique_tokens && session === undefined) return within === undefined ? deps.db.transaction(inTransaction) : inTransaction(within);
-      const outcome = await write_(within ?? deps.db);
-      if (!outcome.startsWith('pending:')) return { response: created, outcome: made };
-      // The answer the statement stored names the card's token (tessera_create_token replaced the name the same way).
-      const token = outcome.slice('pending:'.length);
-      return { response: { status: created.status, body: created.body.replaceAll(record.token, token) }, outcome: { ...made, token: { ...record, token } } };
+      // Unique tokens from a merchant server may refresh the card's token: a transaction around the statement.
+      if (merchant.unique_tokens && session === undefined) {
+        const run = async (tx: Queryable) => settle(tx, await write_(tx));
+        return within === undefined ? deps.db.transaction(run) : run(within);
+      }
+      const q = within ?? deps.db;
+      return settle(q, await write_(q));
     },
   };
 }
