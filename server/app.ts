@@ -9,6 +9,7 @@ import type { WidgetAssets } from './fields/assets.ts';
 import { healthRoutes } from './health.ts';
 import { AuthFailureThrottle } from './http/auth-throttle.ts';
 import { errorHandler } from './http/errors.ts';
+import type { RequestsInFlight } from './http/in-flight.ts';
 import { jsonBody } from './http/json-body.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { requestLog } from './http/request-log.ts';
@@ -64,6 +65,8 @@ export interface VaultDeps {
   widget: WidgetAssets;
   /** Webhook endpoints; `allowLocal` is TESSERA_WEBHOOK_ALLOW_LOCAL. */
   webhooks: { endpoints: WebhookEndpoints; allowLocal: boolean };
+  /** Requests being answered, which token batches step aside for. */
+  requestsInFlight?: RequestsInFlight;
 }
 
 /** JSON bodies above this are refused (413); a card JWE is at most 8 KiB. */
@@ -96,6 +99,7 @@ export function createApp(deps: VaultDeps): Express {
   };
   const authFailures = new AuthFailureThrottle(deps.rateLimits.authFailuresPerIpPerMinute);
 
+  if (deps.requestsInFlight !== undefined) app.use(deps.requestsInFlight.middleware);
   app.use(requestLog(deps.log));
   app.use(wellFormedRequest());
   app.use(healthRoutes(deps.db));

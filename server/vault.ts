@@ -10,6 +10,7 @@ import { IdempotencyStore } from './idempotency/idempotency.ts';
 import { JobRunner } from './jobs/index.ts';
 import { deliveryJob } from './webhooks/deliveries.ts';
 import { CardDecryptPool } from './keys/card-decrypt-pool.ts';
+import { RequestsInFlight } from './http/in-flight.ts';
 import { tokenBatchJob } from './token-batches/processor.ts';
 import { WebhookEndpoints } from './webhooks/endpoints.ts';
 import { WebhookSender } from './webhooks/sender.ts';
@@ -64,6 +65,7 @@ export async function openVault(
     const cvcs = new CvcKeys(db, master, config.cvc);
     const declines = new DeclineVelocity(config.declines);
 
+    const traffic = new RequestsInFlight();
     const deps: VaultDeps = {
       db,
       log,
@@ -82,13 +84,14 @@ export async function openVault(
       keyGraceSeconds: config.keyGraceSeconds,
       widget: options.widget ?? loadWidgetAssets(DEFAULT_DIST_DIR),
       webhooks: { endpoints: new WebhookEndpoints(db, master), allowLocal: config.webhooks.allowLocal },
+      requestsInFlight: traffic,
     };
     const sender = new WebhookSender({ allowLocal: config.webhooks.allowLocal });
     const jobs = new JobRunner({ db, log, ...config.jobs });
     jobs.register(deliveryJob({ db, endpoints: deps.webhooks.endpoints, sender, retrySchedule: config.webhooks.retrySchedule, log }));
-    const decryptPool = new CardDecryptPool({ threads: config.decryptThreads, log });
+    const decryptPool = new CardDecryptPool({ threads: config.decryptThreads, log, throttled: () => traffic.busy });
     const audit = new AuditLog(db);
-    jobs.register(tokenBatchJob({ db, log, cards: { ...deps, audit }, merchants, pool: decryptPool, audit }));
+    jobs.register(tokenBatchJob({ db, log, cards: { ...deps, audit }, merchants, pool: decryptPool, audit, traffic }));
     if (options.jobs !== false) await jobs.start();
     const maintenance = startMaintenance(
       {

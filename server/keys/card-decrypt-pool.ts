@@ -52,15 +52,22 @@ interface Thread {
 export class CardDecryptPool {
   readonly #size: number;
   readonly #log: Logger;
+  readonly #throttled: () => boolean;
   readonly #threads: Thread[] = [];
   readonly #queue: Job[] = [];
   #nextId = 1;
   #closed = false;
 
-  constructor(options: { threads: number; log: Logger }) {
+  /**
+   * `throttled` says when the process has something more urgent to do (API
+   * requests in flight): the pool then works on one card at a time, leaving
+   * the other cores to it.
+   */
+  constructor(options: { threads: number; log: Logger; throttled?: () => boolean }) {
     if (!Number.isInteger(options.threads) || options.threads < 1) throw new RangeError('a decrypt pool needs at least one thread');
     this.#size = options.threads;
     this.#log = options.log;
+    this.#throttled = options.throttled ?? (() => false);
   }
 
   /** The card in `jwe`, or the `VaultError` it would have been refused with; `DecryptPoolError` when the pool failed instead. */
@@ -95,6 +102,7 @@ export class CardDecryptPool {
   }
 
   #freeThread(): Thread | undefined {
+    if (this.#throttled() && this.#threads.some((thread) => thread.inFlight.size > 0)) return undefined;
     let best: Thread | undefined;
     for (const thread of this.#threads) {
       if (thread.inFlight.size < IN_FLIGHT_PER_THREAD && (best === undefined || thread.inFlight.size < best.inFlight.size)) best = thread;

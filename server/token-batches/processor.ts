@@ -7,6 +7,7 @@ import type { CardServiceDeps } from '../cards/deps.ts';
 import { VaultError } from '../errors.ts';
 import type { Job, JobHandler } from '../jobs/index.ts';
 import { cardCiphertextKey } from '../keys/card-ciphertext.ts';
+import type { RequestsInFlight } from '../http/in-flight.ts';
 import type { CardDecryptPool } from '../keys/card-decrypt-pool.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { newId } from '../lib/ids.ts';
@@ -25,7 +26,12 @@ export interface TokenBatchProcessorDeps {
   merchants: MerchantDirectory;
   pool: CardDecryptPool;
   audit: AuditLog;
+  /** This process's API requests in flight: on PGlite a chunk's transaction waits (a little) for them. */
+  traffic?: RequestsInFlight;
 }
+
+/** How long a chunk's transaction waits on PGlite for the requests in flight to be answered before it goes anyway. */
+const YIELD_TO_REQUESTS_MS = 50;
 
 /**
  * Items written per transaction (one call of tessera_create_batch_tokens).
@@ -197,6 +203,8 @@ class BatchRun {
       }),
     );
     const tokens = ready.filter((r): r is Extract<Ready, { token: PreparedToken }> => 'token' in r);
+    // PGlite runs one transaction at a time: a request arriving now would wait for the whole chunk.
+    if (this.#deps.db.kind === 'pglite') await this.#deps.traffic?.whenIdle(YIELD_TO_REQUESTS_MS);
 
     await this.#deps.db.transaction(async (tx) => {
       const { rows } = await callFunction<Record<string, string>>(tx, 'tessera_create_batch_tokens', {
