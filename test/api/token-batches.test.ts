@@ -141,6 +141,21 @@ describe.each(storageKinds())('token batches on %s', (storage) => {
     90_000,
   );
 
+  it('keeps answering tokenizations while a batch runs: each is answered while the batch is still processing', async () => {
+    const merchant = await createMerchant(vault);
+    const jwes = await encryptMany(vault.url, Array.from({ length: 600 }, (_, n) => cardPlaintext({ number: distinctVisa(1000 + n), cvc: '123' })));
+    const singles = await encryptMany(vault.url, Array.from({ length: 3 }, (_, n) => cardPlaintext({ number: distinctVisa(2000 + n), cvc: '123' })));
+    const accepted = await submit(merchant, { items: jwes.map((card) => ({ card })) });
+    const progress = async () => (await api(vault.url, 'GET', `/v1/token-batches/${accepted.body.id}`, { key: merchant.secretKey })).body;
+    while ((await progress()).processed === 0) await sleep(10);
+    for (const card of singles) {
+      const single = await api(vault.url, 'POST', '/v1/tokens', { key: merchant.secretKey, json: { card } });
+      expect(single.status).toBe(201);
+      expect(await progress()).toMatchObject({ status: 'processing' });
+    }
+    expect(await completed(merchant, accepted.body.id)).toMatchObject({ succeeded: 600 });
+  }, 90_000);
+
   it('pages results by index: limit, starting_after and has_more', async () => {
     const merchant = await createMerchant(vault);
     const jwes = await encryptMany(vault.url, Array.from({ length: 12 }, (_, n) => cardPlaintext({ number: distinctVisa(100 + n), cvc: '123' })));
