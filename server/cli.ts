@@ -93,26 +93,33 @@ async function call(url: string, method: 'GET' | 'POST', path: string, body?: un
   return json;
 }
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    url: { type: 'string' },
-    name: { type: 'string' },
-    origin: { type: 'string', multiple: true },
-    'unique-tokens': { type: 'boolean' },
-    limit: { type: 'string' },
-    'starting-after': { type: 'string' },
-    grace: { type: 'string' },
-    merchant: { type: 'string' },
-    all: { type: 'boolean' },
-    'batch-size': { type: 'string' },
-    expect: { type: 'string', multiple: true },
-    'correlation-id': { type: 'string' },
-    out: { type: 'string' },
-    'secret-key-file': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
+// An unknown option is a usage error, not a stack trace (the message names the option, never a value).
+const { values, positionals } = (() => {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        url: { type: 'string' },
+        name: { type: 'string' },
+        origin: { type: 'string', multiple: true },
+        'unique-tokens': { type: 'boolean' },
+        limit: { type: 'string' },
+        'starting-after': { type: 'string' },
+        grace: { type: 'string' },
+        merchant: { type: 'string' },
+        all: { type: 'boolean' },
+        'batch-size': { type: 'string' },
+        expect: { type: 'string', multiple: true },
+        'correlation-id': { type: 'string' },
+        out: { type: 'string' },
+        'secret-key-file': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    fail((error as Error).message.split('.')[0]!);
+  }
+})();
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
