@@ -108,6 +108,10 @@ class BatchRun {
     const batch = await this.#load();
     if (batch === undefined || batch.status === 'completed') return db.transaction((tx) => this.#job.complete(tx));
     await db.query(`update token_batches set status = 'processing', updated_at = now() where id = $1 and status = 'pending'`, [batch.id]);
+    // Thousands of rows just arrived: without fresh statistics the planner takes a batch for a few rows and reads
+    // all of its items for every chunk (and every page of results). PGlite has no autovacuum to do it; on
+    // PostgreSQL it would come only later. It samples a bounded number of rows, whatever the table's size.
+    await db.query('analyze token_batch_items');
 
     const chunkItems = CHUNK_ITEMS[db.kind];
     let chunk = await this.#pendingItems(batch.id, -1, chunkItems);

@@ -34,10 +34,11 @@ declare
 begin
   perform 1 from token_batches where id = p_batch_id for update;
 
-  select coalesce(array_agg(item_index), '{}') into v_pending
-    from token_batch_items
-   where batch_id = p_batch_id and state = 'pending'
-     and item_index in (select (i->>'item_index')::integer from jsonb_array_elements(p_items) as i);
+  -- Each item by its key: a plan kept for the session must not read the whole batch for every chunk.
+  v_pending := array(
+    select (i->>'item_index')::integer from jsonb_array_elements(p_items) as i
+     where exists (select 1 from token_batch_items t
+                    where t.batch_id = p_batch_id and t.item_index = (i->>'item_index')::integer and t.state = 'pending'));
 
   perform tessera_lock_cards(
     p_merchant_id,
