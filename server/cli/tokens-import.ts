@@ -100,7 +100,14 @@ export async function importTokens(options: ImportOptions): Promise<{ succeeded:
     const slice = planned.slice(start, start + options.batchSize);
     // Encrypted just before it is sent: each JWE's iat is checked against its batch's acceptance.
     const items = await encryptAll(slice, key);
-    const batch = await submit(options, { ...(options.correlationId === undefined ? {} : { correlation_id: options.correlationId }), items }, `tokens-import-${runId}-${batches.length}`);
+    const batch = await submit(options, { ...(options.correlationId === undefined ? {} : { correlation_id: options.correlationId }), items }, `tokens-import-${runId}-${batches.length}`).catch(
+      (error: unknown) => {
+        // The vault names the batch's item (`items.12.reference`): the merchant fixes a row of the file.
+        const item = error instanceof Refused ? /^items\.(\d+)\.(\w+)$/.exec(error.param ?? '') : null;
+        if (item === null) throw error;
+        throw new ImportError(`row ${slice[Number(item[1])]!.row}, ${item[2]}: ${(error as Refused).message}`);
+      },
+    );
     batches.push({ id: batch.id, rows: slice });
     progress.submitted(slice.length);
   }
@@ -275,6 +282,7 @@ class Refused extends ImportError {
   constructor(
     readonly status: number,
     readonly code: string | undefined,
+    readonly param: string | undefined,
     message: string,
   ) {
     super(message);
@@ -306,7 +314,7 @@ async function call(
   const json = (await response.json().catch(() => ({}))) as { error?: { code?: string; message?: string; param?: string } };
   if (!response.ok) {
     const { code, message, param } = json.error ?? {};
-    throw new Refused(response.status, code, `the vault answered ${response.status} ${code ?? ''}${param === undefined ? '' : ` (${param})`}: ${message ?? ''}`);
+    throw new Refused(response.status, code, param, `the vault answered ${response.status} ${code ?? ''}${param === undefined ? '' : ` (${param})`}: ${message ?? ''}`);
   }
   return json;
 }

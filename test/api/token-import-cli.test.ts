@@ -114,4 +114,13 @@ describe.each(storageKinds())('tessera tokens import on %s', (storage) => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('unknown column exp_yr');
   }, 60_000);
+
+  it('names the row when the vault refuses a batch for one of its references', async () => {
+    const input = join(work, 'pan-in-reference.csv');
+    writeFileSync(input, `number,exp_month,exp_year,reference\n5555555555554444,1,${YEAR},ok-1\n5555555555554444,2,${YEAR},card 4242 4242 4242 4242\n`);
+    const run = await tessera(['tokens', 'import', input, '--url', vault.url, '--secret-key-file', join(work, 'secret-key')]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('row 2, reference: the vault answered 422 card_number_not_allowed');
+    expect(run.stderr).not.toContain('4242');
+  }, 60_000);
 });
