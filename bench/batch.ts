@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompactEncrypt, compactDecrypt, importJWK, type JWK } from 'jose';
 import { api, createMerchant } from '../test/support/api.ts';
-import { cardPlaintext, fetchJwks } from '../test/support/cards.ts';
+import { cardPlaintext, fetchJwks, randomCard } from '../test/support/cards.ts';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/postgres.ts';
 import { startVaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir, startTestVault } from '../test/support/vault.ts';
@@ -59,18 +59,6 @@ async function bareDecryptRate(): Promise<number> {
   return count / ((performance.now() - started) / 1000);
 }
 
-/** A random Luhn-valid Visa number: each item a card of its own. */
-function randomVisa(): string {
-  const digits = [4, ...Array.from({ length: 14 }, () => Math.floor(Math.random() * 10))];
-  let sum = 0;
-  for (let i = 0; i < 15; i++) {
-    let d = digits[14 - i]!;
-    if (i % 2 === 0) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
-    sum += d;
-  }
-  return [...digits, (10 - (sum % 10)) % 10].join('');
-}
-
 async function makeCiphertexts(jwk: JWK, count: number): Promise<string[]> {
   const key = await importJWK({ ...jwk, alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW');
   const out: string[] = new Array(count);
@@ -79,7 +67,7 @@ async function makeCiphertexts(jwk: JWK, count: number): Promise<string[]> {
     Array.from({ length: 8 }, async () => {
       while (next < count) {
         const i = next++;
-        out[i] = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(cardPlaintext({ number: randomVisa(), cvc: '123' }))))
+        out[i] = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(cardPlaintext({ number: randomCard(), cvc: '123' }))))
           .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: jwk.kid!, iat: Math.floor(Date.now() / 1000) })
           .encrypt(key);
       }
@@ -287,16 +275,24 @@ async function benchWebhooks(storage: 'pglite' | 'postgres', cluster: ThrowawayP
 
 const batches: BatchFigures[] = [];
 const webhooks: WebhookFigures[] = [];
-batches.push(await benchBatch('pglite', undefined));
-webhooks.push(await benchWebhooks('pglite', undefined));
-const cluster = await startThrowawayPostgres({ name: 'bench-batch' }).catch((error: Error) => {
-  console.warn(`PostgreSQL unavailable, skipping it: ${error.message}`);
-  return undefined;
-});
+// `BENCH_ONLY=batch` or `=webhooks` runs one half; `BENCH_STORAGE=pglite` or `=postgres` one storage.
+const only = process.env['BENCH_ONLY'];
+const storages = process.env['BENCH_STORAGE'];
+if (storages !== 'postgres') {
+  if (only !== 'webhooks') batches.push(await benchBatch('pglite', undefined));
+  if (only !== 'batch') webhooks.push(await benchWebhooks('pglite', undefined));
+}
+const cluster =
+  storages === 'pglite'
+    ? undefined
+    : await startThrowawayPostgres({ name: 'bench-batch' }).catch((error: Error) => {
+        console.warn(`PostgreSQL unavailable, skipping it: ${error.message}`);
+        return undefined;
+      });
 if (cluster !== undefined) {
   try {
-    batches.push(await benchBatch('postgres', cluster));
-    webhooks.push(await benchWebhooks('postgres', cluster));
+    if (only !== 'webhooks') batches.push(await benchBatch('postgres', cluster));
+    if (only !== 'batch') webhooks.push(await benchWebhooks('postgres', cluster));
   } finally {
     await cluster.destroy();
   }

@@ -11,25 +11,13 @@ import { createLogger } from '../../server/log.ts';
 import type { Db } from '../../server/storage/db.ts';
 import { openStorage } from '../../server/storage/open.ts';
 import { api, createMerchant } from '../support/api.ts';
-import { cardPlaintext } from '../support/cards.ts';
+import { cardPlaintext, numberedCard } from '../support/cards.ts';
 import { encryptMany } from '../support/many.ts';
 import { startVaultProcess, type VaultProcess } from '../support/vault-process.ts';
 import { newDataDir, newTestDatabase, storageKinds } from '../support/vault.ts';
 
 const ITEMS = 1_200;
 const silent = createLogger({ level: 'silent' });
-
-/** Luhn-valid numbers of one (non-test) Visa range: each item a card of its own. */
-function visa(n: number): string {
-  const digits = `455600${String(n).padStart(9, '0')}`.split('').map(Number);
-  let sum = 0;
-  for (let i = 0; i < 15; i++) {
-    let d = digits[14 - i]!;
-    if (i % 2 === 0) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
-    sum += d;
-  }
-  return [...digits, (10 - (sum % 10)) % 10].join('');
-}
 
 describe.each(storageKinds())('a token batch across a kill -9 on %s', (storage) => {
   let running: VaultProcess | undefined;
@@ -48,7 +36,7 @@ describe.each(storageKinds())('a token batch across a kill -9 on %s', (storage) 
       running = await startVaultProcess({ dataDir, env });
       const vault = { url: running.url, adminKey: readFileSync(join(dataDir, 'admin.key'), 'utf8').trim() };
       const merchant = await createMerchant(vault, { name: 'Crash Shop' });
-      const jwes = await encryptMany(running.url, Array.from({ length: ITEMS }, (_, n) => cardPlaintext({ number: visa(n), cvc: '123' })));
+      const jwes = await encryptMany(running.url, Array.from({ length: ITEMS }, (_, n) => cardPlaintext({ number: numberedCard('455600', n), cvc: '123' })));
       // Two items replay the first: exactly these fail, whatever the kill interrupted.
       jwes[ITEMS - 1] = jwes[0]!;
       jwes[ITEMS / 2] = jwes[0]!;

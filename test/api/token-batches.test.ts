@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, createMerchant, type TestMerchant } from '../support/api.ts';
-import { CARDS, cardPlaintext, encryptCard, fetchJwks, nextYear, type CardPlaintext } from '../support/cards.ts';
+import { CARDS, cardPlaintext, encryptCard, fetchJwks, nextYear, type CardPlaintext, numberedCard } from '../support/cards.ts';
 import { encryptMany } from '../support/many.ts';
 import { startMerchantEndpoint } from '../support/merchant-endpoint.ts';
 import { startTestVault, storageKinds, type TestVault } from '../support/vault.ts';
@@ -17,18 +17,6 @@ import { startTestVault, storageKinds, type TestVault } from '../support/vault.t
 type Result =
   | { index: number; reference: string | null; ok: true; token: string; card: { brand: string; last4: string; exp_month: number; exp_year: number } }
   | { index: number; reference: string | null; ok: false; error: { type: string; code: string; message: string; param?: string } };
-
-/** Luhn-valid Visa numbers that are not test cards, so each is a card of its own. */
-function distinctVisa(n: number): string {
-  const digits = `411111${String(n).padStart(9, '0')}`.split('').map(Number);
-  let sum = 0;
-  for (let i = 0; i < 15; i++) {
-    let d = digits[14 - i]!;
-    if (i % 2 === 0) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
-    sum += d;
-  }
-  return [...digits, (10 - (sum % 10)) % 10].join('');
-}
 
 describe.each(storageKinds())('token batches on %s', (storage) => {
   let vault: TestVault;
@@ -73,11 +61,11 @@ describe.each(storageKinds())('token batches on %s', (storage) => {
     async () => {
       const merchant = await createMerchant(vault, { name: 'Migration Shop' });
       const year = nextYear();
-      const cards: CardPlaintext[] = Array.from({ length: 40 }, (_, n) => ({ number: distinctVisa(n), exp_month: 1 + (n % 12), exp_year: year }));
+      const cards: CardPlaintext[] = Array.from({ length: 40 }, (_, n) => ({ number: numberedCard('411111', n), exp_month: 1 + (n % 12), exp_year: year }));
       const INVALID = 7;
       const EXPIRED = 21;
       cards[INVALID] = { number: '4242424242424241', exp_month: 12, exp_year: year };
-      cards[EXPIRED] = { number: distinctVisa(INVALID), exp_month: 1, exp_year: 2021 };
+      cards[EXPIRED] = { number: numberedCard('411111', INVALID), exp_month: 1, exp_year: 2021 };
       const jwes = await encryptMany(vault.url, cards);
       const STALE = 30;
       jwes[STALE] = await encryptCard(vault.url, cards[STALE]!, { iat: Math.floor(Date.now() / 1000) - 11 * 60 });
@@ -117,9 +105,9 @@ describe.each(storageKinds())('token batches on %s', (storage) => {
 
       const first = results[0]!;
       if (!first.ok) throw new Error('the first item failed');
-      expect(first.card).toEqual({ brand: 'visa', last4: distinctVisa(0).slice(-4), exp_month: 1, exp_year: year });
+      expect(first.card).toEqual({ brand: 'visa', last4: numberedCard('411111', 0).slice(-4), exp_month: 1, exp_year: year });
       const token = await api(vault.url, 'GET', `/v1/tokens/${first.token}`, { key: merchant.secretKey });
-      expect(token.body).toMatchObject({ token: first.token, reusable: true, customer: 'cus_0', card: { last4: distinctVisa(0).slice(-4) } });
+      expect(token.body).toMatchObject({ token: first.token, reusable: true, customer: 'cus_0', card: { last4: numberedCard('411111', 0).slice(-4) } });
 
       // Every item once: a token per success, a token.created entry per item (failed ones with their code), all naming the batch's request.
       expect(await count('select count(*)::int as n from tokens where merchant_id = $1', [merchant.id])).toBe(36);
@@ -143,8 +131,8 @@ describe.each(storageKinds())('token batches on %s', (storage) => {
 
   it('keeps answering tokenizations while a batch runs: each is answered while the batch is still processing', async () => {
     const merchant = await createMerchant(vault);
-    const jwes = await encryptMany(vault.url, Array.from({ length: 600 }, (_, n) => cardPlaintext({ number: distinctVisa(1000 + n), cvc: '123' })));
-    const singles = await encryptMany(vault.url, Array.from({ length: 3 }, (_, n) => cardPlaintext({ number: distinctVisa(2000 + n), cvc: '123' })));
+    const jwes = await encryptMany(vault.url, Array.from({ length: 600 }, (_, n) => cardPlaintext({ number: numberedCard('411111', 1000 + n), cvc: '123' })));
+    const singles = await encryptMany(vault.url, Array.from({ length: 3 }, (_, n) => cardPlaintext({ number: numberedCard('411111', 2000 + n), cvc: '123' })));
     const accepted = await submit(merchant, { items: jwes.map((card) => ({ card })) });
     const progress = async () => (await api(vault.url, 'GET', `/v1/token-batches/${accepted.body.id}`, { key: merchant.secretKey })).body;
     while ((await progress()).processed === 0) await sleep(10);
@@ -158,7 +146,7 @@ describe.each(storageKinds())('token batches on %s', (storage) => {
 
   it('pages results by index: limit, starting_after and has_more', async () => {
     const merchant = await createMerchant(vault);
-    const jwes = await encryptMany(vault.url, Array.from({ length: 12 }, (_, n) => cardPlaintext({ number: distinctVisa(100 + n), cvc: '123' })));
+    const jwes = await encryptMany(vault.url, Array.from({ length: 12 }, (_, n) => cardPlaintext({ number: numberedCard('411111', 100 + n), cvc: '123' })));
     const accepted = await submit(merchant, { items: jwes.map((card) => ({ card })) });
     await completed(merchant, accepted.body.id);
     const page = (query: string) => api(vault.url, 'GET', `/v1/token-batches/${accepted.body.id}/results${query}`, { key: merchant.secretKey });
@@ -212,7 +200,7 @@ describe.each(storageKinds())('token batches on %s', (storage) => {
     });
 
     it('accepts a body over the 64 KiB of other endpoints', async () => {
-      const jwes = await encryptMany(vault.url, Array.from({ length: 200 }, (_, n) => cardPlaintext({ number: distinctVisa(300 + n), cvc: '123' })));
+      const jwes = await encryptMany(vault.url, Array.from({ length: 200 }, (_, n) => cardPlaintext({ number: numberedCard('411111', 300 + n), cvc: '123' })));
       const accepted = await submit(merchant, { items: jwes.map((card) => ({ card })) });
       expect(accepted.status, accepted.text).toBe(202);
       expect(JSON.stringify({ items: jwes.map((card) => ({ card })) }).length).toBeGreaterThan(64 * 1024);
@@ -229,7 +217,7 @@ describe.each(storageKinds())('token batches on %s', (storage) => {
 
   it('refuses a ciphertext already used, in the same batch and across requests', async () => {
     const merchant = await createMerchant(vault);
-    const [used, twice] = await encryptMany(vault.url, [cardPlaintext({ number: distinctVisa(400), cvc: '123' }), cardPlaintext({ number: distinctVisa(401), cvc: '123' })]);
+    const [used, twice] = await encryptMany(vault.url, [cardPlaintext({ number: numberedCard('411111', 400), cvc: '123' }), cardPlaintext({ number: numberedCard('411111', 401), cvc: '123' })]);
     expect((await api(vault.url, 'POST', '/v1/tokens', { key: merchant.secretKey, json: { card: used } })).status).toBe(201);
     const accepted = await submit(merchant, { items: [{ card: used }, { card: twice }, { card: twice }] });
     await completed(merchant, accepted.body.id);
@@ -285,7 +273,7 @@ describe.each(storageKinds())('token batches on %s', (storage) => {
 
   it('honours Idempotency-Key: the same request answers the same batch, another one is a mismatch', async () => {
     const merchant = await createMerchant(vault);
-    const jwe = await encryptCard(vault.url, cardPlaintext({ number: distinctVisa(500), cvc: '123' }));
+    const jwe = await encryptCard(vault.url, cardPlaintext({ number: numberedCard('411111', 500), cvc: '123' }));
     const body = { correlation_id: 'once', items: [{ card: jwe, reference: 'a' }] };
     const first = await submit(merchant, body, { 'Idempotency-Key': 'batch-once-1' });
     const second = await submit(merchant, body, { 'Idempotency-Key': 'batch-once-1' });
@@ -300,7 +288,7 @@ describe.each(storageKinds())('token batches on %s', (storage) => {
   it("answers 404 for another merchant's batch and its results", async () => {
     const owner = await createMerchant(vault);
     const other = await createMerchant(vault);
-    const accepted = await submit(owner, { items: [{ card: await encryptCard(vault.url, cardPlaintext({ number: distinctVisa(600), cvc: '123' })) }] });
+    const accepted = await submit(owner, { items: [{ card: await encryptCard(vault.url, cardPlaintext({ number: numberedCard('411111', 600), cvc: '123' })) }] });
     for (const path of [`/v1/token-batches/${accepted.body.id}`, `/v1/token-batches/${accepted.body.id}/results`, '/v1/token-batches/tbat_unknown']) {
       const read = await api(vault.url, 'GET', path, { key: other.secretKey });
       expect({ path, status: read.status, code: read.body.error.code }).toEqual({ path, status: 404, code: 'token_batch_not_found' });
@@ -314,7 +302,7 @@ describe.each(storageKinds())('token batches on %s', (storage) => {
     try {
       const endpoint = await api(vault.url, 'POST', '/v1/webhook-endpoints', { key: merchant.secretKey, json: { url: receiver.url, events: ['token_batch.completed'] } });
       expect(endpoint.status).toBe(201);
-      const jwes = await encryptMany(vault.url, [cardPlaintext({ number: distinctVisa(700), cvc: '123' }), cardPlaintext({ number: '4242424242424241', cvc: '123' })]);
+      const jwes = await encryptMany(vault.url, [cardPlaintext({ number: numberedCard('411111', 700), cvc: '123' }), cardPlaintext({ number: '4242424242424241', cvc: '123' })]);
       const accepted = await submit(merchant, { correlation_id: 'migration-7', items: jwes.map((card) => ({ card })) });
       const [received] = await receiver.waitFor(1, 30_000);
       const event = new Webhook(endpoint.body.secret).verify(received!.body, received!.headers as Record<string, string>) as Record<string, any>;
