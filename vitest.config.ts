@@ -20,7 +20,12 @@ const test: TestUserConfig = {
   // These timeouts are timers inside the worker; a worker that can no longer run them (a
   // deadlock in native code), or a file that never finishes loading, is failed by the watchdog.
   setupFiles: ['test/support/hang-watchdog-worker.ts'],
-  reporters: ['default', 'test/support/hang-watchdog.ts'],
+  reporters: [
+    'default',
+    'test/support/hang-watchdog.ts',
+    // `npm test` names a file for a JSON report, from which it prints the slowest files (test/run.ts).
+    ...(process.env['TESSERA_TEST_VITEST_REPORT'] ? [['json', { outputFile: process.env['TESSERA_TEST_VITEST_REPORT'] }] satisfies [string, object]] : []),
+  ],
   projects: [
     { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
     { extends: true, test: { name: 'api', include: ['test/api/**/*.test.ts'] } },

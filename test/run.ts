@@ -14,7 +14,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -111,7 +111,12 @@ function planSteps(selected: Set<StepName>, env: NodeJS.ProcessEnv, cleanups: St
       title: `vitest ${projects.join(' + ')}`,
       run: async () => {
         for (const name of projects) await requireTestFiles(`test/${name}`, '.test.ts');
-        await command(bin('vitest'), ['run', ...projectArgs], env);
+        const report = join(env.TESSERA_TEST_ARTIFACTS ?? ROOT, 'vitest-report.json');
+        try {
+          await command(bin('vitest'), ['run', ...projectArgs], { ...env, TESSERA_TEST_VITEST_REPORT: report });
+        } finally {
+          await printSlowestFiles(report);
+        }
       },
     });
   }
@@ -121,6 +126,19 @@ function planSteps(selected: Set<StepName>, env: NodeJS.ProcessEnv, cleanups: St
   }
   if (selected.has('leaks')) steps.push({ title: 'vitest leaks', run: () => leaks(env) });
   return steps;
+}
+
+/** The suite must stay well under 15 minutes: the slowest files are where to look first. */
+async function printSlowestFiles(report: string): Promise<void> {
+  let files: { name: string; startTime: number; endTime: number }[];
+  try {
+    files = (JSON.parse(await readFile(report, 'utf8')) as { testResults: typeof files }).testResults;
+  } catch {
+    return;
+  }
+  const slowest = files.map((f) => ({ name: relative(ROOT, f.name), seconds: (f.endTime - f.startTime) / 1000 })).sort((a, b) => b.seconds - a.seconds);
+  console.log('\nslowest test files:');
+  for (const { name, seconds } of slowest.slice(0, 12)) console.log(`${seconds.toFixed(1).padStart(7)} s  ${name}`);
 }
 
 async function typecheck(env: NodeJS.ProcessEnv): Promise<void> {

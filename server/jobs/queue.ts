@@ -103,18 +103,14 @@ export async function claimJobs(q: Queryable, options: { kind: string; limit: nu
 }
 
 /**
- * Marks a claimed job done. Run it in the transaction that applies the job's
- * effects and both commit together. False when the claim is gone (its lease
+ * Marks a claimed job done (tessera_complete_job, which SQL functions that
+ * settle a job's work in one statement call too). Run it in the transaction
+ * that applies the job's effects and both commit together. False when the claim is gone (its lease
  * ran out and the sweeper took the job back): nothing changed.
  */
 export async function completeJob(q: Queryable, job: Pick<ClaimedJob, 'id' | 'claim'>): Promise<boolean> {
-  const { rowCount } = await q.query(
-    `update jobs
-        set state = 'done', claim = null, lease_expires_at = null, finished_at = now(), updated_at = now()
-      where id = $1 and claim = $2::uuid and state = 'running'`,
-    [job.id, job.claim],
-  );
-  return rowCount === 1;
+  const { rows } = await callFunction<boolean>(q, 'tessera_complete_job', { id: job.id, claim: job.claim });
+  return rows[0]?.result === true;
 }
 
 /**

@@ -57,6 +57,8 @@ const REFUSALS = {
   TV007: 'token_used',
   TV008: 'item_already_applied',
   TV009: 'decline_velocity',
+  // Not an answer to anyone: a job's work found its claim gone (server/jobs), so it rolled back.
+  TV010: 'job_claim_lost',
 } as const;
 
 export type Refusal = (typeof REFUSALS)[keyof typeof REFUSALS];

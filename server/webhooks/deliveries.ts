@@ -2,8 +2,9 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { eventBody } from '../events/render.ts';
 import type { EventType } from '../events/types.ts';
-import { RetryJobLater, type Job, type JobHandler } from '../jobs/index.ts';
+import { JobClaimLost, RetryJobLater, type Job, type JobHandler } from '../jobs/index.ts';
 import type { Db } from '../storage/db.ts';
+import { callFunction, refusalOf } from '../storage/functions.ts';
 import { DELIVERY_JOB, type WebhookEndpoints } from './endpoints.ts';
 import type { DeliveryResult, WebhookSender } from './sender.ts';
 
@@ -87,8 +88,9 @@ async function load(db: Db, deliveryId: string): Promise<DeliveryToSend | undefi
 }
 
 /**
- * Records an attempt and where the delivery stands; a final state completes
- * the job in the same transaction, so a recorded delivery is never sent again.
+ * Records an attempt and where the delivery stands, in one statement
+ * (tessera_settle_delivery); a final state completes the job in it, so a
+ * recorded delivery is never sent again.
  */
 async function settle(
   db: Db,
@@ -101,24 +103,24 @@ async function settle(
     disableEndpoint?: boolean;
   },
 ): Promise<void> {
-  await db.transaction(async (tx) => {
-    const { attempt } = outcome;
-    if (attempt !== undefined) {
-      await tx.query(
-        `insert into webhook_attempts (delivery_id, attempt, status_code, latency_ms, error) values ($1, $2, $3, $4, $5)
-         on conflict (delivery_id, attempt) do nothing`,
-        [delivery.id, attempt.number, attempt.result.status ?? null, Math.round(attempt.result.latencyMs), attempt.result.error ?? null],
-      );
-    }
-    await tx.query(
-      `update webhook_deliveries set state = $2, attempts = greatest(attempts, $3),
-              next_attempt_at = case when $4::double precision is null then null else now() + $4 * interval '1 millisecond' end, updated_at = now()
-        where id = $1`,
-      [delivery.id, outcome.state, attempt?.number ?? delivery.attempts, outcome.nextInMs ?? null],
-    );
-    if (outcome.disableEndpoint) {
-      await tx.query(`update webhook_endpoints set disabled = true, disabled_reason = 'gone', updated_at = now() where id = $1`, [delivery.endpoint_id]);
-    }
-    if (job !== undefined) await job.complete(tx);
-  });
+  const { attempt } = outcome;
+  const call = (claim: { id: string; claim: string } | undefined) =>
+    callFunction<null>(db, 'tessera_settle_delivery', {
+      delivery_id: delivery.id,
+      endpoint_id: delivery.endpoint_id,
+      state: outcome.state,
+      attempt: attempt?.number ?? null,
+      status_code: attempt?.result.status ?? null,
+      latency_ms: attempt === undefined ? null : Math.round(attempt.result.latencyMs),
+      error: attempt?.result.error ?? null,
+      next_in_ms: outcome.nextInMs ?? null,
+      disable_endpoint: outcome.disableEndpoint ?? false,
+      job_id: claim?.id ?? null,
+      job_claim: claim?.claim ?? null,
+    }).catch((error: unknown) => {
+      if (claim !== undefined && refusalOf(error)?.refusal === 'job_claim_lost') throw new JobClaimLost(claim.id);
+      throw error;
+    });
+  if (job === undefined) await call(undefined);
+  else await job.completeIn(call);
 }

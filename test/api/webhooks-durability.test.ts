@@ -22,13 +22,13 @@ describe.each(storageKinds())('webhook deliveries across a crash, on %s', (stora
     await receiver?.close();
   });
 
-  const env = (databaseUrl: string | undefined) => ({
+  const env = (databaseUrl: string | undefined, leaseMs = 2000) => ({
     TESSERA_MASTER_KEY: MASTER_KEY,
     TESSERA_ADMIN_KEY: ADMIN_KEY,
     TESSERA_WEBHOOK_ALLOW_LOCAL: '1',
     TESSERA_WEBHOOK_RETRY_SCHEDULE: '100ms,200ms,400ms,800ms',
     // A claim whose worker died is taken over quickly.
-    TESSERA_JOB_LEASE_MS: '2000',
+    TESSERA_JOB_LEASE_MS: String(leaseMs),
     ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl, TESSERA_WORKERS: '1' }),
   });
 
@@ -72,9 +72,11 @@ describe.each(storageKinds())('webhook deliveries across a crash, on %s', (stora
   it.runIf(storage === 'postgres')('delivers each event once with two vault processes sharing one PostgreSQL', async () => {
     const databaseUrl = await newTestDatabase();
     receiver = await startMerchantEndpoint({ delayMs: 20 });
-    const first = await startVaultProcess({ dataDir: await newDataDir(storage, 'webhooks-node-a'), env: env(databaseUrl) });
+    // No process dies here, so a claim may hold long: on a starved machine a 2 s lease can run out
+    // under a live worker, and its job's second claim is an at-least-once repeat, not the bug sought.
+    const first = await startVaultProcess({ dataDir: await newDataDir(storage, 'webhooks-node-a'), env: env(databaseUrl, 30_000) });
     running.push(first);
-    const second = await startVaultProcess({ dataDir: await newDataDir(storage, 'webhooks-node-b'), env: env(databaseUrl) });
+    const second = await startVaultProcess({ dataDir: await newDataDir(storage, 'webhooks-node-b'), env: env(databaseUrl, 30_000) });
     running.push(second);
     const shop = await merchantWithEndpoint(first.url);
     // Half the tokens through each node: both nodes' runners claim deliveries.
