@@ -62,8 +62,8 @@ export class CardFields extends HTMLElement {
   /** The shopper-facing texts, in the shopper's language. */
   messages: Messages = en;
 
-  /** Receives every state change, focus and blur, never card data. */
-  report: (message: CardReport) => void = () => {};
+  /** Receives every state change, focus and blur, never card data; set by `startReporting`. */
+  private report: (message: CardReport) => void = () => {};
 
   /** Called when the shopper presses Enter in a field. */
   submit: () => void = () => {};
@@ -84,6 +84,17 @@ export class CardFields extends HTMLElement {
   private announcement = '';
   private lastState = '';
   private rendering: Promise<void> | undefined;
+
+  /**
+   * From now on every state change, focus and blur goes to `report`, starting
+   * with the state as it is (after `ready`, and again after the browser
+   * reloaded the frame: the merchant page learns the card is empty).
+   */
+  startReporting(report: (message: CardReport) => void): void {
+    this.report = report;
+    this.lastState = '';
+    this.reportState();
+  }
 
   /** Renders once at the end of the current task however often state changed in it; resolves when it has. */
   requestUpdate(): Promise<void> {

@@ -131,8 +131,8 @@ function start(config: FieldsConfig): void {
     fields.submit = () => answer(SHOPPER_SUBMIT_ID);
     document.body.append(fields);
     void apply(accepted.init.options).then(() => {
-      fields.report = post;
       post({ type: 'ready' });
+      fields.startReporting(post);
       new ResizeObserver(() => post({ type: 'resize', height: Math.ceil(root.getBoundingClientRect().height) })).observe(root);
       // What the first render did not need, while the shopper reads the form.
       void fields.loadRules().catch(() => undefined);
