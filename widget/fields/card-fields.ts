@@ -303,10 +303,15 @@ export class CardFields extends HTMLElement {
     this.report({ type: 'focus', field });
   }
 
-  /** Leaving a filled-in field is when its errors show; an empty one waits for submit. */
+  /**
+   * Leaving a filled-in field is when its errors show; an empty one waits
+   * for submit, and keeps what submit showed (focus leaves it for the first
+   * field in error).
+   */
   private onBlur(field: FieldName, value: string): void {
     this.report({ type: 'blur', field });
-    const code = value ? this.error(field) : undefined;
+    if (!value) return;
+    const code = this.error(field);
     this.shown = { ...this.shown, [field]: code };
     if (code) this.announce(this.messages[code]);
     void this.requestUpdate();

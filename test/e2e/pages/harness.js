@@ -54,6 +54,11 @@
       cards[name].card.destroy();
     },
 
+    /** `card.clear()`. */
+    clear(name) {
+      cards[name].card.clear();
+    },
+
     /** `card.update(options)`. */
     update(name, options) {
       cards[name].card.update(options);

@@ -39,6 +39,7 @@ interface Harness {
   mount(name: string, key: string, options: CardOptions, placement: Placement): void;
   update(name: string, options: CardOptions): void;
   destroy(name: string): void;
+  clear(name: string): void;
   events(name: string, type?: string): CardEventRecord[];
   tokenize(name: string): Promise<TokenizeOutcome>;
   frame(name: string, src: string): void;
@@ -87,6 +88,10 @@ export class ShopPage {
 
   async destroy(name: string): Promise<void> {
     await this.page.evaluate((n) => (globalThis as unknown as HarnessWindow).harness.destroy(n), name);
+  }
+
+  async clear(name: string): Promise<void> {
+    await this.page.evaluate((n) => (globalThis as unknown as HarnessWindow).harness.clear(n), name);
   }
 
   /** `card.update(options)` on the page. */

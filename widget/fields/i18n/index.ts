@@ -5,15 +5,10 @@
  * for before `ready` (see `main.ts`).
  */
 import { en, type Messages } from './en.ts';
+import { LOCALES, RTL, type LocaleTag } from './locales.ts';
 
-export type { Messages };
-
-/** Every locale the fields speak; a test checks that each has every English key. */
-export const LOCALES = ['en', 'ar', 'de', 'es', 'fr', 'he', 'it', 'ja', 'nl', 'pt'] as const;
-export type LocaleTag = (typeof LOCALES)[number];
-
-/** Locales written right to left. */
-const RTL: readonly LocaleTag[] = ['ar', 'he'];
+export type { LocaleTag, Messages };
+export { LOCALES };
 
 const LOADERS: Record<Exclude<LocaleTag, 'en'>, () => Promise<Messages>> = {
   ar: () => import('./ar.ts').then((module) => module.ar),
