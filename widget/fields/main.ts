@@ -145,6 +145,8 @@ function start(config: FieldsConfig): void {
   parent.postMessage(hello, config.parentOrigin);
   // Most cards follow the shopper's browser: its locale starts loading before the init that asks for it.
   void loadLocale(resolveLocale());
+  // While the hello goes round, the default form is drawn off the page: the templates are ready when the options come.
+  void fields.requestUpdate();
 }
 
 const config = readFieldsConfig();
