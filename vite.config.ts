@@ -80,6 +80,33 @@ const loaderDeclarations = (): Plugin => ({
   },
 });
 
+/**
+ * The fields' locale chunks without their keys: every locale module has
+ * English's keys in English's order (a unit test checks the sources, this
+ * plugin re-checks them and fails the build otherwise), so a built chunk
+ * carries only its texts and rebuilds the object with `localeFromTexts`.
+ * The keys repeated in nine chunks were 1.3 KB of the fields' 24 KB.
+ */
+const keylessLocales = (): Plugin => {
+  const englishKeys = [...readFileSync(resolve(root, 'widget/fields/i18n/en.ts'), 'utf8').matchAll(/^ {2}(\w+): /gm)].map((match) => match[1]);
+  return {
+    name: 'tessera:keyless-locales',
+    apply: 'build',
+    transform(code, id) {
+      const locale = /\/widget\/fields\/i18n\/([a-z]{2})\.ts$/.exec(id)?.[1];
+      if (!locale || locale === 'en') return;
+      const body = new RegExp(`^export const ${locale} = \\{\\n([^]*?)\\n\\};\\s*$`).exec(code.replace(/^import [^\n]*\n/gm, ''))?.[1];
+      const entries = body?.split('\n').map((line) => /^\s*(\w+): ("(?:[^"\\]|\\.)*"),?$/.exec(line));
+      const keys = entries?.map((entry) => entry?.[1]);
+      if (!entries || JSON.stringify(keys) !== JSON.stringify(englishKeys)) {
+        this.error(`${id}: a locale must have exactly English's keys, in English's order, each a plain string`);
+      }
+      const texts = entries.map((entry) => entry![2]).join(',');
+      return `import { localeFromTexts } from './index.ts';\nexport const ${locale} = localeFromTexts([${texts}]);\n`;
+    },
+  };
+};
+
 const builds: Record<string, UserConfig> = {
   loader: {
     publicDir: false,
@@ -115,7 +142,7 @@ const builds: Record<string, UserConfig> = {
   fields: {
     publicDir: false,
     base: '/v1/assets/',
-    plugins: [plainDynamicImports(), precompress()],
+    plugins: [keylessLocales(), plainDynamicImports(), precompress()],
     build: {
       outDir: resolve(root, 'dist/fields'),
       emptyOutDir: true,

@@ -40,6 +40,9 @@ export function resolveLocale(requested = 'auto', languages: readonly string[] =
   return wanted.map((tag) => tag.toLowerCase().split('-')[0]!).find(isLocaleTag) ?? 'en';
 }
 
+/** A locale's texts in English's key order as its object; built locale chunks carry their texts only (see vite.config.ts). */
+export const localeFromTexts = (texts: string[]): Messages => Object.fromEntries(Object.keys(en).map((key, i) => [key, texts[i]])) as Messages;
+
 const loaded = new Map<LocaleTag, Messages>([['en', en]]);
 
 /** A locale whose texts are here already (English always is). */
