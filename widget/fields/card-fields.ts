@@ -96,7 +96,7 @@ export class CardFields extends HTMLElement {
     this.reportState();
   }
 
-  /** Renders once at the end of the current task however often state changed in it; resolves when it has. */
+  /** Renders once, in a microtask, however often state changed before it; resolves when it has rendered. */
   requestUpdate(): Promise<void> {
     return (this.rendering ??= Promise.resolve().then(() => {
       this.rendering = undefined;

@@ -39,8 +39,8 @@ function start(config: FieldsConfig): void {
   let port: MessagePort | undefined;
   let options: CardOptions = {};
   let inflight: Promise<Outcome<TokenResult | CvcResult>> | undefined;
-  /** The latest options being applied; a tokenization waits for them. */
-  let applying: Promise<void> = Promise.resolve();
+  /** The latest options being applied, locale included; a tokenization waits for them. */
+  let applying: Promise<unknown> = Promise.resolve();
   let applied = 0;
 
   const post = (message: FrameToParentMessage): void => port?.postMessage(message);
@@ -72,17 +72,23 @@ function start(config: FieldsConfig): void {
 
   /**
    * Applies new options: with the merchant's style, in their locale if it is
-   * here, else in English until it is. Resolves with the first render;
-   * `applying` settles once the locale is in place too (later options win).
+   * here, else in English until it is. Resolves with their first render, or
+   * with that of options that came meanwhile, which win; `applying` settles
+   * once the locale is in place too.
    */
-  const apply = async (next: CardOptions): Promise<void> => {
+  let rendered: Promise<void> = Promise.resolve();
+  const apply = (next: CardOptions): Promise<void> => {
     const turn = ++applied;
     const lang = resolveLocale(next.locale);
-    const style = await merchantStyle(next.style);
-    if (turn !== applied) return;
-    const rendered = show(next, loadedLocale(lang) ?? loadedLocale('en')!, style);
-    applying = loadLocale(lang).then((locale) => (turn === applied && locale.lang !== root.lang ? show(next, locale, style) : undefined));
-    return rendered;
+    let localized: Promise<unknown> = Promise.resolve();
+    const done = merchantStyle(next.style).then((style) => {
+      if (turn !== applied) return rendered;
+      localized = loadLocale(lang).then((locale) => (turn === applied && locale.lang !== root.lang ? show(next, locale, style) : undefined));
+      return show(next, loadedLocale(lang) ?? loadedLocale('en')!, style);
+    });
+    rendered = done;
+    applying = done.then(() => localized);
+    return done;
   };
 
   const tokenizeCard = async (): Promise<Outcome<TokenResult | CvcResult>> => {
