@@ -169,3 +169,27 @@ test('a card mounted again after destroy() loads its fields document and scripts
   expect(vaultRequests(env.vault.logFile, '/v1/fields'), 'fields documents the vault served').toBe(documents);
   expect(vaultRequests(env.vault.logFile, '/v1/assets/'), 'scripts and stylesheets the vault served').toBe(assets);
 });
+
+test('Tessera() called in <head>, before <body> exists, loads the fields early, and mount() later takes that frame as it is', async ({ page, env }) => {
+  await page.goto(`${env.pageUrl(env.merchantSite, 'early.html')}&pk=${env.merchant.publishableKey}`);
+  // The hidden frame sits under the root until a card is mounted; the fields document is already loaded in it.
+  await expect(page.locator('html > iframe[hidden]')).toHaveCount(1);
+  await expect(page.locator('html > iframe[hidden]').contentFrame().locator('#tessera-config')).toBeAttached();
+  const frame = await (await page.locator('html > iframe[hidden]').elementHandle())!.contentFrame();
+  const loadedAt = await frame!.evaluate(() => (globalThis as any).performance.timeOrigin as number);
+
+  await page.evaluate(() => {
+    const w = globalThis as any;
+    const card = w.tessera.card({ mode: 'signup' });
+    card.on('ready', () => w.events.push('ready'));
+    card.mount('#card');
+  });
+  await expect.poll(() => page.evaluate(() => (globalThis as any).events)).toEqual(['ready']);
+  await expect(page.locator('html > iframe')).toHaveCount(0);
+  const fields = page.locator('#card iframe').contentFrame();
+  await expect(fields.getByRole('group', { name: 'Save card' })).toBeAttached();
+  await expect(page.locator('#card iframe')).toBeVisible();
+  // Moved, not reloaded: the same document, loaded before mount().
+  const mounted = await (await page.locator('#card iframe').elementHandle())!.contentFrame();
+  expect(await mounted!.evaluate(() => (globalThis as any).performance.timeOrigin as number)).toBe(loadedAt);
+});
