@@ -346,7 +346,7 @@ async function inNewContexts<T>(browser: Browser, until: number, errors: string[
 
 async function benchCold(browser: Browser, site: string, merchant: TestMerchant) {
   const ready = series('mount() → ready, cold: Tessera(), card() and mount() at once, new context per run', 150);
-  const runs = await inNewContexts(browser, phaseDeadline(0.25), ready.errors, async (context) => {
+  const runs = await inNewContexts(browser, phaseDeadline(0.22), ready.errors, async (context) => {
     const page = await context.newPage();
     await page.goto(`${site}/checkout`);
     const result = await mount(page, merchant);
@@ -358,7 +358,7 @@ async function benchCold(browser: Browser, site: string, merchant: TestMerchant)
 
 async function benchEarly(browser: Browser, site: string, merchant: TestMerchant) {
   const ready = series(`mount() → ready, Tessera() ${EARLY_MS / 1000} s earlier, new context per run`, 100);
-  const runs = await inNewContexts(browser, phaseDeadline(0.55), ready.errors, async (context) => {
+  const runs = await inNewContexts(browser, phaseDeadline(0.48), ready.errors, async (context) => {
     const page = await context.newPage();
     await page.goto(`${site}/checkout`);
     await page.evaluate(`bench.early(${JSON.stringify(merchant.publishableKey)})`);
@@ -402,8 +402,8 @@ async function loadRun(context: BrowserContext, url: string): Promise<LoadSample
 async function benchPageLoad(browser: Browser, site: string) {
   const card = series('page load → ready, card mounted as the page loads (new context per run)');
   const plain = series('page load → a plain <input> on screen, same site (new context per run)');
-  const cardRuns = await inNewContexts(browser, phaseDeadline(0.7), card.errors, (context) => loadRun(context, `${site}/at-load`));
-  const plainRuns = await inNewContexts(browser, phaseDeadline(0.75), plain.errors, (context) => loadRun(context, `${site}/plain`));
+  const cardRuns = await inNewContexts(browser, phaseDeadline(0.62), card.errors, (context) => loadRun(context, `${site}/at-load`));
+  const plainRuns = await inNewContexts(browser, phaseDeadline(0.7), plain.errors, (context) => loadRun(context, `${site}/plain`));
   card.samples = cardRuns.map((run) => run.ms);
   plain.samples = plainRuns.map((run) => run.ms);
   return { card, plain, cardRuns, plainRuns };
