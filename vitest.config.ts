@@ -17,6 +17,10 @@ const test: TestUserConfig = {
   // API tests start real vaults (and databases) in their hooks.
   testTimeout: 30_000,
   hookTimeout: 60_000,
+  // These timeouts are timers inside the worker; a worker that can no longer run them (a
+  // deadlock in native code), or a file that never finishes loading, is failed by the watchdog.
+  setupFiles: ['test/support/hang-watchdog-worker.ts'],
+  reporters: ['default', 'test/support/hang-watchdog.ts'],
   projects: [
     { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
     { extends: true, test: { name: 'api', include: ['test/api/**/*.test.ts'] } },

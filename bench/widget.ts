@@ -48,6 +48,7 @@ import {
   fieldsReadyFiles,
   gzipped,
 } from '../test/support/bundle-sizes.ts';
+import { median, percentile, sortedCopy } from './stats.ts';
 
 const RUNS = Number(process.env['BENCH_WIDGET_RUNS'] ?? 25);
 const MIN_RUNS = Math.min(20, RUNS);
@@ -298,10 +299,6 @@ function tokenizeParts(result: TokenizeResult, frame: FrameTiming): Milestones |
 }
 
 // ---------------------------------------------------------------- runs
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-const sortedCopy = (values: number[]) => [...values].sort((a, b) => a - b);
-const median = (values: number[]) => percentile(sortedCopy(values), 50);
 
 interface Series {
   name: string;

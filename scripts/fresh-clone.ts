@@ -3,37 +3,22 @@
  * commands, tried as a new user would. Clones the committed HEAD of this
  * repository into a temporary folder, runs `npm install` (from npm's cache
  * when it can) and then `npm start`, waits until the vault and the shop both
- * answer, presses Ctrl-C (SIGINT to the foreground process group, as a
- * terminal does) and checks that `npm start` and every process it started
- * have exited. Uncommitted changes are not part of the clone, by design.
+ * answer (the shop with its webhook endpoint registered), presses Ctrl-C
+ * (SIGINT to the foreground process group, as a terminal does) and checks
+ * that `npm start` and every process it started have exited. Uncommitted
+ * changes are not part of the clone, by design.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { freePort, portFree } from '../test/support/ports.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const INSTALL_TIMEOUT_MS = 4 * 60_000;
 const START_TIMEOUT_MS = 3 * 60_000;
 const STOP_TIMEOUT_MS = 30_000;
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const probe = createServer();
-    probe.once('error', () => done(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => done(true)));
-  });
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((done) => probe.listen(0, '127.0.0.1', done));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((done) => probe.close(done));
-  return port;
-}
 
 async function answers(url: string): Promise<boolean> {
   try {
@@ -137,6 +122,10 @@ async function main(): Promise<void> {
     step(`both answer (${vaultUrl}, ${shopUrl}) after ${Math.round((Date.now() - started) / 1000)} s; ${running.length} processes run in the clone`);
     if (!output.includes(`Demo shop:              http://localhost:${ports.shop}/`) || !/Merchant dashboard: .*\(password: \S+\)/.test(output)) {
       throw new Error(`npm start did not print the shop's URL and the dashboard password:\n${output}`);
+    }
+    // The shop registered its webhook receiver at the vault as it started (and saved the endpoint's secret).
+    if (!output.includes(`Webhooks to the shop:   http://127.0.0.1:${ports.shop}/webhooks/tessera `)) {
+      throw new Error(`npm start did not register the shop's webhook endpoint:\n${output}`);
     }
 
     step('Ctrl-C');

@@ -3,6 +3,11 @@
  * processes. The shop starts once the vault answers `/healthz` and has
  * written the demo merchant's keys; then the URLs are printed. Ctrl-C or
  * SIGTERM stops both; if either dies, the other is stopped and this exits 1.
+ *
+ * The vault gets `TESSERA_WEBHOOK_ALLOW_LOCAL=1`, so the shop can register
+ * its webhook receiver on 127.0.0.1 (plain http, loopback): the shop does
+ * that itself as it starts (demo/server/webhook-endpoint.ts), reusing the
+ * endpoint of the previous start when the vault still has it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,7 +15,8 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
-import { dashboardPasswordPath, demoMerchantPath, shopDataDir } from '../demo/server/config.ts';
+import { dashboardPasswordPath, defaultWebhookUrl, demoMerchantPath, shopDataDir } from '../demo/server/config.ts';
+import { webhookEndpointPath } from '../demo/server/webhook-endpoint.ts';
 import { adminKeyPath } from '../server/keys/admin-key.ts';
 import { DEMO_MERCHANT_ORIGIN } from '../server/merchants/demo.ts';
 
@@ -30,6 +36,7 @@ const EnvSchema = z.object({
   TESSERA_ADMIN_KEY: z.string().optional(),
   DEMO_DATA_DIR: z.string().min(1).optional(),
   DEMO_DASHBOARD_PASSWORD: z.string().optional(),
+  DEMO_WEBHOOK_URL: z.string().optional(),
 });
 
 interface Child {
@@ -149,7 +156,8 @@ async function main(): Promise<void> {
   }
 
   console.log(`Starting the vault on ${vaultUrl}…`);
-  startChild('The vault', 'server/main.ts', { ...process.env, PORT: String(env.PORT), TESSERA_DATA_DIR: dataDir });
+  // Development only: lets the vault send webhooks to http://127.0.0.1 and http://localhost (never on by default).
+  startChild('The vault', 'server/main.ts', { ...process.env, PORT: String(env.PORT), TESSERA_DATA_DIR: dataDir, TESSERA_WEBHOOK_ALLOW_LOCAL: '1' });
   await waitFor(`The vault did not answer GET ${vaultUrl}/healthz with 200`, VAULT_START_TIMEOUT_MS, () => answers200(`${vaultUrl}/healthz`));
   // The vault writes the file before it listens, so once it answers the file is there or never will be.
   const merchantFile = demoMerchantPath(dataDir);
@@ -174,6 +182,10 @@ async function main(): Promise<void> {
   const shopData = shopDataDir(dataDir, env.DEMO_DATA_DIR);
   // The shop wrote it before it started listening; a development password, printed like a dev server prints its URL.
   const dashboardPassword = env.DEMO_DASHBOARD_PASSWORD ?? readFileSync(dashboardPasswordPath(shopData), 'utf8').trim();
+  // The shop registered it before listening; without it the shop's log says why (and it tries again at the next start).
+  const webhooks = existsSync(webhookEndpointPath(shopData))
+    ? `${env.DEMO_WEBHOOK_URL ?? defaultWebhookUrl(env.DEMO_PORT)}  (its signing secret in ${webhookEndpointPath(shopData)})`
+    : 'not registered: the demo shop\'s log above says why';
   console.log(`
 Tessera is running.
 
@@ -184,6 +196,7 @@ Tessera is running.
   Shop data folder:       ${shopData}
   Admin key:              in ${adminKey}
   Demo merchant's keys:   ${merchantFile}
+  Webhooks to the shop:   ${webhooks}
 
 Test card 4242 4242 4242 4242, any future expiry date, any 3-digit CVC;
 4000 0000 0000 9995 is declined for insufficient funds.

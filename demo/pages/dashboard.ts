@@ -1,8 +1,9 @@
 /**
  * The merchant dashboard: orders with their payments (capture, void,
- * refund), the capture and unique-tokens settings, the secret key roll, and
- * the vault's audit events — all through the shop's backend, which holds the
- * secret key (this page never sees it, not even a new one).
+ * refund), the capture and unique-tokens settings, the secret key roll, the
+ * webhook deliveries (with Resend), and the vault's audit events — all
+ * through the shop's backend, which holds the secret key and the webhook
+ * secret (this page never sees either, not even a new one).
  */
 import { byId, callShop, describeCard, el, failureMessage, formatAmount, getJson, initHeader, Notices, postJson, ShopApiError, type Order } from './shop.ts';
 
@@ -45,7 +46,40 @@ interface Dashboard {
   events: AuditEvent[];
 }
 
+/** One try to deliver an event: the receiver's status code, or the vault's fixed name for what went wrong. */
+interface DeliveryAttempt {
+  attempt: number;
+  attemptedAt: string;
+  statusCode: number | null;
+  latencyMs: number;
+  error: string | null;
+}
+
+interface Delivery {
+  id: string;
+  event: string;
+  eventType: string;
+  state: 'pending' | 'delivered' | 'failed';
+  createdAt: string;
+  nextAttemptAt: string | null;
+  attempts: DeliveryAttempt[];
+  /** The shop's record of the event: when its first delivery arrived, and what it changed. */
+  received: { at: string; effect: string | null } | null;
+}
+
+interface Webhooks {
+  url: string;
+  endpoint: { id: string; url: string; events: string[]; disabled: boolean; disabledReason: string | null } | null;
+  deliveries: Delivery[];
+  problem: 'not_registered' | 'deleted' | null;
+}
+
 const notices = new Notices(byId('status'), byId('error'));
+
+/** Deliveries still pending are looked at again every second, this many times, then left to the Refresh button. */
+const POLLS = 30;
+let pollsLeft = POLLS;
+let pollTimer: ReturnType<typeof setTimeout> | undefined;
 
 /** Which buttons a payment's status allows. */
 const ACTIONS: Record<string, ('capture' | 'void' | 'refund')[]> = {
@@ -98,6 +132,77 @@ function eventRow(event: AuditEvent): HTMLTableRowElement {
   );
 }
 
+const time = (iso: string) => new Date(iso).toLocaleTimeString('en-GB');
+
+/** The endpoint in words: where events go, or what is wrong and how to fix it. */
+function describeEndpoint(webhooks: Webhooks): (Node | string)[] {
+  if (webhooks.problem === 'not_registered') {
+    return ['The shop has no webhook endpoint at the vault: registering it failed when the shop started (its log says why). Restart the shop to try again.'];
+  }
+  if (webhooks.problem === 'deleted' || webhooks.endpoint === null) return ['The shop’s webhook endpoint was deleted at the vault. Restart the shop: it registers a new one.'];
+  const { endpoint } = webhooks;
+  const where = [`Events ${endpoint.events.join(', ')} go to `, el('code', {}, endpoint.url), '.'];
+  return endpoint.disabled
+    ? [...where, ` The endpoint is disabled (${endpoint.disabledReason === 'gone' ? 'the shop answered 410' : 'by the merchant'}): restart the shop to enable it.`]
+    : [...where, ' The shop holds its signing secret.'];
+}
+
+function attemptItem(attempt: DeliveryAttempt): HTMLLIElement {
+  const outcome = attempt.statusCode === null ? `no answer (${attempt.error ?? 'error'})` : String(attempt.statusCode);
+  return el('li', {}, `${attempt.attempt}. ${outcome} at ${time(attempt.attemptedAt)}, ${attempt.latencyMs} ms`);
+}
+
+function deliveryRow(delivery: Delivery): HTMLTableRowElement {
+  const resend = el('button', { type: 'button', className: 'button', id: `resend-${delivery.id}` }, 'Resend');
+  resend.setAttribute('aria-label', `Resend ${delivery.eventType} (${delivery.event})`);
+  resend.addEventListener('click', () => void resendDelivery(delivery, resend));
+  const state = el('span', { className: `badge status-${delivery.state}` }, delivery.state);
+  const next = delivery.state === 'pending' && delivery.nextAttemptAt ? el('span', { className: 'when' }, `next try at ${time(delivery.nextAttemptAt)}`) : '';
+  const inShop = delivery.received
+    ? `Stored at ${time(delivery.received.at)}: ${delivery.received.effect ?? 'nothing to change'}`
+    : 'Not received yet';
+  return el(
+    'tr',
+    { id: `delivery-${delivery.id}` },
+    el('td', {}, delivery.eventType, el('span', { className: 'when' }, el('code', {}, delivery.event)), el('span', { className: 'when' }, time(delivery.createdAt))),
+    el('td', {}, state, next),
+    el('td', {}, delivery.attempts.length ? el('ol', { className: 'attempts' }, ...delivery.attempts.map(attemptItem)) : 'none yet'),
+    el('td', {}, inShop),
+    el('td', { className: 'actions' }, resend),
+  );
+}
+
+/** The webhooks panel alone, so a delivery under way is followed without redrawing the orders under the merchant's pointer. */
+async function renderWebhooks(): Promise<void> {
+  clearTimeout(pollTimer);
+  const webhooks = await getJson<Webhooks>('/api/dashboard/webhooks');
+  byId('webhook-endpoint').replaceChildren(...describeEndpoint(webhooks));
+  // A redraw replaces the buttons: the one that had focus gets it back.
+  const focused = document.activeElement?.id;
+  byId<HTMLTableElement>('deliveries-table').tBodies[0]!.replaceChildren(
+    ...(webhooks.deliveries.length ? webhooks.deliveries.map(deliveryRow) : [el('tr', {}, el('td', { colSpan: 5 }, 'No deliveries yet.'))]),
+  );
+  if (focused) document.getElementById(focused)?.focus();
+  if (webhooks.deliveries.some((delivery) => delivery.state === 'pending') && pollsLeft > 0) {
+    pollsLeft -= 1;
+    pollTimer = setTimeout(() => void renderWebhooks().catch(() => undefined), 1000);
+  }
+}
+
+async function resendDelivery(delivery: Delivery, button: HTMLButtonElement): Promise<void> {
+  if (button.getAttribute('aria-disabled') === 'true') return;
+  button.setAttribute('aria-disabled', 'true');
+  try {
+    await postJson(`/api/dashboard/webhooks/deliveries/${delivery.id}/resend`);
+    notices.progress(`The vault sends ${delivery.eventType} to the shop again now.`);
+    pollsLeft = POLLS;
+    await renderWebhooks();
+  } catch (failure) {
+    notices.error(failureMessage(failure) ?? '');
+    button.removeAttribute('aria-disabled');
+  }
+}
+
 const when = (iso: string) => new Date(iso).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'medium' });
 
 /** When the keys before a roll stop (or stopped) working. */
@@ -140,6 +245,8 @@ async function render(): Promise<void> {
   const orders = byId<HTMLTableElement>('orders-table').tBodies[0]!;
   orders.replaceChildren(...(dashboard.orders.length ? dashboard.orders.map(orderRow) : [el('tr', {}, el('td', { colSpan: 6 }, 'No orders yet.'))]));
   byId<HTMLTableElement>('events-table').tBodies[0]!.replaceChildren(...dashboard.events.map(eventRow));
+  pollsLeft = POLLS;
+  await renderWebhooks();
 }
 
 async function saveSetting(name: 'captureAtCheckout' | 'uniqueTokens', input: HTMLInputElement): Promise<void> {
@@ -158,6 +265,10 @@ async function main(): Promise<void> {
     const input = byId<HTMLInputElement>(id);
     input.addEventListener('change', () => void saveSetting(name, input));
   }
+  byId('refresh-deliveries').addEventListener('click', () => {
+    pollsLeft = POLLS;
+    renderWebhooks().catch((failure: unknown) => notices.error(failureMessage(failure) ?? ''));
+  });
   const rollForm = byId<HTMLFormElement>('roll-form');
   rollForm.addEventListener('submit', (event) => {
     event.preventDefault();

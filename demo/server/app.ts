@@ -16,6 +16,8 @@ import { loadSecretKey } from './secret-key.ts';
 import { Sessions } from './sessions.ts';
 import { shopRoutes } from './shop-routes.ts';
 import { VaultClient } from './vault-client.ts';
+import { ShopWebhookEndpoint } from './webhook-endpoint.ts';
+import { webhookRoutes } from './webhook-routes.ts';
 
 export interface DemoDeps {
   /** The keys the vault wrote to `demo-merchant.json`; a secret key the shop rolled to since (in `shopDataDir`) wins. */
@@ -30,6 +32,11 @@ export interface DemoDeps {
   shopDataDir: string;
   /** What signs in to `/dashboard`. */
   dashboardPassword: string;
+  /**
+   * Where the vault delivers the shop's events (`http://127.0.0.1:<port>/webhooks/tessera`, or
+   * `DEMO_WEBHOOK_URL`); the shop registers it at the vault before it serves its first request.
+   */
+  webhookUrl: string;
   /** Card-attempt limits and sign-in lockout (`DEFAULT_LIMITS`, or the environment through `loadDemoConfig`). */
   limits: ShopLimits;
   log: Logger;
@@ -48,6 +55,9 @@ export async function createDemoApp(deps: DemoDeps): Promise<Express> {
   const keyRolls = new SecretKeyRolls({ db, vault, shopDataDir, log });
   // Before the first request: a roll whose answer was lost when the shop last stopped may have ended the key just loaded.
   await keyRolls.resumePending();
+  const webhookEndpoint = new ShopWebhookEndpoint({ vault, shopDataDir, url: deps.webhookUrl, log });
+  // With the key the roll left: the vault lists its endpoints, and the shop finds its own again or makes one.
+  await webhookEndpoint.register();
   const shop: Shop = {
     db,
     vault,
@@ -55,6 +65,7 @@ export async function createDemoApp(deps: DemoDeps): Promise<Express> {
     cardAttempts: new CardAttempts(limits),
     logins: new LoginThrottle(db, limits),
     keyRolls,
+    webhookEndpoint,
     log,
   };
   const app = express();
@@ -89,6 +100,9 @@ export async function createDemoApp(deps: DemoDeps): Promise<Express> {
       },
     }),
   );
+
+  // Outside /api: the vault is not a page of the shop, and the signature needs the body as sent, unparsed.
+  app.use(webhookRoutes(shop));
 
   const api = Router();
   api.use((_req, res, next) => {

@@ -53,6 +53,12 @@ const EnvSchema = z.object({
   TESSERA_DATA_DIR: z.string().min(1).default('.tessera'),
   /** The shop's own data folder (its embedded database, and `vault-secret-key` once the merchant rolled the key): by default `demo/` inside the vault's data folder, but a separate database. */
   DEMO_DATA_DIR: z.string().min(1).optional(),
+  /**
+   * Where the vault sends the shop's webhooks: by default its receiver on the loopback address it listens on (the vault
+   * accepts http and loopback only under TESSERA_WEBHOOK_ALLOW_LOCAL=1, which `npm start` sets); a public https URL
+   * behind a proxy or tunnel otherwise.
+   */
+  DEMO_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** The dashboard's password; without it one is generated into `<DEMO_DATA_DIR>/dashboard-password` on first start. */
   DEMO_DASHBOARD_PASSWORD: z.string().min(8).optional(),
   DEMO_CARD_ATTEMPT_WINDOW_SECONDS: seconds(DEFAULT_LIMITS.cardAttemptWindowMs),
@@ -73,8 +79,16 @@ export interface DemoConfig {
   /** The shop's own data folder; a secret key rolled from the dashboard is saved there and wins over `demo-merchant.json`'s. */
   shopDataDir: string;
   dashboardPassword: string | undefined;
+  /** Where the vault delivers the shop's events. */
+  webhookUrl: string;
   limits: ShopLimits;
 }
+
+/** Where the shop receives the vault's webhooks. */
+export const WEBHOOK_PATH = '/webhooks/tessera';
+
+/** The receiver on the address the shop listens on: 127.0.0.1, not `localhost`, which may resolve to ::1 first. */
+export const defaultWebhookUrl = (port: number) => `http://127.0.0.1:${port}${WEBHOOK_PATH}`;
 
 /** Parses the environment once at boot; a bad value stops the shop with a message naming the variable. */
 export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
@@ -90,6 +104,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     dataDir: resolve(parsed.data.TESSERA_DATA_DIR),
     shopDataDir: shopDataDir(parsed.data.TESSERA_DATA_DIR, parsed.data.DEMO_DATA_DIR),
     dashboardPassword: parsed.data.DEMO_DASHBOARD_PASSWORD,
+    webhookUrl: parsed.data.DEMO_WEBHOOK_URL ?? defaultWebhookUrl(parsed.data.DEMO_PORT),
     limits: {
       cardAttemptWindowMs: Math.round(parsed.data.DEMO_CARD_ATTEMPT_WINDOW_SECONDS * 1000),
       cardAttemptsPerOrder: parsed.data.DEMO_CARD_ATTEMPTS_PER_ORDER,

@@ -6,6 +6,7 @@ import type { SecretKeyRolls } from './key-rolls.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import type { Sessions } from './sessions.ts';
 import type { VaultClient } from './vault-client.ts';
+import type { ShopWebhookEndpoint } from './webhook-endpoint.ts';
 
 /** What every part of the shop's backend works with. */
 export interface Shop {
@@ -18,6 +19,8 @@ export interface Shop {
   logins: LoginThrottle;
   /** The dashboard's secret key rolls. */
   keyRolls: SecretKeyRolls;
+  /** The shop's webhook endpoint at the vault, and the secret its receiver verifies with. */
+  webhookEndpoint: ShopWebhookEndpoint;
   log: Logger;
 }
 

@@ -1,29 +1,33 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { clientOf } from './client.ts';
 import { setting, shopIdPattern, type Shop } from './context.ts';
-import { parseBody, ShopError } from './errors.ts';
+import { fromVault, parseBody, ShopError } from './errors.ts';
 import { orderView } from './shop-routes.ts';
-import type { VaultPayment } from './vault-client.ts';
+import { VaultRequestError, type VaultPayment, type VaultWebhookDelivery, type VaultWebhookEndpoint } from './vault-client.ts';
 
 const Login = z.strictObject({ password: z.string().min(1).max(200) });
 const Settings = z.strictObject({ captureAtCheckout: z.boolean().optional(), uniqueTokens: z.boolean().optional() });
 const OrderId = z.string().regex(shopIdPattern('ord'));
 /** How long the keys before the new one keep working, in seconds: the vault's own bounds (0 … 7 days). */
 const KeyRoll = z.strictObject({ expiresIn: z.number().int().min(0).max(7 * 86400) });
+const DeliveryId = z.string().regex(/^whd_[A-Za-z0-9]{1,64}$/);
+/** How many of the latest deliveries the dashboard shows. */
+const DELIVERIES_SHOWN = 20;
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
 /**
  * The merchant's dashboard: orders with their payments, capture / void /
  * refund, the shop's capture setting and the vault's unique-tokens setting,
- * the secret key roll, and the vault's audit log. Everything goes through
+ * the secret key roll, the webhook deliveries (with Resend), and the vault's
+ * audit log. Everything goes through
  * this backend, which holds the secret key; the dashboard password starts a
  * dashboard session.
  */
 export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
-  const { db, vault, sessions, logins, keyRolls } = shop;
+  const { db, vault, sessions, logins, keyRolls, webhookEndpoint, log } = shop;
   const router = Router();
 
   const requireDashboard = async (req: Request) => {
@@ -74,6 +78,78 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
     await requireDashboard(req);
     const { expiresIn } = parseBody(KeyRoll, req.body);
     res.status(201).json({ keyRoll: await keyRolls.roll(expiresIn) });
+  });
+
+  /**
+   * The shop's webhook endpoint and its latest deliveries as the vault
+   * records them (each attempt's time, status code and error), with what the
+   * shop did with each event it stored. Never the endpoint's secret.
+   */
+  router.get('/webhooks', async (req, res) => {
+    await requireDashboard(req);
+    const endpointId = webhookEndpoint.id;
+    if (endpointId === undefined) {
+      res.json({ url: webhookEndpoint.url, endpoint: null, deliveries: [], problem: 'not_registered' });
+      return;
+    }
+    let endpoint: VaultWebhookEndpoint | undefined;
+    let deliveries: VaultWebhookDelivery[];
+    try {
+      [endpoint, deliveries] = await Promise.all([
+        vault.webhookEndpoints().then((all) => all.find((one) => one.id === endpointId)),
+        vault.webhookDeliveries(endpointId, DELIVERIES_SHOWN),
+      ]);
+    } catch (error) {
+      if (!(error instanceof VaultRequestError && error.code === 'webhook_endpoint_not_found')) throw fromVault(error, log);
+      res.json({ url: webhookEndpoint.url, endpoint: null, deliveries: [], problem: 'deleted' });
+      return;
+    }
+    const stored = new Map(
+      (
+        await db.query<{ id: string; effect: string | null; received_at: Date }>('select id, effect, received_at from webhook_events where id = any($1)', [
+          deliveries.map((delivery) => delivery.event),
+        ])
+      ).rows.map((row) => [row.id, row]),
+    );
+    res.json({
+      url: webhookEndpoint.url,
+      endpoint: endpoint && { id: endpoint.id, url: endpoint.url, events: endpoint.events, disabled: endpoint.disabled, disabledReason: endpoint.disabled_reason },
+      deliveries: deliveries.map((delivery) => {
+        const event = stored.get(delivery.event);
+        return {
+          id: delivery.id,
+          event: delivery.event,
+          eventType: delivery.event_type,
+          state: delivery.state,
+          createdAt: delivery.created_at,
+          nextAttemptAt: delivery.next_attempt_at,
+          attempts: delivery.attempts.map((attempt) => ({
+            attempt: attempt.attempt,
+            attemptedAt: attempt.attempted_at,
+            statusCode: attempt.status_code,
+            latencyMs: attempt.latency_ms,
+            error: attempt.error,
+          })),
+          received: event === undefined ? null : { at: event.received_at.toISOString(), effect: event.effect },
+        };
+      }),
+      problem: null,
+    });
+  });
+
+  // Every click is a resend: the vault sends the event again now, with the same webhook-id, and the shop's receiver changes nothing twice.
+  router.post('/webhooks/deliveries/:id/resend', async (req, res) => {
+    await requireDashboard(req);
+    const id = parseBody(DeliveryId, req.params['id']);
+    try {
+      await vault.retryWebhookDelivery(id, `resend-${id}-${randomUUID()}`);
+    } catch (error) {
+      if (error instanceof VaultRequestError && error.code === 'webhook_delivery_not_found') {
+        throw new ShopError(404, 'delivery_not_found', 'The vault has no such delivery any more. Reload the dashboard.');
+      }
+      throw fromVault(error, log);
+    }
+    res.status(202).json({ delivery: { id, state: 'pending' } });
   });
 
   // One key per payment and action: a double click or a retry does it once (a second refund would need another key).

@@ -29,6 +29,7 @@ try {
     db,
     shopDataDir: config.shopDataDir,
     dashboardPassword,
+    webhookUrl: config.webhookUrl,
     limits: config.limits,
     log,
   });

@@ -66,7 +66,8 @@ export class Sessions {
       ]);
       if (previous) {
         await tx.query('update cart_items set session_id = $2 where session_id = $1', [previous.id, session.id]);
-        await tx.query("update orders set session_id = $2 where session_id = $1 and status = 'awaiting_payment'", [previous.id, session.id]);
+        // The unpaid order, and one a webhook paid that the shopper has not been shown yet (shop-routes.ts, paidByWebhook).
+        await tx.query('update orders set session_id = $2 where session_id = $1', [previous.id, session.id]);
         // The card attempts follow the shopper too: signing in must not hand a session a fresh allowance.
         await tx.query('update card_attempts set session_id = $2 where session_id = $1', [previous.id, session.id]);
         await tx.query('delete from sessions where id = $1', [previous.id]);

@@ -121,44 +121,77 @@ export function shopRoutes(shop: Shop): Router {
   router.post('/checkout', async (req, res) => {
     const body = parseBody(CheckoutBody, req.body);
     const session = await sessions.current(req);
-    const lines = await cartLines(db, session?.id);
-    if (!session || lines.length === 0) throw new ShopError(409, 'cart_empty', 'Your cart is empty.');
+    if (!session) throw new ShopError(409, 'cart_empty', 'Your cart is empty.');
     if (paying.has(session.id)) throw new ShopError(409, 'checkout_in_progress', 'Your payment is already being processed.');
     paying.add(session.id);
     try {
+      const paid = await paidByWebhook(db, session.id);
+      if (paid !== undefined) {
+        res.status(201).json({ order: orderView(paid) });
+        return;
+      }
+      const lines = await cartLines(db, session.id);
+      if (lines.length === 0) throw new ShopError(409, 'cart_empty', 'Your cart is empty.');
       res.status(201).json({ order: orderView(await checkout(session, clientOf(req), lines, body)) });
     } finally {
       paying.delete(session.id);
     }
   });
 
+  /**
+   * An order of this session that a `payment.*` webhook paid after the
+   * shopper's checkout got no answer (webhook-events.ts leaves it its
+   * session until then): the shopper's next "Pay" shows it paid, once,
+   * instead of charging for the cart again.
+   */
+  async function paidByWebhook(q: ShopQueryable, sessionId: string): Promise<OrderRow | undefined> {
+    const { rows } = await q.query<OrderRow>(
+      `update orders set session_id = null, updated_at = now()
+        where session_id = $1 and status in ('authorized', 'captured') returning *`,
+      [sessionId],
+    );
+    return rows[0];
+  }
+
   async function checkout(session: Session, client: string, lines: CartLine[], body: z.output<typeof CheckoutBody>): Promise<OrderRow> {
     const amount = lines.reduce((sum, line) => sum + line.amount, 0);
     const unpaid = (await db.query<{ id: string }>(`select id from orders where session_id = $1 and status = 'awaiting_payment'`, [session.id])).rows[0];
     await cardAttempts.assertAllowed(db, { orderId: unpaid?.id, sessionId: session.id, client });
 
-    let order = (
-      await db.query<OrderRow>(
-        `update orders set items = $2, amount = $3, user_id = $4, updated_at = now()
-          where session_id = $1 and status = 'awaiting_payment' returning *`,
-        [session.id, JSON.stringify(lines), amount, session.userId],
-      )
-    ).rows[0];
-    order ??= (
-      await db.query<OrderRow>(
-        `insert into orders (id, session_id, user_id, items, amount, currency, status)
-         values ($1, $2, $3, $4, $5, $6, 'awaiting_payment') returning *`,
-        [newShopId('ord'), session.id, session.userId, JSON.stringify(lines), amount, CURRENCY],
-      )
-    ).rows[0]!;
+    // One transaction with the check, as the webhook's is one with its update: a webhook that paid the order since the
+    // route looked is seen here, and the order is shown, not made again and charged twice.
+    const found = await db.transaction(async (tx) => {
+      const paid = await paidByWebhook(tx, session.id);
+      if (paid !== undefined) return { order: paid, paidByWebhook: true };
+      const updated = (
+        await tx.query<OrderRow>(
+          `update orders set items = $2, amount = $3, user_id = $4, updated_at = now()
+            where session_id = $1 and status = 'awaiting_payment' returning *`,
+          [session.id, JSON.stringify(lines), amount, session.userId],
+        )
+      ).rows[0];
+      const order =
+        updated ??
+        (
+          await tx.query<OrderRow>(
+            `insert into orders (id, session_id, user_id, items, amount, currency, status)
+             values ($1, $2, $3, $4, $5, $6, 'awaiting_payment') returning *`,
+            [newShopId('ord'), session.id, session.userId, JSON.stringify(lines), amount, CURRENCY],
+          )
+        ).rows[0]!;
+      return { order, paidByWebhook: false };
+    });
+    const { order } = found;
+    if (found.paidByWebhook) return order;
 
     // An earlier attempt whose answer never came may have been approved: ask the vault before charging again.
-    if ((await db.query(`select 1 from payment_attempts where order_id = $1 and outcome = 'unknown'`, [order.id])).rows.length > 0) {
+    // Still `sent` means the shop stopped while it waited (one payment at a time per cart, so none is under way now).
+    if ((await db.query(`select 1 from payment_attempts where order_id = $1 and outcome in ('unknown', 'sent')`, [order.id])).rows.length > 0) {
       const approved = (await vault.paymentsFor(order.id).catch((error: unknown) => Promise.reject(fromVault(error, log)))).find(
         (payment) => payment.status !== 'declined',
       );
       if (approved) return settle(order, approved, undefined);
-      await db.query(`update payment_attempts set outcome = 'failed' where order_id = $1 and outcome = 'unknown'`, [order.id]);
+      await db.query(`update payment_attempts set outcome = 'failed' where order_id = $1 and outcome in ('unknown', 'sent')`, [order.id]);
     }
 
     let token: string;

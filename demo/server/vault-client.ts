@@ -19,7 +19,8 @@ const VerifiedTokenSchema = TokenSchema.extend({
   verification: z.object({ status: z.enum(['succeeded', 'failed']), decline_code: z.string().nullable() }),
 });
 
-const PaymentSchema = z.object({
+/** A payment object, as the vault answers it and as its `payment.*` events carry it. */
+export const PaymentSchema = z.object({
   id: z.string(),
   status: z.string(),
   amount: z.number(),
@@ -60,6 +61,40 @@ const RolledSecretKeySchema = z.object({
 export type RolledSecretKey = z.infer<typeof RolledSecretKeySchema>;
 
 const listOf = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), has_more: z.boolean() });
+
+/** A webhook endpoint as the vault lists it: never its secret. */
+const WebhookEndpointSchema = z.object({
+  id: z.string().regex(/^we_[A-Za-z0-9]+$/),
+  url: z.string(),
+  events: z.array(z.string()),
+  disabled: z.boolean(),
+  disabled_reason: z.string().nullable(),
+});
+export type VaultWebhookEndpoint = z.infer<typeof WebhookEndpointSchema>;
+
+/** The signing secret, which the vault shows only when it makes one (creation, rotation). */
+const WebhookSecretSchema = z.string().regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/);
+const EndpointWithSecretSchema = WebhookEndpointSchema.extend({ secret: WebhookSecretSchema });
+export type VaultWebhookEndpointWithSecret = z.infer<typeof EndpointWithSecretSchema>;
+
+const WebhookDeliverySchema = z.object({
+  id: z.string(),
+  event: z.string(),
+  event_type: z.string(),
+  state: z.enum(['pending', 'delivered', 'failed']),
+  attempts: z.array(
+    z.object({
+      attempt: z.number().int(),
+      attempted_at: z.string(),
+      status_code: z.number().int().nullable(),
+      latency_ms: z.number(),
+      error: z.string().nullable(),
+    }),
+  ),
+  next_attempt_at: z.string().nullable(),
+  created_at: z.string(),
+});
+export type VaultWebhookDelivery = z.infer<typeof WebhookDeliverySchema>;
 
 const ErrorBodySchema = z.object({ error: z.object({ code: z.string(), decline_code: z.string().nullish(), payment: z.string().nullish() }) });
 
@@ -200,6 +235,34 @@ export class VaultClient {
 
   async events(): Promise<VaultEvent[]> {
     return (await this.#call(listOf(EventSchema), 'GET', '/v1/events?limit=50')).data;
+  }
+
+  /** The merchant's webhook endpoints (at most 16, so one page holds them all). */
+  async webhookEndpoints(): Promise<VaultWebhookEndpoint[]> {
+    return (await this.#call(listOf(WebhookEndpointSchema), 'GET', '/v1/webhook-endpoints?limit=100')).data;
+  }
+
+  createWebhookEndpoint(endpoint: { url: string; events: string[] }, idempotencyKey: string): Promise<VaultWebhookEndpointWithSecret> {
+    return this.#call(EndpointWithSecretSchema, 'POST', '/v1/webhook-endpoints', endpoint, idempotencyKey);
+  }
+
+  updateWebhookEndpoint(id: string, changes: { url?: string; events?: string[]; disabled?: boolean }, idempotencyKey: string): Promise<VaultWebhookEndpoint> {
+    return this.#call(WebhookEndpointSchema, 'PATCH', `/v1/webhook-endpoints/${encodeURIComponent(id)}`, changes, idempotencyKey);
+  }
+
+  /** A new secret for the endpoint; the vault signs with the one before it as well for a day. */
+  rotateWebhookSecret(id: string, idempotencyKey: string): Promise<VaultWebhookEndpointWithSecret> {
+    return this.#call(EndpointWithSecretSchema, 'POST', `/v1/webhook-endpoints/${encodeURIComponent(id)}/rotate-secret`, {}, idempotencyKey);
+  }
+
+  /** The endpoint's latest deliveries, newest first, each with its attempts. */
+  async webhookDeliveries(endpointId: string, limit: number): Promise<VaultWebhookDelivery[]> {
+    return (await this.#call(listOf(WebhookDeliverySchema), 'GET', `/v1/webhook-endpoints/${encodeURIComponent(endpointId)}/deliveries?limit=${limit}`)).data;
+  }
+
+  /** Sends a delivery again now, whatever its state. */
+  async retryWebhookDelivery(deliveryId: string, idempotencyKey: string): Promise<void> {
+    await this.#call(z.object({ id: z.string() }), 'POST', `/v1/webhook-deliveries/${encodeURIComponent(deliveryId)}/retry`, {}, idempotencyKey);
   }
 
   async #call<T extends z.ZodType>(

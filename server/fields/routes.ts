@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express';
 import Negotiator from 'negotiator';
 import { VaultError } from '../errors.ts';
-import { clientIp } from '../http/client-ip.ts';
+import { clientIp, clientNetwork } from '../http/client-ip.ts';
 import { errorBody, statusOf } from '../http/error-response.ts';
 import { toVaultError } from '../http/errors.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
@@ -86,7 +86,7 @@ export function fieldsRoutes(deps: {
     res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
     if (widget.fields === undefined) return unavailable(res, 503);
     // Counted like the other card-fields endpoints.
-    deps.limits.perIp.hit(`ip:${clientIp(req)}`);
+    deps.limits.perIp.hit(`ip:${clientNetwork(clientIp(req))}`);
 
     const merchant = await deps.merchants.byPublishableKey(key);
     if (merchant === undefined) return unavailable(res, 401);

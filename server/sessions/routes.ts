@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { VaultError } from '../errors.ts';
 import { freeText } from '../lib/free-text.ts';
-import { clientIp } from '../http/client-ip.ts';
+import { clientIp, clientNetwork } from '../http/client-ip.ts';
 import { parseInput } from '../http/errors.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
@@ -24,7 +24,7 @@ export function sessionRoutes(deps: {
 }): Router {
   const router = Router();
   router.post('/v1/sessions', async (req, res) => {
-    deps.limits.perIp.hit(`ip:${clientIp(req)}`);
+    deps.limits.perIp.hit(`ip:${clientNetwork(clientIp(req))}`);
     const body = parseInput(OpenSessionRequest, req.body);
     const merchant = await deps.merchants.byPublishableKey(body.key);
     if (merchant === undefined) throw new VaultError('unauthenticated', { param: 'key' });

@@ -1,7 +1,7 @@
 import { Router, type Request } from 'express';
 import { auditing, auditSource, redactKey, type AuditLog } from '../audit/audit.ts';
 import { VaultError } from '../errors.ts';
-import { clientIp } from '../http/client-ip.ts';
+import { clientIp, clientNetwork } from '../http/client-ip.ts';
 import { bearerKey, merchantFromSecretKey, merchantOf, requireSecretKey } from '../http/auth.ts';
 import { parseInput, toVaultError } from '../http/errors.ts';
 import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
@@ -124,7 +124,7 @@ function parseBulkItem(raw: unknown): BulkItem {
 }
 
 async function createFromFields(deps: TokenRouteDeps, req: Request) {
-  deps.limits.perIp.hit(`ip:${clientIp(req)}`);
+  deps.limits.perIp.hit(`ip:${clientNetwork(clientIp(req))}`);
   // The key first, and alone: an anonymous request is turned away before any of its other fields is looked at.
   const { key } = parseInput(FieldsKey, req.body);
   const merchant = await deps.merchants.byPublishableKey(key);

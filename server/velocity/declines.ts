@@ -1,4 +1,5 @@
 import { VaultError } from '../errors.ts';
+import { clientNetwork } from '../http/client-ip.ts';
 import type { Queryable } from '../storage/db.ts';
 
 /** How many declines each source may collect in one window before its attempts are refused (429). */
@@ -38,7 +39,8 @@ export class DeclineVelocity {
     const keys: string[] = [];
     const limits: number[] = [];
     if (source.sessionId) keys.push(`session:${source.sessionId}`), limits.push(this.#limits.perSession);
-    if (source.clientIp) keys.push(`ip:${source.clientIp}`), limits.push(this.#limits.perIp);
+    // An IPv6 client counts as its /64, as it could take a fresh address for every attempt.
+    if (source.clientIp) keys.push(`ip:${clientNetwork(source.clientIp)}`), limits.push(this.#limits.perIp);
     if (source.merchantId && source.fingerprint) keys.push(`card:${source.merchantId}:${source.fingerprint}`), limits.push(this.#limits.perCard);
     return { keys, limits };
   }

@@ -87,7 +87,7 @@ describe.each(storageKinds())('audit log and merchant isolation on %s', (storage
 
     const verified = await api(vault.url, 'POST', '/v1/tokens', {
       key: shop.secretKey,
-      json: { card: await encryptCard(vault.url, cardPlaintext({ number: '4000000000009995', cvc: '516' })), verify: true },
+      json: { card: await encryptCard(vault.url, cardPlaintext({ number: '4000000000009995', cvc: CARDS.visa.cvc })), verify: true },
     });
     expect(summary(await events(shop, `&token=${verified.body.token}`)).map((e) => [e.action, e.outcome, e.code])).toEqual([
       ['token.created', 'succeeded', null],

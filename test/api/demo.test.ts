@@ -5,22 +5,13 @@
  * The shopper's journeys are in test/e2e/demo-*.spec.ts.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDemoMerchant, type DemoMerchant } from '../../demo/server/config.ts';
 import { api } from '../support/api.ts';
 import { SANDBOX_CARDS } from '../support/cards.ts';
+import { freePort } from '../support/ports.ts';
 import { fieldsToken as makeFieldsToken, Shopper, startTestShop, type TestShop } from '../support/shop.ts';
 import { startTestVault, type TestVault } from '../support/vault.ts';
-
-/** A loopback port nothing listens on: the vault, switched off. */
-async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 describe('the demo shop backend', () => {
   let vault: TestVault;
@@ -201,7 +192,7 @@ describe('the demo shop backend', () => {
   });
 
   it('answers 503 vault_unavailable when the vault cannot be reached', async () => {
-    const offline = await startTestShop({ merchant, vaultUrl: `http://127.0.0.1:${await closedPort()}`, name: 'demo-shop-offline' });
+    const offline = await startTestShop({ merchant, vaultUrl: `http://127.0.0.1:${await freePort()}`, name: 'demo-shop-offline' });
     try {
       const shopper = new Shopper(() => offline);
       await shopper.call('POST', '/api/cart', { json: { product_id: 'mesh', quantity: 1 } });

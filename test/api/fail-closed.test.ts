@@ -1,18 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { api, createMerchant, type TestMerchant } from '../support/api.ts';
 import { cardPlaintext, encryptCard } from '../support/cards.ts';
 import { postgresOrSkip, type ThrowawayPostgres } from '../support/postgres.ts';
 import { startTestVault, type TestVault } from '../support/vault.ts';
-
-/** Waits for `check` to pass, polling; bounded in time. */
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return false;
-}
 
 /** This file stops its database, so it runs on a PostgreSQL cluster of its own. */
 const cluster: ThrowawayPostgres | undefined = await postgresOrSkip({ name: 'fail-closed' });
@@ -49,7 +39,7 @@ describe.skipIf(cluster === undefined)('failing closed when PostgreSQL stops', (
     expect(health.status).toBe(503);
 
     await cluster!.start();
-    expect(await eventually(async () => (await api(vault.url, 'GET', '/healthz')).status === 200, 10_000)).toBe(true);
+    await vi.waitFor(async () => expect((await api(vault.url, 'GET', '/healthz')).status).toBe(200), { timeout: 10_000, interval: 100 });
     // The same ciphertext: the failed attempt stored nothing, not even its replay record.
     const back = await api(vault.url, 'POST', '/v1/tokens', { key: shop.secretKey, json: { card } });
     expect(back.status).toBe(201);

@@ -6,10 +6,11 @@
  * when the vault is killed in the middle.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { api, createMerchant, type TestMerchant } from '../support/api.ts';
+import { filesUnder, withPglite, withPostgres } from '../support/leaks.ts';
 import { createTokens, inParallel } from '../support/many.ts';
 import { startVaultProcess, type VaultProcess } from '../support/vault-process.ts';
 import { newDataDir, newTestDatabase, startTestVault, storageKinds, type TestVault } from '../support/vault.ts';
@@ -97,6 +98,18 @@ describe.each(storageKinds())('rolling a data key and the master key, with a kil
     return { url: running.url, adminKey: readFileSync(join(where.dataDir, 'admin.key'), 'utf8').trim() };
   }
 
+  /**
+   * A count that grows with every commit to the vault's database while it
+   * runs: on PostgreSQL the cards already under version 2, on PGlite (no
+   * second connection) the time its write-ahead log was last written.
+   */
+  async function databaseWrites(where: { dataDir: string; databaseUrl: string | undefined }): Promise<number> {
+    if (where.databaseUrl === undefined) {
+      return Math.max(...filesUnder(join(where.dataDir, 'pgdata', 'pg_wal')).map((file) => statSync(file).mtimeMs));
+    }
+    return withPostgres(where.databaseUrl, async (query) => Number((await query('select count(*)::int as n from tokens where data_key_version = 2'))[0]!['n']));
+  }
+
   /** Charges every token once: each card must still open. */
   async function chargeAll(url: string, merchant: TestMerchant, tokens: string[]): Promise<number[]> {
     return inParallel(tokens.length, 8, async (i) => {
@@ -118,9 +131,10 @@ describe.each(storageKinds())('rolling a data key and the master key, with a kil
     const slice = await api(vault.url, 'POST', '/v1/keys/reencrypt', { key: vault.adminKey, json: { batch_size: 10, max_seconds: 0 } });
     expect(slice.body).toMatchObject({ reencrypted: 10, remaining: TOKENS - 10, destroyed: 0 });
 
-    // Killed while the next slice runs.
+    // Killed while the next slice runs: once it has written to the database, before it answers.
+    const written = await databaseWrites(where);
     const cut = api(vault.url, 'POST', '/v1/keys/reencrypt', { key: vault.adminKey, json: { batch_size: 5 } }).catch((error: unknown) => error);
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await vi.waitFor(async () => expect(await databaseWrites(where), 'the slice has written nothing yet').toBeGreaterThan(written), { timeout: 20_000, interval: 10 });
     await running!.kill('SIGKILL');
     await cut;
 
@@ -137,15 +151,14 @@ describe.each(storageKinds())('rolling a data key and the master key, with a kil
     running = undefined;
 
     // Only the new version is left, and every card is under it.
-    const database = await import('../support/leaks.ts');
     const check = async (query: (sql: string) => Promise<Record<string, unknown>[]>) => {
       expect(await query(`select version from merchant_data_keys where merchant_id = '${shop.id}'`)).toEqual([{ version: 2 }]);
       expect(await query(`select count(*)::int as n from tokens where merchant_id = '${shop.id}' and (data_key_version <> 2 or card_key_sealed is null)`)).toEqual([
         { n: 0 },
       ]);
     };
-    if (where.databaseUrl === undefined) await database.withPglite(where.dataDir, check);
-    else await database.withPostgres(where.databaseUrl, check);
+    if (where.databaseUrl === undefined) await withPglite(where.dataDir, check);
+    else await withPostgres(where.databaseUrl, check);
   }, 180_000);
 
   it('moves every wrap to a new master key in restartable batches; afterwards the old key is not needed', async () => {

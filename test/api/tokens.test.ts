@@ -144,7 +144,7 @@ describe.each(storageKinds())('tokens on %s', (storage) => {
     const verify = async (number: string) =>
       api(vault.url, 'POST', '/v1/tokens', {
         key: shop.secretKey,
-        json: { card: await encryptCard(vault.url, cardPlaintext({ number, cvc: '516' })), verify: true },
+        json: { card: await encryptCard(vault.url, cardPlaintext({ number, cvc: CARDS.visa.cvc })), verify: true },
       });
     const approved = await verify(CARDS.visa.number);
     expect(approved.body.verification).toEqual({ status: 'succeeded', decline_code: null });

@@ -1,16 +1,18 @@
 /**
- * The shop never handles card data, and its secret key stays in its server
- * process and data folder: after purchases, a decline, a card saved at
- * sign-up, a payment with a re-collected CVC and a roll of the secret key on
- * the dashboard, neither the shop's database, nor its log, nor anything its
- * pages exchanged with its backend holds a test card number (plain or
- * spaced), a CVC or a secret key. (Every demo test also checks its own
+ * The shop never handles card data, and its secret key and webhook secret
+ * stay in its server process and data folder: after purchases, a decline, a
+ * card saved at sign-up, a payment with a re-collected CVC, their webhooks,
+ * and a roll of the secret key on the dashboard, neither the shop's
+ * database, nor its log, nor anything its pages exchanged with its backend
+ * holds a test card number (plain or spaced), a CVC, a secret key or the
+ * webhook signing secret (`whsec_…`). (Every demo test also checks its own
  * traffic; the leak step at the end of `npm test` scans every shop database
  * and log again, with the vault's.)
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { webhookEndpointPath } from '../../demo/server/webhook-endpoint.ts';
 import { CARDS, SANDBOX_CARDS } from '../support/cards.ts';
-import { dumpTables, scanLog, scanTableDump, SECRET_CVCS, SECRET_KEY, SECRET_NUMBERS } from '../support/leaks.ts';
+import { dumpTables, scanLog, scanTableDump, SECRET_KEY, SECRET_NUMBERS } from '../support/leaks.ts';
 import { cardDataIn } from './support/card-data.ts';
 import { cardFields, confirmedOrderId, expect, fieldsReady, fillCart, openDashboard, signUp, test, typeCard } from './support/demo.ts';
 
@@ -48,7 +50,14 @@ test('no card number, CVC or secret key in the shop’s database, its log, or it
   await expect(page.locator('#events-table tbody')).toContainText('merchant.secret_key_rolled');
   const newKey = demo.merchant.secretKey;
   expect(newKey).not.toBe(oldKey);
-  const secretKeyIn = (text: string) => SECRET_KEY.test(text) || text.includes(oldKey) || text.includes(newKey);
+  // The purchases' webhooks came in, verified with the secret the shop keeps in its data folder, owner-only.
+  await expect(page.locator('#deliveries-table tbody')).toContainText('payment.captured');
+  const endpointFile = webhookEndpointPath(demo.shop.dataDir);
+  expect(statSync(endpointFile).mode & 0o777).toBe(0o600);
+  const webhookSecret = (JSON.parse(readFileSync(endpointFile, 'utf8')) as { secret: string }).secret;
+  expect(webhookSecret).toMatch(/^whsec_/);
+  const secretKeyIn = (text: string) =>
+    SECRET_KEY.test(text) || text.includes(oldKey) || text.includes(newKey) || text.includes(webhookSecret) || text.includes(webhookSecret.slice(6));
 
   // 1. The pages' traffic to the shop's backend: it carried tokens and the CVC handle, and nothing in clear.
   const traffic = await shopTraffic.exchanges();
@@ -57,13 +66,17 @@ test('no card number, CVC or secret key in the shop’s database, its log, or it
   expect(checkouts.some((exchange) => /"cvc":"eyJ[\w-]+\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+"/.test(exchange.requestBody))).toBe(true);
   expect(traffic.flatMap((exchange) => cardDataIn([exchange.requestBody, exchange.responseBody, exchange.url]) ?? [])).toEqual([]);
   expect(traffic.filter((exchange) => exchange.url.endsWith('/api/dashboard/keys/roll'))).toHaveLength(1);
+  expect(traffic.filter((exchange) => exchange.url.endsWith('/api/dashboard/webhooks')).length).toBeGreaterThan(0);
   // The audit events on the dashboard name a key as `sk_test_…` and its last 4; a whole key never comes.
   expect(traffic.filter((exchange) => [exchange.url, exchange.requestBody, exchange.responseBody].some(secretKeyIn)).map((exchange) => exchange.url)).toEqual([]);
 
   // 2. Every text, json and bytea column of every table of the shop's database.
   const dumps = await dumpTables(async (sql) => (await demo.shop.db.query<Record<string, unknown>>(sql)).rows);
-  expect(dumps.map((dump) => dump.table)).toEqual(expect.arrayContaining(['orders', 'payment_attempts', 'saved_cards', 'users', 'sessions', 'key_rolls']));
+  expect(dumps.map((dump) => dump.table)).toEqual(
+    expect.arrayContaining(['orders', 'payment_attempts', 'saved_cards', 'users', 'sessions', 'key_rolls', 'webhook_events']),
+  );
   expect(dumps.find((dump) => dump.table === 'payment_attempts')!.values.length).toBeGreaterThan(0);
+  expect(dumps.find((dump) => dump.table === 'webhook_events')!.values.length).toBeGreaterThan(0);
   expect(dumps.flatMap((dump) => scanTableDump('shop database', dump))).toEqual([]);
   const everything = dumps.flatMap((dump) => dump.values.map((value) => (typeof value === 'string' ? value : Buffer.from(value).toString('latin1'))));
   for (const number of SECRET_NUMBERS) expect(everything.some((value) => value.includes(number))).toBe(false);
@@ -74,8 +87,8 @@ test('no card number, CVC or secret key in the shop’s database, its log, or it
   const log = readFileSync(demo.shop.logFile, 'utf8');
   expect(log).toContain('"path":"/api/checkout"');
   expect(log).toContain('secret key rolled; the shop uses the new key');
+  expect(log).toContain('"msg":"webhook event received"');
   expect(scanLog(demo.shop.logFile, [])).toEqual([]);
   expect(log).not.toContain('sk_test_');
   expect(secretKeyIn(log)).toBe(false);
-  for (const cvc of SECRET_CVCS) expect(log).not.toMatch(new RegExp(`"${cvc}"`));
 });

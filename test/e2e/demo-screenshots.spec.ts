@@ -16,11 +16,25 @@ import { cardFields, confirmedOrderId, expect, fieldsReady, fillCart, signUp, te
 const WIDTHS = [1280, 375] as const;
 const DOCS_SCREENSHOT = join(import.meta.dirname, '..', '..', 'docs', 'checkout.png');
 
+/** The fields frame follows its content's height (after a resize too): wait until it has, where the page has one. */
+async function fieldsFrameFitted(page: Page): Promise<void> {
+  const frame = page.locator('#card-fields iframe');
+  if ((await frame.count()) === 0) return;
+  await expect
+    .poll(async () => {
+      const frameHeight = await frame.evaluate((element) => element.getBoundingClientRect().height);
+      const contentHeight = await cardFields(page)
+        .locator('html')
+        .evaluate((html) => Math.ceil(html.getBoundingClientRect().height));
+      return Math.abs(frameHeight - contentHeight);
+    })
+    .toBeLessThanOrEqual(1);
+}
+
 async function capture(page: Page, testInfo: TestInfo, name: string): Promise<void> {
   for (const width of WIDTHS) {
     await page.setViewportSize({ width, height: 900 });
-    // The fields frame follows its content's height; let a resize settle before the picture.
-    await page.waitForTimeout(300);
+    await fieldsFrameFitted(page);
     const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
     expect(overflow, `${name} at ${width} px scrolls sideways`).toBeLessThanOrEqual(0);
     const path = testInfo.outputPath(`${name}-${width}.png`);
@@ -64,5 +78,7 @@ test('checkout, sign-up, account and dashboard at 1280 and 375 px: screenshots, 
   await page.getByLabel('Dashboard password').fill(DASHBOARD_PASSWORD);
   await page.getByRole('button', { name: 'Open the dashboard' }).click();
   await expect(page.locator('#orders-table tbody')).toContainText('captured');
+  await expect(page.locator('#deliveries-table tbody')).toContainText('payment.captured');
+  await expect(page.locator('#deliveries-table tbody')).not.toContainText('pending');
   await capture(page, testInfo, 'dashboard');
 });

@@ -10,8 +10,8 @@ import { expect, isFieldsDocument, readToken, test } from './fixtures.ts';
 import { futureExpiry, type ShopPage } from './support/harness.ts';
 
 const INVALID = [
-  { what: 'a number that fails the Luhn check', field: 'number', card: { number: '4242424242424241', cvc: '516' }, expiry: futureExpiry(), message: 'Your card number is invalid.' },
-  { what: 'an expiry in the past', field: 'expiry', card: { number: CARDS.visa.number, cvc: '516' }, expiry: '0120', message: "Your card's expiry date is in the past." },
+  { what: 'a number that fails the Luhn check', field: 'number', card: { number: '4242424242424241', cvc: CARDS.visa.cvc }, expiry: futureExpiry(), message: 'Your card number is invalid.' },
+  { what: 'an expiry in the past', field: 'expiry', card: { number: CARDS.visa.number, cvc: CARDS.visa.cvc }, expiry: '0120', message: "Your card's expiry date is in the past." },
   { what: 'a CVC that is too short', field: 'cvc', card: { number: CARDS.visa.number, cvc: '51' }, expiry: futureExpiry(), message: "Your card's security code is incomplete." },
 ] as const;
 

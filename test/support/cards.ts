@@ -1,13 +1,16 @@
-import { CompactEncrypt, importJWK, type JWK } from 'jose';
+import { CompactEncrypt, importJWK, type CryptoKey, type JWK } from 'jose';
+import { passesLuhn } from '../../widget/shared/luhn.ts';
 
 /**
- * Test cards. CVCs are chosen so they do not occur as text anywhere in a
- * fresh data folder, so the leak checks can look for them.
+ * Test cards. Their CVCs are the leak checks' canaries (leaks.ts): each
+ * begins with 0, as no count, amount, port, duration or sequence number
+ * written as text does and no JSON number can, so a value equal to one is
+ * this CVC and nothing else.
  */
 export const CARDS = {
-  visa: { number: '4242424242424242', spaced: '4242 4242 4242 4242', cvc: '516', brand: 'visa', last4: '4242' },
-  mastercard: { number: '5555555555554444', spaced: '5555 5555 5555 4444', cvc: '957', brand: 'mastercard', last4: '4444' },
-  amex: { number: '378282246310005', spaced: '3782 822463 10005', cvc: '7391', brand: 'american-express', last4: '0005' },
+  visa: { number: '4242424242424242', spaced: '4242 4242 4242 4242', cvc: '079', brand: 'visa', last4: '4242' },
+  mastercard: { number: '5555555555554444', spaced: '5555 5555 5555 4444', cvc: '098', brand: 'mastercard', last4: '4444' },
+  amex: { number: '378282246310005', spaced: '3782 822463 10005', cvc: '0491', brand: 'american-express', last4: '0005' },
 } as const;
 
 /** The sandbox acquirer's test cards (api.md), all Visa (3-digit CVC), and what each one does. */
@@ -29,6 +32,24 @@ export interface CardPlaintext {
   [extra: string]: unknown;
 }
 
+/**
+ * The `n`th Luhn-valid 16-digit number under `prefix` (say `411111`): each n
+ * a card of its own, never a test card. The digit before the check digit is
+ * always 8, so the last four (which the vault stores and echoes) never equal
+ * a test CVC, the leak checks' canaries.
+ */
+export function numberedCard(prefix: string, n: number): string {
+  const body = `${prefix}${String(n).padStart(14 - prefix.length, '0')}8`;
+  if (body.length !== 15) throw new Error(`numberedCard: ${n} does not fit after ${prefix}`);
+  for (let check = 0; check < 10; check++) if (passesLuhn(`${body}${check}`)) return `${body}${check}`;
+  throw new Error('unreachable: one check digit always passes Luhn');
+}
+
+/** A random Luhn-valid Visa number, as `numberedCard` (its last four never a test CVC). */
+export function randomCard(prefix = '4'): string {
+  return numberedCard(prefix, Math.floor(Math.random() * 10 ** (14 - prefix.length)));
+}
+
 export const nextYear = () => new Date().getUTCFullYear() + 1;
 
 export function cardPlaintext(card: { number: string; cvc: string } = CARDS.visa, overrides: Partial<CardPlaintext> = {}): CardPlaintext {
@@ -45,6 +66,12 @@ export interface EncryptOptions {
   /** Encrypt these exact bytes instead of JSON. */
   rawPlaintext?: Uint8Array;
   key?: JWK;
+  /**
+   * The sender's ephemeral ECDH private key, shared by many JWEs (see
+   * encryptMany) instead of a new one per JWE. Each JWE still has its own
+   * random content key and IV, so no two are alike.
+   */
+  ephemeralKey?: CryptoKey;
 }
 
 export async function fetchJwks(vaultUrl: string): Promise<JWK[]> {
@@ -62,5 +89,7 @@ export async function encryptCard(vaultUrl: string, plaintext: CardPlaintext | o
   if (options.iat !== null) header['iat'] = options.iat ?? Math.floor(Date.now() / 1000);
   const key = await importJWK({ ...jwk, alg }, alg);
   const bytes = options.rawPlaintext ?? new TextEncoder().encode(JSON.stringify(plaintext));
-  return new CompactEncrypt(bytes).setProtectedHeader(header as { alg: string; enc: string }).encrypt(key);
+  const jwe = new CompactEncrypt(bytes).setProtectedHeader(header as { alg: string; enc: string });
+  if (options.ephemeralKey !== undefined) jwe.setKeyManagementParameters({ epk: options.ephemeralKey });
+  return jwe.encrypt(key);
 }

@@ -4,10 +4,14 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { CARDS, SANDBOX_CARDS } from './cards.ts';
 
-/** Every card number the suite sends, plain and as a shopper types it, and every CVC. */
+const inFours = (number: string) => number.replace(/(\d{4})(?=\d)/g, '$1 ');
+
+/** Every card number the suite sends, plain and as a shopper may type it (its brand's spacing, or in fours). */
 export const SECRET_NUMBERS: string[] = [
-  ...Object.values(CARDS).flatMap((card) => [card.number, card.spaced]),
-  ...Object.values(SANDBOX_CARDS),
+  ...new Set([
+    ...Object.values(CARDS).flatMap((card) => [card.number, card.spaced, inFours(card.number)]),
+    ...Object.values(SANDBOX_CARDS).flatMap((number) => [number, inFours(number)]),
+  ]),
 ];
 export const SECRET_CVCS: string[] = Object.values(CARDS).map((card) => card.cvc);
 
@@ -16,27 +20,97 @@ export interface Finding {
   what: string;
 }
 
-const asWord = (value: string) => new RegExp(`(?<![0-9A-Za-z])${value}(?![0-9A-Za-z])`);
+/*
+ * How the leak checks find card data (every one of them: logs, tables, raw
+ * data files, what the merchant page and the shop's backend see):
+ *
+ * - a test card number, plain or spaced, anywhere: fifteen or sixteen given
+ *   digits do not turn up by chance;
+ * - a test card's CVC where card data would be: after a label (`"cvc":"079"`,
+ *   `cvc=079`, `CVC for visa: 079`), as a whole value (a string `"079"`, a
+ *   column holding `079`), or under a key that names a CVC.
+ *
+ * Not as any free-standing three or four digits: those turn up by chance in
+ * timestamps (`10:15:16.079Z`), UUIDs, ids, hashes and random bytes. The
+ * test cards' CVCs begin with 0 (cards.ts), which no count, amount, port,
+ * duration or sequence number written as text does, and which a JSON number
+ * cannot: so a whole value equal to one is never anything but the CVC.
+ */
+
+/** The names a CVC goes by. */
+const CVC_LABEL = String.raw`(?<![A-Za-z])(?:cvc|cvv|csc|security[\s_-]?code|card[\s_-]?code|card[\s_-]?verification)`;
+/**
+ * What may stand between a label and its value: up to 24 printable
+ * characters that are not digits (quotes, colons, escapes, a few words), or
+ * URL-encoded bytes. No digits, so it cannot reach past another number.
+ */
+const LABEL_GAP = String.raw`(?:%[0-9A-Fa-f]{2}|[\x20-\x2f\x3a-\x7e]){0,24}?`;
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const CVCS = `(${SECRET_CVCS.map(escape).join('|')})`;
+/** One of the CVCs, not glued to other digits or to base64 characters (a JWE or hash may hold the digits by chance). */
+const A_CVC = String.raw`(?<![0-9A-Za-z_+/-])${CVCS}(?![0-9A-Za-z_+/-])`;
+/** After a label and its gap, which may end in a URL-encoded byte (`cvc%22%3A%22079`). */
+const LABELLED_CVC = new RegExp(String.raw`${CVC_LABEL}${LABEL_GAP}(?:(?<=%[0-9A-Fa-f]{2})|(?<![0-9A-Za-z_+/-]))${CVCS}(?![0-9A-Za-z_+/-])`, 'i');
+/** A CVC as a quoted value after a JSON or form delimiter: `:"079"`, `, '079'`, `["079"]`, escaped or not. */
+const QUOTED_CVC = new RegExp(String.raw`(?<=(?:^|[\s\[{(:,=])\\?["'])${CVCS}(?=\\?["'])`);
+const BARE_CVC = new RegExp(A_CVC);
+const NAMES_A_CVC = new RegExp(CVC_LABEL, 'i');
+
 const COMPACT_JWE = /eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/;
-/** A whole secret or admin key (the audit log's `sk_test_…` and last 4 is not one). */
-export const SECRET_KEY = /sk_test_[0-9A-Za-z]{20,}|admin_[0-9A-Za-z]{20,}/;
+/** A whole secret or admin key (the audit log's `sk_test_…` and last 4 is not one), or a webhook signing secret. */
+export const SECRET_KEY = /sk_test_[0-9A-Za-z]{20,}|admin_[0-9A-Za-z]{20,}|whsec_[A-Za-z0-9+/]{20,}/;
+
+/** A test card number anywhere in a text, described without repeating it. */
+export function cardNumberIn(text: string): string | undefined {
+  const number = SECRET_NUMBERS.find((n) => text.includes(n));
+  return number === undefined ? undefined : `card number ${number.slice(0, 4)}…`;
+}
+
+/** A test card's CVC after a label or as a quoted value inside a text (a message, serialized JSON, a data file). */
+export function cvcIn(text: string): string | undefined {
+  const match = LABELLED_CVC.exec(text) ?? QUOTED_CVC.exec(text);
+  return match === null ? undefined : `CVC ${match[1]}`;
+}
 
 /**
- * An ISO 8601 timestamp: its fraction of a second is digits that stand as a
- * word (`10:15:16.516Z`), and a stored response or token record with a
- * thousand of them holds every three-digit CVC by chance. The second form is
- * the end of one that a database page boundary cut off from its date
- * (`…T1` | page header | `2:10:05.957+00:00`): minutes, seconds, fraction.
+ * Card data in a text: a card number anywhere, a CVC after a label, quoted,
+ * or as the whole text (a column or field holding just the CVC).
  */
-const ISO_TIMESTAMP = /\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}(?::?\d{2})?)?|\d{2}:\d{2}\.\d{1,9}(?:Z|[+-]\d{2}(?::?\d{2})?)?/g;
-
-/** Card numbers anywhere in a text; a CVC only as a word of its own (digits inside ids, hashes and timestamps are not CVCs). */
 export function cardDataIn(text: string): string | undefined {
-  const number = SECRET_NUMBERS.find((n) => text.includes(n));
-  if (number !== undefined) return `card number ${number.slice(0, 4)}…`;
-  const withoutTimestamps = text.replace(ISO_TIMESTAMP, ' ');
-  const cvc = SECRET_CVCS.find((c) => asWord(c).test(withoutTimestamps));
-  return cvc === undefined ? undefined : `CVC ${cvc}`;
+  const whole = text.trim();
+  return cardNumberIn(text) ?? cvcIn(text) ?? (SECRET_CVCS.includes(whole) ? `CVC ${whole}` : undefined);
+}
+
+/**
+ * Card data anywhere in a JSON value: in every key and string (as
+ * `cardDataIn`, and inside JSON held in a string), and the CVC anywhere
+ * under a key that names a CVC. The first finding, or undefined.
+ */
+export function cardDataInValue(value: unknown, underCvcKey = false): string | undefined {
+  if (typeof value === 'string') {
+    const found = cardDataIn(value);
+    if (found !== undefined) return found;
+    // JSON held in a string (a request body, a stored response): its keys count too.
+    const parsed = /^\s*[[{]/.test(value) ? safeParse(value) : undefined;
+    const inside = parsed === undefined ? undefined : cardDataInValue(parsed, underCvcKey);
+    if (inside !== undefined || !underCvcKey) return inside;
+    const bare = BARE_CVC.exec(value);
+    return bare === null ? undefined : `CVC ${bare[1]}`;
+  }
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const found = cardDataInValue(item, underCvcKey);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (value !== null && typeof value === 'object') {
+    for (const [key, inner] of Object.entries(value)) {
+      const found = cardDataIn(key) ?? cardDataInValue(inner, underCvcKey || NAMES_A_CVC.test(key));
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
 }
 
 /** Every file under `dir`, recursively. */
@@ -48,64 +122,56 @@ export function filesUnder(dir: string): string[] {
 }
 
 /**
- * A log must hold no card number, CVC, card JWE, secret or admin key, or
- * master key. Values are checked after JSON parsing, so a CVC is only
- * flagged as text (a number such as a duration of 516 ms is not a CVC).
+ * A log must hold no card number, CVC, card JWE, secret or admin key,
+ * webhook secret, or master key. A JSON line is checked value by value
+ * (`cardDataInValue`), anything else as text.
  */
 export function scanLog(path: string, masterKeys: string[]): Finding[] {
   const findings: Finding[] = [];
   const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
   lines.forEach((line, index) => {
     const where = `${path}:${index + 1}`;
-    if (SECRET_NUMBERS.some((n) => line.includes(n))) findings.push({ where, what: 'card number' });
     if (COMPACT_JWE.test(line)) findings.push({ where, what: 'card JWE' });
-    if (SECRET_KEY.test(line)) findings.push({ where, what: 'secret or admin key' });
+    if (SECRET_KEY.test(line)) findings.push({ where, what: 'secret key, admin key or webhook secret' });
     if (masterKeys.some((k) => line.includes(k))) findings.push({ where, what: 'master key' });
-    for (const text of stringsIn(safeParse(line) ?? line)) {
-      const found = cardDataIn(text);
-      if (found !== undefined) findings.push({ where, what: found });
-    }
+    const found = cardDataInValue(line);
+    if (found !== undefined) findings.push({ where, what: found });
   });
   return findings;
 }
 
-/**
- * Raw bytes of a data folder: card numbers anywhere; a CVC only where it
- * sits as a word inside readable text (a run of printable bytes), since three
- * digits occur by chance in any few megabytes of binary data.
- */
+/** Raw bytes of a data file: card numbers anywhere, a CVC after a label or quoted (values have no other edges in raw bytes). */
 export function scanRawFile(path: string): Finding[] {
   return scanBytes(readFileSync(path), path);
 }
 
+/** The card numbers by their first four digits: one pass over a file per prefix, not per number. */
+const NUMBERS_BY_PREFIX = new Map<string, Buffer[]>();
+for (const number of SECRET_NUMBERS) NUMBERS_BY_PREFIX.set(number.slice(0, 4), [...(NUMBERS_BY_PREFIX.get(number.slice(0, 4)) ?? []), Buffer.from(number)]);
+
+/** Enough text before a CVC to hold its label, the widest gap and an escaped quote. */
+const CONTEXT_BYTES = 64;
+
 function scanBytes(bytes: Buffer, where: string): Finding[] {
   const findings: Finding[] = [];
-  for (const number of SECRET_NUMBERS) {
-    if (bytes.includes(Buffer.from(number))) findings.push({ where, what: `card number ${number.slice(0, 4)}…` });
+  for (const [prefix, numbers] of NUMBERS_BY_PREFIX) {
+    const found = new Set<string>();
+    for (let at = bytes.indexOf(prefix); at !== -1 && found.size < numbers.length; at = bytes.indexOf(prefix, at + 1)) {
+      for (const number of numbers) if (bytes.subarray(at, at + number.length).equals(number)) found.add(number.toString('latin1'));
+    }
+    for (const number of found) findings.push({ where, what: `card number ${number.slice(0, 4)}…` });
   }
+  // Matching the rules against megabytes of text is slow: look at the text around each occurrence of the digits only.
   for (const cvc of SECRET_CVCS) {
     for (let at = bytes.indexOf(cvc); at !== -1; at = bytes.indexOf(cvc, at + 1)) {
-      if (inReadableText(bytes, at, cvc.length)) findings.push({ where: `${where}@${at}`, what: `CVC ${cvc}` });
+      const around = bytes.toString('latin1', Math.max(0, at - CONTEXT_BYTES), Math.min(bytes.length, at + cvc.length + 2));
+      if (cvcIn(around) !== undefined) {
+        findings.push({ where, what: `CVC ${cvc}` });
+        break;
+      }
     }
   }
   return findings;
-}
-
-const isPrintable = (byte: number | undefined) => byte !== undefined && byte >= 0x20 && byte <= 0x7e;
-const isAlnum = (byte: number | undefined) =>
-  byte !== undefined && ((byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a));
-
-function inReadableText(bytes: Buffer, at: number, length: number): boolean {
-  if (isAlnum(bytes[at - 1]) || isAlnum(bytes[at + length])) return false;
-  let start = at;
-  let end = at + length;
-  while (start > 0 && isPrintable(bytes[start - 1])) start--;
-  while (end < bytes.length && isPrintable(bytes[end])) end++;
-  if (end - start < 16) return false;
-  // The fraction of a second of a timestamp is not a CVC.
-  const text = bytes.toString('latin1', start, end);
-  const offset = at - start;
-  return ![...text.matchAll(ISO_TIMESTAMP)].some((m) => offset >= m.index && offset < m.index + m[0].length);
 }
 
 /** Every text and bytea value of every table, as the vault's database holds them. */
@@ -132,20 +198,22 @@ export async function dumpTables(query: (sql: string) => Promise<Record<string, 
 }
 
 /**
- * Text values as text; bytea values like raw files (card numbers anywhere, a
- * CVC only inside readable text), since three digits turn up by chance among
- * the random bytes of enough ciphertexts and hashes.
+ * Text values as text (JSON text value by value); bytea values like raw
+ * files (card numbers anywhere, a CVC after a label or quoted), or the CVC
+ * as the whole value.
  */
 export function scanTableDump(where: string, dump: { table: string; values: (string | Uint8Array)[] }): Finding[] {
-  const findings: Finding[] = [];
   const at = `${where} table ${dump.table}`;
+  const findings: Finding[] = [];
   for (const value of dump.values) {
     if (typeof value === 'string') {
-      const found = cardDataIn(value);
-      if (found !== undefined) findings.push({ where: `${where} table ${dump.table}`, what: found });
+      const found = cardDataInValue(value);
+      if (found !== undefined) findings.push({ where: at, what: found });
     } else {
       const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-      for (const finding of scanBytes(bytes, `${where} table ${dump.table}`)) findings.push({ where: `${where} table ${dump.table}`, what: finding.what });
+      const whole = bytes.toString('latin1').trim();
+      if (SECRET_CVCS.includes(whole)) findings.push({ where: at, what: `CVC ${whole}` });
+      else findings.push(...scanBytes(bytes, at));
     }
   }
   return findings;
@@ -176,11 +244,4 @@ function safeParse(line: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function stringsIn(value: unknown): string[] {
-  if (typeof value === 'string') return [value];
-  if (Array.isArray(value)) return value.flatMap(stringsIn);
-  if (value !== null && typeof value === 'object') return [...Object.keys(value), ...Object.values(value).flatMap(stringsIn)];
-  return [];
 }

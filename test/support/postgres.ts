@@ -2,12 +2,12 @@ import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { appendFile, chown, mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { findOnPath, isExecutable } from './executables.ts';
+import { freePort } from './ports.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -61,7 +61,7 @@ export async function startThrowawayPostgres(opts: { name?: string } = {}): Prom
     );
   }
   const owner = await clusterOwner();
-  const port = await freeLoopbackPort();
+  const port = await freePort();
   const baseDir = await mkdtemp(join(tmpdir(), `tessera-pg-${safeName(opts.name ?? 'cluster')}-`));
   const cluster = new Cluster({ binDir, owner, baseDir, port });
   try {
@@ -318,18 +318,6 @@ class Cluster implements ThrowawayPostgres {
     const tail = log.trimEnd().split('\n').slice(-LOG_TAIL_LINES).join('\n');
     return `${message}\n--- last lines of ${this.logFile} ---\n${tail}`;
   }
-}
-
-/** Binds port 0 to let the kernel pick a free loopback port, then frees it for PostgreSQL. */
-async function freeLoopbackPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function safeName(name: string): string {

@@ -2,17 +2,20 @@
  * The demo shop's backend for tests: a real `createDemoApp` on a loopback
  * port, with its own embedded database and a log file in a data folder under
  * the test artifacts (so the leak scan at the end of `npm test` reads both).
+ * It registers its webhook endpoint at start as under `npm start`; a vault
+ * started without `TESSERA_WEBHOOK_ALLOW_LOCAL: '1'` refuses its loopback
+ * URL, and that shop runs without webhooks (its log says so).
  */
+import { freePort } from './ports.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { createDemoApp } from '../../demo/server/app.ts';
-import { DEFAULT_LIMITS, type DemoMerchant, type ShopLimits } from '../../demo/server/config.ts';
+import { DEFAULT_LIMITS, defaultWebhookUrl, type DemoMerchant, type ShopLimits } from '../../demo/server/config.ts';
 import { openShopDb, type ShopDb } from '../../demo/server/db.ts';
 import { DEMO_MERCHANT_ORIGIN } from '../../server/merchants/demo.ts';
 import { api, openSession, type ApiResponse, type RequestOptions } from './api.ts';
@@ -25,6 +28,7 @@ export const DASHBOARD_PASSWORD = 'dashboard-test-password';
 
 export interface TestShop {
   url: string;
+  port: number;
   dataDir: string;
   /** Every log line the shop wrote (JSON lines). */
   logFile: string;
@@ -64,7 +68,11 @@ export interface StartShopOptions {
   limits?: Partial<ShopLimits>;
   /** A data folder an earlier (closed) test shop used: the same database, as after a restart. */
   dataDir?: string;
+  /** Where the vault is to send the shop's webhooks, when not its own receiver (`DEMO_WEBHOOK_URL`). */
+  webhookUrl?: string;
 }
+
+export { freePort };
 
 export async function startTestShop(options: StartShopOptions): Promise<TestShop> {
   let dataDir = options.dataDir;
@@ -73,6 +81,8 @@ export async function startTestShop(options: StartShopOptions): Promise<TestShop
     mkdirSync(dataDir, { recursive: true });
     cpSync(join(await shopTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
   }
+  // Known before the app is made: the shop registers its webhook URL, port included, before it serves.
+  const port = options.port ?? (await freePort());
   const db = await openShopDb(dataDir);
   const logFile = join(dataDir, 'shop.log');
   const log = pino({ level: 'info' }, pino.destination({ dest: logFile, sync: true, append: true }));
@@ -85,6 +95,7 @@ export async function startTestShop(options: StartShopOptions): Promise<TestShop
       db,
       shopDataDir: dataDir,
       dashboardPassword: DASHBOARD_PASSWORD,
+      webhookUrl: options.webhookUrl ?? defaultWebhookUrl(port),
       limits: { ...TEST_SHOP_LIMITS, ...options.limits },
       log,
     });
@@ -93,11 +104,12 @@ export async function startTestShop(options: StartShopOptions): Promise<TestShop
     throw error;
   }
   const server: Server = await new Promise((resolve, reject) => {
-    const listening = app.listen(options.port ?? 0, '127.0.0.1', () => resolve(listening)).once('error', reject);
+    const listening = app.listen(port, '127.0.0.1', () => resolve(listening)).once('error', reject);
   });
   let closed = false;
   return {
-    url: `http://localhost:${(server.address() as AddressInfo).port}`,
+    url: `http://localhost:${port}`,
+    port,
     dataDir,
     logFile,
     db,

@@ -67,9 +67,12 @@ async function pgliteTemplate(): Promise<string> {
   return dir;
 }
 
-/** A new data folder under the artifacts, holding a migrated embedded database when `storage` is PGlite. */
-export async function newDataDir(storage: StorageKind, name: string): Promise<string> {
-  const dataDir = join(artifactsDir(), `${name}-${storage}-${randomBytes(4).toString('hex')}`);
+/**
+ * A new data folder under the artifacts (or `parent`), holding a migrated
+ * embedded database when `storage` is PGlite.
+ */
+export async function newDataDir(storage: StorageKind, name: string, parent = artifactsDir()): Promise<string> {
+  const dataDir = join(parent, `${name}-${storage}-${randomBytes(4).toString('hex')}`);
   mkdirSync(dataDir, { recursive: true });
   if (storage === 'pglite') cpSync(join(await pgliteTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
   return dataDir;
@@ -84,6 +87,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** The widget build to serve, when not the one in dist/. */
   widget?: WidgetAssets;
+  /** `false`: background jobs wait until the test calls `vault.jobs.start()`. */
+  jobs?: boolean;
 }
 
 /** An empty database on the run's PostgreSQL cluster. */
@@ -113,7 +118,11 @@ export async function startTestVault(options: StartOptions = {}): Promise<TestVa
   });
   const logFile = join(dataDir, 'vault.log');
   const log = createLogger({ level: 'info', destination: pino.destination({ dest: logFile, sync: true, append: true }) });
-  const vault = await openVault(config, { log, ...(options.widget === undefined ? {} : { widget: options.widget }) });
+  const vault = await openVault(config, {
+    log,
+    ...(options.widget === undefined ? {} : { widget: options.widget }),
+    ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+  });
   const server: Server = await new Promise((resolve) => {
     const s = createVaultServer(vault.app, config.http).listen(0, '127.0.0.1', () => resolve(s));
   });

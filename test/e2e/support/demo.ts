@@ -6,18 +6,20 @@
  * test artifacts) serving the built pages on `http://localhost:P2`, the one
  * origin the shop's merchant allows: two origins, as in production.
  *
+ * The shop registers its webhook endpoint at start, as under `npm start`.
+ *
  * Per test: every request the pages make to the shop's own backend, and its
- * answer, is recorded and checked for card data and secret keys when the
- * test ends.
+ * answer, is recorded and checked for card data, secret keys and webhook
+ * secrets when the test ends.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import type { FrameLocator, Page, Request } from '@playwright/test';
 import type { DemoMerchant } from '../../../demo/server/config.ts';
 import { rolledSecretKeyPath } from '../../../demo/server/secret-key.ts';
 import { api, createMerchant } from '../../support/api.ts';
 import { SECRET_KEY } from '../../support/leaks.ts';
+import { freePort } from '../../support/ports.ts';
 import { DASHBOARD_PASSWORD, startTestShop, type TestShop } from '../../support/shop.ts';
 import { startTestVault, type TestVault } from '../../support/vault.ts';
 import { expect, test as base } from '../fixtures.ts';
@@ -50,7 +52,8 @@ interface DemoTestFixtures {
 export const test = base.extend<DemoTestFixtures, { demo: DemoEnvironment }>({
   demo: [
     async ({}, use) => {
-      const vault = await startTestVault({ name: 'e2e-demo' });
+      // As under `npm start`: the shop's webhook receiver is on loopback. A short retry schedule, so a failed delivery is seen failing.
+      const vault = await startTestVault({ name: 'e2e-demo', env: { TESSERA_WEBHOOK_ALLOW_LOCAL: '1', TESSERA_WEBHOOK_RETRY_SCHEDULE: '100ms,200ms,400ms' } });
       let shop: TestShop | undefined;
       try {
         // The merchant allows exactly the shop's origin, so the port is chosen before either exists.
@@ -104,20 +107,11 @@ export const test = base.extend<DemoTestFixtures, { demo: DemoEnvironment }>({
       const keys = (await exchanges()).flatMap((exchange) =>
         [exchange.url, exchange.requestBody, exchange.responseBody].some((text) => SECRET_KEY.test(text)) ? [`${exchange.method} ${exchange.url}`] : [],
       );
-      expect(keys, 'no secret key in any request the pages make to the shop’s backend, or in its answers').toEqual([]);
+      expect(keys, 'no secret key or webhook secret in any request the pages make to the shop’s backend, or in its answers').toEqual([]);
     },
     { auto: true },
   ],
 });
-
-/** A loopback port free right now. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 /** The card fields' iframe on a shop page. */
 export const cardFields = (page: Page): FrameLocator => page.locator('#card-fields iframe').contentFrame();
