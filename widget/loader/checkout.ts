@@ -191,8 +191,8 @@ function createCard(key: string, options: CardOptions): Card {
       try {
         element.moveBefore(frame!, null);
       } catch {
-        // No moveBefore(), or a container outside the document: the frame loads again.
-        hello = false;
+        // No moveBefore(), or a container outside the document: the frame loads again, and its first load no longer counts.
+        hello = loaded = false;
         element.append(frame!);
       }
       if (loaded) graceTimer();
