@@ -104,7 +104,7 @@ export function createApp(deps: VaultDeps): Express {
   app.use(wellFormedRequest());
   app.use(healthRoutes(deps.db));
   // The widget routes set their own headers (framing, CSP, CORS); everything else gets strict API headers.
-  app.use(fieldsRoutes({ widget: deps.widget, merchants, sessions, keyring: deps.keyring, limits }));
+  app.use(fieldsRoutes({ widget: deps.widget, merchants, keyring: deps.keyring, limits }));
   app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
   app.use((_req, res, next) => {
     res.set('Cache-Control', 'no-store');

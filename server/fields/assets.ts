@@ -1,11 +1,17 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 
-/** A script served under a content-hashed, immutable name and pinned with SRI. */
-export interface PinnedScript {
+/** A file of the widget build, with the compressed copies the build wrote beside it (`.br`, `.gz`). */
+export interface WidgetFile {
   source: Buffer;
+  br: Buffer | undefined;
+  gzip: Buffer | undefined;
+}
+
+/** A script served under a content-hashed, immutable name and pinned with SRI. */
+export interface PinnedScript extends WidgetFile {
   /** e.g. `checkout.3f2a9c1b7d4e.js` */
   hashedName: string;
   integrity: string;
@@ -16,8 +22,8 @@ export interface WidgetAssets {
   esm: PinnedScript | undefined;
   /** URLs (under `/v1/assets/`) of the fields document's entry script and stylesheets. */
   fields: { script: string; styles: string[] } | undefined;
-  /** Folder served at `/v1/assets/`. */
-  fieldsDir: string;
+  /** Every script and stylesheet of the fields (the entry and the chunks it loads), by URL path (`/v1/assets/…`). */
+  assets: ReadonlyMap<string, WidgetFile>;
 }
 
 const ManifestSchema = z.record(
@@ -25,18 +31,28 @@ const ManifestSchema = z.record(
   z.object({ file: z.string(), isEntry: z.boolean().optional(), css: z.array(z.string()).optional() }),
 );
 
+const optional = (path: string): Buffer | undefined => (existsSync(path) ? readFileSync(path) : undefined);
+
+function widgetFile(path: string): WidgetFile {
+  return { source: readFileSync(path), br: optional(`${path}.br`), gzip: optional(`${path}.gz`) };
+}
+
 function pin(path: string, baseName: string): PinnedScript | undefined {
   if (!existsSync(path)) return undefined;
-  const source = readFileSync(path);
-  const short = createHash('sha256').update(source).digest('hex').slice(0, 12);
+  const file = widgetFile(path);
+  const short = createHash('sha256').update(file.source).digest('hex').slice(0, 12);
   return {
-    source,
+    ...file,
     hashedName: `${baseName}.${short}.${path.endsWith('.mjs') ? 'mjs' : 'js'}`,
-    integrity: `sha384-${createHash('sha384').update(source).digest('base64')}`,
+    integrity: `sha384-${createHash('sha384').update(file.source).digest('base64')}`,
   };
 }
 
-/** Reads the production build once at start-up (`npm run build` writes it to `dist/`). */
+/**
+ * Reads the production build once at start-up (`npm run build` writes it to
+ * `dist/`), into memory: the widget is a few dozen kilobytes, and every
+ * request is then served without touching the disk.
+ */
 export function loadWidgetAssets(distDir: string): WidgetAssets {
   const fieldsDir = join(distDir, 'fields');
   const manifestPath = join(fieldsDir, '.vite', 'manifest.json');
@@ -48,10 +64,13 @@ export function loadWidgetAssets(distDir: string): WidgetAssets {
       fields = { script: `/v1/assets/${entry.file}`, styles: (entry.css ?? []).map((file) => `/v1/assets/${file}`) };
     }
   }
+  const assetsDir = join(fieldsDir, 'assets');
+  // Scripts and stylesheets only: nothing else the build may leave there (a source map, say) is served.
+  const names = existsSync(assetsDir) ? readdirSync(assetsDir).filter((name) => /^[\w-]+\.(js|css)$/.test(name)) : [];
   return {
     checkout: pin(join(distDir, 'loader', 'checkout.js'), 'checkout'),
     esm: pin(join(distDir, 'loader', 'tessera.mjs'), 'tessera'),
     fields,
-    fieldsDir,
+    assets: new Map(names.map((name) => [`/v1/assets/assets/${name}`, widgetFile(join(assetsDir, name))])),
   };
 }

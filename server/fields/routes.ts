@@ -1,4 +1,5 @@
-import express, { Router, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
+import Negotiator from 'negotiator';
 import { VaultError } from '../errors.ts';
 import { clientIp, clientNetwork } from '../http/client-ip.ts';
 import { errorBody, statusOf } from '../http/error-response.ts';
@@ -7,8 +8,7 @@ import type { RateLimiter } from '../http/rate-limit.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { canonicalOrigin } from '../merchants/origin.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
-import type { FieldsSessions } from '../sessions/service.ts';
-import type { PinnedScript, WidgetAssets } from './assets.ts';
+import type { PinnedScript, WidgetAssets, WidgetFile } from './assets.ts';
 import { renderFieldsDocument, UNAVAILABLE_DOCUMENT } from './document.ts';
 
 const FIELDS_CSP = [
@@ -30,11 +30,37 @@ const CROSS_ORIGIN_SCRIPT = {
 };
 const SHORT_CACHE = 'public, max-age=300';
 const IMMUTABLE = 'public, max-age=31536000, immutable';
+/**
+ * The fields document holds nothing particular to one visit (the fields open
+ * their session themselves), so a browser keeps it as long as `checkout.js`:
+ * a card mounted again, or on the next page, starts without asking the vault.
+ * Keys rotate with a grace period (a day by default) far longer than this.
+ */
+const FIELDS_DOCUMENT_CACHE = SHORT_CACHE;
+
+const CONTENT_TYPES: Record<string, string> = { js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
+/** Best first, when the client accepts several equally: brotli is the smallest. */
+const ENCODINGS = ['br', 'gzip', 'identity'] as const;
+
+/**
+ * Sends a file of the widget in the encoding the client accepts best, as the
+ * build compressed it (brotli, else gzip, else as is); caches keep one copy
+ * per `Accept-Encoding`.
+ */
+function sendWidgetFile(req: Request, res: Response, file: WidgetFile): void {
+  const encoding = new Negotiator(req).encodings(ENCODINGS, { preferred: ENCODINGS })[0];
+  const body = encoding === 'br' ? file.br : encoding === 'gzip' ? file.gzip : undefined;
+  res.vary('Accept-Encoding');
+  if (body === undefined) {
+    res.send(file.source);
+  } else {
+    res.set('Content-Encoding', encoding).send(body);
+  }
+}
 
 export function fieldsRoutes(deps: {
   widget: WidgetAssets;
   merchants: MerchantDirectory;
-  sessions: FieldsSessions;
   keyring: TransportKeyring;
   limits: { perIp: RateLimiter };
 }): Router {
@@ -56,9 +82,10 @@ export function fieldsRoutes(deps: {
   router.get('/v1/fields', async (req, res) => {
     const key = typeof req.query['key'] === 'string' ? req.query['key'] : '';
     const origin = typeof req.query['origin'] === 'string' ? req.query['origin'] : '';
+    // A refusal is never cached: an origin the merchant allows a minute later works at once.
     res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
     if (widget.fields === undefined) return unavailable(res, 503);
-    // Each document opens a session: count it like any other session.
+    // Counted like the other card-fields endpoints.
     deps.limits.perIp.hit(`ip:${clientNetwork(clientIp(req))}`);
 
     const merchant = await deps.merchants.byPublishableKey(key);
@@ -66,14 +93,16 @@ export function fieldsRoutes(deps: {
     // A stored origin from before origins were checked strictly must not reach the CSP header either.
     if (!merchant.allowed_origins.includes(origin) || canonicalOrigin(origin) !== origin) return unavailable(res, 403);
 
-    const session = await deps.sessions.open(merchant, origin);
     res
       .status(200)
-      .set('Content-Security-Policy', [...FIELDS_CSP, `frame-ancestors ${origin}`].join('; '))
+      .set({
+        'Content-Security-Policy': [...FIELDS_CSP, `frame-ancestors ${origin}`].join('; '),
+        'Cache-Control': FIELDS_DOCUMENT_CACHE,
+      })
       .type('html')
       .send(
         renderFieldsDocument(
-          { publishableKey: merchant.publishable_key, parentOrigin: origin, session, jwks: await deps.keyring.jwks() },
+          { publishableKey: merchant.publishable_key, parentOrigin: origin, jwks: await deps.keyring.jwks() },
           widget.fields,
         ),
       );
@@ -95,31 +124,26 @@ export function fieldsRoutes(deps: {
     }
   });
 
-  // Source maps are not built for production; one left in dist/ by a debugging build is still not served.
-  router.get(/^\/v1\/assets\/.*\.map$/i, (_req, res) => {
-    res.status(404).set('X-Content-Type-Options', 'nosniff').type('text/plain').send('Not found.\n');
+  // Only the build's scripts and stylesheets, from memory: a source map left in dist/ by a debugging build is not served.
+  router.get(/^\/v1\/assets\//, (req, res) => {
+    const file = widget.assets.get(req.path);
+    res.set('X-Content-Type-Options', 'nosniff');
+    if (file === undefined) return void res.status(404).type('text/plain').send('Not found.\n');
+    res.set({ 'Content-Type': CONTENT_TYPES[req.path.slice(req.path.lastIndexOf('.') + 1)]!, 'Cache-Control': IMMUTABLE, 'Cross-Origin-Resource-Policy': 'same-origin' });
+    sendWidgetFile(req, res, file);
   });
-  router.use(
-    '/v1/assets',
-    express.static(widget.fieldsDir, {
-      immutable: true,
-      maxAge: '1y',
-      index: false,
-      dotfiles: 'ignore',
-      setHeaders: (res) => res.set({ 'X-Content-Type-Options': 'nosniff', 'Cross-Origin-Resource-Policy': 'same-origin' }),
-    }),
-  );
 
   return router;
 }
 
 function serveScript(router: Router, path: string, script: PinnedScript | undefined, contentType: string): void {
-  const send = (res: Response, cacheControl: string) => {
-    if (script === undefined) return res.status(503).type('text/plain').send('The widget is not built; run `npm run build`.\n');
-    res.set({ ...CROSS_ORIGIN_SCRIPT, 'Cache-Control': cacheControl }).type(contentType).send(script.source);
+  const send = (req: Request, res: Response, cacheControl: string) => {
+    if (script === undefined) return void res.status(503).type('text/plain').send('The widget is not built; run `npm run build`.\n');
+    res.set({ ...CROSS_ORIGIN_SCRIPT, 'Cache-Control': cacheControl }).type(contentType);
+    sendWidgetFile(req, res, script);
   };
-  router.get(path, (_req, res) => send(res, SHORT_CACHE));
-  if (script !== undefined) router.get(`/v1/${script.hashedName}`, (_req, res) => send(res, IMMUTABLE));
+  router.get(path, (req, res) => send(req, res, SHORT_CACHE));
+  if (script !== undefined) router.get(`/v1/${script.hashedName}`, (req, res) => send(req, res, IMMUTABLE));
 }
 
 function unavailable(res: Response, status: number): void {

@@ -5,14 +5,13 @@
  * test vault sets them to 100,000; these set them low. The window arithmetic
  * is unit-tested in test/unit/server/rate-limit.test.ts.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { api, apiFrom, createMerchant, type ApiResponse, type TestMerchant } from '../support/api.ts';
 import { cardPlaintext, encryptCard } from '../support/cards.ts';
 import { startTestVault, type TestVault } from '../support/vault.ts';
 
 /** A fields document to serve without the production build: only its script and style URLs are needed, not the files. */
-const WIDGET = { checkout: undefined, esm: undefined, fields: { script: '/v1/assets/fields.js', styles: [] }, fieldsDir: join(import.meta.dirname, 'no-such-folder') };
+const WIDGET = { checkout: undefined, esm: undefined, fields: { script: '/v1/assets/fields.js', styles: [] }, assets: new Map() };
 
 /**
  * The limits count in windows aligned to the minute: a check that needs

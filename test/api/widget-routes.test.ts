@@ -1,7 +1,22 @@
 import { createHash } from 'node:crypto';
+import { get } from 'node:http';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, createMerchant, type TestMerchant } from '../support/api.ts';
 import { startTestVault, type TestVault } from '../support/vault.ts';
+
+/** A GET with exactly these headers and the body as it came over the wire (fetch would decompress it). */
+function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    }).on('error', reject);
+  });
+}
+
+const DECODE: Record<string, (body: Buffer) => Buffer> = { br: brotliDecompressSync, gzip: gunzipSync, identity: (body) => body };
 
 /** What the vault serves for the widget (needs the production build in dist/, which `npm test` makes first). */
 describe('widget routes', () => {
@@ -47,15 +62,21 @@ describe('widget routes', () => {
         "base-uri 'none'; form-action 'none'; frame-ancestors https://shop.example",
     );
     expect(response.headers.get('x-frame-options')).toBeNull();
-    expect(response.headers.get('cache-control')).toBe('no-store');
     expect(response.text).not.toMatch(/<script>(?!\s*<\/script>)|<style|style="/);
     const config = JSON.parse(/<script type="application\/json" id="tessera-config">(.*?)<\/script>/s.exec(response.text)![1]!);
-    expect(config).toMatchObject({
+    expect(config).toEqual({
       publishableKey: shop.publishableKey,
       parentOrigin: 'https://shop.example',
-      session: { session: expect.stringMatching(/^ses_/) },
-      jwks: { keys: [{ kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', use: 'enc' }] },
+      jwks: { keys: [expect.objectContaining({ kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', use: 'enc' })] },
     });
+  });
+
+  it('lets browsers keep the fields document for 5 minutes, the same for every visit: the fields open their session themselves', async () => {
+    const path = `/v1/fields?key=${shop.publishableKey}&origin=${encodeURIComponent('https://shop.example')}`;
+    const [first, second] = [await api(vault.url, 'GET', path), await api(vault.url, 'GET', path)];
+    expect(first.headers.get('cache-control')).toBe('public, max-age=300');
+    expect(second.text).toBe(first.text);
+    expect(first.text).not.toMatch(/ses_/);
   });
 
   it.each([
@@ -66,6 +87,7 @@ describe('widget routes', () => {
     const response = await api(vault.url, 'GET', `/v1/fields?key=${key ?? shop.publishableKey}&origin=${encodeURIComponent(origin)}`);
     expect(response.status).toBe(status);
     expect(response.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
+    expect(response.headers.get('cache-control')).toBe('no-store');
     expect(response.text).not.toContain('tessera-config');
   });
 
@@ -83,7 +105,51 @@ describe('widget routes', () => {
     const script = vault.vault.deps.widget.fields!.script;
     const response = await fetch(`${vault.url}${script}`);
     expect(response.status).toBe(200);
-    expect(response.headers.get('cache-control')).toContain('immutable');
+    expect(response.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     expect(response.headers.get('cross-origin-resource-policy')).toBe('same-origin');
+    expect(response.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+  });
+
+  it('serves every chunk of the fields that the build made, and nothing else from the assets folder', async () => {
+    const names = [...vault.vault.deps.widget.assets.keys()].map((path) => path.replace('/v1/assets/assets/', ''));
+    // The entry, its stylesheet, ten locales but English, the typing rules, the tokenizer, the merchant style.
+    expect(names.filter((name) => /^(ar|de|es|fr|he|it|ja|nl|pt)-/.test(name))).toHaveLength(9);
+    expect(names.filter((name) => /^(rules|tokenizer|merchant-style)-.*\.js$/.test(name))).toHaveLength(3);
+    expect(names.filter((name) => name.endsWith('.css'))).toHaveLength(1);
+    for (const path of ['/v1/assets/nothing-here.js', '/v1/assets/.vite', `${vault.vault.deps.widget.fields!.script}.br`]) {
+      expect([path, (await api(vault.url, 'GET', path)).status]).toEqual([path, 404]);
+    }
+  });
+
+  const scripts = () => [
+    ['checkout.js', '/v1/checkout.js'],
+    ['the fields entry', vault.vault.deps.widget.fields!.script],
+    ['the fields stylesheet', vault.vault.deps.widget.fields!.styles[0]!],
+  ];
+
+  it.each([
+    ['gzip, deflate, br, zstd', 'br'],
+    ['br;q=0.5, gzip', 'gzip'],
+    ['gzip', 'gzip'],
+    ['deflate', 'identity'],
+    ['', 'identity'],
+  ])('answers Accept-Encoding "%s" with the build\'s %s copy, and says it varies by Accept-Encoding', async (acceptEncoding, expected) => {
+    for (const [what, path] of scripts()) {
+      const plain = await rawGet(`${vault.url}${path}`, {});
+      const response = await rawGet(`${vault.url}${path}`, acceptEncoding ? { 'accept-encoding': acceptEncoding } : {});
+      expect([what, response.status, response.headers['content-encoding'] ?? 'identity']).toEqual([what, 200, expected]);
+      expect(response.headers['vary']).toMatch(/accept-encoding/i);
+      expect(response.headers['content-length']).toBe(String(response.body.length));
+      expect(DECODE[expected]!(response.body).equals(plain.body), `${what} decodes to the file`).toBe(true);
+      if (expected !== 'identity') expect(response.body.length, `${what} is smaller compressed`).toBeLessThan(plain.body.length);
+    }
+  });
+
+  it('keeps the immutable, content-hashed checkout.js compressed too', async () => {
+    const sri = await api(vault.url, 'GET', '/v1/sri.json');
+    const response = await rawGet(`${vault.url}${sri.body['checkout.js'].url}`, { 'accept-encoding': 'br' });
+    expect(response.headers['content-encoding']).toBe('br');
+    expect(response.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect(sri.body['checkout.js'].integrity).toBe(`sha384-${createHash('sha384').update(brotliDecompressSync(response.body)).digest('base64')}`);
   });
 });

@@ -28,7 +28,33 @@ test('tessera.mjs loads checkout.js from the vault, and <tessera-card> tokenizes
   expect(result).toMatchObject({ reusable: true, card: { brand: 'american-express', last4: '0005' } });
   expect(await readToken(env, result.token)).toMatchObject({ reusable: true, customer: 'cus_element', card: { last4: '0005' } });
 
-  // Removing the element destroys its card: the frame goes away.
+  // Removing the element destroys its card: its frame goes away, and a hidden one keeps the vault's renderer for the next card.
   await page.evaluate(() => (globalThis as any).document.querySelector('tessera-card').remove());
-  await expect(page.locator('iframe')).toHaveCount(0);
+  await expect(page.locator('tessera-card iframe')).toHaveCount(0);
+  await expect(page.locator('iframe')).toHaveCount(1);
+  await expect(page.locator('iframe')).toBeHidden();
+});
+
+test('<tessera-card> follows changes to its attributes: mode, locale and the fields it collects', async ({ page, env }) => {
+  await page.goto(`${env.pageUrl(env.merchantSite, 'element.html')}&pk=${env.merchant.publishableKey}`);
+  await expect.poll(() => page.evaluate(() => (globalThis as any).events.map((e: { type: string }) => e.type)), { timeout: 15_000 }).toContain('ready');
+  const fields = page.frameLocator('tessera-card iframe');
+  await expect(fields.getByRole('group', { name: 'Pay by card' })).toBeAttached();
+  await expect(fields.getByRole('checkbox', { name: 'Save this card for next time' })).toBeVisible();
+  await expect(fields.locator('#name')).toHaveCount(0);
+
+  const setAttribute = (name: string, value: string) =>
+    page.evaluate(([n, v]) => (globalThis as any).document.querySelector('tessera-card').setAttribute(n, v), [name, value] as const);
+  await setAttribute('mode', 'signup');
+  await expect(fields.getByRole('group', { name: 'Save card' })).toBeAttached();
+  await expect(fields.getByRole('checkbox')).toHaveCount(0);
+  await setAttribute('collect-name', '');
+  await expect(fields.locator('#name')).toBeVisible();
+  await setAttribute('locale', 'de');
+  await expect(fields.locator('html')).toHaveAttribute('lang', 'de');
+  await expect(fields.getByLabel('Name auf der Karte')).toBeVisible();
+  await page.evaluate(() => (globalThis as any).document.querySelector('tessera-card').removeAttribute('collect-name'));
+  await expect(fields.locator('#name')).toHaveCount(0);
+  // The same card all along: one ready, and the same frame.
+  expect(await page.evaluate(() => (globalThis as any).events.filter((e: { type: string }) => e.type === 'ready').length)).toBe(1);
 });

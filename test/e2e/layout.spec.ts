@@ -5,6 +5,7 @@
 import { CARDS } from '../support/cards.ts';
 import { expect, readToken, test } from './fixtures.ts';
 import type { ShopPage } from './support/harness.ts';
+import { LOCALES } from '../../widget/fields/i18n/locales.ts';
 
 test('two cards on one page tokenize independently, and typing in one leaves the other untouched', async ({ openShop, env }) => {
   const shop = await openShop();
@@ -46,31 +47,40 @@ test('a card mounted inside a shadow root works like any other', async ({ openSh
 test.describe('on a 320 px wide screen', () => {
   test.use({ viewport: { width: 320, height: 720 } });
 
-  test('nothing overflows, in the frame or on the page, even with every field and every error showing', async ({ openShop, page }, testInfo) => {
+  test('nothing overflows, in the frame or on the page, in any locale, even with every field and every error showing', async ({ openShop, page }, testInfo) => {
     const shop = await openShop();
-    const fields = await shop.mountReady('card', { mode: 'payment', saveCard: 'optional', locale: 'fr', fields: { name: true, postalCode: true } });
-    // Every field in its error state: French messages are the longest.
-    expect(await shop.tokenize('card')).toMatchObject({ ok: false, error: { code: 'validation_error' } });
-    await expect(fields.locator('[aria-invalid=true]')).toHaveCount(5);
-    // The loader applies the height the fields report, so the whole form shows.
-    await expect
-      .poll(async () => {
-        const frameHeight = await page.locator('#card iframe').evaluate((frame) => frame.getBoundingClientRect().height);
-        const contentHeight = await fields.locator('html').evaluate((html) => html.scrollHeight);
-        return Math.abs(frameHeight - contentHeight);
-      })
-      .toBeLessThanOrEqual(1);
+    const fields = await shop.mountReady('card', { mode: 'payment', saveCard: 'optional', fields: { name: true, postalCode: true } });
+    for (const locale of LOCALES) {
+      await shop.update('card', { locale });
+      await expect(fields.locator('html')).toHaveAttribute('lang', locale);
+      // Every field in its error state: the longest texts there are.
+      expect(await shop.tokenize('card')).toMatchObject({ ok: false, error: { code: 'validation_error' } });
+      await expect(fields.locator('[aria-invalid=true]')).toHaveCount(5);
+      // The loader applies the height the fields report, so the whole form shows.
+      await expect
+        .poll(async () => {
+          const frameHeight = await page.locator('#card iframe').evaluate((frame) => frame.getBoundingClientRect().height);
+          const contentHeight = await fields.locator('html').evaluate((html) => html.scrollHeight);
+          return Math.abs(frameHeight - contentHeight);
+        }, { message: locale })
+        .toBeLessThanOrEqual(1);
 
-    const inFrame = await fields.locator('html').evaluate((html) => ({ scrollWidth: html.scrollWidth, clientWidth: html.clientWidth }));
-    expect(inFrame.clientWidth).toBeGreaterThan(200);
-    expect(inFrame.scrollWidth).toBeLessThanOrEqual(inFrame.clientWidth);
-    for (const selector of ['#card', 'html']) {
-      const onPage = await shop.overflow(selector);
-      expect(onPage.scrollWidth, `${selector} on the merchant page`).toBeLessThanOrEqual(onPage.clientWidth);
+      const inFrame = await fields.locator('html').evaluate((html) => ({ scrollWidth: html.scrollWidth, clientWidth: html.clientWidth }));
+      expect(inFrame.clientWidth).toBeGreaterThan(200);
+      expect(inFrame.scrollWidth, locale).toBeLessThanOrEqual(inFrame.clientWidth);
+      const clipped = await fields.locator('label, .e').evaluateAll((elements) => elements.filter((element) => element.scrollWidth > element.clientWidth + 1).length);
+      expect(clipped, `${locale}: labels and messages wrap rather than overflow`).toBe(0);
+      for (const selector of ['#card', 'html']) {
+        const onPage = await shop.overflow(selector);
+        expect(onPage.scrollWidth, `${selector} on the merchant page (${locale})`).toBeLessThanOrEqual(onPage.clientWidth);
+      }
+      const frameBox = await page.locator('#card iframe').boundingBox();
+      const slotBox = await page.locator('#card').boundingBox();
+      expect(frameBox!.width).toBeLessThanOrEqual(slotBox!.width);
+      await shop.clear('card');
     }
-    const frameBox = await page.locator('#card iframe').boundingBox();
-    const slotBox = await page.locator('#card').boundingBox();
-    expect(frameBox!.width).toBeLessThanOrEqual(slotBox!.width);
+    await shop.update('card', { locale: 'de' });
+    expect(await shop.tokenize('card')).toMatchObject({ ok: false });
     await page.screenshot({ path: testInfo.outputPath('card-at-320px.png'), fullPage: true });
   });
 });

@@ -1,48 +1,19 @@
 /**
- * The brand mark shown in the number field: small inline SVG (the CSP allows
- * no external images from merchants, and a data table keeps it compact).
+ * The card drawn in the number field (and beside a saved card in cvc mode):
+ * small inline SVG, as the CSP allows no external images. This is the plain
+ * card the first render draws; the brands' own marks come with the typing
+ * rules (`brand-marks.ts`), since a brand shows only once something is typed.
  */
-import { html, nothing, svg, type TemplateResult } from 'lit';
+import { html, nothing, svg, type TemplateResult } from 'lit/html.js';
 import type { CardBrand } from '../shared/brands.ts';
 
-/** Brand name for assistive technology, background colour, and the short mark drawn on it. */
-const MARKS: Partial<Record<CardBrand, [name: string, colour: string, mark: string]>> = {
-  visa: ['Visa', '#1a1f71', 'VISA'],
-  'american-express': ['American Express', '#1f72cd', 'AMEX'],
-  'diners-club': ['Diners Club', '#0079be', 'DC'],
-  discover: ['Discover', '#e55c20', 'DISC'],
-  jcb: ['JCB', '#0b4ea2', 'JCB'],
-  unionpay: ['UnionPay', '#d10429', 'UP'],
-  mir: ['Mir', '#0f754e', 'MIR'],
-};
-
-/** Mastercard and Maestro are drawn as their two overlapping circles. */
-const CIRCLES: Partial<Record<CardBrand, [name: string, right: string]>> = {
-  mastercard: ['Mastercard', '#f79e1b'],
-  maestro: ['Maestro', '#00a2e5'],
-};
-
-const card = (content: unknown, name?: string): TemplateResult =>
+/** A card icon: named for assistive technology when there is a brand, hidden from it otherwise. */
+export const cardIcon = (content: unknown, name?: string): TemplateResult =>
   html`<svg viewBox="0 0 32 20" role="img" aria-label=${name ?? nothing} aria-hidden=${name ? nothing : 'true'}>${content}</svg>`;
 
-export function brandIcon(brand: CardBrand | undefined): TemplateResult {
-  const mark = brand && MARKS[brand];
-  if (mark) {
-    const [name, colour, text] = mark;
-    return card(
-      svg`<rect width="32" height="20" rx="3" fill=${colour}/><text x="16" y="14" fill="#fff" font-family="Arial,sans-serif" font-size="9" font-weight="700" text-anchor="middle">${text}</text>`,
-      name,
-    );
-  }
-  const circles = brand && CIRCLES[brand];
-  if (circles) {
-    return card(
-      svg`<rect width="32" height="20" rx="3" fill="#252525"/><circle cx="12.5" cy="10" r="6" fill="#eb001b"/><circle cx="19.5" cy="10" r="6" fill=${circles[1]} fill-opacity=".85"/>`,
-      circles[0],
-    );
-  }
-  return card(
+/** A card outline, named after `brand` when it is one the fields have no mark for. */
+export const plainCard = (brand?: CardBrand): TemplateResult =>
+  cardIcon(
     svg`<rect x=".5" y=".5" width="31" height="19" rx="3" fill="none" stroke="currentColor"/><path d="M1 6h30v3H1z" fill="currentColor"/>`,
     brand,
   );
-}

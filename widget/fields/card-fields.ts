@@ -3,23 +3,28 @@
  * checks what the shopper types and hands the card over only through
  * `collect()`; what leaves it otherwise is state (`change`, `focus`, `blur`).
  *
- * It renders into the light DOM: the iframe already isolates it from the
- * merchant page, and browsers' card autofill does not see inputs inside a
- * shadow root.
+ * A plain custom element rendered with Lit's templates (`lit/html.js`), not a
+ * LitElement: every property is set by `main.ts`, which then asks for a
+ * render, so ReactiveElement's property machinery (2.6 KB of the 14 KB the
+ * fields may load before `ready`) would do nothing here. It renders into the
+ * light DOM: the iframe already isolates it from the merchant page, and
+ * browsers' card autofill does not see inputs inside a shadow root.
+ *
+ * The typing rules (brands, spacing, checks) are not needed to draw an empty
+ * form, so they load after `ready` (`loadRules`); input that comes before
+ * them waits for them.
  */
-import { html, LitElement, nothing, type PropertyValues, type TemplateResult } from 'lit';
-import { live } from 'lit/directives/live.js';
+import { html, nothing, render, type TemplateResult } from 'lit/html.js';
 import type { CardBrand } from '../shared/brands.ts';
 import type { FieldErrorCode, FieldName } from '../shared/constants.ts';
 import { VALIDATION_ERROR } from '../shared/errors.ts';
 import type { CardMode, ChangeState, FrameToParentMessage, SaveCard, TesseraErrorShape } from '../shared/messages.ts';
-import { brandIcon } from './brand-icon.ts';
-import { BRAND_RULES, detectBrand, UNKNOWN_BRAND, type BrandRule } from './card-brands.ts';
-import { caretAfterDigits, digitsOnly, formatCardNumberInput } from './card-number.ts';
+import { plainCard } from './brand-icon.ts';
+import type { BrandRule } from './card-brands.ts';
 import type { CardPlaintext } from './encrypt.ts';
-import { formatExpiry, parseExpiry } from './expiry.ts';
 import { en, type Messages } from './i18n/en.ts';
-import { cvcError, expiryError, nameError, numberError, postalCodeError } from './validation.ts';
+import { loadRules } from './lazy.ts';
+import type { Rules } from './rules.ts';
 
 /** The card as the vault will receive it, and whether the shopper wants it kept. */
 export interface CollectedCard {
@@ -30,47 +35,12 @@ export interface CollectedCard {
 /** State reports for the merchant page; the bridge forwards them over the port. */
 export type CardReport = Extract<FrameToParentMessage, { type: 'change' | 'focus' | 'blur' }>;
 
-/** Vault error codes that are about one field, and the message to show there. */
-const VAULT_FIELD_ERRORS: Record<string, [FieldName, FieldErrorCode]> = {
-  invalid_card_number: ['number', 'invalid_number'],
-  invalid_expiry: ['expiry', 'invalid_expiry_month'],
-  card_expired: ['expiry', 'expiry_in_past'],
-  invalid_cvc: ['cvc', 'incomplete_cvc'],
-  // Generic on purpose: the shopper learns only that another card is needed, never why (a duplicate, say).
-  card_not_accepted: ['number', 'card_not_accepted'],
-};
+/** A problem with the whole card, shown under the form: the vault out of reach, too many attempts, or any other refusal. */
+export type CardProblem = 'network_error' | 'rate_limited' | 'failed';
 
-/** The field a vault error is about: `card_number_not_allowed` names it in `param` (a card number in the name, say). */
-function vaultFieldError({ code, param }: TesseraErrorShape): [FieldName, FieldErrorCode] | undefined {
-  return code === 'card_number_not_allowed' && (param === 'name' || param === 'postal_code') ? [param, code] : VAULT_FIELD_ERRORS[code];
-}
+type TextField = 'number' | 'expiry' | 'cvc' | 'name' | 'postalCode';
 
-export class CardFields extends LitElement {
-  /**
-   * Reactive properties (`attribute: false`: set by `main.ts`, never from
-   * markup) and internal state, declared here rather than with Lit's
-   * decorators: the decorator helpers cost about 400 bytes of the fields'
-   * 20 KB gzip budget.
-   */
-  static override properties = {
-    mode: { attribute: false },
-    saveCard: { attribute: false },
-    collectName: { attribute: false },
-    collectPostalCode: { attribute: false },
-    savedBrand: { attribute: false },
-    savedLast4: { attribute: false },
-    messages: { attribute: false },
-    number: { state: true },
-    expiry: { state: true },
-    cvc: { state: true },
-    name: { state: true },
-    postalCode: { state: true },
-    save: { state: true },
-    shown: { state: true },
-    alert: { state: true },
-    announcement: { state: true },
-  };
-
+export class CardFields extends HTMLElement {
   /** `payment` collects a card to pay now, `signup` saves one, `cvc` re-collects only the CVC of a saved card. */
   mode: CardMode = 'payment';
 
@@ -92,12 +62,14 @@ export class CardFields extends LitElement {
   /** The shopper-facing texts, in the shopper's language. */
   messages: Messages = en;
 
-  /** Receives every state change, focus and blur, never card data. */
-  report: (message: CardReport) => void = () => {};
+  /** Receives every state change, focus and blur, never card data; set by `startReporting`. */
+  private report: (message: CardReport) => void = () => {};
 
   /** Called when the shopper presses Enter in a field. */
   submit: () => void = () => {};
 
+  /** The typing rules, once loaded. */
+  private rules: Rules | undefined;
   private number = '';
   private expiry = '';
   private cvc = '';
@@ -110,18 +82,45 @@ export class CardFields extends LitElement {
   private alert = '';
   /** The one live region's text; alternates a trailing no-break space so a repeated message is announced again. */
   private announcement = '';
-
   private lastState = '';
+  private rendering: Promise<void> | undefined;
 
-  protected override createRenderRoot(): HTMLElement {
-    return this;
+  /**
+   * From now on every state change, focus and blur goes to `report`, starting
+   * with the state as it is (after `ready`, and again after the browser
+   * reloaded the frame: the merchant page learns the card is empty).
+   */
+  startReporting(report: (message: CardReport) => void): void {
+    this.report = report;
+    this.lastState = '';
+    this.reportState();
   }
 
-  /** Shows every error and returns the card, or the first error after moving focus to its field. */
+  /** Renders once, in a microtask, however often state changed before it; resolves when it has rendered. */
+  requestUpdate(): Promise<void> {
+    return (this.rendering ??= Promise.resolve().then(() => {
+      this.rendering = undefined;
+      render(this.template(), this, { host: this });
+      this.reportState();
+    }));
+  }
+
+  /** The typing rules, loaded once; everything that reads what the shopper typed waits for them. */
+  async loadRules(): Promise<Rules> {
+    if (!this.rules) {
+      this.rules = await loadRules();
+      void this.requestUpdate();
+    }
+    return this.rules;
+  }
+
+  /** Shows every error and returns the card, or the first error after moving focus to its field. Needs the rules loaded. */
   collect(): CollectedCard | { error: TesseraErrorShape } {
+    const rules = this.rules!;
     const errors = this.errors();
     this.shown = Object.fromEntries(errors);
     this.alert = '';
+    void this.requestUpdate();
     const first = errors[0];
     if (first) {
       const message = this.messages[first[1]];
@@ -129,12 +128,12 @@ export class CardFields extends LitElement {
       this.focusField(first[0]);
       return { error: { ...VALIDATION_ERROR, message, param: first[0] } };
     }
-    const expiry = parseExpiry(this.expiry);
+    const expiry = rules.parseExpiry(this.expiry);
     const card: CardPlaintext =
       this.mode === 'cvc'
         ? { cvc: this.cvc }
         : {
-            number: digitsOnly(this.number),
+            number: rules.digitsOnly(this.number),
             exp_month: expiry?.month,
             exp_year: expiry?.year,
             cvc: this.cvc,
@@ -145,16 +144,21 @@ export class CardFields extends LitElement {
     return { card, reusable };
   }
 
-  /** Shows why the vault refused the card or could not be reached. */
-  showFailure(error: TesseraErrorShape): void {
-    const fieldError = vaultFieldError(error);
-    if (fieldError) {
-      this.shown = { ...this.shown, [fieldError[0]]: fieldError[1] };
-      this.announce(this.messages[fieldError[1]]);
+  /** Shows why the vault refused the card or could not be reached: under the field it is about, or for the whole card. */
+  showProblem(problem: [FieldName, FieldErrorCode] | CardProblem): void {
+    if (Array.isArray(problem)) {
+      this.shown = { ...this.shown, [problem[0]]: problem[1] };
+      this.announce(this.messages[problem[1]]);
     } else {
-      this.alert = this.messages[error.code === 'network_error' ? 'network_error' : 'failed'];
+      this.alert = this.messages[problem];
       this.announce(this.alert);
     }
+  }
+
+  /** Puts `message` in the live region, for screen readers to read out. */
+  announce(message: string): void {
+    this.announcement = this.announcement === message ? `${message}\u00a0` : message;
+    void this.requestUpdate();
   }
 
   focusField(field?: FieldName): void {
@@ -165,13 +169,22 @@ export class CardFields extends LitElement {
     this.number = this.expiry = this.cvc = this.name = this.postalCode = this.alert = '';
     this.save = false;
     this.shown = {};
+    void this.requestUpdate();
   }
 
   /** The brand rule in force: the saved card's in CVC mode, else the one the number shows. */
   private brandRule(): BrandRule | undefined {
-    return this.mode === 'cvc'
-      ? BRAND_RULES.find((rule) => rule.brand === this.savedBrand)
-      : detectBrand(digitsOnly(this.number));
+    const rules = this.rules;
+    return !rules
+      ? undefined
+      : this.mode === 'cvc'
+        ? rules.BRAND_RULES.find((rule) => rule.brand === this.savedBrand)
+        : rules.detectBrand(rules.digitsOnly(this.number));
+  }
+
+  /** The brand's mark, once the rules (which draw the marks) are here. */
+  private icon(brand: CardBrand | undefined): TemplateResult {
+    return this.rules ? this.rules.brandIcon(brand) : plainCard(brand);
   }
 
   /** The fields on display, in tab order. */
@@ -182,19 +195,22 @@ export class CardFields extends LitElement {
     return fields;
   }
 
+  /** What is wrong with a field (nothing to say before the rules load: no field has been typed in yet). */
   private error(field: FieldName): FieldErrorCode | undefined {
+    const rules = this.rules;
+    if (!rules) return undefined;
     const rule = this.brandRule();
     switch (field) {
       case 'number':
-        return numberError(digitsOnly(this.number), rule ?? UNKNOWN_BRAND);
+        return rules.numberError(rules.digitsOnly(this.number), rule ?? rules.UNKNOWN_BRAND);
       case 'expiry':
-        return expiryError(this.expiry);
+        return rules.expiryError(this.expiry);
       case 'cvc':
-        return cvcError(this.cvc, rule ? [rule.cvcLength] : [3, 4]);
+        return rules.cvcError(this.cvc, rule ? [rule.cvcLength] : [3, 4]);
       case 'name':
-        return nameError(this.name);
+        return rules.nameError(this.name);
       case 'postal_code':
-        return postalCodeError(this.postalCode);
+        return rules.postalCodeError(this.postalCode);
     }
   }
 
@@ -205,17 +221,12 @@ export class CardFields extends LitElement {
     });
   }
 
-  private announce(message: string): void {
-    this.announcement = this.announcement === message ? `${message}\u00a0` : message;
-  }
-
-  protected override updated(changed: PropertyValues): void {
-    super.updated(changed);
+  private reportState(): void {
     const shownField = this.fields().find((field) => this.shown[field]);
     const state: ChangeState = {
-      complete: this.errors().length === 0,
+      complete: !!this.rules && this.errors().length === 0,
       empty: !(this.number || this.expiry || this.cvc || this.name || this.postalCode),
-      brand: this.brandRule()?.brand ?? null,
+      brand: this.mode === 'cvc' ? (this.savedBrand ?? null) : (this.brandRule()?.brand ?? null),
       error: shownField
         ? { code: this.shown[shownField]!, message: this.messages[this.shown[shownField]!], param: shownField }
         : null,
@@ -228,38 +239,54 @@ export class CardFields extends LitElement {
     }
   }
 
-  private onNumberInput(event: InputEvent): void {
+  /** An input handler that runs once the typing rules are there: at once after the first load, later only for input that beat them. */
+  private withRules(handler: (event: InputEvent, rules: Rules) => void): (event: InputEvent) => void {
+    return (event) => {
+      if (this.rules) handler.call(this, event, this.rules);
+      else void this.loadRules().then((rules) => handler.call(this, event, rules));
+    };
+  }
+
+  private readonly onNumberInput = this.withRules((event, rules) => {
     const input = event.target as HTMLInputElement;
-    const caretDigits = digitsOnly(input.value.slice(0, input.selectionStart ?? undefined)).length;
-    const formatted = formatCardNumberInput(input.value);
+    const caretDigits = rules.digitsOnly(input.value.slice(0, input.selectionStart ?? undefined)).length;
+    const formatted = rules.formatCardNumberInput(input.value);
     this.edit('number', formatted, input);
-    const caret = caretAfterDigits(formatted, caretDigits);
+    const caret = rules.caretAfterDigits(formatted, caretDigits);
     input.setSelectionRange(caret, caret);
-    const count = digitsOnly(formatted).length;
+    const count = rules.digitsOnly(formatted).length;
     // Most cards are 16 digits; only the longest length is certain to be the end of any other.
-    this.advance('number', event, count === 16 || count === Math.max(...(this.brandRule() ?? UNKNOWN_BRAND).lengths));
-  }
+    this.advance('number', event, count === 16 || count === Math.max(...(this.brandRule() ?? rules.UNKNOWN_BRAND).lengths));
+  });
 
-  private onExpiryInput(event: InputEvent): void {
+  private readonly onExpiryInput = this.withRules((event, rules) => {
     const input = event.target as HTMLInputElement;
-    this.edit('expiry', formatExpiry(input.value, /^delete/.test(event.inputType)), input);
-    this.advance('expiry', event, digitsOnly(this.expiry).length === 4);
-  }
+    this.edit('expiry', rules.formatExpiry(input.value, /^delete/.test(event.inputType)), input);
+    this.advance('expiry', event, rules.digitsOnly(this.expiry).length === 4);
+  });
 
-  private onCvcInput(event: InputEvent): void {
+  private readonly onCvcInput = this.withRules((event, rules) => {
     const input = event.target as HTMLInputElement;
     const rule = this.brandRule();
-    this.edit('cvc', digitsOnly(input.value).slice(0, rule?.cvcLength ?? 4), input);
+    this.edit('cvc', rules.digitsOnly(input.value).slice(0, rule?.cvcLength ?? 4), input);
     this.advance('cvc', event, this.cvc.length === rule?.cvcLength);
+  });
+
+  private textInput(field: 'name' | 'postalCode'): (event: InputEvent) => void {
+    return this.withRules((event) => {
+      const input = event.target as HTMLInputElement;
+      this.edit(field, input.value, input);
+    });
   }
 
   /** Stores a field's new value; writing the input first keeps the caret where the shopper put it. */
-  private edit(field: 'number' | 'expiry' | 'cvc' | 'name' | 'postalCode', value: string, input: HTMLInputElement): void {
+  private edit(field: TextField, value: string, input: HTMLInputElement): void {
     input.value = value;
     this[field] = value;
     this.alert = '';
     const name: FieldName = field === 'postalCode' ? 'postal_code' : field;
     if (this.shown[name]) this.shown = { ...this.shown, [name]: undefined };
+    void this.requestUpdate();
   }
 
   /** Moves focus on once a field is complete and valid, if the shopper was typing at its end. */
@@ -276,12 +303,18 @@ export class CardFields extends LitElement {
     this.report({ type: 'focus', field });
   }
 
-  /** Leaving a filled-in field is when its errors show; an empty one waits for submit. */
+  /**
+   * Leaving a filled-in field is when its errors show; an empty one waits
+   * for submit, and keeps what submit showed (focus leaves it for the first
+   * field in error).
+   */
   private onBlur(field: FieldName, value: string): void {
     this.report({ type: 'blur', field });
-    const code = value ? this.error(field) : undefined;
+    if (!value) return;
+    const code = this.error(field);
     this.shown = { ...this.shown, [field]: code };
     if (code) this.announce(this.messages[code]);
+    void this.requestUpdate();
   }
 
   private onKeydown(event: KeyboardEvent): void {
@@ -290,6 +323,15 @@ export class CardFields extends LitElement {
     this.submit();
   }
 
+  private onSaveChange(event: Event): void {
+    this.save = (event.target as HTMLInputElement).checked;
+  }
+
+  /*
+   * Values are bound as properties and written to the input by `edit()` as
+   * the shopper types, so a render only ever sets the value the input
+   * already shows, or a new one (`clear()`): no `live()` directive needed.
+   */
   private field(
     field: FieldName,
     label: string,
@@ -299,9 +341,7 @@ export class CardFields extends LitElement {
   ): TemplateResult {
     const error = this.shown[field];
     const complete = value && !this.error(field);
-    return html`<div class="f ${field === 'number' ? 'n' : ''}">
-      <label for=${field}>${label}</label>
-      <input
+    const input = html`<input
         id=${field}
         class=${complete ? 'complete' : value ? '' : 'empty'}
         autocomplete=${options.autocomplete}
@@ -311,36 +351,33 @@ export class CardFields extends LitElement {
         spellcheck="false"
         aria-invalid=${error ? 'true' : 'false'}
         aria-describedby=${error ? `${field}-error` : nothing}
-        .value=${live(value)}
+        .value=${value}
         @input=${onInput}
         @focus=${() => this.onFocus(field)}
         @blur=${() => this.onBlur(field, value)}
         @keydown=${this.onKeydown}
-      />${options.after ?? nothing}
+      />`;
+    return html`<div class="f">
+      <label for=${field}>${label}</label>
+      ${options.after ? html`<div class="i">${input}${options.after}</div>` : input}
       <p id="${field}-error" class="e">${error ? this.messages[error] : ''}</p>
     </div>`;
   }
 
-  private textInput(field: 'name' | 'postalCode'): (event: InputEvent) => void {
-    return (event) => {
-      const input = event.target as HTMLInputElement;
-      this.edit(field, input.value, input);
-    };
-  }
-
-  protected override render(): TemplateResult {
+  private template(): TemplateResult {
     const m = this.messages;
     const rule = this.brandRule();
     const cvcOnly = this.mode === 'cvc';
     const cvc = this.field('cvc', m.cvc, this.cvc, this.onCvcInput, {
       autocomplete: 'cc-csc',
       numeric: true,
-      placeholder: rule?.cvcLength === 4 ? '1234' : '123',
+      // The saved card's length is known before the rules load: only American Express has four digits.
+      placeholder: (cvcOnly ? this.savedBrand === 'american-express' : rule?.cvcLength === 4) ? '1234' : '123',
     });
     return html`<fieldset>
       <legend>${cvcOnly ? m.cvcLegend : this.mode === 'signup' ? m.signupLegend : m.paymentLegend}</legend>
       ${cvcOnly
-        ? html`<p>${brandIcon(this.savedBrand)} ${m.cardEnding} <span dir="ltr">•••• ${this.savedLast4 ?? ''}</span></p>
+        ? html`<p>${this.icon(this.savedBrand)} ${m.cardEnding} <span dir="ltr">•••• ${this.savedLast4 ?? ''}</span></p>
             ${cvc}`
         : html`${this.collectName
               ? this.field('name', m.name, this.name, this.textInput('name'), { autocomplete: 'cc-name' })
@@ -349,7 +386,7 @@ export class CardFields extends LitElement {
               autocomplete: 'cc-number',
               numeric: true,
               placeholder: '1234 1234 1234 1234',
-              after: brandIcon(rule?.brand),
+              after: this.icon(rule?.brand),
             })}
             <div class="row">
               ${this.field('expiry', m.expiry, this.expiry, this.onExpiryInput, {
@@ -366,9 +403,7 @@ export class CardFields extends LitElement {
               : nothing}`}
       ${this.mode === 'payment' && this.saveCard === 'optional'
         ? html`<label class="s"
-            ><input type="checkbox" .checked=${live(this.save)} @change=${(event: Event) => {
-              this.save = (event.target as HTMLInputElement).checked;
-            }} @keydown=${this.onKeydown} />${m.saveCard}</label
+            ><input type="checkbox" .checked=${this.save} @change=${this.onSaveChange} @keydown=${this.onKeydown} />${m.saveCard}</label
           >`
         : nothing}
       ${this.mode === 'signup' ? html`<p>${m.signupNotice}</p>` : nothing}

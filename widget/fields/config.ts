@@ -32,7 +32,6 @@ const encryptionKey = z.object({ kty: z.literal('EC'), crv: z.literal('P-256'), 
 const fieldsConfig: z.ZodMiniType<FieldsConfig> = z.object({
   publishableKey: z.string(),
   parentOrigin: origin,
-  session: z.object({ session: z.string(), expires_at: z.string() }),
   // Only the first key is used; the others are the vault's business (rotation).
   jwks: z.object({ keys: z.custom<FieldsConfig['jwks']['keys']>((keys) => Array.isArray(keys) && encryptionKey.safeParse(keys[0]).success) }),
 });

@@ -3,9 +3,15 @@
  * the embedded configuration, says hello to the parent origin the vault
  * confirmed, and after `tessera:init` talks to the merchant page only over
  * the port it was handed.
+ *
+ * This bundle holds what the first render needs, in English. Another
+ * locale is used at once when its chunk is already here (it starts loading
+ * with this script when it is the browser's), else the fields show English,
+ * say `ready`, and switch when it arrives. The typing rules and the tokenizer
+ * (encryption, session, the calls to the vault) load right after `ready`, or
+ * when the shopper first types or submits.
  */
-import * as z from 'zod/mini';
-import { FIELDS_UNAVAILABLE } from '../shared/errors.ts';
+import { FIELDS_UNAVAILABLE, NETWORK_ERROR } from '../shared/errors.ts';
 import {
   PROTOCOL_VERSION,
   SHOPPER_SUBMIT_ID,
@@ -19,35 +25,35 @@ import {
 import { CardFields } from './card-fields.ts';
 import './card-fields.css';
 import { readFieldsConfig, type FieldsConfig } from './config.ts';
-import { encryptForVault } from './encrypt.ts';
 import { acceptInit } from './handshake.ts';
-import { resolveLocale } from './i18n/index.ts';
-import { merchantStyleSheet } from './merchant-style.ts';
+import { loadedLocale, loadLocale, resolveLocale, type Locale } from './i18n/index.ts';
+import { loadMerchantStyle, loadTokenizer, once } from './lazy.ts';
 import { parsePortMessage } from './messages.ts';
-import { createTokenizer } from './tokenizer.ts';
+import type { Tokenizer } from './tokenizer.ts';
 import type { Outcome } from './vault-client.ts';
-
-// zod would otherwise probe `new Function`, which this document's CSP reports as a violation.
-z.config({ jitless: true });
 
 function start(config: FieldsConfig): void {
   const root = document.documentElement;
   const channel = location.hash.slice(1);
   const fields = new CardFields();
-  const tokenize = createTokenizer(config);
   let port: MessagePort | undefined;
   let options: CardOptions = {};
   let inflight: Promise<Outcome<TokenResult | CvcResult>> | undefined;
+  /** The latest options being applied, locale included; a tokenization waits for them. */
+  let applying: Promise<unknown> = Promise.resolve();
+  let applied = 0;
 
   const post = (message: FrameToParentMessage): void => port?.postMessage(message);
 
-  const apply = (next: CardOptions): void => {
+  /** The tokenizer, made once its chunk has loaded. */
+  const loadTokenizerOnce = once(() => loadTokenizer().then((module) => module.createTokenizer(config)));
+
+  const show = (next: CardOptions, locale: Locale, style: CSSStyleSheet[]): Promise<void> => {
     options = next;
-    const locale = resolveLocale(next.locale);
     root.lang = locale.lang;
     root.dir = locale.dir;
     root.classList.toggle('dark', next.colorScheme === 'dark');
-    document.adoptedStyleSheets = [merchantStyleSheet(next.style)];
+    document.adoptedStyleSheets = style;
     Object.assign(fields, {
       mode: next.mode ?? 'payment',
       saveCard: next.saveCard ?? 'never',
@@ -57,15 +63,45 @@ function start(config: FieldsConfig): void {
       savedLast4: next.last4,
       messages: locale.messages,
     });
+    return fields.requestUpdate();
+  };
+
+  /** The merchant's style as a stylesheet (none when it could not be loaded: the fields' own look then). */
+  const merchantStyle = async (style: CardOptions['style']): Promise<CSSStyleSheet[]> =>
+    style ? loadMerchantStyle().then((module) => [module.merchantStyleSheet(style)], () => []) : [];
+
+  /**
+   * Applies new options: with the merchant's style, in their locale if it is
+   * here, else in English until it is. Resolves with their first render, or
+   * with that of options that came meanwhile, which win; `applying` settles
+   * once the locale is in place too.
+   */
+  let rendered: Promise<void> = Promise.resolve();
+  const apply = (next: CardOptions): Promise<void> => {
+    const turn = ++applied;
+    const lang = resolveLocale(next.locale);
+    let localized: Promise<unknown> = Promise.resolve();
+    const done = merchantStyle(next.style).then((style) => {
+      if (turn !== applied) return rendered;
+      localized = loadLocale(lang).then((locale) => (turn === applied && locale.lang !== root.lang ? show(next, locale, style) : undefined));
+      return show(next, loadedLocale(lang) ?? loadedLocale('en')!, style);
+    });
+    rendered = done;
+    applying = done.then(() => localized);
+    return done;
   };
 
   const tokenizeCard = async (): Promise<Outcome<TokenResult | CvcResult>> => {
-    const collected = fields.collect();
-    if ('error' in collected) return { ok: false, error: collected.error };
-    if (options.mode === 'cvc') return { ok: true, value: { cvc: await encryptForVault(collected.card, config.jwks.keys[0]) } };
-    const outcome = await tokenize({ ...collected, customer: options.customer });
-    if (!outcome.ok) fields.showFailure(outcome.error);
-    return outcome;
+    await applying;
+    let tokenizer: Tokenizer;
+    try {
+      [tokenizer] = await Promise.all([loadTokenizerOnce(), fields.loadRules()]);
+    } catch {
+      // The chunks come from the vault: not reaching it now is what the shopper and the merchant hear.
+      fields.showProblem('network_error');
+      return { ok: false, error: NETWORK_ERROR };
+    }
+    return tokenizer.tokenize(fields, options);
   };
 
   /** One tokenization at a time: a request while one runs gets that one's result, so a double click makes one token. */
@@ -79,7 +115,7 @@ function start(config: FieldsConfig): void {
   const dispatch = (message: ParentToFrameMessage): void => {
     switch (message.type) {
       case 'update':
-        return apply(message.options);
+        return void apply(message.options);
       case 'tokenize':
         return answer(message.id);
       case 'focus':
@@ -98,19 +134,25 @@ function start(config: FieldsConfig): void {
       const message = parsePortMessage(portEvent.data);
       if (message) dispatch(message);
     };
-    apply(accepted.init.options);
     fields.submit = () => answer(SHOPPER_SUBMIT_ID);
     document.body.append(fields);
-    void fields.updateComplete.then(() => {
-      fields.report = post;
+    void apply(accepted.init.options).then(() => {
       post({ type: 'ready' });
+      fields.startReporting(post);
       new ResizeObserver(() => post({ type: 'resize', height: Math.ceil(root.getBoundingClientRect().height) })).observe(root);
+      // What the first render did not need, while the shopper reads the form.
+      void fields.loadRules().catch(() => undefined);
+      void loadTokenizerOnce().then((tokenizer) => tokenizer.prepare(options), () => undefined);
     });
   };
 
   addEventListener('message', onWindowMessage);
   const hello: HelloMessage = { v: PROTOCOL_VERSION, type: 'tessera:hello', channel };
   parent.postMessage(hello, config.parentOrigin);
+  // Most cards follow the shopper's browser: its locale starts loading before the init that asks for it.
+  void loadLocale(resolveLocale());
+  // While the hello goes round, the default form is drawn off the page: the templates are ready when the options come.
+  void fields.requestUpdate();
 }
 
 const config = readFieldsConfig();

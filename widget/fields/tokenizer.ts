@@ -1,19 +1,29 @@
 /**
- * Turns a collected card into a token: encrypt, `POST /v1/tokens`, and open a
- * new session once if the one the document came with has run out.
+ * Turns the card in the fields into a token (payment and signup modes) or a
+ * CVC handle (cvc mode): check, encrypt, `POST /v1/tokens`, and show the
+ * outcome in the fields. This is the chunk the fields load after `ready`
+ * (with the typing rules). The fields document carries no session, so it can
+ * be cached: the fields open one as soon as this chunk loads (`prepare`), so
+ * the shopper's typing time pays for it, and again once if it has run out.
  */
 import { VAULT_TIMEOUT_MS } from '../shared/constants.ts';
 import { NETWORK_ERROR } from '../shared/errors.ts';
-import type { TokenResult } from '../shared/messages.ts';
-import type { CollectedCard } from './card-fields.ts';
+import type { CardOptions, CvcResult, TokenResult } from '../shared/messages.ts';
+import type { CardFields, CollectedCard } from './card-fields.ts';
 import type { FieldsConfig } from './config.ts';
-import { encryptForVault } from './encrypt.ts';
+import { cardEncrypter } from './encrypt.ts';
+import { displayOf } from './vault-errors.ts';
 import { postToVault, type Outcome } from './vault-client.ts';
 
 /** Renew a session this long before it expires rather than have the vault refuse it. */
 const SESSION_MARGIN_MS = 60_000;
 /** How long a request that got no answer may be sent again as it was; the vault refuses ciphertext older than 10 minutes. */
 const RESEND_WINDOW_MS = 5 * 60_000;
+
+interface Session {
+  session: string;
+  expires_at: string;
+}
 
 interface TokenRequest extends CollectedCard {
   customer: string | undefined;
@@ -27,26 +37,54 @@ interface UnansweredRequest {
   body: string;
 }
 
-export function createTokenizer(config: FieldsConfig): (request: TokenRequest) => Promise<Outcome<TokenResult>> {
-  let session = config.session;
+export interface Tokenizer {
+  /**
+   * Tokenizes what `fields` hold (their typing rules loaded): every error
+   * shows in the fields, success is announced there, and the outcome is what
+   * the merchant page receives. CVC mode resolves with the CVC as a JWE to
+   * the vault's key, for the merchant to pass on, without calling the vault.
+   */
+  tokenize(fields: CardFields, options: CardOptions): Promise<Outcome<TokenResult | CvcResult>>;
+  /** Opens the session a card of these options will need, if it needs one and has none yet. */
+  prepare(options: CardOptions): void;
+}
+
+export function createTokenizer(config: FieldsConfig): Tokenizer {
+  const encrypt = cardEncrypter(config.jwks.keys[0]);
   let unanswered: UnansweredRequest | undefined;
 
-  const openSession = async (signal: AbortSignal): Promise<Outcome<unknown>> => {
-    const body = JSON.stringify({ key: config.publishableKey, parent_origin: config.parentOrigin });
-    const outcome = await postToVault<FieldsConfig['session']>('/v1/sessions', body, signal);
-    if (outcome.ok) session = outcome.value;
-    return outcome;
+  const openSession = (): Promise<Outcome<Session>> =>
+    postToVault<Session>(
+      '/v1/sessions',
+      JSON.stringify({ key: config.publishableKey, parent_origin: config.parentOrigin }),
+      AbortSignal.timeout(VAULT_TIMEOUT_MS),
+    );
+  let session: Promise<Outcome<Session>> | undefined;
+
+  /** A session with time left: the one opened ahead if it is usable, else a new one. */
+  const currentSession = async (): Promise<Outcome<Session>> => {
+    const opened = await session;
+    if (opened?.ok && Date.parse(opened.value.expires_at) - Date.now() > SESSION_MARGIN_MS) return opened;
+    session = openSession();
+    return session;
   };
 
-  const createToken = async (request: TokenRequest, signal: AbortSignal): Promise<Outcome<TokenResult>> => {
-    const about = JSON.stringify([request, session.session]);
+  const createToken = async (request: TokenRequest, sessionId: string, signal: AbortSignal): Promise<Outcome<TokenResult>> => {
+    // The plaintext is serialized once: it is both what gets encrypted and how a resend is recognised.
+    const plaintext = JSON.stringify(request.card);
+    const about = JSON.stringify([sessionId, request.reusable, request.customer]) + plaintext;
     if (unanswered?.about !== about || Date.now() - unanswered.sentAt > RESEND_WINDOW_MS) {
-      const card = await encryptForVault(request.card, config.jwks.keys[0]);
       unanswered = {
         about,
         sentAt: Date.now(),
         idempotencyKey: crypto.randomUUID(),
-        body: JSON.stringify({ key: config.publishableKey, session: session.session, card, reusable: request.reusable, customer: request.customer }),
+        body: JSON.stringify({
+          key: config.publishableKey,
+          session: sessionId,
+          card: await encrypt(plaintext),
+          reusable: request.reusable,
+          customer: request.customer,
+        }),
       };
     }
     const outcome = await postToVault<TokenResult>('/v1/tokens', unanswered.body, signal, unanswered.idempotencyKey);
@@ -57,15 +95,32 @@ export function createTokenizer(config: FieldsConfig): (request: TokenRequest) =
     return { ok: true, value: { token, reusable, card: { brand: card.brand, last4: card.last4, exp_month: card.exp_month, exp_year: card.exp_year } } };
   };
 
-  return async (request) => {
+  const token = async (request: TokenRequest): Promise<Outcome<TokenResult>> => {
     const signal = AbortSignal.timeout(VAULT_TIMEOUT_MS);
-    if (Date.parse(session.expires_at) - Date.now() < SESSION_MARGIN_MS) {
-      const renewed = await openSession(signal);
-      if (!renewed.ok) return renewed;
-    }
-    const outcome = await createToken(request, signal);
+    let opened = await currentSession();
+    if (!opened.ok) return opened;
+    const outcome = await createToken(request, opened.value.session, signal);
     if (outcome.ok || !outcome.error.code.startsWith('session')) return outcome;
-    const renewed = await openSession(signal);
-    return renewed.ok ? createToken(request, signal) : renewed;
+    session = openSession();
+    opened = await session;
+    return opened.ok ? createToken(request, opened.value.session, signal) : opened;
+  };
+
+  return {
+    async tokenize(fields, options) {
+      const collected = fields.collect();
+      if ('error' in collected) return { ok: false, error: collected.error };
+      const outcome: Outcome<TokenResult | CvcResult> =
+        options.mode === 'cvc'
+          ? { ok: true, value: { cvc: await encrypt(JSON.stringify(collected.card)) } }
+          : await token({ ...collected, customer: options.customer });
+      if (outcome.ok) fields.announce(fields.messages.sent);
+      else fields.showProblem(displayOf(outcome.error));
+      return outcome;
+    },
+    prepare(options) {
+      // CVC mode never calls the vault.
+      if (options.mode !== 'cvc') session ??= openSession();
+    },
   };
 }

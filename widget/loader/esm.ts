@@ -1,9 +1,11 @@
 /**
- * tessera.mjs, for bundlers: `loadTessera(vaultUrl)` adds the vault's
- * checkout.js to the page once and resolves with `Tessera`. The vault's
- * origin is part of the security model (the fields talk to nothing else), so
- * the script always comes from the vault and is never bundled.
+ * tessera.mjs, for bundlers and module scripts: `loadTessera(vaultUrl)` adds
+ * the vault's checkout.js to the page once, defines `<tessera-card>` and
+ * resolves with `Tessera`. The vault's origin is part of the security model
+ * (the fields talk to nothing else), so checkout.js always comes from the
+ * vault and is never bundled.
  */
+import { defineTesseraCard } from './element.ts';
 import type { TesseraStatic } from './types.ts';
 
 export type * from './types.ts';
@@ -47,9 +49,15 @@ export function loadTessera(vaultUrl: string): Promise<TesseraStatic> {
     return Promise.reject(new TypeError(`Tessera: already loaded from ${loadingFrom}; one page talks to one vault`));
   }
   loadingFrom = src;
-  loading ??= inject(src).catch((error: unknown) => {
-    loading = undefined;
-    throw error;
-  });
+  loading ??= inject(src).then(
+    (Tessera) => {
+      defineTesseraCard(Tessera);
+      return Tessera;
+    },
+    (error: unknown) => {
+      loading = undefined;
+      throw error;
+    },
+  );
   return loading;
 }

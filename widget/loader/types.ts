@@ -99,10 +99,12 @@ export type TesseraStatic = (publishableKey: string) => Tessera;
 
 /**
  * `<tessera-card publishable-key="pk_…" mode="signup">`: the same card as a
- * light custom element. Attributes: `publishable-key`, `mode`, `save-card`,
- * `customer`, `locale`, `token`, `brand`, `last4`, and the booleans
- * `collect-name` and `collect-postal-code`. Events are the card's, prefixed:
- * `tessera-change` etc., with the payload in `detail`.
+ * light custom element, defined by tessera.mjs's `loadTessera()`.
+ * Attributes: `publishable-key` (read when the element is connected), and
+ * the options `mode`, `save-card`, `customer`, `locale`, `token`, `brand`,
+ * `last4` and the booleans `collect-name` and `collect-postal-code`, whose
+ * changes update the card. Events are the card's, prefixed: `tessera-change`
+ * etc., with the payload in `detail`.
  */
 export interface TesseraCardElement extends HTMLElement {
   /** The underlying card, once connected (for `update()` with a `style`, say). */

@@ -32,3 +32,7 @@ export const NOT_READY: TesseraErrorShape = {
   type: 'invalid_request',
   message: 'The card fields are not mounted and ready.',
 };
+
+/** A `TesseraError`: an `Error` that carries the shape's code, type, message and param. */
+export const toError = (shape: TesseraErrorShape): Error & TesseraErrorShape & { name: 'TesseraError' } =>
+  Object.assign(new Error(shape.message), shape, { name: 'TesseraError' as const });

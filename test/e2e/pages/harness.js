@@ -49,6 +49,21 @@
       cards[name] = { card, events };
     },
 
+    /** `card.destroy()`: the card's slot stays, empty. */
+    destroy(name) {
+      cards[name].card.destroy();
+    },
+
+    /** `card.clear()`. */
+    clear(name) {
+      cards[name].card.clear();
+    },
+
+    /** `card.update(options)`. */
+    update(name, options) {
+      cards[name].card.update(options);
+    },
+
     events(name, type) {
       const events = cards[name]?.events ?? [];
       return type === undefined ? events : events.filter((event) => event.type === type);

@@ -37,6 +37,9 @@ export interface Placement {
 /** What harness.js puts on `window`; the callbacks below run in the page and reach it through this type. */
 interface Harness {
   mount(name: string, key: string, options: CardOptions, placement: Placement): void;
+  update(name: string, options: CardOptions): void;
+  destroy(name: string): void;
+  clear(name: string): void;
   events(name: string, type?: string): CardEventRecord[];
   tokenize(name: string): Promise<TokenizeOutcome>;
   frame(name: string, src: string): void;
@@ -81,6 +84,19 @@ export class ShopPage {
         timeout: READY_TIMEOUT_MS,
       })
       .toBeGreaterThan(0);
+  }
+
+  async destroy(name: string): Promise<void> {
+    await this.page.evaluate((n) => (globalThis as unknown as HarnessWindow).harness.destroy(n), name);
+  }
+
+  async clear(name: string): Promise<void> {
+    await this.page.evaluate((n) => (globalThis as unknown as HarnessWindow).harness.clear(n), name);
+  }
+
+  /** `card.update(options)` on the page. */
+  async update(name: string, options: CardOptions): Promise<void> {
+    await this.page.evaluate(([n, o]) => (globalThis as unknown as HarnessWindow).harness.update(n, o), [name, options] as const);
   }
 
   /** The card's iframe, for locators inside the fields document. */

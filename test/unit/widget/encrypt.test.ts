@@ -1,6 +1,6 @@
 import { base64url, compactDecrypt, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { encryptForVault } from '../../../widget/fields/encrypt.ts';
+import { cardEncrypter } from '../../../widget/fields/encrypt.ts';
 
 /**
  * The fields build their JWE from WebCrypto primitives; jose, which the vault
@@ -13,8 +13,9 @@ async function vaultKeyPair() {
 }
 
 const card = { number: '4242424242424242', exp_month: 12, exp_year: 2030, cvc: '516', name: 'Ada Lovelace' };
+const encryptForVault = (plaintext: object, key: Parameters<typeof cardEncrypter>[0]) => cardEncrypter(key)(JSON.stringify(plaintext));
 
-describe('encryptForVault', () => {
+describe('cardEncrypter', () => {
   it('produces a compact JWE that jose decrypts with exactly ECDH-ES+A256KW and A256GCM', async () => {
     const { privateKey, key } = await vaultKeyPair();
     const jwe = await encryptForVault(card, key);
@@ -35,6 +36,19 @@ describe('encryptForVault', () => {
     expect(Object.keys(header).sort()).toEqual(['alg', 'enc', 'epk', 'iat', 'kid']);
     expect(decodeProtectedHeader(second).epk).not.toEqual(header.epk);
     expect(second).not.toBe(first);
+  });
+
+  it('gives each message of one encrypter its own ephemeral key and content key, made ahead of the call', async () => {
+    const { privateKey, key } = await vaultKeyPair();
+    const encrypt = cardEncrypter(key);
+    const messages = await Promise.all([1, 2, 3].map((n) => encrypt(JSON.stringify({ ...card, cvc: `${n}${n}${n}` }))));
+    const headers = messages.map((jwe) => decodeProtectedHeader(jwe));
+    expect(new Set(headers.map((header) => JSON.stringify(header.epk))).size).toBe(3);
+    expect(new Set(messages.map((jwe) => jwe.split('.')[1])).size).toBe(3);
+    for (const [n, jwe] of messages.entries()) {
+      const { plaintext } = await compactDecrypt(jwe, privateKey);
+      expect(JSON.parse(new TextDecoder().decode(plaintext)).cvc).toBe(`${n + 1}`.repeat(3));
+    }
   });
 
   it('does not decrypt under another key', async () => {

@@ -5,7 +5,6 @@ const key = { kty: 'EC', crv: 'P-256', x: 'x', y: 'y', kid: 'k1', use: 'enc', al
 const config = {
   publishableKey: 'pk_test_1',
   parentOrigin: 'https://shop.example',
-  session: { session: 'ses_1', expires_at: '2026-11-22T10:30:00Z' },
   jwks: { keys: [key] },
 };
 const documentWith = (text: string | undefined) =>
@@ -23,7 +22,7 @@ describe('embedded fields configuration', () => {
     ['has a parent origin that is a wildcard', JSON.stringify({ ...config, parentOrigin: '*' })],
     ['has no encryption key', JSON.stringify({ ...config, jwks: { keys: [] } })],
     ['has an RSA key first', JSON.stringify({ ...config, jwks: { keys: [{ ...key, kty: 'RSA' }] } })],
-    ['has no session', JSON.stringify({ ...config, session: undefined })],
+    ['has no publishable key', JSON.stringify({ ...config, publishableKey: undefined })],
   ])('refuses a configuration that %s', (_name, text) => {
     expect(readFieldsConfig(documentWith(text))).toBeUndefined();
   });

@@ -24,6 +24,8 @@ export const en = {
   card_not_accepted: 'This card cannot be used here. Try another card.',
   network_error: 'We could not reach the payment service. Please try again.',
   failed: 'We could not process your card. Check the details and try again.',
+  rate_limited: 'Too many attempts. Please wait a moment and try again.',
+  sent: 'Your card details were sent securely.',
 };
 
 export type Messages = typeof en;

@@ -25,4 +25,6 @@ export const fr: Messages = {
   card_not_accepted: 'Cette carte ne peut pas être utilisée ici. Essayez une autre carte.',
   network_error: 'Le service de paiement est injoignable. Veuillez réessayer.',
   failed: "Votre carte n'a pas pu être traitée. Vérifiez les informations et réessayez.",
+  rate_limited: 'Trop de tentatives. Patientez un instant, puis réessayez.',
+  sent: 'Les données de votre carte ont été envoyées en toute sécurité.',
 };
