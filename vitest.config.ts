@@ -2,17 +2,39 @@ import { defineConfig } from 'vitest/config';
 import type { TestUserConfig } from 'vitest/node';
 
 /**
- * Three projects, run by `npm test` (test/run.ts) in this order: `unit` and `api`
- * together, then `leaks` alone, after everything else, so that nothing else
- * running can disturb what the leak checks observe.
+ * Four projects, run by `npm test` (test/run.ts) in this order: `unit` and `api`
+ * together, then `api-alone` one file at a time, then `leaks` alone, after
+ * everything else, so that nothing else running can disturb what the leak
+ * checks observe.
  *
  * This file exists so that Vitest never loads vite.config.ts, which only knows
  * the production build modes.
  */
+/**
+ * Most API tests spend much of their time waiting (vault processes starting,
+ * PostgreSQL committing, jobs falling due), so two files run at once even on
+ * two cores. The files below run after them, one at a time: they kill
+ * processes on a lease's schedule, measure the event loop or a server's
+ * time, or start several vault processes, and a second file beside them
+ * would make them slow for the wrong reason.
+ */
+const PARALLEL = 2;
+const ALONE = [
+  'test/api/**/*crash*.test.ts',
+  'test/api/**/*durability*.test.ts',
+  'test/api/**/chaos*.test.ts',
+  'test/api/**/several-nodes*.test.ts',
+  'test/api/**/bench-*.test.ts',
+  'test/api/bulk-resume.test.ts',
+  'test/api/key-rolls.test.ts',
+  'test/api/attacks/dos-free-text.test.ts',
+  'test/api/attacks/server-timeouts.test.ts',
+];
+
 const test: TestUserConfig = {
   // `leaks` runs only when selected (`--project leaks`): the command line's
   // `--project` replaces this default selection.
-  project: ['unit', 'api'],
+  project: ['unit', 'api', 'api-alone'],
   environment: 'node',
   // API tests start real vaults (and databases) in their hooks.
   testTimeout: 30_000,
@@ -27,8 +49,9 @@ const test: TestUserConfig = {
     ...(process.env['TESSERA_TEST_VITEST_REPORT'] ? [['json', { outputFile: process.env['TESSERA_TEST_VITEST_REPORT'] }] satisfies [string, object]] : []),
   ],
   projects: [
-    { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
-    { extends: true, test: { name: 'api', include: ['test/api/**/*.test.ts'] } },
+    { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], sequence: { groupOrder: 0 }, maxWorkers: PARALLEL } },
+    { extends: true, test: { name: 'api', include: ['test/api/**/*.test.ts'], exclude: ALONE, sequence: { groupOrder: 0 }, maxWorkers: PARALLEL } },
+    { extends: true, test: { name: 'api-alone', include: ALONE, sequence: { groupOrder: 1 }, maxWorkers: 1 } },
     { extends: true, test: { name: 'leaks', include: ['test/leaks/**/*.test.ts'] } },
   ],
 };
