@@ -13,6 +13,7 @@ import { CardDecryptPool } from './keys/card-decrypt-pool.ts';
 import { RequestsInFlight } from './http/in-flight.ts';
 import { tokenBatchJob } from './token-batches/processor.ts';
 import { provisionJob } from './network-tokens/job.ts';
+import { completeTokenBatchIfSettled } from './token-batches/complete.ts';
 import { sandboxTokenServices } from './network-tokens/sandbox.ts';
 import { NetworkTokens } from './network-tokens/service.ts';
 import { WebhookEndpoints } from './webhooks/endpoints.ts';
@@ -70,7 +71,16 @@ export async function openVault(
 
     const traffic = new RequestsInFlight();
     const sandboxTsp = sandboxTokenServices(db, config.sandboxTspDelayMs);
-    const networkTokens = new NetworkTokens({ db, log, cards, merchants, audit: new AuditLog(db), services: sandboxTsp, sandbox: sandboxTsp });
+    const networkTokens = new NetworkTokens({
+      db,
+      log,
+      cards,
+      merchants,
+      audit: new AuditLog(db),
+      services: sandboxTsp,
+      sandbox: sandboxTsp,
+      onBatchSettled: (tx, batchId) => completeTokenBatchIfSettled(tx, new AuditLog(db), batchId),
+    });
     const deps: VaultDeps = {
       db,
       log,

@@ -29,6 +29,8 @@ export interface NetworkTokenDeps {
   services: Record<Network, TokenService>;
   /** The sandbox's issuer-side controls (lifecycle), when the services are the sandbox's. */
   sandbox?: Record<Network, SandboxTokenService> | undefined;
+  /** Runs in the transaction that settles a token batch's network token, after the batch row was locked. */
+  onBatchSettled?: ((tx: Queryable, batchId: string) => Promise<unknown>) | undefined;
 }
 
 /** Who asks, and the Idempotency-Key claim the answer is recorded against. */
@@ -220,6 +222,8 @@ export class NetworkTokens {
     const sealed = answer !== undefined && 'dpan' in answer && merchant !== undefined ? cards.seal(merchant, { token: row.id }, { number: answer.dpan }) : undefined;
     const meta = answer !== undefined && 'dpan' in answer ? answer : undefined;
     return db.transaction(async (tx) => {
+      // A batch's token: its row first, the lock every settlement of the batch takes in the same order.
+      if (row.batch_id !== null) await tx.query('select 1 from token_batches where id = $1 for update', [row.batch_id]);
       let record: NetworkTokenRecord = row;
       if (answer !== undefined) {
         const { rows } = await tx.query<NetworkTokenRecord>(
@@ -253,6 +257,8 @@ export class NetworkTokens {
           if (answer.status !== 'deleted') {
             await this.#event(tx, 'network_token.created', record, { actor: row.actor, source: { clientIp: row.client_ip ?? '', requestId: row.request_id ?? '' } });
           }
+          // The batch's last network token completes it, its event after this one's.
+          if (row.batch_id !== null) await this.#deps.onBatchSettled?.(tx, row.batch_id);
           return { record, settled: true as const };
         }
         record = (await this.#row(row.id, tx)) ?? row;

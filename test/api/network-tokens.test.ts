@@ -10,7 +10,8 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, createMerchant, type TestMerchant } from '../support/api.ts';
-import { CARDS, cardPlaintext, encryptCard, nextYear } from '../support/cards.ts';
+import { CARDS, cardPlaintext, encryptCard, nextYear, numberedCard } from '../support/cards.ts';
+import { encryptMany } from '../support/many.ts';
 import { dumpTables } from '../support/leaks.ts';
 import { startTestVault, storageKinds, type TestVault } from '../support/vault.ts';
 import { MerchantDirectory } from '../../server/merchants/service.ts';
@@ -236,6 +237,46 @@ describe.each(storageKinds())('network tokens on %s', (storage) => {
     expect((await lifecycle(merchant, ntok.id, { event: 'pan_update' })).body.error.code).toBe('parameter_invalid');
     expect((await lifecycle(merchant, ntok.id, { event: 'suspend', pan_last4: '1234' })).body.error.code).toBe('parameter_invalid');
     expect((await lifecycle(other, ntok.id, { event: 'suspend' })).body.error.code).toBe('network_token_not_found');
+  });
+
+  it('requests a network token for each reusable token of a batch with network_tokens, spread across issuers, and counts them in token_batch.completed', async () => {
+    const merchant = await createMerchant(vault);
+    const year = nextYear();
+    // Uploaded in BIN order: eight Visa cards, then eight Mastercard ones.
+    const numbers = [...Array.from({ length: 8 }, (_, n) => numberedCard('411111', 300 + n)), ...Array.from({ length: 8 }, (_, n) => numberedCard('555555', 300 + n))];
+    numbers.push(INELIGIBLE, DECLINED);
+    const jwes = await encryptMany(vault.url, numbers.map((number) => ({ number, exp_month: 6, exp_year: year })));
+    const items = jwes.map((card) => ({ card }));
+    items.push({ card: await encryptCard(vault.url, { number: numberedCard('411111', 400), exp_month: 6, exp_year: year }), reusable: false } as never);
+    const accepted = await api(vault.url, 'POST', '/v1/token-batches', {
+      key: merchant.secretKey,
+      json: { correlation_id: 'migration-nt', network_tokens: true, items },
+    });
+    expect(accepted.status, accepted.text).toBe(202);
+    expect(accepted.body.network_tokens).toEqual({ requested: 0, pending: 0, active: 0, ineligible: 0, declined: 0, suspended: 0, deleted: 0 });
+
+    const event = await until('token_batch.completed', async () => (await events(merchant, 'token_batch.completed'))[0], 60_000);
+    expect(event.data.object).toMatchObject({
+      id: accepted.body.id,
+      status: 'completed',
+      correlation_id: 'migration-nt',
+      succeeded: 19,
+      network_tokens: { requested: 18, active: 16, ineligible: 1, declined: 1, pending: 0 },
+    });
+    const created = await events(merchant, 'network_token.created');
+    expect(created).toHaveLength(18);
+    for (const e of created) expect(e.data.object.correlation_id).toBe('migration-nt');
+
+    // The requests went out in the order of the jobs' claims: not the upload's BIN order.
+    const { rows } = await vault.vault.db.query<{ network: string }>(
+      `select n.network from network_tokens n join jobs j on j.kind = 'network_token.provision' and j.key = n.id
+        where n.batch_id = $1 and n.network in ('visa', 'mastercard') and n.pan_last4 not in ('0010', '0028')
+        order by j.run_at, j.id`,
+      [accepted.body.id],
+    );
+    const order = rows.map((r) => r.network);
+    expect(order).toHaveLength(16);
+    expect(order.slice(0, 8)).not.toEqual(Array(8).fill('visa'));
   });
 
   it('never shows a network token number or cryptogram in answers, events, logs or the database', async () => {
