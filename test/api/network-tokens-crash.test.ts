@@ -36,6 +36,8 @@ describe.each(storageKinds())('network tokens across a kill -9 on %s', (storage)
       const env: Record<string, string> = {
         TESSERA_JOB_LEASE_MS: '1000',
         TESSERA_JOB_POLL_MS: '100',
+        // One process each: the kill must take every request in flight with it.
+        TESSERA_WORKERS: '1',
         // Slow enough that the kill finds requests in flight.
         TESSERA_SANDBOX_TSP_DELAY_MS: '300-600',
         ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
