@@ -75,7 +75,8 @@ describe.each(storageKinds())('network tokens across a kill -9 on %s', (storage)
       }
 
       if (storage === 'postgres') {
-        // A second vault process on the same database: both ask for one Visa card and account at once.
+        // A second vault process on the same database: both ask for one Visa card and account at once (explicitly: background requests off).
+        await api(first.url, 'PATCH', '/v1/merchant', { key: merchant.secretKey, json: { network_tokens: false } });
         const second = await startVaultProcess({ dataDir, env });
         running.push(second);
         const card = () => encryptCard(first.url, cardPlaintext({ number: numberedCard('411111', 900), cvc: '123' }));
