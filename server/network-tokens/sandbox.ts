@@ -110,12 +110,21 @@ export class SandboxTokenService implements TokenService {
     const tokenId = this.#rules.tokenIdPrefix + (await this.#mac('token', reuseKey ?? `request/${request.requestId}`)).slice(0, 24);
     const bin = number.slice(0, 6);
     const tokenExpYear = Math.max(request.card.exp_year, new Date().getUTCFullYear() + 3);
-    // Two requests at once for one reused token: the second insert does nothing and both read the one row.
-    await this.#db.query(
-      `insert into sandbox_tsp_tokens (network, token_id, requestor, reuse_key, status, active_at, token_exp_month, token_exp_year,
-                                       pan_last4, pan_exp_month, pan_exp_year, par, card_art_id, issuer_name)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-       on conflict do nothing`,
+    // One statement: the token (two requests at once for one reused token: the second insert does nothing and
+    // both read the one row) and the request id it answers from now on.
+    const { rows } = await this.#db.query<TokenRow>(
+      `with made as (
+         insert into sandbox_tsp_tokens (network, token_id, requestor, reuse_key, status, active_at, token_exp_month, token_exp_year,
+                                         pan_last4, pan_exp_month, pan_exp_year, par, card_art_id, issuer_name)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         on conflict do nothing
+         returning ${TOKEN_COLUMNS}
+       ), asked as (
+         insert into sandbox_tsp_requests (network, request_id, token_id) values ($1, $15, $2) on conflict do nothing
+       )
+       select ${TOKEN_COLUMNS} from made
+       union all
+       select ${TOKEN_COLUMNS} from sandbox_tsp_tokens where network = $1 and token_id = $2 and not exists (select 1 from made)`,
       [
         this.network,
         tokenId,
@@ -132,17 +141,9 @@ export class SandboxTokenService implements TokenService {
         `${this.network[0]!.toUpperCase()}001${(await this.#mac('par', panRef)).slice(0, 25).toUpperCase()}`,
         `art_${(await this.#mac('art', this.network, bin)).slice(0, 16)}`,
         this.#rules.issuers[parseInt(createHash('sha256').update(bin).digest('hex').slice(0, 8), 16) % this.#rules.issuers.length]!,
+        request.requestId,
       ],
     );
-    await this.#db.query(`insert into sandbox_tsp_requests (network, request_id, token_id) values ($1, $2, $3) on conflict do nothing`, [
-      this.network,
-      request.requestId,
-      tokenId,
-    ]);
-    const { rows } = await this.#db.query<TokenRow>(`select ${TOKEN_COLUMNS} from sandbox_tsp_tokens where network = $1 and token_id = $2`, [
-      this.network,
-      tokenId,
-    ]);
     return this.#state(await this.#settlePending(rows[0]!));
   }
 
