@@ -222,6 +222,19 @@ describe.each(storageKinds())('network tokens on %s', (storage) => {
     expect((await events(merchant, 'network_token.updated')).map((e) => e.data.object.pan_last4)).toEqual(['9876']);
   });
 
+  it('seals the network token number again after a data key roll, so payments keep using it once the old key is destroyed', async () => {
+    const merchant = await createMerchant(vault);
+    const token = await tokenize(merchant, ACTIVE.visa);
+    expect((await ask(merchant, token, { account_id: 'roll' })).body.status).toBe('active');
+    const rolled = await api(vault.url, 'POST', `/v1/merchants/${merchant.id}/data-key/roll`, { key: vault.adminKey, json: {} });
+    expect(rolled.status, rolled.text).toBe(201);
+    let done = await api(vault.url, 'POST', '/v1/keys/reencrypt', { key: vault.adminKey, json: {} });
+    while (done.body.remaining > 0) done = await api(vault.url, 'POST', '/v1/keys/reencrypt', { key: vault.adminKey, json: {} });
+    const versions = await vault.vault.db.query<{ version: number }>('select version from merchant_data_keys where merchant_id = $1', [merchant.id]);
+    expect(versions.rows).toEqual([{ version: 2 }]);
+    expect((await pay(merchant, token)).credential).toBe('network_token');
+  });
+
   it('refuses bad requests with a clear code and stores nothing', async () => {
     const merchant = await createMerchant(vault);
     const token = await tokenize(merchant, ACTIVE.visa);
