@@ -5,7 +5,7 @@ import { clientOf } from './client.ts';
 import { setting, shopIdPattern, type Shop } from './context.ts';
 import { fromVault, parseBody, ShopError } from './errors.ts';
 import { orderView } from './shop-routes.ts';
-import { VaultRequestError, type VaultPayment, type VaultWebhookDelivery, type VaultWebhookEndpoint } from './vault-client.ts';
+import { VaultRequestError, type VaultPayment, type VaultToken, type VaultWebhookDelivery, type VaultWebhookEndpoint } from './vault-client.ts';
 
 const Login = z.strictObject({ password: z.string().min(1).max(200) });
 const Settings = z.strictObject({ captureAtCheckout: z.boolean().optional(), uniqueTokens: z.boolean().optional(), networkTokens: z.boolean().optional() });
@@ -63,21 +63,20 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
       `select saved_cards.token, users.email from saved_cards join users on users.id = saved_cards.user_id order by saved_cards.created_at desc limit $1`,
       [SAVED_CARDS_SHOWN],
     )).rows;
-    // A card the vault no longer has (deleted elsewhere) is left out.
-    const savedCards = (
-      await Promise.all(
-        saved.map(async (row) => {
-          const token = await vault.readToken(row.token).catch(() => undefined);
-          if (token === undefined) return undefined;
-          const nt = token.network_token ?? null;
-          return {
-            customer: row.email,
-            card: { brand: token.card.brand, last4: token.card.last4, expMonth: token.card.exp_month, expYear: token.card.exp_year },
-            networkToken: nt && { id: nt.id, network: nt.network, status: nt.status, cardArtId: nt.card_art_id },
-          };
-        }),
-      )
-    ).filter((card) => card !== undefined);
+    // One page of the vault's newest tokens, not a read per card; a card it no longer has (deleted elsewhere) is left out.
+    const tokens = saved.length === 0 ? new Map<string, VaultToken>() : new Map((await vault.recentTokens()).map((token) => [token.token, token]));
+    const savedCards = saved.flatMap((row) => {
+      const token = tokens.get(row.token);
+      if (token === undefined) return [];
+      const nt = token.network_token ?? null;
+      return [
+        {
+          customer: row.email,
+          card: { brand: token.card.brand, last4: token.card.last4, expMonth: token.card.exp_month, expYear: token.card.exp_year },
+          networkToken: nt && { id: nt.id, network: nt.network, status: nt.status, cardArtId: nt.card_art_id },
+        },
+      ];
+    });
     res.json({
       settings: {
         captureAtCheckout: await setting<boolean>(db, 'capture_at_checkout'),

@@ -205,6 +205,11 @@ export class VaultClient {
     return this.#call(TokenSchema, 'GET', `/v1/tokens/${encodeURIComponent(token)}`);
   }
 
+  /** The merchant's newest tokens (at most 100, one page), each with its network token. */
+  async recentTokens(): Promise<VaultToken[]> {
+    return (await this.#call(listOf(TokenSchema), 'GET', '/v1/tokens?limit=100')).data;
+  }
+
   async deleteToken(token: string): Promise<void> {
     await this.#call(z.object({ deleted: z.literal(true) }), 'DELETE', `/v1/tokens/${encodeURIComponent(token)}`);
   }
