@@ -37,6 +37,8 @@ import type { Db } from './storage/db.ts';
 import { tokenBatchRoutes } from './token-batches/routes.ts';
 import { TokenBatches } from './token-batches/service.ts';
 import { tokenRoutes } from './tokens/routes.ts';
+import { networkTokenRoutes } from './network-tokens/routes.ts';
+import type { NetworkTokens } from './network-tokens/service.ts';
 import { TokenVault } from './tokens/service.ts';
 
 export interface VaultDeps {
@@ -67,6 +69,8 @@ export interface VaultDeps {
   webhooks: { endpoints: WebhookEndpoints; allowLocal: boolean };
   /** Requests being answered, which token batches step aside for. */
   requestsInFlight?: RequestsInFlight;
+  /** Network tokens from the card networks' token services (the sandbox's). */
+  networkTokens: NetworkTokens;
 }
 
 /** JSON bodies above this are refused (413); a card JWE is at most 8 KiB. */
@@ -128,7 +132,8 @@ export function createApp(deps: VaultDeps): Express {
   );
   app.use(merchantRoutes({ merchants, adminKey: deps.adminKey, idempotency, audit, responseSeal: deps.responseSeal }));
   app.use(sessionRoutes({ merchants, sessions, idempotency, limits }));
-  app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, audit, limits }));
+  app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, audit, limits, networkTokens: deps.networkTokens }));
+  app.use(networkTokenRoutes({ networkTokens: deps.networkTokens, merchants, idempotency }));
   app.use(paymentRoutes({ payments, merchants, idempotency }));
   app.use(tokenBatchRoutes({ batches: new TokenBatches({ db: deps.db, audit }), merchants, idempotency, audit }));
   app.use(

@@ -20,6 +20,7 @@ const USAGE = `Usage:
   tessera keys rewrap [--batch-size <n>]
   tessera audit verify [--expect <chain>:<seq>:<hash> …]
   tessera tokens import <cards.csv> [--correlation-id <id>] [--out <results.csv>] [--secret-key-file <path>] [--batch-size <1-10000>]
+    [--network-tokens]
 
 audit verify recomputes every audit chain and prints what it checked and each
 problem as JSON; it exits with 1 when it finds any. --expect is a chain head
@@ -31,7 +32,8 @@ machine, sends them as token batches, shows the progress and writes a results
 CSV (default <cards>.results.csv): row, reference, status, token, brand, last4,
 exp_month, exp_year, error_code, error_message. Input columns: number, exp_month,
 exp_year (required), cvc, name, postal_code, reference, customer, reusable,
-decline_duplicates. It exits with 3 when some rows failed.
+decline_duplicates. --network-tokens asks the card networks for a network token for
+each reusable token (token batches' network_tokens). It exits with 3 when some rows failed.
 
 Options:
   --url <url>   the vault (default: $TESSERA_URL, else http://localhost:$PORT or 4000)
@@ -113,6 +115,7 @@ const { values, positionals } = (() => {
         'expires-in': { type: 'string' },
         expect: { type: 'string', multiple: true },
         'correlation-id': { type: 'string' },
+        'network-tokens': { type: 'boolean' },
         out: { type: 'string' },
         'secret-key-file': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -212,6 +215,7 @@ switch (command) {
         file,
         out,
         correlationId: values['correlation-id'],
+        networkTokens: values['network-tokens'] ?? false,
         batchSize,
       });
       console.error(`tessera: ${succeeded} rows tokenized, ${failed} failed; results in ${out}`);

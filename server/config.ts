@@ -67,6 +67,15 @@ const VaultEnv = z.object({
   /** Background jobs: the safety-net poll behind LISTEN/NOTIFY, and how long a claim holds without renewal. */
   TESSERA_JOB_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   TESSERA_JOB_LEASE_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  /** The sandbox token services' simulated latency in milliseconds: `120`, or a range `50-300` (the default). */
+  TESSERA_SANDBOX_TSP_DELAY_MS: z
+    .string()
+    .regex(/^\d{1,5}(-\d{1,5})?$/, 'must be milliseconds like 100 or a range like 50-300')
+    .default('50-300')
+    .transform((text) => {
+      const [min, max = min] = text.split('-').map(Number) as [number, number?];
+      return { min: Math.min(min, max), max: Math.max(min, max) };
+    }),
   /** Threads that decrypt the cards of token batches (default: one per core). */
   TESSERA_DECRYPT_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   /** Vault processes sharing the port; more than one needs PostgreSQL (the embedded database has one owner). */
@@ -104,6 +113,8 @@ export interface VaultConfig {
   maintenanceSeconds: number;
   jobs: { pollMs: number; leaseMs: number };
   webhooks: { allowLocal: boolean; retrySchedule: number[] };
+  /** The sandbox token services' latency, drawn between min and max for each request. */
+  sandboxTspDelayMs: { min: number; max: number };
   workers: number;
   /** Worker threads of the card decrypt pool (token batches). */
   decryptThreads: number;
@@ -152,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     maintenanceSeconds: e.TESSERA_MAINTENANCE_SECONDS,
     jobs: { pollMs: e.TESSERA_JOB_POLL_MS, leaseMs: e.TESSERA_JOB_LEASE_MS },
     webhooks: { allowLocal: e.TESSERA_WEBHOOK_ALLOW_LOCAL === '1', retrySchedule: e.TESSERA_WEBHOOK_RETRY_SCHEDULE },
+    sandboxTspDelayMs: e.TESSERA_SANDBOX_TSP_DELAY_MS,
     // PostgreSQL: one process per core, so HTTP and validation run on every core; embedded: the one owner.
     workers: e.TESSERA_WORKERS ?? (e.DATABASE_URL === undefined ? 1 : availableParallelism()),
     // A batch's decryption may use every core: the pool's threads only work while a batch runs.

@@ -42,6 +42,7 @@ export const ERRORS = define({
   webhook_endpoint_not_found: { type: 'invalid_request', message: 'No such webhook endpoint.' },
   webhook_delivery_not_found: { type: 'invalid_request', message: 'No such webhook delivery.' },
   token_batch_not_found: { type: 'invalid_request', message: 'No such token batch.' },
+  network_token_not_found: { type: 'invalid_request', message: 'No such network token.' },
   // 409
   replayed_ciphertext: { type: 'invalid_request', message: 'This card ciphertext was already used; encrypt the card again.' },
   token_used: { type: 'invalid_request', message: 'This single-use token was already used.' },
@@ -64,6 +65,7 @@ export const ERRORS = define({
   payment_not_refundable: { type: 'invalid_request', message: 'Only a captured payment with an amount left to refund can be refunded.' },
   amount_too_large: { type: 'invalid_request', message: 'The amount is more than the payment allows.' },
   too_many_webhook_endpoints: { type: 'invalid_request', message: 'A merchant has at most 16 webhook endpoints; delete one first.' },
+  network_token_unavailable: { type: 'invalid_request', message: 'This network token has no token at the network that this change can apply to.' },
   webhook_url_not_allowed: { type: 'invalid_request', message: 'Webhook URLs must be https:// and reach a public address.' },
   // 429 / 5xx
   rate_limited: { type: 'rate_limit', message: 'Too many requests; retry later.' },

@@ -12,6 +12,10 @@ import { deliveryJob } from './webhooks/deliveries.ts';
 import { CardDecryptPool } from './keys/card-decrypt-pool.ts';
 import { RequestsInFlight } from './http/in-flight.ts';
 import { tokenBatchJob } from './token-batches/processor.ts';
+import { provisionJob } from './network-tokens/job.ts';
+import { completeTokenBatchIfSettled } from './token-batches/complete.ts';
+import { sandboxTokenServices } from './network-tokens/sandbox.ts';
+import { NetworkTokens } from './network-tokens/service.ts';
 import { WebhookEndpoints } from './webhooks/endpoints.ts';
 import { WebhookSender } from './webhooks/sender.ts';
 import { loadAdminKey } from './keys/admin-key.ts';
@@ -66,6 +70,17 @@ export async function openVault(
     const declines = new DeclineVelocity(config.declines);
 
     const traffic = new RequestsInFlight();
+    const sandboxTsp = sandboxTokenServices(db, config.sandboxTspDelayMs);
+    const networkTokens = new NetworkTokens({
+      db,
+      log,
+      cards,
+      merchants,
+      audit: new AuditLog(db),
+      services: sandboxTsp,
+      sandbox: sandboxTsp,
+      onBatchSettled: (tx, batchId) => completeTokenBatchIfSettled(tx, new AuditLog(db), batchId),
+    });
     const deps: VaultDeps = {
       db,
       log,
@@ -85,12 +100,14 @@ export async function openVault(
       widget: options.widget ?? loadWidgetAssets(DEFAULT_DIST_DIR),
       webhooks: { endpoints: new WebhookEndpoints(db, master), allowLocal: config.webhooks.allowLocal },
       requestsInFlight: traffic,
+      networkTokens,
     };
     const sender = new WebhookSender({ allowLocal: config.webhooks.allowLocal });
     const jobs = new JobRunner({ db, log, ...config.jobs });
     jobs.register(deliveryJob({ db, endpoints: deps.webhooks.endpoints, sender, retrySchedule: config.webhooks.retrySchedule, log }));
     const decryptPool = new CardDecryptPool({ threads: config.decryptThreads, log, throttled: () => traffic.busy });
     const audit = new AuditLog(db);
+    jobs.register(provisionJob(networkTokens));
     jobs.register(tokenBatchJob({ db, log, cards: { ...deps, audit }, merchants, pool: decryptPool, audit, traffic }));
     if (options.jobs !== false) await jobs.start();
     const maintenance = startMaintenance(

@@ -42,6 +42,8 @@ async function act(work: () => Promise<unknown>, done: string): Promise<void> {
 function cardItem(card: SavedCard): HTMLLIElement {
   const label = describeCard(card);
   const actions = el('div', { className: 'card-actions' });
+  // The card network's own token for this card: payments on it go with a fresh cryptogram instead of the card number.
+  if (card.networkToken?.status === 'active') actions.append(el('span', { className: 'badge status-captured' }, 'Network token active'));
   if (card.isDefault) {
     actions.append(el('span', { className: 'badge' }, 'Default'));
   } else {

@@ -1,6 +1,7 @@
 /**
  * The merchant dashboard: orders with their payments (capture, void,
- * refund), the capture and unique-tokens settings, the secret key roll, the
+ * refund), the capture, unique-tokens and network-tokens settings, the saved
+ * cards with their network tokens (and the sandbox issuer's changes), the secret key roll, the
  * webhook deliveries (with Resend), and the vault's audit events — all
  * through the shop's backend, which holds the secret key and the webhook
  * secret (this page never sees either, not even a new one).
@@ -39,8 +40,16 @@ interface KeyRoll {
   previousKeysExpireAt: string | null;
 }
 
+/** A saved card and its network token (never the network token's number: the vault does not send it). */
+interface SavedCardRow {
+  customer: string;
+  card: { brand: string; last4: string; expMonth: number; expYear: number };
+  networkToken: { id: string; network: string; status: string; cardArtId: string | null } | null;
+}
+
 interface Dashboard {
-  settings: { captureAtCheckout: boolean; uniqueTokens: boolean };
+  settings: { captureAtCheckout: boolean; uniqueTokens: boolean; networkTokens: boolean };
+  savedCards: SavedCardRow[];
   orders: DashboardOrder[];
   keyRoll: KeyRoll | null;
   events: AuditEvent[];
@@ -116,6 +125,44 @@ function orderRow(order: DashboardOrder): HTMLTableRowElement {
     el('td', {}, formatAmount(order.amount, order.currency)),
     el('td', {}, order.card ? describeCard(order.card) : '—'),
     el('td', {}, el('span', { className: `badge status-${status}` }, status)),
+    actions,
+  );
+}
+
+/** Which issuer-side changes a network token's status allows. */
+const LIFECYCLE: Record<string, ('suspend' | 'resume' | 'delete' | 'reissue')[]> = {
+  active: ['suspend', 'delete', 'reissue'],
+  suspended: ['resume', 'delete'],
+};
+const LIFECYCLE_LABELS = { suspend: 'Suspend', resume: 'Resume', delete: 'Delete', reissue: 'Reissue card' } as const;
+
+function savedCardRow(row: SavedCardRow): HTMLTableRowElement {
+  const nt = row.networkToken;
+  const label = describeCard(row.card);
+  const actions = el('td', { className: 'actions' });
+  for (const event of nt ? (LIFECYCLE[nt.status] ?? []) : []) {
+    const button = el('button', { type: 'button', className: 'button' }, LIFECYCLE_LABELS[event]);
+    button.setAttribute('aria-label', `${LIFECYCLE_LABELS[event]}: network token of ${label} (${row.customer})`);
+    button.addEventListener('click', async () => {
+      button.setAttribute('aria-disabled', 'true');
+      try {
+        const { networkToken } = await postJson<{ networkToken: { status: string } }>(`/api/dashboard/network-tokens/${nt!.id}/lifecycle`, { event });
+        notices.progress(`Network token of ${label}: ${networkToken.status}.`);
+        await render();
+      } catch (failure) {
+        notices.error(failureMessage(failure) ?? '');
+        button.removeAttribute('aria-disabled');
+      }
+    });
+    actions.append(button);
+  }
+  return el(
+    'tr',
+    {},
+    el('td', {}, row.customer),
+    el('td', {}, label),
+    el('td', {}, nt ? el('span', { className: `badge network-token-${nt.status}` }, `${nt.network} · ${nt.status}`) : '—'),
+    el('td', {}, nt?.cardArtId ? el('code', {}, nt.cardArtId) : '—'),
     actions,
   );
 }
@@ -241,6 +288,10 @@ async function render(): Promise<void> {
   byId('dashboard').hidden = false;
   byId<HTMLInputElement>('capture-at-checkout').checked = dashboard.settings.captureAtCheckout;
   byId<HTMLInputElement>('unique-tokens').checked = dashboard.settings.uniqueTokens;
+  byId<HTMLInputElement>('network-tokens').checked = dashboard.settings.networkTokens;
+  byId<HTMLTableElement>('saved-cards-table').tBodies[0]!.replaceChildren(
+    ...(dashboard.savedCards.length ? dashboard.savedCards.map(savedCardRow) : [el('tr', {}, el('td', { colSpan: 5 }, 'No saved cards yet.'))]),
+  );
   byId('key-roll').textContent = describeKeyRoll(dashboard.keyRoll);
   const orders = byId<HTMLTableElement>('orders-table').tBodies[0]!;
   orders.replaceChildren(...(dashboard.orders.length ? dashboard.orders.map(orderRow) : [el('tr', {}, el('td', { colSpan: 6 }, 'No orders yet.'))]));
@@ -249,7 +300,7 @@ async function render(): Promise<void> {
   await renderWebhooks();
 }
 
-async function saveSetting(name: 'captureAtCheckout' | 'uniqueTokens', input: HTMLInputElement): Promise<void> {
+async function saveSetting(name: 'captureAtCheckout' | 'uniqueTokens' | 'networkTokens', input: HTMLInputElement): Promise<void> {
   try {
     await callShop('PATCH', '/api/dashboard/settings', { [name]: input.checked });
     notices.progress('Setting saved.');
@@ -261,7 +312,11 @@ async function saveSetting(name: 'captureAtCheckout' | 'uniqueTokens', input: HT
 
 async function main(): Promise<void> {
   void initHeader();
-  for (const [id, name] of [['capture-at-checkout', 'captureAtCheckout'], ['unique-tokens', 'uniqueTokens']] as const) {
+  for (const [id, name] of [
+    ['capture-at-checkout', 'captureAtCheckout'],
+    ['unique-tokens', 'uniqueTokens'],
+    ['network-tokens', 'networkTokens'],
+  ] as const) {
     const input = byId<HTMLInputElement>(id);
     input.addEventListener('change', () => void saveSetting(name, input));
   }

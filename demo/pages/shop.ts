@@ -85,6 +85,8 @@ export interface SavedCard {
   expMonth: number;
   expYear: number;
   isDefault: boolean;
+  /** The card's network token at its card network, when the shop has network tokens on. */
+  networkToken: { status: string } | null;
 }
 
 export interface Order {

@@ -31,6 +31,7 @@ const cardView = (row: SavedCardRow, token: VaultToken, defaultCard: string | nu
   last4: token.card.last4,
   expMonth: token.card.exp_month,
   expYear: token.card.exp_year,
+  networkToken: token.network_token ? { status: token.network_token.status } : null,
   isDefault: row.id === defaultCard,
 });
 

@@ -5,10 +5,15 @@ import { clientOf } from './client.ts';
 import { setting, shopIdPattern, type Shop } from './context.ts';
 import { fromVault, parseBody, ShopError } from './errors.ts';
 import { orderView } from './shop-routes.ts';
-import { VaultRequestError, type VaultPayment, type VaultWebhookDelivery, type VaultWebhookEndpoint } from './vault-client.ts';
+import { VaultRequestError, type VaultPayment, type VaultToken, type VaultWebhookDelivery, type VaultWebhookEndpoint } from './vault-client.ts';
 
 const Login = z.strictObject({ password: z.string().min(1).max(200) });
-const Settings = z.strictObject({ captureAtCheckout: z.boolean().optional(), uniqueTokens: z.boolean().optional() });
+const Settings = z.strictObject({ captureAtCheckout: z.boolean().optional(), uniqueTokens: z.boolean().optional(), networkTokens: z.boolean().optional() });
+const NetworkTokenId = z.string().regex(/^ntok_[A-Za-z0-9]{1,64}$/);
+/** The issuer-side changes the dashboard drives in the sandbox; `reissue` is a new expiry from the issuer (pan_update). */
+const Lifecycle = z.strictObject({ event: z.enum(['suspend', 'resume', 'delete', 'reissue']) });
+/** How many saved cards the dashboard lists. */
+const SAVED_CARDS_SHOWN = 50;
 const OrderId = z.string().regex(shopIdPattern('ord'));
 /** How long the keys before the new one keep working, in seconds: the vault's own bounds (0 … 7 days). */
 const KeyRoll = z.strictObject({ expiresIn: z.number().int().min(0).max(7 * 86400) });
@@ -54,8 +59,31 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
       `select orders.*, users.email from orders left join users on users.id = orders.user_id
         where orders.attempts > 0 order by orders.created_at desc limit 50`,
     )).rows;
+    const saved = (await db.query<{ token: string; email: string }>(
+      `select saved_cards.token, users.email from saved_cards join users on users.id = saved_cards.user_id order by saved_cards.created_at desc limit $1`,
+      [SAVED_CARDS_SHOWN],
+    )).rows;
+    // One page of the vault's newest tokens, not a read per card; a card it no longer has (deleted elsewhere) is left out.
+    const tokens = saved.length === 0 ? new Map<string, VaultToken>() : new Map((await vault.recentTokens()).map((token) => [token.token, token]));
+    const savedCards = saved.flatMap((row) => {
+      const token = tokens.get(row.token);
+      if (token === undefined) return [];
+      const nt = token.network_token ?? null;
+      return [
+        {
+          customer: row.email,
+          card: { brand: token.card.brand, last4: token.card.last4, expMonth: token.card.exp_month, expYear: token.card.exp_year },
+          networkToken: nt && { id: nt.id, network: nt.network, status: nt.status, cardArtId: nt.card_art_id },
+        },
+      ];
+    });
     res.json({
-      settings: { captureAtCheckout: await setting<boolean>(db, 'capture_at_checkout'), uniqueTokens: merchant.unique_tokens },
+      settings: {
+        captureAtCheckout: await setting<boolean>(db, 'capture_at_checkout'),
+        uniqueTokens: merchant.unique_tokens,
+        networkTokens: merchant.network_tokens,
+      },
+      savedCards,
       orders: orders.map((order) => ({ ...orderView(order), customer: order.email ?? 'guest', payment: paymentView(byId.get(order.payment_id ?? '')) })),
       payments: payments.map(paymentView),
       keyRoll,
@@ -69,8 +97,33 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
     if (changes.captureAtCheckout !== undefined) {
       await db.query(`update settings set value = $1 where name = 'capture_at_checkout'`, [JSON.stringify(changes.captureAtCheckout)]);
     }
-    const merchant = changes.uniqueTokens === undefined ? await vault.merchant() : await vault.updateMerchant({ unique_tokens: changes.uniqueTokens });
-    res.json({ captureAtCheckout: await setting<boolean>(db, 'capture_at_checkout'), uniqueTokens: merchant.unique_tokens });
+    const vaultChanges = {
+      ...(changes.uniqueTokens === undefined ? {} : { unique_tokens: changes.uniqueTokens }),
+      ...(changes.networkTokens === undefined ? {} : { network_tokens: changes.networkTokens }),
+    };
+    const merchant = Object.keys(vaultChanges).length === 0 ? await vault.merchant() : await vault.updateMerchant(vaultChanges);
+    res.json({
+      captureAtCheckout: await setting<boolean>(db, 'capture_at_checkout'),
+      uniqueTokens: merchant.unique_tokens,
+      networkTokens: merchant.network_tokens,
+    });
+  });
+
+  // The sandbox lets the merchant play the issuer: each click is one change at the card network, which the vault follows.
+  router.post('/network-tokens/:id/lifecycle', async (req, res) => {
+    await requireDashboard(req);
+    const id = parseBody(NetworkTokenId, req.params['id']);
+    const { event } = parseBody(Lifecycle, req.body);
+    const change = event === 'reissue' ? { event: 'pan_update', exp_month: 12, exp_year: new Date().getUTCFullYear() + 5 } : { event };
+    try {
+      const updated = await vault.networkTokenLifecycle(id, change, `lifecycle-${id}-${randomUUID()}`);
+      res.json({ networkToken: { id: updated.id, network: updated.network, status: updated.status, cardArtId: updated.card_art_id } });
+    } catch (error) {
+      if (error instanceof VaultRequestError && error.code === 'network_token_unavailable') {
+        throw new ShopError(422, 'network_token_unavailable', 'The card network has no token left to change (it was deleted).');
+      }
+      throw fromVault(error, log);
+    }
   });
 
   // The new key stays in this process and its data folder: the answer says only when the keys before it stop working.

@@ -5,6 +5,16 @@ const VAULT_TIMEOUT_MS = 10_000;
 
 const CardSchema = z.object({ brand: z.string(), last4: z.string(), exp_month: z.number().int(), exp_year: z.number().int() });
 
+/** A token's network token, as far as the shop shows it: never the network token number (the vault never sends it). */
+const NetworkTokenSchema = z.object({
+  id: z.string().regex(/^ntok_[A-Za-z0-9]+$/),
+  network: z.string(),
+  status: z.string(),
+  card_art_id: z.string().nullable(),
+  token_last4: z.string().nullable(),
+});
+export type VaultNetworkToken = z.infer<typeof NetworkTokenSchema>;
+
 /** The part of the vault's token object the shop uses; the vault sends more (fingerprint, dates). */
 const TokenSchema = z.object({
   token: z.string(),
@@ -12,6 +22,8 @@ const TokenSchema = z.object({
   customer: z.string().nullable(),
   used_at: z.string().nullable(),
   card: CardSchema,
+  /** On reads: the token's newest network token, or null. */
+  network_token: NetworkTokenSchema.nullable().optional(),
 });
 export type VaultToken = z.infer<typeof TokenSchema>;
 
@@ -37,7 +49,7 @@ export type VaultPayment = z.infer<typeof PaymentSchema>;
 
 const RefundSchema = z.object({ id: z.string(), amount: z.number(), payment: PaymentSchema });
 
-const MerchantSchema = z.object({ id: z.string(), name: z.string(), unique_tokens: z.boolean() });
+const MerchantSchema = z.object({ id: z.string(), name: z.string(), unique_tokens: z.boolean(), network_tokens: z.boolean() });
 export type VaultMerchant = z.infer<typeof MerchantSchema>;
 
 const EventSchema = z.object({
@@ -193,6 +205,11 @@ export class VaultClient {
     return this.#call(TokenSchema, 'GET', `/v1/tokens/${encodeURIComponent(token)}`);
   }
 
+  /** The merchant's newest tokens (at most 100, one page), each with its network token. */
+  async recentTokens(): Promise<VaultToken[]> {
+    return (await this.#call(listOf(TokenSchema), 'GET', '/v1/tokens?limit=100')).data;
+  }
+
   async deleteToken(token: string): Promise<void> {
     await this.#call(z.object({ deleted: z.literal(true) }), 'DELETE', `/v1/tokens/${encodeURIComponent(token)}`);
   }
@@ -229,8 +246,13 @@ export class VaultClient {
     return this.#call(MerchantSchema, 'GET', '/v1/merchant');
   }
 
-  updateMerchant(changes: { unique_tokens: boolean }): Promise<VaultMerchant> {
+  updateMerchant(changes: { unique_tokens?: boolean; network_tokens?: boolean }): Promise<VaultMerchant> {
     return this.#call(MerchantSchema, 'PATCH', '/v1/merchant', changes);
+  }
+
+  /** The sandbox's issuer-side change of a network token (suspend, resume, delete, a reissued card). */
+  networkTokenLifecycle(id: string, change: { event: string; exp_month?: number; exp_year?: number }, idempotencyKey: string): Promise<VaultNetworkToken> {
+    return this.#call(NetworkTokenSchema, 'POST', `/v1/sandbox/network-tokens/${encodeURIComponent(id)}/lifecycle`, change, idempotencyKey);
   }
 
   async events(): Promise<VaultEvent[]> {

@@ -8,7 +8,10 @@
 export interface AuthorizationRequest {
   /** The vault's reference for this authorization (a payment id, or a verification id). */
   reference: string;
+  /** The card number, or a network token's number (with its cryptogram in `networkToken`). */
   card: { number: string; exp_month: number; exp_year: number; cvc?: string | undefined };
+  /** A network token authorization: the cryptogram the token service made for this one payment. */
+  networkToken?: { cryptogram: string; eci: string } | undefined;
   amount: number;
   currency: string;
   /** Customer-initiated (the shopper is present), or merchant-initiated on a saved card. */

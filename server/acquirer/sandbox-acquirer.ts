@@ -1,4 +1,5 @@
 import type { Queryable } from '../storage/db.ts';
+import { redeemSandboxCryptogram } from '../network-tokens/sandbox.ts';
 import { AcquirerError, type Acquirer, type AuthorizationRequest, type AuthorizationResult } from './acquirer.ts';
 
 /** Declines by card number, as in the API's table of sandbox test cards. */
@@ -29,7 +30,9 @@ export class SandboxAcquirer implements Acquirer {
   }
 
   async authorize(request: AuthorizationRequest): Promise<AuthorizationResult> {
-    const declineCode = DECLINES[request.card.number] ?? null;
+    // A network token goes with a cryptogram the network checks: good for one authorization only.
+    const badCryptogram = request.networkToken !== undefined && !(await redeemSandboxCryptogram(this.#db, request.networkToken.cryptogram));
+    const declineCode = badCryptogram ? 'invalid_cryptogram' : (DECLINES[request.card.number] ?? null);
     const { rows } = await this.#db.query<{ approved: boolean; decline_code: string | null; seen_before: boolean }>(
       `insert into sandbox_acquirer_authorizations (reference, approved, decline_code)
        values ($1, $2, $3)

@@ -43,6 +43,8 @@ export interface ImportOptions {
   file: string;
   out: string;
   correlationId: string | undefined;
+  /** Each batch asks for network tokens for its reusable tokens. */
+  networkTokens?: boolean | undefined;
   batchSize: number;
 }
 
@@ -100,7 +102,12 @@ export async function importTokens(options: ImportOptions): Promise<{ succeeded:
     const slice = planned.slice(start, start + options.batchSize);
     // Encrypted just before it is sent: each JWE's iat is checked against its batch's acceptance.
     const items = await encryptAll(slice, key);
-    const batch = await submit(options, { ...(options.correlationId === undefined ? {} : { correlation_id: options.correlationId }), items }, `tokens-import-${runId}-${batches.length}`).catch(
+    const body = {
+      ...(options.correlationId === undefined ? {} : { correlation_id: options.correlationId }),
+      ...(options.networkTokens ? { network_tokens: true } : {}),
+      items,
+    };
+    const batch = await submit(options, body, `tokens-import-${runId}-${batches.length}`).catch(
       (error: unknown) => {
         // The vault names the batch's item (`items.12.reference`): the merchant fixes a row of the file.
         const item = error instanceof Refused ? /^items\.(\d+)\.(\w+)$/.exec(error.param ?? '') : null;

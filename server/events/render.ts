@@ -2,6 +2,7 @@ import { tokenRecordOf } from '../cards/records.ts';
 import { paymentBody } from '../payments/serialize.ts';
 import type { PaymentRecord } from '../payments/service.ts';
 import { tokenBody } from '../tokens/serialize.ts';
+import { networkTokenBody, type NetworkTokenRecord } from '../network-tokens/serialize.ts';
 import type { EventType } from './types.ts';
 
 /** An event as it is stored: an audit entry with a type and the vault's record of the object after the change. */
@@ -32,9 +33,11 @@ function eventObject(type: EventType, data: unknown): unknown {
   const record = (typeof data === 'string' ? JSON.parse(data) : data) as Record<string, unknown>;
   if (type.startsWith('token.')) return tokenBody(tokenRecordOf(record));
   if (type.startsWith('payment.')) return paymentBody(paymentRecordOf(record));
+  if (type.startsWith('network_token.')) return networkTokenBody(record as unknown as NetworkTokenRecord);
   return record;
 }
 
 function paymentRecordOf(record: Record<string, unknown>): PaymentRecord {
-  return { ...(record as unknown as PaymentRecord), created_at: new Date(String(record['created_at'])), updated_at: new Date(String(record['updated_at'])) };
+  // Payments recorded before network tokens went on the card number.
+  return { ...(record as unknown as PaymentRecord), credential: record['credential'] === 'network_token' ? 'network_token' : 'pan', created_at: new Date(String(record['created_at'])), updated_at: new Date(String(record['updated_at'])) };
 }

@@ -13,6 +13,8 @@ export const EVENT_TYPES = [
   'payment.refunded',
   'payment.declined',
   'token_batch.completed',
+  'network_token.created',
+  'network_token.updated',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

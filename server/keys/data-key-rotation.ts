@@ -36,6 +36,12 @@ const OUTDATED_PENDING = `
    where p.data_key_version < m.data_key_version
    limit $1`;
 
+/** Network token numbers (DPANs) sealed under an older data key version, each bound to its network token's id. */
+const OUTDATED_DPANS = `
+  select n.merchant_id, n.id as token, '' as fingerprint, n.dpan_sealed as card_sealed, n.dpan_key_sealed as card_key_sealed, n.data_key_version
+    from network_tokens n join merchants m on m.id = n.merchant_id
+   where n.dpan_sealed is not null and n.data_key_version < m.data_key_version`;
+
 interface OldCard extends StoredCard {
   merchant_id: string;
   token: string;
@@ -71,7 +77,7 @@ export class DataKeyRotation {
     const batchSize = options.batchSize ?? 200;
     let reencrypted = 0;
     for (;;) {
-      const done = (await this.#tokens(batchSize)) + (await this.#pending(batchSize));
+      const done = (await this.#tokens(batchSize)) + (await this.#pending(batchSize)) + (await this.#dpans(batchSize));
       reencrypted += done;
       if (done === 0 || Date.now() >= (options.deadline ?? Infinity)) break;
     }
@@ -88,6 +94,21 @@ export class DataKeyRotation {
 
   #pending(batchSize: number): Promise<number> {
     return this.#batch('token_pending_cards', OUTDATED_PENDING, batchSize, (row) => ({ pendingFingerprint: row.fingerprint }));
+  }
+
+  /** Network token numbers, sealed like cards: the same batches, into their own columns. */
+  async #dpans(batchSize: number): Promise<number> {
+    const { rows } = await this.#db.query<OldCard>(`${OUTDATED_DPANS} limit $1`, [batchSize]);
+    const sealed = await this.#reseal(rows, (row) => ({ token: row.token }));
+    if (sealed.length === 0) return 0;
+    const { rowCount } = await this.#db.query(
+      `update network_tokens n set dpan_sealed = u.card_sealed, dpan_key_sealed = u.card_key_sealed, data_key_version = u.version
+         from unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::integer[], $6::bytea[])
+              as u(merchant_id, id, card_sealed, card_key_sealed, version, was)
+        where n.merchant_id = u.merchant_id and n.id = u.id and n.dpan_sealed = u.was`,
+      updateArrays(sealed),
+    );
+    return rowCount;
   }
 
   async #batch(table: 'tokens' | 'token_pending_cards', select: string, batchSize: number, ownerOf: (row: OldCard) => CardOwner): Promise<number> {
@@ -120,6 +141,7 @@ export class DataKeyRotation {
         where k.merchant_id = m.id and k.version <> m.data_key_version
           and not exists (select 1 from tokens t where t.merchant_id = k.merchant_id and t.data_key_version = k.version and t.card_sealed is not null)
           and not exists (select 1 from token_pending_cards p where p.merchant_id = k.merchant_id and p.data_key_version = k.version)
+          and not exists (select 1 from network_tokens n where n.merchant_id = k.merchant_id and n.data_key_version = k.version and n.dpan_sealed is not null)
         returning k.merchant_id, k.version`,
     );
     if (rows.length === 0) return 0;
@@ -133,7 +155,8 @@ export class DataKeyRotation {
     const { rows } = await this.#db.query<{ n: number }>(
       `select (select count(*) from (${OUTDATED_CARDS}) outdated)::int
             + (select count(*) from token_pending_cards p join merchants m on m.id = p.merchant_id
-                where p.data_key_version < m.data_key_version)::int as n`,
+                where p.data_key_version < m.data_key_version)::int
+            + (select count(*) from (${OUTDATED_DPANS}) dpans)::int as n`,
     );
     return rows[0]!.n;
   }

@@ -18,6 +18,7 @@ export async function ensureDemoMerchant(merchants: MerchantDirectory, dataDir: 
     name: DEMO_MERCHANT_NAME,
     allowed_origins: [DEMO_MERCHANT_ORIGIN],
     unique_tokens: false,
+    network_tokens: false,
   });
   const path = demoMerchantPath(dataDir);
   const file = { merchant_id: merchant.id, publishable_key: merchant.publishable_key, secret_key: secretKey };

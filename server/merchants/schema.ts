@@ -24,6 +24,7 @@ export const CreateMerchantSchema = z.strictObject({
   name: MerchantName,
   allowed_origins: z.array(OriginSchema).max(20).default([]),
   unique_tokens: z.boolean().default(false),
+  network_tokens: z.boolean().default(false),
   webhook_url: WebhookUrlSchema.nullable().optional(),
 });
 export type CreateMerchantInput = z.infer<typeof CreateMerchantSchema>;
@@ -33,6 +34,7 @@ export const UpdateMerchantSchema = z
     name: MerchantName,
     allowed_origins: z.array(OriginSchema).max(20),
     unique_tokens: z.boolean(),
+    network_tokens: z.boolean(),
     webhook_url: WebhookUrlSchema.nullable(),
   })
   .partial();

@@ -9,6 +9,8 @@ export interface Merchant extends MerchantKeyMaterial {
   name: string;
   allowed_origins: string[];
   unique_tokens: boolean;
+  /** Every new reusable token gets a network token requested in the background. */
+  network_tokens: boolean;
   webhook_url: string | null;
   publishable_key: string;
   created_at: Date;
@@ -23,7 +25,7 @@ export interface MerchantWithKeys {
 }
 
 /** A merchant with its current data key: select ${COLUMNS} from ${MERCHANT} where … */
-const COLUMNS = `m.id, m.name, m.allowed_origins, m.unique_tokens, m.webhook_url, m.publishable_key,
+const COLUMNS = `m.id, m.name, m.allowed_origins, m.unique_tokens, m.network_tokens, m.webhook_url, m.publishable_key,
   k.key_sealed as data_key_sealed, m.data_key_version, m.fingerprint_key_sealed, m.created_at`;
 const MERCHANT = `merchants m join merchant_data_keys k on k.merchant_id = m.id and k.version = m.data_key_version`;
 
@@ -74,9 +76,19 @@ export class MerchantDirectory {
     const secretKey = `sk_test_${randomBase62(24)}`;
     const sealed = this.#keys.generate(id);
     await tx.query(
-      `insert into merchants (id, name, allowed_origins, unique_tokens, webhook_url, publishable_key, data_key_version, fingerprint_key_sealed)
-       values ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [id, input.name, input.allowed_origins, input.unique_tokens, input.webhook_url ?? null, publishableKey, sealed.dataKeyVersion, sealed.fingerprintKeySealed],
+      `insert into merchants (id, name, allowed_origins, unique_tokens, network_tokens, webhook_url, publishable_key, data_key_version, fingerprint_key_sealed)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [
+        id,
+        input.name,
+        input.allowed_origins,
+        input.unique_tokens,
+        input.network_tokens,
+        input.webhook_url ?? null,
+        publishableKey,
+        sealed.dataKeyVersion,
+        sealed.fingerprintKeySealed,
+      ],
     );
     await tx.query('insert into merchant_data_keys (merchant_id, version, key_sealed) values ($1, $2, $3)', [id, sealed.dataKeyVersion, sealed.dataKeySealed]);
     await tx.query('insert into merchant_secret_keys (key_hash, merchant_id) values ($1, $2)', [hashSecretKey(secretKey), id]);
@@ -212,7 +224,8 @@ export class MerchantDirectory {
            name = coalesce($2, name),
            allowed_origins = coalesce($3, allowed_origins),
            unique_tokens = coalesce($4, unique_tokens),
-           webhook_url = case when $5::boolean then $6 else webhook_url end
+           webhook_url = case when $5::boolean then $6 else webhook_url end,
+           network_tokens = coalesce($7, network_tokens)
          where id = $1
          returning *
        )
@@ -224,6 +237,7 @@ export class MerchantDirectory {
         changes.unique_tokens ?? null,
         changes.webhook_url !== undefined,
         changes.webhook_url ?? null,
+        changes.network_tokens ?? null,
       ],
     );
     return rows[0]!;
@@ -256,6 +270,7 @@ export function merchantBody(merchant: Merchant) {
     name: merchant.name,
     allowed_origins: merchant.allowed_origins,
     unique_tokens: merchant.unique_tokens,
+    network_tokens: merchant.network_tokens,
     webhook_url: merchant.webhook_url,
     publishable_key: merchant.publishable_key,
     created_at: merchant.created_at.toISOString(),

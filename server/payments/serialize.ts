@@ -15,6 +15,7 @@ export function paymentBody(payment: PaymentRecord) {
     reference: payment.reference,
     recurring: payment.recurring,
     decline_code: payment.decline_code,
+    credential: payment.credential,
     created_at: payment.created_at.toISOString(),
     updated_at: payment.updated_at.toISOString(),
   };

@@ -19,6 +19,7 @@ import type { TokenRecord } from '../cards/records.ts';
 import type { DeclineVelocity } from '../velocity/declines.ts';
 import { parseCvcPlaintext } from '../cards/cvc.ts';
 import type { CreatePaymentInput } from './schema.ts';
+import type { NetworkTokens } from '../network-tokens/service.ts';
 import { paymentBody, refundBody } from './serialize.ts';
 
 export type PaymentStatus = 'authorized' | 'captured' | 'voided' | 'refunded' | 'partially_refunded' | 'declined';
@@ -36,6 +37,8 @@ export interface PaymentRecord {
   reference: string | null;
   recurring: boolean;
   decline_code: string | null;
+  /** What the authorization went on: the card number, or the token's network token. */
+  credential: 'pan' | 'network_token';
   created_at: Date;
   updated_at: Date;
 }
@@ -57,7 +60,7 @@ export interface PaymentContext {
 
 // bigint columns come back as strings from `pg`; the API speaks numbers (amounts stay far below 2^53).
 const COLUMNS = `id, token, status, amount::float8 as amount, currency, amount_captured::float8 as amount_captured,
-  amount_refunded::float8 as amount_refunded, brand, last4, reference, recurring, decline_code, created_at, updated_at`;
+  amount_refunded::float8 as amount_refunded, brand, last4, reference, recurring, decline_code, credential, created_at, updated_at`;
 
 interface TokenForPayment extends StoredCard {
   readable: boolean;
@@ -92,8 +95,10 @@ export class PaymentService {
   readonly #acquirer: Acquirer;
   readonly #audit: AuditLog;
   readonly #declines: DeclineVelocity;
+  readonly #networkTokens: NetworkTokens | undefined;
 
-  constructor(deps: CardServiceDeps) {
+  constructor(deps: CardServiceDeps & { networkTokens?: NetworkTokens | undefined }) {
+    this.#networkTokens = deps.networkTokens;
     this.#db = deps.db;
     this.#keyring = deps.keyring;
     this.#cards = deps.cards;
@@ -137,11 +142,18 @@ export class PaymentService {
     }
 
     const id = acquirerReference('pay', ctx.claim);
+    // An active network token is used, with a cryptogram for this payment; else (none yet, suspended, deleted) the card number.
+    // Details waiting to be proven are a card number's: they go as typed.
+    const network = pending === undefined ? await this.#networkTokens?.credential(merchant, input.token) : undefined;
     let outcome: AuthorizationResult;
     try {
       outcome = await this.#acquirer.authorize({
         reference: id,
-        card: { number: card.number, exp_month: details.exp_month, exp_year: details.exp_year, cvc },
+        card:
+          network === undefined
+            ? { number: card.number, exp_month: details.exp_month, exp_year: details.exp_year, cvc }
+            : { number: network.number, exp_month: network.exp_month, exp_year: network.exp_year },
+        ...(network === undefined ? {} : { networkToken: { cryptogram: network.cryptogram, eci: network.eci } }),
         amount: input.amount,
         currency: input.currency,
         initiator: cvc === undefined ? 'merchant' : 'customer',
@@ -170,8 +182,9 @@ export class PaymentService {
         if (recorded.rowCount === 0) return { refusal: new VaultError('replayed_ciphertext', { param: 'cvc' }) };
       }
       const { rows } = await tx.query<PaymentRecord>(
-        `insert into payments (merchant_id, id, token, status, amount, currency, amount_captured, brand, last4, reference, recurring, decline_code)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        `insert into payments (merchant_id, id, token, status, amount, currency, amount_captured, brand, last4, reference, recurring, decline_code,
+                               credential)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          returning ${COLUMNS}`,
         [
           merchant.id,
@@ -186,6 +199,7 @@ export class PaymentService {
           input.reference ?? null,
           input.recurring,
           declineCode,
+          network === undefined ? 'pan' : 'network_token',
         ],
       );
       // Pending details that were used are spent either way; approved, they are the card now.

@@ -15,7 +15,8 @@ import type { MerchantDirectory } from '../merchants/service.ts';
 import type { Db, Queryable } from '../storage/db.ts';
 import { callFunction } from '../storage/functions.ts';
 import { prepareToken, type PreparedToken, type TokenOutcome } from '../tokens/create.ts';
-import { tokenBatchBody, type TokenBatchRecord } from './serialize.ts';
+import type { TokenBatchRecord } from './serialize.ts';
+import { completeTokenBatchIfSettled, requestBatchNetworkTokens } from './complete.ts';
 import { BATCH_COLUMNS, TOKEN_BATCH_JOB } from './service.ts';
 
 export interface TokenBatchProcessorDeps {
@@ -211,6 +212,8 @@ class BatchRun {
     if (this.#deps.db.kind === 'pglite') await this.#deps.traffic?.whenIdle(YIELD_TO_REQUESTS_MS);
 
     await this.#deps.db.transaction(async (tx) => {
+      // The batch requests its tokens' network tokens itself, at its end (complete.ts), not each as it is made.
+      await tx.query(`select set_config('tessera.defer_network_tokens', 'on', true)`);
       const { rows } = await callFunction<Record<string, string>>(tx, 'tessera_create_batch_tokens', {
         batch_id: batch.id,
         merchant_id: merchant.id,
@@ -240,9 +243,14 @@ class BatchRun {
     });
   }
 
-  /** Completes the batch once no item is pending: its status, its event and the job's completion commit together. */
+  /**
+   * Once no item is pending: the batch's network tokens are requested (when
+   * it asks for them), and the batch is completed with its event unless
+   * they are still to settle (their jobs complete it then) — all with the
+   * job's completion.
+   */
   async #finish(batch: BatchRow): Promise<void> {
-    await this.#deps.db.transaction(async (tx) => {
+    const completed = await this.#deps.db.transaction(async (tx) => {
       await tx.query('select 1 from token_batches where id = $1 for update', [batch.id]);
       const { rows: left } = await tx.query<{ pending: number }>(
         `select count(*)::integer as pending from token_batch_items where batch_id = $1 and state = 'pending'`,
@@ -250,30 +258,11 @@ class BatchRun {
       );
       // Items still pending (a run whose lease ran out wrote meanwhile, or this one lost its way): the next claim goes on.
       if ((left[0]?.pending ?? 0) > 0) throw new Error(`token batch ${batch.id}: items are still pending at its end`);
-      const { rows } = await tx.query<TokenBatchRecord>(
-        `update token_batches set status = 'completed', completed_at = now(), updated_at = now()
-          where id = $1 and status <> 'completed'
-          returning ${BATCH_COLUMNS}`,
-        [batch.id],
-      );
-      const completed = rows[0];
-      if (completed !== undefined) {
-        await this.#deps.audit.record(
-          {
-            merchantId: batch.merchant_id,
-            actor: batch.actor,
-            action: 'token_batch.completed',
-            outcome: 'succeeded',
-            clientIp: batch.client_ip,
-            requestId: batch.request_id,
-            event: { type: 'token_batch.completed', data: tokenBatchBody(completed) },
-          },
-          tx,
-        );
-      }
+      await requestBatchNetworkTokens(tx, batch.id);
       await this.#job.complete(tx);
+      return completeTokenBatchIfSettled(tx, this.#deps.audit, batch.id);
     });
-    this.#deps.log.info({ token_batch: batch.id }, 'token batch completed');
+    this.#deps.log.info({ token_batch: batch.id }, completed ? 'token batch completed' : 'token batch tokenized; its network tokens are being requested');
   }
 }
 

@@ -36,6 +36,8 @@ export const TokenBatchItem = z.strictObject({
 
 export const TokenBatchRequest = z.strictObject({
   correlation_id: Reference.optional(),
+  /** Request a network token for each reusable token the batch makes. */
+  network_tokens: z.boolean().default(false),
   items: z.array(TokenBatchItem).min(1).max(TOKEN_BATCH_MAX_ITEMS),
 });
 

@@ -1,4 +1,5 @@
 import { ERRORS, type ErrorCode } from '../errors.ts';
+import type { NetworkTokenStatus } from '../network-tokens/token-service.ts';
 
 /** A batch as stored (`token_batches`). */
 export interface TokenBatchRecord {
@@ -12,6 +13,9 @@ export interface TokenBatchRecord {
   failed: number;
   created_at: Date;
   completed_at: Date | null;
+  /** Whether the batch requests network tokens, and how many of them are in each state. */
+  network_tokens: boolean;
+  network_token_counts: Partial<Record<NetworkTokenStatus, number>> | null;
 }
 
 /** An item's outcome as stored (`token_batch_items`, once processed). */
@@ -42,6 +46,16 @@ export function tokenBatchBody(batch: TokenBatchRecord) {
     failed: batch.failed,
     created_at: batch.created_at.toISOString(),
     completed_at: batch.completed_at === null ? null : batch.completed_at.toISOString(),
+    ...(batch.network_tokens ? { network_tokens: networkTokenCounts(batch.network_token_counts ?? {}) } : {}),
+  };
+}
+
+/** A batch's network tokens: how many were requested, and how many are in each state. */
+function networkTokenCounts(counts: Partial<Record<NetworkTokenStatus, number>>) {
+  const states = ['pending', 'active', 'ineligible', 'declined', 'suspended', 'deleted'] as const;
+  return {
+    requested: states.reduce((sum, state) => sum + (counts[state] ?? 0), 0),
+    ...Object.fromEntries(states.map((state) => [state, counts[state] ?? 0])),
   };
 }
 

@@ -18,7 +18,9 @@ export const TOKEN_BATCH_JOB = 'token_batch.process';
  */
 export const TOKEN_BATCH_JOB_ATTEMPTS = 200;
 
-export const BATCH_COLUMNS = 'id, merchant_id, correlation_id, status, total, processed, succeeded, failed, created_at, completed_at';
+export const BATCH_COLUMNS = `id, merchant_id, correlation_id, status, total, processed, succeeded, failed, created_at, completed_at, network_tokens,
+  (select json_object_agg(status, n) from (select status, count(*)::integer as n from network_tokens where batch_id = token_batches.id group by status) s)
+    as network_token_counts`;
 
 /**
  * Token batches, as the API sees them: accepted whole (the batch, its items
@@ -49,10 +51,20 @@ export class TokenBatches {
     const { items } = input;
     return this.#db.transaction(async (tx) => {
       const { rows } = await tx.query<TokenBatchRecord>(
-        `insert into token_batches (id, merchant_id, correlation_id, total, actor, client_ip, request_id)
-         values ($1, $2, $3, $4, $5, $6, $7)
+        `insert into token_batches (id, merchant_id, correlation_id, total, actor, client_ip, request_id, network_tokens)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
          returning ${BATCH_COLUMNS}`,
-        [id, merchant.id, input.correlation_id ?? null, items.length, write.actor, write.source.clientIp, write.source.requestId],
+        [
+          id,
+          merchant.id,
+          input.correlation_id ?? null,
+          items.length,
+          write.actor,
+          write.source.clientIp,
+          write.source.requestId,
+          // A merchant with network tokens on gets them for a batch's tokens too, as for every reusable token.
+          input.network_tokens || merchant.network_tokens,
+        ],
       );
       await tx.query(
         `insert into token_batch_items (batch_id, item_index, card, reference, customer, reusable, decline_duplicates)

@@ -36,8 +36,8 @@ export async function listTokens(
 }
 
 /**
- * Destroys the stored card — its ciphertext and its own key — the CVC and
- * any details waiting to be proven; the token answers 404 from then on. The
+ * Destroys the stored card — its ciphertext and its own key — the CVC,
+ * any details waiting to be proven and its network tokens' numbers; the token answers 404 from then on. The
  * audit entry is written by the same statement.
  */
 export async function deleteToken(db: Queryable, merchantId: string, token: string, actor: string, source: AuditSource): Promise<void> {
@@ -49,6 +49,10 @@ export async function deleteToken(db: Queryable, merchantId: string, token: stri
         returning token, ${TOKEN_RECORD}
      ), pending as (
        delete from token_pending_cards where merchant_id = $1 and token in (select token from deleted)
+     ), network as (
+       -- The card's network tokens are of no use without it: their numbers go with it.
+       update network_tokens set dpan_sealed = null, dpan_key_sealed = null, updated_at = now()
+        where merchant_id = $1 and token in (select token from deleted) and dpan_sealed is not null
      )
      insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id, event_type, data)
      select $3, $1, $4, 'token.deleted', 'succeeded', token, $5, $6, 'token.deleted', record::jsonb from deleted`,

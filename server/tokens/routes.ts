@@ -23,6 +23,7 @@ import {
 import { browserTokenBody, bulkUpdateBody, createdTokenBody, tokenBody } from './serialize.ts';
 import type { BulkItem } from './bulk-update.ts';
 import type { TokenVault } from './service.ts';
+import type { NetworkTokens } from '../network-tokens/service.ts';
 
 // Other routes import it from here.
 export { sendStored } from '../http/idempotent.ts';
@@ -34,6 +35,7 @@ export interface TokenRouteDeps {
   idempotency: IdempotencyStore;
   audit: AuditLog;
   limits: { perIp: RateLimiter; perKey: RateLimiter };
+  networkTokens: NetworkTokens;
 }
 
 export function tokenRoutes(deps: TokenRouteDeps): Router {
@@ -71,8 +73,9 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
       limit: query.limit,
       startingAfter: query.starting_after,
     });
+    const networkTokens = await deps.networkTokens.newestFor(merchant.id, page.tokens.map((t) => t.token));
     await deps.audit.record(entry);
-    res.json({ object: 'list', data: page.tokens.map(tokenBody), has_more: page.hasMore });
+    res.json({ object: 'list', data: page.tokens.map((t) => tokenBody(t, networkTokens.get(t.token) ?? null)), has_more: page.hasMore });
   });
 
   router.get('/v1/tokens/:token', requireSecretKey(deps.merchants), async (req, res) => {
@@ -80,8 +83,9 @@ export function tokenRoutes(deps: TokenRouteDeps): Router {
     const token = tokenInPath(req);
     const entry = auditing(req, { merchantId: merchant.id, action: 'token.read', token: echoableTokenName(token) ?? undefined });
     const record = await deps.tokens.get(merchant.id, token);
+    const networkToken = (await deps.networkTokens.newestFor(merchant.id, [record.token])).get(record.token) ?? null;
     await deps.audit.record(entry);
-    res.json(tokenBody(record));
+    res.json(tokenBody(record, networkToken));
   });
 
   // Not in the v1 contract: account verification of a token the card fields made (see TokenVault.verify).
@@ -174,7 +178,7 @@ async function createFromServer(deps: TokenRouteDeps, req: Request) {
         claim,
         actor: entry.actor,
         source: auditSource(req),
-        render: (outcome) => ({ status: outcome.existing ? 200 : 201, body: JSON.stringify(createdTokenBody(outcome)) }),
+        render: (outcome) => ({ status: outcome.existing ? 200 : 201, body: JSON.stringify(createdTokenBody(outcome, merchant.network_tokens)) }),
       },
     ),
   );

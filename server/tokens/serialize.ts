@@ -2,11 +2,16 @@ import { errorBody } from '../http/error-response.ts';
 import type { BulkOutcome } from './bulk-update.ts';
 import type { TokenOutcome } from './create.ts';
 import type { TokenRecord } from '../cards/records.ts';
+import { networkTokenBody, type NetworkTokenRecord } from '../network-tokens/serialize.ts';
+import { networkOf } from '../network-tokens/token-service.ts';
 
 const iso = (date: Date | null) => (date === null ? null : date.toISOString());
 
-/** The token object of the API, as the merchant's server sees it. */
-export function tokenBody(token: TokenRecord) {
+/**
+ * The token object of the API, as the merchant's server sees it; reads add
+ * its newest network token (null when it has none).
+ */
+export function tokenBody(token: TokenRecord, networkToken?: NetworkTokenRecord | null) {
   return {
     token: token.token,
     reusable: token.reusable,
@@ -23,12 +28,16 @@ export function tokenBody(token: TokenRecord) {
     created_at: iso(token.created_at),
     used_at: iso(token.used_at),
     expires_at: iso(token.expires_at),
+    ...(networkToken === undefined ? {} : { network_token: networkToken === null ? null : networkTokenBody(networkToken) }),
   };
 }
 
-export function createdTokenBody(outcome: TokenOutcome) {
+/** `networkTokens`: the merchant's setting, under which a new reusable token's network token is being requested. */
+export function createdTokenBody(outcome: TokenOutcome, networkTokens = false) {
+  const requested = networkTokens && !outcome.existing && outcome.token.reusable && networkOf(outcome.token.brand) !== undefined;
   return {
     ...tokenBody(outcome.token),
+    ...(requested ? { network_token: { status: 'pending' as const } } : {}),
     ...(outcome.existing ? { existing: true } : {}),
     ...(outcome.verification === undefined ? {} : { verification: outcome.verification }),
   };

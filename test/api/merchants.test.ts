@@ -18,7 +18,7 @@ async function tessera(vault: TestVault, ...args: string[]): Promise<unknown> {
   return JSON.parse(stdout);
 }
 
-const MERCHANT_FIELDS = ['allowed_origins', 'created_at', 'id', 'name', 'publishable_key', 'unique_tokens', 'webhook_url'];
+const MERCHANT_FIELDS = ['allowed_origins', 'created_at', 'id', 'name', 'network_tokens', 'publishable_key', 'unique_tokens', 'webhook_url'];
 
 describe.each(storageKinds())('merchants, settings and admin requests on %s', (storage) => {
   let vault: TestVault;

@@ -115,6 +115,17 @@ describe.each(storageKinds())('tessera tokens import on %s', (storage) => {
     expect(run.stderr).toContain('unknown column exp_yr');
   }, 60_000);
 
+  it('asks for a network token for each reusable token with --network-tokens', async () => {
+    const input = join(work, 'network-tokens.csv');
+    writeFileSync(input, `number,exp_month,exp_year,reference,reusable\n5555555555554444,1,${YEAR},nt-1,\n4242424242424242,2,${YEAR},nt-2,false\n`);
+    const out = join(work, 'network-tokens.results.csv');
+    const run = await tessera(['tokens', 'import', input, '--url', vault.url, '--secret-key-file', join(work, 'secret-key'), '--out', out, '--network-tokens']);
+    expect(run.code, run.stderr).toBe(0);
+    const [saved] = parse(readFileSync(out, 'utf8'), { columns: true }) as { token: string }[];
+    const read = await api(vault.url, 'GET', `/v1/tokens/${saved!.token}`, { key: merchant.secretKey });
+    expect(read.body.network_token).toMatchObject({ network: 'mastercard', status: expect.stringMatching(/^(pending|active)$/) });
+  }, 60_000);
+
   it('names the row when the vault refuses a batch for one of its references', async () => {
     const input = join(work, 'pan-in-reference.csv');
     writeFileSync(input, `number,exp_month,exp_year,reference\n5555555555554444,1,${YEAR},ok-1\n5555555555554444,2,${YEAR},card 4242 4242 4242 4242\n`);

@@ -1,0 +1,119 @@
+/**
+ * `npm run bench:network-tokens`: does background provisioning keep up with
+ * tokenization? A vault (in this process, so the benchmark can watch its
+ * database) takes POST /v1/tokens at concurrency 16 for BENCH_SECONDS, first
+ * with `network_tokens` off, then on, with the sandbox token services at
+ * their default latency (50–300 ms). Printed: the tokenize rate and p50/p99
+ * of each half, the rise of p99, the pending backlog (network tokens not yet
+ * settled) sampled every 250 ms — its largest and its last value — and how
+ * long the backlog takes to drain after the load stops. BENCH_STORAGE=postgres
+ * runs it on a throwaway PostgreSQL instead of PGlite.
+ */
+import { Agent, request } from 'node:http';
+import { CompactEncrypt, generateKeyPair, importJWK, type JWK } from 'jose';
+import { api, createMerchant } from '../test/support/api.ts';
+import { CARDS, cardPlaintext, fetchJwks, randomCard } from '../test/support/cards.ts';
+import { startThrowawayPostgres } from '../test/support/postgres.ts';
+import { startTestVault } from '../test/support/vault.ts';
+import { percentile, sortedCopy } from './stats.ts';
+
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 20);
+const CONCURRENCY = 16;
+const MAX_REQUESTS = 20_000;
+const storage = process.env['BENCH_STORAGE'] === 'postgres' ? 'postgres' : 'pglite';
+
+async function ciphertexts(jwk: JWK, count: number): Promise<string[]> {
+  const key = await importJWK({ ...jwk, alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW');
+  const { privateKey: epk } = await generateKeyPair('ECDH-ES+A256KW', { extractable: true });
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    out.push(
+      await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(cardPlaintext({ number: randomCard(), cvc: CARDS.visa.cvc }))))
+        .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: jwk.kid!, iat: Math.floor(Date.now() / 1000) })
+        .setKeyManagementParameters({ epk })
+        .encrypt(key),
+    );
+  }
+  return out;
+}
+
+function post(agent: Agent, url: URL, secretKey: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent, headers: { authorization: `Bearer ${secretKey}`, 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const postgres = storage === 'postgres' ? await startThrowawayPostgres({ name: 'bench-network-tokens' }) : undefined;
+if (postgres !== undefined) process.env['TESSERA_TEST_PG_URL'] = postgres.url;
+const vault = await startTestVault({ storage, name: 'bench-network-tokens' });
+try {
+  const merchant = await createMerchant(vault, { name: 'Bench Shop' });
+  const [jwk] = await fetchJwks(vault.url);
+  const url = new URL('/v1/tokens', vault.url);
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const backlog = async () =>
+    (await vault.vault.db.query<{ n: number }>('select count(*)::int as n from network_tokens where merchant_id = $1 and settled_at is null', [merchant.id])).rows[0]!.n;
+
+  const half = async (label: string) => {
+    const jwes = await ciphertexts(jwk!, MAX_REQUESTS / 2);
+    const latencies: number[] = [];
+    let next = 0;
+    let errors = 0;
+    const samples: number[] = [];
+    const sampler = setInterval(() => void backlog().then((n) => samples.push(n)), 250);
+    const started = performance.now();
+    const until = started + SECONDS * 1000;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (performance.now() < until && next < jwes.length) {
+          const body = JSON.stringify({ card: jwes[next++], reusable: true });
+          const t = performance.now();
+          const status = await post(agent, url, merchant.secretKey, body);
+          latencies.push(performance.now() - t);
+          if (status !== 201) errors++;
+        }
+      }),
+    );
+    clearInterval(sampler);
+    const seconds = (performance.now() - started) / 1000;
+    const sorted = sortedCopy(latencies);
+    const result = {
+      label,
+      requests: latencies.length,
+      errors,
+      rate: latencies.length / seconds,
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      maxBacklog: Math.max(0, ...samples),
+      lastBacklog: samples.at(-1) ?? 0,
+    };
+    console.log(
+      `${label}: ${result.requests} tokenizations (${errors} errors) at ${result.rate.toFixed(1)}/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms; ` +
+        `pending network tokens: at most ${result.maxBacklog}, ${result.lastBacklog} at the end`,
+    );
+    return result;
+  };
+
+  console.log(`network tokens bench on ${storage}: ${SECONDS} s per half, concurrency ${CONCURRENCY}, sandbox latency 50–300 ms`);
+  const off = await half('network_tokens off');
+  await api(vault.url, 'PATCH', '/v1/merchant', { key: merchant.secretKey, json: { network_tokens: true } });
+  const on = await half('network_tokens on ');
+  const stopped = performance.now();
+  while ((await backlog()) > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+  const drain = (performance.now() - stopped) / 1000;
+  const settled = await vault.vault.db.query<{ status: string; n: number }>(
+    'select status, count(*)::int as n from network_tokens where merchant_id = $1 group by status order by status',
+    [merchant.id],
+  );
+  console.log(`p99 rise with network_tokens on: ${(((on.p99 - off.p99) / off.p99) * 100).toFixed(1)} %`);
+  console.log(`backlog drained ${drain.toFixed(1)} s after the load stopped; network tokens: ${settled.rows.map((r) => `${r.status} ${r.n}`).join(', ')}`);
+  agent.destroy();
+} finally {
+  await vault.close();
+  await postgres?.destroy();
+}

@@ -1,0 +1,40 @@
+import { Router, type Request } from 'express';
+import { auditing, auditSource } from '../audit/audit.ts';
+import { merchantOf, requireSecretKey } from '../http/auth.ts';
+import { parseInput } from '../http/errors.ts';
+import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
+import type { IdempotencyStore } from '../idempotency/idempotency.ts';
+import type { MerchantDirectory } from '../merchants/service.ts';
+import { echoableTokenName, TokenPath } from '../tokens/schema.ts';
+import { LifecycleRequest, NetworkTokenPath, NetworkTokenRequest } from './schema.ts';
+import type { NetworkTokens } from './service.ts';
+
+/** `POST /v1/tokens/{token}/network-token` and the sandbox's issuer-side lifecycle (api.md), with the secret key. */
+export function networkTokenRoutes(deps: { networkTokens: NetworkTokens; merchants: MerchantDirectory; idempotency: IdempotencyStore }): Router {
+  const router = Router();
+  const secret = requireSecretKey(deps.merchants);
+
+  router.post('/v1/tokens/:token/network-token', secret, async (req, res) => {
+    const merchant = merchantOf(req);
+    const { token } = parseInput(TokenPath, { token: String(req.params['token']) });
+    const entry = auditing(req, { merchantId: merchant.id, action: 'network_token.requested', token: echoableTokenName(token) ?? undefined });
+    const body = parseInput(NetworkTokenRequest, req.body ?? {});
+    const stored = await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
+      deps.networkTokens.request(merchant, token, body, { claim, actor: entry.actor, source: auditSource(req) }),
+    );
+    sendStored(res, stored);
+  });
+
+  router.post('/v1/sandbox/network-tokens/:id/lifecycle', secret, async (req: Request, res) => {
+    const merchant = merchantOf(req);
+    const { id } = parseInput(NetworkTokenPath, { id: String(req.params['id']) });
+    const entry = auditing(req, { merchantId: merchant.id, action: 'network_token.updated' });
+    const body = parseInput(LifecycleRequest, req.body);
+    const stored = await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
+      deps.networkTokens.lifecycle(merchant, id, body, { claim, actor: entry.actor, source: auditSource(req) }),
+    );
+    sendStored(res, stored);
+  });
+
+  return router;
+}

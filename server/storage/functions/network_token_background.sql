@@ -1,0 +1,37 @@
+-- tessera_network_token_background: a merchant with `network_tokens` on gets
+-- a network token requested for every new reusable token, in the background
+-- (api.md): when the token.created event goes in, a pending network token and
+-- its `network_token.provision` job go in with it, in the same transaction —
+-- so the tokenize answer waits for no token service, and a token committed
+-- is never left without its request.
+--
+-- A token batch sets `tessera.defer_network_tokens` in its chunks'
+-- transactions: it requests its items' network tokens itself once all are
+-- tokenized, spread across issuers (server/network-tokens/service.ts).
+
+create or replace function tessera_network_token_background() returns trigger
+language plpgsql
+as $$
+declare
+  v_id text;
+begin
+  if coalesce(current_setting('tessera.defer_network_tokens', true), '') = 'on' then
+    return null;
+  end if;
+  v_id := 'ntok_' || replace(gen_random_uuid()::text, '-', '');
+  insert into network_tokens (id, merchant_id, token, network, status, requested_by, actor, client_ip, request_id)
+  select v_id, t.merchant_id, t.token, case t.brand when 'american-express' then 'amex' else t.brand end, 'pending', 'background', new.actor, new.client_ip, new.request_id
+    from tokens t join merchants m on m.id = t.merchant_id
+   where t.merchant_id = new.merchant_id and t.token = new.token and t.reusable and m.network_tokens
+     and t.brand in ('visa', 'mastercard', 'american-express');
+  if found then
+    perform tessera_enqueue_job('network_token.provision', v_id, jsonb_build_object('network_token', v_id), 0, 10);
+  end if;
+  return null;
+end;
+$$;
+
+drop trigger if exists audit_events_network_token on audit_events;
+create trigger audit_events_network_token after insert on audit_events
+  for each row when (new.event_type = 'token.created' and new.merchant_id is not null and new.token is not null)
+  execute function tessera_network_token_background();
