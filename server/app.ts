@@ -7,10 +7,11 @@ import { VaultError } from './errors.ts';
 import { fieldsRoutes } from './fields/routes.ts';
 import type { WidgetAssets } from './fields/assets.ts';
 import { healthRoutes } from './health.ts';
-import { AuthFailureThrottle } from './http/auth-throttle.ts';
+import { AUTH_FAILURE_WINDOW_MS, AuthFailureThrottle } from './http/auth-throttle.ts';
 import { errorHandler } from './http/errors.ts';
 import { jsonBody } from './http/json-body.ts';
-import { RateLimiter } from './http/rate-limit.ts';
+import { windowCounters } from './http/counters.ts';
+import { RATE_LIMIT_WINDOW_MS, RateLimiter } from './http/rate-limit.ts';
 import { requestLog } from './http/request-log.ts';
 import { wellFormedRequest } from './http/well-formed.ts';
 import { IdempotencyStore, type ResponseSeal } from './idempotency/idempotency.ts';
@@ -86,11 +87,18 @@ export function createApp(deps: VaultDeps): Express {
   const tokens = new TokenVault({ ...deps, audit });
   const idempotency = new IdempotencyStore(deps.db);
   const payments = new PaymentService({ ...deps, audit });
+  // Shared by every vault process on PostgreSQL (see windowCounters).
+  const perMinute = (namespace: string) => windowCounters(deps.db, { namespace, windowMs: RATE_LIMIT_WINDOW_MS, alignment: 'clock' });
   const limits = {
-    perIp: new RateLimiter(deps.rateLimits.perIpPerMinute),
-    perKey: new RateLimiter(deps.rateLimits.perKeyPerMinute),
+    perIp: new RateLimiter(perMinute('fields-ip'), deps.rateLimits.perIpPerMinute),
+    perKey: new RateLimiter(perMinute('fields-key'), deps.rateLimits.perKeyPerMinute),
   };
-  const authFailures = new AuthFailureThrottle(deps.rateLimits.authFailuresPerIpPerMinute);
+  const authFailures = new AuthFailureThrottle({
+    counters: windowCounters(deps.db, { namespace: 'auth-failures', windowMs: AUTH_FAILURE_WINDOW_MS, alignment: 'first-hit' }),
+    limitPerWindow: deps.rateLimits.authFailuresPerIpPerMinute,
+    db: deps.db,
+    log: deps.log,
+  });
 
   app.use(requestLog(deps.log));
   app.use(wellFormedRequest());

@@ -59,7 +59,7 @@ export function fieldsRoutes(deps: {
     res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
     if (widget.fields === undefined) return unavailable(res, 503);
     // Each document opens a session: count it like any other session.
-    deps.limits.perIp.hit(`ip:${clientNetwork(clientIp(req))}`);
+    await deps.limits.perIp.hit(`ip:${clientNetwork(clientIp(req))}`);
 
     const merchant = await deps.merchants.byPublishableKey(key);
     if (merchant === undefined) return unavailable(res, 401);
