@@ -82,6 +82,7 @@ export function createApp(deps: VaultDeps): Express {
   app.set('query parser', 'simple');
 
   const merchants = new MerchantDirectory(deps.db, deps.merchantKeys);
+  merchants.followChanges().catch((error: unknown) => deps.log.warn({ err: error }, 'not listening for merchant changes; cached merchants live their second'));
   const sessions = new FieldsSessions(deps.db);
   const audit = new AuditLog(deps.db);
   const tokens = new TokenVault({ ...deps, audit });
