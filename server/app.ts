@@ -21,6 +21,7 @@ import type { CvcKeys } from './keys/cvc-keys.ts';
 import type { DataKeyRotation } from './keys/data-key-rotation.ts';
 import type { MasterKeyRewrap } from './keys/master-key-rewrap.ts';
 import type { MerchantKeys } from './keys/merchant-keys.ts';
+import type { TrustProxy } from './config.ts';
 import type { DeclineVelocity } from './velocity/declines.ts';
 import type { WebhookEndpoints } from './webhooks/endpoints.ts';
 import { webhookRoutes } from './webhooks/routes.ts';
@@ -58,6 +59,8 @@ export interface VaultDeps {
   responseSeal: ResponseSeal;
   ciphertextPolicy: CiphertextPolicy;
   rateLimits: { perIpPerMinute: number; perKeyPerMinute: number; authFailuresPerIpPerMinute: number };
+  /** Express's `trust proxy`: `false`, a number of hops, or the addresses and subnets of trusted proxies. */
+  trustProxy: TrustProxy;
   keyGraceSeconds: number;
   /** The built loader and fields bundle; without them the widget routes answer 503. */
   widget: WidgetAssets;
@@ -80,6 +83,8 @@ export function createApp(deps: VaultDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  // Which peers may tell the client's address in X-Forwarded-For (TESSERA_TRUST_PROXY); by default none.
+  app.set('trust proxy', deps.trustProxy);
 
   const merchants = new MerchantDirectory(deps.db, deps.merchantKeys);
   merchants.followChanges().catch((error: unknown) => deps.log.warn({ err: error }, 'not listening for merchant changes; cached merchants live their second'));

@@ -77,6 +77,7 @@ export async function openVault(
       responseSeal: masterKeyResponseSeal(master),
       ciphertextPolicy: config.jwe,
       rateLimits: config.rateLimits,
+      trustProxy: config.trustProxy,
       keyGraceSeconds: config.keyGraceSeconds,
       widget: options.widget ?? loadWidgetAssets(DEFAULT_DIST_DIR),
       webhooks: { endpoints: new WebhookEndpoints(db, master), allowLocal: config.webhooks.allowLocal },
