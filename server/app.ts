@@ -61,6 +61,8 @@ export interface VaultDeps {
   rateLimits: { perIpPerMinute: number; perKeyPerMinute: number; authFailuresPerIpPerMinute: number };
   /** Express's `trust proxy`: `false`, a number of hops, or the addresses and subnets of trusted proxies. */
   trustProxy: TrustProxy;
+  /** This process's `ProcessLiveness` id, which its Idempotency-Key claims carry. */
+  processId: string;
   keyGraceSeconds: number;
   /** The built loader and fields bundle; without them the widget routes answer 503. */
   widget: WidgetAssets;
@@ -91,7 +93,7 @@ export function createApp(deps: VaultDeps): Express {
   const sessions = new FieldsSessions(deps.db);
   const audit = new AuditLog(deps.db);
   const tokens = new TokenVault({ ...deps, audit });
-  const idempotency = new IdempotencyStore(deps.db);
+  const idempotency = new IdempotencyStore(deps.db, deps.processId);
   const payments = new PaymentService({ ...deps, audit });
   // Shared by every vault process on PostgreSQL (see windowCounters).
   const perMinute = (namespace: string) => windowCounters(deps.db, { namespace, windowMs: RATE_LIMIT_WINDOW_MS, alignment: 'clock' });

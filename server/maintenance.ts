@@ -7,6 +7,7 @@ import type { TransportKeyring } from './keys/transport-keys.ts';
 import type { FieldsSessions } from './sessions/service.ts';
 import type { Db } from './storage/db.ts';
 import { purgeEndedCounters } from './http/counters.ts';
+import { forgetDeadProcesses } from './storage/liveness.ts';
 import { eraseExpired } from './tokens/housekeeping.ts';
 import type { DeclineVelocity } from './velocity/declines.ts';
 
@@ -49,6 +50,7 @@ export function startMaintenance(
     const sessions = await tasks.sessions.purgeExpired();
     const idempotency = await tasks.idempotency.purgeExpired();
     await purgeEndedCounters(tasks.db);
+    await forgetDeadProcesses(tasks.db);
     if (erased.cvcs + erased.cards + erased.pending + erased.cvcKeys + sessions + idempotency > 0) {
       log.info({ ...erased, sessions, idempotency }, 'expired data erased');
     }

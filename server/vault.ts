@@ -26,6 +26,7 @@ import { MerchantDirectory } from './merchants/service.ts';
 import { FieldsSessions } from './sessions/service.ts';
 import { secureDataFolder } from './storage/data-folder.ts';
 import type { Db } from './storage/db.ts';
+import { ProcessLiveness } from './storage/liveness.ts';
 import { openStorage } from './storage/open.ts';
 import { DeclineVelocity } from './velocity/declines.ts';
 
@@ -58,6 +59,7 @@ export async function openVault(
     const merchants = new MerchantDirectory(db, merchantKeys);
     if (config.production) await refuseDemoMerchant(merchants, config.dataDir);
     else await ensureDemoMerchant(merchants, config.dataDir, log);
+    const liveness = await ProcessLiveness.start(db, log);
     const cards = new CardSealer(merchantKeys);
     const cvcs = new CvcKeys(db, master, config.cvc);
     const declines = new DeclineVelocity(config.declines);
@@ -78,6 +80,7 @@ export async function openVault(
       ciphertextPolicy: config.jwe,
       rateLimits: config.rateLimits,
       trustProxy: config.trustProxy,
+      processId: liveness.id,
       keyGraceSeconds: config.keyGraceSeconds,
       widget: options.widget ?? loadWidgetAssets(DEFAULT_DIST_DIR),
       webhooks: { endpoints: new WebhookEndpoints(db, master), allowLocal: config.webhooks.allowLocal },
@@ -110,6 +113,7 @@ export async function openVault(
         maintenance.stop();
         await jobs.stop();
         sender.close();
+        await liveness.stop();
         await db.close();
       },
     };
