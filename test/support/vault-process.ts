@@ -28,7 +28,15 @@ export async function startVaultProcess(options: { dataDir: string; env?: Record
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TESSERA_DATA_DIR: options.dataDir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // A test process that dies (a crash, a timeout) takes its vaults with it, rather than leaving them running.
+  const orphaned = () => child.kill('SIGKILL');
+  process.on('exit', orphaned);
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      process.off('exit', orphaned);
+      resolve();
+    }),
+  );
   child.stderr!.pipe(log, { end: false });
 
   const url = await new Promise<string>((resolve, reject) => {
