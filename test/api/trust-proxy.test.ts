@@ -5,16 +5,16 @@
  * `X-Forwarded-For` would let a card tester pass for many clients, and
  * ignoring a real proxy's would make every shopper one client.
  */
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiFrom, createMerchant, type TestMerchant } from '../support/api.ts';
 import { startBalancer, type Balancer } from '../support/balancer.ts';
 import { windowWithSecondsLeft } from '../support/clock-window.ts';
 import { startTestVault, type TestVault } from '../support/vault.ts';
 
-/** The address the vault recorded for the merchant's latest event (a session opening is audit-only, so: a read of the merchant). */
-async function recordedAddress(vault: TestVault, shop: TestMerchant, headers: Record<string, string>, from = '127.0.0.1'): Promise<string> {
-  const read = await fetchFrom(from, `${vault.url}/v1/merchant`, { authorization: `Bearer ${shop.secretKey}`, ...headers });
-  expect(read.status).toBe(200);
+/** The client address the vault recorded for a read of the merchant sent with these headers. */
+async function recordedAddress(vault: TestVault, shop: TestMerchant, headers: Record<string, string>): Promise<string> {
+  expect(await getStatus(`${vault.url}/v1/merchant`, { authorization: `Bearer ${shop.secretKey}`, ...headers })).toBe(200);
   const { rows } = await vault.vault.db.query<{ client_ip: string }>(
     `select client_ip from audit_events where merchant_id = $1 and action = 'merchant.read' order by seq desc limit 1`,
     [shop.id],
@@ -22,20 +22,19 @@ async function recordedAddress(vault: TestVault, shop: TestMerchant, headers: Re
   return rows[0]!.client_ip;
 }
 
-/** A GET from a loopback address of our choosing, with raw headers (fetch cannot choose its source address). */
-async function fetchFrom(from: string, url: string, headers: Record<string, string>): Promise<{ status: number }> {
-  const { request } = await import('node:http');
+/** A GET with raw headers (fetch may not send X-Forwarded-For as given). */
+function getStatus(url: string, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { headers, localAddress: from }, (res) => {
+    const req = request(url, { headers }, (res) => {
       res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+      res.on('end', () => resolve(res.statusCode ?? 0));
     });
     req.on('error', reject);
     req.end();
   });
 }
 
-/** One vault per setting, started together; the last one also has a low per-IP limit, for the balancer test. */
+/** One vault per setting, started together, each with a low per-IP limit (the balancer test counts on it). */
 const SETTINGS = {
   unset: undefined,
   loopback: 'loopback',
@@ -89,6 +88,15 @@ describe('the client address the vault believes', () => {
     'for X-Forwarded-For: 198.51.100.1, 203.0.113.9 (a client put its own address before the proxy’s entry) with TESSERA_TRUST_PROXY %s, is %s',
     async (setting, expected) => {
       expect(await addressSeenBy(setting, { 'x-forwarded-for': '198.51.100.1, 203.0.113.9' })).toBe(expected);
+    },
+  );
+
+  it.each(['4242424242424242', 'not an address', '203.0.113.9, 4242 4242 4242 4242'])(
+    'does not believe an X-Forwarded-For entry that is not an IP address (%s): the peer is the client',
+    async (forwardedFor) => {
+      expect(await addressSeenBy('loopback', { 'x-forwarded-for': forwardedFor })).toBe('127.0.0.1');
+      const { rows } = await vaults.get('loopback')!.vault.vault.db.query(`select 1 from audit_events where client_ip like '%4242%' or client_ip like '%address%'`);
+      expect(rows).toEqual([]);
     },
   );
 
