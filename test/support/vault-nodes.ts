@@ -6,7 +6,6 @@
  * node can be killed and started again on the same port.
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { startVaultProcess, type VaultProcess } from './vault-process.ts';
 import { newDataDir, type StorageKind } from './vault.ts';
 
@@ -77,10 +76,11 @@ export async function startVaultNodes(options: VaultNodesOptions): Promise<Vault
 
   const nodes: VaultNode[] = [];
   const startNode = async (index: number, dataDir: string, port: number): Promise<VaultNode> => {
-    const process = await startVaultProcess({ dataDir, env: { ...env, PORT: String(port) } });
+    // Generous: a node restarted after SIGKILL recovers its database first, on a machine busy with the load.
+    const process = await startVaultProcess({ dataDir, env: { ...env, PORT: String(port) }, startTimeoutMs: 90_000 });
     return { index, url: process.url.replace('localhost', '127.0.0.1'), dataDir, process };
   };
-  const dataDir = async (index: number) => (storage === 'pglite' ? newDataDir('pglite', `${options.name}-node${index}`) : join(await newDataDir('postgres', `${options.name}-node${index}`)));
+  const dataDir = (index: number) => newDataDir(storage, `${options.name}-node${index}`);
 
   try {
     // The first node alone: it migrates an empty database and makes its first keys before the others start.
