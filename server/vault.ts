@@ -9,6 +9,9 @@ import { loadWidgetAssets, type WidgetAssets } from './fields/assets.ts';
 import { IdempotencyStore } from './idempotency/idempotency.ts';
 import { JobRunner } from './jobs/index.ts';
 import { deliveryJob } from './webhooks/deliveries.ts';
+import { CardDecryptPool } from './keys/card-decrypt-pool.ts';
+import { RequestsInFlight } from './http/in-flight.ts';
+import { tokenBatchJob } from './token-batches/processor.ts';
 import { WebhookEndpoints } from './webhooks/endpoints.ts';
 import { WebhookSender } from './webhooks/sender.ts';
 import { loadAdminKey } from './keys/admin-key.ts';
@@ -64,6 +67,7 @@ export async function openVault(
     const cvcs = new CvcKeys(db, master, config.cvc);
     const declines = new DeclineVelocity(config.declines);
 
+    const traffic = new RequestsInFlight();
     const deps: VaultDeps = {
       db,
       log,
@@ -84,10 +88,14 @@ export async function openVault(
       keyGraceSeconds: config.keyGraceSeconds,
       widget: options.widget ?? loadWidgetAssets(DEFAULT_DIST_DIR),
       webhooks: { endpoints: new WebhookEndpoints(db, master), allowLocal: config.webhooks.allowLocal },
+      requestsInFlight: traffic,
     };
     const sender = new WebhookSender({ allowLocal: config.webhooks.allowLocal });
     const jobs = new JobRunner({ db, log, ...config.jobs });
     jobs.register(deliveryJob({ db, endpoints: deps.webhooks.endpoints, sender, retrySchedule: config.webhooks.retrySchedule, log }));
+    const decryptPool = new CardDecryptPool({ threads: config.decryptThreads, log, throttled: () => traffic.busy });
+    const audit = new AuditLog(db);
+    jobs.register(tokenBatchJob({ db, log, cards: { ...deps, audit }, merchants, pool: decryptPool, audit, traffic }));
     if (options.jobs !== false) await jobs.start();
     const maintenance = startMaintenance(
       {
@@ -98,7 +106,7 @@ export async function openVault(
         sessions: new FieldsSessions(db),
         idempotency: new IdempotencyStore(db),
         dataKeyRotation: deps.dataKeyRotation,
-        audit: new AuditLog(db),
+        audit,
       },
       log,
       { intervalMs: config.maintenanceSeconds * 1000, timer: options.maintenance !== false },
@@ -112,6 +120,7 @@ export async function openVault(
       async close() {
         maintenance.stop();
         await jobs.stop();
+        await decryptPool.close();
         sender.close();
         await liveness.stop();
         await db.close();
