@@ -19,7 +19,7 @@ export interface Balancer {
 const HEALTH_INTERVAL_MS = 250;
 const HEALTH_TIMEOUT_MS = 1000;
 
-export async function startBalancer(nodes: readonly string[]): Promise<Balancer> {
+export async function startBalancer(nodes: readonly string[], options: { port?: number; host?: string } = {}): Promise<Balancer> {
   const up = new Set<string>(nodes);
   let turn = 0;
 
@@ -69,10 +69,13 @@ export async function startBalancer(nodes: readonly string[]): Promise<Balancer>
       attempt(0);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
+  });
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
     healthy: () => [...up],
     async close() {
       clearInterval(checks);
