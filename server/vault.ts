@@ -68,6 +68,7 @@ export async function openVault(
     const declines = new DeclineVelocity(config.declines);
 
     const traffic = new RequestsInFlight();
+    const decryptPool = new CardDecryptPool({ threads: config.decryptThreads, log, throttled: () => traffic.busy });
     const deps: VaultDeps = {
       db,
       log,
@@ -76,6 +77,7 @@ export async function openVault(
       cards,
       cvcs,
       declines,
+      decryptPool,
       dataKeyRotation: new DataKeyRotation({ db, merchants, cards, merchantKeys, log }),
       masterKeyRewrap: new MasterKeyRewrap({ db, master, log }),
       acquirer: new SandboxAcquirer(db),
@@ -93,7 +95,6 @@ export async function openVault(
     const sender = new WebhookSender({ allowLocal: config.webhooks.allowLocal });
     const jobs = new JobRunner({ db, log, ...config.jobs });
     jobs.register(deliveryJob({ db, endpoints: deps.webhooks.endpoints, sender, retrySchedule: config.webhooks.retrySchedule, log }));
-    const decryptPool = new CardDecryptPool({ threads: config.decryptThreads, log, throttled: () => traffic.busy });
     const audit = new AuditLog(db);
     jobs.register(tokenBatchJob({ db, log, cards: { ...deps, audit }, merchants, pool: decryptPool, audit, traffic }));
     if (options.jobs !== false) await jobs.start();

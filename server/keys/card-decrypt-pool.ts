@@ -26,6 +26,8 @@ export class DecryptPoolError extends Error {
 const IN_FLIGHT_PER_THREAD = 2;
 
 interface Job {
+  /** An API request's card (a shopper waits): ahead of batch items, and not held back while requests are in flight. */
+  urgent: boolean;
   jwe: string;
   kid: string;
   key: KeyObject;
@@ -55,6 +57,7 @@ export class CardDecryptPool {
   readonly #throttled: () => boolean;
   readonly #threads: Thread[] = [];
   readonly #queue: Job[] = [];
+  readonly #urgent: Job[] = [];
   #nextId = 1;
   #closed = false;
 
@@ -70,11 +73,17 @@ export class CardDecryptPool {
     this.#throttled = options.throttled ?? (() => false);
   }
 
-  /** The card in `jwe`, or the `VaultError` it would have been refused with; `DecryptPoolError` when the pool failed instead. */
-  open(jwe: string, kid: string, key: KeyObject, param = 'card'): Promise<Card> {
+  /**
+   * The card in `jwe`, or the `VaultError` it would have been refused with;
+   * `DecryptPoolError` when the pool failed instead. `urgent`: an API
+   * request's card, which goes before every batch item waiting.
+   */
+  open(jwe: string, kid: string, key: KeyObject, param = 'card', options: { urgent?: boolean } = {}): Promise<Card> {
     if (this.#closed) return Promise.reject(new DecryptPoolError('the decrypt pool is closed'));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ jwe, kid, key, param, resolve, reject });
+      const job: Job = { urgent: options.urgent === true, jwe, kid, key, param, resolve, reject };
+      if (job.urgent) this.#urgent.push(job);
+      else this.#queue.push(job);
       this.#dispatch();
     });
   }
@@ -89,20 +98,25 @@ export class CardDecryptPool {
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const job of this.#queue.splice(0)) job.reject(new DecryptPoolError('the decrypt pool is closed'));
+    for (const job of [...this.#urgent.splice(0), ...this.#queue.splice(0)]) job.reject(new DecryptPoolError('the decrypt pool is closed'));
     await Promise.all(this.#threads.splice(0).map((thread) => thread.worker.terminate()));
   }
 
   #dispatch(): void {
+    while (this.#urgent.length > 0) {
+      const thread = this.#freeThread(true);
+      if (thread === undefined) return;
+      this.#send(thread, this.#urgent.shift()!);
+    }
     while (this.#queue.length > 0) {
-      const thread = this.#freeThread();
+      const thread = this.#freeThread(false);
       if (thread === undefined) return;
       this.#send(thread, this.#queue.shift()!);
     }
   }
 
-  #freeThread(): Thread | undefined {
-    if (this.#throttled() && this.#threads.some((thread) => thread.inFlight.size > 0)) return undefined;
+  #freeThread(urgent: boolean): Thread | undefined {
+    if (!urgent && this.#throttled() && this.#threads.some((thread) => thread.inFlight.size > 0)) return undefined;
     let best: Thread | undefined;
     for (const thread of this.#threads) {
       if (thread.inFlight.size < IN_FLIGHT_PER_THREAD && (best === undefined || thread.inFlight.size < best.inFlight.size)) best = thread;
