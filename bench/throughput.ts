@@ -129,7 +129,7 @@ async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: st
     env['DATABASE_URL'] = await cluster.createDatabase();
     env['TESSERA_WORKERS'] = String(processes);
   }
-  const vault = await startVaultProcess({ dataDir, env, startTimeoutMs: 90_000 });
+  const vault = await startVaultProcess({ dataDir, env, startTimeoutMs: 300_000 });
   try {
     const url = vault.url.replace('localhost', '127.0.0.1');
     const { secret_key: secretKey } = JSON.parse(readFileSync(join(dataDir, 'demo-merchant.json'), 'utf8')) as { secret_key: string };
@@ -152,7 +152,8 @@ async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: st
     };
     console.log(
       `${storage}: c=${CONNECTIONS} ${row.throughput.toFixed(0)} tokens/s, p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, ` +
-        `errors ${errors}/${row.requests}, ÷ decrypt rate ${(row.throughput / decryptRate).toFixed(2)}`,
+        `errors ${errors}/${row.requests} (status ${result.status}, connect ${result.connect}, read ${result.read}, write ${result.write}, timeout ${result.timeout}), ` +
+        `÷ decrypt rate ${(row.throughput / decryptRate).toFixed(2)}`,
     );
     return row;
   } finally {
