@@ -10,6 +10,7 @@ export type DecryptRequest =
   | { kind: 'forget' };
 
 export type DecryptReply =
+  | { ready: true }
   | { id: number; ok: true; card: Card }
   | { id: number; ok: false; refusal: { code: ErrorCode; message: string; param: string | undefined } }
   | { id: number; ok: false; unexpected: string };
@@ -38,6 +39,8 @@ interface Job {
 
 interface Thread {
   worker: Worker;
+  /** Its module has loaded (it said so): work sent now starts at once. */
+  ready: boolean;
   /** The key object each kid was last sent as: a key reloaded by the keyring is sent again. */
   sent: Map<string, KeyObject>;
   inFlight: Map<number, Job>;
@@ -86,6 +89,16 @@ export class CardDecryptPool {
       else this.#queue.push(job);
       this.#dispatch();
     });
+  }
+
+  /** Some thread has loaded and can start on a card at once (starting one takes a while: it loads TypeScript). */
+  get warm(): boolean {
+    return this.#threads.some((thread) => thread.ready);
+  }
+
+  /** Starts the threads not started yet, without giving them work. */
+  warmUp(): void {
+    while (!this.#closed && this.#threads.length < this.#size) this.#start();
   }
 
   /** Drops the transport keys the threads hold (after a batch): a retired key must not outlive its use there. */
@@ -138,9 +151,15 @@ export class CardDecryptPool {
 
   #start(): Thread {
     const worker = startTypeScriptWorker(new URL('./card-decrypt-worker.ts', import.meta.url));
-    const thread: Thread = { worker, sent: new Map(), inFlight: new Map() };
+    const thread: Thread = { worker, ready: false, sent: new Map(), inFlight: new Map() };
     this.#threads.push(thread);
+    // Idle until it has work: a thread only warming up must not keep the process alive.
+    worker.unref();
     worker.on('message', (reply: DecryptReply) => {
+      if ('ready' in reply) {
+        thread.ready = true;
+        return;
+      }
       const job = thread.inFlight.get(reply.id);
       thread.inFlight.delete(reply.id);
       if (thread.inFlight.size === 0) worker.unref();
@@ -163,7 +182,7 @@ export class CardDecryptPool {
   }
 }
 
-function settle(job: Job, reply: DecryptReply, log: Logger): void {
+function settle(job: Job, reply: Exclude<DecryptReply, { ready: true }>, log: Logger): void {
   if (reply.ok) return job.resolve(reply.card);
   if ('refusal' in reply) {
     const { code, message, param } = reply.refusal;

@@ -60,14 +60,18 @@ export async function createToken(deps: CardServiceDeps, input: CreateTokenInput
  * other requests are in flight it is opened on the decrypt pool, ahead of
  * any batch work, so that this thread (HTTP, JSON, the database's replies)
  * is not also the one doing the crypto; alone, it is opened here, sparing
- * the round trip to a thread. A pool that failed (a thread died) is not the
- * card's fault: this thread opens it then.
+ * the round trip to a thread. Until a thread has loaded (it takes a while,
+ * the first time the process is busy), this thread opens it too, rather
+ * than making the request wait. A pool that failed (a thread died) is not
+ * the card's fault: this thread opens it then.
  */
 async function openCard(deps: CardServiceDeps, jwe: string): Promise<Card> {
   const { kid, key } = await cardCiphertextKey(jwe, deps.keyring, deps.ciphertextPolicy);
-  if (deps.decryptPool !== undefined && (deps.requestsInFlight?.count ?? 0) > 1) {
+  const pool = deps.decryptPool;
+  if (pool !== undefined && (deps.requestsInFlight?.count ?? 0) > 1) pool.warmUp();
+  if (pool?.warm === true && (deps.requestsInFlight?.count ?? 0) > 1) {
     try {
-      return await deps.decryptPool.open(jwe, kid, key, 'card', { urgent: true });
+      return await pool.open(jwe, kid, key, 'card', { urgent: true });
     } catch (error) {
       if (!(error instanceof DecryptPoolError)) throw error;
     }

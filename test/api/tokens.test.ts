@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { api, createMerchant, openSession, uniqueLetters, type TestMerchant } from '../support/api.ts';
 import { CARDS, cardPlaintext, encryptCard, nextYear, numberedCard } from '../support/cards.ts';
 import { startTestVault, storageKinds, type TestVault } from '../support/vault.ts';
@@ -67,6 +67,9 @@ describe.each(storageKinds())('tokens on %s', (storage) => {
   });
 
   it('gives each of many tokenizations sent at once (their cards opened on the decrypt threads) its own card', async () => {
+    const pool = vault.vault.deps.decryptPool!;
+    pool.warmUp();
+    await vi.waitFor(() => expect(pool.warm).toBe(true), { timeout: 20_000 });
     const numbers = Array.from({ length: 12 }, (_, i) => numberedCard('4000', 7100 + i * 13));
     const cards = await Promise.all(numbers.map((number) => encryptCard(vault.url, cardPlaintext({ number, cvc: '123' }))));
     const created = await Promise.all(cards.map((card) => api(vault.url, 'POST', '/v1/tokens', { key: shop.secretKey, json: { card } })));

@@ -6,7 +6,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { exportJWK } from 'jose';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CardDecryptPool } from '../../../server/keys/card-decrypt-pool.ts';
 import { cardPlaintext, encryptCard, randomCard } from '../../support/cards.ts';
 
@@ -45,5 +45,12 @@ describe('the card decrypt pool', () => {
     const order = await completionOrder([...batch, urgent], () => true);
     // Throttled, batch items go one at a time; the urgent card joins the first at once.
     expect(order.indexOf(urgent.number)).toBeLessThan(2);
+  });
+
+  it('is warm once a thread it started has loaded, before any card was sent to it', async () => {
+    pool = new CardDecryptPool({ threads: 1, log: pino({ level: 'silent' }) });
+    expect(pool.warm).toBe(false);
+    pool.warmUp();
+    await vi.waitFor(() => expect(pool!.warm).toBe(true), { timeout: 20_000 });
   });
 });
