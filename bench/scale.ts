@@ -91,7 +91,7 @@ try {
   const tokens: string[] = [];
   for (const level of LEVELS) {
     const started = performance.now();
-    tokens.push(...(await seedTokens(seeder.deps, merchant, { from: tokens.length, to: level })));
+    for (const token of await seedTokens(seeder.deps, merchant, { from: tokens.length, to: level })) tokens.push(token);
     const seedSeconds = (performance.now() - started) / 1000;
     await seeder.db.query('vacuum analyze tokens');
     const storage = await tokenStorage(seeder.db);

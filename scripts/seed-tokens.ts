@@ -83,7 +83,7 @@ export async function seedTokens(
         columns.created_at,
       ],
     );
-    written.push(...columns.token);
+    for (const token of columns.token) written.push(token);
     progress(end - range.from);
   }
   return written;
