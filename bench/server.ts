@@ -7,12 +7,11 @@
  *
  * Each load level is bounded by a count of pre-made ciphertexts and by time.
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
-import { CompactEncrypt, compactDecrypt, generateKeyPair, importJWK, type JWK } from 'jose';
-import { CARDS, cardPlaintext, fetchJwks, randomCard } from '../test/support/cards.ts';
+import { fetchJwks } from '../test/support/cards.ts';
+import { bareDecryptRate, makeCiphertexts } from './ciphertexts.ts';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/postgres.ts';
 import { startVaultProcess, type VaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir } from '../test/support/vault.ts';
@@ -21,7 +20,6 @@ import { percentile } from './stats.ts';
 const LEVELS = [1, 16, 64];
 const SECONDS_PER_LEVEL = Number(process.env['BENCH_SECONDS'] ?? 20);
 const MAX_REQUESTS_PER_LEVEL = Number(process.env['BENCH_MAX_REQUESTS'] ?? 12_000);
-const DECRYPT_SECONDS = 5;
 
 interface LevelResult {
   concurrency: number;
@@ -31,45 +29,6 @@ interface LevelResult {
   throughput: number;
   p50: number;
   p99: number;
-}
-
-/** The sequential rate of jose's compactDecrypt with our alg and enc: one core's worth of unavoidable crypto. */
-async function bareDecryptRate(): Promise<number> {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const key = privateKey;
-  const jwe = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(cardPlaintext())))
-    .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: 'bench', iat: Math.floor(Date.now() / 1000) })
-    .encrypt(publicKey);
-  const options = { keyManagementAlgorithms: ['ECDH-ES+A256KW'], contentEncryptionAlgorithms: ['A256GCM'] };
-  for (let i = 0; i < 200; i++) await compactDecrypt(jwe, key, options);
-  let count = 0;
-  const started = performance.now();
-  while (performance.now() - started < DECRYPT_SECONDS * 1000) {
-    await compactDecrypt(jwe, key, options);
-    count++;
-  }
-  return count / ((performance.now() - started) / 1000);
-}
-
-/**
- * Distinct JWEs (each its own content key, IV and card number) from one
- * ephemeral ECDH key: a key pair per JWE would mean tens of thousands of EC
- * key generations in this process, which on Node 20.20 can deadlock it in
- * the garbage collector. The vault's work per JWE is the same either way.
- */
-async function makeCiphertexts(jwk: JWK, count: number): Promise<string[]> {
-  const key = await importJWK({ ...jwk, alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW');
-  const { privateKey: epk } = await generateKeyPair('ECDH-ES+A256KW', { extractable: true });
-  const out: string[] = [];
-  for (let i = 0; i < count; i++) {
-    out.push(
-      await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(cardPlaintext({ number: randomCard(), cvc: CARDS.visa.cvc }))))
-        .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: jwk.kid!, iat: Math.floor(Date.now() / 1000) })
-        .setKeyManagementParameters({ epk })
-        .encrypt(key),
-    );
-  }
-  return out;
 }
 
 /** One POST over a kept-alive connection; resolves with the status and body once the body is read. */

@@ -7,20 +7,23 @@ import { VaultError } from './errors.ts';
 import { fieldsRoutes } from './fields/routes.ts';
 import type { WidgetAssets } from './fields/assets.ts';
 import { healthRoutes } from './health.ts';
-import { AuthFailureThrottle } from './http/auth-throttle.ts';
+import { AUTH_FAILURE_WINDOW_MS, AuthFailureThrottle } from './http/auth-throttle.ts';
 import { errorHandler } from './http/errors.ts';
 import type { RequestsInFlight } from './http/in-flight.ts';
 import { jsonBody } from './http/json-body.ts';
-import { RateLimiter } from './http/rate-limit.ts';
+import { windowCounters } from './http/counters.ts';
+import { RATE_LIMIT_WINDOW_MS, RateLimiter } from './http/rate-limit.ts';
 import { requestLog } from './http/request-log.ts';
 import { wellFormedRequest } from './http/well-formed.ts';
 import { IdempotencyStore, type ResponseSeal } from './idempotency/idempotency.ts';
 import type { CiphertextPolicy } from './keys/card-ciphertext.ts';
 import type { CardSealer } from './keys/card-keys.ts';
+import type { CardDecryptPool } from './keys/card-decrypt-pool.ts';
 import type { CvcKeys } from './keys/cvc-keys.ts';
 import type { DataKeyRotation } from './keys/data-key-rotation.ts';
 import type { MasterKeyRewrap } from './keys/master-key-rewrap.ts';
 import type { MerchantKeys } from './keys/merchant-keys.ts';
+import type { TrustProxy } from './config.ts';
 import type { DeclineVelocity } from './velocity/declines.ts';
 import type { WebhookEndpoints } from './webhooks/endpoints.ts';
 import { webhookRoutes } from './webhooks/routes.ts';
@@ -52,6 +55,8 @@ export interface VaultDeps {
   cvcs: CvcKeys;
   /** Card-testing limits on declines. */
   declines: DeclineVelocity;
+  /** Opens tokenizations' cards on worker threads (see `createToken`). */
+  decryptPool?: CardDecryptPool;
   /** Re-encryption after a data key roll, and the move to a new master key. */
   dataKeyRotation: DataKeyRotation;
   masterKeyRewrap: MasterKeyRewrap;
@@ -62,6 +67,10 @@ export interface VaultDeps {
   responseSeal: ResponseSeal;
   ciphertextPolicy: CiphertextPolicy;
   rateLimits: { perIpPerMinute: number; perKeyPerMinute: number; authFailuresPerIpPerMinute: number };
+  /** Express's `trust proxy`: `false`, a number of hops, or the addresses and subnets of trusted proxies. */
+  trustProxy: TrustProxy;
+  /** This process's `ProcessLiveness` id, which its Idempotency-Key claims carry. */
+  processId: string;
   keyGraceSeconds: number;
   /** The built loader and fields bundle; without them the widget routes answer 503. */
   widget: WidgetAssets;
@@ -90,18 +99,28 @@ export function createApp(deps: VaultDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  // Which peers may tell the client's address in X-Forwarded-For (TESSERA_TRUST_PROXY); by default none.
+  app.set('trust proxy', deps.trustProxy);
 
   const merchants = new MerchantDirectory(deps.db, deps.merchantKeys);
+  merchants.followChanges().catch((error: unknown) => deps.log.warn({ err: error }, 'not listening for merchant changes; cached merchants live their second'));
   const sessions = new FieldsSessions(deps.db);
   const audit = new AuditLog(deps.db);
   const tokens = new TokenVault({ ...deps, audit });
-  const idempotency = new IdempotencyStore(deps.db);
+  const idempotency = new IdempotencyStore(deps.db, deps.processId);
   const payments = new PaymentService({ ...deps, audit });
+  // Shared by every vault process on PostgreSQL (see windowCounters).
+  const perMinute = (namespace: string) => windowCounters(deps.db, { namespace, windowMs: RATE_LIMIT_WINDOW_MS, alignment: 'clock' });
   const limits = {
-    perIp: new RateLimiter(deps.rateLimits.perIpPerMinute),
-    perKey: new RateLimiter(deps.rateLimits.perKeyPerMinute),
+    perIp: new RateLimiter(perMinute('fields-ip'), deps.rateLimits.perIpPerMinute),
+    perKey: new RateLimiter(perMinute('fields-key'), deps.rateLimits.perKeyPerMinute),
   };
-  const authFailures = new AuthFailureThrottle(deps.rateLimits.authFailuresPerIpPerMinute);
+  const authFailures = new AuthFailureThrottle({
+    counters: windowCounters(deps.db, { namespace: 'auth-failures', windowMs: AUTH_FAILURE_WINDOW_MS, alignment: 'first-hit' }),
+    limitPerWindow: deps.rateLimits.authFailuresPerIpPerMinute,
+    db: deps.db,
+    log: deps.log,
+  });
 
   if (deps.requestsInFlight !== undefined) app.use(deps.requestsInFlight.middleware);
   app.use(requestLog(deps.log));

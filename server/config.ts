@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import type { CvcPolicy } from './keys/cvc-keys.ts';
 import type { DeclineLimits } from './velocity/declines.ts';
@@ -13,6 +14,24 @@ const durationMs = (text: string): number => {
 };
 
 const durationSeconds = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+/** Express's `trust proxy` as the vault accepts it: off, a number of hops, or the proxies' addresses and subnets. */
+export type TrustProxy = false | number | string[];
+
+const MAX_PROXY_HOPS = 10;
+/** The subnets Express (proxy-addr) knows by name. */
+const PROXY_SUBNET_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** An address (IPv4 in four decimal parts, or IPv6), optionally with a prefix length, or a subnet name. */
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_SUBNET_NAMES.has(entry)) return true;
+  const [address = '', bits, ...rest] = entry.split('/');
+  if (rest.length > 0) return false;
+  const ipv4 = ipaddr.IPv4.isValidFourPartDecimal(address);
+  if (!ipv4 && !ipaddr.IPv6.isValid(address)) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (ipv4 ? 32 : 128);
+}
 
 /** Every variable the vault reads, each on its own. */
 const VaultEnv = z.object({
@@ -76,6 +95,36 @@ const VaultEnv = z.object({
       const [min, max = min] = text.split('-').map(Number) as [number, number?];
       return { min: Math.min(min, max), max: Math.max(min, max) };
     }),
+  /**
+   * Which peers may tell the client's address in `X-Forwarded-For` (Express's
+   * `trust proxy`): a number of proxy hops in front of the vault, or the
+   * proxies' addresses and subnets (`10.0.0.0/8,loopback`). Unset: nobody —
+   * the client is the connection's peer.
+   */
+  TESSERA_TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((value, ctx): TrustProxy => {
+      const text = (value ?? '').trim();
+      if (text === '' || text === 'false' || text === '0') return false;
+      if (/^\d+$/.test(text)) {
+        const hops = Number(text);
+        if (hops <= MAX_PROXY_HOPS) return hops;
+        ctx.addIssue({ code: 'custom', message: `at most ${MAX_PROXY_HOPS} proxy hops` });
+        return z.NEVER;
+      }
+      const entries = text.split(',').map((entry) => entry.trim());
+      const wrong = entries.find((entry) => !isProxyAddress(entry));
+      if (wrong === undefined) return entries;
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          text === 'true'
+            ? '`true` would believe whatever X-Forwarded-For any client sends; give the number of proxy hops or the proxies\' addresses'
+            : 'must be a number of proxy hops, or IP addresses, CIDR subnets and loopback / linklocal / uniquelocal, comma-separated',
+      });
+      return z.NEVER;
+    }),
   /** Threads that decrypt the cards of token batches (default: one per core). */
   TESSERA_DECRYPT_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   /** Vault processes sharing the port; more than one needs PostgreSQL (the embedded database has one owner). */
@@ -108,6 +157,7 @@ export interface VaultConfig {
   keyGraceSeconds: number;
   jwe: { maxAgeSeconds: number; maxFutureSeconds: number };
   rateLimits: { perIpPerMinute: number; perKeyPerMinute: number; authFailuresPerIpPerMinute: number };
+  trustProxy: TrustProxy;
   cvc: CvcPolicy;
   declines: DeclineLimits;
   maintenanceSeconds: number;
@@ -153,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
       perKeyPerMinute: e.TESSERA_RATE_LIMIT_PER_KEY,
       authFailuresPerIpPerMinute: e.TESSERA_AUTH_FAILURES_PER_IP,
     },
+    trustProxy: e.TESSERA_TRUST_PROXY,
     cvc: { lifetimeSeconds: e.TESSERA_CVC_LIFETIME_SECONDS, bucketSeconds: e.TESSERA_CVC_BUCKET_SECONDS },
     declines: {
       perSession: e.TESSERA_DECLINES_PER_SESSION,

@@ -6,6 +6,8 @@ import type { DataKeyRotation } from './keys/data-key-rotation.ts';
 import type { TransportKeyring } from './keys/transport-keys.ts';
 import type { FieldsSessions } from './sessions/service.ts';
 import type { Db } from './storage/db.ts';
+import { purgeEndedCounters } from './http/counters.ts';
+import { forgetDeadProcesses } from './storage/liveness.ts';
 import { eraseExpired } from './tokens/housekeeping.ts';
 import type { DeclineVelocity } from './velocity/declines.ts';
 
@@ -26,7 +28,7 @@ const ROTATION_BUDGET_MS = 5_000;
 /**
  * Housekeeping on a timer: destroys retired transport keys, expired card
  * data and spent CVC bucket keys, forgets old sessions and idempotency
- * records, picks up key rotations made by other vault processes, and moves
+ * records and ended rate-limit counters, picks up key rotations made by other vault processes, and moves
  * cards forward after a data key roll (a new master key is the operator's
  * call: `tessera keys rewrap`), and logs the head of every audit chain that
  * moved (the outside witness `audit verify --expect` checks against). A
@@ -47,6 +49,8 @@ export function startMaintenance(
     const erased = await eraseExpired(tasks);
     const sessions = await tasks.sessions.purgeExpired();
     const idempotency = await tasks.idempotency.purgeExpired();
+    await purgeEndedCounters(tasks.db);
+    await forgetDeadProcesses(tasks.db);
     if (erased.cvcs + erased.cards + erased.pending + erased.cvcKeys + sessions + idempotency > 0) {
       log.info({ ...erased, sessions, idempotency }, 'expired data erased');
     }

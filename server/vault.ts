@@ -33,6 +33,7 @@ import { MerchantDirectory } from './merchants/service.ts';
 import { FieldsSessions } from './sessions/service.ts';
 import { secureDataFolder } from './storage/data-folder.ts';
 import type { Db } from './storage/db.ts';
+import { ProcessLiveness } from './storage/liveness.ts';
 import { openStorage } from './storage/open.ts';
 import { DeclineVelocity } from './velocity/declines.ts';
 
@@ -65,6 +66,7 @@ export async function openVault(
     const merchants = new MerchantDirectory(db, merchantKeys);
     if (config.production) await refuseDemoMerchant(merchants, config.dataDir);
     else await ensureDemoMerchant(merchants, config.dataDir, log);
+    const liveness = await ProcessLiveness.start(db, log);
     const cards = new CardSealer(merchantKeys);
     const cvcs = new CvcKeys(db, master, config.cvc);
     const declines = new DeclineVelocity(config.declines);
@@ -81,6 +83,7 @@ export async function openVault(
       sandbox: sandboxTsp,
       onBatchSettled: (tx, batchId) => completeTokenBatchIfSettled(tx, new AuditLog(db), batchId),
     });
+    const decryptPool = new CardDecryptPool({ threads: config.decryptThreads, log, throttled: () => traffic.busy });
     const deps: VaultDeps = {
       db,
       log,
@@ -89,6 +92,7 @@ export async function openVault(
       cards,
       cvcs,
       declines,
+      decryptPool,
       dataKeyRotation: new DataKeyRotation({ db, merchants, cards, merchantKeys, log }),
       masterKeyRewrap: new MasterKeyRewrap({ db, master, log }),
       acquirer: new SandboxAcquirer(db),
@@ -96,6 +100,8 @@ export async function openVault(
       responseSeal: masterKeyResponseSeal(master),
       ciphertextPolicy: config.jwe,
       rateLimits: config.rateLimits,
+      trustProxy: config.trustProxy,
+      processId: liveness.id,
       keyGraceSeconds: config.keyGraceSeconds,
       widget: options.widget ?? loadWidgetAssets(DEFAULT_DIST_DIR),
       webhooks: { endpoints: new WebhookEndpoints(db, master), allowLocal: config.webhooks.allowLocal },
@@ -105,7 +111,6 @@ export async function openVault(
     const sender = new WebhookSender({ allowLocal: config.webhooks.allowLocal });
     const jobs = new JobRunner({ db, log, ...config.jobs });
     jobs.register(deliveryJob({ db, endpoints: deps.webhooks.endpoints, sender, retrySchedule: config.webhooks.retrySchedule, log }));
-    const decryptPool = new CardDecryptPool({ threads: config.decryptThreads, log, throttled: () => traffic.busy });
     const audit = new AuditLog(db);
     jobs.register(provisionJob(networkTokens));
     jobs.register(tokenBatchJob({ db, log, cards: { ...deps, audit }, merchants, pool: decryptPool, audit, traffic }));
@@ -135,6 +140,7 @@ export async function openVault(
         await jobs.stop();
         await decryptPool.close();
         sender.close();
+        await liveness.stop();
         await db.close();
       },
     };

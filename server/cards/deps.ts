@@ -3,6 +3,8 @@ import type { AuditLog } from '../audit/audit.ts';
 import type { CardOwner, SealedCard } from '../keys/card-keys.ts';
 import type { CardSealer } from '../keys/card-keys.ts';
 import type { CiphertextPolicy } from '../keys/card-ciphertext.ts';
+import type { CardDecryptPool } from '../keys/card-decrypt-pool.ts';
+import type { RequestsInFlight } from '../http/in-flight.ts';
 import type { CvcKeys, SealedCvc } from '../keys/cvc-keys.ts';
 import type { MerchantKeys } from '../keys/merchant-keys.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
@@ -23,6 +25,9 @@ export interface CardServiceDeps {
   acquirer: Acquirer;
   audit: AuditLog;
   declines: DeclineVelocity;
+  /** Threads that open a tokenization's card off the main thread while others are in flight, so one vault process uses every core. */
+  decryptPool?: CardDecryptPool;
+  requestsInFlight?: RequestsInFlight;
 }
 
 /** A card's number and postal code sealed under a key of its own, and its CVC (if any) under its bucket's key. */

@@ -85,8 +85,8 @@ export function fieldsRoutes(deps: {
     // A refusal is never cached: an origin the merchant allows a minute later works at once.
     res.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
     if (widget.fields === undefined) return unavailable(res, 503);
-    // Counted like the other card-fields endpoints.
-    deps.limits.perIp.hit(`ip:${clientNetwork(clientIp(req))}`);
+    // Each document opens a session: count it like any other session.
+    await deps.limits.perIp.hit(`ip:${clientNetwork(clientIp(req))}`);
 
     const merchant = await deps.merchants.byPublishableKey(key);
     if (merchant === undefined) return unavailable(res, 401);

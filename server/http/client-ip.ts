@@ -3,11 +3,20 @@ import ipaddr from 'ipaddr.js';
 
 /**
  * The client's address, as the audit log records it and the rate limits
- * count it: the connection's peer (`req.ip` without a trusted proxy). The
- * one place to change when the vault learns to believe `X-Forwarded-For`.
+ * count it: `req.ip`, which is the connection's peer unless a trusted proxy
+ * (`TESSERA_TRUST_PROXY`) names the client in `X-Forwarded-For`. Express
+ * takes the header's entries as written, so an entry that is not an IP
+ * address (a card number, 8 KiB of text) is not believed: the peer is the
+ * client then, and nothing but an address is ever stored or counted.
  */
 export function clientIp(req: Request): string {
-  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
+  const ip = req.ip;
+  if (ip !== undefined && isIpAddress(ip)) return ip;
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+function isIpAddress(text: string): boolean {
+  return ipaddr.IPv4.isValidFourPartDecimal(text) || ipaddr.IPv6.isValid(text);
 }
 
 /**

@@ -5,7 +5,7 @@ import { VaultError } from '../errors.ts';
 import { errorBody, errorHeaders, statusOf } from './error-response.ts';
 import { apiCodeOf } from '../lib/free-text.ts';
 import { StorageUnavailableError } from '../storage/db.ts';
-import type { AuthFailureThrottle } from './auth-throttle.ts';
+import type { AuthFailureThrottle, FailureVerdict } from './auth-throttle.ts';
 
 /** Seconds a client should wait before retrying while storage is down. */
 const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
@@ -28,7 +28,7 @@ export function errorHandler(audit: AuditLog, authFailures: AuthFailureThrottle)
     if (statusOf(vaultError) >= 500) {
       req.log.error({ err: error, code: vaultError.code }, 'request failed');
     }
-    const entry = failedEntry(req, vaultError, authFailures);
+    const entry = await failedEntry(req, vaultError, authFailures);
     // Storage down: the entry cannot be written, and the failure is in the request log.
     if (entry !== undefined && vaultError.code !== 'unavailable') {
       await audit.record(entry).catch((auditError: unknown) => req.log.warn({ err: auditError }, 'audit entry not written'));
@@ -45,9 +45,10 @@ export function errorHandler(audit: AuditLog, authFailures: AuthFailureThrottle)
  * merchant's own: whoever sent it is not that merchant, and a publishable key
  * is public.
  */
-function failedEntry(req: Request, error: VaultError, authFailures: AuthFailureThrottle): AuditEntry | undefined {
+async function failedEntry(req: Request, error: VaultError, authFailures: AuthFailureThrottle): Promise<AuditEntry | undefined> {
   if (error.code === 'unauthenticated' || error.code === 'secret_key_required') {
-    const verdict = authFailures.failed(req);
+    // Storage lost since the key was looked up: the entry could not be written either.
+    const verdict = await authFailures.failed(req).catch((): FailureVerdict => 'drop');
     if (verdict === 'drop') return undefined;
     return {
       merchantId: null,

@@ -22,6 +22,11 @@ export class RequestsInFlight {
     return this.#count > 0;
   }
 
+  /** API requests this process is answering now. */
+  get count(): number {
+    return this.#count;
+  }
+
   /** Resolves once no request is in flight, or after `maxWaitMs` at most (background work must still move). */
   whenIdle(maxWaitMs: number): Promise<void> {
     if (this.#count === 0) return Promise.resolve();

@@ -1,32 +1,26 @@
 import { VaultError } from '../errors.ts';
+import type { WindowCounters } from './counters.ts';
+
+/** One clock minute: the card-fields limits count per minute. */
+export const RATE_LIMIT_WINDOW_MS = 60_000;
 
 /**
- * Fixed one-minute windows counted in memory, per key (client IP,
- * publishable key). Each vault process counts on its own; behind several
- * processes the effective limit is the sum.
+ * A limit of requests per key (client IP, publishable key) in fixed windows
+ * aligned to the clock. Counted wherever its counters are: shared by every
+ * vault process on PostgreSQL, in memory on PGlite.
  */
 export class RateLimiter {
+  readonly #counters: WindowCounters;
   readonly #limit: number;
-  readonly #windowMs: number;
-  #windowStart = 0;
-  #counts = new Map<string, number>();
 
-  constructor(limitPerWindow: number, windowMs = 60_000) {
+  constructor(counters: WindowCounters, limitPerWindow: number) {
+    this.#counters = counters;
     this.#limit = limitPerWindow;
-    this.#windowMs = windowMs;
   }
 
-  /** Counts one request for `key`, throwing 429 with `Retry-After` once the window's limit is reached. */
-  hit(key: string, now = Date.now()): void {
-    if (now - this.#windowStart >= this.#windowMs) {
-      this.#windowStart = now - (now % this.#windowMs);
-      this.#counts = new Map();
-    }
-    const count = (this.#counts.get(key) ?? 0) + 1;
-    this.#counts.set(key, count);
-    if (count > this.#limit) {
-      const retryAfter = Math.max(1, Math.ceil((this.#windowStart + this.#windowMs - now) / 1000));
-      throw new VaultError('rate_limited', { retryAfterSeconds: retryAfter });
-    }
+  /** Counts one request for `key`, throwing 429 with `Retry-After` (the rest of the window) once the limit is passed. */
+  async hit(key: string): Promise<void> {
+    const { hits, msLeft } = await this.#counters.add(key);
+    if (hits > this.#limit) throw new VaultError('rate_limited', { retryAfterSeconds: Math.max(1, Math.ceil(msLeft / 1000)) });
   }
 }

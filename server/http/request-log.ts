@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
+import { clientIp } from './client-ip.ts';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -12,7 +13,9 @@ declare module 'express-serve-static-core' {
 /**
  * Gives every request an id (echoed as `Request-Id`) and a child logger, and
  * writes one access line when the response finishes: method, route path,
- * status and duration — never headers, query values or bodies.
+ * status, duration and the client's address (`clientIp`, so an operator can
+ * see whom the vault believes behind a proxy) — never headers, query values
+ * or bodies.
  */
 export function requestLog(log: Logger) {
   return (req: Request, res: Response, next: NextFunction) => {
@@ -23,7 +26,7 @@ export function requestLog(log: Logger) {
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const level = res.statusCode >= 500 ? 'error' : 'info';
-      req.log[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+      req.log[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10, client_ip: clientIp(req) }, 'request');
     });
     next();
   };

@@ -68,17 +68,33 @@ const ABANDONED_AFTER = '60 seconds';
 /** Kept in the clear in `idempotency_keys`, so refused, like any free text, when it holds a card number. */
 const IdempotencyKey = freeText({ max: 255, pattern: /^[\x21-\x7e]+$/ });
 
+/** How often a release or park that failed (storage down) is tried again. */
+const SETTLE_RETRY_MS = 500;
+
 /**
  * `Idempotency-Key` handling. A key is claimed in its own short transaction,
  * so a concurrent request with the same key sees it at once (409); the
  * response is recorded in the same transaction as the work; a request that
  * fails releases its claim, so nothing of it is kept.
+ *
+ * A claim names the vault process holding it (`ProcessLiveness`): a retry
+ * takes over, at once, a claim whose process has died, and any claim after
+ * `ABANDONED_AFTER`. A release or park the storage refused (it was down) is
+ * tried again in the background until it goes through, so a retry after an
+ * outage is not kept waiting either. Each claim has a token of its own, and
+ * a release or park touches only the claim it was made for.
  */
 export class IdempotencyStore {
   readonly #db: Db;
+  readonly #processId: string | null;
+  /** Releases and parks that failed, by claim token, tried again every `SETTLE_RETRY_MS`. */
+  readonly #unsettled = new Map<string, () => Promise<void>>();
+  #retrying = false;
 
-  constructor(db: Db) {
+  /** `processId`: this process's `ProcessLiveness` id; without one, claims are only taken over after `ABANDONED_AFTER`. */
+  constructor(db: Db, processId?: string) {
     this.#db = db;
+    this.#processId = processId ?? null;
   }
 
   /**
@@ -103,7 +119,8 @@ export class IdempotencyStore {
       throw new VaultError('parameter_invalid', { message: 'The Idempotency-Key header must be 1–255 printable ASCII characters.', param: 'Idempotency-Key' });
     }
     const requestHash = hashRequest(request);
-    const claimed = await this.#claim(scope, key, requestHash);
+    const token = randomBase62(16);
+    const claimed = await this.#claim(scope, key, requestHash, token);
     const { seal } = options;
     const context = `${scope}/${key}`;
     if ('status' in claimed) {
@@ -117,7 +134,8 @@ export class IdempotencyStore {
       // After an acquirer error the outcome is unknown, and after a partly committed
       // bulk update part of it is done: the record (and its reference) stays for the retry.
       const keep = error instanceof PartlyCommitted || (error instanceof VaultError && error.code === 'acquirer_error');
-      await (keep ? this.#park(scope, key) : this.#release(scope, key)).catch(() => undefined);
+      const settle = () => (keep ? this.#park(scope, key, token) : this.#release(scope, key, token));
+      await settle().catch(() => this.#settleLater(token, settle));
       throw error instanceof PartlyCommitted ? error.error : error;
     }
   }
@@ -127,20 +145,21 @@ export class IdempotencyStore {
     return (await this.#db.query('delete from idempotency_keys where expires_at <= now()')).rowCount;
   }
 
-  async #claim(scope: string, key: string, requestHash: Buffer): Promise<StoredResponse | { reference: string }> {
+  async #claim(scope: string, key: string, requestHash: Buffer, token: string): Promise<StoredResponse | { reference: string }> {
     const claimed = await this.#db.query<{ reference: string }>(
-      `insert into idempotency_keys (scope, key, request_hash, expires_at, reference)
-       values ($1, $2, $3, now() + interval '${RETENTION}', $4)
+      `insert into idempotency_keys (scope, key, request_hash, expires_at, reference, claimed_by, claim_token)
+       values ($1, $2, $3, now() + interval '${RETENTION}', $4, $5, $6)
        on conflict (scope, key) do update
          set request_hash = excluded.request_hash, response_status = null, response_body = null,
-             locked_at = now(), expires_at = excluded.expires_at,
+             locked_at = now(), expires_at = excluded.expires_at, claimed_by = excluded.claimed_by, claim_token = excluded.claim_token,
              reference = case when idempotency_keys.expires_at <= now() then excluded.reference else idempotency_keys.reference end
          where idempotency_keys.expires_at <= now()
             or (idempotency_keys.response_status is null
                 and idempotency_keys.request_hash = excluded.request_hash
-                and idempotency_keys.locked_at < now() - interval '${ABANDONED_AFTER}')
+                and (idempotency_keys.locked_at < now() - interval '${ABANDONED_AFTER}'
+                     or exists (select 1 from vault_processes p where p.id = idempotency_keys.claimed_by and p.alive_until < now())))
        returning reference`,
-      [scope, key, requestHash, randomBase62(16)],
+      [scope, key, requestHash, randomBase62(16), this.#processId, token],
     );
     if (claimed.rows[0] !== undefined) return claimed.rows[0];
 
@@ -159,15 +178,36 @@ export class IdempotencyStore {
   }
 
   /** Keeps the record for a retry, which may take it over at once (same request only). */
-  async #park(scope: string, key: string): Promise<void> {
+  async #park(scope: string, key: string, token: string): Promise<void> {
     await this.#db.query(
-      `update idempotency_keys set locked_at = '-infinity' where scope = $1 and key = $2 and response_status is null`,
-      [scope, key],
+      `update idempotency_keys set locked_at = '-infinity' where scope = $1 and key = $2 and claim_token = $3 and response_status is null`,
+      [scope, key, token],
     );
   }
 
-  async #release(scope: string, key: string): Promise<void> {
-    await this.#db.query('delete from idempotency_keys where scope = $1 and key = $2 and response_status is null', [scope, key]);
+  async #release(scope: string, key: string, token: string): Promise<void> {
+    await this.#db.query('delete from idempotency_keys where scope = $1 and key = $2 and claim_token = $3 and response_status is null', [scope, key, token]);
+  }
+
+  #settleLater(token: string, settle: () => Promise<void>): void {
+    this.#unsettled.set(token, settle);
+    if (this.#retrying) return;
+    this.#retrying = true;
+    void (async () => {
+      while (this.#unsettled.size > 0) {
+        // Unreferenced: a process on its way out does not stay for these.
+        await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_MS).unref());
+        for (const [pending, retry] of [...this.#unsettled]) {
+          try {
+            await retry();
+            this.#unsettled.delete(pending);
+          } catch {
+            break;
+          }
+        }
+      }
+      this.#retrying = false;
+    })();
   }
 }
 

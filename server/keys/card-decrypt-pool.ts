@@ -10,6 +10,7 @@ export type DecryptRequest =
   | { kind: 'forget' };
 
 export type DecryptReply =
+  | { ready: true }
   | { id: number; ok: true; card: Card }
   | { id: number; ok: false; refusal: { code: ErrorCode; message: string; param: string | undefined } }
   | { id: number; ok: false; unexpected: string };
@@ -26,6 +27,8 @@ export class DecryptPoolError extends Error {
 const IN_FLIGHT_PER_THREAD = 2;
 
 interface Job {
+  /** An API request's card (a shopper waits): ahead of batch items, and not held back while requests are in flight. */
+  urgent: boolean;
   jwe: string;
   kid: string;
   key: KeyObject;
@@ -36,6 +39,8 @@ interface Job {
 
 interface Thread {
   worker: Worker;
+  /** Its module has loaded (it said so): work sent now starts at once. */
+  ready: boolean;
   /** The key object each kid was last sent as: a key reloaded by the keyring is sent again. */
   sent: Map<string, KeyObject>;
   inFlight: Map<number, Job>;
@@ -55,6 +60,7 @@ export class CardDecryptPool {
   readonly #throttled: () => boolean;
   readonly #threads: Thread[] = [];
   readonly #queue: Job[] = [];
+  readonly #urgent: Job[] = [];
   #nextId = 1;
   #closed = false;
 
@@ -70,13 +76,29 @@ export class CardDecryptPool {
     this.#throttled = options.throttled ?? (() => false);
   }
 
-  /** The card in `jwe`, or the `VaultError` it would have been refused with; `DecryptPoolError` when the pool failed instead. */
-  open(jwe: string, kid: string, key: KeyObject, param = 'card'): Promise<Card> {
+  /**
+   * The card in `jwe`, or the `VaultError` it would have been refused with;
+   * `DecryptPoolError` when the pool failed instead. `urgent`: an API
+   * request's card, which goes before every batch item waiting.
+   */
+  open(jwe: string, kid: string, key: KeyObject, param = 'card', options: { urgent?: boolean } = {}): Promise<Card> {
     if (this.#closed) return Promise.reject(new DecryptPoolError('the decrypt pool is closed'));
     return new Promise((resolve, reject) => {
-      this.#queue.push({ jwe, kid, key, param, resolve, reject });
+      const job: Job = { urgent: options.urgent === true, jwe, kid, key, param, resolve, reject };
+      if (job.urgent) this.#urgent.push(job);
+      else this.#queue.push(job);
       this.#dispatch();
     });
+  }
+
+  /** Some thread has loaded and can start on a card at once (starting one takes a while: it loads TypeScript). */
+  get warm(): boolean {
+    return this.#threads.some((thread) => thread.ready);
+  }
+
+  /** Starts the threads not started yet, without giving them work. */
+  warmUp(): void {
+    while (!this.#closed && this.#threads.length < this.#size) this.#start();
   }
 
   /** Drops the transport keys the threads hold (after a batch): a retired key must not outlive its use there. */
@@ -89,20 +111,25 @@ export class CardDecryptPool {
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const job of this.#queue.splice(0)) job.reject(new DecryptPoolError('the decrypt pool is closed'));
+    for (const job of [...this.#urgent.splice(0), ...this.#queue.splice(0)]) job.reject(new DecryptPoolError('the decrypt pool is closed'));
     await Promise.all(this.#threads.splice(0).map((thread) => thread.worker.terminate()));
   }
 
   #dispatch(): void {
+    while (this.#urgent.length > 0) {
+      const thread = this.#freeThread(true);
+      if (thread === undefined) return;
+      this.#send(thread, this.#urgent.shift()!);
+    }
     while (this.#queue.length > 0) {
-      const thread = this.#freeThread();
+      const thread = this.#freeThread(false);
       if (thread === undefined) return;
       this.#send(thread, this.#queue.shift()!);
     }
   }
 
-  #freeThread(): Thread | undefined {
-    if (this.#throttled() && this.#threads.some((thread) => thread.inFlight.size > 0)) return undefined;
+  #freeThread(urgent: boolean): Thread | undefined {
+    if (!urgent && this.#throttled() && this.#threads.some((thread) => thread.inFlight.size > 0)) return undefined;
     let best: Thread | undefined;
     for (const thread of this.#threads) {
       if (thread.inFlight.size < IN_FLIGHT_PER_THREAD && (best === undefined || thread.inFlight.size < best.inFlight.size)) best = thread;
@@ -124,9 +151,15 @@ export class CardDecryptPool {
 
   #start(): Thread {
     const worker = startTypeScriptWorker(new URL('./card-decrypt-worker.ts', import.meta.url));
-    const thread: Thread = { worker, sent: new Map(), inFlight: new Map() };
+    const thread: Thread = { worker, ready: false, sent: new Map(), inFlight: new Map() };
     this.#threads.push(thread);
+    // Idle until it has work: a thread only warming up must not keep the process alive.
+    worker.unref();
     worker.on('message', (reply: DecryptReply) => {
+      if ('ready' in reply) {
+        thread.ready = true;
+        return;
+      }
       const job = thread.inFlight.get(reply.id);
       thread.inFlight.delete(reply.id);
       if (thread.inFlight.size === 0) worker.unref();
@@ -149,7 +182,7 @@ export class CardDecryptPool {
   }
 }
 
-function settle(job: Job, reply: DecryptReply, log: Logger): void {
+function settle(job: Job, reply: Exclude<DecryptReply, { ready: true }>, log: Logger): void {
   if (reply.ok) return job.resolve(reply.card);
   if ('refusal' in reply) {
     const { code, message, param } = reply.refusal;

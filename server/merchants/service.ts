@@ -40,21 +40,38 @@ export const isPublishableKey = (key: string) => /^pk_test_[0-9A-Za-z]{20,64}$/.
 export const isSecretKey = (key: string) => /^sk_test_[0-9A-Za-z]{20,64}$/.test(key);
 
 /**
- * Every API request resolves its merchant by key, so lookups are cached for a
- * few seconds. A change made through this process is seen at once; one made
- * through another vault process within the TTL.
+ * Every API request resolves its merchant by key, so lookups are cached.
+ * A change to a merchant or its keys, made by any vault process, is
+ * announced on `MERCHANT_CHANGES` at commit (a trigger,
+ * functions/merchant_changes.sql) and clears every process's cache within
+ * milliseconds; the TTL bounds what a lost notification (the listening
+ * connection down) can leave stale, so a change is seen everywhere within a
+ * second either way.
  */
-const CACHE_TTL_MS = 5_000;
+const CACHE_TTL_MS = 1_000;
 const CACHE_MAX_ENTRIES = 10_000;
+export const MERCHANT_CHANGES = 'tessera_merchants';
 
 export class MerchantDirectory {
   readonly #db: Db;
   readonly #keys: MerchantKeys;
   readonly #cache = new Map<string, { merchant: Merchant; until: number }>();
+  /** Counts the cache's clearings, so a lookup that was under way during one does not put back what it read before. */
+  #generation = 0;
 
   constructor(db: Db, keys: MerchantKeys) {
     this.#db = db;
     this.#keys = keys;
+  }
+
+  /** Clears the cache whenever a merchant changes, through this process or any other; resolves once listening. */
+  async followChanges(): Promise<void> {
+    await this.#db.listen(MERCHANT_CHANGES, () => this.#clear());
+  }
+
+  #clear(): void {
+    this.#generation++;
+    this.#cache.clear();
   }
 
   /**
@@ -145,7 +162,7 @@ export class MerchantDirectory {
       await within(tx, result);
       return result;
     });
-    this.#cache.clear();
+    this.#clear();
     return rolled;
   }
 
@@ -169,7 +186,7 @@ export class MerchantDirectory {
       await within(tx, { version });
       return { version };
     });
-    this.#cache.clear();
+    this.#clear();
     return rolled;
   }
 
@@ -177,9 +194,11 @@ export class MerchantDirectory {
     const now = Date.now();
     const hit = this.#cache.get(key);
     if (hit !== undefined && hit.until > now) return hit.merchant;
+    const generation = this.#generation;
     const loaded = await load();
     if (loaded === undefined) return undefined;
     const { merchant, expiresAt } = 'merchant' in loaded ? loaded : { merchant: loaded, expiresAt: undefined };
+    if (generation !== this.#generation) return merchant;
     // Unknown keys are not cached, so a burst of made-up keys cannot fill the cache; a key that expires is cached no longer than it lives.
     if (this.#cache.size >= CACHE_MAX_ENTRIES) this.#cache.clear();
     this.#cache.set(key, { merchant, until: Math.min(now + CACHE_TTL_MS, expiresAt?.getTime() ?? Infinity) });
@@ -213,7 +232,7 @@ export class MerchantDirectory {
       await within(tx, updated);
       return updated;
     });
-    this.#cache.clear();
+    this.#clear();
     return merchant;
   }
 

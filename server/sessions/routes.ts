@@ -24,11 +24,11 @@ export function sessionRoutes(deps: {
 }): Router {
   const router = Router();
   router.post('/v1/sessions', async (req, res) => {
-    deps.limits.perIp.hit(`ip:${clientNetwork(clientIp(req))}`);
+    await deps.limits.perIp.hit(`ip:${clientNetwork(clientIp(req))}`);
     const body = parseInput(OpenSessionRequest, req.body);
     const merchant = await deps.merchants.byPublishableKey(body.key);
     if (merchant === undefined) throw new VaultError('unauthenticated', { param: 'key' });
-    deps.limits.perKey.hit(`pk:${body.key}`);
+    await deps.limits.perKey.hit(`pk:${body.key}`);
     const render = (session: FieldsSession) => ({ status: 201, body: JSON.stringify(session) });
     // Scoped like the card fields' tokens: per publishable key.
     const stored = await deps.idempotency.run(`pk:${body.key}`, idempotencyKeyOf(req), idempotentRequest(req, body), async (claim) =>

@@ -2,7 +2,8 @@ import { verifyAccount, type Verification } from '../acquirer/verification.ts';
 import type { AuditEntry, AuditSource } from '../audit/audit.ts';
 import { VaultError } from '../errors.ts';
 import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
-import { openCardCiphertext, replayKey, replayRecordUntil } from '../keys/card-ciphertext.ts';
+import { cardCiphertextKey, decryptCardCiphertext, replayKey, replayRecordUntil } from '../keys/card-ciphertext.ts';
+import { DecryptPoolError } from '../keys/card-decrypt-pool.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant } from '../merchants/service.ts';
 import { SESSION_TOKEN_LIMIT, sessionExhausted } from '../sessions/service.ts';
@@ -51,8 +52,31 @@ export interface TokenWrite {
  * change a stored card (see `tokens/pending.ts`).
  */
 export async function createToken(deps: CardServiceDeps, input: CreateTokenInput, write: TokenWrite): Promise<StoredResponse> {
-  const card = parseCardPlaintext(await openCardCiphertext(input.ciphertext, deps.keyring, deps.ciphertextPolicy));
-  return (await (await prepareToken(deps, input, card, write)).write()).response;
+  return (await (await prepareToken(deps, input, await openCard(deps, input.ciphertext), write)).write()).response;
+}
+
+/**
+ * The card in a tokenization's JWE, checked and its key picked here. While
+ * other requests are in flight it is opened on the decrypt pool, ahead of
+ * any batch work, so that this thread (HTTP, JSON, the database's replies)
+ * is not also the one doing the crypto; alone, it is opened here, sparing
+ * the round trip to a thread. Until a thread has loaded (it takes a while,
+ * the first time the process is busy), this thread opens it too, rather
+ * than making the request wait. A pool that failed (a thread died) is not
+ * the card's fault: this thread opens it then.
+ */
+async function openCard(deps: CardServiceDeps, jwe: string): Promise<Card> {
+  const { kid, key } = await cardCiphertextKey(jwe, deps.keyring, deps.ciphertextPolicy);
+  const pool = deps.decryptPool;
+  if (pool !== undefined && (deps.requestsInFlight?.count ?? 0) > 1) pool.warmUp();
+  if (pool?.warm === true && (deps.requestsInFlight?.count ?? 0) > 1) {
+    try {
+      return await pool.open(jwe, kid, key, 'card', { urgent: true });
+    } catch (error) {
+      if (!(error instanceof DecryptPoolError)) throw error;
+    }
+  }
+  return parseCardPlaintext(await decryptCardCiphertext(jwe, key));
 }
 
 /** A token ready to be written: its card sealed, its statement's arguments made. */

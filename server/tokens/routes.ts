@@ -128,12 +128,12 @@ function parseBulkItem(raw: unknown): BulkItem {
 }
 
 async function createFromFields(deps: TokenRouteDeps, req: Request) {
-  deps.limits.perIp.hit(`ip:${clientNetwork(clientIp(req))}`);
+  await deps.limits.perIp.hit(`ip:${clientNetwork(clientIp(req))}`);
   // The key first, and alone: an anonymous request is turned away before any of its other fields is looked at.
   const { key } = parseInput(FieldsKey, req.body);
   const merchant = await deps.merchants.byPublishableKey(key);
   if (merchant === undefined) throw new VaultError('unauthenticated', { param: 'key' });
-  deps.limits.perKey.hit(`pk:${key}`);
+  await deps.limits.perKey.hit(`pk:${key}`);
   const body = parseInput(FieldsTokenRequest, req.body);
   req.actor = redactKey(body.key);
   // Named only past the rate limits, so a flood of refused requests writes nothing.

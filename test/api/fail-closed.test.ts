@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { IdempotencyStore } from '../../server/idempotency/idempotency.ts';
+import { StorageUnavailableError } from '../../server/storage/db.ts';
 import { api, createMerchant, type TestMerchant } from '../support/api.ts';
 import { cardPlaintext, encryptCard } from '../support/cards.ts';
 import { postgresOrSkip, type ThrowawayPostgres } from '../support/postgres.ts';
@@ -43,5 +45,22 @@ describe.skipIf(cluster === undefined)('failing closed when PostgreSQL stops', (
     // The same ciphertext: the failed attempt stored nothing, not even its replay record.
     const back = await api(vault.url, 'POST', '/v1/tokens', { key: shop.secretKey, json: { card } });
     expect(back.status).toBe(201);
+  });
+
+  it('releases the Idempotency-Key claim of a request that failed while PostgreSQL was down once it is back, so its retry is not kept waiting', async () => {
+    const request = { amount: 100 };
+    const failed = new IdempotencyStore(vault.vault.db, 'process-outage').run('merchant:outage', 'key-outage', request, async () => {
+      await cluster!.stop();
+      throw new StorageUnavailableError(new Error('the work found storage gone'));
+    });
+    await expect(failed).rejects.toBeInstanceOf(StorageUnavailableError);
+
+    await cluster!.start();
+    // Without the release the claim would hold for 60 s: its holder is no process the store knows.
+    const retried = await vi.waitFor(() => new IdempotencyStore(vault.vault.db, 'process-retry').run('merchant:outage', 'key-outage', request, async () => ({ status: 201, body: '{}' })), {
+      timeout: 10_000,
+      interval: 200,
+    });
+    expect(retried).toEqual({ status: 201, body: '{}', replayed: false });
   });
 });

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { api, createMerchant, openSession, uniqueLetters, type TestMerchant } from '../support/api.ts';
-import { CARDS, cardPlaintext, encryptCard, nextYear } from '../support/cards.ts';
+import { CARDS, cardPlaintext, encryptCard, nextYear, numberedCard } from '../support/cards.ts';
 import { startTestVault, storageKinds, type TestVault } from '../support/vault.ts';
 
 describe.each(storageKinds())('tokens on %s', (storage) => {
@@ -64,6 +64,17 @@ describe.each(storageKinds())('tokens on %s', (storage) => {
     const read = await api(vault.url, 'GET', `/v1/tokens/${created.body.token}`, { key: shop.secretKey });
     expect(read.status).toBe(200);
     expect(read.body.card).toEqual(created.body.card);
+  });
+
+  it('gives each of many tokenizations sent at once (their cards opened on the decrypt threads) its own card', async () => {
+    const pool = vault.vault.deps.decryptPool!;
+    pool.warmUp();
+    await vi.waitFor(() => expect(pool.warm).toBe(true), { timeout: 20_000 });
+    const numbers = Array.from({ length: 12 }, (_, i) => numberedCard('4000', 7100 + i * 13));
+    const cards = await Promise.all(numbers.map((number) => encryptCard(vault.url, cardPlaintext({ number, cvc: '123' }))));
+    const created = await Promise.all(cards.map((card) => api(vault.url, 'POST', '/v1/tokens', { key: shop.secretKey, json: { card } })));
+    expect(created.map((response) => response.status)).toEqual(numbers.map(() => 201));
+    expect(created.map((response) => response.body.card.last4)).toEqual(numbers.map((number) => number.slice(-4)));
   });
 
   it('does not let the publishable key read a token (403 secret_key_required)', async () => {

@@ -71,6 +71,8 @@ export default class HangWatchdog implements Reporter {
   readonly #checkEveryMs: number;
   readonly #reportWaitMs: number;
   readonly #running = new Map<string, RunningFile>();
+  /** The step of each test running now, by its id, to return to after its beforeEach and afterEach hooks. */
+  readonly #tests = new Map<string, Step>();
   #dir = '';
   #root = process.cwd();
   #testTimeout = 5_000;
@@ -112,14 +114,20 @@ export default class HangWatchdog implements Reporter {
   }
 
   onHookEnd(hook: ReportedHookContext): void {
-    this.#between(moduleOf(hook));
+    // A beforeEach or afterEach belongs to its test: the test's own limit holds again, counted from when it started.
+    const test = hook.entity.type === 'test' ? this.#tests.get(hook.entity.id) : undefined;
+    if (test !== undefined) this.#set(moduleOf(hook), test);
+    else this.#between(moduleOf(hook));
   }
 
   onTestCaseReady(test: TestCase): void {
-    this.#set(test.module, this.#step(`the test "${test.fullName}"`, test.options.timeout ?? this.#testTimeout));
+    const step = this.#step(`the test "${test.fullName}"`, test.options.timeout ?? this.#testTimeout);
+    this.#tests.set(test.id, step);
+    this.#set(test.module, step);
   }
 
   onTestCaseResult(test: TestCase): void {
+    this.#tests.delete(test.id);
     this.#between(test.module);
   }
 

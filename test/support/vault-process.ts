@@ -19,7 +19,13 @@ export interface VaultProcess {
  * `entry` runs another script that starts a vault the same way (one with
  * job kinds of the tests' own: test/support/job-vault.ts).
  */
-export async function startVaultProcess(options: { dataDir: string; env?: Record<string, string>; entry?: string }): Promise<VaultProcess> {
+export async function startVaultProcess(options: {
+  dataDir: string;
+  env?: Record<string, string>;
+  entry?: string;
+  /** How long it may take to listen (default 30 s); it is killed after that. */
+  startTimeoutMs?: number;
+}): Promise<VaultProcess> {
   mkdirSync(options.dataDir, { recursive: true });
   const log = createWriteStream(join(options.dataDir, 'vault.log'), { flags: 'a' });
   // Node itself with tsx's loader, not the tsx CLI: signals must reach the vault, not a wrapper process.
@@ -28,11 +34,22 @@ export async function startVaultProcess(options: { dataDir: string; env?: Record
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TESSERA_DATA_DIR: options.dataDir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // A test process that dies (a crash, a timeout) takes its vaults with it, rather than leaving them running.
+  const orphaned = () => child.kill('SIGKILL');
+  process.on('exit', orphaned);
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      process.off('exit', orphaned);
+      resolve();
+    }),
+  );
   child.stderr!.pipe(log, { end: false });
 
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the vault process did not start listening in time')), START_TIMEOUT_MS);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('the vault process did not start listening in time'));
+    }, options.startTimeoutMs ?? START_TIMEOUT_MS);
     let buffered = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       log.write(chunk);

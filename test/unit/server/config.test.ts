@@ -29,6 +29,22 @@ describe('the vault configuration', () => {
     expect(() => loadConfig(env)).toThrow(variable);
   });
 
+  it.each([
+    ['unset', undefined, false],
+    ['0', '0', false],
+    ['false', 'false', false],
+    ['a number of hops', '2', 2],
+    ['an address', '10.0.0.7', ['10.0.0.7']],
+    ['subnets and names, spaces trimmed', '10.0.0.0/8, fd00::/8,loopback', ['10.0.0.0/8', 'fd00::/8', 'loopback']],
+    ['an IPv6 address', '2001:db8::1', ['2001:db8::1']],
+  ])('trusts no proxy unless TESSERA_TRUST_PROXY names hops or proxies: %s', (_name, value, trusted) => {
+    expect(loadConfig(value === undefined ? {} : { TESSERA_TRUST_PROXY: value }).trustProxy).toEqual(trusted);
+  });
+
+  it.each([['true'], ['everyone'], ['10.0.0.0/33'], ['127.1'], ['10.0.0.1/8/8'], ['11']])('refuses TESSERA_TRUST_PROXY=%s', (value) => {
+    expect(() => loadConfig({ TESSERA_TRUST_PROXY: value })).toThrow('TESSERA_TRUST_PROXY');
+  });
+
   it('in production, needs the master key and the admin key from the environment, and names both when both are missing', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/TESSERA_MASTER_KEY: required when NODE_ENV=production[\s\S]*TESSERA_ADMIN_KEY: required when NODE_ENV=production/);
     const keys = { TESSERA_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'), TESSERA_ADMIN_KEY: 'admin_0123456789abcdefghijklmn' };

@@ -1,12 +1,28 @@
 import { errorHeaders, statusOf } from '../../../server/http/error-response.ts';
 import { describe, expect, it } from 'vitest';
 import { VaultError } from '../../../server/errors.ts';
+import { MemoryWindowCounters } from '../../../server/http/counters.ts';
 import { RateLimiter } from '../../../server/http/rate-limit.ts';
 
+/** A limiter counting in memory by a clock the test sets. */
+class TestLimiter {
+  now = 0;
+  readonly limiter: RateLimiter;
+
+  constructor(limit: number) {
+    this.limiter = new RateLimiter(new MemoryWindowCounters({ namespace: 'test', windowMs: 60_000, alignment: 'clock' }, () => this.now), limit);
+  }
+
+  hit(key: string, now: number): Promise<void> {
+    this.now = now;
+    return this.limiter.hit(key);
+  }
+}
+
 /** The error `hit` threw, or undefined when it let the request through. */
-function refusal(limiter: RateLimiter, key: string, now: number): VaultError | undefined {
+async function refusal(limiter: TestLimiter, key: string, now: number): Promise<VaultError | undefined> {
   try {
-    limiter.hit(key, now);
+    await limiter.hit(key, now);
     return undefined;
   } catch (error) {
     if (error instanceof VaultError) return error;
@@ -19,10 +35,10 @@ const MINUTE = 60_000;
 const T0 = Date.UTC(2026, 10, 30, 10, 0, 0);
 
 describe('the rate limiter', () => {
-  it('lets the limit through in a window and refuses the next with 429 rate_limited', () => {
-    const limiter = new RateLimiter(3);
-    expect([0, 1, 2].map((i) => refusal(limiter, 'ip:a', T0 + i))).toEqual([undefined, undefined, undefined]);
-    const refused = refusal(limiter, 'ip:a', T0 + 3);
+  it('lets the limit through in a window and refuses the next with 429 rate_limited', async () => {
+    const limiter = new TestLimiter(3);
+    for (const i of [0, 1, 2]) expect(await refusal(limiter, 'ip:a', T0 + i)).toBeUndefined();
+    const refused = await refusal(limiter, 'ip:a', T0 + 3);
     expect(refused).toMatchObject({ code: 'rate_limited' });
     expect(statusOf(refused!)).toBe(429);
   });
@@ -32,32 +48,32 @@ describe('the rate limiter', () => {
     ['half-way', 30_000, '30'],
     ['with 1.5 s left', 58_500, '2'],
     ['in its last millisecond', 59_999, '1'],
-  ])('asks to retry when the window ends, in whole seconds, %s', (_when, offset, retryAfter) => {
-    const limiter = new RateLimiter(1);
-    limiter.hit('ip:a', T0 + offset);
-    expect(errorHeaders(refusal(limiter, 'ip:a', T0 + offset)!)).toEqual({ 'Retry-After': retryAfter });
+  ])('asks to retry when the window ends, in whole seconds, %s', async (_when, offset, retryAfter) => {
+    const limiter = new TestLimiter(1);
+    await limiter.hit('ip:a', T0 + offset);
+    expect(errorHeaders((await refusal(limiter, 'ip:a', T0 + offset))!)).toEqual({ 'Retry-After': retryAfter });
   });
 
-  it('counts in windows aligned to the minute, starting afresh in the next one', () => {
-    const limiter = new RateLimiter(1);
+  it('counts in windows aligned to the minute, starting afresh in the next one', async () => {
+    const limiter = new TestLimiter(1);
     // The first request half-way through a minute opens the window that minute, not one a minute long from then.
-    limiter.hit('ip:a', T0 + 30_000);
-    expect(refusal(limiter, 'ip:a', T0 + MINUTE - 1)).toBeInstanceOf(VaultError);
-    expect(refusal(limiter, 'ip:a', T0 + MINUTE)).toBeUndefined();
-    expect(errorHeaders(refusal(limiter, 'ip:a', T0 + MINUTE + 1)!)).toEqual({ 'Retry-After': '60' });
+    await limiter.hit('ip:a', T0 + 30_000);
+    expect(await refusal(limiter, 'ip:a', T0 + MINUTE - 1)).toBeInstanceOf(VaultError);
+    expect(await refusal(limiter, 'ip:a', T0 + MINUTE)).toBeUndefined();
+    expect(errorHeaders((await refusal(limiter, 'ip:a', T0 + MINUTE + 1))!)).toEqual({ 'Retry-After': '60' });
     // A gap of several windows.
-    expect(refusal(limiter, 'ip:a', T0 + 5 * MINUTE + 45_000)).toBeUndefined();
-    expect(errorHeaders(refusal(limiter, 'ip:a', T0 + 5 * MINUTE + 45_000)!)).toEqual({ 'Retry-After': '15' });
+    expect(await refusal(limiter, 'ip:a', T0 + 5 * MINUTE + 45_000)).toBeUndefined();
+    expect(errorHeaders((await refusal(limiter, 'ip:a', T0 + 5 * MINUTE + 45_000))!)).toEqual({ 'Retry-After': '15' });
   });
 
-  it('counts each key on its own, and keeps counting a refused key', () => {
-    const limiter = new RateLimiter(2);
-    limiter.hit('pk:a', T0);
-    limiter.hit('pk:a', T0);
-    expect(refusal(limiter, 'pk:a', T0)).toBeInstanceOf(VaultError);
-    expect(refusal(limiter, 'pk:b', T0)).toBeUndefined();
-    expect(refusal(limiter, 'pk:b', T0)).toBeUndefined();
-    expect(refusal(limiter, 'pk:a', T0 + 1_000)).toBeInstanceOf(VaultError);
-    expect(refusal(limiter, 'pk:b', T0 + 1_000)).toBeInstanceOf(VaultError);
+  it('counts each key on its own, and keeps counting a refused key', async () => {
+    const limiter = new TestLimiter(2);
+    await limiter.hit('pk:a', T0);
+    await limiter.hit('pk:a', T0);
+    expect(await refusal(limiter, 'pk:a', T0)).toBeInstanceOf(VaultError);
+    expect(await refusal(limiter, 'pk:b', T0)).toBeUndefined();
+    expect(await refusal(limiter, 'pk:b', T0)).toBeUndefined();
+    expect(await refusal(limiter, 'pk:a', T0 + 1_000)).toBeInstanceOf(VaultError);
+    expect(await refusal(limiter, 'pk:b', T0 + 1_000)).toBeInstanceOf(VaultError);
   });
 });

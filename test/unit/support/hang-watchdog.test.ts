@@ -24,7 +24,7 @@ function runFixtures(): Promise<{ code: number | null; output: string }> {
 }
 
 describe('the hang watchdog', () => {
-  it('fails a file whose worker is blocked or that never finishes loading, names it and what it was running, and lets the other files run', async () => {
+  it('fails a file whose worker is blocked or that never finishes loading, names it and what it was running, and lets the other files run, a slow test within its own limit too', async () => {
     const { code, output } = await runFixtures();
     expect(code, output).toBe(1);
     expect(output).toContain(
@@ -38,5 +38,7 @@ describe('the hang watchdog', () => {
     expect(output).toContain('Node report of the worker:');
     expect(output.match(/Stopped its worker \(pid \d+\) so that the file fails and the run goes on\./g)).toHaveLength(2);
     expect(output).toMatch(/✓ test\/fixtures\/hang\/passes\.fixture\.ts/);
+    // A test with a limit of its own keeps it after the beforeEach hook every test has (the watchdog's worker setup).
+    expect(output).toMatch(/✓ test\/fixtures\/hang\/own-limit\.fixture\.ts/);
   }, 60_000);
 });

@@ -1,0 +1,201 @@
+/**
+ * `npm run bench:throughput`: `POST /v1/tokens` throughput at 32 concurrent
+ * clients against a real vault (`npm run vault`'s code: one process on
+ * PGlite, `TESSERA_WORKERS` = one per core on PostgreSQL), driven by `wrk`,
+ * a C load client that costs little CPU, so the figure measures the vault
+ * and not the client. Every request carries a distinct card JWE made ahead
+ * of the run (a Lua script walks through them: the vault refuses a replayed
+ * JWE). In the same run, just before each storage, the single-core rate of a
+ * bare jose `compactDecrypt` — the crypto every tokenization must pay.
+ *
+ * Targets (issue #14): throughput ≥ 1.0 × that rate, p99 ≤ 50 ms, zero
+ * errors. A miss is printed as such; the run fails (exit 1) on errors only,
+ * or on a miss too with `--strict`.
+ *
+ *   npm run bench:throughput [-- --seconds 15] [--connections 32] [--only pglite|postgres] [--strict]
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fetchJwks } from '../test/support/cards.ts';
+import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/postgres.ts';
+import { startVaultProcess } from '../test/support/vault-process.ts';
+import { newDataDir } from '../test/support/vault.ts';
+import { bareDecryptRate, makeCiphertexts } from './ciphertexts.ts';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '15' },
+    connections: { type: 'string', default: '32' },
+    only: { type: 'string' },
+    strict: { type: 'boolean', default: false },
+  },
+});
+const SECONDS = Number(values.seconds);
+const CONNECTIONS = Number(values.connections);
+const WARMUP_SECONDS = 3;
+const TARGET_RATIO = 1.0;
+const TARGET_P99_MS = 50;
+
+/** wrk's Lua: each request the next body of the file; `done` prints what the run counted as one JSON line. */
+const LUA = `
+local bodies = {}
+for line in io.lines(os.getenv("BENCH_BODIES")) do bodies[#bodies + 1] = line end
+local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. os.getenv("BENCH_SECRET_KEY") }
+local i = 0
+request = function()
+  i = i + 1
+  -- Past the end a body is sent again: the vault refuses the replay, and the run shows it as errors.
+  if i > #bodies then i = 1 end
+  return wrk.format("POST", "/v1/tokens", headers, bodies[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK_RESULT {"requests":%d,"duration_us":%d,"status":%d,"connect":%d,"read":%d,"write":%d,"timeout":%d,"p50_us":%d,"p99_us":%d,"max_us":%d}\\n',
+    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+`;
+
+interface WrkResult {
+  requests: number;
+  duration_us: number;
+  status: number;
+  connect: number;
+  read: number;
+  write: number;
+  timeout: number;
+  p50_us: number;
+  p99_us: number;
+  max_us: number;
+}
+
+/** wrk on the PATH, installed from Debian when missing and we are root; else a clear message and exit 2. */
+function ensureWrk(): string {
+  const found = spawnSync('sh', ['-c', 'command -v wrk'], { encoding: 'utf8' }).stdout.trim();
+  if (found !== '') return found;
+  if (process.getuid?.() !== 0) {
+    console.error('wrk is not installed. Install it (Debian/Ubuntu: sudo apt-get install -y wrk) and run this again.');
+    process.exit(2);
+  }
+  console.log('wrk is missing: apt-get install -y wrk');
+  execFileSync('apt-get', ['install', '-y', 'wrk'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  return spawnSync('sh', ['-c', 'command -v wrk'], { encoding: 'utf8' }).stdout.trim();
+}
+
+/** One wrk run over its own bodies; wrk on one thread, the lightest client it can be. */
+function runWrk(wrk: string, url: string, secretKey: string, bodies: string[], seconds: number, dir: string): Promise<WrkResult> {
+  const bodiesFile = join(dir, `bodies-${Date.now()}.jsonl`);
+  writeFileSync(bodiesFile, bodies.map((card) => JSON.stringify({ card })).join('\n') + '\n', { mode: 0o600 });
+  const script = join(dir, 'tokenize.lua');
+  writeFileSync(script, LUA);
+  return new Promise((resolve, reject) => {
+    const child = spawn(wrk, ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--timeout', '5s', '-s', script, url], {
+      env: { ...process.env, BENCH_BODIES: bodiesFile, BENCH_SECRET_KEY: secretKey },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      rmSync(bodiesFile, { force: true });
+      const line = output.split('\n').find((text) => text.startsWith('WRK_RESULT '));
+      if (code !== 0 || line === undefined) reject(new Error(`wrk exited with ${code}:\n${output}`));
+      else resolve(JSON.parse(line.slice('WRK_RESULT '.length)) as WrkResult);
+    });
+  });
+}
+
+interface Row {
+  storage: string;
+  processes: number;
+  decryptRate: number;
+  throughput: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  requests: number;
+}
+
+async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: string, cluster?: ThrowawayPostgres): Promise<Row> {
+  const decryptRate = await bareDecryptRate();
+  console.log(`${storage}: bare compactDecrypt, one core, sequential: ${decryptRate.toFixed(0)} /s`);
+  const dataDir = await newDataDir(storage, 'bench-throughput');
+  const processes = storage === 'postgres' ? availableParallelism() : 1;
+  const env: Record<string, string> = { TESSERA_LOG_LEVEL: 'info' };
+  if (cluster !== undefined) {
+    env['DATABASE_URL'] = await cluster.createDatabase();
+    env['TESSERA_WORKERS'] = String(processes);
+  }
+  const vault = await startVaultProcess({ dataDir, env, startTimeoutMs: 300_000 });
+  try {
+    const url = vault.url.replace('localhost', '127.0.0.1');
+    const { secret_key: secretKey } = JSON.parse(readFileSync(join(dataDir, 'demo-merchant.json'), 'utf8')) as { secret_key: string };
+    const [jwk] = await fetchJwks(url);
+    // Enough distinct bodies for 3 × the decrypt rate: more than two cores can take.
+    const perSecond = Math.ceil(decryptRate * 3);
+    const warm = await runWrk(wrk, url, secretKey, await makeCiphertexts(jwk!, perSecond * WARMUP_SECONDS), WARMUP_SECONDS, dir);
+    console.log(`${storage}: warm-up ${warm.requests} requests`);
+    const result = await runWrk(wrk, url, secretKey, await makeCiphertexts(jwk!, perSecond * SECONDS), SECONDS, dir);
+    const errors = result.status + result.connect + result.read + result.write + result.timeout;
+    const row: Row = {
+      storage,
+      processes,
+      decryptRate,
+      throughput: result.requests / (result.duration_us / 1e6),
+      p50: result.p50_us / 1000,
+      p99: result.p99_us / 1000,
+      errors,
+      requests: result.requests,
+    };
+    console.log(
+      `${storage}: c=${CONNECTIONS} ${row.throughput.toFixed(0)} tokens/s, p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, ` +
+        `errors ${errors}/${row.requests} (status ${result.status}, connect ${result.connect}, read ${result.read}, write ${result.write}, timeout ${result.timeout}), ` +
+        `÷ decrypt rate ${(row.throughput / decryptRate).toFixed(2)}`,
+    );
+    return row;
+  } finally {
+    await vault.kill('SIGTERM');
+  }
+}
+
+const wrk = ensureWrk();
+console.log(`${spawnSync(wrk, ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}; ${availableParallelism()} cores; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+const dir = mkdtempSync(join(tmpdir(), 'tessera-throughput-'));
+const rows: Row[] = [];
+try {
+  if (values.only !== 'postgres') rows.push(await benchStorage(wrk, 'pglite', dir));
+  if (values.only !== 'pglite') {
+    const cluster = await startThrowawayPostgres({ name: 'bench-throughput' });
+    try {
+      rows.push(await benchStorage(wrk, 'postgres', dir, cluster));
+    } finally {
+      await cluster.destroy();
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+console.log(`\nwrk -t1 -c${CONNECTIONS} -d${SECONDS}s, distinct pre-encrypted bodies; load average after: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}\n`);
+console.log('| storage | vault processes | bare decrypt /s | tokens/s | ÷ decrypt rate | p50 ms | p99 ms | errors | targets |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+let missed = false;
+let failed = false;
+for (const row of rows) {
+  const ratio = row.throughput / row.decryptRate;
+  const misses = [
+    ...(ratio < TARGET_RATIO ? [`ratio < ${TARGET_RATIO}`] : []),
+    ...(row.p99 > TARGET_P99_MS ? [`p99 > ${TARGET_P99_MS} ms`] : []),
+    ...(row.errors > 0 ? ['errors'] : []),
+  ];
+  missed ||= misses.length > 0;
+  failed ||= row.errors > 0;
+  console.log(
+    `| ${row.storage === 'pglite' ? 'PGlite' : 'PostgreSQL'} | ${row.processes} | ${row.decryptRate.toFixed(0)} | ${row.throughput.toFixed(0)} | ${ratio.toFixed(2)} | ` +
+      `${row.p50.toFixed(1)} | ${row.p99.toFixed(1)} | ${row.errors}/${row.requests} | ${misses.length === 0 ? 'met' : `missed: ${misses.join(', ')}`} |`,
+  );
+}
+if (failed || (values.strict && missed)) process.exit(1);
