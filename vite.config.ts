@@ -8,7 +8,8 @@ import { defineConfig, type Plugin, type UserConfig } from 'vite';
  * - `loader`: `checkout.js`, the dependency-free script merchants embed (IIFE);
  *   `loader-esm`: `tessera.mjs`, the ES module for bundlers (run after `loader`).
  * - `fields`: the Lit component and its encryption, loaded by the fields
- *   document the vault renders (`/v1/fields`); the vault reads the manifest.
+ *   document the vault renders (`/v1/fields`), and the hosted payment page's
+ *   script; the vault reads the manifest.
  * - `demo`: the demo storefront's pages.
  *
  * No build writes source maps: the vault serves `dist/` to anyone, and a map
@@ -78,7 +79,8 @@ const builds: Record<string, UserConfig> = {
       sourcemap: false,
       modulePreload: false,
       rollupOptions: {
-        input: { fields: resolve(root, 'widget/fields/main.ts') },
+        // The hosted payment page (/pay/plink_…) is served from the vault's origin beside the fields.
+        input: { fields: resolve(root, 'widget/fields/main.ts'), pay: resolve(root, 'widget/pay/main.ts') },
       },
     },
   },

@@ -25,6 +25,9 @@ import type { DeclineVelocity } from './velocity/declines.ts';
 import type { WebhookEndpoints } from './webhooks/endpoints.ts';
 import { webhookRoutes } from './webhooks/routes.ts';
 import type { Acquirer } from './acquirer/acquirer.ts';
+import { payPageRoutes } from './payment-links/page.ts';
+import { payLinkRoutes, paymentLinkRoutes } from './payment-links/routes.ts';
+import { PaymentLinks } from './payment-links/service.ts';
 import { paymentRoutes } from './payments/routes.ts';
 import { PaymentService } from './payments/service.ts';
 import { keyRoutes } from './keys/routes.ts';
@@ -65,6 +68,8 @@ export interface VaultDeps {
   widget: WidgetAssets;
   /** Webhook endpoints; `allowLocal` is TESSERA_WEBHOOK_ALLOW_LOCAL. */
   webhooks: { endpoints: WebhookEndpoints; allowLocal: boolean };
+  /** `TESSERA_PUBLIC_URL`'s origin: payment links' URLs; unset, each request's own origin. */
+  publicOrigin: string | undefined;
   /** Requests being answered, which token batches step aside for. */
   requestsInFlight?: RequestsInFlight;
 }
@@ -104,7 +109,9 @@ export function createApp(deps: VaultDeps): Express {
   app.use(wellFormedRequest());
   app.use(healthRoutes(deps.db));
   // The widget routes set their own headers (framing, CSP, CORS); everything else gets strict API headers.
-  app.use(fieldsRoutes({ widget: deps.widget, merchants, sessions, keyring: deps.keyring, limits }));
+  const links = new PaymentLinks({ db: deps.db, audit, payments });
+  app.use(fieldsRoutes({ widget: deps.widget, merchants, sessions, keyring: deps.keyring, limits, publicOrigin: deps.publicOrigin }));
+  app.use(payPageRoutes({ links, merchants, widget: deps.widget, limits }));
   app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
   app.use((_req, res, next) => {
     res.set('Cache-Control', 'no-store');
@@ -127,9 +134,11 @@ export function createApp(deps: VaultDeps): Express {
     }),
   );
   app.use(merchantRoutes({ merchants, adminKey: deps.adminKey, idempotency, audit, responseSeal: deps.responseSeal }));
-  app.use(sessionRoutes({ merchants, sessions, idempotency, limits }));
+  app.use(sessionRoutes({ merchants, sessions, idempotency, limits, publicOrigin: deps.publicOrigin }));
   app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, audit, limits }));
   app.use(paymentRoutes({ payments, merchants, idempotency }));
+  app.use(paymentLinkRoutes({ links, merchants, idempotency, publicOrigin: deps.publicOrigin }));
+  app.use(payLinkRoutes({ links, merchants, idempotency, limits }));
   app.use(tokenBatchRoutes({ batches: new TokenBatches({ db: deps.db, audit }), merchants, idempotency, audit }));
   app.use(
     webhookRoutes({

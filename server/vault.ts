@@ -12,6 +12,7 @@ import { deliveryJob } from './webhooks/deliveries.ts';
 import { CardDecryptPool } from './keys/card-decrypt-pool.ts';
 import { RequestsInFlight } from './http/in-flight.ts';
 import { tokenBatchJob } from './token-batches/processor.ts';
+import { paymentLinkExpiryJob } from './payment-links/service.ts';
 import { WebhookEndpoints } from './webhooks/endpoints.ts';
 import { WebhookSender } from './webhooks/sender.ts';
 import { loadAdminKey } from './keys/admin-key.ts';
@@ -85,6 +86,7 @@ export async function openVault(
       widget: options.widget ?? loadWidgetAssets(DEFAULT_DIST_DIR),
       webhooks: { endpoints: new WebhookEndpoints(db, master), allowLocal: config.webhooks.allowLocal },
       requestsInFlight: traffic,
+      publicOrigin: config.publicOrigin,
     };
     const sender = new WebhookSender({ allowLocal: config.webhooks.allowLocal });
     const jobs = new JobRunner({ db, log, ...config.jobs });
@@ -92,6 +94,7 @@ export async function openVault(
     const decryptPool = new CardDecryptPool({ threads: config.decryptThreads, log, throttled: () => traffic.busy });
     const audit = new AuditLog(db);
     jobs.register(tokenBatchJob({ db, log, cards: { ...deps, audit }, merchants, pool: decryptPool, audit, traffic }));
+    jobs.register(paymentLinkExpiryJob({ db, audit }));
     if (options.jobs !== false) await jobs.start();
     const maintenance = startMaintenance(
       {

@@ -1,4 +1,5 @@
 import { tokenRecordOf } from '../cards/records.ts';
+import { paymentLinkBody, type PaymentLinkRecord } from '../payment-links/serialize.ts';
 import { paymentBody } from '../payments/serialize.ts';
 import type { PaymentRecord } from '../payments/service.ts';
 import { tokenBody } from '../tokens/serialize.ts';
@@ -32,6 +33,7 @@ function eventObject(type: EventType, data: unknown): unknown {
   const record = (typeof data === 'string' ? JSON.parse(data) : data) as Record<string, unknown>;
   if (type.startsWith('token.')) return tokenBody(tokenRecordOf(record));
   if (type.startsWith('payment.')) return paymentBody(paymentRecordOf(record));
+  if (type.startsWith('payment_link.')) return paymentLinkBody(record as unknown as PaymentLinkRecord, { asStored: true });
   return record;
 }
 

@@ -13,6 +13,10 @@ export const EVENT_TYPES = [
   'payment.refunded',
   'payment.declined',
   'token_batch.completed',
+  'payment_link.created',
+  'payment_link.paid',
+  'payment_link.expired',
+  'payment_batch.completed',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

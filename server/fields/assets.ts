@@ -16,6 +16,8 @@ export interface WidgetAssets {
   esm: PinnedScript | undefined;
   /** URLs (under `/v1/assets/`) of the fields document's entry script and stylesheets. */
   fields: { script: string; styles: string[] } | undefined;
+  /** The hosted payment page's script and stylesheets (`/pay/plink_…`), from the same build. */
+  pay: { script: string; styles: string[] } | undefined;
   /** Folder served at `/v1/assets/`. */
   fieldsDir: string;
 }
@@ -41,14 +43,19 @@ export function loadWidgetAssets(distDir: string): WidgetAssets {
   const fieldsDir = join(distDir, 'fields');
   const manifestPath = join(fieldsDir, '.vite', 'manifest.json');
   let fields: WidgetAssets['fields'];
+  let pay: WidgetAssets['pay'];
   if (existsSync(manifestPath)) {
     const manifest = ManifestSchema.parse(JSON.parse(readFileSync(manifestPath, 'utf8')));
-    const entry = Object.values(manifest).find((chunk) => chunk.isEntry);
-    if (entry !== undefined) {
-      fields = { script: `/v1/assets/${entry.file}`, styles: (entry.css ?? []).map((file) => `/v1/assets/${file}`) };
-    }
+    const entry = (source: string) => {
+      const chunk = manifest[source];
+      if (chunk?.isEntry !== true) return undefined;
+      return { script: `/v1/assets/${chunk.file}`, styles: (chunk.css ?? []).map((file) => `/v1/assets/${file}`) };
+    };
+    fields = entry('widget/fields/main.ts');
+    pay = entry('widget/pay/main.ts');
   }
   return {
+    pay,
     checkout: pin(join(distDir, 'loader', 'checkout.js'), 'checkout'),
     esm: pin(join(distDir, 'loader', 'tessera.mjs'), 'tessera'),
     fields,

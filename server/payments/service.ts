@@ -53,6 +53,12 @@ export interface PaymentContext {
   actor: string;
   source: AuditSource;
   claim: IdempotencyClaim | undefined;
+  /**
+   * Work that commits with a new payment's record (a payment link counting
+   * it), run before the payment's audit entries take the merchant's chain;
+   * the entries it answers are recorded after the payment's own.
+   */
+  along?: (tx: Queryable, payment: PaymentRecord) => Promise<AuditEntry[]>;
 }
 
 // bigint columns come back as strings from `pg`; the API speaks numbers (amounts stay far below 2^53).
@@ -202,6 +208,7 @@ export class PaymentService {
       );
       if (status === 'declined') await this.#declines.record(tx, declineSource);
       const payment = rows[0]!;
+      const alongside = ctx.along === undefined ? [] : await ctx.along(tx, payment);
       const response: StoredResponse =
         status === 'declined'
           ? {
@@ -223,6 +230,7 @@ export class PaymentService {
         await this.#audit.record({ ...entry, action: 'payment.authorized', event: { type: 'payment.authorized', data: authorized } }, tx);
         if (status === 'captured') await this.#audit.record({ ...entry, action: 'payment.captured', event: { type: 'payment.captured', data: payment } }, tx);
       }
+      for (const extra of alongside) await this.#audit.record(extra, tx);
       return { response };
     });
     // The acquirer has answered but the vault could not record it (storage lost, or its commit unconfirmed):

@@ -12,7 +12,7 @@ import { cardPlaintext, encryptCard } from '../support/cards.ts';
 import { startTestVault, type TestVault } from '../support/vault.ts';
 
 /** A fields document to serve without the production build: only its script and style URLs are needed, not the files. */
-const WIDGET = { checkout: undefined, esm: undefined, fields: { script: '/v1/assets/fields.js', styles: [] }, fieldsDir: join(import.meta.dirname, 'no-such-folder') };
+const WIDGET = { checkout: undefined, esm: undefined, fields: { script: '/v1/assets/fields.js', styles: [] }, pay: undefined, fieldsDir: join(import.meta.dirname, 'no-such-folder') };
 
 /**
  * The limits count in windows aligned to the minute: a check that needs
