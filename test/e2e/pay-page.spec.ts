@@ -79,7 +79,7 @@ for (const locale of ['en', 'ar'] as const) {
     await expect(page.locator('html')).toHaveAttribute('dir', words.dir);
     await expect(page.locator('#pay-button')).toBeEnabled({ timeout: 15_000 });
     expect(await axeViolations(page)).toEqual([]);
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(320);
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(320);
 
     await typeCard(page, SANDBOX_CARDS.generic_decline);
     await page.locator('#pay-button').click();
@@ -98,7 +98,7 @@ for (const locale of ['en', 'ar'] as const) {
     const payment = await api(env.vault.url, 'GET', `/v1/payments/${read.body.latest_payment}`, { key: env.merchant.secretKey });
     expect(payment.body).toMatchObject({ status: 'captured', amount: 4200, card: { last4: '4242' } });
     // The page holds no card data: not in its address, not in its storage.
-    const kept = await page.evaluate(() => JSON.stringify({ url: location.href, local: { ...localStorage }, session: { ...sessionStorage } }));
+    const kept = await page.evaluate<string>('JSON.stringify({ url: location.href, local: { ...localStorage }, session: { ...sessionStorage } })');
     for (const digits of [CARDS.visa.number, SANDBOX_CARDS.generic_decline]) expect(kept).not.toContain(digits);
   });
 }
