@@ -25,6 +25,8 @@ import type { DeclineVelocity } from './velocity/declines.ts';
 import type { WebhookEndpoints } from './webhooks/endpoints.ts';
 import { webhookRoutes } from './webhooks/routes.ts';
 import type { Acquirer } from './acquirer/acquirer.ts';
+import { paymentBatchRoutes } from './payment-batches/routes.ts';
+import { PaymentBatches } from './payment-batches/service.ts';
 import { payPageRoutes } from './payment-links/page.ts';
 import { payLinkRoutes, paymentLinkRoutes } from './payment-links/routes.ts';
 import { PaymentLinks } from './payment-links/service.ts';
@@ -85,6 +87,9 @@ const BULK_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 /** `POST /v1/token-batches`: up to 10,000 card JWEs (api.md). */
 const TOKEN_BATCH_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
 
+/** `POST /v1/payment-batches`: up to 10,000 operations of a few hundred bytes each, JSON or CSV. */
+const PAYMENT_BATCH_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+
 /** The vault's HTTP application, without listening: tests and `main.ts` both start it. */
 export function createApp(deps: VaultDeps): Express {
   const app = express();
@@ -120,7 +125,13 @@ export function createApp(deps: VaultDeps): Express {
   // The routes below take a key (in a header or the body), the public JWKS aside: an address that keeps
   // failing authentication is refused before any key is looked up.
   app.use(authFailures.guard);
-  app.use(jsonBody(BODY_LIMIT_BYTES, { 'PATCH /v1/tokens': BULK_BODY_LIMIT_BYTES, 'POST /v1/token-batches': TOKEN_BATCH_BODY_LIMIT_BYTES }));
+  app.use(
+    jsonBody(
+      BODY_LIMIT_BYTES,
+      { 'PATCH /v1/tokens': BULK_BODY_LIMIT_BYTES, 'POST /v1/token-batches': TOKEN_BATCH_BODY_LIMIT_BYTES, 'POST /v1/payment-batches': PAYMENT_BATCH_BODY_LIMIT_BYTES },
+      { 'POST /v1/payment-batches': PAYMENT_BATCH_BODY_LIMIT_BYTES },
+    ),
+  );
   app.use(
     keyRoutes({
       db: deps.db,
@@ -139,6 +150,7 @@ export function createApp(deps: VaultDeps): Express {
   app.use(paymentRoutes({ payments, merchants, idempotency }));
   app.use(paymentLinkRoutes({ links, merchants, idempotency, publicOrigin: deps.publicOrigin }));
   app.use(payLinkRoutes({ links, merchants, idempotency, limits }));
+  app.use(paymentBatchRoutes({ batches: new PaymentBatches({ db: deps.db, audit }), merchants, idempotency, audit }));
   app.use(tokenBatchRoutes({ batches: new TokenBatches({ db: deps.db, audit }), merchants, idempotency, audit }));
   app.use(
     webhookRoutes({

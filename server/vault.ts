@@ -13,6 +13,8 @@ import { CardDecryptPool } from './keys/card-decrypt-pool.ts';
 import { RequestsInFlight } from './http/in-flight.ts';
 import { tokenBatchJob } from './token-batches/processor.ts';
 import { paymentLinkExpiryJob } from './payment-links/service.ts';
+import { paymentBatchJob } from './payment-batches/processor.ts';
+import { PaymentService } from './payments/service.ts';
 import { WebhookEndpoints } from './webhooks/endpoints.ts';
 import { WebhookSender } from './webhooks/sender.ts';
 import { loadAdminKey } from './keys/admin-key.ts';
@@ -95,6 +97,7 @@ export async function openVault(
     const audit = new AuditLog(db);
     jobs.register(tokenBatchJob({ db, log, cards: { ...deps, audit }, merchants, pool: decryptPool, audit, traffic }));
     jobs.register(paymentLinkExpiryJob({ db, audit }));
+    jobs.register(paymentBatchJob({ db, log, payments: new PaymentService({ ...deps, audit }), merchants, audit }));
     if (options.jobs !== false) await jobs.start();
     const maintenance = startMaintenance(
       {

@@ -54,11 +54,12 @@ export interface PaymentContext {
   source: AuditSource;
   claim: IdempotencyClaim | undefined;
   /**
-   * Work that commits with a new payment's record (a payment link counting
-   * it), run before the payment's audit entries take the merchant's chain;
-   * the entries it answers are recorded after the payment's own.
+   * Work that commits with the payment's new record or change (a payment
+   * link counting it, a batch item's result), run before the payment's
+   * audit entries take the merchant's chain; the entries it answers are
+   * recorded after the payment's own.
    */
-  along?: (tx: Queryable, payment: PaymentRecord) => Promise<AuditEntry[]>;
+  along?: (tx: Queryable, payment: PaymentRecord, response: StoredResponse) => Promise<AuditEntry[]>;
 }
 
 // bigint columns come back as strings from `pg`; the API speaks numbers (amounts stay far below 2^53).
@@ -208,7 +209,6 @@ export class PaymentService {
       );
       if (status === 'declined') await this.#declines.record(tx, declineSource);
       const payment = rows[0]!;
-      const alongside = ctx.along === undefined ? [] : await ctx.along(tx, payment);
       const response: StoredResponse =
         status === 'declined'
           ? {
@@ -217,6 +217,7 @@ export class PaymentService {
             }
           : { status: 201, body: JSON.stringify(paymentBody(payment)) };
       await recordResponse(tx, ctx.claim, response);
+      const alongside = ctx.along === undefined ? [] : await ctx.along(tx, payment, response);
       // Last: an audit entry locks the merchant's chain until commit.
       const entry = { merchantId: merchant.id, actor: ctx.actor, ...ctx.source, token: input.token, paymentId: id, outcome: 'succeeded' } as const;
       if (promoted !== undefined) {
@@ -343,6 +344,7 @@ export class PaymentService {
         throw error;
       }
       await recordResponse(tx, ctx.claim, changed.response);
+      const alongside = ctx.along === undefined ? [] : await ctx.along(tx, changed.payment, changed.response);
       // Last: an audit entry locks the merchant's chain until commit.
       await this.#audit.record(
         {
@@ -357,6 +359,7 @@ export class PaymentService {
         },
         tx,
       );
+      for (const extra of alongside) await this.#audit.record(extra, tx);
       return changed.response;
     });
   }
