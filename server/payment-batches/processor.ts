@@ -111,8 +111,9 @@ class BatchRun {
       merchant,
       actor: batch.actor,
       source: { clientIp: batch.client_ip, requestId: batch.request_id },
-      // Not an Idempotency-Key record: the item's acquirer reference (a charge's payment id), fixed at acceptance.
-      claim: { scope: `pbat:${batch.id}`, key: String(item.item_index), reference: item.attempt_reference },
+      // Not an Idempotency-Key record: a charge's acquirer reference (its payment id), fixed at acceptance. Captures, voids
+      // and refunds need none: their item is pending until their own transaction commits.
+      claim: item.op === 'charge' ? { scope: `pbat:${batch.id}`, key: String(item.item_index), reference: item.attempt_reference } : undefined,
       along: async (tx, payment, response) => {
         await this.#succeeded(tx, batch.id, item, payment, response);
         return [];
