@@ -9,8 +9,9 @@ import { defineConfig, type Plugin, type UserConfig } from 'vite';
  * - `loader`: `checkout.js`, the dependency-free script merchants embed (IIFE);
  *   `loader-esm`: `tessera.mjs`, the ES module for bundlers (run after `loader`).
  * - `fields`: the Lit component, loaded by the fields document the vault
- *   renders (`/v1/fields`), and the chunks it loads lazily (locales, typing
- *   rules, tokenizer, merchant style); the vault reads the manifest.
+ *   renders (`/v1/fields`), the chunks it loads lazily (locales, typing
+ *   rules, tokenizer, merchant style), and the hosted payment page's script;
+ *   the vault reads the manifest.
  * The widget's scripts and stylesheets are also written precompressed.
  * - `demo`: the demo storefront's pages.
  *
@@ -153,7 +154,8 @@ const builds: Record<string, UserConfig> = {
       sourcemap: false,
       modulePreload: false,
       rollupOptions: {
-        input: { fields: resolve(root, 'widget/fields/main.ts') },
+        // The hosted payment page (/pay/plink_…) is served from the vault's origin beside the fields.
+        input: { fields: resolve(root, 'widget/fields/main.ts'), pay: resolve(root, 'widget/pay/main.ts') },
       },
     },
   },

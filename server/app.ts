@@ -28,6 +28,11 @@ import type { DeclineVelocity } from './velocity/declines.ts';
 import type { WebhookEndpoints } from './webhooks/endpoints.ts';
 import { webhookRoutes } from './webhooks/routes.ts';
 import type { Acquirer } from './acquirer/acquirer.ts';
+import { paymentBatchRoutes } from './payment-batches/routes.ts';
+import { PaymentBatches } from './payment-batches/service.ts';
+import { payPageRoutes } from './payment-links/page.ts';
+import { payLinkRoutes, paymentLinkRoutes } from './payment-links/routes.ts';
+import { PaymentLinks } from './payment-links/service.ts';
 import { paymentRoutes } from './payments/routes.ts';
 import { PaymentService } from './payments/service.ts';
 import { keyRoutes } from './keys/routes.ts';
@@ -76,6 +81,8 @@ export interface VaultDeps {
   widget: WidgetAssets;
   /** Webhook endpoints; `allowLocal` is TESSERA_WEBHOOK_ALLOW_LOCAL. */
   webhooks: { endpoints: WebhookEndpoints; allowLocal: boolean };
+  /** `TESSERA_PUBLIC_URL`'s origin: payment links' URLs; unset, each request's own origin. */
+  publicOrigin: string | undefined;
   /** Requests being answered, which token batches step aside for. */
   requestsInFlight?: RequestsInFlight;
   /** Network tokens from the card networks' token services (the sandbox's). */
@@ -92,6 +99,9 @@ const BODY_LIMIT_BYTES = 64 * 1024;
 const BULK_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 /** `POST /v1/token-batches`: up to 10,000 card JWEs (api.md). */
 const TOKEN_BATCH_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
+
+/** `POST /v1/payment-batches`: up to 10,000 operations of a few hundred bytes each, JSON or CSV. */
+const PAYMENT_BATCH_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 
 /** The vault's HTTP application, without listening: tests and `main.ts` both start it. */
 export function createApp(deps: VaultDeps): Express {
@@ -127,7 +137,9 @@ export function createApp(deps: VaultDeps): Express {
   app.use(wellFormedRequest());
   app.use(healthRoutes(deps.db));
   // The widget routes set their own headers (framing, CSP, CORS); everything else gets strict API headers.
-  app.use(fieldsRoutes({ widget: deps.widget, merchants, keyring: deps.keyring, limits }));
+  const links = new PaymentLinks({ db: deps.db, audit, payments });
+  app.use(fieldsRoutes({ widget: deps.widget, merchants, keyring: deps.keyring, limits, publicOrigin: deps.publicOrigin }));
+  app.use(payPageRoutes({ links, merchants, widget: deps.widget, limits }));
   app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
   app.use((_req, res, next) => {
     res.set('Cache-Control', 'no-store');
@@ -136,7 +148,13 @@ export function createApp(deps: VaultDeps): Express {
   // The routes below take a key (in a header or the body), the public JWKS aside: an address that keeps
   // failing authentication is refused before any key is looked up.
   app.use(authFailures.guard);
-  app.use(jsonBody(BODY_LIMIT_BYTES, { 'PATCH /v1/tokens': BULK_BODY_LIMIT_BYTES, 'POST /v1/token-batches': TOKEN_BATCH_BODY_LIMIT_BYTES }));
+  app.use(
+    jsonBody(
+      BODY_LIMIT_BYTES,
+      { 'PATCH /v1/tokens': BULK_BODY_LIMIT_BYTES, 'POST /v1/token-batches': TOKEN_BATCH_BODY_LIMIT_BYTES, 'POST /v1/payment-batches': PAYMENT_BATCH_BODY_LIMIT_BYTES },
+      { 'POST /v1/payment-batches': PAYMENT_BATCH_BODY_LIMIT_BYTES },
+    ),
+  );
   app.use(
     keyRoutes({
       db: deps.db,
@@ -150,10 +168,13 @@ export function createApp(deps: VaultDeps): Express {
     }),
   );
   app.use(merchantRoutes({ merchants, adminKey: deps.adminKey, idempotency, audit, responseSeal: deps.responseSeal }));
-  app.use(sessionRoutes({ merchants, sessions, idempotency, limits }));
+  app.use(sessionRoutes({ merchants, sessions, idempotency, limits, publicOrigin: deps.publicOrigin }));
   app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, audit, limits, networkTokens: deps.networkTokens }));
   app.use(networkTokenRoutes({ networkTokens: deps.networkTokens, merchants, idempotency }));
   app.use(paymentRoutes({ payments, merchants, idempotency }));
+  app.use(paymentLinkRoutes({ links, merchants, idempotency, publicOrigin: deps.publicOrigin }));
+  app.use(payLinkRoutes({ links, merchants, idempotency, limits }));
+  app.use(paymentBatchRoutes({ batches: new PaymentBatches({ db: deps.db, audit }), merchants, idempotency, audit }));
   app.use(tokenBatchRoutes({ batches: new TokenBatches({ db: deps.db, audit }), merchants, idempotency, audit }));
   app.use(
     webhookRoutes({

@@ -4,6 +4,7 @@ import { formatWitness, parseWitness, type AuditVerification } from './audit/cha
 import { loadCliConfig, type CliConfig } from './config.ts';
 import { adminKeyPath } from './keys/admin-key.ts';
 import { ImportError, importTokens, MAX_BATCH_ITEMS } from './cli/tokens-import.ts';
+import { PaymentsBatchError, submitPaymentsBatch } from './cli/payments-batch.ts';
 
 /**
  * `npm run tessera -- <command>`: a thin client of the vault's admin API, so
@@ -21,6 +22,7 @@ const USAGE = `Usage:
   tessera audit verify [--expect <chain>:<seq>:<hash> …]
   tessera tokens import <cards.csv> [--correlation-id <id>] [--out <results.csv>] [--secret-key-file <path>] [--batch-size <1-10000>]
     [--network-tokens]
+  tessera payments batch <ops.csv> [--out <results.csv>] [--secret-key-file <path>]
 
 audit verify recomputes every audit chain and prints what it checked and each
 problem as JSON; it exits with 1 when it finds any. --expect is a chain head
@@ -35,10 +37,17 @@ exp_year (required), cvc, name, postal_code, reference, customer, reusable,
 decline_duplicates. --network-tokens asks the card networks for a network token for
 each reusable token (token batches' network_tokens). It exits with 3 when some rows failed.
 
+payments batch sends a CSV of payment operations (columns op, payment, token,
+amount, currency, reference; op is capture, void, refund or charge) as one
+payment batch, shows the progress and writes a results CSV (default
+<ops>.results.csv): row, op, reference, status, payment, payment_status,
+refund, error_code, error_message, decline_code. A malformed file is refused
+whole, naming its line and column. It exits with 3 when some operations failed.
+
 Options:
   --url <url>   the vault (default: $TESSERA_URL, else http://localhost:$PORT or 4000)
 The admin key comes from $TESSERA_ADMIN_KEY, else <$TESSERA_DATA_DIR or .tessera>/admin.key.
-tokens import takes the merchant's secret key from --secret-key-file, else $TESSERA_SECRET_KEY
+tokens import and payments batch take the merchant's secret key from --secret-key-file, else $TESSERA_SECRET_KEY
 (never as an argument: arguments show in ps and in shell history).`;
 
 function fail(message: string): never {
@@ -64,7 +73,7 @@ function adminKey(): string {
 function merchantSecretKey(): string {
   const path = values['secret-key-file'];
   if (path === undefined) {
-    if (config.secretKey === undefined) fail('tokens import needs the secret key: --secret-key-file <path> or TESSERA_SECRET_KEY');
+    if (config.secretKey === undefined) fail('this command needs the secret key: --secret-key-file <path> or TESSERA_SECRET_KEY');
     return config.secretKey;
   }
   if (!existsSync(path)) fail(`no file ${path}`);
@@ -131,8 +140,9 @@ if (values.help) {
 }
 const url = (values.url ?? config.vaultUrl).replace(/\/$/, '');
 
-// `tokens import` takes a file after the command; every other command is two words.
-const command = positionals[0] === 'tokens' && positionals[1] === 'import' ? 'tokens import' : positionals.join(' ');
+// `tokens import` and `payments batch` take a file after the command; every other command is two words.
+const withFile = ['tokens import', 'payments batch'].find((name) => positionals.slice(0, 2).join(' ') === name);
+const command = withFile ?? positionals.join(' ');
 switch (command) {
   case 'merchants create': {
     if (!values.name) fail('merchants create needs --name');
@@ -222,6 +232,21 @@ switch (command) {
       if (failed > 0) process.exit(3);
     } catch (error) {
       if (!(error instanceof ImportError)) throw error;
+      console.error(`tessera: ${error.message}`);
+      process.exit(1);
+    }
+    break;
+  }
+  case 'payments batch': {
+    const [file, ...extra] = positionals.slice(2);
+    if (file === undefined || extra.length > 0) fail('payments batch needs one CSV file');
+    const out = values.out ?? file.replace(/(\.csv)?$/i, '.results.csv');
+    try {
+      const { succeeded, failed } = await submitPaymentsBatch({ vaultUrl: url, secretKey: merchantSecretKey(), file, out });
+      console.error(`tessera: ${succeeded} operations done, ${failed} failed; results in ${out}`);
+      if (failed > 0) process.exit(3);
+    } catch (error) {
+      if (!(error instanceof PaymentsBatchError)) throw error;
       console.error(`tessera: ${error.message}`);
       process.exit(1);
     }

@@ -129,6 +129,14 @@ const VaultEnv = z.object({
   TESSERA_DECRYPT_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   /** Vault processes sharing the port; more than one needs PostgreSQL (the embedded database has one owner). */
   TESSERA_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
+  /**
+   * The vault's public origin (e.g. `https://vault.example.com`): payment links' URLs and the hosted page's
+   * card fields use it. Unset, the origin a request was made to (its Host header) stands in.
+   */
+  TESSERA_PUBLIC_URL: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .transform((url) => (url === undefined ? undefined : new URL(url).origin)),
   /** `production` turns the development conveniences off: no generated key files, no demo merchant. */
   NODE_ENV: z.string().optional(),
 });
@@ -169,6 +177,8 @@ export interface VaultConfig {
   /** Worker threads of the card decrypt pool (token batches). */
   decryptThreads: number;
   http: HttpTimeouts;
+  /** `TESSERA_PUBLIC_URL`'s origin, if set. */
+  publicOrigin: string | undefined;
   /** `NODE_ENV=production`: keys only from the environment, and no demo merchant. */
   production: boolean;
 }
@@ -220,6 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     // A batch's decryption may use every core: the pool's threads only work while a batch runs.
     decryptThreads: e.TESSERA_DECRYPT_THREADS ?? availableParallelism(),
     production: e.NODE_ENV === 'production',
+    publicOrigin: e.TESSERA_PUBLIC_URL,
     http: {
       headersMs: e.TESSERA_HTTP_HEADERS_TIMEOUT_MS,
       requestMs: e.TESSERA_HTTP_REQUEST_TIMEOUT_MS,

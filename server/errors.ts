@@ -43,15 +43,21 @@ export const ERRORS = define({
   webhook_delivery_not_found: { type: 'invalid_request', message: 'No such webhook delivery.' },
   token_batch_not_found: { type: 'invalid_request', message: 'No such token batch.' },
   network_token_not_found: { type: 'invalid_request', message: 'No such network token.' },
+  payment_link_not_found: { type: 'invalid_request', message: 'No such payment link.' },
+  payment_batch_not_found: { type: 'invalid_request', message: 'No such payment batch.' },
   // 409
   replayed_ciphertext: { type: 'invalid_request', message: 'This card ciphertext was already used; encrypt the card again.' },
   token_used: { type: 'invalid_request', message: 'This single-use token was already used.' },
   token_value_taken: { type: 'invalid_request', message: 'A token with this value already exists.' },
   duplicate_card: { type: 'card', message: 'This card is already registered and new tokens for it are declined.' },
+  payment_link_completed: { type: 'invalid_request', message: 'This payment link has been paid and takes no more payments.' },
+  payment_link_expired: { type: 'invalid_request', message: 'This payment link has expired and takes no payment.' },
+  payment_link_busy: { type: 'invalid_request', message: 'Another payment on this link is being made; retry in a moment.' },
   idempotency_in_flight: { type: 'idempotency', message: 'A request with this Idempotency-Key is still being processed; retry later.' },
   // 413 / 415
   body_too_large: { type: 'invalid_request', message: 'The request body is too large.' },
   unsupported_media_type: { type: 'invalid_request', message: 'The request body must be JSON (Content-Type: application/json).' },
+  invalid_csv: { type: 'invalid_request', message: 'The CSV body is not valid.' },
   // 422 — card data or state
   invalid_card_number: { type: 'card', message: 'The card number is not a valid card number.' },
   invalid_expiry: { type: 'card', message: "The card's expiry date is not valid." },

@@ -16,6 +16,9 @@ import { provisionJob } from './network-tokens/job.ts';
 import { completeTokenBatchIfSettled } from './token-batches/complete.ts';
 import { sandboxTokenServices } from './network-tokens/sandbox.ts';
 import { NetworkTokens } from './network-tokens/service.ts';
+import { paymentLinkExpiryJob } from './payment-links/service.ts';
+import { paymentBatchJob } from './payment-batches/processor.ts';
+import { PaymentService } from './payments/service.ts';
 import { WebhookEndpoints } from './webhooks/endpoints.ts';
 import { WebhookSender } from './webhooks/sender.ts';
 import { loadAdminKey } from './keys/admin-key.ts';
@@ -107,6 +110,7 @@ export async function openVault(
       webhooks: { endpoints: new WebhookEndpoints(db, master), allowLocal: config.webhooks.allowLocal },
       requestsInFlight: traffic,
       networkTokens,
+      publicOrigin: config.publicOrigin,
     };
     const sender = new WebhookSender({ allowLocal: config.webhooks.allowLocal });
     const jobs = new JobRunner({ db, log, ...config.jobs });
@@ -114,6 +118,8 @@ export async function openVault(
     const audit = new AuditLog(db);
     jobs.register(provisionJob(networkTokens));
     jobs.register(tokenBatchJob({ db, log, cards: { ...deps, audit }, merchants, pool: decryptPool, audit, traffic }));
+    jobs.register(paymentLinkExpiryJob({ db, audit }));
+    jobs.register(paymentBatchJob({ db, log, payments: new PaymentService({ ...deps, audit }), merchants, audit }));
     if (options.jobs !== false) await jobs.start();
     const maintenance = startMaintenance(
       {

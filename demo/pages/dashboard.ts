@@ -83,6 +83,22 @@ interface Webhooks {
   problem: 'not_registered' | 'deleted' | null;
 }
 
+interface PaymentLink {
+  id: string;
+  url: string;
+  status: 'active' | 'completed' | 'expired';
+  amount: number;
+  currency: string;
+  description: string | null;
+  customerEmail: string | null;
+  qr: string;
+}
+
+interface BatchProgress {
+  batch: { id: string; status: string; total: number; processed: number; succeeded: number; failed: number };
+  results: { order: string | null; ok: boolean; status: string | null; error: string | null }[];
+}
+
 const notices = new Notices(byId('status'), byId('error'));
 
 /** Deliveries still pending are looked at again every second, this many times, then left to the Refresh button. */
@@ -282,6 +298,104 @@ async function rollKey(form: HTMLFormElement): Promise<void> {
   }
 }
 
+function linkRow(link: PaymentLink): HTMLTableRowElement {
+  const actions = el('td', { className: 'actions' });
+  if (link.status === 'active') {
+    const expire = el('button', { type: 'button', className: 'button' }, 'Expire');
+    expire.setAttribute('aria-label', `Expire payment link ${link.id}`);
+    expire.addEventListener('click', async () => {
+      expire.setAttribute('aria-disabled', 'true');
+      try {
+        await postJson(`/api/dashboard/links/${link.id}/expire`);
+        notices.progress(`Payment link ${link.id} expired: it takes no more payments.`);
+        await renderLinks();
+      } catch (failure) {
+        notices.error(failureMessage(failure) ?? '');
+        expire.removeAttribute('aria-disabled');
+      }
+    });
+    actions.append(expire);
+  }
+  return el(
+    'tr',
+    { id: `link-${link.id}` },
+    el('td', {}, el('a', { href: link.url, target: '_blank', rel: 'noopener' }, link.id)),
+    el('td', {}, link.description ?? '', link.customerEmail ? el('span', { className: 'when' }, link.customerEmail) : ''),
+    el('td', {}, formatAmount(link.amount, link.currency)),
+    el('td', {}, el('span', { className: `badge status-${link.status}` }, link.status)),
+    actions,
+  );
+}
+
+async function renderLinks(): Promise<void> {
+  const { links } = await getJson<{ links: PaymentLink[] }>('/api/dashboard/links');
+  byId<HTMLTableElement>('links-table').tBodies[0]!.replaceChildren(
+    ...(links.length ? links.map(linkRow) : [el('tr', {}, el('td', { colSpan: 5 }, 'No payment links yet.'))]),
+  );
+}
+
+async function createLink(form: HTMLFormElement): Promise<void> {
+  const button = byId('create-link');
+  if (button.getAttribute('aria-disabled') === 'true') return;
+  const amount = Math.round(Number(byId<HTMLInputElement>('link-amount').value.replace(',', '.')) * 100);
+  if (!Number.isFinite(amount) || amount < 50) return notices.error('Enter an amount of at least 0.50 EUR.');
+  const email = byId<HTMLInputElement>('link-email').value.trim();
+  button.setAttribute('aria-disabled', 'true');
+  try {
+    const { link } = await postJson<{ link: PaymentLink }>('/api/dashboard/links', {
+      amount,
+      description: byId<HTMLInputElement>('link-description').value,
+      ...(email === '' ? {} : { customerEmail: email }),
+      requestId: crypto.randomUUID(),
+    });
+    const anchor = byId<HTMLAnchorElement>('new-link-url');
+    anchor.href = link.url;
+    anchor.textContent = link.url;
+    byId<HTMLImageElement>('new-link-qr').src = link.qr;
+    byId('new-link').hidden = false;
+    form.reset();
+    notices.progress(`Payment link created for ${formatAmount(link.amount, link.currency)}.`);
+    await renderLinks();
+  } catch (failure) {
+    notices.error(failureMessage(failure) ?? '');
+  } finally {
+    button.removeAttribute('aria-disabled');
+  }
+}
+
+/** Starts one capture batch for every authorized order and follows it to its end. */
+async function captureAll(): Promise<void> {
+  const button = byId('capture-all');
+  if (button.getAttribute('aria-disabled') === 'true') return;
+  button.setAttribute('aria-disabled', 'true');
+  try {
+    const { batch } = await postJson<{ batch: BatchProgress['batch'] }>('/api/dashboard/orders/capture-all');
+    byId('batch').hidden = false;
+    byId('batch-results').replaceChildren();
+    for (;;) {
+      const progress = await getJson<BatchProgress>(`/api/dashboard/batches/${batch.id}`);
+      const { processed, total, succeeded, failed } = progress.batch;
+      const bar = byId<HTMLProgressElement>('batch-bar');
+      bar.max = total;
+      bar.value = processed;
+      if (progress.batch.status === 'completed') {
+        byId('batch-progress').textContent = `Capture batch done: ${succeeded} captured, ${failed} failed.`;
+        byId('batch-results').replaceChildren(
+          ...progress.results.map((r) => el('li', {}, `Order ${r.order ?? '?'}: ${r.ok ? (r.status ?? 'done') : `failed (${r.error ?? 'error'})`}`)),
+        );
+        break;
+      }
+      byId('batch-progress').textContent = `Capturing: ${processed} of ${total} payments processed…`;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    await render();
+  } catch (failure) {
+    notices.error(failureMessage(failure) ?? '');
+  } finally {
+    button.removeAttribute('aria-disabled');
+  }
+}
+
 async function render(): Promise<void> {
   const dashboard = await getJson<Dashboard>('/api/dashboard');
   byId('login-panel').hidden = true;
@@ -296,6 +410,7 @@ async function render(): Promise<void> {
   const orders = byId<HTMLTableElement>('orders-table').tBodies[0]!;
   orders.replaceChildren(...(dashboard.orders.length ? dashboard.orders.map(orderRow) : [el('tr', {}, el('td', { colSpan: 6 }, 'No orders yet.'))]));
   byId<HTMLTableElement>('events-table').tBodies[0]!.replaceChildren(...dashboard.events.map(eventRow));
+  await renderLinks();
   pollsLeft = POLLS;
   await renderWebhooks();
 }
@@ -324,6 +439,12 @@ async function main(): Promise<void> {
     pollsLeft = POLLS;
     renderWebhooks().catch((failure: unknown) => notices.error(failureMessage(failure) ?? ''));
   });
+  const linkForm = byId<HTMLFormElement>('link-form');
+  linkForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void createLink(linkForm);
+  });
+  byId('capture-all').addEventListener('click', () => void captureAll());
   const rollForm = byId<HTMLFormElement>('roll-form');
   rollForm.addEventListener('submit', (event) => {
     event.preventDefault();

@@ -1,11 +1,12 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { Router, type Request } from 'express';
+import QRCode from 'qrcode';
 import { z } from 'zod';
 import { clientOf } from './client.ts';
 import { setting, shopIdPattern, type Shop } from './context.ts';
 import { fromVault, parseBody, ShopError } from './errors.ts';
 import { orderView } from './shop-routes.ts';
-import { VaultRequestError, type VaultPayment, type VaultToken, type VaultWebhookDelivery, type VaultWebhookEndpoint } from './vault-client.ts';
+import { VaultRequestError, type VaultPayment, type VaultPaymentLink, type VaultToken, type VaultWebhookDelivery, type VaultWebhookEndpoint } from './vault-client.ts';
 
 const Login = z.strictObject({ password: z.string().min(1).max(200) });
 const Settings = z.strictObject({ captureAtCheckout: z.boolean().optional(), uniqueTokens: z.boolean().optional(), networkTokens: z.boolean().optional() });
@@ -18,6 +19,16 @@ const OrderId = z.string().regex(shopIdPattern('ord'));
 /** How long the keys before the new one keep working, in seconds: the vault's own bounds (0 … 7 days). */
 const KeyRoll = z.strictObject({ expiresIn: z.number().int().min(0).max(7 * 86400) });
 const DeliveryId = z.string().regex(/^whd_[A-Za-z0-9]{1,64}$/);
+/** A link to pay: an amount in cents (the shop's currency), what it is for, and who it is for (the shop sends nothing itself). */
+const NewLink = z.strictObject({
+  amount: z.number().int().min(50).max(1_000_000),
+  description: z.string().trim().min(1).max(200),
+  customerEmail: z.email().max(254).optional(),
+  /** The page's own key for this submission: a double click makes one link. */
+  requestId: z.uuid(),
+});
+const LinkId = z.string().regex(/^plink_[A-Za-z0-9]{1,64}$/);
+const BatchId = z.string().regex(/^pbat_[A-Za-z0-9]{1,64}$/);
 /** How many of the latest deliveries the dashboard shows. */
 const DELIVERIES_SHOWN = 20;
 
@@ -205,6 +216,59 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
     res.status(202).json({ delivery: { id, state: 'pending' } });
   });
 
+  router.get('/links', async (req, res) => {
+    await requireDashboard(req);
+    res.json({ links: await Promise.all((await vault.paymentLinks()).map(linkView)) });
+  });
+
+  router.post('/links', async (req, res) => {
+    await requireDashboard(req);
+    const input = parseBody(NewLink, req.body);
+    const link = await vault
+      .createPaymentLink(
+        { amount: input.amount, currency: 'EUR', description: input.description, ...(input.customerEmail === undefined ? {} : { customer_email: input.customerEmail }) },
+        `link-${input.requestId}`,
+      )
+      .catch((error: unknown) => {
+        throw fromVault(error, log);
+      });
+    res.status(201).json({ link: await linkView(link) });
+  });
+
+  router.post('/links/:id/expire', async (req, res) => {
+    await requireDashboard(req);
+    const id = parseBody(LinkId, req.params['id']);
+    res.json({ link: await linkView(await vault.expirePaymentLink(id, `expire-${id}`)) });
+  });
+
+  // One batch for every authorized payment of an order; the dashboard follows it.
+  router.post('/orders/capture-all', async (req, res) => {
+    await requireDashboard(req);
+    const { rows } = await db.query<{ id: string; payment_id: string }>('select id, payment_id from orders where payment_id is not null');
+    const orderOf = new Map(rows.map((row) => [row.payment_id, row.id]));
+    const authorized = (await vault.recentPayments()).filter((payment) => payment.status === 'authorized' && orderOf.has(payment.id));
+    if (authorized.length === 0) throw new ShopError(409, 'nothing_to_capture', 'No order is waiting for a capture.');
+    const batchKey = randomUUID();
+    const batch = await vault.createPaymentBatch(
+      { correlation_id: `capture-all-${batchKey}`, items: authorized.map((payment) => ({ op: 'capture', payment: payment.id, reference: orderOf.get(payment.id)! })) },
+      `capture-all-${batchKey}`,
+    );
+    res.status(202).json({ batch });
+  });
+
+  router.get('/batches/:id', async (req, res) => {
+    await requireDashboard(req);
+    const id = parseBody(BatchId, req.params['id']);
+    const batch = await vault.paymentBatch(id);
+    if (batch.status !== 'completed') return void res.json({ batch, results: [] });
+    const results = await vault.paymentBatchResults(id);
+    // The webhooks say so too; the shop need not wait for them to show what the batch did.
+    for (const result of results) {
+      if (result.ok && result.payment !== undefined && result.status) await db.query('update orders set status = $2, updated_at = now() where payment_id = $1', [result.payment, result.status]);
+    }
+    res.json({ batch, results: results.map((r) => ({ order: r.reference, ok: r.ok, status: r.status ?? null, error: r.error?.message ?? null })) });
+  });
+
   // One key per payment and action: a double click or a retry does it once (a second refund would need another key).
   for (const action of ['capture', 'void', 'refund'] as const) {
     router.post(`/orders/:id/${action}`, async (req, res) => {
@@ -220,6 +284,23 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
   }
 
   return router;
+}
+
+/** A link as the dashboard shows it, with a QR code of its address (an SVG made by the qrcode library, as a data URL). */
+async function linkView(link: VaultPaymentLink) {
+  const svg = await QRCode.toString(link.url, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
+  return {
+    id: link.id,
+    url: link.url,
+    status: link.status,
+    amount: link.amount,
+    currency: link.currency,
+    description: link.description,
+    customerEmail: link.customer_email,
+    paymentsCount: link.payments_count,
+    expiresAt: link.expires_at,
+    qr: `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}`,
+  };
 }
 
 const paymentView = (payment: VaultPayment | undefined) =>

@@ -72,6 +72,42 @@ const RolledSecretKeySchema = z.object({
 });
 export type RolledSecretKey = z.infer<typeof RolledSecretKeySchema>;
 
+const PaymentLinkSchema = z.object({
+  id: z.string(),
+  url: z.string(),
+  status: z.enum(['active', 'completed', 'expired']),
+  amount: z.number(),
+  currency: z.string(),
+  description: z.string().nullable(),
+  customer_email: z.string().nullable(),
+  payments_count: z.number(),
+  max_payments: z.number(),
+  expires_at: z.string(),
+  created_at: z.string(),
+});
+export type VaultPaymentLink = z.infer<typeof PaymentLinkSchema>;
+
+const PaymentBatchSchema = z.object({
+  id: z.string(),
+  status: z.enum(['pending', 'processing', 'completed']),
+  total: z.number(),
+  processed: z.number(),
+  succeeded: z.number(),
+  failed: z.number(),
+});
+export type VaultPaymentBatch = z.infer<typeof PaymentBatchSchema>;
+
+const PaymentBatchResultSchema = z.object({
+  index: z.number(),
+  op: z.string(),
+  reference: z.string().nullable(),
+  ok: z.boolean(),
+  payment: z.string().optional(),
+  status: z.string().nullable().optional(),
+  error: z.object({ code: z.string(), message: z.string().nullable() }).optional(),
+});
+export type VaultPaymentBatchResult = z.infer<typeof PaymentBatchResultSchema>;
+
 const listOf = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), has_more: z.boolean() });
 
 /** A webhook endpoint as the vault lists it: never its secret. */
@@ -240,6 +276,30 @@ export class VaultClient {
 
   async refund(paymentId: string, idempotencyKey: string): Promise<VaultPayment> {
     return (await this.#call(RefundSchema, 'POST', `/v1/payments/${encodeURIComponent(paymentId)}/refunds`, {}, idempotencyKey)).payment;
+  }
+
+  createPaymentLink(link: { amount: number; currency: string; description?: string; customer_email?: string }, idempotencyKey: string): Promise<VaultPaymentLink> {
+    return this.#call(PaymentLinkSchema, 'POST', '/v1/payment-links', link, idempotencyKey);
+  }
+
+  async paymentLinks(): Promise<VaultPaymentLink[]> {
+    return (await this.#call(listOf(PaymentLinkSchema), 'GET', '/v1/payment-links?limit=20')).data;
+  }
+
+  expirePaymentLink(id: string, idempotencyKey: string): Promise<VaultPaymentLink> {
+    return this.#call(PaymentLinkSchema, 'POST', `/v1/payment-links/${encodeURIComponent(id)}/expire`, {}, idempotencyKey);
+  }
+
+  createPaymentBatch(batch: { correlation_id: string; items: { op: 'capture'; payment: string; reference?: string }[] }, idempotencyKey: string): Promise<VaultPaymentBatch> {
+    return this.#call(PaymentBatchSchema, 'POST', '/v1/payment-batches', batch, idempotencyKey);
+  }
+
+  paymentBatch(id: string): Promise<VaultPaymentBatch> {
+    return this.#call(PaymentBatchSchema, 'GET', `/v1/payment-batches/${encodeURIComponent(id)}`);
+  }
+
+  async paymentBatchResults(id: string): Promise<VaultPaymentBatchResult[]> {
+    return (await this.#call(listOf(PaymentBatchResultSchema), 'GET', `/v1/payment-batches/${encodeURIComponent(id)}/results?limit=1000`)).data;
   }
 
   merchant(): Promise<VaultMerchant> {

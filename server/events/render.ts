@@ -1,4 +1,6 @@
 import { tokenRecordOf } from '../cards/records.ts';
+import { paymentBatchBody, type PaymentBatchRecord } from '../payment-batches/serialize.ts';
+import { paymentLinkBody, type PaymentLinkRecord } from '../payment-links/serialize.ts';
 import { paymentBody } from '../payments/serialize.ts';
 import type { PaymentRecord } from '../payments/service.ts';
 import { tokenBody } from '../tokens/serialize.ts';
@@ -34,6 +36,8 @@ function eventObject(type: EventType, data: unknown): unknown {
   if (type.startsWith('token.')) return tokenBody(tokenRecordOf(record));
   if (type.startsWith('payment.')) return paymentBody(paymentRecordOf(record));
   if (type.startsWith('network_token.')) return networkTokenBody(record as unknown as NetworkTokenRecord);
+  if (type.startsWith('payment_link.')) return paymentLinkBody(record as unknown as PaymentLinkRecord, { asStored: true });
+  if (type.startsWith('payment_batch.')) return paymentBatchBody(record as unknown as PaymentBatchRecord);
   return record;
 }
 

@@ -15,6 +15,10 @@ export const EVENT_TYPES = [
   'token_batch.completed',
   'network_token.created',
   'network_token.updated',
+  'payment_link.created',
+  'payment_link.paid',
+  'payment_link.expired',
+  'payment_batch.completed',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

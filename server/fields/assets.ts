@@ -24,6 +24,8 @@ export interface WidgetAssets {
   fields: { script: string; styles: string[] } | undefined;
   /** Every script and stylesheet of the fields (the entry and the chunks it loads), by URL path (`/v1/assets/…`). */
   assets: ReadonlyMap<string, WidgetFile>;
+  /** The hosted payment page's script and stylesheets (`/pay/plink_…`), from the same build (served from `assets`). */
+  pay: { script: string; styles: string[] } | undefined;
 }
 
 const ManifestSchema = z.record(
@@ -57,17 +59,22 @@ export function loadWidgetAssets(distDir: string): WidgetAssets {
   const fieldsDir = join(distDir, 'fields');
   const manifestPath = join(fieldsDir, '.vite', 'manifest.json');
   let fields: WidgetAssets['fields'];
+  let pay: WidgetAssets['pay'];
   if (existsSync(manifestPath)) {
     const manifest = ManifestSchema.parse(JSON.parse(readFileSync(manifestPath, 'utf8')));
-    const entry = Object.values(manifest).find((chunk) => chunk.isEntry);
-    if (entry !== undefined) {
-      fields = { script: `/v1/assets/${entry.file}`, styles: (entry.css ?? []).map((file) => `/v1/assets/${file}`) };
-    }
+    const entry = (source: string) => {
+      const chunk = manifest[source];
+      if (chunk?.isEntry !== true) return undefined;
+      return { script: `/v1/assets/${chunk.file}`, styles: (chunk.css ?? []).map((file) => `/v1/assets/${file}`) };
+    };
+    fields = entry('widget/fields/main.ts');
+    pay = entry('widget/pay/main.ts');
   }
   const assetsDir = join(fieldsDir, 'assets');
   // Scripts and stylesheets only: nothing else the build may leave there (a source map, say) is served.
   const names = existsSync(assetsDir) ? readdirSync(assetsDir).filter((name) => /^[\w-]+\.(js|css)$/.test(name)) : [];
   return {
+    pay,
     checkout: pin(join(distDir, 'loader', 'checkout.js'), 'checkout'),
     esm: pin(join(distDir, 'loader', 'tessera.mjs'), 'tessera'),
     fields,

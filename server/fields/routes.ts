@@ -4,6 +4,7 @@ import { VaultError } from '../errors.ts';
 import { clientIp, clientNetwork } from '../http/client-ip.ts';
 import { errorBody, statusOf } from '../http/error-response.ts';
 import { toVaultError } from '../http/errors.ts';
+import { vaultOrigin } from '../http/vault-origin.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { canonicalOrigin } from '../merchants/origin.ts';
@@ -63,6 +64,8 @@ export function fieldsRoutes(deps: {
   merchants: MerchantDirectory;
   keyring: TransportKeyring;
   limits: { perIp: RateLimiter };
+  /** `TESSERA_PUBLIC_URL`'s origin: the vault's own pages (the hosted payment page) may embed any merchant's fields. */
+  publicOrigin: string | undefined;
 }): Router {
   const router = Router();
   const { widget } = deps;
@@ -90,8 +93,10 @@ export function fieldsRoutes(deps: {
 
     const merchant = await deps.merchants.byPublishableKey(key);
     if (merchant === undefined) return unavailable(res, 401);
+    // The vault's own origin serves only its hosted payment page, which shows a merchant's link with that merchant's fields.
+    const own = vaultOrigin(req, deps.publicOrigin);
     // A stored origin from before origins were checked strictly must not reach the CSP header either.
-    if (!merchant.allowed_origins.includes(origin) || canonicalOrigin(origin) !== origin) return unavailable(res, 403);
+    if (!(merchant.allowed_origins.includes(origin) || origin === own) || canonicalOrigin(origin) !== origin) return unavailable(res, 403);
 
     res
       .status(200)
@@ -116,7 +121,7 @@ export function fieldsRoutes(deps: {
       const merchant = await deps.merchants.byPublishableKey(key);
       if (merchant === undefined) throw new VaultError('unauthenticated', { param: 'key' });
       const origin = req.headers.origin ?? '';
-      if (!merchant.allowed_origins.includes(origin)) throw new VaultError('origin_not_allowed');
+      if (!merchant.allowed_origins.includes(origin) && origin !== vaultOrigin(req, deps.publicOrigin)) throw new VaultError('origin_not_allowed');
       res.json({ ok: true });
     } catch (error) {
       const vaultError = toVaultError(error);

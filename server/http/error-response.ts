@@ -3,6 +3,7 @@ import type { ErrorCode, VaultError } from '../errors.ts';
 /** The HTTP status of each error code: the one place the vault's refusals meet HTTP. */
 const STATUS: Record<ErrorCode, number> = {
   invalid_json: 400,
+  invalid_csv: 400,
   parameter_invalid: 400,
   parameter_unknown: 400,
   invalid_jwe: 400,
@@ -22,6 +23,11 @@ const STATUS: Record<ErrorCode, number> = {
   webhook_delivery_not_found: 404,
   token_batch_not_found: 404,
   network_token_not_found: 404,
+  payment_link_not_found: 404,
+  payment_batch_not_found: 404,
+  payment_link_completed: 409,
+  payment_link_expired: 409,
+  payment_link_busy: 409,
   replayed_ciphertext: 409,
   token_used: 409,
   token_value_taken: 409,

@@ -9,18 +9,21 @@ import { findIllFormedText, illFormedError } from './well-formed.ts';
  * a response. A parsed body holding a NUL or an unpaired surrogate in any
  * key or value, at any depth, is refused here, before any route sees it.
  */
-export function jsonBody(limitBytes: number, larger: Record<string, number> = {}) {
+export function jsonBody(limitBytes: number, larger: Record<string, number> = {}, csv: Record<string, number> = {}) {
   const parser = (limit: number) => express.json({ limit, strict: true, type: () => true });
   const parse = parser(limitBytes);
   // Endpoints ("METHOD /path") whose bodies are legitimately bigger, such as a bulk update.
   const parsers = new Map(Object.entries(larger).map(([endpoint, limit]) => [endpoint, parser(limit)]));
+  // Endpoints that also take `text/csv`: the body reaches the route as a string (UTF-8), checked like JSON text.
+  const csvParsers = new Map(Object.entries(csv).map(([endpoint, limit]) => [endpoint, express.text({ limit, type: () => true, defaultCharset: 'utf-8' })]));
   return (req: Request, res: Response, next: NextFunction) => {
     if (!hasBody(req)) {
       req.body = {};
       return next();
     }
-    if (!req.is('application/json')) return next(new VaultError('unsupported_media_type'));
-    const parseThis = parsers.get(`${req.method} ${req.path}`) ?? parse;
+    const csvParser = csvParsers.get(`${req.method} ${req.path}`);
+    const parseThis = csvParser !== undefined && req.is('text/csv') ? csvParser : req.is('application/json') ? (parsers.get(`${req.method} ${req.path}`) ?? parse) : undefined;
+    if (parseThis === undefined) return next(new VaultError('unsupported_media_type'));
     parseThis(req, res, (error?: unknown) => {
       if (error !== undefined) return next(parserError(error));
       const bad = findIllFormedText(req.body);

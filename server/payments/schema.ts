@@ -5,18 +5,23 @@ import { freeText } from '../lib/free-text.ts';
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 
 /** Minor units: a positive integer, at most 99,999,999 (the usual acquirer ceiling). */
-const Amount = z.number().int().min(1).max(99_999_999);
+export const Amount = z.number().int().min(1).max(99_999_999);
 
 /** A token or payment id: merchant-chosen token names are text too, so never card-number-like. */
-const ObjectId = freeText({ max: 128, pattern: /^[A-Za-z0-9_.:-]+$/ });
+export const ObjectId = freeText({ max: 128, pattern: /^[A-Za-z0-9_.:-]+$/ });
 
 /** The merchant's own order reference: printable text, never card-number-like. */
-const Reference = freeText({ max: 255, pattern: /^[\x20-\x7e]+$/ });
+export const Reference = freeText({ max: 255, pattern: /^[\x20-\x7e]+$/ });
+
+export const Currency = z
+  .string()
+  .max(3, { abort: true })
+  .refine((code) => /^[A-Z]{3}$/.test(code) && CURRENCIES.has(code), 'must be an ISO 4217 code in upper case');
 
 export const CreatePaymentRequest = z.strictObject({
   token: ObjectId,
   amount: Amount,
-  currency: z.string().max(3, { abort: true }).refine((code) => /^[A-Z]{3}$/.test(code) && CURRENCIES.has(code), 'must be an ISO 4217 code in upper case'),
+  currency: Currency,
   /** Capture at once (the default), or authorize now and capture later. */
   capture: z.boolean().default(true),
   reference: Reference.optional(),

@@ -56,6 +56,13 @@ export interface PaymentContext {
   actor: string;
   source: AuditSource;
   claim: IdempotencyClaim | undefined;
+  /**
+   * Work that commits with the payment's new record or change (a payment
+   * link counting it, a batch item's result), run before the payment's
+   * audit entries take the merchant's chain; the entries it answers are
+   * recorded after the payment's own.
+   */
+  along?: (tx: Queryable, payment: PaymentRecord, response: StoredResponse) => Promise<AuditEntry[]>;
 }
 
 // bigint columns come back as strings from `pg`; the API speaks numbers (amounts stay far below 2^53).
@@ -224,6 +231,7 @@ export class PaymentService {
             }
           : { status: 201, body: JSON.stringify(paymentBody(payment)) };
       await recordResponse(tx, ctx.claim, response);
+      const alongside = ctx.along === undefined ? [] : await ctx.along(tx, payment, response);
       // Last: an audit entry locks the merchant's chain until commit.
       const entry = { merchantId: merchant.id, actor: ctx.actor, ...ctx.source, token: input.token, paymentId: id, outcome: 'succeeded' } as const;
       if (promoted !== undefined) {
@@ -237,6 +245,7 @@ export class PaymentService {
         await this.#audit.record({ ...entry, action: 'payment.authorized', event: { type: 'payment.authorized', data: authorized } }, tx);
         if (status === 'captured') await this.#audit.record({ ...entry, action: 'payment.captured', event: { type: 'payment.captured', data: payment } }, tx);
       }
+      for (const extra of alongside) await this.#audit.record(extra, tx);
       return { response };
     });
     // The acquirer has answered but the vault could not record it (storage lost, or its commit unconfirmed):
@@ -349,6 +358,7 @@ export class PaymentService {
         throw error;
       }
       await recordResponse(tx, ctx.claim, changed.response);
+      const alongside = ctx.along === undefined ? [] : await ctx.along(tx, changed.payment, changed.response);
       // Last: an audit entry locks the merchant's chain until commit.
       await this.#audit.record(
         {
@@ -363,6 +373,7 @@ export class PaymentService {
         },
         tx,
       );
+      for (const extra of alongside) await this.#audit.record(extra, tx);
       return changed.response;
     });
   }

@@ -4,6 +4,7 @@ import { VaultError } from '../errors.ts';
 import { freeText } from '../lib/free-text.ts';
 import { clientIp, clientNetwork } from '../http/client-ip.ts';
 import { parseInput } from '../http/errors.ts';
+import { vaultOrigin } from '../http/vault-origin.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
@@ -21,6 +22,7 @@ export function sessionRoutes(deps: {
   sessions: FieldsSessions;
   idempotency: IdempotencyStore;
   limits: { perIp: RateLimiter; perKey: RateLimiter };
+  publicOrigin: string | undefined;
 }): Router {
   const router = Router();
   router.post('/v1/sessions', async (req, res) => {
@@ -32,7 +34,7 @@ export function sessionRoutes(deps: {
     const render = (session: FieldsSession) => ({ status: 201, body: JSON.stringify(session) });
     // Scoped like the card fields' tokens: per publishable key.
     const stored = await deps.idempotency.run(`pk:${body.key}`, idempotencyKeyOf(req), idempotentRequest(req, body), async (claim) =>
-      render(await deps.sessions.open(merchant, body.parent_origin, claim === undefined ? undefined : { claim, render })),
+      render(await deps.sessions.open(merchant, body.parent_origin, claim === undefined ? undefined : { claim, render }, vaultOrigin(req, deps.publicOrigin))),
     );
     sendStored(res, stored);
   });

@@ -28,9 +28,19 @@ export class FieldsSessions {
     this.#db = db;
   }
 
-  /** Opens a session; with an Idempotency-Key, its response is recorded in the same transaction. */
-  async open(merchant: Merchant, parentOrigin: string, idempotent?: { claim: IdempotencyClaim; render: (session: FieldsSession) => StoredResponse }): Promise<FieldsSession> {
-    if (!merchant.allowed_origins.includes(parentOrigin)) throw new VaultError('origin_not_allowed', { param: 'parent_origin' });
+  /**
+   * Opens a session; with an Idempotency-Key, its response is recorded in the
+   * same transaction. `vaultOrigin`, when given, is allowed beside the
+   * merchant's origins: the fields document's own check, for the vault's
+   * hosted payment page.
+   */
+  async open(
+    merchant: Merchant,
+    parentOrigin: string,
+    idempotent?: { claim: IdempotencyClaim; render: (session: FieldsSession) => StoredResponse },
+    vaultOrigin?: string,
+  ): Promise<FieldsSession> {
+    if (!merchant.allowed_origins.includes(parentOrigin) && parentOrigin !== vaultOrigin) throw new VaultError('origin_not_allowed', { param: 'parent_origin' });
     const insert = async (q: Queryable): Promise<FieldsSession> => {
       const id = newId('ses');
       const { rows } = await q.query<{ expires_at: Date }>(

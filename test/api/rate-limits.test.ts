@@ -11,7 +11,7 @@ import { cardPlaintext, encryptCard } from '../support/cards.ts';
 import { startTestVault, type TestVault } from '../support/vault.ts';
 
 /** A fields document to serve without the production build: only its script and style URLs are needed, not the files. */
-const WIDGET = { checkout: undefined, esm: undefined, fields: { script: '/v1/assets/fields.js', styles: [] }, assets: new Map() };
+const WIDGET = { checkout: undefined, esm: undefined, fields: { script: '/v1/assets/fields.js', styles: [] }, pay: undefined, assets: new Map() };
 
 /**
  * The limits count in windows aligned to the minute: a check that needs

@@ -49,10 +49,12 @@ function closure(chunks: Record<string, ManifestChunk>, keys: string[]): string[
   return [...files];
 }
 
+/** The card fields' entry. The build has another, the hosted payment page's (`widget/pay/`), outside the fields' budgets. */
+const FIELDS_ENTRY = 'widget/fields/main.ts';
+
 /** What the fields document loads before it can say `ready`: the entry, its static imports and its CSS. */
 export function fieldsReadyFiles(): string[] {
-  const chunks = manifest();
-  return closure(chunks, Object.keys(chunks).filter((key) => chunks[key]!.isEntry));
+  return closure(manifest(), [FIELDS_ENTRY]);
 }
 
 /** The lazily loaded chunk built from `source` (e.g. `widget/fields/merchant-style.ts`), relative to dist/fields. */
@@ -65,13 +67,17 @@ export function fieldsChunk(source: string): string {
 /** The chunks the entry loads with `import()`, by source file, relative to dist/fields. */
 export function fieldsLazyChunks(): Record<string, string> {
   const chunks = manifest();
-  const entry = Object.values(chunks).find((chunk) => chunk.isEntry);
+  const entry = chunks[FIELDS_ENTRY];
   return Object.fromEntries((entry?.dynamicImports ?? []).map((key) => [key, chunks[key]!.file]));
 }
 
-/** Every script and stylesheet in dist/fields/assets, relative to dist/fields. */
+/** Every script and stylesheet of the fields in dist/fields/assets (not the payment page's), relative to dist/fields. */
 export function fieldsAllFiles(): string[] {
+  const chunks = manifest();
+  const fields = new Set(closure(chunks, Object.keys(chunks).filter((key) => !key.startsWith('widget/pay/'))));
+  const payPage = closure(chunks, Object.keys(chunks).filter((key) => key.startsWith('widget/pay/'))).filter((file) => !fields.has(file));
   return readdirSync(FIELDS_ASSETS)
     .filter((name) => /\.(js|css)$/.test(name))
-    .map((name) => `assets/${name}`);
+    .map((name) => `assets/${name}`)
+    .filter((file) => !payPage.includes(file));
 }

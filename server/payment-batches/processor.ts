@@ -1,0 +1,237 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { AuditLog } from '../audit/audit.ts';
+import { VaultError } from '../errors.ts';
+import type { StoredResponse } from '../idempotency/idempotency.ts';
+import type { Job, JobHandler } from '../jobs/index.ts';
+import type { Merchant, MerchantDirectory } from '../merchants/service.ts';
+import type { PaymentContext, PaymentRecord, PaymentService } from '../payments/service.ts';
+import type { Db, Queryable } from '../storage/db.ts';
+import { paymentBatchBody, type PaymentBatchRecord } from './serialize.ts';
+import { BATCH_COLUMNS, PAYMENT_BATCH_JOB } from './service.ts';
+
+export interface PaymentBatchProcessorDeps {
+  db: Db;
+  log: Logger;
+  payments: PaymentService;
+  merchants: MerchantDirectory;
+  audit: AuditLog;
+}
+
+/** Items read per query; each is then its own transaction. */
+const PAGE_ITEMS = 200;
+
+interface BatchRow extends PaymentBatchRecord {
+  actor: string;
+  client_ip: string;
+  request_id: string;
+}
+
+interface PendingItem {
+  item_index: number;
+  op: 'capture' | 'void' | 'refund' | 'charge';
+  payment: string | null;
+  token: string | null;
+  amount: number | null;
+  currency: string | null;
+  reference: string | null;
+  agreement: string | null;
+  attempt_reference: string;
+}
+
+/**
+ * The `payment_batch.process` job: each item, in index order, goes through
+ * the payment service exactly as its API request would (capture, void,
+ * refund, or a charge of a saved token), and its result and the batch's
+ * counts are written by that operation's own transaction (`along`). So a
+ * vault killed mid-batch resumes with the items still pending and never
+ * repeats one: an item is pending until its operation commits. A charge
+ * carries the item's own acquirer reference, drawn at acceptance, so one
+ * retried after a crash between the acquirer's answer and the commit gets
+ * the same authorization. An item's refusal is its result and never stops
+ * the batch; once none is pending, the batch completes with its event.
+ */
+export function paymentBatchJob(deps: PaymentBatchProcessorDeps): JobHandler<{ batch: string }> {
+  return {
+    kind: PAYMENT_BATCH_JOB,
+    payload: z.object({ batch: z.string() }),
+    concurrency: 1,
+    run: (job) => new BatchRun(deps, job).run(),
+  };
+}
+
+class BatchRun {
+  readonly #deps: PaymentBatchProcessorDeps;
+  readonly #job: Job<{ batch: string }>;
+
+  constructor(deps: PaymentBatchProcessorDeps, job: Job<{ batch: string }>) {
+    this.#deps = deps;
+    this.#job = job;
+  }
+
+  async run(): Promise<void> {
+    const { db } = this.#deps;
+    const { rows } = await db.query<BatchRow>(`select ${BATCH_COLUMNS}, actor, client_ip, request_id from payment_batches where id = $1`, [this.#job.payload.batch]);
+    const batch = rows[0];
+    if (batch === undefined || batch.status === 'completed') return db.transaction((tx) => this.#job.complete(tx));
+    const merchant = await this.#deps.merchants.byId(batch.merchant_id);
+    if (merchant === undefined) throw new Error(`payment batch ${batch.id}: its merchant is gone`);
+    await db.query(`update payment_batches set status = 'processing', updated_at = now() where id = $1 and status = 'pending'`, [batch.id]);
+    // Thousands of rows just arrived: fresh statistics keep the planner on the primary key (see token batches).
+    await db.query('analyze payment_batch_items');
+
+    let after = -1;
+    for (;;) {
+      const items = await this.#pending(batch.id, after);
+      if (items.length === 0) break;
+      for (const item of items) {
+        this.#job.signal.throwIfAborted();
+        await this.#process(batch, merchant, item);
+      }
+      after = items.at(-1)!.item_index;
+    }
+    await this.#finish(batch);
+  }
+
+  async #pending(batchId: string, after: number): Promise<PendingItem[]> {
+    const { rows } = await this.#deps.db.query<PendingItem>(
+      `select item_index, op, payment, token, amount::float8 as amount, currency, reference, agreement, attempt_reference
+         from payment_batch_items
+        where batch_id = $1 and state = 'pending' and item_index > $2
+        order by item_index
+        limit $3`,
+      [batchId, after, PAGE_ITEMS],
+    );
+    return rows;
+  }
+
+  async #process(batch: BatchRow, merchant: Merchant, item: PendingItem): Promise<void> {
+    const { payments } = this.#deps;
+    const ctx: PaymentContext = {
+      merchant,
+      actor: batch.actor,
+      source: { clientIp: batch.client_ip, requestId: batch.request_id },
+      // Not an Idempotency-Key record: a charge's acquirer reference (its payment id), fixed at acceptance. Captures, voids
+      // and refunds need none: their item is pending until their own transaction commits.
+      claim: item.op === 'charge' ? { scope: `pbat:${batch.id}`, key: String(item.item_index), reference: item.attempt_reference } : undefined,
+      along: async (tx, payment, response) => {
+        await this.#succeeded(tx, batch.id, item, payment, response);
+        return [];
+      },
+    };
+    const amount = item.amount ?? undefined;
+    try {
+      switch (item.op) {
+        case 'capture':
+          await payments.capture(item.payment!, amount, ctx);
+          break;
+        case 'void':
+          await payments.void(item.payment!, ctx);
+          break;
+        case 'refund':
+          await payments.refund(item.payment!, amount, ctx);
+          break;
+        case 'charge':
+          await payments.create(
+            {
+              token: item.token!,
+              amount: amount!,
+              currency: item.currency!,
+              capture: true,
+              reference: item.reference ?? undefined,
+              recurring: item.agreement === 'subscription' || item.agreement === 'installment',
+              cvc: undefined,
+            },
+            ctx,
+          );
+          break;
+      }
+    } catch (error) {
+      if (!(error instanceof VaultError)) throw error;
+      await this.#deps.db.transaction((tx) => record(tx, batch.id, item.item_index, { state: 'failed', error }));
+    }
+  }
+
+  /** In the operation's transaction: its result and the batch's counts commit with it, or neither does. */
+  async #succeeded(tx: Queryable, batchId: string, item: PendingItem, payment: PaymentRecord, response: StoredResponse): Promise<void> {
+    if (payment.status === 'declined') {
+      const error = new VaultError('card_declined', { extra: { decline_code: payment.decline_code } });
+      return record(tx, batchId, item.item_index, { state: 'failed', error, payment: payment.id, declineCode: payment.decline_code });
+    }
+    const refund = item.op === 'refund' ? (JSON.parse(response.body) as { id: string }).id : null;
+    await record(tx, batchId, item.item_index, { state: 'succeeded', payment: payment.id, status: payment.status, refund });
+  }
+
+  /** Completes the batch once no item is pending: its status, its event and the job's completion commit together. */
+  async #finish(batch: BatchRow): Promise<void> {
+    await this.#deps.db.transaction(async (tx) => {
+      await tx.query('select 1 from payment_batches where id = $1 for update', [batch.id]);
+      const { rows: left } = await tx.query<{ pending: number }>(
+        `select count(*)::integer as pending from payment_batch_items where batch_id = $1 and state = 'pending'`,
+        [batch.id],
+      );
+      if ((left[0]?.pending ?? 0) > 0) throw new Error(`payment batch ${batch.id}: items are still pending at its end`);
+      const { rows } = await tx.query<PaymentBatchRecord>(
+        `update payment_batches set status = 'completed', completed_at = now(), updated_at = now()
+          where id = $1 and status <> 'completed'
+          returning ${BATCH_COLUMNS}`,
+        [batch.id],
+      );
+      const completed = rows[0];
+      if (completed !== undefined) {
+        await this.#deps.audit.record(
+          {
+            merchantId: batch.merchant_id,
+            actor: batch.actor,
+            action: 'payment_batch.completed',
+            outcome: 'succeeded',
+            clientIp: batch.client_ip,
+            requestId: batch.request_id,
+            event: { type: 'payment_batch.completed', data: completed },
+          },
+          tx,
+        );
+      }
+      await this.#job.complete(tx);
+    });
+    this.#deps.log.info({ payment_batch: batch.id }, 'payment batch completed');
+  }
+}
+
+type Outcome =
+  | { state: 'succeeded'; payment: string; status: string; refund: string | null }
+  | { state: 'failed'; error: VaultError; payment?: string; declineCode?: string | null };
+
+/**
+ * Writes an item's result and counts it on its batch. An item already
+ * processed (by a run whose lease ran out) refuses, rolling back the
+ * operation that came with it: nothing is done twice.
+ */
+async function record(tx: Queryable, batchId: string, index: number, outcome: Outcome): Promise<void> {
+  const failed = outcome.state === 'failed' ? outcome : undefined;
+  const updated = await tx.query(
+    `update payment_batch_items
+        set state = $3, result_payment = $4, result_status = $5, refund = $6,
+            error_code = $7, error_message = $8, error_param = $9, decline_code = $10, processed_at = now()
+      where batch_id = $1 and item_index = $2 and state = 'pending'`,
+    [
+      batchId,
+      index,
+      outcome.state,
+      outcome.payment ?? null,
+      outcome.state === 'succeeded' ? outcome.status : null,
+      outcome.state === 'succeeded' ? outcome.refund : null,
+      failed?.error.code ?? null,
+      failed?.error.message ?? null,
+      failed?.error.param ?? null,
+      failed?.declineCode ?? null,
+    ],
+  );
+  if (updated.rowCount !== 1) throw new Error(`payment batch ${batchId}: item ${index} was already processed`);
+  await tx.query(
+    `update payment_batches
+        set processed = processed + 1, succeeded = succeeded + $2, failed = failed + $3, updated_at = now()
+      where id = $1`,
+    [batchId, outcome.state === 'succeeded' ? 1 : 0, outcome.state === 'failed' ? 1 : 0],
+  );
+}

@@ -1,0 +1,86 @@
+/**
+ * A vault process killed (SIGKILL) in the middle of a payment batch resumes
+ * it after a restart, and no operation is done twice: each charge item makes
+ * exactly one payment (its own acquirer reference, fixed at acceptance), one
+ * result and one set of events, and the batch completes once.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../server/log.ts';
+import type { Db } from '../../server/storage/db.ts';
+import { openStorage } from '../../server/storage/open.ts';
+import { api, createMerchant } from '../support/api.ts';
+import { cardPlaintext, encryptCard } from '../support/cards.ts';
+import { startVaultProcess, type VaultProcess } from '../support/vault-process.ts';
+import { newDataDir, newTestDatabase, storageKinds } from '../support/vault.ts';
+
+const ITEMS = 200;
+const silent = createLogger({ level: 'silent' });
+
+describe.each(storageKinds())('a payment batch across a kill -9 on %s', (storage) => {
+  let running: VaultProcess | undefined;
+  afterEach(() => running?.kill('SIGTERM'));
+
+  it(
+    'resumes after a restart and makes each operation exactly once',
+    async () => {
+      const dataDir = await newDataDir(storage, 'payment-batch-crash');
+      const databaseUrl = storage === 'postgres' ? await newTestDatabase() : undefined;
+      const env: Record<string, string> = {
+        TESSERA_JOB_LEASE_MS: '1000',
+        TESSERA_JOB_POLL_MS: '100',
+        ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
+      };
+      running = await startVaultProcess({ dataDir, env });
+      const vault = { url: running.url, adminKey: readFileSync(join(dataDir, 'admin.key'), 'utf8').trim() };
+      const merchant = await createMerchant(vault, { name: 'Crash Shop' });
+      const card = await encryptCard(running.url, cardPlaintext());
+      const token = (await api(running.url, 'POST', '/v1/tokens', { key: merchant.secretKey, json: { card, reusable: true } })).body.token as string;
+      const items = Array.from({ length: ITEMS }, (_, n) => ({ op: 'charge', token, amount: 100 + n, currency: 'EUR', reference: `renewal-${n}` }));
+      const accepted = await api(running.url, 'POST', '/v1/payment-batches', { key: merchant.secretKey, json: { items } });
+      expect(accepted.status, accepted.text).toBe(202);
+      const id = accepted.body.id as string;
+
+      const progress = async (url: string) => (await api(url, 'GET', `/v1/payment-batches/${id}`, { key: merchant.secretKey })).body;
+      for (let seen = await progress(running.url); seen.processed < 40; seen = await progress(running.url)) await sleep(10);
+      await running.kill('SIGKILL');
+      expect(running.child.signalCode).toBe('SIGKILL');
+
+      running = await startVaultProcess({ dataDir, env });
+      const killedAt = await progress(running.url);
+      expect(killedAt.processed).toBeLessThan(ITEMS);
+      const deadline = Date.now() + 120_000;
+      let batch = killedAt;
+      while (batch.status !== 'completed') {
+        if (Date.now() > deadline) throw new Error(`the batch did not complete after the restart (${batch.processed}/${ITEMS})`);
+        await sleep(100);
+        batch = await progress(running.url);
+      }
+      expect(batch).toMatchObject({ total: ITEMS, processed: ITEMS, succeeded: ITEMS, failed: 0 });
+      await running.kill('SIGTERM');
+      running = undefined;
+
+      const db: Db = await openStorage({ dataDir, databaseUrl, log: silent });
+      try {
+        const one = async (sql: string, params: unknown[] = [merchant.id]) => (await db.query<Record<string, number>>(sql, params)).rows[0]!;
+        expect(await one(`select count(*)::int as payments, count(distinct reference)::int as refs, sum(amount)::int as total from payments where merchant_id = $1`)).toEqual({
+          payments: ITEMS,
+          refs: ITEMS,
+          total: items.reduce((sum, item) => sum + item.amount, 0),
+        });
+        expect(
+          await one(`select count(*)::int as captured, count(distinct payment_id)::int as payments from audit_events where merchant_id = $1 and event_type = 'payment.captured'`),
+        ).toEqual({ captured: ITEMS, payments: ITEMS });
+        expect(
+          await one(`select count(*)::int as items, count(distinct result_payment)::int as payments from payment_batch_items where batch_id = $1 and state = 'succeeded'`, [id]),
+        ).toEqual({ items: ITEMS, payments: ITEMS });
+        expect(await one(`select count(*)::int as completed from audit_events where merchant_id = $1 and event_type = 'payment_batch.completed'`)).toEqual({ completed: 1 });
+      } finally {
+        await db.close();
+      }
+    },
+    240_000,
+  );
+});
