@@ -41,6 +41,7 @@ export const ERRORS = define({
   merchant_not_found: { type: 'invalid_request', message: 'No such merchant.' },
   webhook_endpoint_not_found: { type: 'invalid_request', message: 'No such webhook endpoint.' },
   webhook_delivery_not_found: { type: 'invalid_request', message: 'No such webhook delivery.' },
+  subscription_not_found: { type: 'invalid_request', message: 'No such subscription.' },
   // 409
   replayed_ciphertext: { type: 'invalid_request', message: 'This card ciphertext was already used; encrypt the card again.' },
   token_used: { type: 'invalid_request', message: 'This single-use token was already used.' },
@@ -64,6 +65,13 @@ export const ERRORS = define({
   amount_too_large: { type: 'invalid_request', message: 'The amount is more than the payment allows.' },
   too_many_webhook_endpoints: { type: 'invalid_request', message: 'A merchant has at most 16 webhook endpoints; delete one first.' },
   webhook_url_not_allowed: { type: 'invalid_request', message: 'Webhook URLs must be https:// and reach a public address.' },
+  stored_credential_required: {
+    type: 'invalid_request',
+    message: 'A merchant-initiated payment needs a stored credential: first a customer-initiated payment with setup_future_usage on this saved card.',
+  },
+  token_not_reusable: { type: 'invalid_request', message: 'setup_future_usage needs a reusable token (a saved card); this token is single-use.' },
+  token_moto_only: { type: 'invalid_request', message: 'This card was keyed in by an agent (moto mode); only a payment with channel "moto" can use it.' },
+  clock_cannot_go_back: { type: 'invalid_request', message: "A sandbox clock only moves forward: advance_to is before the clock's current time." },
   // 429 / 5xx
   rate_limited: { type: 'rate_limit', message: 'Too many requests; retry later.' },
   acquirer_error: { type: 'api', message: 'The acquirer did not answer; nothing was done. Retry with the same Idempotency-Key.' },

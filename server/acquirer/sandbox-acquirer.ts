@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { newId } from '../lib/ids.ts';
 import type { Queryable } from '../storage/db.ts';
 import { AcquirerError, type Acquirer, type AuthorizationRequest, type AuthorizationResult } from './acquirer.ts';
 
@@ -7,6 +9,17 @@ const DECLINES: Readonly<Record<string, string>> = {
   '4000000000009995': 'insufficient_funds',
   '4000000000000069': 'expired_card',
   '4000000000000127': 'incorrect_cvc',
+};
+
+/**
+ * Cards whose issuer approves the cardholder's own payments but not the
+ * merchant's later ones (for dunning): every merchant-initiated payment
+ * (`always`), or every other one on a chain, starting with the first
+ * (`alternate`: a failed charge whose retry succeeds).
+ */
+const MERCHANT_INITIATED_DECLINES: Readonly<Record<string, 'always' | 'alternate'>> = {
+  '4000000000000341': 'always',
+  '4000000000003063': 'alternate',
 };
 
 /** The card whose authorization answer is lost on the way back (the acquirer error). */
@@ -20,28 +33,57 @@ const ANSWER_LOST = '4000000000000119';
  * system): for the acquirer-error card the first answer is lost
  * (`AcquirerError`), and a retry with the same reference gets the
  * authorization that was made. Capture, void and refund always succeed.
+ *
+ * It checks stored-credential flags as a card network does: a
+ * merchant-initiated payment must cite the network transaction id of an
+ * approved authorization (the chain's first, customer-initiated payment),
+ * else it is declined `stored_credential_required`; an approved
+ * authorization gets a network transaction id of its own. `delayMs`
+ * simulates the acquirer's latency.
  */
 export class SandboxAcquirer implements Acquirer {
   readonly #db: Queryable;
+  readonly #delayMs: number;
 
-  constructor(db: Queryable) {
+  constructor(db: Queryable, options: { delayMs?: number } = {}) {
     this.#db = db;
+    this.#delayMs = options.delayMs ?? 0;
   }
 
   async authorize(request: AuthorizationRequest): Promise<AuthorizationResult> {
-    const declineCode = DECLINES[request.card.number] ?? null;
-    const { rows } = await this.#db.query<{ approved: boolean; decline_code: string | null; seen_before: boolean }>(
-      `insert into sandbox_acquirer_authorizations (reference, approved, decline_code)
-       values ($1, $2, $3)
+    if (this.#delayMs > 0) await sleep(this.#delayMs);
+    const { rows } = await this.#db.query<{ approved: boolean; decline_code: string | null; network_transaction_id: string | null; seen_before: boolean }>(
+      `insert into sandbox_acquirer_authorizations
+         (reference, approved, decline_code, network_transaction_id, initiator, channel, previous_network_transaction_id)
+       select $1, d.code is null, d.code, case when d.code is null then $2 end, $3, $4, $5
+         from (select case
+                 when $3 = 'merchant' and not exists (
+                   select 1 from sandbox_acquirer_authorizations where network_transaction_id = $5 and approved)
+                   then 'stored_credential_required'
+                 when $6::text is not null then $6::text
+                 when $3 = 'merchant' and $7 = 'always' then 'insufficient_funds'
+                 when $3 = 'merchant' and $7 = 'alternate'
+                      and (select count(*) from sandbox_acquirer_authorizations where previous_network_transaction_id = $5) % 2 = 0
+                   then 'insufficient_funds'
+               end as code) d
        -- a no-op update, so a reference seen before returns its first authorization
        on conflict (reference) do update set reference = excluded.reference
-       returning approved, decline_code, (xmax <> 0) as seen_before`,
-      [request.reference, declineCode === null, declineCode],
+       returning approved, decline_code, network_transaction_id, (xmax <> 0) as seen_before`,
+      [
+        request.reference,
+        newId('nti', 12),
+        request.initiator,
+        request.channel ?? 'ecommerce',
+        request.previousNetworkTransactionId ?? null,
+        DECLINES[request.card.number] ?? null,
+        MERCHANT_INITIATED_DECLINES[request.card.number] ?? null,
+      ],
     );
     const row = rows[0]!;
     // A first sight of the acquirer-error card: the authorization is made, its answer lost.
     if (!row.seen_before && request.card.number === ANSWER_LOST) throw new AcquirerError('the sandbox acquirer did not answer');
-    return row.approved ? { approved: true } : { approved: false, declineCode: row.decline_code ?? 'generic_decline' };
+    if (!row.approved) return { approved: false, declineCode: row.decline_code ?? 'generic_decline' };
+    return { approved: true, networkTransactionId: row.network_transaction_id ?? undefined };
   }
 
   async capture(): Promise<void> {}

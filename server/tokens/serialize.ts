@@ -23,6 +23,11 @@ export function tokenBody(token: TokenRecord) {
     created_at: iso(token.created_at),
     used_at: iso(token.used_at),
     expires_at: iso(token.expires_at),
+    moto: token.moto ?? false,
+    stored_credential:
+      token.network_transaction_id == null
+        ? null
+        : { network_transaction_id: token.network_transaction_id, agreement: token.stored_credential_agreement ?? 'unscheduled' },
   };
 }
 
