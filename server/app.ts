@@ -25,6 +25,9 @@ import type { WebhookEndpoints } from './webhooks/endpoints.ts';
 import { webhookRoutes } from './webhooks/routes.ts';
 import type { Acquirer } from './acquirer/acquirer.ts';
 import { paymentRoutes } from './payments/routes.ts';
+import { sandboxRoutes } from './sandbox/routes.ts';
+import { subscriptionRoutes } from './subscriptions/routes.ts';
+import { SubscriptionService } from './subscriptions/service.ts';
 import { PaymentService } from './payments/service.ts';
 import { keyRoutes } from './keys/routes.ts';
 import type { TransportKeyring } from './keys/transport-keys.ts';
@@ -86,6 +89,7 @@ export function createApp(deps: VaultDeps): Express {
   const tokens = new TokenVault({ ...deps, audit });
   const idempotency = new IdempotencyStore(deps.db);
   const payments = new PaymentService({ ...deps, audit });
+  const subscriptions = new SubscriptionService({ db: deps.db, audit });
   const limits = {
     perIp: new RateLimiter(deps.rateLimits.perIpPerMinute),
     perKey: new RateLimiter(deps.rateLimits.perKeyPerMinute),
@@ -122,6 +126,8 @@ export function createApp(deps: VaultDeps): Express {
   app.use(sessionRoutes({ merchants, sessions, idempotency, limits }));
   app.use(tokenRoutes({ tokens, merchants, sessions, idempotency, audit, limits }));
   app.use(paymentRoutes({ payments, merchants, idempotency }));
+  app.use(subscriptionRoutes({ subscriptions, merchants, idempotency }));
+  app.use(sandboxRoutes({ db: deps.db, merchants, idempotency, audit }));
   app.use(
     webhookRoutes({
       endpoints: deps.webhooks.endpoints,

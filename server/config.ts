@@ -67,6 +67,10 @@ const VaultEnv = z.object({
   /** Background jobs: the safety-net poll behind LISTEN/NOTIFY, and how long a claim holds without renewal. */
   TESSERA_JOB_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   TESSERA_JOB_LEASE_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  /** How often real time looks for subscription charges that came due (the sandbox clock's advance runs them at once). */
+  TESSERA_SUBSCRIPTION_SCAN_MS: z.coerce.number().int().min(50).max(3_600_000).default(60_000),
+  /** The sandbox acquirer's simulated latency per authorization (0: none). */
+  TESSERA_SANDBOX_ACQUIRER_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(0),
   /** Vault processes sharing the port; more than one needs PostgreSQL (the embedded database has one owner). */
   TESSERA_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
   /** `production` turns the development conveniences off: no generated key files, no demo merchant. */
@@ -102,6 +106,8 @@ export interface VaultConfig {
   maintenanceSeconds: number;
   jobs: { pollMs: number; leaseMs: number };
   webhooks: { allowLocal: boolean; retrySchedule: number[] };
+  subscriptions: { scanMs: number };
+  sandbox: { acquirerDelayMs: number };
   workers: number;
   http: HttpTimeouts;
   /** `NODE_ENV=production`: keys only from the environment, and no demo merchant. */
@@ -148,6 +154,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     maintenanceSeconds: e.TESSERA_MAINTENANCE_SECONDS,
     jobs: { pollMs: e.TESSERA_JOB_POLL_MS, leaseMs: e.TESSERA_JOB_LEASE_MS },
     webhooks: { allowLocal: e.TESSERA_WEBHOOK_ALLOW_LOCAL === '1', retrySchedule: e.TESSERA_WEBHOOK_RETRY_SCHEDULE },
+    subscriptions: { scanMs: e.TESSERA_SUBSCRIPTION_SCAN_MS },
+    sandbox: { acquirerDelayMs: e.TESSERA_SANDBOX_ACQUIRER_DELAY_MS },
     // PostgreSQL: one process per core, so HTTP and validation run on every core; embedded: the one owner.
     workers: e.TESSERA_WORKERS ?? (e.DATABASE_URL === undefined ? 1 : availableParallelism()),
     production: e.NODE_ENV === 'production',

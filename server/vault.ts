@@ -8,6 +8,8 @@ import type { VaultConfig } from './config.ts';
 import { loadWidgetAssets, type WidgetAssets } from './fields/assets.ts';
 import { IdempotencyStore } from './idempotency/idempotency.ts';
 import { JobRunner } from './jobs/index.ts';
+import { SubscriptionCharger } from './subscriptions/charger.ts';
+import { chargeJob, ensureScan, scanJob } from './subscriptions/jobs.ts';
 import { deliveryJob } from './webhooks/deliveries.ts';
 import { WebhookEndpoints } from './webhooks/endpoints.ts';
 import { WebhookSender } from './webhooks/sender.ts';
@@ -72,7 +74,7 @@ export async function openVault(
       declines,
       dataKeyRotation: new DataKeyRotation({ db, merchants, cards, merchantKeys, log }),
       masterKeyRewrap: new MasterKeyRewrap({ db, master, log }),
-      acquirer: new SandboxAcquirer(db),
+      acquirer: new SandboxAcquirer(db, { delayMs: config.sandbox.acquirerDelayMs }),
       adminKey,
       responseSeal: masterKeyResponseSeal(master),
       ciphertextPolicy: config.jwe,
@@ -84,7 +86,13 @@ export async function openVault(
     const sender = new WebhookSender({ allowLocal: config.webhooks.allowLocal });
     const jobs = new JobRunner({ db, log, ...config.jobs });
     jobs.register(deliveryJob({ db, endpoints: deps.webhooks.endpoints, sender, retrySchedule: config.webhooks.retrySchedule, log }));
-    if (options.jobs !== false) await jobs.start();
+    const charger = new SubscriptionCharger({ db, acquirer: deps.acquirer, cards, merchants, audit: new AuditLog(db), log, leaseMs: config.jobs.leaseMs });
+    jobs.register(chargeJob(charger));
+    jobs.register(scanJob({ db, scanMs: config.subscriptions.scanMs, charger }));
+    if (options.jobs !== false) {
+      await ensureScan(db, config.subscriptions.scanMs);
+      await jobs.start();
+    }
     const maintenance = startMaintenance(
       {
         db,

@@ -1,6 +1,8 @@
 import { tokenRecordOf } from '../cards/records.ts';
 import { paymentBody } from '../payments/serialize.ts';
 import type { PaymentRecord } from '../payments/service.ts';
+import { subscriptionRecordOf } from '../subscriptions/records.ts';
+import { subscriptionBody } from '../subscriptions/serialize.ts';
 import { tokenBody } from '../tokens/serialize.ts';
 import type { EventType } from './types.ts';
 
@@ -32,6 +34,7 @@ function eventObject(type: EventType, data: unknown): unknown {
   const record = (typeof data === 'string' ? JSON.parse(data) : data) as Record<string, unknown>;
   if (type.startsWith('token.')) return tokenBody(tokenRecordOf(record));
   if (type.startsWith('payment.')) return paymentBody(paymentRecordOf(record));
+  if (type.startsWith('subscription.')) return subscriptionBody(subscriptionRecordOf(record));
   return record;
 }
 

@@ -13,6 +13,10 @@ export const EVENT_TYPES = [
   'payment.refunded',
   'payment.declined',
   'token_batch.completed',
+  'subscription.created',
+  'subscription.charged',
+  'subscription.charge_failed',
+  'subscription.canceled',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

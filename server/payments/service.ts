@@ -62,7 +62,7 @@ export interface PaymentContext {
 }
 
 // bigint columns come back as strings from `pg`; the API speaks numbers (amounts stay far below 2^53).
-const COLUMNS = `id, token, status, amount::float8 as amount, currency, amount_captured::float8 as amount_captured,
+export const COLUMNS = `id, token, status, amount::float8 as amount, currency, amount_captured::float8 as amount_captured,
   amount_refunded::float8 as amount_refunded, brand, last4, reference, recurring, decline_code,
   initiator, agreement, channel, network_transaction_id, subscription_id, created_at, updated_at`;
 
