@@ -87,12 +87,36 @@ export class SubscriptionCharger {
         await sleep(HELD_POLL_MS, undefined, { signal: context.signal });
         continue;
       }
-      const outcomes = await this.#tryAll(batch);
-      const recorded = await this.#deps.db.transaction((tx) => recordCharges(tx, this.#deps.audit, outcomes, { ...SCHEDULER, requestId: context.requestId }));
+      const recorded = await this.#holding(batch, async () => {
+        const outcomes = await this.#tryAll(batch);
+        return this.#deps.db.transaction((tx) => recordCharges(tx, this.#deps.audit, outcomes, { ...SCHEDULER, requestId: context.requestId }));
+      });
       const succeeded = recorded.filter((o) => o.result === 'approved').length;
       totals.succeeded += succeeded;
       totals.failed += recorded.length - succeeded;
       this.#deps.log.info({ claimed: batch.length, recorded: recorded.length, succeeded, pid: process.pid }, 'subscription charges recorded');
+    }
+  }
+
+  /**
+   * Runs `work` while renewing the batch's claims every third of the lease,
+   * so a slow acquirer does not let another worker take over (and repeat)
+   * tries that are under way here.
+   */
+  async #holding<T>(batch: DueCharge[], work: () => Promise<T>): Promise<T> {
+    const renew = () =>
+      this.#deps.db
+        .query(
+          `update subscriptions set claimed_until = now() + $3::double precision * interval '1 millisecond'
+            where (merchant_id, id) in (select * from unnest($1::text[], $2::text[])) and claimed_until > now()`,
+          [batch.map((c) => c.merchantId), batch.map((c) => c.subscriptionId), this.#deps.leaseMs],
+        )
+        .catch((error: unknown) => this.#deps.log.warn({ err: error }, 'renewing subscription claims failed'));
+    const timer = setInterval(() => void renew(), Math.max(10, Math.floor(this.#deps.leaseMs / 3)));
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
     }
   }
 
