@@ -28,6 +28,13 @@ export type AuthorizationResult = { approved: true; networkTransactionId?: strin
 export interface Acquirer {
   /** Throws `AcquirerError` when no answer came back; the outcome is then unknown until asked again. */
   authorize(request: AuthorizationRequest): Promise<AuthorizationResult>;
+  /**
+   * Many authorizations in one submission (as acquirers take recurring
+   * billing runs), each answered on its own, in order: an item whose answer
+   * was lost is an `AcquirerError`, safe to ask again by its reference.
+   * Throws when the submission as a whole got no answer.
+   */
+  authorizeMany(requests: readonly AuthorizationRequest[]): Promise<(AuthorizationResult | AcquirerError)[]>;
   capture(reference: string, amount: number): Promise<void>;
   void(reference: string): Promise<void>;
   refund(reference: string, refundId: string, amount: number): Promise<void>;

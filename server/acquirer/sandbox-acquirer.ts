@@ -39,7 +39,8 @@ const ANSWER_LOST = '4000000000000119';
  * approved authorization (the chain's first, customer-initiated payment),
  * else it is declined `stored_credential_required`; an approved
  * authorization gets a network transaction id of its own. `delayMs`
- * simulates the acquirer's latency.
+ * simulates the acquirer's latency: the authorization is made, and its
+ * answer takes that long to come back (per submission).
  */
 export class SandboxAcquirer implements Acquirer {
   readonly #db: Queryable;
@@ -51,39 +52,57 @@ export class SandboxAcquirer implements Acquirer {
   }
 
   async authorize(request: AuthorizationRequest): Promise<AuthorizationResult> {
-    if (this.#delayMs > 0) await sleep(this.#delayMs);
-    const { rows } = await this.#db.query<{ approved: boolean; decline_code: string | null; network_transaction_id: string | null; seen_before: boolean }>(
-      `insert into sandbox_acquirer_authorizations
+    const [answer] = await this.authorizeMany([request]);
+    if (answer instanceof AcquirerError) throw answer;
+    return answer!;
+  }
+
+  /** One statement for the whole submission; a merchant-initiated item's chain is looked up as the item is decided. */
+  async authorizeMany(requests: readonly AuthorizationRequest[]): Promise<(AuthorizationResult | AcquirerError)[]> {
+    if (requests.length === 0) return [];
+    const items = requests.map((request) => ({
+      reference: request.reference,
+      nti: newId('nti', 12),
+      initiator: request.initiator,
+      channel: request.channel ?? 'ecommerce',
+      previous: request.previousNetworkTransactionId ?? null,
+      card_decline: DECLINES[request.card.number] ?? null,
+      mit_rule: MERCHANT_INITIATED_DECLINES[request.card.number] ?? null,
+    }));
+    const { rows } = await this.#db.query<{ reference: string; approved: boolean; decline_code: string | null; network_transaction_id: string | null; seen_before: boolean }>(
+      `with item as (
+         select * from rows from (jsonb_to_recordset($1::jsonb)
+                  as (reference text, nti text, initiator text, channel text, previous text, card_decline text, mit_rule text))
+                with ordinality as i(reference, nti, initiator, channel, previous, card_decline, mit_rule, n)),
+       decided as (
+         select i.*, case
+             when i.initiator = 'merchant' and not exists (
+               select 1 from sandbox_acquirer_authorizations a where a.network_transaction_id = i.previous and a.approved)
+               then 'stored_credential_required'
+             when i.card_decline is not null then i.card_decline
+             when i.initiator = 'merchant' and i.mit_rule = 'always' then 'insufficient_funds'
+             when i.initiator = 'merchant' and i.mit_rule = 'alternate'
+                  and (select count(*) from sandbox_acquirer_authorizations a where a.previous_network_transaction_id = i.previous) % 2 = 0
+               then 'insufficient_funds'
+           end as code
+         from item i)
+       insert into sandbox_acquirer_authorizations
          (reference, approved, decline_code, network_transaction_id, initiator, channel, previous_network_transaction_id)
-       select $1, d.code is null, d.code, case when d.code is null then $2 end, $3, $4, $5
-         from (select case
-                 when $3 = 'merchant' and not exists (
-                   select 1 from sandbox_acquirer_authorizations where network_transaction_id = $5 and approved)
-                   then 'stored_credential_required'
-                 when $6::text is not null then $6::text
-                 when $3 = 'merchant' and $7 = 'always' then 'insufficient_funds'
-                 when $3 = 'merchant' and $7 = 'alternate'
-                      and (select count(*) from sandbox_acquirer_authorizations where previous_network_transaction_id = $5) % 2 = 0
-                   then 'insufficient_funds'
-               end as code) d
+       select reference, code is null, code, case when code is null then nti end, initiator, channel, previous from decided order by n
        -- a no-op update, so a reference seen before returns its first authorization
        on conflict (reference) do update set reference = excluded.reference
-       returning approved, decline_code, network_transaction_id, (xmax <> 0) as seen_before`,
-      [
-        request.reference,
-        newId('nti', 12),
-        request.initiator,
-        request.channel ?? 'ecommerce',
-        request.previousNetworkTransactionId ?? null,
-        DECLINES[request.card.number] ?? null,
-        MERCHANT_INITIATED_DECLINES[request.card.number] ?? null,
-      ],
+       returning reference, approved, decline_code, network_transaction_id, (xmax <> 0) as seen_before`,
+      [JSON.stringify(items)],
     );
-    const row = rows[0]!;
-    // A first sight of the acquirer-error card: the authorization is made, its answer lost.
-    if (!row.seen_before && request.card.number === ANSWER_LOST) throw new AcquirerError('the sandbox acquirer did not answer');
-    if (!row.approved) return { approved: false, declineCode: row.decline_code ?? 'generic_decline' };
-    return { approved: true, networkTransactionId: row.network_transaction_id ?? undefined };
+    if (this.#delayMs > 0) await sleep(this.#delayMs);
+    const byReference = new Map(rows.map((row) => [row.reference, row]));
+    return requests.map((request) => {
+      const row = byReference.get(request.reference)!;
+      // A first sight of the acquirer-error card: the authorization is made, its answer lost.
+      if (!row.seen_before && request.card.number === ANSWER_LOST) return new AcquirerError('the sandbox acquirer did not answer');
+      if (!row.approved) return { approved: false, declineCode: row.decline_code ?? 'generic_decline' };
+      return { approved: true, networkTransactionId: row.network_transaction_id ?? undefined };
+    });
   }
 
   async capture(): Promise<void> {}

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { AcquirerError, type Acquirer } from '../acquirer/acquirer.ts';
+import { AcquirerError, type Acquirer, type AuthorizationRequest, type AuthorizationResult } from '../acquirer/acquirer.ts';
 import type { AuditLog } from '../audit/audit.ts';
 import { READABLE } from '../cards/liveness.ts';
 import type { CardSealer, StoredCard } from '../keys/card-keys.ts';
@@ -24,9 +24,7 @@ export interface ChargerDeps {
 
 /** Subscriptions claimed and charged together: one claim, one token read and one recording transaction for them all. */
 const BATCH = 100;
-/** Authorizations in flight at once within a batch (a real acquirer answers in tens of milliseconds). */
-const ACQUIRER_CONCURRENCY = 8;
-/** Asks per authorization whose answer got lost before the try is left to the next claim; the same reference each time. */
+/** Asks per try whose answer got lost before it is left to the next claim; the same reference each time. */
 const ACQUIRER_TRIES = 3;
 /** How often a worker with nothing to claim looks again while other workers still hold due subscriptions. */
 const HELD_POLL_MS = 100;
@@ -170,53 +168,66 @@ export class SubscriptionCharger {
       .sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime());
   }
 
-  /** Makes every try of a batch at the acquirer; a try whose answer stays lost is left out (its claim runs out, and it is tried again). */
+  /**
+   * Makes every try of a batch at the acquirer, in one submission; a try
+   * whose answer stays lost is left out (its claim runs out, and it is
+   * tried again, by the same reference).
+   */
   async #tryAll(batch: DueCharge[]): Promise<ChargeOutcome[]> {
     const tokens = await this.#tokens(batch);
-    const outcomes: (ChargeOutcome | undefined)[] = new Array(batch.length);
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(ACQUIRER_CONCURRENCY, batch.length) }, async () => {
-        while (next < batch.length) {
-          const index = next++;
-          const charge = batch[index]!;
-          outcomes[index] = await this.#try(charge, tokens.get(`${charge.merchantId}/${charge.token}`));
-        }
-      }),
-    );
-    return outcomes.filter((outcome) => outcome !== undefined);
-  }
-
-  async #try(charge: DueCharge, token: TokenForCharge | undefined): Promise<ChargeOutcome | undefined> {
-    if (token === undefined || !token.readable || token.card_sealed === null) return { ...charge, result: 'failed', failureCode: 'token_not_found' };
-    if (token.network_transaction_id === null) return { ...charge, result: 'failed', failureCode: 'stored_credential_required' };
-    const merchant = await this.#deps.merchants.byId(charge.merchantId);
-    if (merchant === undefined) return undefined;
-    const card = await this.#deps.cards.open(merchant, { token: token.token }, token);
-    const paymentId = chargePaymentId(charge);
-    for (let ask = 1; ask <= ACQUIRER_TRIES; ask++) {
-      try {
-        const answer = await this.#deps.acquirer.authorize({
-          reference: paymentId,
-          card: { number: card.number, exp_month: token.exp_month, exp_year: token.exp_year },
-          amount: charge.amount,
-          currency: charge.currency,
-          initiator: 'merchant',
-          recurring: true,
-          channel: 'ecommerce',
-          agreement: 'subscription',
-          previousNetworkTransactionId: token.network_transaction_id,
+    const outcomes: ChargeOutcome[] = [];
+    const asks: { charge: DueCharge; token: TokenForCharge; request: AuthorizationRequest }[] = [];
+    for (const charge of batch) {
+      const token = tokens.get(`${charge.merchantId}/${charge.token}`);
+      if (token === undefined || !token.readable || token.card_sealed === null) {
+        outcomes.push({ ...charge, result: 'failed', failureCode: 'token_not_found' });
+      } else if (token.network_transaction_id === null) {
+        outcomes.push({ ...charge, result: 'failed', failureCode: 'stored_credential_required' });
+      } else {
+        const merchant = await this.#deps.merchants.byId(charge.merchantId);
+        if (merchant === undefined) continue;
+        const card = await this.#deps.cards.open(merchant, { token: token.token }, token);
+        asks.push({
+          charge,
+          token,
+          request: {
+            reference: chargePaymentId(charge),
+            card: { number: card.number, exp_month: token.exp_month, exp_year: token.exp_year },
+            amount: charge.amount,
+            currency: charge.currency,
+            initiator: 'merchant',
+            recurring: true,
+            channel: 'ecommerce',
+            agreement: 'subscription',
+            previousNetworkTransactionId: token.network_transaction_id,
+          },
         });
-        const shown = { paymentId, brand: token.brand, last4: token.last4 };
-        if (!answer.approved) return { ...charge, ...shown, result: 'declined', declineCode: answer.declineCode };
-        await this.#deps.acquirer.capture(paymentId, charge.amount);
-        return { ...charge, ...shown, result: 'approved', networkTransactionId: answer.networkTransactionId ?? null };
-      } catch (error) {
-        if (!(error instanceof AcquirerError)) throw error;
-        this.#deps.log.warn({ subscription: charge.subscriptionId, ask }, 'the acquirer did not answer a subscription charge');
       }
     }
-    return undefined;
+    let pending = asks;
+    for (let ask = 1; ask <= ACQUIRER_TRIES && pending.length > 0; ask++) {
+      let answers: (AuthorizationResult | AcquirerError)[];
+      try {
+        answers = await this.#deps.acquirer.authorizeMany(pending.map((item) => item.request));
+      } catch (error) {
+        if (!(error instanceof AcquirerError)) throw error;
+        answers = pending.map(() => error);
+      }
+      const lost: typeof pending = [];
+      await Promise.all(
+        pending.map(async (item, i) => {
+          const answer = answers[i]!;
+          if (answer instanceof AcquirerError) return void lost.push(item);
+          const shown = { paymentId: item.request.reference, brand: item.token.brand, last4: item.token.last4 };
+          if (!answer.approved) return void outcomes.push({ ...item.charge, ...shown, result: 'declined', declineCode: answer.declineCode });
+          await this.#deps.acquirer.capture(item.request.reference, item.charge.amount);
+          outcomes.push({ ...item.charge, ...shown, result: 'approved', networkTransactionId: answer.networkTransactionId ?? null });
+        }),
+      );
+      if (lost.length > 0) this.#deps.log.warn({ lost: lost.length, ask }, 'the acquirer did not answer some subscription charges');
+      pending = lost;
+    }
+    return outcomes;
   }
 
   /** The batch's tokens, one read per merchant. */

@@ -130,15 +130,15 @@ export async function recordCharges(tx: Queryable, audit: AuditLog, outcomes: re
 }
 
 /** Locks the batch's subscriptions in one order (merchant, id), so two workers' batches never wait on each other in a circle. */
-async function lockSubscriptions(tx: Queryable, outcomes: readonly ChargeOutcome[]): Promise<Map<string, SubscriptionRecord>> {
-  const { rows } = await tx.query<{ merchant_id: string; record: unknown }>(
-    `select merchant_id, tessera_subscription_record(subscriptions) as record from subscriptions
+async function lockSubscriptions(tx: Queryable, outcomes: readonly ChargeOutcome[]): Promise<Map<string, Pick<SubscriptionRecord, 'status' | 'period' | 'attempt'>>> {
+  const { rows } = await tx.query<{ merchant_id: string; id: string; status: SubscriptionStatus; period: number; attempt: number }>(
+    `select merchant_id, id, status, period, attempt from subscriptions
       where (merchant_id, id) in (select * from unnest($1::text[], $2::text[]))
       order by merchant_id, id
       for update`,
     [outcomes.map((o) => o.merchantId), outcomes.map((o) => o.subscriptionId)],
   );
-  return new Map(rows.map((row) => [`${row.merchant_id}/${subscriptionRecordOf(row.record).id}`, subscriptionRecordOf(row.record)]));
+  return new Map(rows.map((row) => [`${row.merchant_id}/${row.id}`, row]));
 }
 
 /** The payments of the tries that made one: merchant-initiated, under the subscription agreement, captured at once when approved. */

@@ -78,18 +78,20 @@ describe.each(storageKinds())('subscription charges across a crash, on %s', (sto
   });
 
   it('charges every period once after the vault is killed with SIGKILL while it charges them', async () => {
-    const SUBSCRIPTIONS = 400;
+    const SUBSCRIPTIONS = 800;
     const dataDir = await newDataDir(storage, 'subscriptions-crash');
     const databaseUrl = storage === 'postgres' ? await newTestDatabase() : undefined;
-    // The acquirer takes its time, so the kill lands while authorizations are in flight.
-    const processEnv = env(databaseUrl, { TESSERA_SANDBOX_ACQUIRER_DELAY_MS: '30' });
+    // The acquirer's answers take 1.5 s to come back after it made the authorizations, so a kill lands while some are on their way.
+    const processEnv = env(databaseUrl, { TESSERA_SANDBOX_ACQUIRER_DELAY_MS: '1500' });
     let vault = await startVaultProcess({ dataDir, env: processEnv });
     running.push(vault);
     const shop = await createMerchant({ url: vault.url, adminKey: ADMIN_KEY }, { name: 'Crash Coffee' });
     await dueSubscriptions(vault.url, shop, SUBSCRIPTIONS);
 
     const advancing = api(vault.url, 'POST', '/v1/sandbox/clock', { key: shop.secretKey, json: { advance_to: START } }).catch(() => undefined);
+    // The first batches are recorded (four at a time, one per charge job); the next ones are then at the acquirer.
     await expect.poll(() => recordedBatches(dataDir).length, { timeout: 60_000, interval: 20 }).toBeGreaterThan(0);
+    await new Promise((resolve) => setTimeout(resolve, 700));
     await vault.kill('SIGKILL');
     running.pop();
     expect(vault.child.signalCode).toBe('SIGKILL');
