@@ -25,6 +25,8 @@ import { cvcError, expiryError, nameError, numberError, postalCodeError } from '
 export interface CollectedCard {
   card: CardPlaintext;
   reusable: boolean;
+  /** Keyed in by a merchant's agent (moto mode): the vault makes a single-use token for MOTO payments only. */
+  moto?: boolean;
 }
 
 /** State reports for the merchant page; the bridge forwards them over the port. */
@@ -71,7 +73,10 @@ export class CardFields extends LitElement {
     announcement: { state: true },
   };
 
-  /** `payment` collects a card to pay now, `signup` saves one, `cvc` re-collects only the CVC of a saved card. */
+  /**
+   * `payment` collects a card to pay now, `signup` saves one, `cvc` re-collects only the CVC of a saved card,
+   * `moto` takes a card a merchant's agent keys in (no autofill, no save box, the CVC optional).
+   */
   mode: CardMode = 'payment';
 
   /** Payment mode: `optional` shows the "save this card" checkbox; `always` and `never` decide without asking. */
@@ -137,10 +142,11 @@ export class CardFields extends LitElement {
             number: digitsOnly(this.number),
             exp_month: expiry?.month,
             exp_year: expiry?.year,
-            cvc: this.cvc,
+            cvc: this.mode === 'moto' && !this.cvc ? undefined : this.cvc,
             name: this.collectName ? this.name.trim() : undefined,
             postal_code: this.collectPostalCode ? this.postalCode.trim() : undefined,
           };
+    if (this.mode === 'moto') return { card, reusable: false, moto: true };
     const reusable = this.mode === 'signup' || this.saveCard === 'always' || (this.saveCard === 'optional' && this.save);
     return { card, reusable };
   }
@@ -190,6 +196,8 @@ export class CardFields extends LitElement {
       case 'expiry':
         return expiryError(this.expiry);
       case 'cvc':
+        // The agent may not have been given one.
+        if (this.mode === 'moto' && !this.cvc) return undefined;
         return cvcError(this.cvc, rule ? [rule.cvcLength] : [3, 4]);
       case 'name':
         return nameError(this.name);
@@ -304,7 +312,7 @@ export class CardFields extends LitElement {
       <input
         id=${field}
         class=${complete ? 'complete' : value ? '' : 'empty'}
-        autocomplete=${options.autocomplete}
+        autocomplete=${this.mode === 'moto' ? 'off' : options.autocomplete}
         inputmode=${options.numeric ? 'numeric' : nothing}
         dir=${options.numeric ? 'ltr' : nothing}
         placeholder=${options.placeholder ?? nothing}
@@ -332,13 +340,13 @@ export class CardFields extends LitElement {
     const m = this.messages;
     const rule = this.brandRule();
     const cvcOnly = this.mode === 'cvc';
-    const cvc = this.field('cvc', m.cvc, this.cvc, this.onCvcInput, {
+    const cvc = this.field('cvc', this.mode === 'moto' ? m.cvcOptional : m.cvc, this.cvc, this.onCvcInput, {
       autocomplete: 'cc-csc',
       numeric: true,
       placeholder: rule?.cvcLength === 4 ? '1234' : '123',
     });
     return html`<fieldset>
-      <legend>${cvcOnly ? m.cvcLegend : this.mode === 'signup' ? m.signupLegend : m.paymentLegend}</legend>
+      <legend>${cvcOnly ? m.cvcLegend : this.mode === 'signup' ? m.signupLegend : this.mode === 'moto' ? m.motoLegend : m.paymentLegend}</legend>
       ${cvcOnly
         ? html`<p>${brandIcon(this.savedBrand)} ${m.cardEnding} <span dir="ltr">•••• ${this.savedLast4 ?? ''}</span></p>
             ${cvc}`

@@ -46,7 +46,14 @@ export function createTokenizer(config: FieldsConfig): (request: TokenRequest) =
         about,
         sentAt: Date.now(),
         idempotencyKey: crypto.randomUUID(),
-        body: JSON.stringify({ key: config.publishableKey, session: session.session, card, reusable: request.reusable, customer: request.customer }),
+        body: JSON.stringify({
+          key: config.publishableKey,
+          session: session.session,
+          card,
+          reusable: request.reusable,
+          customer: request.customer,
+          ...(request.moto ? { moto: true } : {}),
+        }),
       };
     }
     const outcome = await postToVault<TokenResult>('/v1/tokens', unanswered.body, signal, unanswered.idempotencyKey);
