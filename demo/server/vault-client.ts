@@ -31,6 +31,10 @@ export const PaymentSchema = z.object({
   card: z.object({ brand: z.string(), last4: z.string() }),
   reference: z.string().nullable(),
   decline_code: z.string().nullable(),
+  // Stored credentials and channels (v2): who started it, how, and the subscription it charges.
+  initiator: z.string().optional(),
+  channel: z.string().optional(),
+  subscription: z.string().nullish(),
   created_at: z.string(),
 });
 export type VaultPayment = z.infer<typeof PaymentSchema>;
@@ -140,6 +144,11 @@ export interface CreatePayment {
   reference: string;
   /** The CVC handle from the card fields in cvc mode, passed on as it came. */
   cvc?: string | undefined;
+  /** The first payment of a subscription: it sets up the card's stored credential for the charges after it. */
+  setup_future_usage?: boolean;
+  agreement?: 'subscription' | 'unscheduled' | 'installment';
+  /** `moto`: an order taken by phone or mail, keyed in on the dashboard. */
+  channel?: 'ecommerce' | 'moto';
 }
 
 /** The shop server's side of the vault API: calls made with the secret key, which never leaves this process. */
@@ -263,6 +272,11 @@ export class VaultClient {
   /** Sends a delivery again now, whatever its state. */
   async retryWebhookDelivery(deliveryId: string, idempotencyKey: string): Promise<void> {
     await this.#call(z.object({ id: z.string() }), 'POST', `/v1/webhook-deliveries/${encodeURIComponent(deliveryId)}/retry`, {}, idempotencyKey);
+  }
+
+  /** Any other call, answered in `schema`'s shape (see vault-subscriptions.ts). */
+  request<T extends z.ZodType>(schema: T, method: string, path: string, body?: unknown, idempotencyKey?: string): Promise<z.output<T>> {
+    return this.#call(schema, method, path, body, idempotencyKey);
   }
 
   async #call<T extends z.ZodType>(
