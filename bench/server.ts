@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
 import { CompactEncrypt, compactDecrypt, generateKeyPair, importJWK, type JWK } from 'jose';
-import { CARDS, cardPlaintext, fetchJwks } from '../test/support/cards.ts';
+import { CARDS, cardPlaintext, fetchJwks, randomCard } from '../test/support/cards.ts';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/postgres.ts';
 import { startVaultProcess, type VaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir } from '../test/support/vault.ts';
@@ -51,18 +51,6 @@ async function bareDecryptRate(): Promise<number> {
   return count / ((performance.now() - started) / 1000);
 }
 
-/** A random Luhn-valid Visa number: real traffic is mostly distinct cards. */
-function randomVisa(): string {
-  const digits = [4, ...Array.from({ length: 14 }, () => Math.floor(Math.random() * 10))];
-  let sum = 0;
-  for (let i = 0; i < 15; i++) {
-    let d = digits[14 - i]!;
-    if (i % 2 === 0) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
-    sum += d;
-  }
-  return [...digits, (10 - (sum % 10)) % 10].join('');
-}
-
 /**
  * Distinct JWEs (each its own content key, IV and card number) from one
  * ephemeral ECDH key: a key pair per JWE would mean tens of thousands of EC
@@ -75,7 +63,7 @@ async function makeCiphertexts(jwk: JWK, count: number): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < count; i++) {
     out.push(
-      await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(cardPlaintext({ number: randomVisa(), cvc: CARDS.visa.cvc }))))
+      await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(cardPlaintext({ number: randomCard(), cvc: CARDS.visa.cvc }))))
         .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: jwk.kid!, iat: Math.floor(Date.now() / 1000) })
         .setKeyManagementParameters({ epk })
         .encrypt(key),

@@ -9,6 +9,7 @@ import type { WidgetAssets } from './fields/assets.ts';
 import { healthRoutes } from './health.ts';
 import { AuthFailureThrottle } from './http/auth-throttle.ts';
 import { errorHandler } from './http/errors.ts';
+import type { RequestsInFlight } from './http/in-flight.ts';
 import { jsonBody } from './http/json-body.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { requestLog } from './http/request-log.ts';
@@ -36,6 +37,8 @@ import { MerchantDirectory } from './merchants/service.ts';
 import { sessionRoutes } from './sessions/routes.ts';
 import { FieldsSessions } from './sessions/service.ts';
 import type { Db } from './storage/db.ts';
+import { tokenBatchRoutes } from './token-batches/routes.ts';
+import { TokenBatches } from './token-batches/service.ts';
 import { tokenRoutes } from './tokens/routes.ts';
 import { TokenVault } from './tokens/service.ts';
 
@@ -65,6 +68,8 @@ export interface VaultDeps {
   widget: WidgetAssets;
   /** Webhook endpoints; `allowLocal` is TESSERA_WEBHOOK_ALLOW_LOCAL. */
   webhooks: { endpoints: WebhookEndpoints; allowLocal: boolean };
+  /** Requests being answered, which token batches step aside for. */
+  requestsInFlight?: RequestsInFlight;
 }
 
 /** JSON bodies above this are refused (413); a card JWE is at most 8 KiB. */
@@ -75,6 +80,8 @@ const BODY_LIMIT_BYTES = 64 * 1024;
  * request hold megabytes more than that.
  */
 const BULK_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+/** `POST /v1/token-batches`: up to 10,000 card JWEs (api.md). */
+const TOKEN_BATCH_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
 
 /** The vault's HTTP application, without listening: tests and `main.ts` both start it. */
 export function createApp(deps: VaultDeps): Express {
@@ -96,6 +103,7 @@ export function createApp(deps: VaultDeps): Express {
   };
   const authFailures = new AuthFailureThrottle(deps.rateLimits.authFailuresPerIpPerMinute);
 
+  if (deps.requestsInFlight !== undefined) app.use(deps.requestsInFlight.middleware);
   app.use(requestLog(deps.log));
   app.use(wellFormedRequest());
   app.use(healthRoutes(deps.db));
@@ -109,7 +117,7 @@ export function createApp(deps: VaultDeps): Express {
   // The routes below take a key (in a header or the body), the public JWKS aside: an address that keeps
   // failing authentication is refused before any key is looked up.
   app.use(authFailures.guard);
-  app.use(jsonBody(BODY_LIMIT_BYTES, { 'PATCH /v1/tokens': BULK_BODY_LIMIT_BYTES }));
+  app.use(jsonBody(BODY_LIMIT_BYTES, { 'PATCH /v1/tokens': BULK_BODY_LIMIT_BYTES, 'POST /v1/token-batches': TOKEN_BATCH_BODY_LIMIT_BYTES }));
   app.use(
     keyRoutes({
       db: deps.db,
@@ -128,6 +136,7 @@ export function createApp(deps: VaultDeps): Express {
   app.use(paymentRoutes({ payments, merchants, idempotency }));
   app.use(subscriptionRoutes({ subscriptions, merchants, idempotency }));
   app.use(sandboxRoutes({ db: deps.db, merchants, idempotency, audit }));
+  app.use(tokenBatchRoutes({ batches: new TokenBatches({ db: deps.db, audit }), merchants, idempotency, audit }));
   app.use(
     webhookRoutes({
       endpoints: deps.webhooks.endpoints,

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { formatWitness, parseWitness, type AuditVerification } from './audit/chain.ts';
 import { loadCliConfig, type CliConfig } from './config.ts';
 import { adminKeyPath } from './keys/admin-key.ts';
+import { ImportError, importTokens, MAX_BATCH_ITEMS } from './cli/tokens-import.ts';
 
 /**
  * `npm run tessera -- <command>`: a thin client of the vault's admin API, so
@@ -18,15 +19,25 @@ const USAGE = `Usage:
   tessera keys reencrypt [--batch-size <n>]
   tessera keys rewrap [--batch-size <n>]
   tessera audit verify [--expect <chain>:<seq>:<hash> …]
+  tessera tokens import <cards.csv> [--correlation-id <id>] [--out <results.csv>] [--secret-key-file <path>] [--batch-size <1-10000>]
 
 audit verify recomputes every audit chain and prints what it checked and each
 problem as JSON; it exits with 1 when it finds any. --expect is a chain head
 written down earlier (the vault logs them as "audit chain head"): the log must
 still hold that entry, unchanged.
 
+tokens import encrypts each row of a CSV of cards to the vault's key on this
+machine, sends them as token batches, shows the progress and writes a results
+CSV (default <cards>.results.csv): row, reference, status, token, brand, last4,
+exp_month, exp_year, error_code, error_message. Input columns: number, exp_month,
+exp_year (required), cvc, name, postal_code, reference, customer, reusable,
+decline_duplicates. It exits with 3 when some rows failed.
+
 Options:
   --url <url>   the vault (default: $TESSERA_URL, else http://localhost:$PORT or 4000)
-The admin key comes from $TESSERA_ADMIN_KEY, else <$TESSERA_DATA_DIR or .tessera>/admin.key.`;
+The admin key comes from $TESSERA_ADMIN_KEY, else <$TESSERA_DATA_DIR or .tessera>/admin.key.
+tokens import takes the merchant's secret key from --secret-key-file, else $TESSERA_SECRET_KEY
+(never as an argument: arguments show in ps and in shell history).`;
 
 function fail(message: string): never {
   console.error(`tessera: ${message}\n\n${USAGE}`);
@@ -45,6 +56,19 @@ function adminKey(): string {
   const path = adminKeyPath(config.dataDir);
   if (!existsSync(path)) fail(`no admin key: set TESSERA_ADMIN_KEY or start the vault once to create ${path}`);
   return readFileSync(path, 'utf8').trim();
+}
+
+/** The merchant's secret key: from a file (trimmed), else the environment; never from an argument. */
+function merchantSecretKey(): string {
+  const path = values['secret-key-file'];
+  if (path === undefined) {
+    if (config.secretKey === undefined) fail('tokens import needs the secret key: --secret-key-file <path> or TESSERA_SECRET_KEY');
+    return config.secretKey;
+  }
+  if (!existsSync(path)) fail(`no file ${path}`);
+  const key = readFileSync(path, 'utf8').trim();
+  if (!/^sk_test_[0-9A-Za-z]{20,64}$/.test(key)) fail(`${path} does not hold a secret key (sk_test_…)`);
+  return key;
 }
 
 async function call(url: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
@@ -70,31 +94,43 @@ async function call(url: string, method: 'GET' | 'POST', path: string, body?: un
   return json;
 }
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    url: { type: 'string' },
-    name: { type: 'string' },
-    origin: { type: 'string', multiple: true },
-    'unique-tokens': { type: 'boolean' },
-    limit: { type: 'string' },
-    'starting-after': { type: 'string' },
-    grace: { type: 'string' },
-    merchant: { type: 'string' },
-    all: { type: 'boolean' },
-    'batch-size': { type: 'string' },
-    'expires-in': { type: 'string' },
-    expect: { type: 'string', multiple: true },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
+// An unknown option is a usage error, not a stack trace (the message names the option, never a value).
+const { values, positionals } = (() => {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        url: { type: 'string' },
+        name: { type: 'string' },
+        origin: { type: 'string', multiple: true },
+        'unique-tokens': { type: 'boolean' },
+        limit: { type: 'string' },
+        'starting-after': { type: 'string' },
+        grace: { type: 'string' },
+        merchant: { type: 'string' },
+        all: { type: 'boolean' },
+        'batch-size': { type: 'string' },
+        'expires-in': { type: 'string' },
+        expect: { type: 'string', multiple: true },
+        'correlation-id': { type: 'string' },
+        out: { type: 'string' },
+        'secret-key-file': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    fail((error as Error).message.split('.')[0]!);
+  }
+})();
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
 const url = (values.url ?? config.vaultUrl).replace(/\/$/, '');
 
-switch (positionals.join(' ')) {
+// `tokens import` takes a file after the command; every other command is two words.
+const command = positionals[0] === 'tokens' && positionals[1] === 'import' ? 'tokens import' : positionals.join(' ');
+switch (command) {
   case 'merchants create': {
     if (!values.name) fail('merchants create needs --name');
     const merchant = (await call(url, 'POST', '/v1/merchants', {
@@ -162,6 +198,30 @@ switch (positionals.join(' ')) {
       console.error(`  ${p.kind} ${p.chain}${where}${p.entry === null ? '' : ` (${p.entry})`}: ${p.message}`);
     }
     process.exit(1);
+  }
+  case 'tokens import': {
+    const [file, ...extra] = positionals.slice(2);
+    if (file === undefined || extra.length > 0) fail('tokens import needs one CSV file');
+    const batchSize = values['batch-size'] === undefined ? MAX_BATCH_ITEMS : Number(values['batch-size']);
+    if (!(Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= MAX_BATCH_ITEMS)) fail(`--batch-size must be a whole number from 1 to ${MAX_BATCH_ITEMS}`);
+    const out = values.out ?? file.replace(/(\.csv)?$/i, '.results.csv');
+    try {
+      const { succeeded, failed } = await importTokens({
+        vaultUrl: url,
+        secretKey: merchantSecretKey(),
+        file,
+        out,
+        correlationId: values['correlation-id'],
+        batchSize,
+      });
+      console.error(`tessera: ${succeeded} rows tokenized, ${failed} failed; results in ${out}`);
+      if (failed > 0) process.exit(3);
+    } catch (error) {
+      if (!(error instanceof ImportError)) throw error;
+      console.error(`tessera: ${error.message}`);
+      process.exit(1);
+    }
+    break;
   }
   default:
     fail(positionals.length === 0 ? 'no command given' : `unknown command "${positionals.join(' ')}"`);

@@ -71,6 +71,8 @@ const VaultEnv = z.object({
   TESSERA_SUBSCRIPTION_SCAN_MS: z.coerce.number().int().min(50).max(3_600_000).default(60_000),
   /** The sandbox acquirer's simulated latency per authorization (0: none). */
   TESSERA_SANDBOX_ACQUIRER_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(0),
+  /** Threads that decrypt the cards of token batches (default: one per core). */
+  TESSERA_DECRYPT_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   /** Vault processes sharing the port; more than one needs PostgreSQL (the embedded database has one owner). */
   TESSERA_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
   /** `production` turns the development conveniences off: no generated key files, no demo merchant. */
@@ -109,6 +111,8 @@ export interface VaultConfig {
   subscriptions: { scanMs: number };
   sandbox: { acquirerDelayMs: number };
   workers: number;
+  /** Worker threads of the card decrypt pool (token batches). */
+  decryptThreads: number;
   http: HttpTimeouts;
   /** `NODE_ENV=production`: keys only from the environment, and no demo merchant. */
   production: boolean;
@@ -158,6 +162,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     sandbox: { acquirerDelayMs: e.TESSERA_SANDBOX_ACQUIRER_DELAY_MS },
     // PostgreSQL: one process per core, so HTTP and validation run on every core; embedded: the one owner.
     workers: e.TESSERA_WORKERS ?? (e.DATABASE_URL === undefined ? 1 : availableParallelism()),
+    // A batch's decryption may use every core: the pool's threads only work while a batch runs.
+    decryptThreads: e.TESSERA_DECRYPT_THREADS ?? availableParallelism(),
     production: e.NODE_ENV === 'production',
     http: {
       headersMs: e.TESSERA_HTTP_HEADERS_TIMEOUT_MS,
@@ -172,12 +178,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
 export interface CliConfig {
   vaultUrl: string;
   adminKey: string | undefined;
+  /** A merchant's secret key, for the merchant's commands (`tokens import`). */
+  secretKey: string | undefined;
   dataDir: string;
 }
 
 const CliEnv = VaultEnv.pick({ PORT: true, TESSERA_DATA_DIR: true, TESSERA_ADMIN_KEY: true }).extend({
   /** The vault as the CLI reaches it; by default on this machine at `PORT`. */
   TESSERA_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** The merchant's secret key for `tokens import` (or `--secret-key-file`); never an argument, which `ps` and shell history would show. */
+  TESSERA_SECRET_KEY: z.string().regex(/^sk_test_[0-9A-Za-z]{20,64}$/, 'must be a secret key (sk_test_…)').optional(),
 });
 
 /** The CLI's configuration, parsed by the same schema as the vault's (the variables mean the same in both). */
@@ -191,6 +201,7 @@ export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   return {
     vaultUrl: (e.TESSERA_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     adminKey: e.TESSERA_ADMIN_KEY,
+    secretKey: e.TESSERA_SECRET_KEY,
     dataDir: resolve(e.TESSERA_DATA_DIR),
   };
 }

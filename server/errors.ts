@@ -42,6 +42,7 @@ export const ERRORS = define({
   webhook_endpoint_not_found: { type: 'invalid_request', message: 'No such webhook endpoint.' },
   webhook_delivery_not_found: { type: 'invalid_request', message: 'No such webhook delivery.' },
   subscription_not_found: { type: 'invalid_request', message: 'No such subscription.' },
+  token_batch_not_found: { type: 'invalid_request', message: 'No such token batch.' },
   // 409
   replayed_ciphertext: { type: 'invalid_request', message: 'This card ciphertext was already used; encrypt the card again.' },
   token_used: { type: 'invalid_request', message: 'This single-use token was already used.' },

@@ -11,6 +11,9 @@ import { JobRunner } from './jobs/index.ts';
 import { SubscriptionCharger } from './subscriptions/charger.ts';
 import { chargeJob, ensureScan, scanJob } from './subscriptions/jobs.ts';
 import { deliveryJob } from './webhooks/deliveries.ts';
+import { CardDecryptPool } from './keys/card-decrypt-pool.ts';
+import { RequestsInFlight } from './http/in-flight.ts';
+import { tokenBatchJob } from './token-batches/processor.ts';
 import { WebhookEndpoints } from './webhooks/endpoints.ts';
 import { WebhookSender } from './webhooks/sender.ts';
 import { loadAdminKey } from './keys/admin-key.ts';
@@ -64,6 +67,7 @@ export async function openVault(
     const cvcs = new CvcKeys(db, master, config.cvc);
     const declines = new DeclineVelocity(config.declines);
 
+    const traffic = new RequestsInFlight();
     const deps: VaultDeps = {
       db,
       log,
@@ -82,11 +86,15 @@ export async function openVault(
       keyGraceSeconds: config.keyGraceSeconds,
       widget: options.widget ?? loadWidgetAssets(DEFAULT_DIST_DIR),
       webhooks: { endpoints: new WebhookEndpoints(db, master), allowLocal: config.webhooks.allowLocal },
+      requestsInFlight: traffic,
     };
     const sender = new WebhookSender({ allowLocal: config.webhooks.allowLocal });
     const jobs = new JobRunner({ db, log, ...config.jobs });
     jobs.register(deliveryJob({ db, endpoints: deps.webhooks.endpoints, sender, retrySchedule: config.webhooks.retrySchedule, log }));
-    const charger = new SubscriptionCharger({ db, acquirer: deps.acquirer, cards, merchants, audit: new AuditLog(db), log, leaseMs: config.jobs.leaseMs });
+    const decryptPool = new CardDecryptPool({ threads: config.decryptThreads, log, throttled: () => traffic.busy });
+    const audit = new AuditLog(db);
+    jobs.register(tokenBatchJob({ db, log, cards: { ...deps, audit }, merchants, pool: decryptPool, audit, traffic }));
+    const charger = new SubscriptionCharger({ db, acquirer: deps.acquirer, cards, merchants, audit, log, leaseMs: config.jobs.leaseMs });
     jobs.register(chargeJob(charger));
     jobs.register(scanJob({ db, scanMs: config.subscriptions.scanMs, charger }));
     if (options.jobs !== false) {
@@ -102,7 +110,7 @@ export async function openVault(
         sessions: new FieldsSessions(db),
         idempotency: new IdempotencyStore(db),
         dataKeyRotation: deps.dataKeyRotation,
-        audit: new AuditLog(db),
+        audit,
       },
       log,
       { intervalMs: config.maintenanceSeconds * 1000, timer: options.maintenance !== false },
@@ -116,6 +124,7 @@ export async function openVault(
       async close() {
         maintenance.stop();
         await jobs.stop();
+        await decryptPool.close();
         sender.close();
         await db.close();
       },

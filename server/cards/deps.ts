@@ -7,7 +7,7 @@ import type { CvcKeys, SealedCvc } from '../keys/cvc-keys.ts';
 import type { MerchantKeys } from '../keys/merchant-keys.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
 import type { Merchant } from '../merchants/service.ts';
-import type { Db } from '../storage/db.ts';
+import type { Db, Queryable } from '../storage/db.ts';
 import { Composite } from '../storage/functions.ts';
 import type { DeclineVelocity } from '../velocity/declines.ts';
 import type { Card } from './card.ts';
@@ -37,10 +37,12 @@ export async function sealDetails(
   owner: CardOwner,
   card: Pick<Card, 'number' | 'postal_code' | 'cvc'>,
   now = Date.now(),
+  /** The transaction this sealing happens in, if any (see `CvcKeys.seal`). */
+  within?: Queryable,
 ): Promise<SealedDetails> {
   return {
     card: deps.cards.seal(merchant, owner, { number: card.number, postal_code: card.postal_code }),
-    cvc: card.cvc === undefined ? null : await deps.cvcs.seal(merchant.id, owner, card.cvc, now),
+    cvc: card.cvc === undefined ? null : await deps.cvcs.seal(merchant.id, owner, card.cvc, now, within),
   };
 }
 

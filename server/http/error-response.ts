@@ -21,6 +21,7 @@ const STATUS: Record<ErrorCode, number> = {
   webhook_endpoint_not_found: 404,
   webhook_delivery_not_found: 404,
   subscription_not_found: 404,
+  token_batch_not_found: 404,
   replayed_ciphertext: 409,
   token_used: 409,
   token_value_taken: 409,

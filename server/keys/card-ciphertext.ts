@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { compactDecrypt, decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
 import { VaultError } from '../errors.ts';
 import { JWE_ALG, JWE_ENC, type TransportKeyring } from './transport-keys.ts';
@@ -47,6 +47,21 @@ export async function openCardCiphertext(
   param = 'card',
   now = Date.now(),
 ): Promise<Uint8Array> {
+  const { key } = await cardCiphertextKey(jwe, keyring, policy, param, now);
+  return decryptCardCiphertext(jwe, key, param);
+}
+
+/**
+ * The checks `openCardCiphertext` makes before decrypting, and the private
+ * key that may open `jwe` at `now` (a batch item: its batch's acceptance).
+ */
+export async function cardCiphertextKey(
+  jwe: string,
+  keyring: Pick<TransportKeyring, 'resolve'>,
+  policy: CiphertextPolicy,
+  param = 'card',
+  now = Date.now(),
+): Promise<{ kid: string; key: KeyObject }> {
   if (Buffer.byteLength(jwe, 'utf8') > MAX_JWE_BYTES) throw invalid('The card ciphertext is larger than 8 KiB.', param);
   if (!COMPACT_JWE.test(jwe)) throw invalid('The card ciphertext is not a compact JWE.', param);
   if (jwe.split('.').some((segment) => canonical(segment) !== segment)) {
@@ -73,7 +88,11 @@ export async function openCardCiphertext(
 
   const key = await keyring.resolve(header.kid, new Date(now));
   if (key === undefined) throw new VaultError('unknown_kid', { param });
+  return { kid: header.kid, key };
+}
 
+/** Decrypts a JWE that passed `cardCiphertextKey` with the key it answered (off the main thread too: see card-decrypt-pool.ts). */
+export async function decryptCardCiphertext(jwe: string, key: KeyObject, param = 'card'): Promise<Uint8Array> {
   try {
     const { plaintext } = await compactDecrypt(jwe, key, {
       keyManagementAlgorithms: [JWE_ALG],

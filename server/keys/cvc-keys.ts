@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Db } from '../storage/db.ts';
+import type { Db, Queryable } from '../storage/db.ts';
 import type { CardOwner } from './card-keys.ts';
 import { aad, EnvelopeError, open, seal } from './envelope.ts';
 import type { MasterKey } from './master-key.ts';
@@ -49,9 +49,14 @@ export class CvcKeys {
     return this.#policy;
   }
 
-  async seal(merchantId: string, owner: CardOwner, cvc: string, now = Date.now()): Promise<SealedCvc> {
+  /**
+   * Seals a CVC under the key of `now`'s bucket. Inside a transaction, pass
+   * it as `within`: the bucket key is then read (or made) in it, since on
+   * PGlite a statement outside an open transaction waits for it to end.
+   */
+  async seal(merchantId: string, owner: CardOwner, cvc: string, now = Date.now(), within?: Queryable): Promise<SealedCvc> {
     const bucket = Math.floor(now / 1000 / this.#policy.bucketSeconds);
-    const key = await this.#bucketKey(bucket, true);
+    const key = await this.#bucketKey(bucket, true, within);
     return {
       cvc_sealed: seal(key!, Buffer.from(cvc, 'utf8'), cvcAad(merchantId, owner, bucket)),
       cvc_bucket: bucket,
@@ -83,11 +88,11 @@ export class CvcKeys {
     return rows.length;
   }
 
-  async #bucketKey(bucket: number, create: boolean): Promise<Buffer | undefined> {
+  async #bucketKey(bucket: number, create: boolean, q: Queryable = this.#db): Promise<Buffer | undefined> {
     const now = Date.now();
     const cached = this.#cache.get(bucket);
     if (cached !== undefined && cached.until > now) return cached.key;
-    const sealed = await this.#readOrCreate(bucket, create);
+    const sealed = await this.#readOrCreate(bucket, create, q);
     if (sealed === undefined) {
       this.#forget(bucket);
       return undefined;
@@ -98,12 +103,12 @@ export class CvcKeys {
     return key;
   }
 
-  async #readOrCreate(bucket: number, create: boolean): Promise<Uint8Array | undefined> {
+  async #readOrCreate(bucket: number, create: boolean, q: Queryable): Promise<Uint8Array | undefined> {
     const read = async () =>
-      (await this.#db.query<{ key_sealed: Uint8Array }>('select key_sealed from cvc_keys where bucket = $1', [bucket])).rows[0]?.key_sealed;
+      (await q.query<{ key_sealed: Uint8Array }>('select key_sealed from cvc_keys where bucket = $1', [bucket])).rows[0]?.key_sealed;
     if (!create) return read();
     const destroyAfter = new Date(((bucket + 1) * this.#policy.bucketSeconds + this.#policy.lifetimeSeconds) * 1000);
-    const { rows } = await this.#db.query<{ key_sealed: Uint8Array }>(
+    const { rows } = await q.query<{ key_sealed: Uint8Array }>(
       'insert into cvc_keys (bucket, key_sealed, destroy_after) values ($1, $2, $3) on conflict (bucket) do nothing returning key_sealed',
       [bucket, this.#master.wrap(randomBytes(32), aad.cvcKey(bucket)), destroyAfter],
     );

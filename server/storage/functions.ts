@@ -7,6 +7,13 @@ export class Composite {
     readonly type: `tessera_${string}`,
     readonly fields: Record<string, unknown>,
   ) {}
+
+  /** Its fields as `jsonb_populate_record` reads them: bytes in PostgreSQL's hex form, times in ISO 8601. */
+  json(): Record<string, unknown> {
+    // Mapped before JSON.stringify: a Buffer's own toJSON would run first.
+    const hex = (value: Uint8Array) => `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`;
+    return Object.fromEntries(Object.entries(this.fields).map(([key, value]) => [key, value instanceof Uint8Array ? hex(value) : value]));
+  }
 }
 
 const NAME = /^[a-z][a-z0-9_]*$/;
@@ -29,17 +36,10 @@ export async function callFunction<Result>(q: Queryable, name: `tessera_${string
     const value = values[i];
     if (!(value instanceof Composite)) return `p_${argument} => $${i + 1}`;
     if (!NAME.test(value.type)) throw new TypeError(`not a type name: ${value.type}`);
-    values[i] = compositeJson(value.fields);
+    values[i] = JSON.stringify(value.json());
     return `p_${argument} => jsonb_populate_record(null::${value.type}, $${i + 1}::jsonb)`;
   });
   return q.query<{ result: Result }>(`select ${name}(${list.join(', ')}) as result`, values);
-}
-
-/** The json a composite's fields travel as: bytes in PostgreSQL's hex form, times in ISO 8601. */
-function compositeJson(fields: Record<string, unknown>): string {
-  // Mapped before JSON.stringify: a Buffer's own toJSON would run first.
-  const hex = (value: Uint8Array) => `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`;
-  return JSON.stringify(Object.fromEntries(Object.entries(fields).map(([key, value]) => [key, value instanceof Uint8Array ? hex(value) : value])));
 }
 
 /**

@@ -53,8 +53,39 @@ export interface TokenWrite {
  * change a stored card (see `tokens/pending.ts`).
  */
 export async function createToken(deps: CardServiceDeps, input: CreateTokenInput, write: TokenWrite): Promise<StoredResponse> {
-  const { merchant } = input;
   const card = parseCardPlaintext(await openCardCiphertext(input.ciphertext, deps.keyring, deps.ciphertextPolicy));
+  return (await (await prepareToken(deps, input, card, write)).write()).response;
+}
+
+/** A token ready to be written: its card sealed, its statement's arguments made. */
+export interface PreparedToken {
+  readonly fingerprint: string;
+  /**
+   * Writes it: in `within`, the caller's transaction, else in a statement or
+   * transaction of its own. Answers the outcome as well as the rendered response.
+   */
+  write(within?: Queryable): Promise<{ response: StoredResponse; outcome: TokenOutcome }>;
+  /**
+   * A merchant server's tokenization as one item of
+   * `tessera_create_batch_tokens`, which calls `tessera_create_token` for it
+   * with these arguments (json: bytes as `\x…` hex, times in ISO 8601).
+   */
+  readonly batchItem: Record<string, unknown>;
+  /**
+   * Finishes, in `tx`, a write whose `tessera_create_token` answered
+   * `statementOutcome` (a unique token's refresh), or turns its refusal
+   * (`refused:<SQLSTATE>`) into the error `POST /v1/tokens` would answer.
+   */
+  settle(tx: Queryable, statementOutcome: string): Promise<{ response: StoredResponse; outcome: TokenOutcome }>;
+}
+
+/**
+ * The work of `createToken` before its write, for a card already opened and
+ * validated (a batch item is decrypted off the main thread, and its sealing
+ * is done before its batch's transaction opens).
+ */
+export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInput, card: Card, write: TokenWrite): Promise<PreparedToken> {
+  const { merchant } = input;
   const fingerprint = deps.merchantKeys.fingerprint(merchant, card.number);
   const verification = input.verify ? await verify(deps, merchant, fingerprint, card, write.claim) : undefined;
   // The verification was the card's authorization: its CVC is not kept after it.
@@ -125,24 +156,55 @@ export async function createToken(deps: CardServiceDeps, input: CreateTokenInput
   const write_ = async (q: Queryable) =>
     (await callFunction<string>(q, 'tessera_create_token', args).catch((error: unknown) => refusal(error, deps))).rows[0]!.result;
 
-  if (!findExisting || session !== undefined) {
-    const outcome = await write_(deps.db);
-    // The answer the statement stored names the card's token (tessera_create_token replaced the name the same way).
-    return outcome.startsWith('pending:') ? { status: created.status, body: created.body.replaceAll(record.token, outcome.slice('pending:'.length)) } : created;
-  }
-  return deps.db.transaction(async (tx) => {
-    const outcome = await write_(tx);
-    if (!outcome.startsWith('existing:')) return created;
+  const made: TokenOutcome = { token: record, existing: false, ...(verification === undefined ? {} : { verification }) };
+  const settle = async (tx: Queryable, outcome: string) => {
+    if (outcome.startsWith('refused:')) {
+      const state = outcome.slice('refused:'.length);
+      return refusal(Object.assign(new Error(`tessera_create_token refused with ${state}`), { code: state }), deps);
+    }
+    if (outcome.startsWith('pending:')) {
+      // The answer the statement stored names the card's token (tessera_create_token replaced the name the same way).
+      const token = outcome.slice('pending:'.length);
+      return { response: { status: created.status, body: created.body.replaceAll(record.token, token) }, outcome: { ...made, token: { ...record, token } } };
+    }
+    if (!outcome.startsWith('existing:')) return { response: created, outcome: made };
     const token = outcome.slice('existing:'.length);
-    const existing = await refreshExisting(tx, merchant, token, input, card, await sealDetails(deps, merchant, { token }, card, now));
-    const response = write.render({ token: existing, existing: true, ...(verification === undefined ? {} : { verification }) });
+    const existing = await refreshExisting(tx, merchant, token, input, card, await sealDetails(deps, merchant, { token }, card, now, tx));
+    const reused: TokenOutcome = { token: existing, existing: true, ...(verification === undefined ? {} : { verification }) };
+    const response = write.render(reused);
     await recordResponse(tx, write.claim, response);
     // Last: an audit entry locks its merchant's chain until commit.
     for (const entry of reuseEntries(verification, existing)) {
       await deps.audit.record({ merchantId: merchant.id, actor: write.actor, token: existing.token, ...write.source, ...entry }, tx);
     }
-    return response;
-  });
+    return { response, outcome: reused };
+  };
+
+  return {
+    fingerprint,
+    batchItem: {
+      token: args.token,
+      reusable: args.reusable,
+      customer: args.customer,
+      decline_duplicates: args.decline_duplicates,
+      card: args.card.json(),
+      expires_at: args.expires_at,
+      created_at: args.created_at,
+      ciphertext_hash: args.ciphertext_hash.toString('hex'),
+      ciphertext_keep_until: args.ciphertext_keep_until,
+      audit_id: args.audit_id,
+    },
+    settle,
+    async write(within) {
+      // Unique tokens from a merchant server may refresh the card's token: a transaction around the statement.
+      if (findExisting && session === undefined) {
+        const run = async (tx: Queryable) => settle(tx, await write_(tx));
+        return within === undefined ? deps.db.transaction(run) : run(within);
+      }
+      const q = within ?? deps.db;
+      return settle(q, await write_(q));
+    },
+  };
 }
 
 /** `verify: true`: the merchant server asks for an account verification as it tokenizes; a decline counts against the card. */

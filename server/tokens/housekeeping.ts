@@ -26,7 +26,12 @@ export async function eraseExpired(deps: { db: Db; cvcs: CvcKeys; declines: Decl
       where not reusable and used_at is null and expires_at <= now() and card_sealed is not null`,
   );
   const pending = await db.query('delete from token_pending_cards where expires_at <= now()');
-  await db.query('delete from used_ciphertexts where expires_at <= now()');
+  // A token batch checks its items' iat against its acceptance, however late it runs: the records a batch
+  // still to be processed could replay (any expiring after its acceptance) stay until it is done.
+  await db.query(
+    `delete from used_ciphertexts
+      where expires_at <= least(now(), (select min(created_at) from token_batches where status <> 'completed'))`,
+  );
   await deps.declines.purgeExpired(db);
   const cvcKeys = await deps.cvcs.destroyExpired();
   return { cvcs: cvcs.rowCount, cards: cards.rowCount, pending: pending.rowCount, cvcKeys };

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { freeText } from '../lib/free-text.ts';
 
 /** A customer id: printable text the vault stores in the clear, so never a card number. */
-const Customer = freeText({ max: 255, pattern: /^[\x20-\x7e\u00a0-\uffff]+$/ });
+export const Customer = freeText({ max: 255, pattern: /^[\x20-\x7e\u00a0-\uffff]+$/ });
 
 /** A merchant-chosen token name: URL-safe, and never card-number-like. */
 export const TokenValue = freeText({ max: 128, pattern: /^[A-Za-z0-9_.:-]+$/ });

@@ -1,4 +1,5 @@
 import { CompactEncrypt, importJWK, type CryptoKey, type JWK } from 'jose';
+import { passesLuhn } from '../../widget/shared/luhn.ts';
 
 /**
  * Test cards. Their CVCs are the leak checks' canaries (leaks.ts): each
@@ -33,6 +34,24 @@ export interface CardPlaintext {
   name?: string;
   postal_code?: string;
   [extra: string]: unknown;
+}
+
+/**
+ * The `n`th Luhn-valid 16-digit number under `prefix` (say `411111`): each n
+ * a card of its own, never a test card. The digit before the check digit is
+ * always 8, so the last four (which the vault stores and echoes) never equal
+ * a test CVC, the leak checks' canaries.
+ */
+export function numberedCard(prefix: string, n: number): string {
+  const body = `${prefix}${String(n).padStart(14 - prefix.length, '0')}8`;
+  if (body.length !== 15) throw new Error(`numberedCard: ${n} does not fit after ${prefix}`);
+  for (let check = 0; check < 10; check++) if (passesLuhn(`${body}${check}`)) return `${body}${check}`;
+  throw new Error('unreachable: one check digit always passes Luhn');
+}
+
+/** A random Luhn-valid Visa number, as `numberedCard` (its last four never a test CVC). */
+export function randomCard(prefix = '4'): string {
+  return numberedCard(prefix, Math.floor(Math.random() * 10 ** (14 - prefix.length)));
 }
 
 export const nextYear = () => new Date().getUTCFullYear() + 1;

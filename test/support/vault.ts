@@ -87,6 +87,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** The widget build to serve, when not the one in dist/. */
   widget?: WidgetAssets;
+  /** `false`: background jobs wait until the test calls `vault.jobs.start()`. */
+  jobs?: boolean;
 }
 
 /** An empty database on the run's PostgreSQL cluster. */
@@ -116,7 +118,11 @@ export async function startTestVault(options: StartOptions = {}): Promise<TestVa
   });
   const logFile = join(dataDir, 'vault.log');
   const log = createLogger({ level: 'info', destination: pino.destination({ dest: logFile, sync: true, append: true }) });
-  const vault = await openVault(config, { log, ...(options.widget === undefined ? {} : { widget: options.widget }) });
+  const vault = await openVault(config, {
+    log,
+    ...(options.widget === undefined ? {} : { widget: options.widget }),
+    ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+  });
   const server: Server = await new Promise((resolve) => {
     const s = createVaultServer(vault.app, config.http).listen(0, '127.0.0.1', () => resolve(s));
   });

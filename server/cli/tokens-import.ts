@@ -1,0 +1,368 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
+import { CompactEncrypt, importJWK, type JWK } from 'jose';
+
+/**
+ * `tessera tokens import cards.csv`: the merchant's side of a migration of
+ * cards on file. Each row is encrypted here to the vault's transport key
+ * (as the card fields do), so the file never leaves this machine in clear;
+ * the JWEs go to `POST /v1/token-batches` (at most 10,000 a request), the
+ * progress is shown on stderr, and a results CSV maps each row to its token
+ * or its error. Nothing of a card number is printed or written.
+ */
+
+/** The input columns; `number`, `exp_month` and `exp_year` are required. */
+export const INPUT_COLUMNS = [
+  'number',
+  'exp_month',
+  'exp_year',
+  'cvc',
+  'name',
+  'postal_code',
+  'reference',
+  'customer',
+  'reusable',
+  'decline_duplicates',
+] as const;
+const REQUIRED_COLUMNS = ['number', 'exp_month', 'exp_year'] as const;
+
+export const RESULT_COLUMNS = ['row', 'reference', 'status', 'token', 'brand', 'last4', 'exp_month', 'exp_year', 'error_code', 'error_message'] as const;
+
+export const MAX_BATCH_ITEMS = 10_000;
+const ENCRYPT_CONCURRENCY = 8;
+const POLL_MS = 500;
+const RESULTS_PAGE = 1000;
+const SUBMIT_ATTEMPTS = 5;
+
+export interface ImportOptions {
+  vaultUrl: string;
+  secretKey: string;
+  file: string;
+  out: string;
+  correlationId: string | undefined;
+  batchSize: number;
+}
+
+/** A problem that stops the import, with the message to print (never card data). */
+export class ImportError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ImportError';
+  }
+}
+
+type TransportKey = Awaited<ReturnType<typeof importJWK>>;
+type Row = Partial<Record<(typeof INPUT_COLUMNS)[number], string>>;
+interface Plaintext {
+  number: string;
+  exp_month: number;
+  exp_year: number;
+  cvc?: string;
+  name?: string;
+  postal_code?: string;
+}
+interface Planned {
+  row: number;
+  reference: string | undefined;
+  card: Plaintext;
+  customer: string | undefined;
+  reusable: boolean;
+  declineDuplicates: boolean;
+}
+interface Result {
+  row: number;
+  reference: string | undefined;
+  ok: boolean;
+  token?: string;
+  card?: { brand: string; last4: string; exp_month: number; exp_year: number };
+  error?: { code: string; message: string };
+}
+
+/** Runs the import; answers how many rows were tokenized and how many failed. */
+export async function importTokens(options: ImportOptions): Promise<{ succeeded: number; failed: number }> {
+  const rows = readRows(options.file);
+  const results: Result[] = [];
+  const planned: Planned[] = [];
+  rows.forEach((row, i) => {
+    const checked = planRow(row, i + 1);
+    if ('failed' in checked) results.push(checked.failed);
+    else planned.push(checked);
+  });
+
+  const key = await transportKey(options.vaultUrl);
+  const progress = new Progress(rows.length, results.length);
+  const runId = randomBytes(6).toString('hex');
+  const batches: { id: string; rows: Planned[] }[] = [];
+  for (let start = 0; start < planned.length; start += options.batchSize) {
+    const slice = planned.slice(start, start + options.batchSize);
+    // Encrypted just before it is sent: each JWE's iat is checked against its batch's acceptance.
+    const items = await encryptAll(slice, key);
+    const batch = await submit(options, { ...(options.correlationId === undefined ? {} : { correlation_id: options.correlationId }), items }, `tokens-import-${runId}-${batches.length}`).catch(
+      (error: unknown) => {
+        // The vault names the batch's item (`items.12.reference`): the merchant fixes a row of the file.
+        const item = error instanceof Refused ? /^items\.(\d+)\.(\w+)$/.exec(error.param ?? '') : null;
+        if (item === null) throw error;
+        throw new ImportError(`row ${slice[Number(item[1])]!.row}, ${item[2]}: ${(error as Refused).message}`);
+      },
+    );
+    batches.push({ id: batch.id, rows: slice });
+    progress.submitted(slice.length);
+  }
+
+  for (const batch of batches) {
+    for (;;) {
+      const state = (await call(options, 'GET', `/v1/token-batches/${batch.id}`)) as { status: string; processed: number };
+      progress.processing(batch.id, state.processed);
+      if (state.status === 'completed') break;
+      await sleep(POLL_MS);
+    }
+    for (const result of await batchResults(options, batch.id)) {
+      const source = batch.rows[result.index]!;
+      results.push({
+        row: source.row,
+        reference: source.reference,
+        ok: result.ok,
+        ...(result.ok ? { token: result.token, card: result.card } : { error: result.error }),
+      });
+    }
+  }
+  progress.done();
+
+  results.sort((a, b) => a.row - b.row);
+  writeFileSync(options.out, resultsCsv(results), { mode: 0o600 });
+  const succeeded = results.filter((r) => r.ok).length;
+  return { succeeded, failed: results.length - succeeded };
+}
+
+function readRows(file: string): Row[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ImportError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  let rows: Record<string, string>[];
+  try {
+    rows = parse(text, { columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), bom: true, skip_empty_lines: true, trim: true });
+  } catch (error) {
+    // csv-parse's messages quote the offending record: only where it is.
+    const { code, lines } = error as { code?: string; lines?: number };
+    throw new ImportError(`${file} is not valid CSV (${code ?? 'parse error'}${lines === undefined ? '' : ` near line ${lines}`})`);
+  }
+  const header = rows.length === 0 ? [] : Object.keys(rows[0]!);
+  const unknown = header.filter((column) => !(INPUT_COLUMNS as readonly string[]).includes(column));
+  if (unknown.length > 0) {
+    // A column name is echoed only when it is a plain name (it could be anything, a card number included).
+    const named = unknown.filter((column) => /^[a-z_]{1,40}$/.test(column));
+    throw new ImportError(`unknown column${unknown.length > 1 ? 's' : ''}${named.length > 0 ? ` ${named.join(', ')}` : ''}; the columns are ${INPUT_COLUMNS.join(', ')}`);
+  }
+  if (rows.length > 0) {
+    const missing = REQUIRED_COLUMNS.filter((column) => !header.includes(column));
+    if (missing.length > 0) throw new ImportError(`missing column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`);
+  }
+  return rows as Row[];
+}
+
+const BOOLEAN: Record<string, boolean> = { true: true, yes: true, '1': true, false: false, no: false, '0': false };
+
+/**
+ * A row as the card plaintext the vault expects, or the error the vault
+ * would give it (a row that cannot even be encrypted as a card is not sent).
+ */
+function planRow(row: Row, number: number): Planned | { failed: Result } {
+  const reference = row.reference || undefined;
+  const fail = (code: string, message: string) => ({ failed: { row: number, reference, ok: false, error: { code, message } } });
+  const digits = (row.number ?? '').replace(/[\s-]/g, '');
+  if (!/^\d{12,19}$/.test(digits)) return fail('invalid_card_number', 'The card number is not 12 to 19 digits (checked here; not sent).');
+  const month = Number(row.exp_month);
+  let year = Number(row.exp_year);
+  if (!/^\d{1,2}$/.test(row.exp_month ?? '') || !/^(\d{2}|\d{4})$/.test(row.exp_year ?? '')) {
+    return fail('invalid_expiry', 'exp_month and exp_year must be whole numbers (checked here; not sent).');
+  }
+  if (year < 100) year += 2000;
+  const flag = (value: string | undefined, fallback: boolean) => (value === undefined || value === '' ? fallback : BOOLEAN[value.toLowerCase()]);
+  const reusable = flag(row.reusable, true);
+  const declineDuplicates = flag(row.decline_duplicates, false);
+  if (reusable === undefined || declineDuplicates === undefined) {
+    return fail('parameter_invalid', 'reusable and decline_duplicates must be true or false (checked here; not sent).');
+  }
+  const card: Plaintext = { number: digits, exp_month: month, exp_year: year };
+  if (row.cvc) card.cvc = row.cvc;
+  if (row.name) card.name = row.name;
+  if (row.postal_code) card.postal_code = row.postal_code;
+  return { row: number, reference, card, customer: row.customer || undefined, reusable, declineDuplicates };
+}
+
+async function transportKey(vaultUrl: string): Promise<{ kid: string; key: TransportKey }> {
+  const { keys } = (await call({ vaultUrl, secretKey: undefined }, 'GET', '/v1/keys')) as { keys: JWK[] };
+  const jwk = keys[0];
+  if (jwk?.kid === undefined) throw new ImportError('the vault published no encryption key');
+  return { kid: jwk.kid, key: await importJWK(jwk, 'ECDH-ES+A256KW') };
+}
+
+async function encryptAll(rows: Planned[], key: { kid: string; key: TransportKey }) {
+  const items: Record<string, unknown>[] = new Array(rows.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(ENCRYPT_CONCURRENCY, rows.length) }, async () => {
+      while (next < rows.length) {
+        const i = next++;
+        const row = rows[i]!;
+        const card = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(row.card)))
+          .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: key.kid, iat: Math.floor(Date.now() / 1000) })
+          .encrypt(key.key);
+        items[i] = {
+          card,
+          ...(row.reference === undefined ? {} : { reference: row.reference }),
+          ...(row.customer === undefined ? {} : { customer: row.customer }),
+          reusable: row.reusable,
+          decline_duplicates: row.declineDuplicates,
+        };
+      }
+    }),
+  );
+  return items;
+}
+
+/**
+ * Sends a batch with its own Idempotency-Key, again on no answer, a 5xx or
+ * 409 `idempotency_in_flight`: the vault accepts it once whatever happened.
+ */
+async function submit(options: ImportOptions, body: unknown, idempotencyKey: string): Promise<{ id: string }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await call(options, 'POST', '/v1/token-batches', body, { 'Idempotency-Key': idempotencyKey })) as { id: string };
+    } catch (error) {
+      const retryable = error instanceof Unanswered || (error instanceof Refused && (error.status >= 500 || error.code === 'idempotency_in_flight'));
+      if (!retryable || attempt === SUBMIT_ATTEMPTS) throw error;
+      await sleep(500 * 2 ** (attempt - 1));
+    }
+  }
+}
+
+async function batchResults(options: ImportOptions, batchId: string) {
+  type Page = {
+    data: { index: number; ok: boolean; token?: string; card?: Result['card']; error?: { code: string; message: string } }[];
+    has_more: boolean;
+  };
+  const results: Page['data'] = [];
+  let after: number | undefined;
+  for (;;) {
+    const query = `limit=${RESULTS_PAGE}${after === undefined ? '' : `&starting_after=${after}`}`;
+    const page = (await call(options, 'GET', `/v1/token-batches/${batchId}/results?${query}`)) as Page;
+    results.push(...page.data);
+    if (!page.has_more || page.data.length === 0) return results;
+    after = page.data.at(-1)!.index;
+  }
+}
+
+function resultsCsv(results: Result[]): string {
+  return stringify(
+    results.map((r) => [
+      r.row,
+      r.reference ?? '',
+      r.ok ? 'ok' : 'failed',
+      r.token ?? '',
+      r.card?.brand ?? '',
+      r.card?.last4 ?? '',
+      r.card?.exp_month ?? '',
+      r.card?.exp_year ?? '',
+      r.error?.code ?? '',
+      r.error?.message ?? '',
+    ]),
+    { header: true, columns: [...RESULT_COLUMNS] },
+  );
+}
+
+class Unanswered extends ImportError {}
+class Refused extends ImportError {
+  constructor(
+    readonly status: number,
+    readonly code: string | undefined,
+    readonly param: string | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function call(
+  options: Pick<ImportOptions, 'vaultUrl'> & { secretKey: string | undefined },
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(`${options.vaultUrl}${path}`, {
+      method,
+      headers: {
+        ...(options.secretKey === undefined ? {} : { authorization: `Bearer ${options.secretKey}` }),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(60_000),
+    });
+  } catch (error) {
+    throw new Unanswered(`no answer from the vault at ${options.vaultUrl} (${(error as Error).name})`);
+  }
+  const json = (await response.json().catch(() => ({}))) as { error?: { code?: string; message?: string; param?: string } };
+  if (!response.ok) {
+    const { code, message, param } = json.error ?? {};
+    throw new Refused(response.status, code, param, `the vault answered ${response.status} ${code ?? ''}${param === undefined ? '' : ` (${param})`}: ${message ?? ''}`);
+  }
+  return json;
+}
+
+/** A progress bar on stderr (a line per tenth when stderr is not a terminal). */
+class Progress {
+  readonly #total: number;
+  readonly #local: number;
+  #sent = 0;
+  readonly #processed = new Map<string, number>();
+  #lastTenth = -1;
+  #lastLabel = '';
+
+  constructor(total: number, failedHere: number) {
+    this.#total = total;
+    this.#local = failedHere;
+  }
+
+  submitted(rows: number): void {
+    this.#sent += rows;
+    this.#draw('encrypted and sent');
+  }
+
+  processing(batchId: string, processed: number): void {
+    this.#processed.set(batchId, processed);
+    this.#draw('processed');
+  }
+
+  done(): void {
+    this.#draw('processed', true);
+    if (process.stderr.isTTY) process.stderr.write('\n');
+  }
+
+  #draw(label: string, final = false): void {
+    const done = label === 'processed' ? this.#local + [...this.#processed.values()].reduce((a, b) => a + b, 0) : this.#local + this.#sent;
+    const share = this.#total === 0 ? 1 : done / this.#total;
+    if (process.stderr.isTTY) {
+      const width = 30;
+      const filled = Math.round(share * width);
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(share * 100).toFixed(0).padStart(3)}% ${done}/${this.#total} rows ${label}   `);
+      return;
+    }
+    const tenth = Math.floor(share * 10);
+    if (label !== this.#lastLabel) this.#lastTenth = -1;
+    this.#lastLabel = label;
+    if (tenth > this.#lastTenth || final) {
+      this.#lastTenth = tenth;
+      process.stderr.write(`${done}/${this.#total} rows ${label}\n`);
+    }
+  }
+}
