@@ -1,10 +1,12 @@
 /**
  * The merchant dashboard: orders with their payments (capture, void,
  * refund), the capture and unique-tokens settings, the secret key roll, the
- * webhook deliveries (with Resend), and the vault's audit events — all
+ * webhook deliveries (with Resend), subscriptions with the sandbox clock,
+ * phone orders (dashboard-subscriptions.ts), and the vault's audit events — all
  * through the shop's backend, which holds the secret key and the webhook
  * secret (this page never sees either, not even a new one).
  */
+import { renderSubscriptions, setUpSubscriptions } from './dashboard-subscriptions.ts';
 import { byId, callShop, describeCard, el, failureMessage, formatAmount, getJson, initHeader, Notices, postJson, ShopApiError, type Order } from './shop.ts';
 
 interface Payment {
@@ -246,7 +248,15 @@ async function render(): Promise<void> {
   orders.replaceChildren(...(dashboard.orders.length ? dashboard.orders.map(orderRow) : [el('tr', {}, el('td', { colSpan: 6 }, 'No orders yet.'))]));
   byId<HTMLTableElement>('events-table').tBodies[0]!.replaceChildren(...dashboard.events.map(eventRow));
   pollsLeft = POLLS;
-  await renderWebhooks();
+  await Promise.all([renderWebhooks(), renderSubscriptions()]);
+}
+
+let subscriptionsSetUp = false;
+/** Once the dashboard shows: the phone order's card fields and the clock's button. */
+function showDashboardTools(): void {
+  if (subscriptionsSetUp) return;
+  subscriptionsSetUp = true;
+  setUpSubscriptions(notices, render);
 }
 
 async function saveSetting(name: 'captureAtCheckout' | 'uniqueTokens', input: HTMLInputElement): Promise<void> {
@@ -280,12 +290,14 @@ async function main(): Promise<void> {
       await postJson('/api/dashboard/login', { password: byId<HTMLInputElement>('password').value });
       notices.clear();
       await render();
+      showDashboardTools();
     } catch (failure) {
       notices.error(failureMessage(failure) ?? '');
     }
   });
   try {
     await render();
+    showDashboardTools();
   } catch (failure) {
     if (failure instanceof ShopApiError && failure.status === 401) {
       byId('login-panel').hidden = false;

@@ -78,12 +78,12 @@ export function dashboardSubscriptionRoutes(shop: Shop): Router {
   router.post('/clock/jump', async (req, res) => {
     await requireDashboard(req);
     const { months } = parseBody(Jump, req.body);
-    const before = await atVault(subscriptions.clock());
-    const startedAt = Date.now();
+    const [before, earlier] = await Promise.all([atVault(subscriptions.clock()), atVault(vault.recentPayments())]);
     const to = monthsLater(new Date(before.now), months);
     const after = await atVault(subscriptions.advanceClock(to, `jump-${to.toISOString()}`));
-    // The charges the jump made: subscription payments recorded since it started.
-    const made = (await atVault(vault.recentPayments())).filter((payment) => payment.subscription && Date.parse(payment.created_at) >= startedAt - 1000);
+    // The charges the jump made: subscription payments the vault did not list before it.
+    const seen = new Set(earlier.map((payment) => payment.id));
+    const made = (await atVault(vault.recentPayments())).filter((payment) => payment.subscription && !seen.has(payment.id));
     res.json({ from: before.now, clock: after, charges: made.map(paymentLine) });
   });
 
