@@ -66,7 +66,8 @@ export async function benchAdvance(run: AdvanceRun): Promise<AdvanceResult> {
   try {
     for (let i = 0; i < run.nodes; i++) {
       dataDirs.push(await newDataDir(run.storage, `bench-subscriptions-${i}`));
-      nodes.push(await startVaultProcess({ dataDir: dataDirs[i]!, env }));
+      // A busy machine slows the embedded database's first start past the usual 30 s.
+      nodes.push(await startVaultProcess({ dataDir: dataDirs[i]!, env, startTimeoutMs: 120_000 }));
     }
     const setupStarted = performance.now();
     const shop = await createMerchant({ url: nodes[0]!.url, adminKey }, { name: 'Bench Coffee' });

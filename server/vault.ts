@@ -78,7 +78,7 @@ export async function openVault(
       declines,
       dataKeyRotation: new DataKeyRotation({ db, merchants, cards, merchantKeys, log }),
       masterKeyRewrap: new MasterKeyRewrap({ db, master, log }),
-      acquirer: new SandboxAcquirer(db, { delayMs: config.sandbox.acquirerDelayMs }),
+      acquirer: new SandboxAcquirer(db, { delayMs: config.sandbox.acquirerDelayMs, log }),
       adminKey,
       responseSeal: masterKeyResponseSeal(master),
       ciphertextPolicy: config.jwe,

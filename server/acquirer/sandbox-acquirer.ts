@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { newId } from '../lib/ids.ts';
+import type { Logger } from '../log.ts';
 import type { Queryable } from '../storage/db.ts';
 import { AcquirerError, type Acquirer, type AuthorizationRequest, type AuthorizationResult } from './acquirer.ts';
 
@@ -40,15 +41,19 @@ const ANSWER_LOST = '4000000000000119';
  * else it is declined `stored_credential_required`; an approved
  * authorization gets a network transaction id of its own. `delayMs`
  * simulates the acquirer's latency: the authorization is made, and its
- * answer takes that long to come back (per submission).
+ * answer takes that long to come back (per submission). With a latency,
+ * each submission is logged once its authorizations are made, so a crash
+ * test can stop the vault while answers are on their way.
  */
 export class SandboxAcquirer implements Acquirer {
   readonly #db: Queryable;
   readonly #delayMs: number;
+  readonly #log: Logger | undefined;
 
-  constructor(db: Queryable, options: { delayMs?: number } = {}) {
+  constructor(db: Queryable, options: { delayMs?: number; log?: Logger } = {}) {
     this.#db = db;
     this.#delayMs = options.delayMs ?? 0;
+    this.#log = options.log;
   }
 
   async authorize(request: AuthorizationRequest): Promise<AuthorizationResult> {
@@ -94,7 +99,10 @@ export class SandboxAcquirer implements Acquirer {
        returning reference, approved, decline_code, network_transaction_id, (xmax <> 0) as seen_before`,
       [JSON.stringify(items)],
     );
-    if (this.#delayMs > 0) await sleep(this.#delayMs);
+    if (this.#delayMs > 0) {
+      this.#log?.info({ made: rows.length, delay_ms: this.#delayMs }, 'sandbox authorizations made');
+      await sleep(this.#delayMs);
+    }
     const byReference = new Map(rows.map((row) => [row.reference, row]));
     return requests.map((request) => {
       const row = byReference.get(request.reference)!;

@@ -19,7 +19,7 @@ export interface VaultProcess {
  * `entry` runs another script that starts a vault the same way (one with
  * job kinds of the tests' own: test/support/job-vault.ts).
  */
-export async function startVaultProcess(options: { dataDir: string; env?: Record<string, string>; entry?: string }): Promise<VaultProcess> {
+export async function startVaultProcess(options: { dataDir: string; env?: Record<string, string>; entry?: string; startTimeoutMs?: number }): Promise<VaultProcess> {
   mkdirSync(options.dataDir, { recursive: true });
   const log = createWriteStream(join(options.dataDir, 'vault.log'), { flags: 'a' });
   // Node itself with tsx's loader, not the tsx CLI: signals must reach the vault, not a wrapper process.
@@ -32,7 +32,7 @@ export async function startVaultProcess(options: { dataDir: string; env?: Record
   child.stderr!.pipe(log, { end: false });
 
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the vault process did not start listening in time')), START_TIMEOUT_MS);
+    const timer = setTimeout(() => reject(new Error('the vault process did not start listening in time')), options.startTimeoutMs ?? START_TIMEOUT_MS);
     let buffered = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       log.write(chunk);
