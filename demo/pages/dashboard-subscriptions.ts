@@ -142,5 +142,12 @@ async function setUpPhoneOrders(notices: Notices, afterOrder: () => Promise<void
 export function setUpSubscriptions(notices: Notices, renderOrders: () => Promise<void>): void {
   const jump = byId('jump-month');
   jump.addEventListener('click', () => void jumpMonth(jump, notices));
-  void setUpPhoneOrders(notices, renderOrders);
+  // The card fields (and their session at the vault) only when the agent takes an order, not on every visit.
+  const start = byId('phone-start');
+  start.addEventListener('click', () => {
+    start.hidden = true;
+    byId('phone-form').hidden = false;
+    byId('phone-description').focus();
+    void setUpPhoneOrders(notices, renderOrders);
+  });
 }

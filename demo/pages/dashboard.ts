@@ -248,14 +248,19 @@ async function render(): Promise<void> {
   orders.replaceChildren(...(dashboard.orders.length ? dashboard.orders.map(orderRow) : [el('tr', {}, el('td', { colSpan: 6 }, 'No orders yet.'))]));
   byId<HTMLTableElement>('events-table').tBodies[0]!.replaceChildren(...dashboard.events.map(eventRow));
   pollsLeft = POLLS;
-  await Promise.all([renderWebhooks(), renderSubscriptions()]);
+  await renderWebhooks();
 }
 
 let subscriptionsSetUp = false;
-/** Once the dashboard shows: the phone order's card fields and the clock's button. */
+/**
+ * Once the dashboard shows: the subscriptions panel (drawn again only by its
+ * own actions, not by every order action), the clock's button and the phone
+ * order's card fields.
+ */
 function showDashboardTools(): void {
   if (subscriptionsSetUp) return;
   subscriptionsSetUp = true;
+  renderSubscriptions().catch((failure: unknown) => notices.error(failureMessage(failure) ?? ''));
   setUpSubscriptions(notices, render);
 }
 
