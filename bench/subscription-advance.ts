@@ -82,7 +82,7 @@ export async function benchAdvance(run: AdvanceRun): Promise<AdvanceResult> {
     const setupSeconds = (performance.now() - setupStarted) / 1000;
 
     const started = performance.now();
-    const advanced = await api(nodes[0]!.url, 'POST', '/v1/sandbox/clock', { key: shop.secretKey, json: { advance_to: START } });
+    const advanced = await api(nodes[0]!.url, 'POST', '/v1/sandbox/clock', { key: shop.secretKey, json: { advance_to: START }, timeoutMs: 600_000 });
     const advanceSeconds = (performance.now() - started) / 1000;
     if (advanced.status !== 200 || advanced.body.status !== 'ready') throw new Error(`the advance failed: ${advanced.status} ${advanced.text}`);
     // Stopped, the processes have written their last log lines, and the embedded database (one owner) can be read.

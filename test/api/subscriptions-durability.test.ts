@@ -94,7 +94,7 @@ describe.each(storageKinds())('subscription charges across a crash, on %s', (sto
     const shop = await createMerchant({ url: vault.url, adminKey: ADMIN_KEY }, { name: 'Crash Coffee' });
     await dueSubscriptions(vault.url, shop, SUBSCRIPTIONS);
 
-    const advancing = api(vault.url, 'POST', '/v1/sandbox/clock', { key: shop.secretKey, json: { advance_to: START } }).catch(() => undefined);
+    const advancing = api(vault.url, 'POST', '/v1/sandbox/clock', { key: shop.secretKey, json: { advance_to: START }, timeoutMs: 120_000 }).catch(() => undefined);
     // Killed once some batches are recorded and another's authorizations are made, its answers still on their way (1.5 s).
     await expect
       .poll(
@@ -134,7 +134,7 @@ describe.each(storageKinds())('subscription charges across a crash, on %s', (sto
     vault = await startVaultProcess({ dataDir, env: processEnv, startTimeoutMs: 120_000 });
     running.push(vault);
     // The merchant sends its advance again: the clock is already there, and the answer waits for the rest.
-    const again = await api(vault.url, 'POST', '/v1/sandbox/clock', { key: shop.secretKey, json: { advance_to: START } });
+    const again = await api(vault.url, 'POST', '/v1/sandbox/clock', { key: shop.secretKey, json: { advance_to: START }, timeoutMs: 120_000 });
     expect(again.status, again.text).toBe(200);
     expect(again.body.status).toBe('ready');
     await vault.kill('SIGTERM');
@@ -174,7 +174,7 @@ describe.each(storageKinds().filter((kind) => kind === 'postgres'))('subscriptio
     const shop = await createMerchant({ url: nodes[0]!.url, adminKey: ADMIN_KEY }, { name: 'Two Node Coffee' });
     await dueSubscriptions(nodes[1]!.url, shop, SUBSCRIPTIONS);
 
-    const answers = await Promise.all(nodes.map((node) => api(node.url, 'POST', '/v1/sandbox/clock', { key: shop.secretKey, json: { advance_to: START } })));
+    const answers = await Promise.all(nodes.map((node) => api(node.url, 'POST', '/v1/sandbox/clock', { key: shop.secretKey, json: { advance_to: START }, timeoutMs: 120_000 })));
     for (const answer of answers) {
       expect(answer.status, answer.text).toBe(200);
       expect(answer.body.status).toBe('ready');
