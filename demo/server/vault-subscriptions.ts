@@ -29,6 +29,9 @@ const ClockSchema = z.object({
 });
 export type VaultClock = z.infer<typeof ClockSchema>;
 
+/** A jump of the demo's few subscriptions takes seconds; the vault itself waits up to 5 minutes before answering `advancing`. */
+const ADVANCE_TIMEOUT_MS = 120_000;
+
 const listOf = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item), has_more: z.boolean() });
 
 /** The vault's subscriptions and sandbox clock, as the shop's server calls them (with the secret key). */
@@ -66,8 +69,8 @@ export class VaultSubscriptions {
     return this.vault.request(ClockSchema, 'GET', '/v1/sandbox/clock');
   }
 
-  /** Moves the merchant's sandbox clock; answers once every charge due by then has run. */
+  /** Moves the merchant's sandbox clock; answers once every charge due by then has run, so it may take longer than other calls. */
   advanceClock(to: Date, idempotencyKey: string): Promise<VaultClock> {
-    return this.vault.request(ClockSchema, 'POST', '/v1/sandbox/clock', { advance_to: to.toISOString() }, idempotencyKey);
+    return this.vault.request(ClockSchema, 'POST', '/v1/sandbox/clock', { advance_to: to.toISOString() }, idempotencyKey, ADVANCE_TIMEOUT_MS);
   }
 }
