@@ -34,6 +34,9 @@ import { payPageRoutes } from './payment-links/page.ts';
 import { payLinkRoutes, paymentLinkRoutes } from './payment-links/routes.ts';
 import { PaymentLinks } from './payment-links/service.ts';
 import { paymentRoutes } from './payments/routes.ts';
+import { sandboxRoutes } from './sandbox/routes.ts';
+import { subscriptionRoutes } from './subscriptions/routes.ts';
+import { SubscriptionService } from './subscriptions/service.ts';
 import { PaymentService } from './payments/service.ts';
 import { keyRoutes } from './keys/routes.ts';
 import type { TransportKeyring } from './keys/transport-keys.ts';
@@ -121,6 +124,7 @@ export function createApp(deps: VaultDeps): Express {
   const payments = new PaymentService({ ...deps, audit });
   // Shared by every vault process on PostgreSQL (see windowCounters).
   const perMinute = (namespace: string) => windowCounters(deps.db, { namespace, windowMs: RATE_LIMIT_WINDOW_MS, alignment: 'clock' });
+  const subscriptions = new SubscriptionService({ db: deps.db, audit });
   const limits = {
     perIp: new RateLimiter(perMinute('fields-ip'), deps.rateLimits.perIpPerMinute),
     perKey: new RateLimiter(perMinute('fields-key'), deps.rateLimits.perKeyPerMinute),
@@ -175,6 +179,8 @@ export function createApp(deps: VaultDeps): Express {
   app.use(paymentLinkRoutes({ links, merchants, idempotency, publicOrigin: deps.publicOrigin }));
   app.use(payLinkRoutes({ links, merchants, idempotency, limits }));
   app.use(paymentBatchRoutes({ batches: new PaymentBatches({ db: deps.db, audit }), merchants, idempotency, audit }));
+  app.use(subscriptionRoutes({ subscriptions, merchants, idempotency }));
+  app.use(sandboxRoutes({ db: deps.db, merchants, idempotency, audit }));
   app.use(tokenBatchRoutes({ batches: new TokenBatches({ db: deps.db, audit }), merchants, idempotency, audit }));
   app.use(
     webhookRoutes({

@@ -125,6 +125,10 @@ const VaultEnv = z.object({
       });
       return z.NEVER;
     }),
+  /** How often real time looks for subscription charges that came due (the sandbox clock's advance runs them at once). */
+  TESSERA_SUBSCRIPTION_SCAN_MS: z.coerce.number().int().min(50).max(3_600_000).default(60_000),
+  /** The sandbox acquirer's simulated latency per authorization (0: none). */
+  TESSERA_SANDBOX_ACQUIRER_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(0),
   /** Threads that decrypt the cards of token batches (default: one per core). */
   TESSERA_DECRYPT_THREADS: z.coerce.number().int().min(1).max(64).optional(),
   /** Vault processes sharing the port; more than one needs PostgreSQL (the embedded database has one owner). */
@@ -173,6 +177,8 @@ export interface VaultConfig {
   webhooks: { allowLocal: boolean; retrySchedule: number[] };
   /** The sandbox token services' latency, drawn between min and max for each request. */
   sandboxTspDelayMs: { min: number; max: number };
+  subscriptions: { scanMs: number };
+  sandbox: { acquirerDelayMs: number };
   workers: number;
   /** Worker threads of the card decrypt pool (token batches). */
   decryptThreads: number;
@@ -225,6 +231,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     jobs: { pollMs: e.TESSERA_JOB_POLL_MS, leaseMs: e.TESSERA_JOB_LEASE_MS },
     webhooks: { allowLocal: e.TESSERA_WEBHOOK_ALLOW_LOCAL === '1', retrySchedule: e.TESSERA_WEBHOOK_RETRY_SCHEDULE },
     sandboxTspDelayMs: e.TESSERA_SANDBOX_TSP_DELAY_MS,
+    subscriptions: { scanMs: e.TESSERA_SUBSCRIPTION_SCAN_MS },
+    sandbox: { acquirerDelayMs: e.TESSERA_SANDBOX_ACQUIRER_DELAY_MS },
     // PostgreSQL: one process per core, so HTTP and validation run on every core; embedded: the one owner.
     workers: e.TESSERA_WORKERS ?? (e.DATABASE_URL === undefined ? 1 : availableParallelism()),
     // A batch's decryption may use every core: the pool's threads only work while a batch runs.

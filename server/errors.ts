@@ -41,6 +41,7 @@ export const ERRORS = define({
   merchant_not_found: { type: 'invalid_request', message: 'No such merchant.' },
   webhook_endpoint_not_found: { type: 'invalid_request', message: 'No such webhook endpoint.' },
   webhook_delivery_not_found: { type: 'invalid_request', message: 'No such webhook delivery.' },
+  subscription_not_found: { type: 'invalid_request', message: 'No such subscription.' },
   token_batch_not_found: { type: 'invalid_request', message: 'No such token batch.' },
   network_token_not_found: { type: 'invalid_request', message: 'No such network token.' },
   payment_link_not_found: { type: 'invalid_request', message: 'No such payment link.' },
@@ -73,6 +74,13 @@ export const ERRORS = define({
   too_many_webhook_endpoints: { type: 'invalid_request', message: 'A merchant has at most 16 webhook endpoints; delete one first.' },
   network_token_unavailable: { type: 'invalid_request', message: 'This network token has no token at the network that this change can apply to.' },
   webhook_url_not_allowed: { type: 'invalid_request', message: 'Webhook URLs must be https:// and reach a public address.' },
+  stored_credential_required: {
+    type: 'invalid_request',
+    message: 'A merchant-initiated payment needs a stored credential: first a customer-initiated payment with setup_future_usage on this saved card.',
+  },
+  token_not_reusable: { type: 'invalid_request', message: 'setup_future_usage needs a reusable token (a saved card); this token is single-use.' },
+  token_moto_only: { type: 'invalid_request', message: 'This card was keyed in by an agent (moto mode); only a payment with channel "moto" can use it.' },
+  clock_cannot_go_back: { type: 'invalid_request', message: "A sandbox clock only moves forward: advance_to is before the clock's current time." },
   // 429 / 5xx
   rate_limited: { type: 'rate_limit', message: 'Too many requests; retry later.' },
   acquirer_error: { type: 'api', message: 'The acquirer did not answer; nothing was done. Retry with the same Idempotency-Key.' },

@@ -8,6 +8,8 @@ import type { VaultConfig } from './config.ts';
 import { loadWidgetAssets, type WidgetAssets } from './fields/assets.ts';
 import { IdempotencyStore } from './idempotency/idempotency.ts';
 import { JobRunner } from './jobs/index.ts';
+import { SubscriptionCharger } from './subscriptions/charger.ts';
+import { chargeJob, ensureScan, scanJob } from './subscriptions/jobs.ts';
 import { deliveryJob } from './webhooks/deliveries.ts';
 import { CardDecryptPool } from './keys/card-decrypt-pool.ts';
 import { RequestsInFlight } from './http/in-flight.ts';
@@ -98,7 +100,7 @@ export async function openVault(
       decryptPool,
       dataKeyRotation: new DataKeyRotation({ db, merchants, cards, merchantKeys, log }),
       masterKeyRewrap: new MasterKeyRewrap({ db, master, log }),
-      acquirer: new SandboxAcquirer(db),
+      acquirer: new SandboxAcquirer(db, { delayMs: config.sandbox.acquirerDelayMs, log }),
       adminKey,
       responseSeal: masterKeyResponseSeal(master),
       ciphertextPolicy: config.jwe,
@@ -120,7 +122,13 @@ export async function openVault(
     jobs.register(tokenBatchJob({ db, log, cards: { ...deps, audit }, merchants, pool: decryptPool, audit, traffic }));
     jobs.register(paymentLinkExpiryJob({ db, audit }));
     jobs.register(paymentBatchJob({ db, log, payments: new PaymentService({ ...deps, audit }), merchants, audit }));
-    if (options.jobs !== false) await jobs.start();
+    const charger = new SubscriptionCharger({ db, acquirer: deps.acquirer, cards, merchants, audit, log, leaseMs: config.jobs.leaseMs });
+    jobs.register(chargeJob(charger));
+    jobs.register(scanJob({ db, scanMs: config.subscriptions.scanMs, charger }));
+    if (options.jobs !== false) {
+      await ensureScan(db, config.subscriptions.scanMs);
+      await jobs.start();
+    }
     const maintenance = startMaintenance(
       {
         db,

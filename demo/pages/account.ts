@@ -1,4 +1,5 @@
 /** The account page: saved cards (delete, choose the default, add one with no purchase) and past orders. */
+import { showSubscriptions } from './account-subscriptions.ts';
 import { createCardForm } from './card-form.ts';
 import {
   brandIcon,
@@ -94,6 +95,7 @@ async function main(): Promise<void> {
     return notices.error(failureMessage(failure) ?? '');
   }
   if (new URLSearchParams(location.search).has('added')) notices.progress('Your card was saved.');
+  void showSubscriptions(byId('subscription-list'), notices);
   byId('logout').addEventListener('click', () => void postJson('/api/logout').then(() => location.assign('/')));
 
   const tessera = await connectToVault(notices);

@@ -1,4 +1,4 @@
-/** The catalog: products from the shop's server, each with an "Add to cart" button. */
+/** The catalog: products from the shop's server, each with an "Add to cart" button, and the plans sold by subscription. */
 import { byId, el, formatAmount, getJson, initHeader, postJson, showCartCount, type Cart } from './shop.ts';
 
 interface Product {
@@ -40,4 +40,36 @@ async function main(): Promise<void> {
   );
 }
 
+interface Plan {
+  id: string;
+  name: string;
+  description: string;
+  amount: number;
+  interval: string;
+  colour: string;
+}
+
+/** Each plan links to the checkout, which takes its first period and saves the card for the rest. */
+async function showPlans(): Promise<void> {
+  const { plans } = await getJson<{ plans: Plan[] }>('/api/plans');
+  byId('plans').replaceChildren(
+    ...plans.map((plan) => {
+      const tile = el('div', { className: 'tile', ariaHidden: 'true' });
+      tile.style.setProperty('--tile', plan.colour);
+      const subscribe = el('a', { className: 'button primary', href: `/checkout.html?plan=${encodeURIComponent(plan.id)}` }, 'Subscribe');
+      subscribe.setAttribute('aria-describedby', `plan-${plan.id}`);
+      return el(
+        'li',
+        { className: 'product' },
+        tile,
+        el('h3', { id: `plan-${plan.id}` }, plan.name),
+        el('p', { className: 'note' }, plan.description),
+        el('p', { className: 'price' }, `${formatAmount(plan.amount, 'EUR')} a ${plan.interval}`),
+        subscribe,
+      );
+    }),
+  );
+}
+
 void main();
+void showPlans();

@@ -6,6 +6,7 @@
  */
 import type { CardBrand } from '../../widget/loader/types.ts';
 import { createCardForm } from './card-form.ts';
+import { planCheckout } from './checkout-plan.ts';
 import {
   byId,
   connectToVault,
@@ -110,4 +111,5 @@ async function main(): Promise<void> {
   mountFor(showSavedCards(cards, mountFor));
 }
 
-void main();
+const plan = new URLSearchParams(location.search).get('plan');
+void (plan === null ? main() : planCheckout(plan));

@@ -2,10 +2,12 @@
  * The merchant dashboard: orders with their payments (capture, void,
  * refund), the capture, unique-tokens and network-tokens settings, the saved
  * cards with their network tokens (and the sandbox issuer's changes), the secret key roll, the
- * webhook deliveries (with Resend), and the vault's audit events — all
+ * webhook deliveries (with Resend), subscriptions with the sandbox clock,
+ * phone orders (dashboard-subscriptions.ts), and the vault's audit events — all
  * through the shop's backend, which holds the secret key and the webhook
  * secret (this page never sees either, not even a new one).
  */
+import { renderSubscriptions, setUpSubscriptions } from './dashboard-subscriptions.ts';
 import { byId, callShop, describeCard, el, failureMessage, formatAmount, getJson, initHeader, Notices, postJson, ShopApiError, type Order } from './shop.ts';
 
 interface Payment {
@@ -415,6 +417,19 @@ async function render(): Promise<void> {
   await renderWebhooks();
 }
 
+let subscriptionsSetUp = false;
+/**
+ * Once the dashboard shows: the subscriptions panel (drawn again only by its
+ * own actions, not by every order action), the clock's button and the phone
+ * order's card fields.
+ */
+function showDashboardTools(): void {
+  if (subscriptionsSetUp) return;
+  subscriptionsSetUp = true;
+  renderSubscriptions().catch((failure: unknown) => notices.error(failureMessage(failure) ?? ''));
+  setUpSubscriptions(notices, render);
+}
+
 async function saveSetting(name: 'captureAtCheckout' | 'uniqueTokens' | 'networkTokens', input: HTMLInputElement): Promise<void> {
   try {
     await callShop('PATCH', '/api/dashboard/settings', { [name]: input.checked });
@@ -456,12 +471,14 @@ async function main(): Promise<void> {
       await postJson('/api/dashboard/login', { password: byId<HTMLInputElement>('password').value });
       notices.clear();
       await render();
+      showDashboardTools();
     } catch (failure) {
       notices.error(failureMessage(failure) ?? '');
     }
   });
   try {
     await render();
+    showDashboardTools();
   } catch (failure) {
     if (failure instanceof ShopApiError && failure.status === 401) {
       byId('login-panel').hidden = false;

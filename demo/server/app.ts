@@ -8,6 +8,7 @@ import { CardAttempts } from './card-attempts.ts';
 import type { DemoMerchant, ShopLimits } from './config.ts';
 import type { Shop } from './context.ts';
 import { dashboardRoutes } from './dashboard-routes.ts';
+import { dashboardSubscriptionRoutes } from './dashboard-subscription-routes.ts';
 import type { ShopDb } from './db.ts';
 import { errorHandler, ShopError } from './errors.ts';
 import { SecretKeyRolls } from './key-rolls.ts';
@@ -15,6 +16,7 @@ import { LoginThrottle } from './login-throttle.ts';
 import { loadSecretKey } from './secret-key.ts';
 import { Sessions } from './sessions.ts';
 import { shopRoutes } from './shop-routes.ts';
+import { subscriptionRoutes } from './subscription-routes.ts';
 import { VaultClient } from './vault-client.ts';
 import { ShopWebhookEndpoint } from './webhook-endpoint.ts';
 import { webhookRoutes } from './webhook-routes.ts';
@@ -117,7 +119,9 @@ export async function createDemoApp(deps: DemoDeps): Promise<Express> {
   });
   api.use(shopRoutes(shop));
   api.use(accountRoutes(shop));
+  api.use(subscriptionRoutes(shop));
   api.use('/dashboard', dashboardRoutes(shop, deps.dashboardPassword));
+  api.use('/dashboard', dashboardSubscriptionRoutes(shop));
   api.use(() => {
     throw new ShopError(404, 'not_found', 'No such endpoint.');
   });

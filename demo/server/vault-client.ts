@@ -43,6 +43,10 @@ export const PaymentSchema = z.object({
   card: z.object({ brand: z.string(), last4: z.string() }),
   reference: z.string().nullable(),
   decline_code: z.string().nullable(),
+  // Stored credentials and channels (v2): who started it, how, and the subscription it charges.
+  initiator: z.string().optional(),
+  channel: z.string().optional(),
+  subscription: z.string().nullish(),
   created_at: z.string(),
 });
 export type VaultPayment = z.infer<typeof PaymentSchema>;
@@ -188,6 +192,11 @@ export interface CreatePayment {
   reference: string;
   /** The CVC handle from the card fields in cvc mode, passed on as it came. */
   cvc?: string | undefined;
+  /** The first payment of a subscription: it sets up the card's stored credential for the charges after it. */
+  setup_future_usage?: boolean;
+  agreement?: 'subscription' | 'unscheduled' | 'installment';
+  /** `moto`: an order taken by phone or mail, keyed in on the dashboard. */
+  channel?: 'ecommerce' | 'moto';
 }
 
 /** The shop server's side of the vault API: calls made with the secret key, which never leaves this process. */
@@ -347,26 +356,40 @@ export class VaultClient {
     await this.#call(z.object({ id: z.string() }), 'POST', `/v1/webhook-deliveries/${encodeURIComponent(deliveryId)}/retry`, {}, idempotencyKey);
   }
 
+  /** Any other call, answered in `schema`'s shape (see vault-subscriptions.ts); `timeoutMs` for one that answers when its work is done. */
+  request<T extends z.ZodType>(schema: T, method: string, path: string, body?: unknown, idempotencyKey?: string, timeoutMs?: number): Promise<z.output<T>> {
+    return this.#call(schema, method, path, body, idempotencyKey, { duringRoll: 'retry', ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+  }
+
   async #call<T extends z.ZodType>(
     schema: T,
     method: string,
     path: string,
     body?: unknown,
     idempotencyKey?: string,
-    options: { duringRoll: 'retry' | 'fail' } = { duringRoll: 'retry' },
+    options: { duringRoll: 'retry' | 'fail'; timeoutMs?: number } = { duringRoll: 'retry' },
   ): Promise<z.output<T>> {
     const secretKey = this.#secretKey;
+    const timeoutMs = options.timeoutMs ?? VAULT_TIMEOUT_MS;
     try {
-      return await this.#send(schema, method, path, secretKey, body, idempotencyKey);
+      return await this.#send(schema, method, path, secretKey, body, idempotencyKey, timeoutMs);
     } catch (error) {
       if (options.duringRoll === 'fail' || !(error instanceof VaultRequestError) || error.status !== 401) throw error;
       await this.#roll;
       if (this.#secretKey === secretKey) throw error;
-      return this.#send(schema, method, path, this.#secretKey, body, idempotencyKey);
+      return this.#send(schema, method, path, this.#secretKey, body, idempotencyKey, timeoutMs);
     }
   }
 
-  async #send<T extends z.ZodType>(schema: T, method: string, path: string, secretKey: string, body: unknown, idempotencyKey: string | undefined): Promise<z.output<T>> {
+  async #send<T extends z.ZodType>(
+    schema: T,
+    method: string,
+    path: string,
+    secretKey: string,
+    body: unknown,
+    idempotencyKey: string | undefined,
+    timeoutMs: number,
+  ): Promise<z.output<T>> {
     let status: number;
     let text: string;
     let retryAfter: string | null = null;
@@ -381,7 +404,7 @@ export class VaultClient {
           ...(idempotencyKey === undefined ? {} : { 'idempotency-key': idempotencyKey }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(VAULT_TIMEOUT_MS),
+        signal: AbortSignal.timeout(timeoutMs),
       });
       status = response.status;
       retryAfter = response.headers.get('retry-after');

@@ -17,13 +17,27 @@ export interface AuthorizationRequest {
   /** Customer-initiated (the shopper is present), or merchant-initiated on a saved card. */
   initiator: 'customer' | 'merchant';
   recurring: boolean;
+  /** Online (the default), or a mail or telephone order keyed in by the merchant's agent (no SCA). */
+  channel?: 'ecommerce' | 'moto' | undefined;
+  /** What a stored-credential payment is for: the chain's agreement with the cardholder. */
+  agreement?: 'subscription' | 'unscheduled' | 'installment' | null | undefined;
+  /** A merchant-initiated payment: the network transaction id of the customer-initiated payment that set up the chain. */
+  previousNetworkTransactionId?: string | undefined;
 }
 
-export type AuthorizationResult = { approved: true } | { approved: false; declineCode: string };
+/** An approved authorization carries the network's id for it, which a later merchant-initiated payment may cite. */
+export type AuthorizationResult = { approved: true; networkTransactionId?: string } | { approved: false; declineCode: string };
 
 export interface Acquirer {
   /** Throws `AcquirerError` when no answer came back; the outcome is then unknown until asked again. */
   authorize(request: AuthorizationRequest): Promise<AuthorizationResult>;
+  /**
+   * Many authorizations in one submission (as acquirers take recurring
+   * billing runs), each answered on its own, in order: an item whose answer
+   * was lost is an `AcquirerError`, safe to ask again by its reference.
+   * Throws when the submission as a whole got no answer.
+   */
+  authorizeMany(requests: readonly AuthorizationRequest[]): Promise<(AuthorizationResult | AcquirerError)[]>;
   capture(reference: string, amount: number): Promise<void>;
   void(reference: string): Promise<void>;
   refund(reference: string, refundId: string, amount: number): Promise<void>;

@@ -50,7 +50,12 @@ export type AuditAction =
   | 'webhook_endpoint.updated'
   | 'webhook_endpoint.deleted'
   | 'webhook_endpoint.secret_rotated'
-  | 'webhook_delivery.retried';
+  | 'webhook_delivery.retried'
+  | 'subscription.created'
+  | 'subscription.charged'
+  | 'subscription.charge_failed'
+  | 'subscription.canceled'
+  | 'sandbox.clock_advanced';
 
 /** Where a request came from: every audit entry records it (PCI DSS 10.2.2, origination). */
 export interface AuditSource {
@@ -161,6 +166,39 @@ export class AuditLog {
         entry.event?.type ?? null,
         entry.event === undefined ? null : JSON.stringify(entry.event.data),
       ],
+    );
+  }
+
+  /**
+   * Writes many entries in one statement, in the order given (each is chained
+   * by the insert trigger as it goes in): for work that records a batch, such
+   * as a round of subscription charges.
+   */
+  async recordMany(entries: readonly AuditEntry[], q: Queryable = this.#db): Promise<void> {
+    if (entries.length === 0) return;
+    const rows = entries.map((entry) => ({
+      id: newId('evt'),
+      merchant_id: entry.merchantId,
+      actor: entry.actor,
+      action: entry.action,
+      outcome: entry.outcome,
+      code: entry.code ?? null,
+      token: entry.token ?? null,
+      payment_id: entry.paymentId ?? null,
+      client_ip: entry.clientIp,
+      request_id: entry.requestId,
+      event_type: entry.event?.type ?? null,
+      data: entry.event === undefined ? null : entry.event.data,
+    }));
+    await q.query(
+      `insert into audit_events (id, merchant_id, actor, action, outcome, code, token, payment_id, client_ip, request_id, event_type, data)
+       select id, merchant_id, actor, action, outcome, code, token, payment_id, client_ip, request_id, event_type, data
+         from rows from (jsonb_to_recordset($1::jsonb) as (id text, merchant_id text, actor text, action text, outcome text, code text,
+                                                           token text, payment_id text, client_ip text, request_id text,
+                                                           event_type text, data jsonb))
+              with ordinality as e(id, merchant_id, actor, action, outcome, code, token, payment_id, client_ip, request_id, event_type, data, n)
+        order by n`,
+      [JSON.stringify(rows)],
     );
   }
 

@@ -13,6 +13,11 @@ export interface TokenRecord {
   expires_at: Date | null;
   used_at: Date | null;
   created_at: Date;
+  /** The stored-credential chain the token carries: the network transaction id of the payment that set it up, and what for. */
+  network_transaction_id?: string | null;
+  stored_credential_agreement?: 'subscription' | 'unscheduled' | 'installment' | null;
+  /** Keyed in by a merchant's agent (the fields' moto mode): only MOTO payments may charge it. */
+  moto?: boolean;
 }
 
 /**

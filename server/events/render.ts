@@ -3,6 +3,8 @@ import { paymentBatchBody, type PaymentBatchRecord } from '../payment-batches/se
 import { paymentLinkBody, type PaymentLinkRecord } from '../payment-links/serialize.ts';
 import { paymentBody } from '../payments/serialize.ts';
 import type { PaymentRecord } from '../payments/service.ts';
+import { subscriptionRecordOf } from '../subscriptions/records.ts';
+import { subscriptionBody } from '../subscriptions/serialize.ts';
 import { tokenBody } from '../tokens/serialize.ts';
 import { networkTokenBody, type NetworkTokenRecord } from '../network-tokens/serialize.ts';
 import type { EventType } from './types.ts';
@@ -38,6 +40,7 @@ function eventObject(type: EventType, data: unknown): unknown {
   if (type.startsWith('network_token.')) return networkTokenBody(record as unknown as NetworkTokenRecord);
   if (type.startsWith('payment_link.')) return paymentLinkBody(record as unknown as PaymentLinkRecord, { asStored: true });
   if (type.startsWith('payment_batch.')) return paymentBatchBody(record as unknown as PaymentBatchRecord);
+  if (type.startsWith('subscription.')) return subscriptionBody(subscriptionRecordOf(record));
   return record;
 }
 

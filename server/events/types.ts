@@ -19,6 +19,10 @@ export const EVENT_TYPES = [
   'payment_link.paid',
   'payment_link.expired',
   'payment_batch.completed',
+  'subscription.created',
+  'subscription.charged',
+  'subscription.charge_failed',
+  'subscription.canceled',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -6,6 +6,7 @@ import type { StoredResponse } from '../idempotency/idempotency.ts';
 import type { Job, JobHandler } from '../jobs/index.ts';
 import type { Merchant, MerchantDirectory } from '../merchants/service.ts';
 import type { PaymentContext, PaymentRecord, PaymentService } from '../payments/service.ts';
+import type { Agreement } from '../payments/schema.ts';
 import type { Db, Queryable } from '../storage/db.ts';
 import { paymentBatchBody, type PaymentBatchRecord } from './serialize.ts';
 import { BATCH_COLUMNS, PAYMENT_BATCH_JOB } from './service.ts';
@@ -141,6 +142,11 @@ class BatchRun {
               reference: item.reference ?? undefined,
               recurring: item.agreement === 'subscription' || item.agreement === 'installment',
               cvc: undefined,
+              // A card on file charged without the shopper: it needs the token's stored-credential chain (422 stored_credential_required).
+              initiator: 'merchant',
+              agreement: (item.agreement ?? 'unscheduled') as Agreement,
+              setup_future_usage: false,
+              channel: 'ecommerce',
             },
             ctx,
           );

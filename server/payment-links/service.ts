@@ -167,7 +167,18 @@ export class PaymentLinks {
     });
     try {
       return await this.#payments.create(
-        { token, amount: link.amount, currency: link.currency, capture: true, reference: link.reference ?? undefined, recurring: false, cvc: undefined },
+        {
+          token,
+          amount: link.amount,
+          currency: link.currency,
+          capture: true,
+          reference: link.reference ?? undefined,
+          recurring: false,
+          cvc: undefined,
+          initiator: 'customer',
+          setup_future_usage: false,
+          channel: 'ecommerce',
+        },
         { merchant, actor: write.actor, source: write.source, claim: write.claim, along: (tx, payment) => this.#count(tx, link.id, attempt, payment, write) },
       );
     } finally {

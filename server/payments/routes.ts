@@ -47,6 +47,7 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
     const page = await deps.payments.list(merchantOf(req).id, {
       reference: query.reference,
       token: query.token,
+      subscription: query.subscription,
       limit: query.limit,
       startingAfter: query.starting_after,
     });

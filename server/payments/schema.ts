@@ -1,6 +1,10 @@
 import { z } from 'zod';
 import { freeText } from '../lib/free-text.ts';
 
+/** What a stored credential is used for, agreed with the cardholder when the chain was set up. */
+export const AGREEMENTS = ['subscription', 'unscheduled', 'installment'] as const;
+export type Agreement = (typeof AGREEMENTS)[number];
+
 /** ISO 4217 codes this runtime knows; upper case only, as the API says. */
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 
@@ -28,6 +32,13 @@ export const CreatePaymentRequest = z.strictObject({
   recurring: z.boolean().default(false),
   /** A compact JWE of {"cvc":"…"} from the card fields in cvc mode. */
   cvc: z.string().min(1).max(8192, { abort: true }).optional(),
+  /** Stored credentials (see stored-credential.ts): who starts the payment, and under which agreement with the cardholder. */
+  initiator: z.enum(['customer', 'merchant']).default('customer'),
+  agreement: z.enum(AGREEMENTS).optional(),
+  /** A customer-initiated payment on a saved card that sets up its stored-credential chain. */
+  setup_future_usage: z.boolean().default(false),
+  /** Online, or a mail or telephone order keyed in by the merchant's agent. */
+  channel: z.enum(['ecommerce', 'moto']).default('ecommerce'),
 });
 export type CreatePaymentInput = z.output<typeof CreatePaymentRequest>;
 
@@ -42,6 +53,7 @@ export const PaymentPath = z.strictObject({ id: freeText({ max: 128 }) });
 export const ListPaymentsQuery = z.strictObject({
   reference: Reference.optional(),
   token: ObjectId.optional(),
+  subscription: ObjectId.optional(),
   limit: z.coerce.number().int().min(1).max(100).default(10),
   starting_after: ObjectId.optional(),
 });

@@ -16,6 +16,11 @@ export function paymentBody(payment: PaymentRecord) {
     recurring: payment.recurring,
     decline_code: payment.decline_code,
     credential: payment.credential,
+    initiator: payment.initiator ?? 'customer',
+    agreement: payment.agreement ?? null,
+    channel: payment.channel ?? 'ecommerce',
+    network_transaction_id: payment.network_transaction_id ?? null,
+    subscription: payment.subscription_id ?? null,
     created_at: payment.created_at.toISOString(),
     updated_at: payment.updated_at.toISOString(),
   };

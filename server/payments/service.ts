@@ -15,12 +15,13 @@ import { newestFirst } from '../storage/pagination.ts';
 import { CHARGEABLE, READABLE } from '../cards/liveness.ts';
 import type { CardServiceDeps } from '../cards/deps.ts';
 import { pendingDetails, promotePending, takePending } from '../cards/pending.ts';
-import type { TokenRecord } from '../cards/records.ts';
+import { TOKEN_RECORD, tokenRecordOf, type TokenRecord } from '../cards/records.ts';
 import type { DeclineVelocity } from '../velocity/declines.ts';
 import { parseCvcPlaintext } from '../cards/cvc.ts';
-import type { CreatePaymentInput } from './schema.ts';
+import type { Agreement, CreatePaymentInput } from './schema.ts';
 import type { NetworkTokens } from '../network-tokens/service.ts';
 import { paymentBody, refundBody } from './serialize.ts';
+import { credentialTerms, type TokenCredential } from './stored-credential.ts';
 
 export type PaymentStatus = 'authorized' | 'captured' | 'voided' | 'refunded' | 'partially_refunded' | 'declined';
 
@@ -39,6 +40,11 @@ export interface PaymentRecord {
   decline_code: string | null;
   /** What the authorization went on: the card number, or the token's network token. */
   credential: 'pan' | 'network_token';
+  initiator: 'customer' | 'merchant';
+  agreement: Agreement | null;
+  channel: 'ecommerce' | 'moto';
+  network_transaction_id: string | null;
+  subscription_id: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -66,10 +72,11 @@ export interface PaymentContext {
 }
 
 // bigint columns come back as strings from `pg`; the API speaks numbers (amounts stay far below 2^53).
-const COLUMNS = `id, token, status, amount::float8 as amount, currency, amount_captured::float8 as amount_captured,
-  amount_refunded::float8 as amount_refunded, brand, last4, reference, recurring, decline_code, credential, created_at, updated_at`;
+export const COLUMNS = `id, token, status, amount::float8 as amount, currency, amount_captured::float8 as amount_captured,
+  amount_refunded::float8 as amount_refunded, brand, last4, reference, recurring, decline_code, credential,
+  initiator, agreement, channel, network_transaction_id, subscription_id, created_at, updated_at`;
 
-interface TokenForPayment extends StoredCard {
+interface TokenForPayment extends StoredCard, TokenCredential {
   readable: boolean;
   chargeable: boolean;
   cvc_sealed: Uint8Array | null;
@@ -127,10 +134,14 @@ export class PaymentService {
   async create(input: CreatePaymentInput, ctx: PaymentContext): Promise<StoredResponse> {
     const { merchant } = ctx;
     const token = await this.#usableToken(this.#db, merchant.id, input.token, false);
+    const terms = credentialTerms(input, token);
+    // A merchant-initiated payment needs a chain an approved customer payment set up: it cannot test a card.
+    const customerPresent = terms.initiator === 'customer';
     const declineSource = { merchantId: merchant.id, fingerprint: token.fingerprint, sessionId: token.session_id, clientIp: token.client_ip };
-    await this.#declines.check(this.#db, declineSource);
+    if (customerPresent) await this.#declines.check(this.#db, declineSource);
 
-    const pending = input.cvc === undefined ? await pendingDetails(this.#db, merchant.id, input.token) : undefined;
+    // Details a shopper typed are proven only by the shopper's own payment, never by a merchant-initiated one.
+    const pending = input.cvc === undefined && customerPresent ? await pendingDetails(this.#db, merchant.id, input.token) : undefined;
     const owner = pending === undefined ? { token: input.token } : { pendingFingerprint: token.fingerprint };
     const details = pending ?? { ...token, cvc_bucket: token.cvc_bucket === null ? null : Number(token.cvc_bucket) };
     const card = await this.#cards.open(merchant, owner, details);
@@ -144,7 +155,7 @@ export class PaymentService {
       cvcHash = replayKey(input.cvc);
       const seen = await this.#db.query('select 1 from used_ciphertexts where hash = $1', [cvcHash]);
       if (seen.rowCount > 0) throw new VaultError('replayed_ciphertext', { param: 'cvc' });
-    } else if (details.cvc_sealed !== null && details.cvc_bucket !== null) {
+    } else if (customerPresent && details.cvc_sealed !== null && details.cvc_bucket !== null) {
       cvc = await this.#cvcs.open(merchant.id, owner, details.cvc_sealed, details.cvc_bucket);
     }
 
@@ -163,8 +174,11 @@ export class PaymentService {
         ...(network === undefined ? {} : { networkToken: { cryptogram: network.cryptogram, eci: network.eci } }),
         amount: input.amount,
         currency: input.currency,
-        initiator: cvc === undefined ? 'merchant' : 'customer',
-        recurring: input.recurring,
+        initiator: terms.initiator,
+        recurring: terms.recurring,
+        channel: terms.channel,
+        agreement: terms.agreement,
+        previousNetworkTransactionId: terms.previousNetworkTransactionId,
       });
       if (outcome.approved && input.capture) await this.#acquirer.capture(id, input.amount);
     } catch (error) {
@@ -190,8 +204,8 @@ export class PaymentService {
       }
       const { rows } = await tx.query<PaymentRecord>(
         `insert into payments (merchant_id, id, token, status, amount, currency, amount_captured, brand, last4, reference, recurring, decline_code,
-                               credential)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                               credential, initiator, agreement, channel, network_transaction_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
          returning ${COLUMNS}`,
         [
           merchant.id,
@@ -204,9 +218,13 @@ export class PaymentService {
           token.brand,
           token.last4,
           input.reference ?? null,
-          input.recurring,
+          terms.recurring,
           declineCode,
           network === undefined ? 'pan' : 'network_token',
+          terms.initiator,
+          terms.agreement,
+          terms.channel,
+          outcome.approved ? (outcome.networkTransactionId ?? null) : null,
         ],
       );
       // Pending details that were used are spent either way; approved, they are the card now.
@@ -215,13 +233,19 @@ export class PaymentService {
         promoted = await promotePending(tx, merchant.id, input.token, pending, proven);
       }
       // The authorization was made: a single-use token is spent (approved or declined) and the CVC is gone.
-      await tx.query(
+      // An approved setup_future_usage payment starts the token's stored-credential chain.
+      const chain = terms.setupFutureUsage && outcome.approved ? (outcome.networkTransactionId ?? null) : null;
+      const spent = await tx.query<{ record: unknown }>(
         `update tokens set used_at = case when reusable then used_at else now() end,
-                           cvc_sealed = null, cvc_bucket = null, cvc_expires_at = null, updated_at = now()
-          where merchant_id = $1 and token = $2`,
-        [merchant.id, input.token],
+                           cvc_sealed = null, cvc_bucket = null, cvc_expires_at = null, updated_at = now(),
+                           network_transaction_id = coalesce($3, network_transaction_id),
+                           stored_credential_agreement = case when $3::text is null then stored_credential_agreement else $4 end
+          where merchant_id = $1 and token = $2
+          returning ${TOKEN_RECORD}`,
+        [merchant.id, input.token, chain, terms.agreement],
       );
-      if (status === 'declined') await this.#declines.record(tx, declineSource);
+      const chained = chain === null ? undefined : tokenRecordOf(spent.rows[0]!.record);
+      if (status === 'declined' && customerPresent) await this.#declines.record(tx, declineSource);
       const payment = rows[0]!;
       const response: StoredResponse =
         status === 'declined'
@@ -234,8 +258,9 @@ export class PaymentService {
       const alongside = ctx.along === undefined ? [] : await ctx.along(tx, payment, response);
       // Last: an audit entry locks the merchant's chain until commit.
       const entry = { merchantId: merchant.id, actor: ctx.actor, ...ctx.source, token: input.token, paymentId: id, outcome: 'succeeded' } as const;
-      if (promoted !== undefined) {
-        await this.#audit.record({ ...entry, paymentId: undefined, action: 'token.updated', event: { type: 'token.updated', data: promoted } }, tx);
+      const updatedToken = chained ?? promoted;
+      if (updatedToken !== undefined) {
+        await this.#audit.record({ ...entry, paymentId: undefined, action: 'token.updated', event: { type: 'token.updated', data: updatedToken } }, tx);
       }
       if (status === 'declined') {
         await this.#audit.record({ ...entry, action: 'payment.declined', code: declineCode ?? undefined, event: { type: 'payment.declined', data: payment } }, tx);
@@ -320,15 +345,15 @@ export class PaymentService {
   /** Newest first; `startingAfter` is the last payment id of the previous page. */
   async list(
     merchantId: string,
-    filter: { reference?: string | undefined; token?: string | undefined; limit: number; startingAfter?: string | undefined },
+    filter: { reference?: string | undefined; token?: string | undefined; subscription?: string | undefined; limit: number; startingAfter?: string | undefined },
   ): Promise<{ payments: PaymentRecord[]; hasMore: boolean }> {
     const page = await newestFirst<PaymentRecord>(this.#db, {
       select: COLUMNS,
       from: 'payments',
       idColumn: 'id',
       merchantId,
-      where: '($3::text is null or reference = $3) and ($4::text is null or token = $4)',
-      params: [filter.reference ?? null, filter.token ?? null],
+      where: '($3::text is null or reference = $3) and ($4::text is null or token = $4) and ($5::text is null or subscription_id = $5)',
+      params: [filter.reference ?? null, filter.token ?? null, filter.subscription ?? null],
       limit: filter.limit,
       startingAfter: filter.startingAfter,
       notFound: 'payment_not_found',
@@ -382,7 +407,8 @@ export class PaymentService {
   async #usableToken(q: Queryable, merchantId: string, token: string, lock: boolean): Promise<TokenForPayment> {
     const { rows } = await q.query<TokenForPayment>(
       `select ${READABLE} as readable, ${CHARGEABLE} as chargeable, card_sealed, card_key_sealed, data_key_version, cvc_sealed, cvc_bucket,
-              brand, last4, exp_month, exp_year, fingerprint, session_id, client_ip
+              brand, last4, exp_month, exp_year, fingerprint, session_id, client_ip,
+              reusable, moto, network_transaction_id, stored_credential_agreement
          from tokens where merchant_id = $1 and token = $2 ${lock ? 'for update' : ''}`,
       [merchantId, token],
     );

@@ -23,6 +23,8 @@ export interface CreateTokenInput {
   value?: string | undefined;
   declineDuplicates?: boolean;
   verify?: boolean;
+  /** Keyed in by a merchant's agent (the fields' moto mode): single-use, for MOTO payments only, never merged into a unique token. */
+  moto?: boolean;
 }
 
 export interface TokenOutcome {
@@ -128,12 +130,14 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
     expires_at: input.reusable ? null : new Date(now + SINGLE_USE_LIFETIME_MS),
     used_at: null,
     created_at: new Date(now),
+    moto: input.moto ?? false,
   };
   const created = write.render({ token: record, existing: false, ...(verification === undefined ? {} : { verification }) });
   const sealed = await sealDetails(deps, merchant, { token: record.token }, card, now);
   const { session } = write;
   // Through the card fields, a card that already has a token gets its details sealed for a pending update too.
-  const pending = session !== undefined && merchant.unique_tokens ? await sealDetails(deps, merchant, { pendingFingerprint: fingerprint }, card, now) : undefined;
+  const findExisting = merchant.unique_tokens && !input.moto;
+  const pending = session !== undefined && findExisting ? await sealDetails(deps, merchant, { pendingFingerprint: fingerprint }, card, now) : undefined;
   const declines = session === undefined ? undefined : deps.declines.counters({ sessionId: session.id, clientIp: write.source.clientIp });
 
   const args = {
@@ -147,7 +151,7 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
     created_at: record.created_at,
     ciphertext_hash: replayKey(input.ciphertext),
     ciphertext_keep_until: replayRecordUntil(deps.ciphertextPolicy, now),
-    find_existing: merchant.unique_tokens,
+    find_existing: findExisting,
     pending_card_sealed: pending?.card.card_sealed ?? null,
     pending_card_key_sealed: pending?.card.card_key_sealed ?? null,
     pending_cvc_sealed: pending?.cvc?.cvc_sealed ?? null,
@@ -171,6 +175,7 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
     verification_code: verification?.decline_code ?? null,
     client_ip: write.source.clientIp,
     request_id: write.source.requestId,
+    moto: record.moto,
   };
   const write_ = async (q: Queryable) =>
     (await callFunction<string>(q, 'tessera_create_token', args).catch((error: unknown) => refusal(error, deps))).rows[0]!.result;
@@ -216,7 +221,7 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
     settle,
     async write(within) {
       // Unique tokens from a merchant server may refresh the card's token: a transaction around the statement.
-      if (merchant.unique_tokens && session === undefined) {
+      if (findExisting && session === undefined) {
         const run = async (tx: Queryable) => settle(tx, await write_(tx));
         return within === undefined ? deps.db.transaction(run) : run(within);
       }

@@ -135,6 +135,9 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
   if (merchant === undefined) throw new VaultError('unauthenticated', { param: 'key' });
   await deps.limits.perKey.hit(`pk:${key}`);
   const body = parseInput(FieldsTokenRequest, req.body);
+  if (body.moto && body.reusable) {
+    throw new VaultError('parameter_invalid', { message: 'A card keyed in by an agent (moto) makes a single-use token; it cannot be saved.', param: 'reusable' });
+  }
   req.actor = redactKey(body.key);
   // Named only past the rate limits, so a flood of refused requests writes nothing.
   const entry = auditing(req, { merchantId: merchant.id, action: 'token.created' });
@@ -143,7 +146,7 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
 
   return deps.idempotency.run(`pk:${body.key}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
     deps.tokens.create(
-      { merchant, ciphertext: body.card, reusable: body.reusable, customer: body.customer },
+      { merchant, ciphertext: body.card, reusable: body.reusable, customer: body.customer, moto: body.moto },
       {
         session: { id: body.session, publishableKey: body.key },
         claim,

@@ -20,6 +20,8 @@ export const FieldsTokenRequest = z.strictObject({
   /** The shopper ticked "save card"; otherwise the token is single-use. */
   reusable: z.boolean().default(false),
   customer: Customer.optional(),
+  /** The fields' moto mode: a card a merchant's agent keyed in, made a single-use token for MOTO payments only. */
+  moto: z.boolean().default(false),
 });
 
 export const ServerTokenRequest = z.strictObject({

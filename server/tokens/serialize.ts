@@ -29,6 +29,11 @@ export function tokenBody(token: TokenRecord, networkToken?: NetworkTokenRecord 
     used_at: iso(token.used_at),
     expires_at: iso(token.expires_at),
     ...(networkToken === undefined ? {} : { network_token: networkToken === null ? null : networkTokenBody(networkToken) }),
+    moto: token.moto ?? false,
+    stored_credential:
+      token.network_transaction_id == null
+        ? null
+        : { network_transaction_id: token.network_transaction_id, agreement: token.stored_credential_agreement ?? 'unscheduled' },
   };
 }
 

@@ -107,7 +107,7 @@ for (const locale of LOCALES) {
     const shop = await openShop();
     const fields = await shop.mountReady('card', { ...ALL_FIELDS, locale });
     const { dir, messages } = await loadLocale(locale);
-    const legends = { payment: messages.paymentLegend, signup: messages.signupLegend, cvc: messages.cvcLegend };
+    const legends = { payment: messages.paymentLegend, signup: messages.signupLegend, cvc: messages.cvcLegend, moto: messages.motoLegend };
     for (const scheme of ['light', 'dark'] as const) {
       await page.emulateMedia({ colorScheme: scheme });
       for (const state of STATES) {

@@ -16,6 +16,8 @@ export interface RequestOptions {
   raw?: string | Uint8Array;
   contentType?: string;
   headers?: Record<string, string>;
+  /** How long to wait for the answer (default 15 s): a sandbox clock advance answers only once its charges have run. */
+  timeoutMs?: number;
 }
 
 export async function api<T = any>(baseUrl: string, method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
@@ -29,7 +31,7 @@ export async function api<T = any>(baseUrl: string, method: string, path: string
     body = options.raw;
     if (options.contentType !== undefined) headers['content-type'] = options.contentType;
   }
-  const response = await fetch(`${baseUrl}${path}`, { method, headers, body, signal: AbortSignal.timeout(15_000) });
+  const response = await fetch(`${baseUrl}${path}`, { method, headers, body, signal: AbortSignal.timeout(options.timeoutMs ?? 15_000) });
   const text = await response.text();
   let parsed: unknown = text;
   if (response.headers.get('content-type')?.includes('json')) parsed = JSON.parse(text);

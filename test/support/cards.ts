@@ -20,6 +20,10 @@ export const SANDBOX_CARDS = {
   expired_card: '4000000000000069',
   incorrect_cvc: '4000000000000127',
   acquirer_error: '4000000000000119',
+  /** Approved while the cardholder is present; every merchant-initiated payment declined `insufficient_funds`. */
+  merchant_initiated_declined: '4000000000000341',
+  /** Approved while the cardholder is present; merchant-initiated payments declined and approved in turn, starting declined. */
+  merchant_initiated_alternating: '4000000000003063',
 } as const;
 
 export interface CardPlaintext {

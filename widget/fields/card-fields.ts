@@ -30,6 +30,8 @@ import type { Rules } from './rules.ts';
 export interface CollectedCard {
   card: CardPlaintext;
   reusable: boolean;
+  /** Keyed in by a merchant's agent (moto mode): the vault makes a single-use token for MOTO payments only. */
+  moto?: boolean;
 }
 
 /** State reports for the merchant page; the bridge forwards them over the port. */
@@ -41,7 +43,10 @@ export type CardProblem = 'network_error' | 'rate_limited' | 'failed';
 type TextField = 'number' | 'expiry' | 'cvc' | 'name' | 'postalCode';
 
 export class CardFields extends HTMLElement {
-  /** `payment` collects a card to pay now, `signup` saves one, `cvc` re-collects only the CVC of a saved card. */
+  /**
+   * `payment` collects a card to pay now, `signup` saves one, `cvc` re-collects only the CVC of a saved card,
+   * `moto` takes a card a merchant's agent keys in (no autofill, no save box, the CVC optional).
+   */
   mode: CardMode = 'payment';
 
   /** Payment mode: `optional` shows the "save this card" checkbox; `always` and `never` decide without asking. */
@@ -136,10 +141,11 @@ export class CardFields extends HTMLElement {
             number: rules.digitsOnly(this.number),
             exp_month: expiry?.month,
             exp_year: expiry?.year,
-            cvc: this.cvc,
+            cvc: this.mode === 'moto' && !this.cvc ? undefined : this.cvc,
             name: this.collectName ? this.name.trim() : undefined,
             postal_code: this.collectPostalCode ? this.postalCode.trim() : undefined,
           };
+    if (this.mode === 'moto') return { card, reusable: false, moto: true };
     const reusable = this.mode === 'signup' || this.saveCard === 'always' || (this.saveCard === 'optional' && this.save);
     return { card, reusable };
   }
@@ -206,6 +212,8 @@ export class CardFields extends HTMLElement {
       case 'expiry':
         return rules.expiryError(this.expiry);
       case 'cvc':
+        // The agent may not have been given one.
+        if (this.mode === 'moto' && !this.cvc) return undefined;
         return rules.cvcError(this.cvc, rule ? [rule.cvcLength] : [3, 4]);
       case 'name':
         return rules.nameError(this.name);
@@ -344,7 +352,7 @@ export class CardFields extends HTMLElement {
     const input = html`<input
         id=${field}
         class=${complete ? 'complete' : value ? '' : 'empty'}
-        autocomplete=${options.autocomplete}
+        autocomplete=${this.mode === 'moto' ? 'off' : options.autocomplete}
         inputmode=${options.numeric ? 'numeric' : nothing}
         dir=${options.numeric ? 'ltr' : nothing}
         placeholder=${options.placeholder ?? nothing}
@@ -368,14 +376,14 @@ export class CardFields extends HTMLElement {
     const m = this.messages;
     const rule = this.brandRule();
     const cvcOnly = this.mode === 'cvc';
-    const cvc = this.field('cvc', m.cvc, this.cvc, this.onCvcInput, {
+    const cvc = this.field('cvc', this.mode === 'moto' ? m.cvcOptional : m.cvc, this.cvc, this.onCvcInput, {
       autocomplete: 'cc-csc',
       numeric: true,
       // The saved card's length is known before the rules load: only American Express has four digits.
       placeholder: (cvcOnly ? this.savedBrand === 'american-express' : rule?.cvcLength === 4) ? '1234' : '123',
     });
     return html`<fieldset>
-      <legend>${cvcOnly ? m.cvcLegend : this.mode === 'signup' ? m.signupLegend : m.paymentLegend}</legend>
+      <legend>${cvcOnly ? m.cvcLegend : this.mode === 'signup' ? m.signupLegend : this.mode === 'moto' ? m.motoLegend : m.paymentLegend}</legend>
       ${cvcOnly
         ? html`<p>${this.icon(this.savedBrand)} ${m.cardEnding} <span dir="ltr">•••• ${this.savedLast4 ?? ''}</span></p>
             ${cvc}`

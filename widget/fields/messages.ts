@@ -11,7 +11,7 @@ import { PROTOCOL_VERSION, type CardOptions, type InitMessage, type ParentToFram
 import type { CardStyle } from '../shared/styles.ts';
 
 const cardOptions: z.ZodMiniType<CardOptions> = z.object({
-  mode: z.optional(z.literal(['payment', 'signup', 'cvc'])),
+  mode: z.optional(z.literal(['payment', 'signup', 'cvc', 'moto'])),
   saveCard: z.optional(z.literal(['optional', 'always', 'never'])),
   customer: z.optional(z.string()),
   fields: z.optional(z.object({ name: z.optional(z.boolean()), postalCode: z.optional(z.boolean()) })),

@@ -72,7 +72,7 @@ export function createTokenizer(config: FieldsConfig): Tokenizer {
   const createToken = async (request: TokenRequest, sessionId: string, signal: AbortSignal): Promise<Outcome<TokenResult>> => {
     // The plaintext is serialized once: it is both what gets encrypted and how a resend is recognised.
     const plaintext = JSON.stringify(request.card);
-    const about = JSON.stringify([sessionId, request.reusable, request.customer]) + plaintext;
+    const about = JSON.stringify([sessionId, request.reusable, request.customer, request.moto === true]) + plaintext;
     if (unanswered?.about !== about || Date.now() - unanswered.sentAt > RESEND_WINDOW_MS) {
       unanswered = {
         about,
@@ -84,6 +84,7 @@ export function createTokenizer(config: FieldsConfig): Tokenizer {
           card: await encrypt(plaintext),
           reusable: request.reusable,
           customer: request.customer,
+          ...(request.moto ? { moto: true } : {}),
         }),
       };
     }

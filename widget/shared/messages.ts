@@ -21,7 +21,8 @@ import type { CardStyle } from './styles.ts';
 
 export const PROTOCOL_VERSION = 1;
 
-export type CardMode = 'payment' | 'signup' | 'cvc';
+/** `moto`: a merchant's agent keys in a card taken by phone or mail (single-use token, MOTO payments only). */
+export type CardMode = 'payment' | 'signup' | 'cvc' | 'moto';
 export type SaveCard = 'optional' | 'always' | 'never';
 /**
  * The host page's colour scheme where the card is mounted. The fields must use

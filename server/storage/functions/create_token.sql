@@ -54,7 +54,9 @@ create or replace function tessera_create_token(
   p_verification_code text,
   -- where the request came from, recorded with its audit entries
   p_client_ip text,
-  p_request_id text
+  p_request_id text,
+  -- a card keyed in by a merchant's agent (the fields' moto mode): the token is good for MOTO payments only
+  p_moto boolean default false
 ) returns text
 language plpgsql
 as $$
@@ -135,10 +137,10 @@ begin
 
   insert into tokens (merchant_id, token, reusable, customer, decline_duplicates, brand, last4, exp_month, exp_year,
                       cardholder_name, fingerprint, card_sealed, card_key_sealed, data_key_version, cvc_sealed, cvc_bucket,
-                      cvc_expires_at, expires_at, session_id, client_ip, created_at, updated_at)
+                      cvc_expires_at, expires_at, session_id, client_ip, created_at, updated_at, moto)
   values (p_merchant_id, p_token, p_reusable, p_customer, p_decline_duplicates, p_card.brand, p_card.last4, p_card.exp_month, p_card.exp_year,
           p_card.cardholder_name, p_card.fingerprint, p_card.card_sealed, p_card.card_key_sealed, p_card.data_key_version, p_card.cvc_sealed, p_card.cvc_bucket,
-          p_card.cvc_expires_at, p_expires_at, p_session_id, p_shopper_ip, p_created_at, p_created_at)
+          p_card.cvc_expires_at, p_expires_at, p_session_id, p_shopper_ip, p_created_at, p_created_at, p_moto)
   on conflict (merchant_id, token) do nothing;
   if not found then
     raise exception using errcode = 'TV003', message = 'token_value_taken';

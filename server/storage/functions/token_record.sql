@@ -11,6 +11,8 @@ as $$
     'token', t.token, 'reusable', t.reusable, 'customer', t.customer, 'decline_duplicates', t.decline_duplicates,
     'brand', t.brand, 'last4', t.last4, 'exp_month', t.exp_month, 'exp_year', t.exp_year,
     'cardholder_name', t.cardholder_name, 'fingerprint', t.fingerprint,
-    'expires_at', t.expires_at, 'used_at', t.used_at, 'created_at', t.created_at
+    'expires_at', t.expires_at, 'used_at', t.used_at, 'created_at', t.created_at,
+    'network_transaction_id', t.network_transaction_id, 'stored_credential_agreement', t.stored_credential_agreement,
+    'moto', t.moto
   )
 $$;

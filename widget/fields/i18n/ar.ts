@@ -10,6 +10,8 @@ export const ar: Messages = {
   paymentLegend: 'الدفع بالبطاقة',
   signupLegend: 'حفظ البطاقة',
   cvcLegend: 'أكّد رمز الأمان',
+  motoLegend: 'بطاقة العميل',
+  cvcOptional: 'رمز الأمان (اختياري)',
   saveCard: 'احفظ هذه البطاقة للمرة القادمة',
   signupNotice: 'سيتم حفظ هذه البطاقة للدفعات القادمة.',
   cardEnding: 'البطاقة المنتهية بـ',

@@ -10,6 +10,8 @@ export const de: Messages = {
   paymentLegend: 'Mit Karte bezahlen',
   signupLegend: 'Karte speichern',
   cvcLegend: 'Sicherheitscode bestätigen',
+  motoLegend: 'Karte des Kunden',
+  cvcOptional: 'Sicherheitscode (optional)',
   saveCard: 'Diese Karte für das nächste Mal speichern',
   signupNotice: 'Diese Karte wird für zukünftige Zahlungen gespeichert.',
   cardEnding: 'Karte mit der Endung',

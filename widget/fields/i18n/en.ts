@@ -9,6 +9,8 @@ export const en = {
   paymentLegend: 'Pay by card',
   signupLegend: 'Save card',
   cvcLegend: 'Confirm your security code',
+  motoLegend: 'Card from customer',
+  cvcOptional: 'Security code (optional)',
   saveCard: 'Save this card for next time',
   signupNotice: 'This card will be saved for future payments.',
   cardEnding: 'Card ending in',

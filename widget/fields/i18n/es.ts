@@ -10,6 +10,8 @@ export const es: Messages = {
   paymentLegend: 'Pagar con tarjeta',
   signupLegend: 'Guardar tarjeta',
   cvcLegend: 'Confirma tu código de seguridad',
+  motoLegend: 'Tarjeta del cliente',
+  cvcOptional: 'Código de seguridad (opcional)',
   saveCard: 'Guardar esta tarjeta para la próxima vez',
   signupNotice: 'Esta tarjeta se guardará para futuros pagos.',
   cardEnding: 'Tarjeta terminada en',

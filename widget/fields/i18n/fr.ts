@@ -10,6 +10,8 @@ export const fr: Messages = {
   paymentLegend: 'Payer par carte',
   signupLegend: 'Enregistrer la carte',
   cvcLegend: 'Confirmez votre code de sécurité',
+  motoLegend: 'Carte du client',
+  cvcOptional: 'Code de sécurité (facultatif)',
   saveCard: 'Enregistrer cette carte pour la prochaine fois',
   signupNotice: 'Cette carte sera enregistrée pour vos prochains paiements.',
   cardEnding: 'Carte se terminant par',

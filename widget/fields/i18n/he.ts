@@ -10,6 +10,8 @@ export const he: Messages = {
   paymentLegend: 'תשלום בכרטיס',
   signupLegend: 'שמירת כרטיס',
   cvcLegend: 'אישור קוד האבטחה',
+  motoLegend: 'כרטיס של הלקוח',
+  cvcOptional: 'קוד אבטחה (אופציונלי)',
   saveCard: 'לשמור את הכרטיס לפעם הבאה',
   signupNotice: 'הכרטיס יישמר לתשלומים עתידיים.',
   cardEnding: 'כרטיס המסתיים בספרות',

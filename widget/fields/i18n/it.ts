@@ -10,6 +10,8 @@ export const it: Messages = {
   paymentLegend: 'Paga con carta',
   signupLegend: 'Salva la carta',
   cvcLegend: 'Conferma il codice di sicurezza',
+  motoLegend: 'Carta del cliente',
+  cvcOptional: 'Codice di sicurezza (facoltativo)',
   saveCard: 'Salva questa carta per la prossima volta',
   signupNotice: 'Questa carta verrà salvata per i pagamenti futuri.',
   cardEnding: 'Carta che termina con',

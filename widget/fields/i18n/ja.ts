@@ -10,6 +10,8 @@ export const ja: Messages = {
   paymentLegend: 'カードで支払う',
   signupLegend: 'カードを保存',
   cvcLegend: 'セキュリティコードの確認',
+  motoLegend: 'お客様のカード',
+  cvcOptional: 'セキュリティコード（任意）',
   saveCard: '次回のためにこのカードを保存する',
   signupNotice: 'このカードは今後のお支払いのために保存されます。',
   cardEnding: 'カード番号の末尾',

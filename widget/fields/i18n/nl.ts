@@ -10,6 +10,8 @@ export const nl: Messages = {
   paymentLegend: 'Betalen met kaart',
   signupLegend: 'Kaart opslaan',
   cvcLegend: 'Bevestig je beveiligingscode',
+  motoLegend: 'Kaart van de klant',
+  cvcOptional: 'Beveiligingscode (optioneel)',
   saveCard: 'Deze kaart bewaren voor de volgende keer',
   signupNotice: 'Deze kaart wordt bewaard voor toekomstige betalingen.',
   cardEnding: 'Kaart eindigend op',

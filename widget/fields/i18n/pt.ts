@@ -10,6 +10,8 @@ export const pt: Messages = {
   paymentLegend: 'Pagar com cartão',
   signupLegend: 'Guardar cartão',
   cvcLegend: 'Confirme o código de segurança',
+  motoLegend: 'Cartão do cliente',
+  cvcOptional: 'Código de segurança (opcional)',
   saveCard: 'Guardar este cartão para a próxima vez',
   signupNotice: 'Este cartão será guardado para pagamentos futuros.',
   cardEnding: 'Cartão terminado em',
