@@ -66,10 +66,11 @@ describe.each(storageKinds())('bulk token update (PATCH /v1/tokens) on %s', (sto
       expect(response.text).not.toContain(CARDS.visa.number);
       expect(response.text).not.toContain('4242424242424241');
 
-      // An updated expiry keeps the token name and the fingerprint, and the result is the token as GET shows it.
+      // An updated expiry keeps the token name and the fingerprint, and the result is the token as GET shows it
+      // (but for its network token, which only a read of one token looks up: docs/api.md).
       const sample = results[0]!;
       expect(sample.object).toMatchObject({ token: tokens[0]!.token, card: { ...newExpiry, fingerprint: tokens[0]!.card.fingerprint, name: 'Ada Lovelace' } });
-      expect((await read(merchant, tokens[0]!.token)).body).toEqual(sample.object);
+      expect((await read(merchant, tokens[0]!.token)).body).toEqual({ ...sample.object, network_token: null });
       // The refused ones are as they were.
       for (const index of [LUHN, EXPIRED]) {
         const unchanged = await read(merchant, tokens[index]!.token);

@@ -28,6 +28,12 @@ describe.each(storageKinds())('payment batches on %s', (storage) => {
     const card = await encryptCard(vault.url, cardPlaintext(number === undefined ? undefined : { number, cvc: '123' }));
     const made = await api(vault.url, 'POST', '/v1/tokens', { key: shop.secretKey, json: { card, reusable: true } });
     expect(made.status, made.text).toBe(201);
+    // The customer's own payment that stores the credential: a batch charge is merchant-initiated and cites it.
+    const first = await api(vault.url, 'POST', '/v1/payments', {
+      key: shop.secretKey,
+      json: { token: made.body.token, amount: 100, currency: 'EUR', setup_future_usage: true },
+    });
+    expect(first.status, first.text).toBe(201);
     return made.body.token;
   }
 
@@ -59,7 +65,7 @@ describe.each(storageKinds())('payment batches on %s', (storage) => {
   it('accepts JSON operations with 202 and applies each in order: a refused item is its result and never stops the others', async () => {
     const [toCapture, toPartlyCapture, toVoid] = [await authorized(), await authorized(), await authorized()];
     const toRefund = await captured(2000);
-    const declining = await savedToken(SANDBOX_CARDS.insufficient_funds);
+    const declining = await savedToken(SANDBOX_CARDS.merchant_initiated_declined);
     const items = [
       { op: 'capture', payment: toCapture },
       { op: 'capture', payment: toPartlyCapture, amount: 600 },

@@ -112,10 +112,13 @@ describe('widget routes', () => {
 
   it('serves every chunk of the fields that the build made, and nothing else from the assets folder', async () => {
     const names = [...vault.vault.deps.widget.assets.keys()].map((path) => path.replace('/v1/assets/assets/', ''));
-    // The entry, its stylesheet, ten locales but English, the typing rules, the tokenizer, the merchant style.
+    // The entry, its stylesheet, ten locales but English, the typing rules, the tokenizer, the merchant style;
+    // and the hosted payment page's script and stylesheet, from the same build.
     expect(names.filter((name) => /^(ar|de|es|fr|he|it|ja|nl|pt)-/.test(name))).toHaveLength(9);
     expect(names.filter((name) => /^(rules|tokenizer|merchant-style)-.*\.js$/.test(name))).toHaveLength(3);
-    expect(names.filter((name) => name.endsWith('.css'))).toHaveLength(1);
+    expect(names.filter((name) => /^fields-.*\.(js|css)$/.test(name))).toHaveLength(2);
+    expect(names.filter((name) => /^pay-.*\.(js|css)$/.test(name))).toHaveLength(2);
+    expect(names).toHaveLength(9 + 3 + 2 + 2);
     for (const path of ['/v1/assets/nothing-here.js', '/v1/assets/.vite', `${vault.vault.deps.widget.fields!.script}.br`]) {
       expect([path, (await api(vault.url, 'GET', path)).status]).toEqual([path, 404]);
     }
