@@ -24,7 +24,8 @@ export default defineConfig({
   reporter: [['list']],
   timeout: 30_000,
   expect: { timeout: 5_000 },
-  globalTimeout: 7 * 60_000,
+  // A safety net: the suite takes about 5 minutes on a 2-core machine.
+  globalTimeout: 12 * 60_000,
   use: {
     headless: true,
     browserName: 'chromium',

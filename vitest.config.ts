@@ -13,20 +13,13 @@ import type { TestUserConfig } from 'vitest/node';
 /**
  * Most API tests spend much of their time waiting (vault processes starting,
  * PostgreSQL committing, jobs falling due), so two files run at once even on
- * two cores. The files below run after them, one at a time: they kill
- * processes on a lease's schedule, measure the event loop or a server's
- * time, or start several vault processes, and a second file beside them
- * would make them slow for the wrong reason.
+ * two cores. The files below run after them, one at a time: they measure
+ * the event loop, a server's time or how fast an outage is answered, and a
+ * second file beside them would make them slow for the wrong reason.
  */
 const PARALLEL = 2;
 const ALONE = [
-  'test/api/**/*crash*.test.ts',
-  'test/api/**/*durability*.test.ts',
   'test/api/**/chaos*.test.ts',
-  'test/api/**/several-nodes*.test.ts',
-  'test/api/**/bench-*.test.ts',
-  'test/api/bulk-resume.test.ts',
-  'test/api/key-rolls.test.ts',
   'test/api/attacks/dos-free-text.test.ts',
   'test/api/attacks/server-timeouts.test.ts',
 ];
