@@ -110,8 +110,8 @@ export class SandboxTokenService implements TokenService {
     const tokenId = this.#rules.tokenIdPrefix + (await this.#mac('token', reuseKey ?? `request/${request.requestId}`)).slice(0, 24);
     const bin = number.slice(0, 6);
     const tokenExpYear = Math.max(request.card.exp_year, new Date().getUTCFullYear() + 3);
-    // One statement: the token (two requests at once for one reused token: the second insert does nothing and
-    // both read the one row) and the request id it answers from now on.
+    // One statement: the token (two requests at once for one reused token: the second insert waits for the
+    // first and does nothing) and the request id it answers from now on.
     const { rows } = await this.#db.query<TokenRow>(
       `with made as (
          insert into sandbox_tsp_tokens (network, token_id, requestor, reuse_key, status, active_at, token_exp_month, token_exp_year,
@@ -144,7 +144,13 @@ export class SandboxTokenService implements TokenService {
         request.requestId,
       ],
     );
-    return this.#state(await this.#settlePending(rows[0]!));
+    // A concurrent request's insert that committed after this statement began is invisible to its own read
+    // (one snapshot per statement): a second statement sees it.
+    const row =
+      rows[0] ??
+      (await this.#db.query<TokenRow>(`select ${TOKEN_COLUMNS} from sandbox_tsp_tokens where network = $1 and token_id = $2`, [this.network, tokenId])).rows[0];
+    if (row === undefined) throw new Error(`the sandbox ${this.network} token service lost token ${tokenId}`);
+    return this.#state(await this.#settlePending(row));
   }
 
   async cryptogram(tokenId: string): Promise<Cryptogram | undefined> {

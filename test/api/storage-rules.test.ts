@@ -52,7 +52,24 @@ describe.each(storageKinds())('rules kept in SQL on %s', (storage) => {
     const { rows } = await db.query<{ record: unknown }>(`select tessera_token_record(tokens) as record from tokens where token = 'tok_rule_1000'`);
     const record = typeof rows[0]!.record === 'string' ? JSON.parse(rows[0]!.record) : rows[0]!.record;
     expect(Object.keys(record as object).sort()).toEqual(
-      ['brand', 'cardholder_name', 'created_at', 'customer', 'decline_duplicates', 'exp_month', 'exp_year', 'expires_at', 'fingerprint', 'last4', 'reusable', 'token', 'used_at'].sort(),
+      [
+        'brand',
+        'cardholder_name',
+        'created_at',
+        'customer',
+        'decline_duplicates',
+        'exp_month',
+        'exp_year',
+        'expires_at',
+        'fingerprint',
+        'last4',
+        'moto',
+        'network_transaction_id',
+        'reusable',
+        'stored_credential_agreement',
+        'token',
+        'used_at',
+      ].sort(),
     );
   });
 
