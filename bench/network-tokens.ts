@@ -10,32 +10,17 @@
  * runs it on a throwaway PostgreSQL instead of PGlite.
  */
 import { Agent, request } from 'node:http';
-import { CompactEncrypt, generateKeyPair, importJWK, type JWK } from 'jose';
 import { api, createMerchant } from '../test/support/api.ts';
-import { CARDS, cardPlaintext, fetchJwks, randomCard } from '../test/support/cards.ts';
+import { fetchJwks } from '../test/support/cards.ts';
 import { startThrowawayPostgres } from '../test/support/postgres.ts';
 import { startTestVault } from '../test/support/vault.ts';
+import { makeCiphertexts } from './ciphertexts.ts';
 import { percentile, sortedCopy } from './stats.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 20);
 const CONCURRENCY = 16;
 const MAX_REQUESTS = 20_000;
 const storage = process.env['BENCH_STORAGE'] === 'postgres' ? 'postgres' : 'pglite';
-
-async function ciphertexts(jwk: JWK, count: number): Promise<string[]> {
-  const key = await importJWK({ ...jwk, alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW');
-  const { privateKey: epk } = await generateKeyPair('ECDH-ES+A256KW', { extractable: true });
-  const out: string[] = [];
-  for (let i = 0; i < count; i++) {
-    out.push(
-      await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(cardPlaintext({ number: randomCard(), cvc: CARDS.visa.cvc }))))
-        .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: jwk.kid!, iat: Math.floor(Date.now() / 1000) })
-        .setKeyManagementParameters({ epk })
-        .encrypt(key),
-    );
-  }
-  return out;
-}
 
 function post(agent: Agent, url: URL, secretKey: string, body: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -60,7 +45,7 @@ try {
     (await vault.vault.db.query<{ n: number }>('select count(*)::int as n from network_tokens where merchant_id = $1 and settled_at is null', [merchant.id])).rows[0]!.n;
 
   const half = async (label: string) => {
-    const jwes = await ciphertexts(jwk!, MAX_REQUESTS / 2);
+    const jwes = await makeCiphertexts(jwk!, MAX_REQUESTS / 2);
     const latencies: number[] = [];
     let next = 0;
     let errors = 0;
