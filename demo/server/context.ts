@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CardAttempts } from './card-attempts.ts';
 import type { ShopDb, ShopQueryable } from './db.ts';
@@ -37,13 +37,32 @@ const ID_LETTERS = 28;
  * digits that passes Luhn).
  */
 export function newShopId(prefix: ShopIdPrefix): string {
+  return `${prefix}_${randomLetters()}`;
+}
+
+/**
+ * An Idempotency-Key for one call to the vault, e.g. `webhook-create-…`:
+ * letters only, as ids are, because the vault refuses a key holding
+ * anything like a card number — a UUID's dashed hex groups did, now and then.
+ */
+export function newIdempotencyKey(purpose: string): string {
+  return `${purpose}-${randomLetters()}`;
+}
+
+/** The Idempotency-Key for a page's request `requestId` (a UUID the page drew, the same on its retries): the same letters every time. */
+export function idempotencyKeyFor(purpose: string, requestId: string): string {
+  const hex = createHash('sha256').update(requestId).digest('hex').slice(0, 32);
+  return `${purpose}-${hex.replace(/[0-9a-f]/g, (digit) => String.fromCharCode(97 + parseInt(digit, 16)))}`;
+}
+
+function randomLetters(): string {
   let n = BigInt(`0x${randomBytes(16).toString('hex')}`);
   let letters = '';
   for (let i = 0; i < ID_LETTERS; i++) {
     letters = String.fromCharCode(97 + Number(n % 26n)) + letters;
     n /= 26n;
   }
-  return `${prefix}_${letters}`;
+  return letters;
 }
 
 /** What `newShopId(prefix)` makes (or made before, in hex), for validating ids that come back from a page. */

@@ -1,9 +1,9 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router, type Request } from 'express';
 import QRCode from 'qrcode';
 import { z } from 'zod';
 import { clientOf } from './client.ts';
-import { setting, shopIdPattern, type Shop } from './context.ts';
+import { idempotencyKeyFor, newIdempotencyKey, setting, shopIdPattern, type Shop } from './context.ts';
 import { fromVault, parseBody, ShopError } from './errors.ts';
 import { orderView } from './shop-routes.ts';
 import { VaultRequestError, type VaultPayment, type VaultPaymentLink, type VaultToken, type VaultWebhookDelivery, type VaultWebhookEndpoint } from './vault-client.ts';
@@ -127,7 +127,7 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
     const { event } = parseBody(Lifecycle, req.body);
     const change = event === 'reissue' ? { event: 'pan_update', exp_month: 12, exp_year: new Date().getUTCFullYear() + 5 } : { event };
     try {
-      const updated = await vault.networkTokenLifecycle(id, change, `lifecycle-${id}-${randomUUID()}`);
+      const updated = await vault.networkTokenLifecycle(id, change, newIdempotencyKey(`lifecycle-${id}`));
       res.json({ networkToken: { id: updated.id, network: updated.network, status: updated.status, cardArtId: updated.card_art_id } });
     } catch (error) {
       if (error instanceof VaultRequestError && error.code === 'network_token_unavailable') {
@@ -206,7 +206,7 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
     await requireDashboard(req);
     const id = parseBody(DeliveryId, req.params['id']);
     try {
-      await vault.retryWebhookDelivery(id, `resend-${id}-${randomUUID()}`);
+      await vault.retryWebhookDelivery(id, newIdempotencyKey(`resend-${id}`));
     } catch (error) {
       if (error instanceof VaultRequestError && error.code === 'webhook_delivery_not_found') {
         throw new ShopError(404, 'delivery_not_found', 'The vault has no such delivery any more. Reload the dashboard.');
@@ -227,7 +227,7 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
     const link = await vault
       .createPaymentLink(
         { amount: input.amount, currency: 'EUR', description: input.description, ...(input.customerEmail === undefined ? {} : { customer_email: input.customerEmail }) },
-        `link-${input.requestId}`,
+        idempotencyKeyFor('link', input.requestId),
       )
       .catch((error: unknown) => {
         throw fromVault(error, log);
@@ -248,7 +248,7 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
     const orderOf = new Map(rows.map((row) => [row.payment_id, row.id]));
     const authorized = (await vault.recentPayments()).filter((payment) => payment.status === 'authorized' && orderOf.has(payment.id));
     if (authorized.length === 0) throw new ShopError(409, 'nothing_to_capture', 'No order is waiting for a capture.');
-    const batchKey = randomUUID();
+    const batchKey = newIdempotencyKey('capture-all');
     const batch = await vault.createPaymentBatch(
       { correlation_id: `capture-all-${batchKey}`, items: authorized.map((payment) => ({ op: 'capture', payment: payment.id, reference: orderOf.get(payment.id)! })) },
       `capture-all-${batchKey}`,

@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { z } from 'zod';
 import { failedAttempt } from './card-attempts.ts';
 import { clientOf } from './client.ts';
-import { newShopId, type Shop } from './context.ts';
+import { newIdempotencyKey, newShopId, type Shop } from './context.ts';
 import { fromVault, parseBody, ShopError } from './errors.ts';
 import { PLANS, planById, secondPeriodStart, type Plan } from './plans.ts';
 import { TokenName } from './shop-routes.ts';
@@ -88,7 +87,7 @@ export function subscriptionRoutes(shop: Shop): Router {
     // The fields were told to save the card for this account: anything else is not this shopper's card entry.
     if (!read.reusable || read.customer !== userId) throw new ShopError(422, 'card_not_saveable', 'This card entry cannot be used for a subscription. Please enter the card again.');
 
-    const key = `subscribe-${randomUUID()}`;
+    const key = newIdempotencyKey('subscribe');
     const attemptId = await db.transaction((tx) => cardAttempts.record(tx, 'payment', scope));
     let first: VaultPayment;
     try {

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import writeFileAtomic from 'write-file-atomic';
 import { z } from 'zod';
+import { newIdempotencyKey } from './context.ts';
 import { safeError } from './errors.ts';
 import { unanswered, type VaultClient, type VaultWebhookEndpoint } from './vault-client.ts';
 
@@ -145,13 +145,13 @@ export class ShopWebhookEndpoint {
       endpoint = known;
       this.#log.info({ webhook_endpoint: endpoint.id }, 'webhook endpoint found at the vault; reused');
     } else if (pointingHere[0] !== undefined) {
-      const key = `webhook-rotate-${randomUUID()}`;
+      const key = newIdempotencyKey('webhook-rotate');
       const rotated = await this.#retrying(() => this.#vault.rotateWebhookSecret(pointingHere[0]!.id, key));
       await this.#save({ id: rotated.id, url: rotated.url, secret: rotated.secret });
       endpoint = rotated;
       this.#log.warn({ webhook_endpoint: endpoint.id }, 'webhook endpoint found at the vault without its secret in the data folder; its secret was rotated');
     } else {
-      const key = `webhook-create-${randomUUID()}`;
+      const key = newIdempotencyKey('webhook-create');
       const created = await this.#retrying(() => this.#vault.createWebhookEndpoint({ url: this.#url, events: [...WEBHOOK_EVENTS] }, key));
       await this.#save({ id: created.id, url: created.url, secret: created.secret });
       endpoint = created;
@@ -163,7 +163,7 @@ export class ShopWebhookEndpoint {
     if (!sameEvents(endpoint.events, WEBHOOK_EVENTS)) changes.events = [...WEBHOOK_EVENTS];
     if (endpoint.disabled) changes.disabled = false;
     if (Object.keys(changes).length > 0) {
-      const key = `webhook-update-${randomUUID()}`;
+      const key = newIdempotencyKey('webhook-update');
       const updated = await this.#retrying(() => this.#vault.updateWebhookEndpoint(endpoint.id, changes, key));
       if (changes.url !== undefined) await this.#save({ ...this.#endpoint!, url: updated.url });
       this.#log.info({ webhook_endpoint: endpoint.id, changed: Object.keys(changes), was_disabled: endpoint.disabled_reason }, 'webhook endpoint put right');

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'csv-stringify/sync';
+import { randomLetters } from '../lib/ids.ts';
 
 /**
  * `tessera payments batch ops.csv`: sends a CSV of payment operations (the
@@ -53,7 +53,7 @@ export async function submitPaymentsBatch(options: PaymentsBatchOptions): Promis
     throw new PaymentsBatchError(`cannot read ${options.file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   // One key for every try: a lost answer never makes a second batch.
-  const idempotencyKey = `payments-batch-${randomBytes(8).toString('hex')}`;
+  const idempotencyKey = `payments-batch-${randomLetters(8)}`;
   let batch: BatchState | undefined;
   for (let attempt = 1; batch === undefined; attempt++) {
     const answer = await call(options, 'POST', '/v1/payment-batches', { body: csv, contentType: 'text/csv', idempotencyKey }).catch((error: unknown) => {

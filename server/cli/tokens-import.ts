@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { CompactEncrypt, importJWK, type JWK } from 'jose';
+import { randomLetters } from '../lib/ids.ts';
 
 /**
  * `tessera tokens import cards.csv`: the merchant's side of a migration of
@@ -96,7 +96,7 @@ export async function importTokens(options: ImportOptions): Promise<{ succeeded:
 
   const key = await transportKey(options.vaultUrl);
   const progress = new Progress(rows.length, results.length);
-  const runId = randomBytes(6).toString('hex');
+  const runId = randomLetters(6);
   const batches: { id: string; rows: Planned[] }[] = [];
   for (let start = 0; start < planned.length; start += options.batchSize) {
     const slice = planned.slice(start, start + options.batchSize);

@@ -19,3 +19,10 @@ export function base62(bytes: Uint8Array): string {
 
 /** An unguessable object id such as `tok_…`: 128 random bits unless told otherwise. */
 export const newId = (prefix: string, bytes = 16): string => `${prefix}_${randomBase62(bytes)}`;
+
+/**
+ * `bytes` of randomness as lower-case letters (two per byte), for values the
+ * vault checks for card numbers, such as an Idempotency-Key: hex or a UUID
+ * can hold a Luhn-valid run of digits by chance, letters never do.
+ */
+export const randomLetters = (bytes: number): string => Array.from(randomBytes(bytes), (byte) => String.fromCharCode(97 + (byte >> 4), 97 + (byte & 15))).join('');

@@ -12,6 +12,7 @@ import type { CardOptions, CvcResult, TokenResult } from '../shared/messages.ts'
 import type { CardFields, CollectedCard } from './card-fields.ts';
 import type { FieldsConfig } from './config.ts';
 import { cardEncrypter } from './encrypt.ts';
+import { newIdempotencyKey } from './idempotency-key.ts';
 import { displayOf } from './vault-errors.ts';
 import { postToVault, type Outcome } from './vault-client.ts';
 
@@ -77,7 +78,7 @@ export function createTokenizer(config: FieldsConfig): Tokenizer {
       unanswered = {
         about,
         sentAt: Date.now(),
-        idempotencyKey: crypto.randomUUID(),
+        idempotencyKey: newIdempotencyKey(),
         body: JSON.stringify({
           key: config.publishableKey,
           session: sessionId,
