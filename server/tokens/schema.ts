@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { freeText } from '../lib/free-text.ts';
+import { maskNumbers } from '../log.ts';
 
 /** A customer id: printable text the vault stores in the clear, so never a card number. */
 export const Customer = freeText({ max: 255, pattern: /^[\x20-\x7e\u00a0-\uffff]+$/ });
@@ -67,7 +68,12 @@ export const BulkUpdateItem = z
     path: ['card'],
   });
 
-/** A token name as a client sent it, if it is safe to echo and record (never a card-number-like string). */
+/**
+ * A token name as a client sent it, if it is safe to echo and record: never
+ * a card-number-like string, and not a name the log would mask either (a
+ * run of 12+ digits glued to letters is a valid name, but the audit log
+ * keeps it, so it records no name rather than the digits).
+ */
 export function echoableTokenName(value: unknown): string | null {
-  return TokenValue.safeParse(value).success ? (value as string) : null;
+  return TokenValue.safeParse(value).success && maskNumbers(value as string) === value ? (value as string) : null;
 }

@@ -62,7 +62,7 @@ describe.each(storageKinds())('audit log and merchant isolation on %s', (storage
   });
 
   it('records failures: a read of an unknown token, a refused bulk item, a refused tokenization', async () => {
-    await api(vault.url, 'GET', '/v1/tokens/tok_unknown0000000000000000', { key: shop.secretKey });
+    await api(vault.url, 'GET', '/v1/tokens/tok_unknownunknownunknownab', { key: shop.secretKey });
     await api(vault.url, 'PATCH', '/v1/tokens', { key: shop.secretKey, json: { tokens: [{ token: 'tok_unknown0000000000000001', reusable: false }] } });
     await api(vault.url, 'POST', '/v1/tokens', {
       key: shop.secretKey,
@@ -71,7 +71,7 @@ describe.each(storageKinds())('audit log and merchant isolation on %s', (storage
     const recent = summary((await events(shop)).slice(-3));
     const actor = redacted(shop);
     expect(recent).toEqual([
-      { action: 'token.read', outcome: 'failed', code: 'token_not_found', actor, token: 'tok_unknown0000000000000000' },
+      { action: 'token.read', outcome: 'failed', code: 'token_not_found', actor, token: 'tok_unknownunknownunknownab' },
       { action: 'token.updated', outcome: 'failed', code: 'token_not_found', actor, token: 'tok_unknown0000000000000001' },
       { action: 'token.created', outcome: 'failed', code: 'invalid_card_number', actor, token: null },
     ]);
