@@ -72,6 +72,18 @@ describe('the demo dashboard’s card import', () => {
     for (const answer of [started, first, second]) for (const number of numbers) expect(answer.text).not.toContain(number);
   });
 
+  it('applies “decline duplicates” to rows that leave the column empty: the card is refused when imported again', async () => {
+    const number = numberedCard('555555', 7);
+    const importOnce = async (declineDuplicates: boolean) => {
+      const started = await dashboard.call('POST', '/api/dashboard/card-imports', { json: { csv: `${HEADER}\n${number},3,${YEAR},dup`, declineDuplicates } });
+      expect(started.status, started.text).toBe(202);
+      await finished(started.body.import.id);
+      return (await dashboard.call('GET', `/api/dashboard/card-imports/${started.body.import.id}/results`)).body.results[0];
+    };
+    expect(await importOnce(true)).toMatchObject({ row: 1, ok: true, card: { brand: 'mastercard' } });
+    expect(await importOnce(false)).toMatchObject({ row: 1, ok: false, token: null, error: { code: 'duplicate_card' } });
+  });
+
   it('refuses a reference that looks like a card number, naming its cell, before anything reaches the vault', async () => {
     const before = await batchesAtVault();
     const csv = `${HEADER}\n${CARDS.mastercard.number},1,${YEAR},crm-1\n${CARDS.visa.number},1,${YEAR},card ${CARDS.amex.spaced}\n`;

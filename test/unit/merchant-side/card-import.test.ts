@@ -47,7 +47,7 @@ describe('parseCardImportCsv', () => {
     ['a required column missing', `number,exp_month\n${CARDS.visa.number},1`, 1, undefined, 'Line 1: missing column exp_year.'],
     ['a row with a cell too many', `${HEADER}\n${CARDS.visa.number},1,${year},crm-1\n${CARDS.visa.number},1,${year},crm-2,extra`, 3, 5, 'Line 3, column 5: this row has 5 cells and the header 4.'],
     ['a row with a cell missing', `${HEADER}\n${CARDS.visa.number},1`, 2, 3, 'Line 2, column 3: this row has 2 cells and the header 4.'],
-    ['a quote never closed', `${HEADER}\n${CARDS.visa.number},1,${year},"crm-1\n`, 3, undefined, 'a quoted cell is never closed.'],
+    ['a quote never closed', `${HEADER}\n${CARDS.visa.number},1,${year},"crm-1\n`, 2, 4, 'Line 2, column 4: a quoted cell is never closed.'],
   ])('refuses %s, naming the line and column', (_name, text, line, column, message) => {
     const found = refusal(text);
     expect({ line: found.line, column: found.column }).toEqual({ line, column });
