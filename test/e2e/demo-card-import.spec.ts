@@ -18,6 +18,8 @@ const YEAR = new Date().getFullYear() + 2;
 const WRONG_CHECK_DIGIT = `${CARDS.visa.number.slice(0, -1)}1`;
 
 test('the dashboard migrates a CSV of cards on file as one token batch, with its progress, tokens, row errors and completion webhook', async ({ page, demo, shopTraffic }) => {
+  // The vault's first batch starts its decrypt threads (about a second each on an idle machine).
+  test.slow();
   const file = [
     'number,exp_month,exp_year,name,reference,customer',
     `${CARDS.visa.spaced},12,${YEAR},Ada Lovelace,crm-1,cus_e2e_1`,
