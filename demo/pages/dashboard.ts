@@ -3,10 +3,12 @@
  * refund), the capture, unique-tokens and network-tokens settings, the saved
  * cards with their network tokens (and the sandbox issuer's changes), the secret key roll, the
  * webhook deliveries (with Resend), subscriptions with the sandbox clock,
- * phone orders (dashboard-subscriptions.ts), and the vault's audit events — all
+ * phone orders (dashboard-subscriptions.ts), the migration of cards on file
+ * (dashboard-card-import.ts), and the vault's audit events — all
  * through the shop's backend, which holds the secret key and the webhook
  * secret (this page never sees either, not even a new one).
  */
+import { setUpCardImport } from './dashboard-card-import.ts';
 import { renderSubscriptions, setUpSubscriptions } from './dashboard-subscriptions.ts';
 import { byId, callShop, describeCard, el, failureMessage, formatAmount, getJson, initHeader, Notices, postJson, ShopApiError, type Order } from './shop.ts';
 
@@ -420,14 +422,19 @@ async function render(): Promise<void> {
 let subscriptionsSetUp = false;
 /**
  * Once the dashboard shows: the subscriptions panel (drawn again only by its
- * own actions, not by every order action), the clock's button and the phone
- * order's card fields.
+ * own actions, not by every order action), the clock's button, the phone
+ * order's card fields, and the card import (which redraws the webhooks
+ * panel once its completion event came).
  */
 function showDashboardTools(): void {
   if (subscriptionsSetUp) return;
   subscriptionsSetUp = true;
   renderSubscriptions().catch((failure: unknown) => notices.error(failureMessage(failure) ?? ''));
   setUpSubscriptions(notices, render);
+  setUpCardImport(() => {
+    pollsLeft = POLLS;
+    return renderWebhooks();
+  });
 }
 
 async function saveSetting(name: 'captureAtCheckout' | 'uniqueTokens' | 'networkTokens', input: HTMLInputElement): Promise<void> {

@@ -5,6 +5,7 @@ import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { accountRoutes } from './account-routes.ts';
 import { CardAttempts } from './card-attempts.ts';
+import { cardImportBody, cardImportRoutes } from './card-import-routes.ts';
 import type { DemoMerchant, ShopLimits } from './config.ts';
 import type { Shop } from './context.ts';
 import { dashboardRoutes } from './dashboard-routes.ts';
@@ -112,6 +113,8 @@ export async function createDemoApp(deps: DemoDeps): Promise<Express> {
     next();
   });
   api.use(sameOriginWrites);
+  // A file of cards to migrate is the one large body: its own parser and limit, on its own path, for the dashboard only.
+  api.post('/dashboard/card-imports', cardImportBody(shop));
   api.use(express.json({ limit: '16kb' }));
   // The publishable key only: the secret key stays in this process.
   api.get('/config', (_req, res) => {
@@ -122,6 +125,7 @@ export async function createDemoApp(deps: DemoDeps): Promise<Express> {
   api.use(subscriptionRoutes(shop));
   api.use('/dashboard', dashboardRoutes(shop, deps.dashboardPassword));
   api.use('/dashboard', dashboardSubscriptionRoutes(shop));
+  api.use('/dashboard', cardImportRoutes(shop));
   api.use(() => {
     throw new ShopError(404, 'not_found', 'No such endpoint.');
   });

@@ -148,7 +148,7 @@ const WebhookDeliverySchema = z.object({
 });
 export type VaultWebhookDelivery = z.infer<typeof WebhookDeliverySchema>;
 
-const ErrorBodySchema = z.object({ error: z.object({ code: z.string(), decline_code: z.string().nullish(), payment: z.string().nullish() }) });
+const ErrorBodySchema = z.object({ error: z.object({ code: z.string(), decline_code: z.string().nullish(), payment: z.string().nullish(), param: z.string().nullish() }) });
 
 /** The vault answered, but not with what was asked for: its error `code` (and `decline_code` for a decline), or `unexpected_response`. */
 export class VaultRequestError extends Error {
@@ -160,6 +160,8 @@ export class VaultRequestError extends Error {
     readonly declineCode: string | undefined = undefined,
     /** The vault's `Retry-After` in seconds, when it sent a usable one (with 429 and 503). */
     readonly retryAfter: number | undefined = undefined,
+    /** The request field the refusal is about (`items.3.reference`), when the vault names one. */
+    readonly param: string | undefined = undefined,
   ) {
     super(`The vault answered ${status} ${code}.`);
   }
@@ -427,6 +429,6 @@ export class VaultClient {
     const wait = retryAfter !== null && /^\d{1,9}$/.test(retryAfter.trim()) ? Number(retryAfter.trim()) : undefined;
     const error = ErrorBodySchema.safeParse(json);
     if (!error.success) throw new VaultRequestError(status, 'unexpected_response', undefined, wait);
-    throw new VaultRequestError(status, error.data.error.code, error.data.error.decline_code ?? undefined, wait);
+    throw new VaultRequestError(status, error.data.error.code, error.data.error.decline_code ?? undefined, wait, error.data.error.param ?? undefined);
   }
 }

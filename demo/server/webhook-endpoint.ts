@@ -10,10 +10,11 @@ import { unanswered, type VaultClient, type VaultWebhookEndpoint } from './vault
 
 /**
  * The events the shop subscribes to: every payment change (an order is
- * paid, voided or refunded by them) and deleted tokens (a saved card the
- * vault no longer has leaves the account).
+ * paid, voided or refunded by them), deleted tokens (a saved card the
+ * vault no longer has leaves the account) and finished token batches (the
+ * dashboard's card imports show it arrived).
  */
-export const WEBHOOK_EVENTS: readonly string[] = ['payment.*', 'token.deleted'];
+export const WEBHOOK_EVENTS: readonly string[] = ['payment.*', 'token.deleted', 'token_batch.completed'];
 
 const FILE = 'webhook-endpoint.json';
 /** What write-file-atomic names its temporary file: `<file>.<number>`. */

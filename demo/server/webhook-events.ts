@@ -71,7 +71,8 @@ export async function receiveEvent(db: ShopDb, event: TesseraEvent): Promise<Rec
 async function actOn(tx: ShopQueryable, event: TesseraEvent): Promise<string | null> {
   if (PAYMENT_EVENTS.has(event.type)) return updateOrder(tx, PaymentSchema.parse(event.data.object));
   if (event.type === 'token.deleted') return forgetSavedCard(tx, DeletedToken.parse(event.data.object).token);
-  // payment.declined leaves the order awaiting payment, as the shopper's next card will; the rest is for the record.
+  // payment.declined leaves the order awaiting payment, as the shopper's next card will; token_batch.completed is
+  // read by the dashboard's card import (by the batch's id, its object_id); the rest is for the record.
   return null;
 }
 

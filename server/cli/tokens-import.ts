@@ -1,38 +1,37 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
-import { CompactEncrypt, importJWK, type JWK } from 'jose';
+import type { JWK } from 'jose';
+import {
+  CARD_IMPORT_COLUMNS,
+  CardImportFileError,
+  encryptCardItems,
+  isRowProblem,
+  parseCardImportCsv,
+  planCardRow,
+  transportKeyFrom,
+  type CardImportRow,
+  type PlannedCard,
+  type TransportKey,
+} from '../../merchant-side/card-import.ts';
 import { randomLetters } from '../lib/ids.ts';
 
 /**
  * `tessera tokens import cards.csv`: the merchant's side of a migration of
  * cards on file. Each row is encrypted here to the vault's transport key
- * (as the card fields do), so the file never leaves this machine in clear;
- * the JWEs go to `POST /v1/token-batches` (at most 10,000 a request), the
- * progress is shown on stderr, and a results CSV maps each row to its token
- * or its error. Nothing of a card number is printed or written.
+ * (as the card fields do; merchant-side/card-import.ts, which the demo
+ * shop's dashboard uses too), so the file never leaves this machine in
+ * clear; the JWEs go to `POST /v1/token-batches` (at most 10,000 a request),
+ * the progress is shown on stderr, and a results CSV maps each row to its
+ * token or its error. Nothing of a card number is printed or written.
  */
 
 /** The input columns; `number`, `exp_month` and `exp_year` are required. */
-export const INPUT_COLUMNS = [
-  'number',
-  'exp_month',
-  'exp_year',
-  'cvc',
-  'name',
-  'postal_code',
-  'reference',
-  'customer',
-  'reusable',
-  'decline_duplicates',
-] as const;
-const REQUIRED_COLUMNS = ['number', 'exp_month', 'exp_year'] as const;
+export const INPUT_COLUMNS = CARD_IMPORT_COLUMNS;
 
 export const RESULT_COLUMNS = ['row', 'reference', 'status', 'token', 'brand', 'last4', 'exp_month', 'exp_year', 'error_code', 'error_message'] as const;
 
 export const MAX_BATCH_ITEMS = 10_000;
-const ENCRYPT_CONCURRENCY = 8;
 const POLL_MS = 500;
 const RESULTS_PAGE = 1000;
 const SUBMIT_ATTEMPTS = 5;
@@ -56,24 +55,6 @@ export class ImportError extends Error {
   }
 }
 
-type TransportKey = Awaited<ReturnType<typeof importJWK>>;
-type Row = Partial<Record<(typeof INPUT_COLUMNS)[number], string>>;
-interface Plaintext {
-  number: string;
-  exp_month: number;
-  exp_year: number;
-  cvc?: string;
-  name?: string;
-  postal_code?: string;
-}
-interface Planned {
-  row: number;
-  reference: string | undefined;
-  card: Plaintext;
-  customer: string | undefined;
-  reusable: boolean;
-  declineDuplicates: boolean;
-}
 interface Result {
   row: number;
   reference: string | undefined;
@@ -87,21 +68,22 @@ interface Result {
 export async function importTokens(options: ImportOptions): Promise<{ succeeded: number; failed: number }> {
   const rows = readRows(options.file);
   const results: Result[] = [];
-  const planned: Planned[] = [];
-  rows.forEach((row, i) => {
-    const checked = planRow(row, i + 1);
-    if ('failed' in checked) results.push(checked.failed);
-    else planned.push(checked);
-  });
+  const planned: PlannedCard[] = [];
+  for (const row of rows) {
+    const checked = planCardRow(row);
+    if (!isRowProblem(checked)) planned.push(checked);
+    // A row that cannot be encrypted as a card is not sent: its result is the error the vault would have given it.
+    else results.push({ row: checked.row, reference: checked.reference, ok: false, error: { code: checked.code, message: `${checked.problem} (checked here; not sent)` } });
+  }
 
   const key = await transportKey(options.vaultUrl);
   const progress = new Progress(rows.length, results.length);
   const runId = randomLetters(6);
-  const batches: { id: string; rows: Planned[] }[] = [];
+  const batches: { id: string; rows: PlannedCard[] }[] = [];
   for (let start = 0; start < planned.length; start += options.batchSize) {
     const slice = planned.slice(start, start + options.batchSize);
     // Encrypted just before it is sent: each JWE's iat is checked against its batch's acceptance.
-    const items = await encryptAll(slice, key);
+    const items = await encryptCardItems(slice, key);
     const body = {
       ...(options.correlationId === undefined ? {} : { correlation_id: options.correlationId }),
       ...(options.networkTokens ? { network_tokens: true } : {}),
@@ -144,94 +126,26 @@ export async function importTokens(options: ImportOptions): Promise<{ succeeded:
   return { succeeded, failed: results.length - succeeded };
 }
 
-function readRows(file: string): Row[] {
+function readRows(file: string): CardImportRow[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     throw new ImportError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
   }
-  let rows: Record<string, string>[];
   try {
-    rows = parse(text, { columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), bom: true, skip_empty_lines: true, trim: true });
+    return parseCardImportCsv(text).rows;
   } catch (error) {
-    // csv-parse's messages quote the offending record: only where it is.
-    const { code, lines } = error as { code?: string; lines?: number };
-    throw new ImportError(`${file} is not valid CSV (${code ?? 'parse error'}${lines === undefined ? '' : ` near line ${lines}`})`);
+    if (error instanceof CardImportFileError) throw new ImportError(`${file}, ${error.message.charAt(0).toLowerCase()}${error.message.slice(1)}`);
+    throw error;
   }
-  const header = rows.length === 0 ? [] : Object.keys(rows[0]!);
-  const unknown = header.filter((column) => !(INPUT_COLUMNS as readonly string[]).includes(column));
-  if (unknown.length > 0) {
-    // A column name is echoed only when it is a plain name (it could be anything, a card number included).
-    const named = unknown.filter((column) => /^[a-z_]{1,40}$/.test(column));
-    throw new ImportError(`unknown column${unknown.length > 1 ? 's' : ''}${named.length > 0 ? ` ${named.join(', ')}` : ''}; the columns are ${INPUT_COLUMNS.join(', ')}`);
-  }
-  if (rows.length > 0) {
-    const missing = REQUIRED_COLUMNS.filter((column) => !header.includes(column));
-    if (missing.length > 0) throw new ImportError(`missing column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`);
-  }
-  return rows as Row[];
 }
 
-const BOOLEAN: Record<string, boolean> = { true: true, yes: true, '1': true, false: false, no: false, '0': false };
-
-/**
- * A row as the card plaintext the vault expects, or the error the vault
- * would give it (a row that cannot even be encrypted as a card is not sent).
- */
-function planRow(row: Row, number: number): Planned | { failed: Result } {
-  const reference = row.reference || undefined;
-  const fail = (code: string, message: string) => ({ failed: { row: number, reference, ok: false, error: { code, message } } });
-  const digits = (row.number ?? '').replace(/[\s-]/g, '');
-  if (!/^\d{12,19}$/.test(digits)) return fail('invalid_card_number', 'The card number is not 12 to 19 digits (checked here; not sent).');
-  const month = Number(row.exp_month);
-  let year = Number(row.exp_year);
-  if (!/^\d{1,2}$/.test(row.exp_month ?? '') || !/^(\d{2}|\d{4})$/.test(row.exp_year ?? '')) {
-    return fail('invalid_expiry', 'exp_month and exp_year must be whole numbers (checked here; not sent).');
-  }
-  if (year < 100) year += 2000;
-  const flag = (value: string | undefined, fallback: boolean) => (value === undefined || value === '' ? fallback : BOOLEAN[value.toLowerCase()]);
-  const reusable = flag(row.reusable, true);
-  const declineDuplicates = flag(row.decline_duplicates, false);
-  if (reusable === undefined || declineDuplicates === undefined) {
-    return fail('parameter_invalid', 'reusable and decline_duplicates must be true or false (checked here; not sent).');
-  }
-  const card: Plaintext = { number: digits, exp_month: month, exp_year: year };
-  if (row.cvc) card.cvc = row.cvc;
-  if (row.name) card.name = row.name;
-  if (row.postal_code) card.postal_code = row.postal_code;
-  return { row: number, reference, card, customer: row.customer || undefined, reusable, declineDuplicates };
-}
-
-async function transportKey(vaultUrl: string): Promise<{ kid: string; key: TransportKey }> {
+async function transportKey(vaultUrl: string): Promise<TransportKey> {
   const { keys } = (await call({ vaultUrl, secretKey: undefined }, 'GET', '/v1/keys')) as { keys: JWK[] };
-  const jwk = keys[0];
-  if (jwk?.kid === undefined) throw new ImportError('the vault published no encryption key');
-  return { kid: jwk.kid, key: await importJWK(jwk, 'ECDH-ES+A256KW') };
-}
-
-async function encryptAll(rows: Planned[], key: { kid: string; key: TransportKey }) {
-  const items: Record<string, unknown>[] = new Array(rows.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(ENCRYPT_CONCURRENCY, rows.length) }, async () => {
-      while (next < rows.length) {
-        const i = next++;
-        const row = rows[i]!;
-        const card = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(row.card)))
-          .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: key.kid, iat: Math.floor(Date.now() / 1000) })
-          .encrypt(key.key);
-        items[i] = {
-          card,
-          ...(row.reference === undefined ? {} : { reference: row.reference }),
-          ...(row.customer === undefined ? {} : { customer: row.customer }),
-          reusable: row.reusable,
-          decline_duplicates: row.declineDuplicates,
-        };
-      }
-    }),
-  );
-  return items;
+  const key = await transportKeyFrom(keys);
+  if (key === undefined) throw new ImportError('the vault published no encryption key');
+  return key;
 }
 
 /**

@@ -27,7 +27,7 @@ test('a purchase’s payment.captured shows in the dashboard’s webhook deliver
 
   await openDashboard(page, demo.shop.url);
   const panel = page.getByRole('region', { name: 'Webhook deliveries table' });
-  await expect(page.locator('#webhook-endpoint')).toContainText(`Events payment.*, token.deleted go to http://127.0.0.1:${demo.shop.port}/webhooks/tessera.`);
+  await expect(page.locator('#webhook-endpoint')).toContainText(`Events payment.*, token.deleted, token_batch.completed go to http://127.0.0.1:${demo.shop.port}/webhooks/tessera.`);
   const row = panel.getByRole('row').filter({ hasText: capturedEvent.id });
   // Delivered within moments of the payment; the panel follows a pending delivery by itself.
   await expect(row).toContainText('delivered');

@@ -10,7 +10,9 @@
  *
  * Per test: every request the pages make to the shop's own backend, and its
  * answer, is recorded and checked for card data, secret keys and webhook
- * secrets when the test ends.
+ * secrets when the test ends — except the body of a card import, which is
+ * by design the merchant's own file of cards on file, sent to its own server
+ * to be encrypted there (its answer is checked like any other).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -43,6 +45,10 @@ export interface ShopExchange {
   requestBody: string;
   responseBody: string;
 }
+
+/** The one request whose body may hold card numbers: the dashboard's upload of the merchant's cards on file. */
+export const isCardUpload = (exchange: Pick<ShopExchange, 'method' | 'url'>) =>
+  exchange.method === 'POST' && new URL(exchange.url).pathname === '/api/dashboard/card-imports';
 
 interface DemoTestFixtures {
   /** Everything the pages sent to, and received from, the shop's own backend in this test, so far. */
@@ -100,7 +106,7 @@ export const test = base.extend<DemoTestFixtures, { demo: DemoEnvironment }>({
       const exchanges = async () => (await Promise.all(pending)).filter((exchange) => exchange !== undefined);
       await use({ exchanges });
       const leaks = (await exchanges()).flatMap((exchange) => {
-        const found = cardDataIn([exchange.url, exchange.requestBody, exchange.responseBody]);
+        const found = cardDataIn([exchange.url, isCardUpload(exchange) ? '' : exchange.requestBody, exchange.responseBody]);
         return found === undefined ? [] : [`${found} in ${exchange.method} ${exchange.url}`];
       });
       expect(leaks, 'no card number or CVC in any request the pages make to the shop’s backend, or in its answers').toEqual([]);
