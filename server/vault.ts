@@ -121,7 +121,7 @@ export async function openVault(
     jobs.register(provisionJob(networkTokens));
     jobs.register(tokenBatchJob({ db, log, cards: { ...deps, audit }, merchants, pool: decryptPool, audit, traffic }));
     jobs.register(paymentLinkExpiryJob({ db, audit }));
-    jobs.register(paymentBatchJob({ db, log, payments: new PaymentService({ ...deps, audit }), merchants, audit }));
+    jobs.register(paymentBatchJob({ db, log, payments: new PaymentService({ ...deps, audit }), merchants, audit, acquirer: deps.acquirer, traffic }));
     const charger = new SubscriptionCharger({ db, acquirer: deps.acquirer, cards, merchants, audit, log, leaseMs: config.jobs.leaseMs });
     jobs.register(chargeJob(charger));
     jobs.register(scanJob({ db, scanMs: config.subscriptions.scanMs, charger }));

@@ -1,7 +1,8 @@
 import { CsvError, parse } from 'csv-parse/sync';
 import { VaultError } from '../errors.ts';
 import { parseInput } from '../http/errors.ts';
-import { PAYMENT_BATCH_MAX_ITEMS, PaymentBatchItem, type PaymentBatchInput } from './schema.ts';
+import { BATCH_MAX_ITEMS } from '../batches/schema.ts';
+import { PaymentBatchItem, type PaymentBatchInput } from './schema.ts';
 
 /** The columns of a batch in CSV (api.md), in any order; a file needs `op` and the ones its operations use. */
 export const CSV_COLUMNS = ['op', 'payment', 'token', 'amount', 'currency', 'reference'] as const;
@@ -40,7 +41,7 @@ export function parsePaymentBatchCsv(text: string): PaymentBatchInput {
   });
   if (!names.includes('op')) throw atFault(header.info.lines, undefined, 'the header has no op column.');
   if (rows.length === 0) throw atFault(header.info.lines, undefined, 'the file has no operation after its header.');
-  if (rows.length > PAYMENT_BATCH_MAX_ITEMS) throw atFault(rows[PAYMENT_BATCH_MAX_ITEMS]!.info.lines, undefined, `a batch holds at most ${PAYMENT_BATCH_MAX_ITEMS} operations.`);
+  if (rows.length > BATCH_MAX_ITEMS) throw atFault(rows[BATCH_MAX_ITEMS]!.info.lines, undefined, `a batch holds at most ${BATCH_MAX_ITEMS} operations.`);
 
   const items = rows.map(({ record, info }, index) => {
     // The first cell past the header's, or the first one missing.

@@ -1,14 +1,16 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import type { Acquirer } from '../acquirer/acquirer.ts';
 import type { AuditLog } from '../audit/audit.ts';
 import { VaultError } from '../errors.ts';
-import type { StoredResponse } from '../idempotency/idempotency.ts';
+import type { RequestsInFlight } from '../http/in-flight.ts';
 import type { Job, JobHandler } from '../jobs/index.ts';
 import type { Merchant, MerchantDirectory } from '../merchants/service.ts';
 import type { PaymentContext, PaymentRecord, PaymentService } from '../payments/service.ts';
 import type { Agreement } from '../payments/schema.ts';
 import type { Db, Queryable } from '../storage/db.ts';
-import { paymentBatchBody, type PaymentBatchRecord } from './serialize.ts';
+import { applyChanges, type ChangeItem } from './changes.ts';
+import type { PaymentBatchRecord } from './serialize.ts';
 import { BATCH_COLUMNS, PAYMENT_BATCH_JOB } from './service.ts';
 
 export interface PaymentBatchProcessorDeps {
@@ -17,10 +19,23 @@ export interface PaymentBatchProcessorDeps {
   payments: PaymentService;
   merchants: MerchantDirectory;
   audit: AuditLog;
+  /** Capture, void and refund items go to the acquirer from the batch's own chunks (changes.ts). */
+  acquirer: Acquirer;
+  /** This process's API requests in flight: on PGlite a chunk's transaction waits (a little) for them. */
+  traffic?: RequestsInFlight | undefined;
 }
 
-/** Items read per query; each is then its own transaction. */
-const PAGE_ITEMS = 200;
+/**
+ * Items read per query. Captures, voids and refunds among them are applied a
+ * run of consecutive ones per transaction; a charge is its own. On PGlite a
+ * transaction holds the one database connection, so a chunk there stays
+ * short for the requests waiting behind it; on PostgreSQL other work goes on
+ * beside it.
+ */
+const CHUNK_ITEMS = { pglite: 100, postgres: 250 } as const;
+
+/** How long a chunk's transaction waits on PGlite for the requests in flight to be answered before it goes anyway. */
+const YIELD_TO_REQUESTS_MS = 50;
 
 interface BatchRow extends PaymentBatchRecord {
   actor: string;
@@ -41,16 +56,19 @@ interface PendingItem {
 }
 
 /**
- * The `payment_batch.process` job: each item, in index order, goes through
- * the payment service exactly as its API request would (capture, void,
- * refund, or a charge of a saved token), and its result and the batch's
- * counts are written by that operation's own transaction (`along`). So a
- * vault killed mid-batch resumes with the items still pending and never
- * repeats one: an item is pending until its operation commits. A charge
- * carries the item's own acquirer reference, drawn at acceptance, so one
- * retried after a crash between the acquirer's answer and the commit gets
- * the same authorization. An item's refusal is its result and never stops
- * the batch; once none is pending, the batch completes with its event.
+ * The `payment_batch.process` job: works through the items in index order.
+ * A run of consecutive captures, voids and refunds is applied a chunk per
+ * transaction (changes.ts): each item by the rules, acquirer call and events
+ * of its own request, and the chunk's results and the batch's counts commit
+ * with its changes. A charge of a saved token goes through the payment
+ * service as its request would, its result and the batch's counts written
+ * by the payment's own transaction (`along`). So a vault killed mid-batch
+ * resumes with the items still pending and never repeats one: an item is
+ * pending until its operation commits. A charge carries the item's own
+ * acquirer reference, drawn at acceptance, so one retried after a crash
+ * between the acquirer's answer and the commit gets the same authorization.
+ * An item's refusal is its result and never stops the batch; once none is
+ * pending, the batch completes with its event.
  */
 export function paymentBatchJob(deps: PaymentBatchProcessorDeps): JobHandler<{ batch: string }> {
   return {
@@ -81,77 +99,79 @@ class BatchRun {
     // Thousands of rows just arrived: fresh statistics keep the planner on the primary key (see token batches).
     await db.query('analyze payment_batch_items');
 
+    const chunkItems = CHUNK_ITEMS[db.kind];
     let after = -1;
     for (;;) {
-      const items = await this.#pending(batch.id, after);
+      const items = await this.#pending(batch.id, after, chunkItems);
       if (items.length === 0) break;
-      for (const item of items) {
+      for (const run of runsOf(items)) {
         this.#job.signal.throwIfAborted();
-        await this.#process(batch, merchant, item);
+        if (run.charges === undefined) {
+          await this.#changes(batch, run.changes);
+          continue;
+        }
+        for (const item of run.charges) {
+          this.#job.signal.throwIfAborted();
+          await this.#charge(batch, merchant, item);
+        }
       }
       after = items.at(-1)!.item_index;
     }
     await this.#finish(batch);
   }
 
-  async #pending(batchId: string, after: number): Promise<PendingItem[]> {
+  async #pending(batchId: string, after: number, limit: number): Promise<PendingItem[]> {
     const { rows } = await this.#deps.db.query<PendingItem>(
       `select item_index, op, payment, token, amount::float8 as amount, currency, reference, agreement, attempt_reference
          from payment_batch_items
         where batch_id = $1 and state = 'pending' and item_index > $2
         order by item_index
         limit $3`,
-      [batchId, after, PAGE_ITEMS],
+      [batchId, after, limit],
     );
     return rows;
   }
 
-  async #process(batch: BatchRow, merchant: Merchant, item: PendingItem): Promise<void> {
-    const { payments } = this.#deps;
+  /** A run of captures, voids and refunds, in one transaction. */
+  async #changes(batch: BatchRow, items: ChangeItem[]): Promise<void> {
+    const { db, acquirer, audit, traffic } = this.#deps;
+    // PGlite runs one transaction at a time: a request arriving now would wait for the whole chunk.
+    if (db.kind === 'pglite') await traffic?.whenIdle(YIELD_TO_REQUESTS_MS);
+    const by = { batchId: batch.id, merchantId: batch.merchant_id, actor: batch.actor, clientIp: batch.client_ip, requestId: batch.request_id };
+    await db.transaction((tx) => applyChanges(tx, { acquirer, audit }, by, items));
+  }
+
+  /** A merchant-initiated charge of a saved token, through the payment service as its request would go. */
+  async #charge(batch: BatchRow, merchant: Merchant, item: PendingItem): Promise<void> {
     const ctx: PaymentContext = {
       merchant,
       actor: batch.actor,
       source: { clientIp: batch.client_ip, requestId: batch.request_id },
-      // Not an Idempotency-Key record: a charge's acquirer reference (its payment id), fixed at acceptance. Captures, voids
-      // and refunds need none: their item is pending until their own transaction commits.
-      claim: item.op === 'charge' ? { scope: `pbat:${batch.id}`, key: String(item.item_index), reference: item.attempt_reference } : undefined,
-      along: async (tx, payment, response) => {
-        await this.#succeeded(tx, batch.id, item, payment, response);
+      // Not an Idempotency-Key record: the charge's acquirer reference (its payment id), fixed at acceptance.
+      claim: { scope: `pbat:${batch.id}`, key: String(item.item_index), reference: item.attempt_reference },
+      along: async (tx, payment) => {
+        await this.#succeeded(tx, batch.id, item, payment);
         return [];
       },
     };
-    const amount = item.amount ?? undefined;
     try {
-      switch (item.op) {
-        case 'capture':
-          await payments.capture(item.payment!, amount, ctx);
-          break;
-        case 'void':
-          await payments.void(item.payment!, ctx);
-          break;
-        case 'refund':
-          await payments.refund(item.payment!, amount, ctx);
-          break;
-        case 'charge':
-          await payments.create(
-            {
-              token: item.token!,
-              amount: amount!,
-              currency: item.currency!,
-              capture: true,
-              reference: item.reference ?? undefined,
-              recurring: item.agreement === 'subscription' || item.agreement === 'installment',
-              cvc: undefined,
-              // A card on file charged without the shopper: it needs the token's stored-credential chain (422 stored_credential_required).
-              initiator: 'merchant',
-              agreement: (item.agreement ?? 'unscheduled') as Agreement,
-              setup_future_usage: false,
-              channel: 'ecommerce',
-            },
-            ctx,
-          );
-          break;
-      }
+      await this.#deps.payments.create(
+        {
+          token: item.token!,
+          amount: item.amount!,
+          currency: item.currency!,
+          capture: true,
+          reference: item.reference ?? undefined,
+          recurring: item.agreement === 'subscription' || item.agreement === 'installment',
+          cvc: undefined,
+          // A card on file charged without the shopper: it needs the token's stored-credential chain (422 stored_credential_required).
+          initiator: 'merchant',
+          agreement: (item.agreement ?? 'unscheduled') as Agreement,
+          setup_future_usage: false,
+          channel: 'ecommerce',
+        },
+        ctx,
+      );
     } catch (error) {
       if (!(error instanceof VaultError)) throw error;
       await this.#deps.db.transaction((tx) => record(tx, batch.id, item.item_index, { state: 'failed', error }));
@@ -159,13 +179,12 @@ class BatchRun {
   }
 
   /** In the operation's transaction: its result and the batch's counts commit with it, or neither does. */
-  async #succeeded(tx: Queryable, batchId: string, item: PendingItem, payment: PaymentRecord, response: StoredResponse): Promise<void> {
+  async #succeeded(tx: Queryable, batchId: string, item: PendingItem, payment: PaymentRecord): Promise<void> {
     if (payment.status === 'declined') {
       const error = new VaultError('card_declined', { extra: { decline_code: payment.decline_code } });
       return record(tx, batchId, item.item_index, { state: 'failed', error, payment: payment.id, declineCode: payment.decline_code });
     }
-    const refund = item.op === 'refund' ? (JSON.parse(response.body) as { id: string }).id : null;
-    await record(tx, batchId, item.item_index, { state: 'succeeded', payment: payment.id, status: payment.status, refund });
+    await record(tx, batchId, item.item_index, { state: 'succeeded', payment: payment.id, status: payment.status });
   }
 
   /** Completes the batch once no item is pending: its status, its event and the job's completion commit together. */
@@ -205,11 +224,11 @@ class BatchRun {
 }
 
 type Outcome =
-  | { state: 'succeeded'; payment: string; status: string; refund: string | null }
+  | { state: 'succeeded'; payment: string; status: string }
   | { state: 'failed'; error: VaultError; payment?: string; declineCode?: string | null };
 
 /**
- * Writes an item's result and counts it on its batch. An item already
+ * Writes a charge item's result and counts it on its batch. An item already
  * processed (by a run whose lease ran out) refuses, rolling back the
  * operation that came with it: nothing is done twice.
  */
@@ -217,8 +236,8 @@ async function record(tx: Queryable, batchId: string, index: number, outcome: Ou
   const failed = outcome.state === 'failed' ? outcome : undefined;
   const updated = await tx.query(
     `update payment_batch_items
-        set state = $3, result_payment = $4, result_status = $5, refund = $6,
-            error_code = $7, error_message = $8, error_param = $9, decline_code = $10, processed_at = now()
+        set state = $3, result_payment = $4, result_status = $5,
+            error_code = $6, error_message = $7, error_param = $8, decline_code = $9, processed_at = now()
       where batch_id = $1 and item_index = $2 and state = 'pending'`,
     [
       batchId,
@@ -226,7 +245,6 @@ async function record(tx: Queryable, batchId: string, index: number, outcome: Ou
       outcome.state,
       outcome.payment ?? null,
       outcome.state === 'succeeded' ? outcome.status : null,
-      outcome.state === 'succeeded' ? outcome.refund : null,
       failed?.error.code ?? null,
       failed?.error.message ?? null,
       failed?.error.param ?? null,
@@ -240,4 +258,21 @@ async function record(tx: Queryable, batchId: string, index: number, outcome: Ou
       where id = $1`,
     [batchId, outcome.state === 'succeeded' ? 1 : 0, outcome.state === 'failed' ? 1 : 0],
   );
+}
+
+/** A page's items as runs in index order: consecutive captures, voids and refunds together, charges apart. */
+function runsOf(items: readonly PendingItem[]): ({ changes: ChangeItem[]; charges?: undefined } | { charges: PendingItem[] })[] {
+  const runs: ({ changes: ChangeItem[]; charges?: undefined } | { charges: PendingItem[] })[] = [];
+  for (const item of items) {
+    const last = runs.at(-1);
+    if (item.op === 'charge') {
+      if (last?.charges === undefined) runs.push({ charges: [item] });
+      else last.charges.push(item);
+      continue;
+    }
+    const change: ChangeItem = { item_index: item.item_index, op: item.op, payment: item.payment!, amount: item.amount };
+    if (last === undefined || last.charges !== undefined) runs.push({ changes: [change] });
+    else last.changes.push(change);
+  }
+  return runs;
 }

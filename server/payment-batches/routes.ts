@@ -6,7 +6,8 @@ import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempot
 import type { IdempotencyStore } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import { parsePaymentBatchCsv } from './csv.ts';
-import { PaymentBatchEnvelope, PaymentBatchPath, PaymentBatchRequest, PaymentBatchResultsQuery, type PaymentBatchInput } from './schema.ts';
+import { BatchEnvelope, BatchResultsQuery, batchPath } from '../batches/schema.ts';
+import { PaymentBatchRequest, type PaymentBatchInput } from './schema.ts';
 import { paymentBatchBody, paymentBatchResultBody } from './serialize.ts';
 import type { PaymentBatches } from './service.ts';
 
@@ -14,7 +15,8 @@ import type { PaymentBatches } from './service.ts';
 export function paymentBatchRoutes(deps: { batches: PaymentBatches; merchants: MerchantDirectory; idempotency: IdempotencyStore; audit: AuditLog }): Router {
   const router = Router();
   router.use('/v1/payment-batches', requireSecretKey(deps.merchants));
-  const batchId = (req: Request) => parseInput(PaymentBatchPath, { id: String(req.params['id']) }).id;
+  const path = batchPath('pbat');
+  const batchId = (req: Request) => parseInput(path, { id: String(req.params['id']) }).id;
 
   router.post('/v1/payment-batches', async (req, res) => {
     const merchant = merchantOf(req);
@@ -24,7 +26,7 @@ export function paymentBatchRoutes(deps: { batches: PaymentBatches; merchants: M
       body = parsePaymentBatchCsv(req.body);
     } else {
       // Validated whole before it is accepted: the count first, then every item.
-      parseInput(PaymentBatchEnvelope, req.body);
+      parseInput(BatchEnvelope, req.body);
       body = parseInput(PaymentBatchRequest, req.body);
     }
     const stored = await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
@@ -40,7 +42,7 @@ export function paymentBatchRoutes(deps: { batches: PaymentBatches; merchants: M
   router.get('/v1/payment-batches/:id/results', async (req, res) => {
     const merchant = merchantOf(req);
     const id = batchId(req);
-    const query = parseInput(PaymentBatchResultsQuery, req.query);
+    const query = parseInput(BatchResultsQuery, req.query);
     const page = await deps.batches.results(merchant.id, id, { limit: query.limit, startingAfter: query.starting_after });
     res.json({ object: 'list', data: page.results.map(paymentBatchResultBody), has_more: page.hasMore });
   });

@@ -1,14 +1,6 @@
 import { z } from 'zod';
-import { freeText } from '../lib/free-text.ts';
+import { BATCH_MAX_ITEMS } from '../batches/schema.ts';
 import { Amount, Currency, ObjectId, Reference } from '../payments/schema.ts';
-
-/** Items in one `POST /v1/payment-batches` (api.md). */
-export const PAYMENT_BATCH_MAX_ITEMS = 10_000;
-
-/** The envelope first, items unread: a body of a million tiny items is refused for its count before any item is parsed. */
-export const PaymentBatchEnvelope = z.object({
-  items: z.array(z.unknown()).min(1).max(PAYMENT_BATCH_MAX_ITEMS),
-});
 
 const Capture = z.strictObject({ op: z.literal('capture'), payment: ObjectId, amount: Amount.optional(), reference: Reference.optional() });
 const Void = z.strictObject({ op: z.literal('void'), payment: ObjectId, reference: Reference.optional() });
@@ -33,18 +25,6 @@ export type PaymentBatchItemInput = z.output<typeof PaymentBatchItem>;
 
 export const PaymentBatchRequest = z.strictObject({
   correlation_id: Reference.optional(),
-  items: z.array(PaymentBatchItem).min(1).max(PAYMENT_BATCH_MAX_ITEMS),
+  items: z.array(PaymentBatchItem).min(1).max(BATCH_MAX_ITEMS),
 });
 export type PaymentBatchInput = z.output<typeof PaymentBatchRequest>;
-
-export const PaymentBatchPath = z.strictObject({ id: freeText({ max: 64, pattern: /^pbat_[A-Za-z0-9]+$/ }) });
-
-export const PaymentBatchResultsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  starting_after: z
-    .string()
-    .regex(/^\d{1,5}$/)
-    .transform(Number)
-    .pipe(z.number().max(PAYMENT_BATCH_MAX_ITEMS - 1))
-    .optional(),
-});

@@ -1,18 +1,7 @@
-import { ERRORS, type ErrorCode } from '../errors.ts';
+import { batchProgress, itemError, type BatchRecord } from '../batches/serialize.ts';
 
-/** A batch as stored (`payment_batches`). */
-export interface PaymentBatchRecord {
-  id: string;
-  merchant_id: string;
-  correlation_id: string | null;
-  status: 'pending' | 'processing' | 'completed';
-  total: number;
-  processed: number;
-  succeeded: number;
-  failed: number;
-  created_at: Date | string;
-  completed_at: Date | string | null;
-}
+/** A batch as stored (`payment_batches`); in its `payment_batch.completed` event, as stored then. */
+export type PaymentBatchRecord = BatchRecord;
 
 /** An item's outcome as stored (`payment_batch_items`, once processed). */
 export interface PaymentBatchResultRecord {
@@ -29,21 +18,12 @@ export interface PaymentBatchResultRecord {
   decline_code: string | null;
 }
 
-const iso = (date: Date | string | null) => (date === null ? null : new Date(date).toISOString());
-
 /** The payment batch object of the API (and the `data.object` of `payment_batch.completed`). */
 export function paymentBatchBody(batch: PaymentBatchRecord) {
   return {
     id: batch.id,
     object: 'payment_batch' as const,
-    status: batch.status,
-    correlation_id: batch.correlation_id,
-    total: batch.total,
-    processed: batch.processed,
-    succeeded: batch.succeeded,
-    failed: batch.failed,
-    created_at: iso(batch.created_at),
-    completed_at: iso(batch.completed_at),
+    ...batchProgress(batch),
   };
 }
 
@@ -63,17 +43,10 @@ export function paymentBatchResultBody(result: PaymentBatchResultRecord) {
       ...(result.refund === null ? {} : { refund: result.refund }),
     };
   }
-  const code = result.error_code as ErrorCode;
   return {
     ...base,
     ok: false as const,
     ...(result.result_payment === null ? {} : { payment: result.result_payment }),
-    error: {
-      type: ERRORS[code]?.type ?? 'api',
-      code,
-      message: result.error_message,
-      ...(result.error_param === null ? {} : { param: result.error_param }),
-      ...(result.decline_code === null ? {} : { decline_code: result.decline_code }),
-    },
+    error: { ...itemError(result), ...(result.decline_code === null ? {} : { decline_code: result.decline_code }) },
   };
 }

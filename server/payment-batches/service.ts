@@ -1,4 +1,5 @@
 import type { AuditLog, AuditSource } from '../audit/audit.ts';
+import { findBatch, processedItems } from '../batches/store.ts';
 import { VaultError } from '../errors.ts';
 import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import { enqueueJob } from '../jobs/index.ts';
@@ -15,6 +16,9 @@ export const PAYMENT_BATCH_JOB = 'payment_batch.process';
 export const PAYMENT_BATCH_JOB_ATTEMPTS = 200;
 
 export const BATCH_COLUMNS = 'id, merchant_id, correlation_id, status, total, processed, succeeded, failed, created_at, completed_at';
+
+const TABLES = { batches: 'payment_batches', items: 'payment_batch_items' } as const;
+const RESULT_COLUMNS = 'item_index, op, reference, state, result_payment, result_status, refund, error_code, error_message, error_param, decline_code';
 
 /**
  * Payment batches, as the API sees them: accepted whole (the batch, its
@@ -72,23 +76,13 @@ export class PaymentBatches {
   }
 
   /** A batch of this merchant; another merchant's is `payment_batch_not_found`, as an unknown one. */
-  async get(merchantId: string, id: string): Promise<PaymentBatchRecord> {
-    const { rows } = await this.#db.query<PaymentBatchRecord>(`select ${BATCH_COLUMNS} from payment_batches where merchant_id = $1 and id = $2`, [merchantId, id]);
-    if (rows[0] === undefined) throw new VaultError('payment_batch_not_found', { param: 'id' });
-    return rows[0];
+  get(merchantId: string, id: string): Promise<PaymentBatchRecord> {
+    return findBatch(this.#db, TABLES, BATCH_COLUMNS, merchantId, id, () => new VaultError('payment_batch_not_found', { param: 'id' }));
   }
 
   /** The outcomes of processed items in item order, after the index `startingAfter`; pending items are not listed yet. */
   async results(merchantId: string, id: string, page: { limit: number; startingAfter: number | undefined }): Promise<{ results: PaymentBatchResultRecord[]; hasMore: boolean }> {
     await this.get(merchantId, id);
-    const { rows } = await this.#db.query<PaymentBatchResultRecord>(
-      `select item_index, op, reference, state, result_payment, result_status, refund, error_code, error_message, error_param, decline_code
-         from payment_batch_items
-        where batch_id = $1 and state <> 'pending' and item_index > $2
-        order by item_index
-        limit $3`,
-      [id, page.startingAfter ?? -1, page.limit + 1],
-    );
-    return { results: rows.slice(0, page.limit), hasMore: rows.length > page.limit };
+    return processedItems<PaymentBatchResultRecord>(this.#db, TABLES, RESULT_COLUMNS, id, page);
   }
 }

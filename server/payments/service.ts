@@ -21,6 +21,7 @@ import { parseCvcPlaintext } from '../cards/cvc.ts';
 import type { Agreement, CreatePaymentInput } from './schema.ts';
 import type { NetworkTokens } from '../network-tokens/service.ts';
 import { paymentBody, refundBody } from './serialize.ts';
+import { captureAmount, checkVoidable, refundAmount, statusAfterRefund } from './changes.ts';
 import { credentialTerms, type TokenCredential } from './stored-credential.ts';
 
 export type PaymentStatus = 'authorized' | 'captured' | 'voided' | 'refunded' | 'partially_refunded' | 'declined';
@@ -288,9 +289,7 @@ export class PaymentService {
 
   async capture(paymentId: string, amount: number | undefined, ctx: PaymentContext): Promise<StoredResponse> {
     return this.#change(paymentId, ctx, 'payment.captured', async (tx, payment) => {
-      if (payment.status !== 'authorized') throw new VaultError('payment_not_capturable', { param: 'id' });
-      const capture = amount ?? payment.amount;
-      if (capture > payment.amount) throw new VaultError('amount_too_large', { param: 'amount' });
+      const capture = captureAmount(payment, amount);
       await this.#acquirer.capture(payment.id, capture);
       const updated = await update(tx, ctx.merchant.id, payment.id, `status = 'captured', amount_captured = $3`, [capture]);
       return { response: { status: 200, body: JSON.stringify(paymentBody(updated)) }, payment: updated };
@@ -299,7 +298,7 @@ export class PaymentService {
 
   async void(paymentId: string, ctx: PaymentContext): Promise<StoredResponse> {
     return this.#change(paymentId, ctx, 'payment.voided', async (tx, payment) => {
-      if (payment.status !== 'authorized') throw new VaultError('payment_not_voidable', { param: 'id' });
+      checkVoidable(payment);
       await this.#acquirer.void(payment.id);
       const updated = await update(tx, ctx.merchant.id, payment.id, `status = 'voided'`, []);
       return { response: { status: 200, body: JSON.stringify(paymentBody(updated)) }, payment: updated };
@@ -308,12 +307,7 @@ export class PaymentService {
 
   async refund(paymentId: string, amount: number | undefined, ctx: PaymentContext): Promise<StoredResponse> {
     return this.#change(paymentId, ctx, 'payment.refunded', async (tx, payment) => {
-      const left = payment.amount_captured - payment.amount_refunded;
-      if ((payment.status !== 'captured' && payment.status !== 'partially_refunded') || left <= 0) {
-        throw new VaultError('payment_not_refundable', { param: 'id' });
-      }
-      const refund = amount ?? left;
-      if (refund > left) throw new VaultError('amount_too_large', { param: 'amount' });
+      const refund = refundAmount(payment, amount);
       const refundId = newId('re');
       await this.#acquirer.refund(payment.id, refundId, refund);
       const { rows } = await tx.query<RefundRecord>(
@@ -325,9 +319,8 @@ export class PaymentService {
         tx,
         ctx.merchant.id,
         payment.id,
-        `amount_refunded = amount_refunded + $3,
-         status = case when amount_refunded + $3 = amount_captured then 'refunded' else 'partially_refunded' end`,
-        [refund],
+        `amount_refunded = amount_refunded + $3, status = $4`,
+        [refund, statusAfterRefund(payment, refund)],
       );
       return { response: { status: 201, body: JSON.stringify(refundBody(rows[0]!, updated)) }, payment: updated };
     });

@@ -5,7 +5,8 @@ import { parseInput } from '../http/errors.ts';
 import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
 import type { IdempotencyStore } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
-import { TokenBatchEnvelope, TokenBatchPath, TokenBatchRequest, TokenBatchResultsQuery } from './schema.ts';
+import { BatchEnvelope, BatchResultsQuery, batchPath } from '../batches/schema.ts';
+import { TokenBatchRequest } from './schema.ts';
 import { tokenBatchBody, tokenBatchResultBody } from './serialize.ts';
 import type { TokenBatches } from './service.ts';
 
@@ -13,13 +14,14 @@ import type { TokenBatches } from './service.ts';
 export function tokenBatchRoutes(deps: { batches: TokenBatches; merchants: MerchantDirectory; idempotency: IdempotencyStore; audit: AuditLog }): Router {
   const router = Router();
   router.use('/v1/token-batches', requireSecretKey(deps.merchants));
-  const batchId = (req: Request) => parseInput(TokenBatchPath, { id: String(req.params['id']) }).id;
+  const path = batchPath('tbat');
+  const batchId = (req: Request) => parseInput(path, { id: String(req.params['id']) }).id;
 
   router.post('/v1/token-batches', async (req, res) => {
     const merchant = merchantOf(req);
     const entry = auditing(req, { merchantId: merchant.id, action: 'token_batch.created' });
     // Validated whole before it is accepted: the count first, then every item.
-    parseInput(TokenBatchEnvelope, req.body);
+    parseInput(BatchEnvelope, req.body);
     const body = parseInput(TokenBatchRequest, req.body);
     const stored = await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
       deps.batches.create(merchant, body, { claim, actor: entry.actor, source: auditSource(req) }),
@@ -34,7 +36,7 @@ export function tokenBatchRoutes(deps: { batches: TokenBatches; merchants: Merch
   router.get('/v1/token-batches/:id/results', async (req, res) => {
     const merchant = merchantOf(req);
     const id = batchId(req);
-    const query = parseInput(TokenBatchResultsQuery, req.query);
+    const query = parseInput(BatchResultsQuery, req.query);
     // Results name tokens, like a token list: their reads are recorded.
     const entry = auditing(req, { merchantId: merchant.id, action: 'token_batch.read' });
     const page = await deps.batches.results(merchant.id, id, { limit: query.limit, startingAfter: query.starting_after });

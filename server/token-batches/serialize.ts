@@ -1,16 +1,8 @@
-import { ERRORS, type ErrorCode } from '../errors.ts';
+import { batchProgress, itemError, type BatchRecord } from '../batches/serialize.ts';
 import type { NetworkTokenStatus } from '../network-tokens/token-service.ts';
 
 /** A batch as stored (`token_batches`). */
-export interface TokenBatchRecord {
-  id: string;
-  merchant_id: string;
-  correlation_id: string | null;
-  status: 'pending' | 'processing' | 'completed';
-  total: number;
-  processed: number;
-  succeeded: number;
-  failed: number;
+export interface TokenBatchRecord extends BatchRecord {
   created_at: Date;
   completed_at: Date | null;
   /** Whether the batch requests network tokens, and how many of them are in each state. */
@@ -38,14 +30,7 @@ export function tokenBatchBody(batch: TokenBatchRecord) {
   return {
     id: batch.id,
     object: 'token_batch' as const,
-    status: batch.status,
-    correlation_id: batch.correlation_id,
-    total: batch.total,
-    processed: batch.processed,
-    succeeded: batch.succeeded,
-    failed: batch.failed,
-    created_at: batch.created_at.toISOString(),
-    completed_at: batch.completed_at === null ? null : batch.completed_at.toISOString(),
+    ...batchProgress(batch),
     ...(batch.network_tokens ? { network_tokens: networkTokenCounts(batch.network_token_counts ?? {}) } : {}),
   };
 }
@@ -70,16 +55,5 @@ export function tokenBatchResultBody(result: TokenBatchResultRecord) {
       card: { brand: result.brand, last4: result.last4, exp_month: result.exp_month, exp_year: result.exp_year },
     };
   }
-  const code = result.error_code as ErrorCode;
-  return {
-    index: result.item_index,
-    reference: result.reference,
-    ok: false as const,
-    error: {
-      type: ERRORS[code]?.type ?? 'api',
-      code,
-      message: result.error_message,
-      ...(result.error_param === null ? {} : { param: result.error_param }),
-    },
-  };
+  return { index: result.item_index, reference: result.reference, ok: false as const, error: itemError(result) };
 }

@@ -1,4 +1,5 @@
 import type { AuditLog, AuditSource } from '../audit/audit.ts';
+import { findBatch, processedItems } from '../batches/store.ts';
 import { VaultError } from '../errors.ts';
 import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import { enqueueJob } from '../jobs/index.ts';
@@ -21,6 +22,9 @@ export const TOKEN_BATCH_JOB_ATTEMPTS = 200;
 export const BATCH_COLUMNS = `id, merchant_id, correlation_id, status, total, processed, succeeded, failed, created_at, completed_at, network_tokens,
   (select json_object_agg(status, n) from (select status, count(*)::integer as n from network_tokens where batch_id = token_batches.id group by status) s)
     as network_token_counts`;
+
+const TABLES = { batches: 'token_batches', items: 'token_batch_items' } as const;
+const RESULT_COLUMNS = 'item_index, reference, state, token, brand, last4, exp_month, exp_year, error_code, error_message, error_param';
 
 /**
  * Token batches, as the API sees them: accepted whole (the batch, its items
@@ -94,34 +98,17 @@ export class TokenBatches {
   }
 
   /** A batch of this merchant; another merchant's is `token_batch_not_found`, as an unknown one. */
-  async get(merchantId: string, id: string): Promise<TokenBatchRecord> {
-    const { rows } = await this.#db.query<TokenBatchRecord>(`select ${BATCH_COLUMNS} from token_batches where merchant_id = $1 and id = $2`, [
-      merchantId,
-      id,
-    ]);
-    if (rows[0] === undefined) throw new VaultError('token_batch_not_found');
-    return rows[0];
+  get(merchantId: string, id: string): Promise<TokenBatchRecord> {
+    return findBatch(this.#db, TABLES, BATCH_COLUMNS, merchantId, id, () => new VaultError('token_batch_not_found'));
   }
 
-  /**
-   * The outcomes of a batch's processed items in item order, after the
-   * index `startingAfter`. Items still waiting are not listed yet: while the
-   * batch is not `completed`, a later read may find more.
-   */
+  /** The outcomes of a batch's processed items in item order, after the index `startingAfter` (`processedItems`). */
   async results(
     merchantId: string,
     id: string,
     page: { limit: number; startingAfter: number | undefined },
   ): Promise<{ batch: TokenBatchRecord; results: TokenBatchResultRecord[]; hasMore: boolean }> {
     const batch = await this.get(merchantId, id);
-    const { rows } = await this.#db.query<TokenBatchResultRecord>(
-      `select item_index, reference, state, token, brand, last4, exp_month, exp_year, error_code, error_message, error_param
-         from token_batch_items
-        where batch_id = $1 and state <> 'pending' and item_index > $2
-        order by item_index
-        limit $3`,
-      [id, page.startingAfter ?? -1, page.limit + 1],
-    );
-    return { batch, results: rows.slice(0, page.limit), hasMore: rows.length > page.limit };
+    return { batch, ...(await processedItems<TokenBatchResultRecord>(this.#db, TABLES, RESULT_COLUMNS, id, page)) };
   }
 }

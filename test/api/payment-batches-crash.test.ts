@@ -2,7 +2,9 @@
  * A vault process killed (SIGKILL) in the middle of a payment batch resumes
  * it after a restart, and no operation is done twice: each charge item makes
  * exactly one payment (its own acquirer reference, fixed at acceptance), one
- * result and one set of events, and the batch completes once.
+ * result and one set of events; each refund item (applied a chunk per
+ * transaction between the charges) one refund and one event; and the batch
+ * completes once.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +19,9 @@ import { startVaultProcess, type VaultProcess } from '../support/vault-process.t
 import { newDataDir, newTestDatabase, storageKinds } from '../support/vault.ts';
 
 const ITEMS = 200;
+/** A refund of one cent of the first payment (100) after every 20th charge, in runs of 10. */
+const REFUNDS = 100;
+const TOTAL = ITEMS + REFUNDS;
 const silent = createLogger({ level: 'silent' });
 
 describe.each(storageKinds())('a payment batch across a kill -9 on %s', (storage) => {
@@ -41,7 +46,9 @@ describe.each(storageKinds())('a payment batch across a kill -9 on %s', (storage
       // The customer's payment that stores the credential each merchant-initiated charge cites.
       const first = await api(running.url, 'POST', '/v1/payments', { key: merchant.secretKey, json: { token, amount: 100, currency: 'EUR', setup_future_usage: true } });
       expect(first.status, first.text).toBe(201);
-      const items = Array.from({ length: ITEMS }, (_, n) => ({ op: 'charge', token, amount: 100 + n, currency: 'EUR', reference: `renewal-${n}` }));
+      const charges = Array.from({ length: ITEMS }, (_, n) => ({ op: 'charge', token, amount: 100 + n, currency: 'EUR', reference: `renewal-${n}` }));
+      const refunds = Array.from({ length: REFUNDS / (ITEMS / 20) }, () => ({ op: 'refund', payment: first.body.id, amount: 1 }));
+      const items = charges.flatMap((charge, n) => (n % 20 === 19 ? [charge, ...refunds] : [charge]));
       const accepted = await api(running.url, 'POST', '/v1/payment-batches', { key: merchant.secretKey, json: { items } });
       expect(accepted.status, accepted.text).toBe(202);
       const id = accepted.body.id as string;
@@ -53,15 +60,15 @@ describe.each(storageKinds())('a payment batch across a kill -9 on %s', (storage
 
       running = await startVaultProcess({ dataDir, env });
       const killedAt = await progress(running.url);
-      expect(killedAt.processed).toBeLessThan(ITEMS);
+      expect(killedAt.processed).toBeLessThan(TOTAL);
       const deadline = Date.now() + 120_000;
       let batch = killedAt;
       while (batch.status !== 'completed') {
-        if (Date.now() > deadline) throw new Error(`the batch did not complete after the restart (${batch.processed}/${ITEMS})`);
+        if (Date.now() > deadline) throw new Error(`the batch did not complete after the restart (${batch.processed}/${TOTAL})`);
         await sleep(100);
         batch = await progress(running.url);
       }
-      expect(batch).toMatchObject({ total: ITEMS, processed: ITEMS, succeeded: ITEMS, failed: 0 });
+      expect(batch).toMatchObject({ total: TOTAL, processed: TOTAL, succeeded: TOTAL, failed: 0 });
       await running.kill('SIGTERM');
       running = undefined;
 
@@ -71,14 +78,22 @@ describe.each(storageKinds())('a payment batch across a kill -9 on %s', (storage
         expect(await one(`select count(*)::int as payments, count(distinct reference)::int as refs, sum(amount)::int as total from payments where merchant_id = $1 and id <> $2`, [merchant.id, first.body.id])).toEqual({
           payments: ITEMS,
           refs: ITEMS,
-          total: items.reduce((sum, item) => sum + item.amount, 0),
+          total: charges.reduce((sum, item) => sum + item.amount, 0),
         });
+        expect(
+          await one(
+            `select p.status, p.amount_refunded::int as refunded, (select count(*)::int from refunds r where r.merchant_id = p.merchant_id and r.payment_id = p.id) as refunds,
+                    (select count(*)::int from audit_events e where e.merchant_id = p.merchant_id and e.payment_id = p.id and e.event_type = 'payment.refunded') as events
+               from payments p where p.merchant_id = $1 and p.id = $2`,
+            [merchant.id, first.body.id],
+          ),
+        ).toEqual({ status: 'refunded', refunded: REFUNDS, refunds: REFUNDS, events: REFUNDS });
         expect(
           await one(`select count(*)::int as captured, count(distinct payment_id)::int as payments from audit_events where merchant_id = $1 and event_type = 'payment.captured' and payment_id <> $2`, [merchant.id, first.body.id]),
         ).toEqual({ captured: ITEMS, payments: ITEMS });
         expect(
           await one(`select count(*)::int as items, count(distinct result_payment)::int as payments from payment_batch_items where batch_id = $1 and state = 'succeeded'`, [id]),
-        ).toEqual({ items: ITEMS, payments: ITEMS });
+        ).toEqual({ items: TOTAL, payments: ITEMS + 1 });
         expect(await one(`select count(*)::int as completed from audit_events where merchant_id = $1 and event_type = 'payment_batch.completed'`)).toEqual({ completed: 1 });
       } finally {
         await db.close();

@@ -116,6 +116,41 @@ describe.each(storageKinds())('payment batches on %s', (storage) => {
     expect(events.body.data.filter((e: { type?: string; payment?: string }) => e.type === 'payment.captured' && e.payment === toCapture)).toHaveLength(1);
   });
 
+  it('applies several operations on one payment in item order within a chunk, each with the event its own request would write', async () => {
+    const [shared, other] = [await authorized(1000), await authorized(1000)];
+    const items = [
+      { op: 'capture', payment: shared, amount: 600 },
+      { op: 'refund', payment: shared, amount: 200 },
+      { op: 'void', payment: other },
+      { op: 'refund', payment: shared },
+      { op: 'refund', payment: shared },
+      { op: 'capture', payment: other },
+    ];
+    const accepted = await api(vault.url, 'POST', '/v1/payment-batches', { key: shop.secretKey, json: { items } });
+    expect(accepted.status, accepted.text).toBe(202);
+    expect(await completed(accepted.body.id)).toMatchObject({ processed: 6, succeeded: 4, failed: 2 });
+    const { data } = await results(accepted.body.id);
+    expect(data.map((r: { ok: boolean; status?: string; error?: { code: string; param?: string } }) => (r.ok ? r.status : `${r.error!.code} (${r.error!.param})`))).toEqual([
+      'captured',
+      'partially_refunded',
+      'voided',
+      'refunded',
+      'payment_not_refundable (id)',
+      'payment_not_capturable (id)',
+    ]);
+    expect(await payment(shared)).toMatchObject({ status: 'refunded', amount_captured: 600, amount_refunded: 600 });
+
+    const events = (await api(vault.url, 'GET', `/v1/events?payment=${shared}&limit=10`, { key: shop.secretKey })).body.data as { type?: string; data: { object: Record<string, unknown> } }[];
+    const changes = events.filter((e) => e.type !== undefined && e.type !== 'payment.authorized').reverse();
+    expect(changes.map((e) => [e.type, e.data.object['status'], e.data.object['amount_refunded']])).toEqual([
+      ['payment.captured', 'captured', 0],
+      ['payment.refunded', 'partially_refunded', 200],
+      ['payment.refunded', 'refunded', 600],
+    ]);
+    // The last event's object is the payment as the API reads it, to its updated_at.
+    expect(changes.at(-1)!.data.object).toEqual(await payment(shared));
+  });
+
   it('takes the same operations as text/csv and pages the results by index', async () => {
     const payments = [await authorized(), await authorized(), await captured()];
     const csv = ['op,payment,token,amount,currency,reference', `capture,${payments[0]},,,,`, `capture,${payments[1]},,400,,order-2`, `refund,${payments[2]},,,,`, `charge,,${saved},250,EUR,"renewal, 2"`].join('\r\n');
