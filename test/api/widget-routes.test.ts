@@ -71,6 +71,22 @@ describe('widget routes', () => {
     });
   });
 
+  it('names the fields script and stylesheet in a Link header, so the browser fetches them while it commits the document', async () => {
+    const response = await api(vault.url, 'GET', `/v1/fields?key=${shop.publishableKey}&origin=${encodeURIComponent('https://shop.example')}`);
+    const { script, styles } = vault.vault.deps.widget.fields!;
+    expect(styles).toHaveLength(1);
+    expect(response.headers.get('link')).toBe(`<${script}>; rel=modulepreload, <${styles[0]}>; rel=preload; as=style`);
+    // The same files the document loads: a preload of anything else would be a second download.
+    expect(response.text).toContain(`<script type="module" src="${script}"></script>`);
+    expect(response.text).toContain(`<link rel="preload" as="style" href="${styles[0]}">`);
+  });
+
+  it('sends no Link header with a refusal, which loads no fields', async () => {
+    const response = await api(vault.url, 'GET', `/v1/fields?key=${shop.publishableKey}&origin=${encodeURIComponent('https://evil.example')}`);
+    expect(response.status).toBe(403);
+    expect(response.headers.get('link')).toBeNull();
+  });
+
   it('lets browsers keep the fields document for 5 minutes, the same for every visit: the fields open their session themselves', async () => {
     const path = `/v1/fields?key=${shop.publishableKey}&origin=${encodeURIComponent('https://shop.example')}`;
     const [first, second] = [await api(vault.url, 'GET', path), await api(vault.url, 'GET', path)];
