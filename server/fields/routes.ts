@@ -69,6 +69,7 @@ export function fieldsRoutes(deps: {
 }): Router {
   const router = Router();
   const { widget } = deps;
+  const jwks = recentJwks(deps.keyring);
 
   serveScript(router, '/v1/checkout.js', widget.checkout, 'application/javascript');
   serveScript(router, '/v1/tessera.mjs', widget.esm, 'text/javascript');
@@ -108,7 +109,7 @@ export function fieldsRoutes(deps: {
       .type('html')
       .send(
         renderFieldsDocument(
-          { publishableKey: merchant.publishable_key, parentOrigin: origin, jwks: await deps.keyring.jwks() },
+          { publishableKey: merchant.publishable_key, parentOrigin: origin, jwks: await jwks() },
           widget.fields,
         ),
       );
@@ -150,6 +151,32 @@ function serveScript(router: Router, path: string, script: PinnedScript | undefi
   };
   router.get(path, (req, res) => send(req, res, SHORT_CACHE));
   if (script !== undefined) router.get(`/v1/${script.hashedName}`, (req, res) => send(req, res, IMMUTABLE));
+}
+
+/** How long a fields document may embed a JWKS read earlier. */
+const JWKS_REUSE_MS = 1_000;
+
+/**
+ * The vault's JWKS as the fields documents embed it, read at most once a
+ * second: it was the document's one database round trip, a cold mount waits
+ * for it, and at load its tail was tens of milliseconds. A second's delay in
+ * showing a newly rotated key is nothing beside the five minutes browsers
+ * keep the document, and the key it replaces keeps decrypting for its grace
+ * period (a day by default). A failed read is not kept.
+ */
+function recentJwks(keyring: TransportKeyring): () => Promise<Awaited<ReturnType<TransportKeyring['jwks']>>> {
+  let recent: { jwks: ReturnType<TransportKeyring['jwks']>; until: number } | undefined;
+  return () => {
+    const now = Date.now();
+    if (recent === undefined || recent.until <= now) {
+      const jwks = keyring.jwks();
+      recent = { jwks, until: now + JWKS_REUSE_MS };
+      jwks.catch(() => {
+        if (recent?.jwks === jwks) recent = undefined;
+      });
+    }
+    return recent.jwks;
+  };
 }
 
 /**

@@ -171,4 +171,17 @@ describe('widget routes', () => {
     expect(response.headers['cache-control']).toBe('public, max-age=31536000, immutable');
     expect(sri.body['checkout.js'].integrity).toBe(`sha384-${createHash('sha384').update(brotliDecompressSync(response.body)).digest('base64')}`);
   });
+
+  // Last: it rotates the vault's transport key.
+  it('embeds the key a rotation brings in in the fields documents it serves from then on, within a second', async () => {
+    const embeddedKid = async () => {
+      const response = await api(vault.url, 'GET', `/v1/fields?key=${shop.publishableKey}&origin=${encodeURIComponent('https://shop.example')}`);
+      return JSON.parse(/<script type="application\/json" id="tessera-config">(.*?)<\/script>/s.exec(response.text)![1]!).jwks.keys[0].kid as string;
+    };
+    const before = await embeddedKid();
+    const rotated = await api(vault.url, 'POST', '/v1/keys/rotate', { key: vault.adminKey, json: {} });
+    expect(rotated.status).toBe(201);
+    expect(rotated.body.retired).toEqual([before]);
+    await expect.poll(embeddedKid, { timeout: 5_000 }).toBe(rotated.body.kid);
+  });
 });
