@@ -10,10 +10,14 @@ const escapeAttribute = (value: string) => value.replace(/&/g, '&amp;').replace(
 
 /**
  * The fields document: no inline script or style (the CSP forbids both), the
- * configuration as a JSON data block, and the built Lit bundle.
+ * configuration as a JSON data block, and the built Lit bundle. Its
+ * stylesheets are named as preloads: fetched at once, but, unlike a
+ * `<link rel=stylesheet>` of the document's, not holding the script back
+ * until they arrive; the script makes them stylesheets and waits for them
+ * before its first render (widget/fields/main.ts).
  */
 export function renderFieldsDocument(config: FieldsDocumentConfig, assets: { script: string; styles: string[] }): string {
-  const styles = assets.styles.map((href) => `<link rel="stylesheet" href="${escapeAttribute(href)}">`).join('');
+  const styles = assets.styles.map((href) => `<link rel="preload" as="style" href="${escapeAttribute(href)}">`).join('');
   return `<!doctype html>
 <html lang="en">
 <head>

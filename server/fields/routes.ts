@@ -69,6 +69,7 @@ export function fieldsRoutes(deps: {
 }): Router {
   const router = Router();
   const { widget } = deps;
+  const jwks = recentJwks(deps.keyring);
 
   serveScript(router, '/v1/checkout.js', widget.checkout, 'application/javascript');
   serveScript(router, '/v1/tessera.mjs', widget.esm, 'text/javascript');
@@ -103,11 +104,12 @@ export function fieldsRoutes(deps: {
       .set({
         'Content-Security-Policy': [...FIELDS_CSP, `frame-ancestors ${origin}`].join('; '),
         'Cache-Control': FIELDS_DOCUMENT_CACHE,
+        Link: fieldsPreloads(widget.fields),
       })
       .type('html')
       .send(
         renderFieldsDocument(
-          { publishableKey: merchant.publishable_key, parentOrigin: origin, jwks: await deps.keyring.jwks() },
+          { publishableKey: merchant.publishable_key, parentOrigin: origin, jwks: await jwks() },
           widget.fields,
         ),
       );
@@ -149,6 +151,42 @@ function serveScript(router: Router, path: string, script: PinnedScript | undefi
   };
   router.get(path, (req, res) => send(req, res, SHORT_CACHE));
   if (script !== undefined) router.get(`/v1/${script.hashedName}`, (req, res) => send(req, res, IMMUTABLE));
+}
+
+/** How long a fields document may embed a JWKS read earlier. */
+const JWKS_REUSE_MS = 1_000;
+
+/**
+ * The vault's JWKS as the fields documents embed it, read at most once a
+ * second: it was the document's one database round trip, a cold mount waits
+ * for it, and at load its tail was tens of milliseconds. A second's delay in
+ * showing a newly rotated key is nothing beside the five minutes browsers
+ * keep the document, and the key it replaces keeps decrypting for its grace
+ * period (a day by default). A failed read is not kept.
+ */
+function recentJwks(keyring: TransportKeyring): () => Promise<Awaited<ReturnType<TransportKeyring['jwks']>>> {
+  let recent: { jwks: ReturnType<TransportKeyring['jwks']>; until: number } | undefined;
+  return () => {
+    const now = Date.now();
+    if (recent === undefined || recent.until <= now) {
+      const jwks = keyring.jwks();
+      recent = { jwks, until: now + JWKS_REUSE_MS };
+      jwks.catch(() => {
+        if (recent?.jwks === jwks) recent = undefined;
+      });
+    }
+    return recent.jwks;
+  };
+}
+
+/**
+ * The fields' script (and any stylesheet) named in a `Link` header: Chromium
+ * starts these fetches as it commits the document, before it has set up the
+ * frame's script context and parsed the markup where they are named, which
+ * on a cold start was the longest wait before the script was requested.
+ */
+function fieldsPreloads(fields: { script: string; styles: string[] }): string {
+  return [`<${fields.script}>; rel=modulepreload`, ...fields.styles.map((href) => `<${href}>; rel=preload; as=style`)].join(', ');
 }
 
 function unavailable(res: Response, status: number): void {

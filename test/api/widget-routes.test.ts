@@ -71,6 +71,22 @@ describe('widget routes', () => {
     });
   });
 
+  it('names the fields script and stylesheet in a Link header, so the browser fetches them while it commits the document', async () => {
+    const response = await api(vault.url, 'GET', `/v1/fields?key=${shop.publishableKey}&origin=${encodeURIComponent('https://shop.example')}`);
+    const { script, styles } = vault.vault.deps.widget.fields!;
+    expect(styles).toHaveLength(1);
+    expect(response.headers.get('link')).toBe(`<${script}>; rel=modulepreload, <${styles[0]}>; rel=preload; as=style`);
+    // The same files the document loads: a preload of anything else would be a second download.
+    expect(response.text).toContain(`<script type="module" src="${script}"></script>`);
+    expect(response.text).toContain(`<link rel="preload" as="style" href="${styles[0]}">`);
+  });
+
+  it('sends no Link header with a refusal, which loads no fields', async () => {
+    const response = await api(vault.url, 'GET', `/v1/fields?key=${shop.publishableKey}&origin=${encodeURIComponent('https://evil.example')}`);
+    expect(response.status).toBe(403);
+    expect(response.headers.get('link')).toBeNull();
+  });
+
   it('lets browsers keep the fields document for 5 minutes, the same for every visit: the fields open their session themselves', async () => {
     const path = `/v1/fields?key=${shop.publishableKey}&origin=${encodeURIComponent('https://shop.example')}`;
     const [first, second] = [await api(vault.url, 'GET', path), await api(vault.url, 'GET', path)];
@@ -154,5 +170,18 @@ describe('widget routes', () => {
     expect(response.headers['content-encoding']).toBe('br');
     expect(response.headers['cache-control']).toBe('public, max-age=31536000, immutable');
     expect(sri.body['checkout.js'].integrity).toBe(`sha384-${createHash('sha384').update(brotliDecompressSync(response.body)).digest('base64')}`);
+  });
+
+  // Last: it rotates the vault's transport key.
+  it('embeds the key a rotation brings in in the fields documents it serves from then on, within a second', async () => {
+    const embeddedKid = async () => {
+      const response = await api(vault.url, 'GET', `/v1/fields?key=${shop.publishableKey}&origin=${encodeURIComponent('https://shop.example')}`);
+      return JSON.parse(/<script type="application\/json" id="tessera-config">(.*?)<\/script>/s.exec(response.text)![1]!).jwks.keys[0].kid as string;
+    };
+    const before = await embeddedKid();
+    const rotated = await api(vault.url, 'POST', '/v1/keys/rotate', { key: vault.adminKey, json: {} });
+    expect(rotated.status).toBe(201);
+    expect(rotated.body.retired).toEqual([before]);
+    await expect.poll(embeddedKid, { timeout: 5_000 }).toBe(rotated.body.kid);
   });
 });
