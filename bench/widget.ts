@@ -1,7 +1,7 @@
 /**
  * `npm run bench:widget`: the card fields as a shopper's browser sees them.
  * Headless Chromium (the tests' executable and flags), a real vault on
- * `http://127.0.0.1:P1` (in this process, PGlite in a temporary data
+ * `http://127.0.0.1:P1` (a vault process of its own, PGlite in a temporary data
  * folder, the production build in dist/) and a merchant site on
  * `http://localhost:P2` whose pages load `/v1/checkout.js` from the vault,
  * as a merchant's `<script src>` would: two origins, two sites, so the
@@ -25,6 +25,7 @@
  * say where the time went. Bounded by a run count per measure and by a
  * total time cap.
  */
+import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -35,7 +36,8 @@ import { chromium, type Browser, type BrowserContext, type Frame, type Page } fr
 import { createMerchant, type TestMerchant } from '../test/support/api.ts';
 import { CARDS, nextYear } from '../test/support/cards.ts';
 import { CHROMIUM_ARGS, findChromium } from '../test/support/chromium.ts';
-import { startTestVault, type TestVault } from '../test/support/vault.ts';
+import { startVaultProcess, type VaultProcess } from '../test/support/vault-process.ts';
+import { newDataDir } from '../test/support/vault.ts';
 import {
   FIELDS_DIR,
   FIELDS_MANIFEST,
@@ -508,21 +510,37 @@ watchdog.unref();
 
 ensureBuild();
 const executablePath = await findChromium();
-let vault: TestVault | undefined;
+let vault: VaultProcess | undefined;
+let dataDir: string | undefined;
 let site: Awaited<ReturnType<typeof startMerchantSite>> | undefined;
 let browser: Browser | undefined;
 let failed = false;
 try {
-  vault = await startTestVault({ name: 'bench-widget' });
-  if (vault.vault.deps.widget.checkout === undefined || vault.vault.deps.widget.fields === undefined) {
-    throw new Error('the vault found no widget build in dist/');
-  }
+  // The vault runs in a process of its own, as `npm run vault` does: in this process it would share one
+  // thread with Playwright's DevTools traffic, which holds every new iframe until it is answered.
+  dataDir = await newDataDir('pglite', 'bench-widget');
+  const adminKey = `admin_${randomBytes(18).toString('hex')}`;
+  vault = await startVaultProcess({
+    dataDir,
+    env: {
+      TESSERA_MASTER_KEY: randomBytes(32).toString('base64'),
+      TESSERA_ADMIN_KEY: adminKey,
+      // One browser on 127.0.0.1 makes every request: the per-IP and card-testing limits are not what is measured.
+      TESSERA_RATE_LIMIT_PER_IP: '100000',
+      TESSERA_RATE_LIMIT_PER_KEY: '100000',
+      TESSERA_DECLINES_PER_SESSION: '100000',
+      TESSERA_DECLINES_PER_IP: '100000',
+    },
+  });
+  const checkout = await fetch(`${vault.url}/v1/checkout.js`);
+  if (checkout.status !== 200) throw new Error(`the vault serves no widget build from dist/ (GET /v1/checkout.js: ${checkout.status})`);
+  const vaultUrl = vault.url;
   let merchant: TestMerchant | undefined;
-  site = await startMerchantSite(vault.url, () => merchant!.publishableKey);
-  merchant = await createMerchant(vault, { name: 'Bench Shop', allowedOrigins: [site.origin] });
+  site = await startMerchantSite(vaultUrl, () => merchant!.publishableKey);
+  merchant = await createMerchant({ url: vaultUrl, adminKey }, { name: 'Bench Shop', allowedOrigins: [site.origin] });
   browser = await chromium.launch({ executablePath, args: [...CHROMIUM_ARGS, ...EXTRA_ARGS], headless: true });
   console.log(`Chromium ${browser.version()} (${executablePath}), Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  console.log(`vault ${vault.url} (in process, PGlite), merchant site ${site.origin}; ${RUNS} runs per measure after ${WARMUP_RUNS} warm-up runs, cap ${TOTAL_SECONDS} s`);
+  console.log(`vault ${vault.url} (its own process, PGlite), merchant site ${site.origin}; ${RUNS} runs per measure after ${WARMUP_RUNS} warm-up runs, cap ${TOTAL_SECONDS} s`);
 
   const cold = await benchCold(browser, site.origin, merchant);
   console.log(`cold mounts done: ${cold.ready.samples.length} runs, ${cold.ready.errors.length} errors`);
@@ -563,7 +581,7 @@ try {
   console.log('|---|---|---|');
   for (const row of milestoneRows(remount.parts, Object.keys(remount.parts[0] ?? {}))) console.log(row);
 
-  const vaultTimes = accessLogTimes(vault.logFile, ['/v1/fields', '/v1/tokens', '/v1/sessions']);
+  const vaultTimes = accessLogTimes(join(dataDir, 'vault.log'), ['/v1/fields', '/v1/tokens', '/v1/sessions']);
   console.log("\nThe vault's own time per request (its access log, `ms`, all requests of the run):\n");
   console.log('| request | count | median | p95 |');
   console.log('|---|---|---|---|');
@@ -585,8 +603,8 @@ try {
 } finally {
   await browser?.close().catch(() => undefined);
   await site?.close();
-  await vault?.close();
-  // The data folder holds a development master key and tokens of the test card: do not leave it behind.
-  if (vault) rmSync(vault.dataDir, { recursive: true, force: true });
+  await vault?.kill('SIGTERM');
+  // The data folder holds tokens of the test card: do not leave it behind.
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }
 process.exitCode = failed ? 1 : 0;
