@@ -2,7 +2,8 @@
  * `npm run bench:network-tokens`: does background provisioning keep up with
  * tokenization? A vault (in this process, so the benchmark can watch its
  * database) takes POST /v1/tokens at concurrency 16 for BENCH_SECONDS, first
- * with `network_tokens` off, then on, with the sandbox token services at
+ * with `network_tokens` off, then on (after BENCH_WARM_UP_SECONDS, 5, of
+ * untimed load), with the sandbox token services at
  * their default latency (50–300 ms). Printed: the tokenize rate and p50/p99
  * of each half, the rise of p99, the pending backlog (network tokens not yet
  * settled) sampled every 250 ms — its largest and its last value, and its
@@ -19,6 +20,8 @@ import { makeCiphertexts } from './ciphertexts.ts';
 import { percentile, sortedCopy } from './stats.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 20);
+/** Untimed load first: JIT and the database's caches warm up there, not in the "off" half the "on" half is compared with. */
+const WARM_UP_SECONDS = Number(process.env['BENCH_WARM_UP_SECONDS'] ?? 5);
 const CONCURRENCY = 16;
 const MAX_REQUESTS = 20_000;
 const storage = process.env['BENCH_STORAGE'] === 'postgres' ? 'postgres' : 'pglite';
@@ -45,15 +48,15 @@ try {
   const backlog = async () =>
     (await vault.vault.db.query<{ n: number }>('select count(*)::int as n from network_tokens where merchant_id = $1 and settled_at is null', [merchant.id])).rows[0]!.n;
 
-  const half = async (label: string) => {
-    const jwes = await makeCiphertexts(jwk!, MAX_REQUESTS / 2);
+  const half = async (label: string, duration = SECONDS) => {
+    const jwes = await makeCiphertexts(jwk!, Math.ceil((MAX_REQUESTS / 2) * (duration / SECONDS)));
     const latencies: number[] = [];
     let next = 0;
     let errors = 0;
     const samples: number[] = [];
     const sampler = setInterval(() => void backlog().then((n) => samples.push(n)), 250);
     const started = performance.now();
-    const until = started + SECONDS * 1000;
+    const until = started + duration * 1000;
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         while (performance.now() < until && next < jwes.length) {
@@ -88,6 +91,7 @@ try {
   };
 
   console.log(`network tokens bench on ${storage}: ${SECONDS} s per half, concurrency ${CONCURRENCY}, sandbox latency 50–300 ms`);
+  if (WARM_UP_SECONDS > 0) await half('warm-up (not compared)', WARM_UP_SECONDS);
   const off = await half('network_tokens off');
   await api(vault.url, 'PATCH', '/v1/merchant', { key: merchant.secretKey, json: { network_tokens: true } });
   const on = await half('network_tokens on ');
