@@ -9,6 +9,7 @@ import type { CardSealer, SealedCard } from '../keys/card-keys.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant, MerchantDirectory } from '../merchants/service.ts';
 import type { Db, Queryable } from '../storage/db.ts';
+import { callFunction } from '../storage/functions.ts';
 import type { LifecycleChange, SandboxTokenService } from './sandbox.ts';
 import { NETWORK_TOKEN_COLUMNS, networkTokenBody, type NetworkTokenRecord } from './serialize.ts';
 import { LifecycleRefused, networkOf, type Network, type TokenService, type TokenState } from './token-service.ts';
@@ -101,10 +102,6 @@ interface Settlement {
   resolve(outcome: Provisioned): void;
   reject(error: unknown): void;
 }
-
-const QUALIFIED_COLUMNS = NETWORK_TOKEN_COLUMNS.split(',')
-  .map((column) => `n.${column.trim()}`)
-  .join(', ');
 
 /**
  * Network tokens: the vault asks a card network's token service for a
@@ -316,113 +313,70 @@ export class NetworkTokens {
   }
 
   /**
-   * Writes each network's final answer once (`settled_at`), with its event,
-   * in one transaction for the group. Locks, in the order every settlement
-   * takes them: the batches' rows, then the vault tokens' (shared, so a
-   * token's delete waits for this and then deletes the network token, or came
-   * first and this settles it `deleted`), then the jobs' and network tokens'
-   * rows, and the audit chain last.
+   * Writes each network's final answer once (`settled_at`), with its event
+   * and its job's completion: `tessera_settle_network_tokens`, one statement
+   * for the group. A sync request's stored answer, or a batch's completion,
+   * joins it in a transaction.
    */
   async #settleGroup(group: readonly Settlement[]): Promise<(Provisioned | JobClaimLost)[]> {
-    const { db, audit } = this.#deps;
-    return db.transaction(async (tx) => {
-      const ids = group.map((s) => s.row.id);
-      const batches = [...new Set(group.flatMap((s) => (s.row.batch_id === null ? [] : [s.row.batch_id])))].sort();
-      if (batches.length > 0) await tx.query('select 1 from token_batches where id = any($1) order by id for update', [batches]);
-      const { rows: live } = await tx.query<{ id: string; readable: boolean }>(
-        `select n.id, tessera_token_readable(t) as readable
-           from network_tokens n join tokens t on t.merchant_id = n.merchant_id and t.token = n.token
-          where n.id = any($1)
-          order by t.merchant_id, t.token
-          for share of t`,
-        [ids],
-      );
-      const readable = new Map(live.map((r) => [r.id, r.readable]));
-
-      const lost = new Set<string>();
-      const claimed = group.filter((s) => s.job !== undefined);
-      if (claimed.length > 0) {
-        const { rows } = await tx.query<{ ntok: string; done: boolean }>(
-          `select c.ntok, tessera_complete_job(c.id, c.claim) as done from unnest($1::text[], $2::bigint[], $3::uuid[]) as c(ntok, id, claim)`,
-          [claimed.map((s) => s.row.id), claimed.map((s) => s.job!.id), claimed.map((s) => s.job!.claim)],
-        );
-        for (const row of rows) if (!row.done) lost.add(row.ntok);
-      }
-
-      const hex = (bytes: Uint8Array | undefined) => (bytes === undefined ? null : Buffer.from(bytes).toString('hex'));
-      const writes = group
-        .filter((s) => s.answer !== undefined && !lost.has(s.row.id))
-        .map((s) => {
-          const answer = s.answer!;
-          // The vault token was deleted while the network was asked: its network token goes with it.
-          const status = readable.get(s.row.id) === true ? answer.status : 'deleted';
-          const meta = 'dpan' in answer ? answer : undefined;
-          // Only a token that can pay keeps its number.
-          const sealed = status === 'active' || status === 'suspended' ? s.sealed : undefined;
-          return {
-            id: s.row.id,
-            status,
-            token_id: meta?.tokenId ?? null,
-            token_last4: meta?.dpan.slice(-4) ?? null,
-            token_exp_month: meta?.token_exp_month ?? null,
-            token_exp_year: meta?.token_exp_year ?? null,
-            pan_last4: meta?.pan_last4 ?? null,
-            par: meta?.par ?? null,
-            card_art_id: meta?.card_art_id ?? null,
-            issuer_name: meta?.issuer_name ?? null,
-            dpan_sealed: hex(sealed?.card_sealed),
-            dpan_key_sealed: hex(sealed?.card_key_sealed),
-            data_key_version: sealed?.data_key_version ?? null,
-          };
-        });
-      const settled = new Map<string, NetworkTokenRecord>();
-      if (writes.length > 0) {
-        const { rows } = await tx.query<NetworkTokenRecord>(
-          `update network_tokens n set status = v.status, token_id = coalesce(v.token_id, n.token_id), token_last4 = coalesce(v.token_last4, n.token_last4),
-                  token_exp_month = coalesce(v.token_exp_month, n.token_exp_month), token_exp_year = coalesce(v.token_exp_year, n.token_exp_year),
-                  pan_last4 = coalesce(v.pan_last4, n.pan_last4), par = coalesce(v.par, n.par), card_art_id = coalesce(v.card_art_id, n.card_art_id),
-                  issuer_name = coalesce(v.issuer_name, n.issuer_name), dpan_sealed = decode(v.dpan_sealed, 'hex'),
-                  dpan_key_sealed = decode(v.dpan_key_sealed, 'hex'), data_key_version = v.data_key_version,
-                  settled_at = now(), updated_at = now()
-             from jsonb_to_recordset($1::jsonb) as v(id text, status text, token_id text, token_last4 text, token_exp_month integer, token_exp_year integer,
-                                                     pan_last4 text, par text, card_art_id text, issuer_name text, dpan_sealed text, dpan_key_sealed text,
-                                                     data_key_version integer)
-            where n.id = v.id and n.settled_at is null
-            returning ${QUALIFIED_COLUMNS}`,
-          [JSON.stringify(writes)],
-        );
-        for (const record of rows) settled.set(record.id, record);
-      }
-
-      // A token the network holds that the vault settled without (its vault token deleted, or given up on while pending): deleted there.
-      for (const record of settled.values()) {
-        if (record.token_id !== null && (record.status === 'deleted' || record.status === 'declined')) {
-          await enqueueJob(tx, { kind: NETWORK_DELETE_JOB, key: record.id, payload: { network_token: record.id } });
-        }
-      }
-
-      const outcomes: (Provisioned | JobClaimLost)[] = [];
-      const entries: AuditEntry[] = [];
-      for (const s of group) {
-        if (lost.has(s.row.id)) {
-          outcomes.push(new JobClaimLost(s.job!.id));
+    const { db } = this.#deps;
+    const hex = (bytes: Uint8Array | undefined) => (bytes === undefined ? null : Buffer.from(bytes).toString('hex'));
+    const items = group.map((s) => {
+      const meta = s.answer !== undefined && 'dpan' in s.answer ? s.answer : undefined;
+      return {
+        id: s.row.id,
+        job_id: s.job?.id ?? null,
+        claim: s.job?.claim ?? null,
+        event_id: newId('evt'),
+        answered: s.answer !== undefined,
+        status: s.answer?.status ?? null,
+        token_id: meta?.tokenId ?? null,
+        token_last4: meta?.dpan.slice(-4) ?? null,
+        token_exp_month: meta?.token_exp_month ?? null,
+        token_exp_year: meta?.token_exp_year ?? null,
+        pan_last4: meta?.pan_last4 ?? null,
+        par: meta?.par ?? null,
+        card_art_id: meta?.card_art_id ?? null,
+        issuer_name: meta?.issuer_name ?? null,
+        dpan_sealed: hex(s.sealed?.card_sealed),
+        dpan_key_sealed: hex(s.sealed?.card_key_sealed),
+        data_key_version: s.sealed?.data_key_version ?? null,
+      };
+    });
+    const settle = async (q: Queryable) => {
+      const { rows } = await callFunction<{ id: string; done: boolean; record: NetworkTokenRecord | null }[]>(q, 'tessera_settle_network_tokens', {
+        settlements: JSON.stringify(items),
+      });
+      return rows[0]!.result.map((answer) => ({
+        ...answer,
+        record: answer.record === null ? null : { ...answer.record, created_at: new Date(answer.record.created_at), updated_at: new Date(answer.record.updated_at) },
+      }));
+    };
+    const outcomes = async (answers: Awaited<ReturnType<typeof settle>>, tx?: Queryable) => {
+      const result: (Provisioned | JobClaimLost)[] = [];
+      for (const [i, s] of group.entries()) {
+        const answer = answers[i]!;
+        if (!answer.done) {
+          result.push(new JobClaimLost(s.job!.id));
           continue;
         }
-        const fresh = settled.get(s.row.id);
         // A second settlement (a retried job, a sync request and its job) only completes and answers.
-        const record = fresh ?? (s.within === undefined ? s.row : await this.get(s.row.merchant_id, s.row.id, tx));
-        await s.within?.(tx, record);
-        // A vault token deleted before its network token was asked for: nothing happened the merchant needs to hear of.
-        if (fresh !== undefined && fresh.status !== 'deleted') {
-          entries.push(this.#entry('network_token.created', fresh, { actor: s.row.actor, source: { clientIp: s.row.client_ip ?? '', requestId: s.row.request_id ?? '' } }));
-        }
-        outcomes.push({ record, settled: true });
+        const record = answer.record ?? (s.within === undefined || tx === undefined ? s.row : await this.get(s.row.merchant_id, s.row.id, tx));
+        if (tx !== undefined) await s.within?.(tx, record);
+        result.push({ record, settled: true });
       }
-      await audit.recordMany(entries, tx);
+      return result;
+    };
+
+    const batches = [...new Set(group.flatMap((s) => (s.row.batch_id === null ? [] : [s.row.batch_id])))].sort();
+    if (batches.length === 0 && group.every((s) => s.within === undefined)) return outcomes(await settle(db));
+    return db.transaction(async (tx) => {
+      const answers = await settle(tx);
+      const result = await outcomes(answers, tx);
       // A batch's last network token completes it, its event after this one's.
-      const touched = new Set(group.flatMap((s) => (s.row.batch_id !== null && settled.has(s.row.id) ? [s.row.batch_id] : [])));
+      const touched = new Set(group.flatMap((s, i) => (s.row.batch_id !== null && answers[i]!.record !== null ? [s.row.batch_id] : [])));
       for (const batch of batches) if (touched.has(batch)) await this.#deps.onBatchSettled?.(tx, batch);
-      return outcomes;
+      return result;
     });
   }
 
