@@ -96,6 +96,15 @@ const VaultEnv = z.object({
       return { min: Math.min(min, max), max: Math.max(min, max) };
     }),
   /**
+   * The waits between a network token provisioning's attempts, e.g. `10ms` (tests); unset: the jobs' default backoff (1 s
+   * doubling). The last wait repeats; after the 10th attempt the network token is settled `declined`.
+   */
+  TESSERA_NETWORK_TOKEN_RETRY_SCHEDULE: z
+    .string()
+    .regex(/^\d+(ms|s|m|h)(,\d+(ms|s|m|h))*$/, 'must be durations like 10ms or 1s,5s,30s')
+    .optional()
+    .transform((text) => text?.split(',').map(durationMs)),
+  /**
    * Which peers may tell the client's address in `X-Forwarded-For` (Express's
    * `trust proxy`): a number of proxy hops in front of the vault, or the
    * proxies' addresses and subnets (`10.0.0.0/8,loopback`). Unset: nobody —
@@ -177,6 +186,8 @@ export interface VaultConfig {
   webhooks: { allowLocal: boolean; retrySchedule: number[] };
   /** The sandbox token services' latency, drawn between min and max for each request. */
   sandboxTspDelayMs: { min: number; max: number };
+  /** Waits between a provisioning's attempts (the last repeats); undefined: the jobs' default backoff. */
+  networkTokenRetryScheduleMs: number[] | undefined;
   subscriptions: { scanMs: number };
   sandbox: { acquirerDelayMs: number };
   workers: number;
@@ -231,6 +242,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     jobs: { pollMs: e.TESSERA_JOB_POLL_MS, leaseMs: e.TESSERA_JOB_LEASE_MS },
     webhooks: { allowLocal: e.TESSERA_WEBHOOK_ALLOW_LOCAL === '1', retrySchedule: e.TESSERA_WEBHOOK_RETRY_SCHEDULE },
     sandboxTspDelayMs: e.TESSERA_SANDBOX_TSP_DELAY_MS,
+    networkTokenRetryScheduleMs: e.TESSERA_NETWORK_TOKEN_RETRY_SCHEDULE,
     subscriptions: { scanMs: e.TESSERA_SUBSCRIPTION_SCAN_MS },
     sandbox: { acquirerDelayMs: e.TESSERA_SANDBOX_ACQUIRER_DELAY_MS },
     // PostgreSQL: one process per core, so HTTP and validation run on every core; embedded: the one owner.

@@ -65,6 +65,10 @@ export const ERRORS = define({
   card_expired: { type: 'card', message: 'The card has expired.' },
   invalid_cvc: { type: 'card', message: "The card's security code is not valid." },
   card_not_accepted: { type: 'card', message: 'This card cannot be used here; try another card.' },
+  card_outdated: {
+    type: 'card',
+    message: "The issuer replaced this saved card's number and the vault holds only the old one; its network token cannot be used now. Ask the customer for the card again.",
+  },
   card_number_not_allowed: { type: 'invalid_request', message: 'This field looks like it holds a card number. Card numbers are accepted only encrypted, in the card itself.' },
   idempotency_mismatch: { type: 'idempotency', message: 'This Idempotency-Key was used with a different request.' },
   payment_not_capturable: { type: 'invalid_request', message: 'Only an authorized payment that is not yet captured or voided can be captured.' },

@@ -14,7 +14,7 @@ import { deliveryJob } from './webhooks/deliveries.ts';
 import { CardDecryptPool } from './keys/card-decrypt-pool.ts';
 import { RequestsInFlight } from './http/in-flight.ts';
 import { tokenBatchJob } from './token-batches/processor.ts';
-import { provisionJob } from './network-tokens/job.ts';
+import { networkDeleteJob, provisionJob } from './network-tokens/job.ts';
 import { completeTokenBatchIfSettled } from './token-batches/complete.ts';
 import { sandboxTokenServices } from './network-tokens/sandbox.ts';
 import { NetworkTokens } from './network-tokens/service.ts';
@@ -118,7 +118,11 @@ export async function openVault(
     const jobs = new JobRunner({ db, log, ...config.jobs });
     jobs.register(deliveryJob({ db, endpoints: deps.webhooks.endpoints, sender, retrySchedule: config.webhooks.retrySchedule, log }));
     const audit = new AuditLog(db);
-    jobs.register(provisionJob(networkTokens));
+    const retrySchedule = config.networkTokenRetryScheduleMs;
+    jobs.register(
+      provisionJob(networkTokens, { backoff: retrySchedule === undefined ? undefined : (attempt) => retrySchedule[attempt - 1] ?? retrySchedule.at(-1)! }),
+    );
+    jobs.register(networkDeleteJob(networkTokens));
     jobs.register(tokenBatchJob({ db, log, cards: { ...deps, audit }, merchants, pool: decryptPool, audit, traffic }));
     jobs.register(paymentLinkExpiryJob({ db, audit }));
     jobs.register(paymentBatchJob({ db, log, payments: new PaymentService({ ...deps, audit }), merchants, audit, acquirer: deps.acquirer, traffic }));

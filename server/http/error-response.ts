@@ -41,6 +41,7 @@ const STATUS: Record<ErrorCode, number> = {
   card_expired: 422,
   invalid_cvc: 422,
   card_not_accepted: 422,
+  card_outdated: 422,
   card_number_not_allowed: 422,
   idempotency_mismatch: 422,
   payment_not_capturable: 422,

@@ -1,23 +1,49 @@
 import { z } from 'zod';
-import { RetryJobLater, type JobHandler } from '../jobs/index.ts';
-import { PROVISION_JOB, type NetworkTokens } from './service.ts';
+import { JobClaimLost, RetryJobLater, type JobHandler } from '../jobs/index.ts';
+import { NETWORK_DELETE_JOB, PROVISION_JOB, type CompleteIn, type NetworkTokens } from './service.ts';
 
 /**
  * `network_token.provision`: asks the network for one network token and
- * settles it with the job's completion in one transaction. The request id
- * sent to the network is the network token's id, so a run repeated after a
- * crash gets the token the first run was given, never a second one. A token
- * the network holds pending (delayed) is asked about again when it says.
+ * settles it with the job's completion in one transaction (shared with the
+ * other settlements ready at that moment). The request id sent to the network
+ * is the network token's id, so a run repeated after a crash gets the token
+ * the first run was given, never a second one. A token the network holds
+ * pending (delayed) is asked about again when it says. The last attempt
+ * never leaves the network token pending: whatever went wrong, it is settled
+ * `declined`.
  */
-export function provisionJob(tokens: NetworkTokens): JobHandler<{ network_token: string }> {
+export function provisionJob(tokens: NetworkTokens, options: { backoff?: ((attempt: number) => number) | undefined } = {}): JobHandler<{ network_token: string }> {
   return {
     kind: PROVISION_JOB,
     payload: z.object({ network_token: z.string() }),
-    // Mostly waiting on the token service: many at once per process.
-    concurrency: 16,
+    // Mostly waiting on the token service (50–300 ms in the sandbox, seconds at a real one): many at once per process.
+    concurrency: 48,
+    ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
     async run(job) {
-      const outcome = await tokens.provision(job.payload.network_token, { signal: job.signal, within: (tx) => job.complete(tx) });
-      if (!outcome.settled) throw new RetryJobLater('the network holds the token pending', { afterMs: outcome.retryAfterMs + 50 });
+      const complete: CompleteIn = (settle) => job.completeIn(settle);
+      try {
+        const outcome = await tokens.provision(job.payload.network_token, { signal: job.signal, complete });
+        if (!outcome.settled) throw new RetryJobLater('the network holds the token pending', { afterMs: outcome.retryAfterMs + 50 });
+      } catch (error) {
+        if (job.attempt < job.maxAttempts || error instanceof JobClaimLost) throw error;
+        await tokens.giveUp(job.payload.network_token, complete);
+      }
+    },
+  };
+}
+
+/**
+ * `network_token.delete`: tells the network that the vault deleted a network
+ * token (its vault token was deleted). Enqueued in the delete's transaction;
+ * at least once, and a repeat finds the token gone at the network.
+ */
+export function networkDeleteJob(tokens: NetworkTokens): JobHandler<{ network_token: string }> {
+  return {
+    kind: NETWORK_DELETE_JOB,
+    payload: z.object({ network_token: z.string() }),
+    concurrency: 4,
+    async run(job) {
+      await tokens.deleteAtNetwork(job.payload.network_token);
     },
   };
 }

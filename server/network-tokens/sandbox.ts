@@ -2,7 +2,7 @@ import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { passesLuhn } from '../../widget/shared/luhn.ts';
 import type { Queryable } from '../storage/db.ts';
-import type { Cryptogram, Network, ProvisionRequest, ProvisionResult, TokenService, TokenState } from './token-service.ts';
+import { LifecycleRefused, TokenServiceUnavailable, type Cryptogram, type Network, type ProvisionRequest, type ProvisionResult, type TokenService, type TokenState } from './token-service.ts';
 
 /** Outcomes by card number (api.md): every other Visa, Mastercard or Amex number is provisioned at once. */
 const INELIGIBLE = '4000000000000010';
@@ -10,6 +10,8 @@ const DECLINED = '4000000000000028';
 /** Pending for about this long, then active. */
 const DELAYED = '4000000000000036';
 const DELAY_TO_ACTIVE_MS = 2000;
+/** Not in the contract's list: the token service fails every request for it, as during an outage (retries, then `declined`). */
+const UNAVAILABLE = '4000000000000044';
 /**
  * The sandbox acquirer's outcome cards (4000 0000 0000 0002 declines, …)
  * are ineligible, so their payments still go on the card number and keep
@@ -59,14 +61,6 @@ export type LifecycleChange =
   | { event: 'suspend' | 'resume' | 'delete' }
   | { event: 'pan_update'; exp_month?: number | undefined; exp_year?: number | undefined; pan_last4?: string | undefined };
 
-/** Why a lifecycle change cannot apply: the token is unknown to the network, or already deleted. */
-export class LifecycleRefused extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'LifecycleRefused';
-  }
-}
-
 /**
  * One network's sandbox token service. It stands for the network's system,
  * so it keeps its own state in tables of its own (`sandbox_tsp_*`, written
@@ -99,6 +93,7 @@ export class SandboxTokenService implements TokenService {
     if (seen.rows[0] !== undefined) return this.#state(await this.#settlePending(seen.rows[0]));
 
     const { number } = request.card;
+    if (number === UNAVAILABLE) throw new TokenServiceUnavailable(`the sandbox ${this.network} token service is unavailable`);
     if (number === INELIGIBLE || (SANDBOX_OUTCOME_CARDS.test(number) && number !== DECLINED && number !== DELAYED)) return { status: 'ineligible' };
     if (number === DECLINED) return { status: 'declined' };
 
@@ -168,7 +163,11 @@ export class SandboxTokenService implements TokenService {
     return rows[0] === undefined ? undefined : { cryptogram: value, eci: this.network === 'mastercard' ? '02' : '05' };
   }
 
-  /** The issuer changes the token (suspend, resume, delete, a new card number or expiry); answers the token as it is now. */
+  /**
+   * The issuer changes the token (suspend, resume, delete, a new card number
+   * or expiry), or the vault asks to (suspend, resume, delete); answers the
+   * token as it is now.
+   */
   async lifecycle(tokenId: string, change: LifecycleChange): Promise<TokenState> {
     const current = await this.#db.query<TokenRow>(`select ${TOKEN_COLUMNS} from sandbox_tsp_tokens where network = $1 and token_id = $2`, [
       this.network,

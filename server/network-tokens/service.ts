@@ -1,20 +1,31 @@
 import type { Logger } from 'pino';
-import type { AuditLog, AuditSource } from '../audit/audit.ts';
+import type { AuditEntry, AuditLog, AuditSource } from '../audit/audit.ts';
 import { TOKEN_RECORD, tokenRecordOf } from '../cards/records.ts';
 import { READABLE } from '../cards/liveness.ts';
 import { VaultError } from '../errors.ts';
-import { enqueueJob } from '../jobs/index.ts';
+import { enqueueJob, JobClaimLost } from '../jobs/index.ts';
 import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
-import type { CardSealer } from '../keys/card-keys.ts';
+import type { CardSealer, SealedCard } from '../keys/card-keys.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant, MerchantDirectory } from '../merchants/service.ts';
 import type { Db, Queryable } from '../storage/db.ts';
-import { LifecycleRefused, type LifecycleChange, type SandboxTokenService } from './sandbox.ts';
+import { callFunction } from '../storage/functions.ts';
+import type { LifecycleChange, SandboxTokenService } from './sandbox.ts';
 import { NETWORK_TOKEN_COLUMNS, networkTokenBody, type NetworkTokenRecord } from './serialize.ts';
-import { networkOf, type Network, type TokenService, type TokenState } from './token-service.ts';
+import { LifecycleRefused, networkOf, type Network, type TokenService, type TokenState } from './token-service.ts';
 import type { NetworkTokenInput } from './schema.ts';
 
 export const PROVISION_JOB = 'network_token.provision';
+/** Deletes, at the network, a network token the vault no longer wants (its vault token was deleted). */
+export const NETWORK_DELETE_JOB = 'network_token.delete';
+
+/**
+ * At most this many network tokens settle in one transaction. Settlements
+ * that arrive while one transaction runs wait for the next, which takes them
+ * all (a group commit): one transaction a token when provisioning is quiet,
+ * a few for dozens when it is busy.
+ */
+const SETTLE_GROUP = 64;
 
 /** How long `mode: "sync"` waits for the token service (api.md). */
 const SYNC_TIMEOUT_MS = 10_000;
@@ -68,8 +79,29 @@ interface ProvisionRow extends NetworkTokenRecord {
 /** What a provisioning run ended with: settled (its event written), or still pending at the network. */
 export type Provisioned = { record: NetworkTokenRecord; settled: true } | { record: NetworkTokenRecord; settled: false; retryAfterMs: number };
 
-/** Work done in the transaction that settles a network token (its event's): the job's completion, a stored answer. */
+/** Work done in the transaction that settles a network token (its event's): a stored answer. */
 type Within = (tx: Queryable, record: NetworkTokenRecord) => Promise<void>;
+
+/**
+ * A job's `completeIn`: the settlement completes the job, by its claim, in
+ * its own transaction; a claim found gone there rejects with `JobClaimLost`
+ * and leaves the network token to the job's next claim.
+ */
+export type CompleteIn = <T>(settle: (job: { id: string; claim: string }) => Promise<T>) => Promise<T>;
+
+/** The network's final answer for a network token, as the vault records it. */
+type Answer = TokenState | { status: 'ineligible' | 'declined' | 'deleted' };
+
+interface Settlement {
+  row: ProvisionRow;
+  /** Undefined: settled before (a repeat run), only the job's completion and `within` are left. */
+  answer: Answer | undefined;
+  sealed: SealedCard | undefined;
+  job: { id: string; claim: string } | undefined;
+  within: Within | undefined;
+  resolve(outcome: Provisioned): void;
+  reject(error: unknown): void;
+}
 
 /**
  * Network tokens: the vault asks a card network's token service for a
@@ -80,6 +112,10 @@ type Within = (tx: Queryable, record: NetworkTokenRecord) => Promise<void>;
  */
 export class NetworkTokens {
   readonly #deps: NetworkTokenDeps;
+  #settlements: Settlement[] = [];
+  #settling = false;
+  /** Rows asked for in this turn of the event loop, read together (jobs claimed together start together). */
+  #rowReads = new Map<string, { resolve: (row: ProvisionRow | undefined) => void; reject: (error: unknown) => void }[]>();
 
   constructor(deps: NetworkTokenDeps) {
     this.#deps = deps;
@@ -171,15 +207,19 @@ export class NetworkTokens {
   /**
    * Asks the network for this network token (again: the request id is the
    * network token's id, so a repeat gets the same token) and records the
-   * answer: metadata, the DPAN sealed, `network_token.created`, and `within`,
-   * all in one transaction that only the first settlement commits.
+   * answer: metadata, the DPAN sealed, `network_token.created`, and `within`
+   * (or the job's completion, `complete`), all in one transaction that only
+   * the first settlement commits.
    */
-  async provision(id: string, options: { signal?: AbortSignal | undefined; within?: Within | undefined } = {}): Promise<Provisioned> {
+  async provision(
+    id: string,
+    options: { signal?: AbortSignal | undefined; within?: Within | undefined; complete?: CompleteIn | undefined } = {},
+  ): Promise<Provisioned> {
     const { db, cards, merchants, services } = this.#deps;
-    const row = await this.#row(id);
+    const row = await this.#readRow(id);
     if (row === undefined) throw new Error(`network token ${id} is gone`);
     if (row.settled_at !== null || !row.readable || row.card_sealed === null) {
-      return this.#settle(row, !row.readable || row.card_sealed === null ? { status: 'deleted' } : undefined, options.within);
+      return this.#settleWith(row, !row.readable || row.card_sealed === null ? { status: 'deleted' } : undefined, undefined, options);
     }
     const merchant = await merchants.byId(row.merchant_id);
     if (merchant === undefined) throw new Error(`network token ${id}: its merchant is gone`);
@@ -208,63 +248,135 @@ export class NetworkTokens {
       );
       return { record: rows[0] ?? row, settled: false, retryAfterMs: answer.retryAfterMs ?? 1000 };
     }
-    return this.#settle(row, answer, options.within, merchant);
+    const sealed = 'dpan' in answer ? cards.seal(merchant, { token: row.id }, { number: answer.dpan }) : undefined;
+    return this.#settleWith(row, answer, sealed, options);
   }
 
-  /** Writes the network's final answer once, with its event; a second settlement (a retried job) only runs `within`. */
-  async #settle(
+  /**
+   * A provisioning's last attempt failed (the token service never answered,
+   * or still holds the token pending): the network token is settled
+   * `declined`, with its event and the job's completion, so it is not left
+   * pending for good and its batch can complete. A token id the network gave
+   * (pending) is deleted there.
+   */
+  async giveUp(id: string, complete: CompleteIn): Promise<Provisioned> {
+    const row = await this.#readRow(id);
+    if (row === undefined) throw new Error(`network token ${id} is gone`);
+    this.#deps.log.warn({ network_token: id }, 'network token provisioning failed its last attempt: settled declined');
+    return this.#settleWith(row, { status: 'declined' }, undefined, { complete });
+  }
+
+  #settleWith(
     row: ProvisionRow,
-    answer: TokenState | { status: 'ineligible' | 'declined' | 'deleted' } | undefined,
-    within: Within | undefined,
-    merchant?: Merchant,
+    answer: Answer | undefined,
+    sealed: SealedCard | undefined,
+    options: { within?: Within | undefined; complete?: CompleteIn | undefined },
   ): Promise<Provisioned> {
-    const { db, cards } = this.#deps;
-    const sealed = answer !== undefined && 'dpan' in answer && merchant !== undefined ? cards.seal(merchant, { token: row.id }, { number: answer.dpan }) : undefined;
-    const meta = answer !== undefined && 'dpan' in answer ? answer : undefined;
-    return db.transaction(async (tx) => {
-      // A batch's token: its row first, the lock every settlement of the batch takes in the same order.
-      if (row.batch_id !== null) await tx.query('select 1 from token_batches where id = $1 for update', [row.batch_id]);
-      let record: NetworkTokenRecord = row;
-      if (answer !== undefined) {
-        const { rows } = await tx.query<NetworkTokenRecord>(
-          `update network_tokens set status = $2, token_id = coalesce($3, token_id), token_last4 = coalesce($4, token_last4),
-                  token_exp_month = coalesce($5, token_exp_month), token_exp_year = coalesce($6, token_exp_year),
-                  pan_last4 = coalesce($7, pan_last4), par = coalesce($8, par), card_art_id = coalesce($9, card_art_id),
-                  issuer_name = coalesce($10, issuer_name), dpan_sealed = $11, dpan_key_sealed = $12, data_key_version = $13,
-                  settled_at = now(), updated_at = now()
-            where id = $1 and settled_at is null
-            returning ${NETWORK_TOKEN_COLUMNS}`,
-          [
-            row.id,
-            answer.status,
-            meta?.tokenId ?? null,
-            meta?.dpan.slice(-4) ?? null,
-            meta?.token_exp_month ?? null,
-            meta?.token_exp_year ?? null,
-            meta?.pan_last4 ?? null,
-            meta?.par ?? null,
-            meta?.card_art_id ?? null,
-            meta?.issuer_name ?? null,
-            sealed?.card_sealed ?? null,
-            sealed?.card_key_sealed ?? null,
-            sealed?.data_key_version ?? null,
-          ],
-        );
-        if (rows[0] !== undefined) {
-          record = rows[0];
-          await within?.(tx, record);
-          // A vault token deleted before its network token was asked for: nothing happened the merchant needs to hear of.
-          if (answer.status !== 'deleted') {
-            await this.#event(tx, 'network_token.created', record, { actor: row.actor, source: { clientIp: row.client_ip ?? '', requestId: row.request_id ?? '' } });
-          }
-          // The batch's last network token completes it, its event after this one's.
-          if (row.batch_id !== null) await this.#deps.onBatchSettled?.(tx, row.batch_id);
-          return { record, settled: true as const };
+    const settle = (job: { id: string; claim: string } | undefined) =>
+      new Promise<Provisioned>((resolve, reject) => {
+        this.#settlements.push({ row, answer, sealed, job, within: options.within, resolve, reject });
+        if (!this.#settling) void this.#settleQueued();
+      });
+    return options.complete === undefined ? settle(undefined) : options.complete((job) => settle(job));
+  }
+
+  /** Settles what is queued, a group per transaction, one transaction at a time; what arrives meanwhile goes in the next. */
+  async #settleQueued(): Promise<void> {
+    this.#settling = true;
+    try {
+      while (this.#settlements.length > 0) {
+        // One settlement of a network token per group: a second (a sync request and its job at once) waits for the next.
+        const group: Settlement[] = [];
+        const ids = new Set<string>();
+        const rest: Settlement[] = [];
+        for (const settlement of this.#settlements) {
+          if (group.length < SETTLE_GROUP && !ids.has(settlement.row.id)) {
+            group.push(settlement);
+            ids.add(settlement.row.id);
+          } else rest.push(settlement);
         }
-        record = (await this.#row(row.id, tx)) ?? row;
+        this.#settlements = rest;
+        try {
+          const outcomes = await this.#settleGroup(group);
+          group.forEach((settlement, i) => {
+            const outcome = outcomes[i]!;
+            if (outcome instanceof Error) settlement.reject(outcome);
+            else settlement.resolve(outcome);
+          });
+        } catch (error) {
+          for (const settlement of group) settlement.reject(error);
+        }
       }
-      await within?.(tx, record);
-      return { record, settled: true as const };
+    } finally {
+      this.#settling = false;
+    }
+  }
+
+  /**
+   * Writes each network's final answer once (`settled_at`), with its event
+   * and its job's completion: `tessera_settle_network_tokens`, one statement
+   * for the group. A sync request's stored answer, or a batch's completion,
+   * joins it in a transaction.
+   */
+  async #settleGroup(group: readonly Settlement[]): Promise<(Provisioned | JobClaimLost)[]> {
+    const { db } = this.#deps;
+    const hex = (bytes: Uint8Array | undefined) => (bytes === undefined ? null : Buffer.from(bytes).toString('hex'));
+    const items = group.map((s) => {
+      const meta = s.answer !== undefined && 'dpan' in s.answer ? s.answer : undefined;
+      return {
+        id: s.row.id,
+        job_id: s.job?.id ?? null,
+        claim: s.job?.claim ?? null,
+        event_id: newId('evt'),
+        answered: s.answer !== undefined,
+        status: s.answer?.status ?? null,
+        token_id: meta?.tokenId ?? null,
+        token_last4: meta?.dpan.slice(-4) ?? null,
+        token_exp_month: meta?.token_exp_month ?? null,
+        token_exp_year: meta?.token_exp_year ?? null,
+        pan_last4: meta?.pan_last4 ?? null,
+        par: meta?.par ?? null,
+        card_art_id: meta?.card_art_id ?? null,
+        issuer_name: meta?.issuer_name ?? null,
+        dpan_sealed: hex(s.sealed?.card_sealed),
+        dpan_key_sealed: hex(s.sealed?.card_key_sealed),
+        data_key_version: s.sealed?.data_key_version ?? null,
+      };
+    });
+    const settle = async (q: Queryable) => {
+      const { rows } = await callFunction<{ id: string; done: boolean; record: NetworkTokenRecord | null }[]>(q, 'tessera_settle_network_tokens', {
+        settlements: JSON.stringify(items),
+      });
+      return rows[0]!.result.map((answer) => ({
+        ...answer,
+        record: answer.record === null ? null : { ...answer.record, created_at: new Date(answer.record.created_at), updated_at: new Date(answer.record.updated_at) },
+      }));
+    };
+    const outcomes = async (answers: Awaited<ReturnType<typeof settle>>, tx?: Queryable) => {
+      const result: (Provisioned | JobClaimLost)[] = [];
+      for (const [i, s] of group.entries()) {
+        const answer = answers[i]!;
+        if (!answer.done) {
+          result.push(new JobClaimLost(s.job!.id));
+          continue;
+        }
+        // A second settlement (a retried job, a sync request and its job) only completes and answers.
+        const record = answer.record ?? (s.within === undefined || tx === undefined ? s.row : await this.get(s.row.merchant_id, s.row.id, tx));
+        if (tx !== undefined) await s.within?.(tx, record);
+        result.push({ record, settled: true });
+      }
+      return result;
+    };
+
+    const batches = [...new Set(group.flatMap((s) => (s.row.batch_id === null ? [] : [s.row.batch_id])))].sort();
+    if (batches.length === 0 && group.every((s) => s.within === undefined)) return outcomes(await settle(db));
+    return db.transaction(async (tx) => {
+      const answers = await settle(tx);
+      const result = await outcomes(answers, tx);
+      // A batch's last network token completes it, its event after this one's.
+      const touched = new Set(group.flatMap((s, i) => (s.row.batch_id !== null && answers[i]!.record !== null ? [s.row.batch_id] : [])));
+      for (const batch of batches) if (touched.has(batch)) await this.#deps.onBatchSettled?.(tx, batch);
+      return result;
     });
   }
 
@@ -291,6 +403,53 @@ export class NetworkTokens {
     });
   }
 
+  /**
+   * The vault token was deleted (in `tx`, before this): its active and
+   * suspended network tokens are deleted too — here at once (their numbers
+   * were erased with the card), at the network by a job enqueued in `tx` (the
+   * outbox: the delete commits with its job or neither happens). Pending ones
+   * are left to their provisioning job, which finds the token gone. Answers
+   * their `network_token.updated` entries, for the caller to write last.
+   */
+  async tokenDeleted(tx: Queryable, merchantId: string, token: string, ctx: Pick<NetworkTokenContext, 'actor' | 'source'>): Promise<AuditEntry[]> {
+    const { rows } = await tx.query<NetworkTokenRecord>(
+      `update network_tokens set status = 'deleted', dpan_sealed = null, dpan_key_sealed = null, updated_at = now()
+        where merchant_id = $1 and token = $2 and status in ('active', 'suspended')
+        returning ${NETWORK_TOKEN_COLUMNS}`,
+      [merchantId, token],
+    );
+    for (const record of rows) await enqueueJob(tx, { kind: NETWORK_DELETE_JOB, key: record.id, payload: { network_token: record.id } });
+    return rows.map((record) => this.#entry('network_token.updated', record, ctx));
+  }
+
+  /**
+   * Asks the network to delete a network token the vault settled as deleted
+   * (or declined while the network held it pending). A token id another of
+   * the merchant's network tokens still uses (Visa and Amex answer one token
+   * for one card and account) is kept; a token the network holds no more is
+   * nothing to do.
+   */
+  async deleteAtNetwork(id: string): Promise<'deleted' | 'shared' | 'gone'> {
+    const { rows } = await this.#deps.db.query<{ network: Network; token_id: string | null; shared: boolean }>(
+      `select n.network, n.token_id,
+              exists (select 1 from network_tokens o
+                       where o.merchant_id = n.merchant_id and o.network = n.network and o.token_id = n.token_id and o.id <> n.id
+                         and o.status in ('pending', 'active', 'suspended')) as shared
+         from network_tokens n where n.id = $1 and n.status in ('deleted', 'declined')`,
+      [id],
+    );
+    const row = rows[0];
+    if (row === undefined || row.token_id === null) return 'gone';
+    if (row.shared) return 'shared';
+    try {
+      await this.#deps.services[row.network].lifecycle(row.token_id, { event: 'delete' });
+      return 'deleted';
+    } catch (error) {
+      if (error instanceof LifecycleRefused) return 'gone';
+      throw error;
+    }
+  }
+
   async #applyNetworkUpdate(
     tx: Queryable,
     merchant: Merchant,
@@ -299,6 +458,16 @@ export class NetworkTokens {
     panUpdate: boolean,
     ctx: NetworkTokenContext,
   ): Promise<NetworkTokenRecord[]> {
+    if (panUpdate) {
+      // The vault tokens first, the order a token's delete locks them in.
+      await tx.query(
+        `select 1 from tokens
+          where merchant_id = $1 and token in (select token from network_tokens where merchant_id = $1 and network = $2 and token_id = $3)
+          order by token
+          for update`,
+        [merchant.id, network, state.tokenId],
+      );
+    }
     const { rows } = await tx.query<NetworkTokenRecord>(
       `update network_tokens set status = $4, pan_last4 = $5, token_exp_month = $6, token_exp_year = $7,
               -- a deleted token's number is of no use to anyone: it goes
@@ -309,30 +478,31 @@ export class NetworkTokens {
         returning ${NETWORK_TOKEN_COLUMNS}`,
       [merchant.id, network, state.tokenId, state.status, state.pan_last4, state.token_exp_month, state.token_exp_year],
     );
-    for (const record of rows) await this.#event(tx, 'network_token.updated', record, ctx);
+    const entries = rows.map((record) => this.#entry('network_token.updated', record, ctx));
     if (panUpdate) {
       const tokens = [...new Set(rows.map((r) => r.token))];
+      // New last 4 digits: a new card number, which the network does not send. The sealed one is the old card's from now
+      // on, and a payment that would fall back to it is refused (card_outdated) until the merchant gives the new card.
       const updated = await tx.query<{ token: string; record: unknown }>(
-        `update tokens set last4 = $3, exp_month = $4, exp_year = $5, updated_at = now()
+        `update tokens set last4 = $3, exp_month = $4, exp_year = $5, updated_at = now(),
+                pan_outdated_at = case when last4 is distinct from $3 then coalesce(pan_outdated_at, now()) else pan_outdated_at end
           where merchant_id = $1 and token = any($2) and ${READABLE}
           returning token, ${TOKEN_RECORD}`,
         [merchant.id, tokens, state.pan_last4, state.pan_exp_month, state.pan_exp_year],
       );
       for (const row of updated.rows) {
-        await this.#deps.audit.record(
-          {
-            merchantId: merchant.id,
-            actor: ctx.actor,
-            ...ctx.source,
-            action: 'token.updated',
-            outcome: 'succeeded',
-            token: row.token,
-            event: { type: 'token.updated', data: tokenRecordOf(row.record) },
-          },
-          tx,
-        );
+        entries.push({
+          merchantId: merchant.id,
+          actor: ctx.actor,
+          ...ctx.source,
+          action: 'token.updated',
+          outcome: 'succeeded',
+          token: row.token,
+          event: { type: 'token.updated', data: tokenRecordOf(row.record) },
+        });
       }
     }
+    await this.#deps.audit.recordMany(entries, tx);
     return rows;
   }
 
@@ -392,18 +562,39 @@ export class NetworkTokens {
     return { number, exp_month: row.token_exp_month, exp_year: row.token_exp_year, ...cryptogram };
   }
 
-  async #row(id: string, q: Queryable = this.#deps.db): Promise<ProvisionRow | undefined> {
-    const { rows } = await q.query<ProvisionRow>(
-      `select n.id, n.merchant_id, n.token, n.network, n.status, n.token_id, n.token_last4, n.token_exp_month, n.token_exp_year, n.pan_last4, n.par,
-              n.card_art_id, n.issuer_name, n.correlation_id, n.created_at, n.updated_at,
-              n.account_id, n.email, n.batch_id, n.actor, n.client_ip, n.request_id, n.settled_at,
-              t.card_sealed, t.card_key_sealed, t.data_key_version as card_data_key_version, t.exp_month, t.exp_year,
-              tessera_token_readable(t) as readable
-         from network_tokens n join tokens t on t.merchant_id = n.merchant_id and t.token = n.token
-        where n.id = $1`,
-      [id],
-    );
-    return rows[0];
+  /**
+   * A network token with its vault token's card, for provisioning. Reads
+   * asked for in one turn of the event loop go as one statement: the jobs of
+   * one claim start together.
+   */
+  #readRow(id: string): Promise<ProvisionRow | undefined> {
+    return new Promise((resolve, reject) => {
+      const waiting = this.#rowReads.get(id);
+      if (waiting !== undefined) return void waiting.push({ resolve, reject });
+      if (this.#rowReads.size === 0) setImmediate(() => void this.#readQueuedRows());
+      this.#rowReads.set(id, [{ resolve, reject }]);
+    });
+  }
+
+  async #readQueuedRows(): Promise<void> {
+    const reads = this.#rowReads;
+    this.#rowReads = new Map();
+    try {
+      const { rows } = await this.#deps.db.query<ProvisionRow>(
+        `select n.id, n.merchant_id, n.token, n.network, n.status, n.token_id, n.token_last4, n.token_exp_month, n.token_exp_year, n.pan_last4, n.par,
+                n.card_art_id, n.issuer_name, n.correlation_id, n.created_at, n.updated_at,
+                n.account_id, n.email, n.batch_id, n.actor, n.client_ip, n.request_id, n.settled_at,
+                t.card_sealed, t.card_key_sealed, t.data_key_version as card_data_key_version, t.exp_month, t.exp_year,
+                tessera_token_readable(t) as readable
+           from network_tokens n join tokens t on t.merchant_id = n.merchant_id and t.token = n.token
+          where n.id = any($1)`,
+        [[...reads.keys()]],
+      );
+      const found = new Map(rows.map((row) => [row.id, row]));
+      for (const [id, waiting] of reads) for (const { resolve } of waiting) resolve(found.get(id));
+    } catch (error) {
+      for (const waiting of reads.values()) for (const { reject } of waiting) reject(error);
+    }
   }
 
   async #requested(tx: Queryable, record: NetworkTokenRecord, ctx: NetworkTokenContext): Promise<void> {
@@ -420,9 +611,10 @@ export class NetworkTokens {
     record: NetworkTokenRecord,
     ctx: Pick<NetworkTokenContext, 'actor' | 'source'>,
   ): Promise<void> {
-    await this.#deps.audit.record(
-      { merchantId: record.merchant_id, actor: ctx.actor, ...ctx.source, action: type, outcome: 'succeeded', token: record.token, event: { type, data: record } },
-      tx,
-    );
+    await this.#deps.audit.record(this.#entry(type, record, ctx), tx);
+  }
+
+  #entry(type: 'network_token.created' | 'network_token.updated', record: NetworkTokenRecord, ctx: Pick<NetworkTokenContext, 'actor' | 'source'>): AuditEntry {
+    return { merchantId: record.merchant_id, actor: ctx.actor, ...ctx.source, action: type, outcome: 'succeeded', token: record.token, event: { type, data: record } };
   }
 }

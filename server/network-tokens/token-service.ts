@@ -55,10 +55,42 @@ export interface Cryptogram {
   eci: string;
 }
 
+/** A change the token requestor (the vault) asks the network for: a real connector's suspend, resume or delete call. */
+export interface RequestorChange {
+  event: 'suspend' | 'resume' | 'delete';
+}
+
+/**
+ * The token service did not answer (an outage, a 5xx, a timeout): the
+ * request may be tried again later with the same request id.
+ */
+export class TokenServiceUnavailable extends Error {
+  readonly code = 'token_service_unavailable';
+
+  constructor(message: string) {
+    super(message);
+    this.name = 'TokenServiceUnavailable';
+  }
+}
+
 export interface TokenService {
   readonly network: Network;
   /** Asks for a network token (at most 10 s in practice; `signal` gives up sooner). */
   provision(request: ProvisionRequest, signal?: AbortSignal): Promise<ProvisionResult>;
+  /**
+   * Changes a token at the network and answers it as the network holds it
+   * afterwards. Throws `LifecycleRefused` when the network holds no such
+   * token or has deleted it already (for a delete: nothing left to do).
+   */
+  lifecycle(tokenId: string, change: RequestorChange): Promise<TokenState>;
   /** A fresh cryptogram for one authorization, or undefined when the token is not active at the network. */
   cryptogram(tokenId: string): Promise<Cryptogram | undefined>;
+}
+
+/** Why a lifecycle change cannot apply: the token is unknown to the network, or already deleted. */
+export class LifecycleRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LifecycleRefused';
+  }
 }

@@ -89,6 +89,8 @@ interface TokenForPayment extends StoredCard, TokenCredential {
   fingerprint: string;
   session_id: string | null;
   client_ip: string | null;
+  /** The network's pan_update gave the card new last 4 digits: the sealed number is the old card's. */
+  pan_outdated: boolean;
 }
 
 /**
@@ -164,6 +166,8 @@ export class PaymentService {
     // An active network token is used, with a cryptogram for this payment; else (none yet, suspended, deleted) the card number.
     // Details waiting to be proven are a card number's: they go as typed.
     const network = pending === undefined ? await this.#networkTokens?.credential(merchant, input.token) : undefined;
+    // The old card's number after the issuer replaced it: sending it would charge a closed card, or the wrong one.
+    if (network === undefined && pending === undefined && token.pan_outdated) throw new VaultError('card_outdated', { param: 'token' });
     let outcome: AuthorizationResult;
     try {
       outcome = await this.#acquirer.authorize({
@@ -401,7 +405,7 @@ export class PaymentService {
     const { rows } = await q.query<TokenForPayment>(
       `select ${READABLE} as readable, ${CHARGEABLE} as chargeable, card_sealed, card_key_sealed, data_key_version, cvc_sealed, cvc_bucket,
               brand, last4, exp_month, exp_year, fingerprint, session_id, client_ip,
-              reusable, moto, network_transaction_id, stored_credential_agreement
+              reusable, moto, network_transaction_id, stored_credential_agreement, pan_outdated_at is not null as pan_outdated
          from tokens where merchant_id = $1 and token = $2 ${lock ? 'for update' : ''}`,
       [merchantId, token],
     );

@@ -1,7 +1,7 @@
-import type { AuditSource } from '../audit/audit.ts';
+import type { AuditLog, AuditSource } from '../audit/audit.ts';
 import { VaultError } from '../errors.ts';
-import { newId } from '../lib/ids.ts';
-import type { Queryable } from '../storage/db.ts';
+import type { NetworkTokens } from '../network-tokens/service.ts';
+import type { Db, Queryable } from '../storage/db.ts';
 import { newestFirst } from '../storage/pagination.ts';
 import { READABLE } from '../cards/liveness.ts';
 import { TOKEN_RECORD, tokenRecordOf, type TokenRecord } from '../cards/records.ts';
@@ -36,27 +36,50 @@ export async function listTokens(
 }
 
 /**
- * Destroys the stored card — its ciphertext and its own key — the CVC,
- * any details waiting to be proven and its network tokens' numbers; the token answers 404 from then on. The
- * audit entry is written by the same statement.
+ * Destroys the stored card — its ciphertext and its own key — the CVC and
+ * any details waiting to be proven; the token answers 404 from then on. Its
+ * network tokens go with it (`NetworkTokens.tokenDeleted`: deleted, their
+ * numbers erased, the network told by a job), and the audit entries — the
+ * token's `token.deleted`, theirs `network_token.updated` — are written last,
+ * all in one transaction.
  */
-export async function deleteToken(db: Queryable, merchantId: string, token: string, actor: string, source: AuditSource): Promise<void> {
-  const { rowCount } = await db.query(
-    `with deleted as (
-       update tokens set card_sealed = null, card_key_sealed = null, cvc_sealed = null, cvc_bucket = null, cvc_expires_at = null,
-                         deleted_at = now(), updated_at = now()
-        where merchant_id = $1 and token = $2 and ${READABLE}
-        returning token, ${TOKEN_RECORD}
-     ), pending as (
-       delete from token_pending_cards where merchant_id = $1 and token in (select token from deleted)
-     ), network as (
-       -- The card's network tokens are of no use without it: their numbers go with it.
-       update network_tokens set dpan_sealed = null, dpan_key_sealed = null, updated_at = now()
-        where merchant_id = $1 and token in (select token from deleted) and dpan_sealed is not null
-     )
-     insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id, event_type, data)
-     select $3, $1, $4, 'token.deleted', 'succeeded', token, $5, $6, 'token.deleted', record::jsonb from deleted`,
-    [merchantId, token, newId('evt'), actor, source.clientIp, source.requestId],
-  );
-  if (rowCount === 0) throw new VaultError('token_not_found', { param: 'token' });
+export async function deleteToken(
+  deps: { db: Db; audit: AuditLog; networkTokens?: Pick<NetworkTokens, 'tokenDeleted'> | undefined },
+  merchantId: string,
+  token: string,
+  actor: string,
+  source: AuditSource,
+): Promise<void> {
+  await deps.db.transaction(async (tx) => {
+    const { rows } = await tx.query<{ token: string; record: unknown }>(
+      `with deleted as (
+         update tokens set card_sealed = null, card_key_sealed = null, cvc_sealed = null, cvc_bucket = null, cvc_expires_at = null,
+                           deleted_at = now(), updated_at = now()
+          where merchant_id = $1 and token = $2 and ${READABLE}
+          returning token, ${TOKEN_RECORD}
+       ), pending as (
+         delete from token_pending_cards where merchant_id = $1 and token in (select token from deleted)
+       )
+       select token, record from deleted`,
+      [merchantId, token],
+    );
+    const deleted = rows[0];
+    if (deleted === undefined) throw new VaultError('token_not_found', { param: 'token' });
+    const networkEntries = (await deps.networkTokens?.tokenDeleted(tx, merchantId, token, { actor, source })) ?? [];
+    await deps.audit.recordMany(
+      [
+        {
+          merchantId,
+          actor,
+          ...source,
+          action: 'token.deleted',
+          outcome: 'succeeded',
+          token,
+          event: { type: 'token.deleted', data: tokenRecordOf(deleted.record) },
+        },
+        ...networkEntries,
+      ],
+      tx,
+    );
+  });
 }

@@ -1,6 +1,7 @@
 import type { AuditSource } from '../audit/audit.ts';
 import type { IdempotencyClaim, StoredResponse } from '../idempotency/idempotency.ts';
 import type { Merchant } from '../merchants/service.ts';
+import type { NetworkTokens } from '../network-tokens/service.ts';
 import { BulkTokenUpdate, type BulkItem, type BulkWrite } from './bulk-update.ts';
 import { createToken, type CreateTokenInput, type TokenWrite } from './create.ts';
 import type { CardServiceDeps } from '../cards/deps.ts';
@@ -15,10 +16,10 @@ import { verifyToken } from './verify.ts';
  * the one object the routes hold.
  */
 export class TokenVault {
-  readonly #deps: CardServiceDeps;
+  readonly #deps: CardServiceDeps & { networkTokens?: NetworkTokens | undefined };
   readonly #bulk: BulkTokenUpdate;
 
-  constructor(deps: CardServiceDeps) {
+  constructor(deps: CardServiceDeps & { networkTokens?: NetworkTokens | undefined }) {
     this.#deps = deps;
     this.#bulk = new BulkTokenUpdate(deps);
   }
@@ -36,7 +37,7 @@ export class TokenVault {
   }
 
   delete(merchantId: string, token: string, actor: string, source: AuditSource): Promise<void> {
-    return deleteToken(this.#deps.db, merchantId, token, actor, source);
+    return deleteToken(this.#deps, merchantId, token, actor, source);
   }
 
   verify(merchant: Merchant, token: string, ctx: { actor: string; source: AuditSource; claim: IdempotencyClaim | undefined }): Promise<StoredResponse> {

@@ -20,12 +20,18 @@ const ACTIVE = { visa: '4242424242424242', mastercard: '5555555555554444', amex:
 const INELIGIBLE = '4000000000000010';
 const DECLINED = '4000000000000028';
 const DELAYED = '4000000000000036';
+/** The sandbox token service fails every request for it (an outage). */
+const UNAVAILABLE = '4000000000000044';
 
 describe.each(storageKinds())('network tokens on %s', (storage) => {
   let vault: TestVault;
 
   beforeAll(async () => {
-    vault = await startTestVault({ storage, name: 'network-tokens', env: { TESSERA_SANDBOX_TSP_DELAY_MS: '0-20' } });
+    vault = await startTestVault({
+      storage,
+      name: 'network-tokens',
+      env: { TESSERA_SANDBOX_TSP_DELAY_MS: '0-20', TESSERA_NETWORK_TOKEN_RETRY_SCHEDULE: '10ms' },
+    });
   });
   afterAll(() => vault?.close());
 
@@ -290,6 +296,99 @@ describe.each(storageKinds())('network tokens on %s', (storage) => {
     const order = rows.map((r) => r.network);
     expect(order).toHaveLength(16);
     expect(order.slice(0, 8)).not.toEqual(Array(8).fill('visa'));
+  });
+
+  it('settles a network token declined, with its event, once the token service failed its last attempt, and completes the batch waiting for it', async () => {
+    const merchant = await createMerchant(vault);
+    const year = nextYear();
+    const jwes = await encryptMany(vault.url, [UNAVAILABLE, numberedCard('411111', 500)].map((number) => ({ number, exp_month: 6, exp_year: year })));
+    const accepted = await api(vault.url, 'POST', '/v1/token-batches', {
+      key: merchant.secretKey,
+      json: { correlation_id: 'outage', network_tokens: true, items: jwes.map((card) => ({ card })) },
+    });
+    expect(accepted.status, accepted.text).toBe(202);
+
+    const completed = await until('token_batch.completed', async () => (await events(merchant, 'token_batch.completed'))[0]);
+    expect(completed.data.object.network_tokens).toMatchObject({ requested: 2, active: 1, declined: 1, pending: 0 });
+    const created = await events(merchant, 'network_token.created');
+    const declined = created.find((e) => e.data.object.status === 'declined');
+    expect(declined.data.object).toMatchObject({ pan_last4: null, token_id: null, correlation_id: 'outage' });
+    // Every attempt was used: the last one settled it, and completed the job.
+    const { rows } = await vault.vault.db.query<{ state: string; attempts: number; max_attempts: number }>(
+      `select state, attempts, max_attempts from jobs where kind = 'network_token.provision' and key = $1`,
+      [declined.data.object.id],
+    );
+    expect(rows[0]).toEqual({ state: 'done', attempts: 10, max_attempts: 10 });
+  });
+
+  it('deletes the network tokens of a deleted vault token at the network, with network_token.updated, unless another token shares them', async () => {
+    const merchant = await createMerchant(vault);
+    const [first, second] = [await tokenize(merchant, ACTIVE.visa), await tokenize(merchant, ACTIVE.visa)];
+    const a = (await ask(merchant, first!, { account_id: 'acct_del' })).body;
+    const b = (await ask(merchant, second!, { account_id: 'acct_del' })).body;
+    expect(b.token_id).toBe(a.token_id);
+    const atNetwork = async () =>
+      (await vault.vault.db.query<{ status: string }>('select status from sandbox_tsp_tokens where token_id = $1', [a.token_id])).rows[0]!.status;
+
+    expect((await api(vault.url, 'DELETE', `/v1/tokens/${first}`, { key: merchant.secretKey })).status).toBe(200);
+    const updated = await events(merchant, 'network_token.updated');
+    expect(updated.map((e) => [e.data.object.id, e.data.object.status])).toEqual([[a.id, 'deleted']]);
+    const erased = await vault.vault.db.query('select 1 from network_tokens where id = $1 and dpan_sealed is null', [a.id]);
+    expect(erased.rowCount).toBe(1);
+    await vault.vault.jobs.whenIdle();
+    // The other vault token still pays with the network token: the network keeps it.
+    expect(await atNetwork()).toBe('active');
+    expect((await pay(merchant, second!)).credential).toBe('network_token');
+
+    expect((await api(vault.url, 'DELETE', `/v1/tokens/${second}`, { key: merchant.secretKey })).status).toBe(200);
+    await until('the network to delete the token', async () => ((await atNetwork()) === 'deleted' ? true : undefined));
+    expect((await events(merchant, 'network_token.updated')).map((e) => e.data.object.id)).toEqual([b.id, a.id]);
+  });
+
+  it('settles a network token deleted, and deletes it at the network, when its vault token was deleted while the network held it pending', async () => {
+    const merchant = await createMerchant(vault);
+    const token = await tokenize(merchant, DELAYED);
+    const pending = (await ask(merchant, token, { mode: 'sync' })).body;
+    expect(pending).toMatchObject({ status: 'pending', token_id: expect.stringMatching(/^vts_/) });
+    expect((await api(vault.url, 'DELETE', `/v1/tokens/${token}`, { key: merchant.secretKey })).status).toBe(200);
+
+    await until('the network to delete the token', async () => {
+      const { rows } = await vault.vault.db.query<{ status: string }>('select status from sandbox_tsp_tokens where token_id = $1', [pending.token_id]);
+      return rows[0]!.status === 'deleted' ? true : undefined;
+    });
+    const { rows } = await vault.vault.db.query<{ status: string; dpan: boolean }>('select status, dpan_sealed is not null as dpan from network_tokens where id = $1', [
+      pending.id,
+    ]);
+    expect(rows[0]).toEqual({ status: 'deleted', dpan: false });
+    expect(await events(merchant, 'network_token.created')).toEqual([]);
+  });
+
+  it('refuses a payment that would fall back to the old card number after pan_update gave the card new last 4 digits, until the merchant sets the new card', async () => {
+    const merchant = await createMerchant(vault);
+    const token = await tokenize(merchant, ACTIVE.mastercard);
+    const ntok = (await ask(merchant, token, {})).body;
+    expect((await lifecycle(merchant, ntok.id, { event: 'pan_update', pan_last4: '9876' })).status).toBe(200);
+    // The network token follows the new card: payments on it go on.
+    expect((await pay(merchant, token)).credential).toBe('network_token');
+
+    expect((await lifecycle(merchant, ntok.id, { event: 'suspend' })).body.status).toBe('suspended');
+    const refused = await api(vault.url, 'POST', '/v1/payments', { key: merchant.secretKey, json: { token, amount: 1999, currency: 'EUR' } });
+    expect(refused.status, refused.text).toBe(422);
+    expect(refused.body.error.code).toBe('card_outdated');
+
+    const card = await encryptCard(vault.url, cardPlaintext({ number: '5105105105105100', cvc: '123' }, { exp_month: 3, exp_year: nextYear() }));
+    const patched = await api(vault.url, 'PATCH', '/v1/tokens', { key: merchant.secretKey, json: { tokens: [{ token, card }] } });
+    expect(patched.status, patched.text).toBe(200);
+    expect((await pay(merchant, token)).credential).toBe('pan');
+  });
+
+  it('keeps paying on the card number after a pan_update that only changed the expiry', async () => {
+    const merchant = await createMerchant(vault);
+    const token = await tokenize(merchant, ACTIVE.amex);
+    const ntok = (await ask(merchant, token, {})).body;
+    expect((await lifecycle(merchant, ntok.id, { event: 'pan_update', exp_month: 2, exp_year: nextYear() + 2 })).status).toBe(200);
+    expect((await lifecycle(merchant, ntok.id, { event: 'delete' })).body.status).toBe('deleted');
+    expect((await pay(merchant, token)).credential).toBe('pan');
   });
 
   it('never shows a network token number or cryptogram in answers, events, logs or the database', async () => {

@@ -121,6 +121,8 @@ begin
     cvc_sealed = case when p_card.card_sealed is null then cvc_sealed else p_card.cvc_sealed end,
     cvc_bucket = case when p_card.card_sealed is null then cvc_bucket else p_card.cvc_bucket end,
     cvc_expires_at = case when p_card.card_sealed is null then cvc_expires_at else p_card.cvc_expires_at end,
+    -- the card the merchant gives is the current one
+    pan_outdated_at = case when p_card.card_sealed is null then pan_outdated_at end,
     updated_at = now()
   where merchant_id = p_merchant_id and token = p_token
   returning tessera_token_record(tokens)::text into v_record;
