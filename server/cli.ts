@@ -3,8 +3,9 @@ import { parseArgs } from 'node:util';
 import { formatWitness, parseWitness, type AuditVerification } from './audit/chain.ts';
 import { loadCliConfig, type CliConfig } from './config.ts';
 import { adminKeyPath } from './keys/admin-key.ts';
-import { ImportError, importTokens, MAX_BATCH_ITEMS } from './cli/tokens-import.ts';
-import { PaymentsBatchError, submitPaymentsBatch } from './cli/payments-batch.ts';
+import { importTokens, MAX_BATCH_ITEMS } from './cli/tokens-import.ts';
+import { submitPaymentsBatch } from './cli/payments-batch.ts';
+import { CommandError } from './cli/vault-client.ts';
 
 /**
  * `npm run tessera -- <command>`: a thin client of the vault's admin API, so
@@ -231,7 +232,7 @@ switch (command) {
       console.error(`tessera: ${succeeded} rows tokenized, ${failed} failed; results in ${out}`);
       if (failed > 0) process.exit(3);
     } catch (error) {
-      if (!(error instanceof ImportError)) throw error;
+      if (!(error instanceof CommandError)) throw error;
       console.error(`tessera: ${error.message}`);
       process.exit(1);
     }
@@ -246,7 +247,7 @@ switch (command) {
       console.error(`tessera: ${succeeded} operations done, ${failed} failed; results in ${out}`);
       if (failed > 0) process.exit(3);
     } catch (error) {
-      if (!(error instanceof PaymentsBatchError)) throw error;
+      if (!(error instanceof CommandError)) throw error;
       console.error(`tessera: ${error.message}`);
       process.exit(1);
     }

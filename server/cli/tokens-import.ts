@@ -15,6 +15,7 @@ import {
   type TransportKey,
 } from '../../merchant-side/card-import.ts';
 import { randomLetters } from '../lib/ids.ts';
+import { batchResults, callVault, CommandError, ProgressBar, Refused, submitBatch } from './vault-client.ts';
 
 /**
  * `tessera tokens import cards.csv`: the merchant's side of a migration of
@@ -33,8 +34,6 @@ export const RESULT_COLUMNS = ['row', 'reference', 'status', 'token', 'brand', '
 
 export const MAX_BATCH_ITEMS = 10_000;
 const POLL_MS = 500;
-const RESULTS_PAGE = 1000;
-const SUBMIT_ATTEMPTS = 5;
 
 export interface ImportOptions {
   vaultUrl: string;
@@ -45,14 +44,6 @@ export interface ImportOptions {
   /** Each batch asks for network tokens for its reusable tokens. */
   networkTokens?: boolean | undefined;
   batchSize: number;
-}
-
-/** A problem that stops the import, with the message to print (never card data). */
-export class ImportError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ImportError';
-  }
 }
 
 interface Result {
@@ -89,26 +80,30 @@ export async function importTokens(options: ImportOptions): Promise<{ succeeded:
       ...(options.networkTokens ? { network_tokens: true } : {}),
       items,
     };
-    const batch = await submit(options, body, `tokens-import-${runId}-${batches.length}`).catch(
+    const batch = (await submitBatch(options, '/v1/token-batches', {
+      body: JSON.stringify(body),
+      contentType: 'application/json',
+      idempotencyKey: `tokens-import-${runId}-${batches.length}`,
+    }).catch(
       (error: unknown) => {
         // The vault names the batch's item (`items.12.reference`): the merchant fixes a row of the file.
         const item = error instanceof Refused ? /^items\.(\d+)\.(\w+)$/.exec(error.param ?? '') : null;
         if (item === null) throw error;
-        throw new ImportError(`row ${slice[Number(item[1])]!.row}, ${item[2]}: ${(error as Refused).message}`);
+        throw new CommandError(`row ${slice[Number(item[1])]!.row}, ${item[2]}: ${(error as Refused).message}`);
       },
-    );
+    )) as { id: string };
     batches.push({ id: batch.id, rows: slice });
     progress.submitted(slice.length);
   }
 
   for (const batch of batches) {
     for (;;) {
-      const state = (await call(options, 'GET', `/v1/token-batches/${batch.id}`)) as { status: string; processed: number };
+      const state = (await callVault(options, 'GET', `/v1/token-batches/${batch.id}`)) as { status: string; processed: number };
       progress.processing(batch.id, state.processed);
       if (state.status === 'completed') break;
       await sleep(POLL_MS);
     }
-    for (const result of await batchResults(options, batch.id)) {
+    for (const result of await batchResults<BatchResult>(options, `/v1/token-batches/${batch.id}/results`)) {
       const source = batch.rows[result.index]!;
       results.push({
         row: source.row,
@@ -131,54 +126,24 @@ function readRows(file: string): CardImportRow[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ImportError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new CommandError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
   }
   try {
     return parseCardImportCsv(text).rows;
   } catch (error) {
-    if (error instanceof CardImportFileError) throw new ImportError(`${file}, ${error.message.charAt(0).toLowerCase()}${error.message.slice(1)}`);
+    if (error instanceof CardImportFileError) throw new CommandError(`${file}, ${error.message.charAt(0).toLowerCase()}${error.message.slice(1)}`);
     throw error;
   }
 }
 
 async function transportKey(vaultUrl: string): Promise<TransportKey> {
-  const { keys } = (await call({ vaultUrl, secretKey: undefined }, 'GET', '/v1/keys')) as { keys: JWK[] };
+  const { keys } = (await callVault({ vaultUrl, secretKey: undefined }, 'GET', '/v1/keys')) as { keys: JWK[] };
   const key = await transportKeyFrom(keys);
-  if (key === undefined) throw new ImportError('the vault published no encryption key');
+  if (key === undefined) throw new CommandError('the vault published no encryption key');
   return key;
 }
 
-/**
- * Sends a batch with its own Idempotency-Key, again on no answer, a 5xx or
- * 409 `idempotency_in_flight`: the vault accepts it once whatever happened.
- */
-async function submit(options: ImportOptions, body: unknown, idempotencyKey: string): Promise<{ id: string }> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return (await call(options, 'POST', '/v1/token-batches', body, { 'Idempotency-Key': idempotencyKey })) as { id: string };
-    } catch (error) {
-      const retryable = error instanceof Unanswered || (error instanceof Refused && (error.status >= 500 || error.code === 'idempotency_in_flight'));
-      if (!retryable || attempt === SUBMIT_ATTEMPTS) throw error;
-      await sleep(500 * 2 ** (attempt - 1));
-    }
-  }
-}
-
-async function batchResults(options: ImportOptions, batchId: string) {
-  type Page = {
-    data: { index: number; ok: boolean; token?: string; card?: Result['card']; error?: { code: string; message: string } }[];
-    has_more: boolean;
-  };
-  const results: Page['data'] = [];
-  let after: number | undefined;
-  for (;;) {
-    const query = `limit=${RESULTS_PAGE}${after === undefined ? '' : `&starting_after=${after}`}`;
-    const page = (await call(options, 'GET', `/v1/token-batches/${batchId}/results?${query}`)) as Page;
-    results.push(...page.data);
-    if (!page.has_more || page.data.length === 0) return results;
-    after = page.data.at(-1)!.index;
-  }
-}
+type BatchResult = { index: number; ok: boolean; token?: string; card?: Result['card']; error?: { code: string; message: string } };
 
 function resultsCsv(results: Result[]): string {
   return stringify(
@@ -198,92 +163,33 @@ function resultsCsv(results: Result[]): string {
   );
 }
 
-class Unanswered extends ImportError {}
-class Refused extends ImportError {
-  constructor(
-    readonly status: number,
-    readonly code: string | undefined,
-    readonly param: string | undefined,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-async function call(
-  options: Pick<ImportOptions, 'vaultUrl'> & { secretKey: string | undefined },
-  method: 'GET' | 'POST',
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): Promise<unknown> {
-  let response: Response;
-  try {
-    response = await fetch(`${options.vaultUrl}${path}`, {
-      method,
-      headers: {
-        ...(options.secretKey === undefined ? {} : { authorization: `Bearer ${options.secretKey}` }),
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...headers,
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(60_000),
-    });
-  } catch (error) {
-    throw new Unanswered(`no answer from the vault at ${options.vaultUrl} (${(error as Error).name})`);
-  }
-  const json = (await response.json().catch(() => ({}))) as { error?: { code?: string; message?: string; param?: string } };
-  if (!response.ok) {
-    const { code, message, param } = json.error ?? {};
-    throw new Refused(response.status, code, param, `the vault answered ${response.status} ${code ?? ''}${param === undefined ? '' : ` (${param})`}: ${message ?? ''}`);
-  }
-  return json;
-}
-
-/** A progress bar on stderr (a line per tenth when stderr is not a terminal). */
+/** Rows encrypted and sent, then processed by the vault, as one bar (rows refused here count as done). */
 class Progress {
-  readonly #total: number;
+  readonly #bar: ProgressBar;
   readonly #local: number;
   #sent = 0;
   readonly #processed = new Map<string, number>();
-  #lastTenth = -1;
-  #lastLabel = '';
 
   constructor(total: number, failedHere: number) {
-    this.#total = total;
+    this.#bar = new ProgressBar(total, 'rows');
     this.#local = failedHere;
   }
 
   submitted(rows: number): void {
     this.#sent += rows;
-    this.#draw('encrypted and sent');
+    this.#bar.draw(this.#local + this.#sent, 'encrypted and sent');
   }
 
   processing(batchId: string, processed: number): void {
     this.#processed.set(batchId, processed);
-    this.#draw('processed');
+    this.#bar.draw(this.#processedRows(), 'processed');
   }
 
   done(): void {
-    this.#draw('processed', true);
-    if (process.stderr.isTTY) process.stderr.write('\n');
+    this.#bar.draw(this.#processedRows(), 'processed', true);
   }
 
-  #draw(label: string, final = false): void {
-    const done = label === 'processed' ? this.#local + [...this.#processed.values()].reduce((a, b) => a + b, 0) : this.#local + this.#sent;
-    const share = this.#total === 0 ? 1 : done / this.#total;
-    if (process.stderr.isTTY) {
-      const width = 30;
-      const filled = Math.round(share * width);
-      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(share * 100).toFixed(0).padStart(3)}% ${done}/${this.#total} rows ${label}   `);
-      return;
-    }
-    const tenth = Math.floor(share * 10);
-    if (label !== this.#lastLabel) this.#lastTenth = -1;
-    this.#lastLabel = label;
-    if (tenth > this.#lastTenth || final) {
-      this.#lastTenth = tenth;
-      process.stderr.write(`${done}/${this.#total} rows ${label}\n`);
-    }
+  #processedRows(): number {
+    return this.#local + [...this.#processed.values()].reduce((a, b) => a + b, 0);
   }
 }
