@@ -1,5 +1,8 @@
 import type { Request, Response } from 'express';
-import type { StoredResponse } from '../idempotency/idempotency.ts';
+import { auditSource, type AuditEntry, type AuditSource } from '../audit/audit.ts';
+import type { IdempotencyClaim, IdempotencyStore, StoredResponse } from '../idempotency/idempotency.ts';
+import type { Merchant } from '../merchants/service.ts';
+import { merchantOf } from './auth.ts';
 
 /** Idempotency scope of the admin key's requests (merchant creation, key rotation). */
 export const ADMIN_SCOPE = 'admin';
@@ -21,4 +24,30 @@ export function idempotentRequest(req: Request, body: unknown): { method: string
 export function sendStored(res: Response, stored: StoredResponse & { replayed: boolean }): void {
   if (stored.replayed) res.setHeader('Idempotent-Replayed', 'true');
   res.status(stored.status).type('application/json').send(stored.body);
+}
+
+/** Who asks for a merchant's change, from where, and its Idempotency-Key's claim: what a service records with the change. */
+export interface MerchantWrite {
+  merchant: Merchant;
+  actor: string;
+  source: AuditSource;
+  claim: IdempotencyClaim | undefined;
+}
+
+/**
+ * Runs a merchant's change under the request's Idempotency-Key, in the
+ * merchant's scope; `entry` is the request's audit entry (`auditing`), made
+ * by the route before it parses the body, so a refused body is audited too.
+ */
+export function runForMerchant(
+  store: IdempotencyStore,
+  req: Request,
+  entry: Pick<AuditEntry, 'actor'>,
+  body: unknown,
+  work: (write: MerchantWrite) => Promise<StoredResponse>,
+): Promise<StoredResponse & { replayed: boolean }> {
+  const merchant = merchantOf(req);
+  return store.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
+    work({ merchant, actor: entry.actor, source: auditSource(req), claim }),
+  );
 }

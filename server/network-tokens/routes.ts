@@ -1,8 +1,8 @@
 import { Router, type Request } from 'express';
-import { auditing, auditSource } from '../audit/audit.ts';
+import { auditing } from '../audit/audit.ts';
 import { merchantOf, requireSecretKey } from '../http/auth.ts';
 import { parseInput } from '../http/errors.ts';
-import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
+import { runForMerchant, sendStored } from '../http/idempotent.ts';
 import type { IdempotencyStore } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import { echoableTokenName, TokenPath } from '../tokens/schema.ts';
@@ -19,8 +19,8 @@ export function networkTokenRoutes(deps: { networkTokens: NetworkTokens; merchan
     const { token } = parseInput(TokenPath, { token: String(req.params['token']) });
     const entry = auditing(req, { merchantId: merchant.id, action: 'network_token.requested', token: echoableTokenName(token) ?? undefined });
     const body = parseInput(NetworkTokenRequest, req.body ?? {});
-    const stored = await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
-      deps.networkTokens.request(merchant, token, body, { claim, actor: entry.actor, source: auditSource(req) }),
+    const stored = await runForMerchant(deps.idempotency, req, entry, body, (write) =>
+      deps.networkTokens.request(merchant, token, body, write),
     );
     sendStored(res, stored);
   });
@@ -30,8 +30,8 @@ export function networkTokenRoutes(deps: { networkTokens: NetworkTokens; merchan
     const { id } = parseInput(NetworkTokenPath, { id: String(req.params['id']) });
     const entry = auditing(req, { merchantId: merchant.id, action: 'network_token.updated' });
     const body = parseInput(LifecycleRequest, req.body);
-    const stored = await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
-      deps.networkTokens.lifecycle(merchant, id, body, { claim, actor: entry.actor, source: auditSource(req) }),
+    const stored = await runForMerchant(deps.idempotency, req, entry, body, (write) =>
+      deps.networkTokens.lifecycle(merchant, id, body, write),
     );
     sendStored(res, stored);
   });

@@ -1,8 +1,8 @@
 import { Router, type Request } from 'express';
-import { auditing, auditSource, type AuditLog } from '../audit/audit.ts';
+import { auditing, type AuditLog } from '../audit/audit.ts';
 import { merchantOf, requireSecretKey } from '../http/auth.ts';
 import { parseInput } from '../http/errors.ts';
-import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
+import { runForMerchant, sendStored } from '../http/idempotent.ts';
 import type { IdempotencyStore } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import { parsePaymentBatchCsv } from './csv.ts';
@@ -29,8 +29,8 @@ export function paymentBatchRoutes(deps: { batches: PaymentBatches; merchants: M
       parseInput(BatchEnvelope, req.body);
       body = parseInput(PaymentBatchRequest, req.body);
     }
-    const stored = await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
-      deps.batches.create(merchant, body, { claim, actor: entry.actor, source: auditSource(req) }),
+    const stored = await runForMerchant(deps.idempotency, req, entry, body, (write) =>
+      deps.batches.create(merchant, body, write),
     );
     sendStored(res, stored);
   });

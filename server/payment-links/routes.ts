@@ -5,7 +5,7 @@ import { merchantOf, requireSecretKey } from '../http/auth.ts';
 import { clientIp, clientNetwork } from '../http/client-ip.ts';
 import { parseInput } from '../http/errors.ts';
 import { vaultOrigin } from '../http/vault-origin.ts';
-import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
+import { idempotencyKeyOf, idempotentRequest, runForMerchant, sendStored } from '../http/idempotent.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { IdempotencyStore } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
@@ -30,8 +30,8 @@ export function paymentLinkRoutes(deps: {
     const entry = auditing(req, { merchantId: merchant.id, action: 'payment_link.created' });
     const body = parseInput(CreatePaymentLinkRequest, req.body);
     const origin = vaultOrigin(req, deps.publicOrigin);
-    const stored = await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
-      deps.links.create(merchant, body, origin, { claim, actor: entry.actor, source: auditSource(req) }),
+    const stored = await runForMerchant(deps.idempotency, req, entry, body, (write) =>
+      deps.links.create(merchant, body, origin, write),
     );
     sendStored(res, stored);
   });
@@ -51,8 +51,8 @@ export function paymentLinkRoutes(deps: {
     const id = linkId(req);
     const entry = auditing(req, { merchantId: merchant.id, action: 'payment_link.expired' });
     const body = parseInput(ExpirePaymentLinkRequest, req.body ?? {});
-    const stored = await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
-      deps.links.expire(merchant, id, { claim, actor: entry.actor, source: auditSource(req) }),
+    const stored = await runForMerchant(deps.idempotency, req, entry, body, (write) =>
+      deps.links.expire(merchant, id, write),
     );
     sendStored(res, stored);
   });

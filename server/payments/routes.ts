@@ -1,13 +1,13 @@
 import { Router, type Request } from 'express';
-import { auditing, auditSource, type AuditAction } from '../audit/audit.ts';
+import { auditing, type AuditAction } from '../audit/audit.ts';
 import { merchantOf, requireSecretKey } from '../http/auth.ts';
 import { parseInput } from '../http/errors.ts';
-import type { IdempotencyClaim, IdempotencyStore, StoredResponse } from '../idempotency/idempotency.ts';
+import type { IdempotencyStore } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
-import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
+import { runForMerchant, sendStored } from '../http/idempotent.ts';
 import { AmountRequest, CreatePaymentRequest, ListPaymentsQuery, PaymentPath, VoidRequest } from './schema.ts';
 import { paymentBody } from './serialize.ts';
-import type { PaymentContext, PaymentService } from './service.ts';
+import type { PaymentService } from './service.ts';
 
 export interface PaymentRouteDeps {
   payments: PaymentService;
@@ -20,17 +20,6 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
   const router = Router();
   router.use('/v1/payments', requireSecretKey(deps.merchants));
 
-  /**
-   * Runs a payment operation under the request's Idempotency-Key. The method
-   * and path are part of what is compared, so one key cannot replay the
-   * answer of another endpoint.
-   */
-  const idempotent = (req: Request, body: unknown, work: (ctx: PaymentContext) => Promise<StoredResponse>) => {
-    const merchant = merchantOf(req);
-    return deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim: IdempotencyClaim | undefined) =>
-      work({ merchant, actor: req.actor ?? 'unknown', source: auditSource(req), claim }),
-    );
-  };
   // A card number in the path is refused like in any other parameter, before the audit log could record it.
   const paymentId = (req: Request) => parseInput(PaymentPath, { id: String(req.params['id']) }).id;
   const audited = (req: Request, action: AuditAction, ids: { token?: string; paymentId?: string }) =>
@@ -38,8 +27,8 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
 
   router.post('/v1/payments', async (req, res) => {
     const body = parseInput(CreatePaymentRequest, req.body);
-    audited(req, 'payment.authorized', { token: body.token });
-    sendStored(res, await idempotent(req, body, (ctx) => deps.payments.create(body, ctx)));
+    const entry = audited(req, 'payment.authorized', { token: body.token });
+    sendStored(res, await runForMerchant(deps.idempotency, req, entry, body, (ctx) => deps.payments.create(body, ctx)));
   });
 
   router.get('/v1/payments', async (req, res) => {
@@ -61,22 +50,22 @@ export function paymentRoutes(deps: PaymentRouteDeps): Router {
   router.post('/v1/payments/:id/capture', async (req, res) => {
     const id = paymentId(req);
     const body = parseInput(AmountRequest, req.body ?? {});
-    audited(req, 'payment.captured', { paymentId: id });
-    sendStored(res, await idempotent(req, body, (ctx) => deps.payments.capture(id, body.amount, ctx)));
+    const entry = audited(req, 'payment.captured', { paymentId: id });
+    sendStored(res, await runForMerchant(deps.idempotency, req, entry, body, (ctx) => deps.payments.capture(id, body.amount, ctx)));
   });
 
   router.post('/v1/payments/:id/void', async (req, res) => {
     const id = paymentId(req);
     const body = parseInput(VoidRequest, req.body ?? {});
-    audited(req, 'payment.voided', { paymentId: id });
-    sendStored(res, await idempotent(req, body, (ctx) => deps.payments.void(id, ctx)));
+    const entry = audited(req, 'payment.voided', { paymentId: id });
+    sendStored(res, await runForMerchant(deps.idempotency, req, entry, body, (ctx) => deps.payments.void(id, ctx)));
   });
 
   router.post('/v1/payments/:id/refunds', async (req, res) => {
     const id = paymentId(req);
     const body = parseInput(AmountRequest, req.body ?? {});
-    audited(req, 'payment.refunded', { paymentId: id });
-    sendStored(res, await idempotent(req, body, (ctx) => deps.payments.refund(id, body.amount, ctx)));
+    const entry = audited(req, 'payment.refunded', { paymentId: id });
+    sendStored(res, await runForMerchant(deps.idempotency, req, entry, body, (ctx) => deps.payments.refund(id, body.amount, ctx)));
   });
 
   return router;

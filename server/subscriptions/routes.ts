@@ -1,8 +1,8 @@
 import { Router, type Request } from 'express';
-import { auditing, auditSource, type AuditAction } from '../audit/audit.ts';
+import { auditing, type AuditAction } from '../audit/audit.ts';
 import { merchantOf, requireSecretKey } from '../http/auth.ts';
 import { parseInput } from '../http/errors.ts';
-import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
+import { runForMerchant, sendStored } from '../http/idempotent.ts';
 import type { IdempotencyStore, StoredResponse } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import { CancelSubscriptionRequest, CreateSubscriptionRequest, ListSubscriptionsQuery, SubscriptionPath } from './schema.ts';
@@ -20,13 +20,8 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps): Router {
   const router = Router();
   router.use('/v1/subscriptions', requireSecretKey(deps.merchants));
 
-  const idempotent = (req: Request, body: unknown, action: AuditAction, work: (ctx: SubscriptionContext) => Promise<StoredResponse>) => {
-    const merchant = merchantOf(req);
-    auditing(req, { merchantId: merchant.id, action });
-    return deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
-      work({ merchant, actor: req.actor ?? 'unknown', source: auditSource(req), claim }),
-    );
-  };
+  const idempotent = (req: Request, body: unknown, action: AuditAction, work: (ctx: SubscriptionContext) => Promise<StoredResponse>) =>
+    runForMerchant(deps.idempotency, req, auditing(req, { merchantId: merchantOf(req).id, action }), body, work);
   // A card number in the path is refused like in any other parameter.
   const subscriptionId = (req: Request) => parseInput(SubscriptionPath, { id: String(req.params['id']) }).id;
 

@@ -1,8 +1,8 @@
 import { Router, type Request } from 'express';
-import { auditing, auditSource, type AuditLog } from '../audit/audit.ts';
+import { auditing, type AuditLog } from '../audit/audit.ts';
 import { merchantOf, requireSecretKey } from '../http/auth.ts';
 import { parseInput } from '../http/errors.ts';
-import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempotent.ts';
+import { runForMerchant, sendStored } from '../http/idempotent.ts';
 import type { IdempotencyStore } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import { BatchEnvelope, BatchResultsQuery, batchPath } from '../batches/schema.ts';
@@ -23,8 +23,8 @@ export function tokenBatchRoutes(deps: { batches: TokenBatches; merchants: Merch
     // Validated whole before it is accepted: the count first, then every item.
     parseInput(BatchEnvelope, req.body);
     const body = parseInput(TokenBatchRequest, req.body);
-    const stored = await deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
-      deps.batches.create(merchant, body, { claim, actor: entry.actor, source: auditSource(req) }),
+    const stored = await runForMerchant(deps.idempotency, req, entry, body, (write) =>
+      deps.batches.create(merchant, body, write),
     );
     sendStored(res, stored);
   });
