@@ -12,6 +12,7 @@ import { createLogger } from '../../server/log.ts';
 import { migrate, schemaSources } from '../../server/storage/migrate.ts';
 import { openPglite } from '../../server/storage/pglite.ts';
 import { openVault, type Vault } from '../../server/vault.ts';
+import './pglite-wasm.ts';
 import { createTestDatabase } from './postgres.ts';
 
 export type StorageKind = 'pglite' | 'postgres';
