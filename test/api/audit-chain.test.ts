@@ -21,7 +21,7 @@ import { openPostgres } from '../../server/storage/postgres.ts';
 import { api, createMerchant, openSession, type ApiResponse, type TestMerchant } from '../support/api.ts';
 import { CARDS, SANDBOX_CARDS, cardPlaintext, encryptCard } from '../support/cards.ts';
 import { encryptMany, inParallel } from '../support/many.ts';
-import { artifactsDir, newTestDatabase, startTestVault, storageKinds, type StorageKind, type TestVault } from '../support/vault.ts';
+import { artifactsDir, emptyTestDatabase, startTestVault, storageKinds, type StorageKind, type TestVault } from '../support/vault.ts';
 
 const execFileAsync = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -286,7 +286,7 @@ describe.each(storageKinds())('the audit log hash chains on %s', (storage) => {
         mkdirSync(dataDir, { recursive: true });
         db = await openPglite(dataDir);
       } else {
-        db = await openPostgres(await newTestDatabase(), silent);
+        db = await openPostgres(await emptyTestDatabase(), silent);
       }
       const before = schemaSources().migrations.filter((file) => file.name < '007');
       expect(before.map((file) => file.name.slice(0, 3))).toEqual(['001', '002', '003', '004', '005', '006']);

@@ -8,7 +8,7 @@ import { createTokens, encryptMany } from '../support/many.ts';
 import { startVaultProcess, type VaultProcess } from '../support/vault-process.ts';
 import { newDataDir, newTestDatabase, storageKinds } from '../support/vault.ts';
 
-const ITEMS = 600;
+const ITEMS = 300;
 
 describe.each(storageKinds())('a bulk update cut short by a crash, on %s', (storage) => {
   let running: VaultProcess | undefined;

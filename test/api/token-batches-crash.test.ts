@@ -16,7 +16,7 @@ import { encryptMany } from '../support/many.ts';
 import { startVaultProcess, type VaultProcess } from '../support/vault-process.ts';
 import { newDataDir, newTestDatabase, storageKinds } from '../support/vault.ts';
 
-const ITEMS = 1_200;
+const ITEMS = 400;
 const silent = createLogger({ level: 'silent' });
 
 describe.each(storageKinds())('a token batch across a kill -9 on %s', (storage) => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { CARDS, SANDBOX_CARDS } from './cards.ts';
+import './pglite-wasm.ts';
 
 const inFours = (number: string) => number.replace(/(\d{4})(?=\d)/g, '$1 ');
 

@@ -91,16 +91,21 @@ export async function findPostgresBin(): Promise<string | null> {
   return null;
 }
 
-/** Creates an empty database on the server at `serverUrl` and returns its URL. */
-export async function createTestDatabase(serverUrl: string, name = `test_${randomBytes(6).toString('hex')}`): Promise<string> {
-  // Identifiers cannot be bound as query parameters, so the name is held to a safe shape instead.
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) {
-    throw new TypeError(`Database name "${name}" must be lower case letters, digits and underscores.`);
+/**
+ * Creates a database on the server at `serverUrl` and returns its URL: an
+ * empty one, or a copy of the database `template`.
+ */
+export async function createTestDatabase(serverUrl: string, name = `test_${randomBytes(6).toString('hex')}`, template?: string): Promise<string> {
+  // Identifiers cannot be bound as query parameters, so the names are held to a safe shape instead.
+  for (const identifier of [name, ...(template === undefined ? [] : [template])]) {
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(identifier)) {
+      throw new TypeError(`Database name "${identifier}" must be lower case letters, digits and underscores.`);
+    }
   }
   const client = new Client({ connectionString: serverUrl, connectionTimeoutMillis: 5_000, query_timeout: 30_000 });
   await client.connect();
   try {
-    await client.query(`CREATE DATABASE "${name}"`);
+    await client.query(`CREATE DATABASE "${name}"${template === undefined ? '' : ` TEMPLATE "${template}"`}`);
   } finally {
     await client.end();
   }

@@ -1,9 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { LIFTOFF_ONLY } from './pglite-wasm.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const START_TIMEOUT_MS = 30_000;
+/** tsx's loader, and V8's baseline compiler only for the vault's PGlite (see pglite-wasm.ts). */
+const NODE_ARGS = [LIFTOFF_ONLY, '--import', 'tsx'];
 
 export interface VaultProcess {
   url: string;
@@ -29,7 +32,7 @@ export async function startVaultProcess(options: {
   mkdirSync(options.dataDir, { recursive: true });
   const log = createWriteStream(join(options.dataDir, 'vault.log'), { flags: 'a' });
   // Node itself with tsx's loader, not the tsx CLI: signals must reach the vault, not a wrapper process.
-  const child = spawn(process.execPath, ['--import', 'tsx', options.entry ?? 'server/main.ts'], {
+  const child = spawn(process.execPath, [...NODE_ARGS, options.entry ?? 'server/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TESSERA_DATA_DIR: options.dataDir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -88,7 +91,7 @@ export async function startVaultProcess(options: {
  */
 export async function runVaultToExit(options: { dataDir: string; env?: Record<string, string> }): Promise<{ code: number | null; output: string }> {
   mkdirSync(options.dataDir, { recursive: true });
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  const child = spawn(process.execPath, [...NODE_ARGS, 'server/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TESSERA_DATA_DIR: options.dataDir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { pino } from 'pino';
 import { loadConfig, type VaultConfig } from '../../server/config.ts';
 import type { WidgetAssets } from '../../server/fields/assets.ts';
@@ -11,7 +12,9 @@ import { createVaultServer } from '../../server/http/server.ts';
 import { createLogger } from '../../server/log.ts';
 import { migrate, schemaSources } from '../../server/storage/migrate.ts';
 import { openPglite } from '../../server/storage/pglite.ts';
+import { openPostgres } from '../../server/storage/postgres.ts';
 import { openVault, type Vault } from '../../server/vault.ts';
+import './pglite-wasm.ts';
 import { createTestDatabase } from './postgres.ts';
 
 export type StorageKind = 'pglite' | 'postgres';
@@ -44,15 +47,20 @@ export function storageKinds(): StorageKind[] {
 
 
 
+/** Names a template by the schema it holds: a changed migration or function makes a new one. */
+function schemaHash(): string {
+  const hash = createHash('sha256');
+  const { migrations, functions } = schemaSources();
+  for (const file of [...migrations, ...functions]) hash.update(file.name).update(file.checksum);
+  return hash.digest('hex').slice(0, 16);
+}
+
 /**
  * A freshly migrated PGlite data folder, made once and copied for each test
  * vault: initialising PGlite takes seconds, copying it milliseconds.
  */
 async function pgliteTemplate(): Promise<string> {
-  const hash = createHash('sha256');
-  const { migrations, functions } = schemaSources();
-  for (const file of [...migrations, ...functions]) hash.update(file.name).update(file.checksum);
-  const dir = join(tmpdir(), `tessera-pglite-template-${hash.digest('hex').slice(0, 16)}`);
+  const dir = join(tmpdir(), `tessera-pglite-template-${schemaHash()}`);
   if (existsSync(join(dir, 'pgdata'))) return dir;
   const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
   const db = await openPglite(building);
@@ -91,11 +99,68 @@ export interface StartOptions {
   jobs?: boolean;
 }
 
-/** An empty database on the run's PostgreSQL cluster. */
+/**
+ * A new database on the run's PostgreSQL cluster, migrated: a copy of a
+ * template migrated once per cluster and schema, as PGlite data folders are
+ * copies of theirs (migrating took a quarter of a second of the server's CPU
+ * for every database, and the suite makes a hundred).
+ */
 export async function newTestDatabase(): Promise<string> {
+  const serverUrl = testPostgresUrl();
+  return createTestDatabase(serverUrl, undefined, await postgresTemplate(serverUrl));
+}
+
+/** An empty database on the run's PostgreSQL cluster, for a test that builds its schema itself. */
+export async function emptyTestDatabase(): Promise<string> {
+  return createTestDatabase(testPostgresUrl());
+}
+
+function testPostgresUrl(): string {
   const serverUrl = process.env['TESSERA_TEST_PG_URL'];
   if (!serverUrl) throw new Error('TESSERA_TEST_PG_URL is not set; run the PostgreSQL tests through `npm test`.');
-  return createTestDatabase(serverUrl);
+  return serverUrl;
+}
+
+/** Serialises the test processes that look for the template, so one makes it and the others wait. */
+const TEMPLATE_LOCK = 73_011_901;
+const postgresTemplates = new Map<string, Promise<string>>();
+
+/**
+ * The migrated template database on the cluster at `serverUrl`, made by the
+ * first test process that needs it. Nothing connects to it afterwards, which
+ * PostgreSQL requires of a database it copies. Migrating is one transaction,
+ * so a process killed while making it leaves it empty at worst, and a vault
+ * opening a copy migrates that as it would any database.
+ */
+function postgresTemplate(serverUrl: string): Promise<string> {
+  let template = postgresTemplates.get(serverUrl);
+  if (template === undefined) {
+    template = makePostgresTemplate(serverUrl);
+    template.catch(() => postgresTemplates.delete(serverUrl));
+    postgresTemplates.set(serverUrl, template);
+  }
+  return template;
+}
+
+async function makePostgresTemplate(serverUrl: string): Promise<string> {
+  const name = `tessera_template_${schemaHash()}`;
+  const client = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 5_000 });
+  await client.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [TEMPLATE_LOCK]);
+    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (rowCount === 0) {
+      const db = await openPostgres(await createTestDatabase(serverUrl, name), createLogger({ level: 'silent' }));
+      try {
+        await migrate(db);
+      } finally {
+        await db.close();
+      }
+    }
+  } finally {
+    await client.end();
+  }
+  return name;
 }
 
 /** A real vault on a loopback port, with its own data folder, database and log file. */
