@@ -7,9 +7,10 @@
  * background — work a test's few hundred statements never earn back (a vault
  * making 300 tokens and payments used 18 s of CPU with Liftoff alone, 21 s
  * with tier-up). So every process that opens PGlite in the tests runs with
- * `--liftoff-only` (`LIFTOFF_ONLY`: on the command line of the Vitest workers
- * and of vault processes, set here for Playwright's workers, which take no
- * V8 flags). The code is the same; only V8's choice of compiler differs.
+ * `--liftoff-only` (`TEST_V8_FLAGS`: set here, on import, in Vitest's and
+ * Playwright's workers, and on the command line of the vault processes tests
+ * start). The code is the same; only V8's choice of compiler
+ * differs. Benchmarks, which import this support code too, keep V8's tiers.
  *
  * Importing this module also keeps one compiled copy of the module alive for
  * the life of the process: V8 then shares its machine code with every later
@@ -21,9 +22,16 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import v8 from 'node:v8';
 
-export const LIFTOFF_ONLY = '--liftoff-only';
+/**
+ * Only inside the test runners (Vitest sets `VITEST` in its workers, Playwright `TEST_WORKER_INDEX`):
+ * the benchmarks import this support code too, and must measure PGlite as production runs it.
+ */
+export const IN_TESTS = process.env['VITEST'] !== undefined || process.env['TEST_WORKER_INDEX'] !== undefined;
 
-v8.setFlagsFromString(LIFTOFF_ONLY);
+/** The V8 flags for a vault process a test starts (none for one a benchmark starts). */
+export const TEST_V8_FLAGS: string[] = IN_TESTS ? ['--liftoff-only'] : [];
+
+for (const flag of TEST_V8_FLAGS) v8.setFlagsFromString(flag);
 
 const pgliteDist = dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
 

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { LIFTOFF_ONLY } from './pglite-wasm.ts';
+import { TEST_V8_FLAGS } from './pglite-wasm.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const START_TIMEOUT_MS = 30_000;
-/** tsx's loader, and V8's baseline compiler only for the vault's PGlite (see pglite-wasm.ts). */
-const NODE_ARGS = [LIFTOFF_ONLY, '--import', 'tsx'];
+/** tsx's loader, and in tests V8's baseline compiler only for the vault's PGlite (see pglite-wasm.ts). */
+const NODE_ARGS = [...TEST_V8_FLAGS, '--import', 'tsx'];
 
 export interface VaultProcess {
   url: string;
