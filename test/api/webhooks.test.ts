@@ -175,13 +175,14 @@ describe.each(storageKinds())('events and webhooks on %s', (storage) => {
 
   it('settles several deliveries in one statement, and writes nothing of one whose job’s claim is gone', async () => {
     const { endpoint } = await merchantWithEndpoint(['payment.captured']);
-    expect((await tokenize()).status).toBe(201);
+    expect((await tokenize(shop, CARDS.visa)).status).toBe(201);
+    expect((await tokenize(shop, CARDS.mastercard)).status).toBe(201);
     const db = vault.vault.db;
     const { rows: events } = await db.query<{ id: string }>(`select id from audit_events where merchant_id = $1 and event_type = 'token.created'`, [shop.id]);
     // Deliveries and jobs of a kind no runner handles, claimed here, as a delivery job's run would hold them.
     const deliveries = ['whd_settlekept', 'whd_settlelost'];
-    for (const id of deliveries) {
-      await db.query(`insert into webhook_deliveries (id, merchant_id, endpoint_id, event_id, state) values ($1, $2, $3, $4, 'pending')`, [id, shop.id, endpoint.id, events[0]!.id]);
+    for (const [i, id] of deliveries.entries()) {
+      await db.query(`insert into webhook_deliveries (id, merchant_id, endpoint_id, event_id, state) values ($1, $2, $3, $4, 'pending')`, [id, shop.id, endpoint.id, events[i]!.id]);
       await enqueueJob(db, { kind: 'test.settle', key: id, payload: { delivery: id } });
     }
     const claimed = await claimJobs(db, { kind: 'test.settle', limit: 2, owner: 'test', leaseMs: 60_000 });
