@@ -115,10 +115,10 @@ const NO_RESPONSE = () => ({ status: 201, body: '' });
 /**
  * The `token_batch.process` job: tokenizes a batch's items in index order,
  * a chunk at a time. Each chunk's items are decrypted on the card decrypt
- * pool and sealed (the next few chunks' while this one is written), then written in one
- * transaction — each item through the statement `POST /v1/tokens` uses
- * (`prepareToken`, `tessera_create_token` called per item by
- * `tessera_create_batch_tokens`), its result, the batch's counts and the
+ * pool and sealed (the next few chunks' while this one is written), then
+ * written in one transaction — each item through the statement
+ * `POST /v1/tokens` uses (`prepareToken`, `tessera_create_token` called
+ * per item by `tessera_create_batch_tokens`), its result, the batch's counts and the
  * failed items' audit entries — so a vault killed mid-batch loses no item
  * and makes none twice: the next claim goes on with the items still pending.
  * An item's failure is its result and never stops the batch. Once none is
