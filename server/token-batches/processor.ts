@@ -11,7 +11,7 @@ import type { RequestsInFlight } from '../http/in-flight.ts';
 import type { CardDecryptPool } from '../keys/card-decrypt-pool.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { newId } from '../lib/ids.ts';
-import type { MerchantDirectory } from '../merchants/service.ts';
+import type { Merchant, MerchantDirectory } from '../merchants/service.ts';
 import type { Db, Queryable } from '../storage/db.ts';
 import { callFunction } from '../storage/functions.ts';
 import { prepareToken, type PreparedToken, type TokenOutcome } from '../tokens/create.ts';
@@ -38,9 +38,53 @@ const YIELD_TO_REQUESTS_MS = 50;
  * Items written per transaction (one call of tessera_create_batch_tokens).
  * On PGlite a transaction holds the one database connection, so a chunk
  * there stays short (tens of milliseconds) for the requests waiting behind
- * it; on PostgreSQL other work goes on beside it.
+ * it. On PostgreSQL it holds its merchant's audit chain from its first
+ * item's entry to its commit, and every tokenization of that merchant, in
+ * any vault process, waits for it: there the size follows the time its
+ * transactions take (`ChunkSize`).
  */
-const CHUNK_ITEMS = { pglite: 32, postgres: 64 } as const;
+const CHUNK_ITEMS = { pglite: 32, postgres: { first: 16, min: 4, max: 64, holdMs: 15 } } as const;
+
+/**
+ * Chunks decrypted and sealed ahead of the one being written, so the decrypt
+ * threads keep working while the database writes (and reads) and the next
+ * chunk is ready when a write ends; a bound on the cards held open in memory.
+ */
+const CHUNKS_AHEAD = 3;
+
+/** Pending items read per statement. */
+const READ_ITEMS = 128;
+
+/**
+ * The items of the next chunk: a fixed number, or (PostgreSQL) as many as
+ * should take about `holdMs` to write, from the time the last chunks took
+ * per item — so a quick machine writes large chunks and a loaded one small
+ * ones, and a single tokenization never waits long for the chain.
+ */
+class ChunkSize {
+  readonly #range: { min: number; max: number; holdMs: number } | undefined;
+  #items: number;
+  /** Milliseconds per item, smoothed over the last chunks. */
+  #perItemMs: number | undefined;
+
+  constructor(kind: Db['kind']) {
+    const size = CHUNK_ITEMS[kind];
+    this.#range = typeof size === 'number' ? undefined : size;
+    this.#items = typeof size === 'number' ? size : size.first;
+  }
+
+  get items(): number {
+    return this.#items;
+  }
+
+  wrote(items: number, ms: number): void {
+    if (this.#range === undefined || items === 0) return;
+    const perItem = ms / items;
+    this.#perItemMs = this.#perItemMs === undefined ? perItem : 0.7 * this.#perItemMs + 0.3 * perItem;
+    const { min, max, holdMs } = this.#range;
+    this.#items = Math.max(min, Math.min(max, Math.round(holdMs / this.#perItemMs)));
+  }
+}
 
 interface BatchRow extends TokenBatchRecord {
   actor: string;
@@ -56,10 +100,13 @@ interface PendingItem {
   decline_duplicates: boolean;
 }
 
-/** An item after decryption: its card, or why it failed. */
-type Opened = { item: PendingItem; card: Card } | { item: PendingItem; error: VaultError };
 /** An item ready to be written: its token prepared (card sealed), or why it failed. */
 type Ready = { item: PendingItem; token: PreparedToken } | { item: PendingItem; error: VaultError };
+/** A chunk ready to be written, for its merchant as it was when its items were sealed. */
+interface PreparedChunk {
+  merchant: Merchant;
+  items: Ready[];
+}
 type Outcome = { item: PendingItem; outcome: TokenOutcome } | { item: PendingItem; error: VaultError };
 
 /** The token write of a batch item has no response of its own: the batch's results are its answer. */
@@ -68,10 +115,10 @@ const NO_RESPONSE = () => ({ status: 201, body: '' });
 /**
  * The `token_batch.process` job: tokenizes a batch's items in index order,
  * a chunk at a time. Each chunk's items are decrypted on the card decrypt
- * pool (the next chunk's while this one is written), then written in one
- * transaction — each item through the statement `POST /v1/tokens` uses
- * (`prepareToken`, `tessera_create_token` called per item by
- * `tessera_create_batch_tokens`), its result, the batch's counts and the
+ * pool and sealed (the next few chunks' while this one is written), then
+ * written in one transaction — each item through the statement
+ * `POST /v1/tokens` uses (`prepareToken`, `tessera_create_token` called
+ * per item by `tessera_create_batch_tokens`), its result, the batch's counts and the
  * failed items' audit entries — so a vault killed mid-batch loses no item
  * and makes none twice: the next claim goes on with the items still pending.
  * An item's failure is its result and never stops the batch. Once none is
@@ -114,19 +161,33 @@ class BatchRun {
     // PostgreSQL it would come only later. It samples a bounded number of rows, whatever the table's size.
     await db.query('analyze token_batch_items');
 
-    const chunkItems = CHUNK_ITEMS[db.kind];
-    let chunk = await this.#pendingItems(batch.id, -1, chunkItems);
-    let opening = this.#open(batch, chunk);
-    while (chunk.length > 0) {
-      this.#job.signal.throwIfAborted();
-      const opened = await opening;
-      // The next chunk is decrypted while this one is written.
-      const next = await this.#pendingItems(batch.id, chunk.at(-1)!.item_index, chunkItems);
-      opening = this.#open(batch, next);
-      // A failed write must not leave the next chunk's decryption failing unobserved.
-      opening.catch(() => undefined);
-      await this.#write(batch, opened);
-      chunk = next;
+    const size = new ChunkSize(db.kind);
+    const chunks = this.#chunks(batch.id, size);
+    // Chunks being decrypted and sealed, in order: the one to write next first.
+    const ahead: Promise<PreparedChunk>[] = [];
+    const fill = async () => {
+      while (ahead.length < CHUNKS_AHEAD) {
+        const next = await chunks.next();
+        if (next.done) return;
+        const ready = this.#prepare(batch, next.value);
+        // A failed write must not leave a later chunk's failure unobserved.
+        ready.catch(() => undefined);
+        ahead.push(ready);
+      }
+    };
+    try {
+      await fill();
+      while (ahead.length > 0) {
+        this.#job.signal.throwIfAborted();
+        const chunk = await ahead.shift()!;
+        await fill();
+        const started = performance.now();
+        await this.#write(batch, chunk);
+        size.wrote(chunk.items.length, performance.now() - started);
+      }
+    } finally {
+      // The threads keep this run's keys until the chunks still being opened are done (the job then forgets them).
+      await Promise.allSettled(ahead);
     }
     await this.#finish(batch);
   }
@@ -138,38 +199,58 @@ class BatchRun {
     return rows[0];
   }
 
-  async #pendingItems(batchId: string, after: number, limit: number): Promise<PendingItem[]> {
-    const { rows } = await this.#deps.db.query<PendingItem>(
-      `select item_index, card, customer, reusable, decline_duplicates from token_batch_items
-        where batch_id = $1 and state = 'pending' and item_index > $2
-        order by item_index
-        limit $3`,
-      [batchId, after, limit],
-    );
-    return rows;
+  /** The pending items in index order, a chunk at a time (`size` when it is taken), read a few chunks per statement. */
+  async *#chunks(batchId: string, size: ChunkSize): AsyncGenerator<PendingItem[]> {
+    let buffered: PendingItem[] = [];
+    let after = -1;
+    let more = true;
+    for (;;) {
+      if (buffered.length < size.items && more) {
+        const { rows } = await this.#deps.db.query<PendingItem>(
+          `select item_index, card, customer, reusable, decline_duplicates from token_batch_items
+            where batch_id = $1 and state = 'pending' and item_index > $2
+            order by item_index
+            limit $3`,
+          [batchId, after, READ_ITEMS],
+        );
+        buffered = buffered.concat(rows);
+        more = rows.length === READ_ITEMS;
+        if (rows.length > 0) after = rows.at(-1)!.item_index;
+      }
+      if (buffered.length === 0) return;
+      yield buffered.splice(0, size.items);
+    }
   }
 
   /**
    * Checks each item's JWE here, against the batch's acceptance time (its
-   * `iat` window, and the transport keys that could open it then), and
-   * decrypts it on the pool. A refusal is the item's outcome; the pool
-   * failing is the run's (it is retried).
+   * `iat` window, and the transport keys that could open it then), decrypts
+   * it on the pool and seals it (`prepareToken`) as soon as it is open. A
+   * refusal is the item's outcome; the pool failing is the run's (it is
+   * retried).
    */
-  #open(batch: BatchRow, items: PendingItem[]): Promise<Opened[]> {
+  async #prepare(batch: BatchRow, items: PendingItem[]): Promise<PreparedChunk> {
     const { cards, pool } = this.#deps;
+    const merchant = await this.#deps.merchants.byId(batch.merchant_id);
+    if (merchant === undefined) throw new Error(`token batch ${batch.id}: its merchant is gone`);
     const acceptedAt = batch.created_at.getTime();
     const keys: Pick<TransportKeyring, 'resolve'> = { resolve: (kid, at) => this.#key(kid, at) };
-    return Promise.all(
-      items.map(async (item): Promise<Opened> => {
+    const write = { actor: batch.actor, source: { clientIp: batch.client_ip, requestId: batch.request_id }, render: NO_RESPONSE };
+    const ready = await Promise.all(
+      items.map(async (item): Promise<Ready> => {
+        let card: Card;
         try {
           const { kid, key } = await cardCiphertextKey(item.card, keys, cards.ciphertextPolicy, 'card', acceptedAt);
-          return { item, card: await pool.open(item.card, kid, key) };
+          card = await pool.open(item.card, kid, key);
         } catch (error) {
           if (error instanceof VaultError) return { item, error };
           throw error;
         }
+        const input = { merchant, ciphertext: item.card, reusable: item.reusable, customer: item.customer ?? undefined, declineDuplicates: item.decline_duplicates };
+        return { item, token: await prepareToken(cards, input, card, write) };
       }),
     );
+    return { merchant, items: ready };
   }
 
   /** One transport key lookup per kid and run, not per item. */
@@ -187,26 +268,9 @@ class BatchRun {
    * `tessera_create_batch_tokens` (each as `POST /v1/tokens` would, a
    * refusal being that item's outcome), a unique token's refresh, every
    * item's result with the batch's counts, and the failed items' audit
-   * entries. Sealing happens before the transaction opens.
+   * entries. Sealing happened before (`#prepare`).
    */
-  async #write(batch: BatchRow, opened: Opened[]): Promise<void> {
-    const merchant = await this.#deps.merchants.byId(batch.merchant_id);
-    if (merchant === undefined) throw new Error(`token batch ${batch.id}: its merchant is gone`);
-    const write = { actor: batch.actor, source: { clientIp: batch.client_ip, requestId: batch.request_id }, render: NO_RESPONSE };
-    const ready = await Promise.all(
-      opened.map(async (o): Promise<Ready> => {
-        if ('error' in o) return o;
-        const { item } = o;
-        const input = {
-          merchant,
-          ciphertext: item.card,
-          reusable: item.reusable,
-          customer: item.customer ?? undefined,
-          declineDuplicates: item.decline_duplicates,
-        };
-        return { item, token: await prepareToken(this.#deps.cards, input, o.card, write) };
-      }),
-    );
+  async #write(batch: BatchRow, { merchant, items: ready }: PreparedChunk): Promise<void> {
     const tokens = ready.filter((r): r is Extract<Ready, { token: PreparedToken }> => 'token' in r);
     // PGlite runs one transaction at a time: a request arriving now would wait for the whole chunk.
     if (this.#deps.db.kind === 'pglite') await this.#deps.traffic?.whenIdle(YIELD_TO_REQUESTS_MS);

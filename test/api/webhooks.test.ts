@@ -6,6 +6,8 @@
  */
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { enqueueJob } from '../../server/jobs/index.ts';
+import { claimJobs } from '../../server/jobs/queue.ts';
 import { api, createMerchant, type TestMerchant } from '../support/api.ts';
 import { CARDS, cardPlaintext, encryptCard } from '../support/cards.ts';
 import { startMerchantEndpoint, type MerchantEndpoint } from '../support/merchant-endpoint.ts';
@@ -169,6 +171,41 @@ describe.each(storageKinds())('events and webhooks on %s', (storage) => {
     for (const secret of [endpoint.secret, rotated.body.secret]) {
       expect(() => new Webhook(secret).verify(request!.body, request!.headers as Record<string, string>)).not.toThrow();
     }
+  });
+
+  it('settles several deliveries in one statement, and writes nothing of one whose job’s claim is gone', async () => {
+    const { endpoint } = await merchantWithEndpoint(['payment.captured']);
+    expect((await tokenize(shop, CARDS.visa)).status).toBe(201);
+    expect((await tokenize(shop, CARDS.mastercard)).status).toBe(201);
+    const db = vault.vault.db;
+    const { rows: events } = await db.query<{ id: string }>(`select id from audit_events where merchant_id = $1 and event_type = 'token.created'`, [shop.id]);
+    // Deliveries and jobs of a kind no runner handles, claimed here, as a delivery job's run would hold them.
+    const deliveries = ['whd_settlekept', 'whd_settlelost'];
+    for (const [i, id] of deliveries.entries()) {
+      await db.query(`insert into webhook_deliveries (id, merchant_id, endpoint_id, event_id, state) values ($1, $2, $3, $4, 'pending')`, [id, shop.id, endpoint.id, events[i]!.id]);
+      await enqueueJob(db, { kind: 'test.settle', key: id, payload: { delivery: id } });
+    }
+    const claimed = await claimJobs(db, { kind: 'test.settle', limit: 2, owner: 'test', leaseMs: 60_000 });
+    expect(claimed).toHaveLength(2);
+    const claimOf = (id: string) => claimed.find((job) => job.key === id)!;
+    const settlement = (id: string, claim: string) => ({
+      delivery_id: id, endpoint_id: endpoint.id, state: 'delivered', attempt: 1, status_code: 200, latency_ms: 3, error: null,
+      next_in_ms: null, disable_endpoint: false, job_id: claimOf(id).id, job_claim: claim,
+    });
+    const { rows } = await db.query<{ lost: string[] }>('select tessera_settle_deliveries($1::jsonb) as lost', [
+      JSON.stringify([settlement('whd_settlekept', claimOf('whd_settlekept').claim), settlement('whd_settlelost', '00000000-0000-4000-8000-000000000000')]),
+    ]);
+    expect(rows[0]!.lost.map(String)).toEqual([claimOf('whd_settlelost').id]);
+    const { rows: after } = await db.query<{ id: string; state: string; attempts: number; logged: number; job: string }>(
+      `select d.id, d.state, d.attempts, (select count(*)::int from webhook_attempts a where a.delivery_id = d.id) as logged,
+              (select state from jobs j where j.kind = 'test.settle' and j.key = d.id) as job
+         from webhook_deliveries d where d.id = any($1::text[]) order by d.id`,
+      [deliveries],
+    );
+    expect(after).toEqual([
+      { id: 'whd_settlekept', state: 'delivered', attempts: 1, logged: 1, job: 'done' },
+      { id: 'whd_settlelost', state: 'pending', attempts: 0, logged: 0, job: 'running' },
+    ]);
   });
 
   async function waitForDeliveries(endpointId: string, done: (deliveries: any[]) => boolean, timeoutMs = 10_000): Promise<any[]> {

@@ -3,7 +3,7 @@
 -- when the claim is gone (its lease ran out and the sweeper took the job
 -- back): nothing changed. The queue's TypeScript (server/jobs/queue.ts) and
 -- the functions that settle a job's work in one statement (e.g.
--- tessera_settle_delivery) all complete a job here.
+-- tessera_settle_deliveries) all complete a job here.
 
 create or replace function tessera_complete_job(p_id bigint, p_claim uuid) returns boolean
 language plpgsql
