@@ -22,6 +22,27 @@ export interface IdempotencyClaim {
   reference: string;
   /** Set when the response carries a key: what the stored body becomes (see `ResponseSeal`). */
   sealBody?: ((body: string) => string) | undefined;
+  /** Set when the key is not claimed yet: the statement that does the work claims it (see `runInStatement`). */
+  inStatement?: StatementClaim | undefined;
+}
+
+/**
+ * A key the work's one statement claims (`tessera_create_token`'s
+ * `p_idempotency_*` arguments), replaying a stored response instead of
+ * doing the work, or refusing as a claim would (422 mismatch, 409 in flight).
+ */
+export interface StatementClaim {
+  requestHash: Buffer;
+  /** The claiming process (`ProcessLiveness`), as a claim names it. */
+  claimedBy: string | null;
+  keepSeconds: number;
+  abandonedSeconds: number;
+  /**
+   * For work that failed before its statement ran: what a claim made first
+   * would have answered instead — the key's stored response, or 422/409
+   * thrown — or undefined when the key is free (the failure is the answer).
+   */
+  stored(): Promise<StoredResponse | undefined>;
 }
 
 /**
@@ -62,9 +83,11 @@ export async function recordResponse(tx: Queryable, claim: IdempotencyClaim | un
   ]);
 }
 
-const RETENTION = '24 hours';
+const RETENTION_SECONDS = 24 * 60 * 60;
+const RETENTION = `${RETENTION_SECONDS} seconds`;
 /** A claim older than this with no response is treated as abandoned (its process died) and can be taken over. */
-const ABANDONED_AFTER = '60 seconds';
+const ABANDONED_AFTER_SECONDS = 60;
+const ABANDONED_AFTER = `${ABANDONED_AFTER_SECONDS} seconds`;
 /** Kept in the clear in `idempotency_keys`, so refused, like any free text, when it holds a card number. */
 const IdempotencyKey = freeText({ max: 255, pattern: /^[\x21-\x7e]+$/ });
 
@@ -89,6 +112,8 @@ export class IdempotencyStore {
   readonly #processId: string | null;
   /** Releases and parks that failed, by claim token, tried again every `SETTLE_RETRY_MS`. */
   readonly #unsettled = new Map<string, () => Promise<void>>();
+  /** Keys this process is working on under `runInStatement`, which has no claim in storage until its statement. */
+  readonly #running = new Set<string>();
   #retrying = false;
 
   /** `processId`: this process's `ProcessLiveness` id; without one, claims are only taken over after `ABANDONED_AFTER`. */
@@ -112,12 +137,8 @@ export class IdempotencyStore {
     options: RunOptions = {},
   ): Promise<StoredResponse & { replayed: boolean }> {
     if (key === undefined) return { ...(await operation(undefined)), replayed: false };
-    const checked = IdempotencyKey.safeParse(key);
-    if (!checked.success) {
-      const code = apiCodeOf(checked.error.issues[0]!);
-      if (code !== undefined) throw new VaultError(code, { param: 'Idempotency-Key' });
-      throw new VaultError('parameter_invalid', { message: 'The Idempotency-Key header must be 1–255 printable ASCII characters.', param: 'Idempotency-Key' });
-    }
+    checkKey(key);
+    if (this.#running.has(runningName(scope, key))) throw inFlight();
     const requestHash = hashRequest(request);
     const token = randomBase62(16);
     const claimed = await this.#claim(scope, key, requestHash, token);
@@ -138,6 +159,63 @@ export class IdempotencyStore {
       await settle().catch(() => this.#settleLater(token, settle));
       throw error instanceof PartlyCommitted ? error.error : error;
     }
+  }
+
+  /**
+   * `run` for work done in one statement that claims the key itself
+   * (`IdempotencyClaim.inStatement`): one round trip fewer than a claim of
+   * its own. Until that statement, this process keeps the key to itself
+   * (a second request with it gets 409, as it would from a claim); the
+   * statement refuses a key another process is working on. `operation`
+   * answers `replayed` when its statement found a stored response.
+   */
+  async runInStatement(
+    scope: string,
+    key: string | undefined,
+    request: unknown,
+    operation: (claim: IdempotencyClaim | undefined) => Promise<StoredResponse & { replayed?: boolean }>,
+  ): Promise<StoredResponse & { replayed: boolean }> {
+    if (key === undefined) return { ...(await operation(undefined)), replayed: false };
+    checkKey(key);
+    const name = runningName(scope, key);
+    if (this.#running.has(name)) throw inFlight();
+    this.#running.add(name);
+    try {
+      const requestHash = hashRequest(request);
+      const response = await operation({
+        scope,
+        key,
+        reference: randomBase62(16),
+        inStatement: {
+          requestHash,
+          claimedBy: this.#processId,
+          keepSeconds: RETENTION_SECONDS,
+          abandonedSeconds: ABANDONED_AFTER_SECONDS,
+          stored: () => this.#stored(scope, key, requestHash),
+        },
+      });
+      return { status: response.status, body: response.body, replayed: response.replayed ?? false };
+    } finally {
+      this.#running.delete(name);
+    }
+  }
+
+  /** The answer a claim of (scope, key) would get now, short of taking it: see `StatementClaim.stored`. */
+  async #stored(scope: string, key: string, requestHash: Buffer): Promise<StoredResponse | undefined> {
+    const { rows } = await this.#db.query<{ request_hash: Uint8Array; response_status: number | null; response_body: string | null; abandoned: boolean }>(
+      `select request_hash, response_status, response_body,
+              locked_at < now() - interval '${ABANDONED_AFTER}'
+                or exists (select 1 from vault_processes p where p.id = k.claimed_by and p.alive_until < now()) as abandoned
+         from idempotency_keys k
+        where scope = $1 and key = $2 and expires_at > now()`,
+      [scope, key],
+    );
+    const existing = rows[0];
+    if (existing === undefined) return undefined;
+    if (!requestHash.equals(Buffer.from(existing.request_hash))) throw new VaultError('idempotency_mismatch');
+    if (existing.response_status !== null && existing.response_body !== null) return { status: existing.response_status, body: existing.response_body };
+    if (existing.abandoned) return undefined;
+    throw inFlight();
   }
 
   /** Removes records past their 24 hours. */
@@ -169,11 +247,9 @@ export class IdempotencyStore {
     );
     const existing = rows[0];
     // Released between our insert and this read: the caller may simply retry.
-    if (existing === undefined) throw new VaultError('idempotency_in_flight', { retryAfterSeconds: 1 });
+    if (existing === undefined) throw inFlight();
     if (!requestHash.equals(Buffer.from(existing.request_hash))) throw new VaultError('idempotency_mismatch');
-    if (existing.response_status === null || existing.response_body === null) {
-      throw new VaultError('idempotency_in_flight', { retryAfterSeconds: 1 });
-    }
+    if (existing.response_status === null || existing.response_body === null) throw inFlight();
     return { status: existing.response_status, body: existing.response_body };
   }
 
@@ -210,6 +286,19 @@ export class IdempotencyStore {
     })();
   }
 }
+
+function checkKey(key: string): void {
+  const checked = IdempotencyKey.safeParse(key);
+  if (checked.success) return;
+  const code = apiCodeOf(checked.error.issues[0]!);
+  if (code !== undefined) throw new VaultError(code, { param: 'Idempotency-Key' });
+  throw new VaultError('parameter_invalid', { message: 'The Idempotency-Key header must be 1–255 printable ASCII characters.', param: 'Idempotency-Key' });
+}
+
+const inFlight = () => new VaultError('idempotency_in_flight', { retryAfterSeconds: 1 });
+
+/** A key of a scope, as `#running` holds it (a NUL never occurs in either). */
+const runningName = (scope: string, key: string) => `${scope}\u0000${key}`;
 
 /** A stable hash of the request: same parameters in any key order hash the same. */
 function hashRequest(request: unknown): Buffer {

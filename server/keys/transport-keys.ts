@@ -93,6 +93,17 @@ export class TransportKeyring {
   }
 
   /**
+   * The private key for `kid` as this process holds it (read again from
+   * storage when it holds none), without asking storage whether it may
+   * still decrypt: for a write that asks that itself, in its own statement
+   * (`tessera_create_token`'s `p_kid`), so the answer holds at the write.
+   */
+  async held(kid: string): Promise<KeyObject | undefined> {
+    if (!this.#unsealed.has(kid)) await this.reload();
+    return this.#unsealed.get(kid);
+  }
+
+  /**
    * Publishes a new key and retires the current one, which keeps decrypting
    * for `graceSeconds`. `within` runs in the rotation's transaction (audit
    * entry, idempotent response).

@@ -60,18 +60,19 @@ export class FieldsSessions {
     });
   }
 
-  /** Checks a session before any work is done; the token write re-checks and counts it atomically. */
-  async check(sessionId: string, publishableKey: string): Promise<void> {
-    const { rows } = await this.#db.query<SessionRow>(
-      'select merchant_id, publishable_key, tokens_created, expires_at from sessions where id = $1',
-      [sessionId],
-    );
-    assertUsable(rows[0], publishableKey);
-  }
-
   async purgeExpired(): Promise<number> {
     return (await this.#db.query(`delete from sessions where expires_at <= now() - interval '1 day'`)).rowCount;
   }
+}
+
+/**
+ * Refuses a session that is unknown, another key's, over, or has made its
+ * tokens, as the token write (`tessera_create_token`, which also counts the
+ * token) would: for a tokenization refused before that write.
+ */
+export async function checkSession(q: Queryable, sessionId: string, publishableKey: string): Promise<void> {
+  const { rows } = await q.query<SessionRow>('select merchant_id, publishable_key, tokens_created, expires_at from sessions where id = $1', [sessionId]);
+  assertUsable(rows[0], publishableKey);
 }
 
 function assertUsable(session: SessionRow | undefined, publishableKey: string): void {

@@ -59,6 +59,9 @@ const REFUSALS = {
   TV009: 'decline_velocity',
   // Not an answer to anyone: a job's work found its claim gone (server/jobs), so it rolled back.
   TV010: 'job_claim_lost',
+  TV011: 'unknown_kid',
+  TV012: 'idempotency_mismatch',
+  TV013: 'idempotency_in_flight',
 } as const;
 
 export type Refusal = (typeof REFUSALS)[keyof typeof REFUSALS];

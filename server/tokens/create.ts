@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { verifyAccount, type Verification } from '../acquirer/verification.ts';
 import type { AuditEntry, AuditSource } from '../audit/audit.ts';
 import { VaultError } from '../errors.ts';
@@ -6,7 +7,7 @@ import { cardCiphertextKey, decryptCardCiphertext, replayKey, replayRecordUntil 
 import { DecryptPoolError } from '../keys/card-decrypt-pool.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant } from '../merchants/service.ts';
-import { SESSION_TOKEN_LIMIT, sessionExhausted } from '../sessions/service.ts';
+import { checkSession, SESSION_TOKEN_LIMIT, sessionExhausted } from '../sessions/service.ts';
 import type { Queryable } from '../storage/db.ts';
 import { callFunction, refusalOf } from '../storage/functions.ts';
 import { parseCardPlaintext, type Card } from '../cards/card.ts';
@@ -52,13 +53,56 @@ export interface TokenWrite {
  * server tokenizing a card that already has a token (unique tokens) takes a
  * transaction, since that token is refreshed instead; the card fields never
  * change a stored card (see `tokens/pending.ts`).
+ *
+ * Without an account verification, that statement is the request's one
+ * round trip: it also checks the session, claims the Idempotency-Key (when
+ * `claim.inStatement`: a stored response is replayed instead) and checks
+ * that the transport key may still decrypt, the key itself being the one
+ * this process holds. A card refused before that statement is answered as
+ * the checks it skipped would have answered first (`refusedBeforeWrite`).
+ * A verification calls the acquirer before the write, so its key and claim
+ * are settled first, each in a round trip of its own.
  */
-export async function createToken(deps: CardServiceDeps, input: CreateTokenInput, write: TokenWrite): Promise<StoredResponse> {
-  return (await (await prepareToken(deps, input, await openCard(deps, input.ciphertext), write)).write()).response;
+export async function createToken(deps: CardServiceDeps, input: CreateTokenInput, write: TokenWrite): Promise<StoredResponse & { replayed?: boolean }> {
+  if (input.verify) {
+    const card = await openCard(deps, input.ciphertext, await cardCiphertextKey(input.ciphertext, deps.keyring, deps.ciphertextPolicy));
+    return (await (await prepareToken(deps, input, card, write)).write()).response;
+  }
+  let key: { kid: string; key: KeyObject };
+  let card: Card;
+  try {
+    key = await cardCiphertextKey(input.ciphertext, { resolve: (kid) => deps.keyring.held(kid) }, deps.ciphertextPolicy);
+  } catch (error) {
+    return refusedBeforeWrite(deps, write, error);
+  }
+  try {
+    card = await openCard(deps, input.ciphertext, key);
+  } catch (error) {
+    return refusedBeforeWrite(deps, write, error, key.kid);
+  }
+  const { response, replayed } = await (await prepareToken(deps, input, card, write, key.kid)).write();
+  return { ...response, replayed };
 }
 
 /**
- * The card in a tokenization's JWE, checked and its key picked here. While
+ * A tokenization whose card was refused before its statement ran. The API
+ * answers, first, a session that is not usable, then the Idempotency-Key's
+ * stored response (or its 422/409), then a key that may no longer decrypt
+ * (`kid`: the card was opened with it), and only then the card's fault:
+ * those checks are made now, on this path alone, so a tokenization that
+ * goes through pays for none of them.
+ */
+async function refusedBeforeWrite(deps: CardServiceDeps, write: TokenWrite, error: unknown, kid?: string): Promise<StoredResponse & { replayed: true }> {
+  if (write.session !== undefined) await checkSession(deps.db, write.session.id, write.session.publishableKey);
+  const stored = await write.claim?.inStatement?.stored();
+  if (stored !== undefined) return { ...stored, replayed: true };
+  if (kid !== undefined && (await deps.keyring.resolve(kid)) === undefined) throw new VaultError('unknown_kid', { param: 'card' });
+  throw error;
+}
+
+/**
+ * The card in a tokenization's JWE, opened with the key `cardCiphertextKey`
+ * picked for it, and validated. While
  * other requests are in flight it is opened on the decrypt pool, ahead of
  * any batch work, so that this thread (HTTP, JSON, the database's replies)
  * is not also the one doing the crypto; alone, it is opened here, sparing
@@ -67,8 +111,7 @@ export async function createToken(deps: CardServiceDeps, input: CreateTokenInput
  * than making the request wait. A pool that failed (a thread died) is not
  * the card's fault: this thread opens it then.
  */
-async function openCard(deps: CardServiceDeps, jwe: string): Promise<Card> {
-  const { kid, key } = await cardCiphertextKey(jwe, deps.keyring, deps.ciphertextPolicy);
+async function openCard(deps: CardServiceDeps, jwe: string, { kid, key }: { kid: string; key: KeyObject }): Promise<Card> {
   const pool = deps.decryptPool;
   if (pool !== undefined && (deps.requestsInFlight?.count ?? 0) > 1) pool.warmUp();
   if (pool?.warm === true && (deps.requestsInFlight?.count ?? 0) > 1) {
@@ -88,7 +131,7 @@ export interface PreparedToken {
    * Writes it: in `within`, the caller's transaction, else in a statement or
    * transaction of its own. Answers the outcome as well as the rendered response.
    */
-  write(within?: Queryable): Promise<{ response: StoredResponse; outcome: TokenOutcome }>;
+  write(within?: Queryable): Promise<Settled>;
   /**
    * A merchant server's tokenization as one item of
    * `tessera_create_batch_tokens`, which calls `tessera_create_token` for it
@@ -100,15 +143,19 @@ export interface PreparedToken {
    * `statementOutcome` (a unique token's refresh), or turns its refusal
    * (`refused:<SQLSTATE>`) into the error `POST /v1/tokens` would answer.
    */
-  settle(tx: Queryable, statementOutcome: string): Promise<{ response: StoredResponse; outcome: TokenOutcome }>;
+  settle(tx: Queryable, statementOutcome: string): Promise<Settled>;
 }
+
+/** A written tokenization: its response, and what it did (a replay of a stored response did nothing). */
+export type Settled = { response: StoredResponse; outcome: TokenOutcome; replayed?: true };
 
 /**
  * The work of `createToken` before its write, for a card already opened and
  * validated (a batch item is decrypted off the main thread, and its sealing
- * is done before its batch's transaction opens).
+ * is done before its batch's transaction opens). `kid`: the transport key
+ * the card was opened with, when the write is to check it still may.
  */
-export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInput, card: Card, write: TokenWrite): Promise<PreparedToken> {
+export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInput, card: Card, write: TokenWrite, kid?: string): Promise<PreparedToken> {
   const { merchant } = input;
   const fingerprint = deps.merchantKeys.fingerprint(merchant, card.number);
   const verification = input.verify ? await verify(deps, merchant, fingerprint, card, write.claim) : undefined;
@@ -176,12 +223,18 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
     client_ip: write.source.clientIp,
     request_id: write.source.requestId,
     moto: record.moto,
+    kid: kid ?? null,
+    ...statementClaim(write.claim),
   };
   const write_ = async (q: Queryable) =>
     (await callFunction<string>(q, 'tessera_create_token', args).catch((error: unknown) => refusal(error, deps))).rows[0]!.result;
 
   const made: TokenOutcome = { token: record, existing: false, ...(verification === undefined ? {} : { verification }) };
-  const settle = async (tx: Queryable, outcome: string) => {
+  const settle = async (tx: Queryable, outcome: string): Promise<Settled> => {
+    if (outcome.startsWith('replayed:')) {
+      const [status, ...body] = outcome.slice('replayed:'.length).split(':');
+      return { response: { status: Number(status), body: body.join(':') }, outcome: made, replayed: true };
+    }
     if (outcome.startsWith('refused:')) {
       const state = outcome.slice('refused:'.length);
       return refusal(Object.assign(new Error(`tessera_create_token refused with ${state}`), { code: state }), deps);
@@ -228,6 +281,19 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
       const q = within ?? deps.db;
       return settle(q, await write_(q));
     },
+  };
+}
+
+/** `tessera_create_token`'s arguments that have it claim the Idempotency-Key itself (see `IdempotencyStore.runInStatement`). */
+function statementClaim(claim: IdempotencyClaim | undefined): Record<string, unknown> {
+  const inStatement = claim?.inStatement;
+  if (inStatement === undefined) return {};
+  return {
+    idempotency_request_hash: inStatement.requestHash,
+    idempotency_reference: claim!.reference,
+    idempotency_claimed_by: inStatement.claimedBy,
+    idempotency_keep_seconds: inStatement.keepSeconds,
+    idempotency_abandoned_seconds: inStatement.abandonedSeconds,
   };
 }
 
@@ -301,7 +367,12 @@ function refusal(error: unknown, deps: Pick<CardServiceDeps, 'declines'>): never
       throw deps.declines.refusal();
     case 'replayed_ciphertext':
     case 'duplicate_card':
+    case 'unknown_kid':
       throw new VaultError(refused.refusal, { param: 'card' });
+    case 'idempotency_mismatch':
+      throw new VaultError('idempotency_mismatch');
+    case 'idempotency_in_flight':
+      throw new VaultError('idempotency_in_flight', { retryAfterSeconds: 1 });
     default:
       throw error;
   }

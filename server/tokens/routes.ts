@@ -8,7 +8,6 @@ import { idempotencyKeyOf, idempotentRequest, sendStored } from '../http/idempot
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { IdempotencyStore } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
-import type { FieldsSessions } from '../sessions/service.ts';
 import {
   BulkUpdateItem,
   BulkUpdateRequest,
@@ -31,7 +30,6 @@ export { sendStored } from '../http/idempotent.ts';
 export interface TokenRouteDeps {
   tokens: TokenVault;
   merchants: MerchantDirectory;
-  sessions: FieldsSessions;
   idempotency: IdempotencyStore;
   audit: AuditLog;
   limits: { perIp: RateLimiter; perKey: RateLimiter };
@@ -141,10 +139,9 @@ async function createFromFields(deps: TokenRouteDeps, req: Request) {
   req.actor = redactKey(body.key);
   // Named only past the rate limits, so a flood of refused requests writes nothing.
   const entry = auditing(req, { merchantId: merchant.id, action: 'token.created' });
-  // Fail fast before decrypting; the write counts the token against the session atomically.
-  await deps.sessions.check(body.session, body.key);
 
-  return deps.idempotency.run(`pk:${body.key}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
+  // The token's one statement checks and counts the session and claims the key (see createToken).
+  return deps.idempotency.runInStatement(`pk:${body.key}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
     deps.tokens.create(
       { merchant, ciphertext: body.card, reusable: body.reusable, customer: body.customer, moto: body.moto },
       {
@@ -166,7 +163,9 @@ async function createFromServer(deps: TokenRouteDeps, req: Request) {
   const merchant = await merchantFromSecretKey(req, deps.merchants);
   const entry = auditing(req, { merchantId: merchant.id, action: 'token.created' });
   const body = parseInput(ServerTokenRequest, req.body);
-  return deps.idempotency.run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
+  // A verification calls the acquirer before the token's statement: the key is claimed first (see createToken).
+  const run = body.verify ? deps.idempotency.run.bind(deps.idempotency) : deps.idempotency.runInStatement.bind(deps.idempotency);
+  return run(`merchant:${merchant.id}`, idempotencyKeyOf(req), idempotentRequest(req, body), (claim) =>
     deps.tokens.create(
       {
         merchant,

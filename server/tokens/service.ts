@@ -24,7 +24,8 @@ export class TokenVault {
     this.#bulk = new BulkTokenUpdate(deps);
   }
 
-  create(input: CreateTokenInput, write: TokenWrite): Promise<StoredResponse> {
+  /** `replayed`: the Idempotency-Key's stored response, which the token's statement found (see `createToken`). */
+  create(input: CreateTokenInput, write: TokenWrite): Promise<StoredResponse & { replayed?: boolean }> {
     return createToken(this.#deps, input, write);
   }
 

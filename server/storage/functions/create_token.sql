@@ -1,7 +1,15 @@
 -- tessera_create_token: writes a new token in one statement — the session
--- count, the replay record, the token, its audit entries and the idempotency
--- record — so the tokenize hot path is one round trip, and a refusal (raised
--- with a TV0xx SQLSTATE, see server/storage/functions.ts) rolls all of it back.
+-- check and count, the Idempotency-Key's claim (or its replay), the transport
+-- key's check, the replay record, the token, its audit entries and the
+-- idempotency record — so the tokenize hot path is one round trip, and a
+-- refusal (raised with a TV0xx SQLSTATE, see server/storage/functions.ts)
+-- rolls all of it back.
+--
+-- The checks run in the order the API answers them: session, then
+-- Idempotency-Key (a stored response is replayed: 'replayed:<status>:<body>',
+-- nothing else done), then the key the card was encrypted to (p_kid: still
+-- allowed to decrypt, judged here by the one store every vault node shares,
+-- in the transaction that writes the token), then the card's own checks.
 --
 -- Returns 'created', or for a merchant with unique tokens whose card already
 -- has a live token:
@@ -56,28 +64,83 @@ create or replace function tessera_create_token(
   p_client_ip text,
   p_request_id text,
   -- a card keyed in by a merchant's agent (the fields' moto mode): the token is good for MOTO payments only
-  p_moto boolean default false
+  p_moto boolean default false,
+  -- the transport key the card was opened with (null: the caller checked it)
+  p_kid text default null,
+  -- set when the caller has not claimed the Idempotency-Key: this call claims it (server/idempotency/idempotency.ts,
+  -- IdempotencyStore.runInStatement), with the request's hash, the acquirer reference a new record gets, the
+  -- claiming process, how long the record is kept, and after how long a claim without a response is abandoned
+  p_idempotency_request_hash bytea default null,
+  p_idempotency_reference text default null,
+  p_idempotency_claimed_by text default null,
+  p_idempotency_keep_seconds integer default null,
+  p_idempotency_abandoned_seconds integer default null
 ) returns text
 language plpgsql
 as $$
 declare
   v_existing text;
-  v_session_seconds_left integer;
+  v_session record;
+  v_claim record;
 begin
   if p_session_id is not null then
-    update sessions set tokens_created = tokens_created + 1
-     where id = p_session_id and publishable_key = p_publishable_key
-       and expires_at > now() and tokens_created < p_session_limit;
+    -- Locked until commit, so the count below cannot pass the limit; counted only once no replay answers instead.
+    select tokens_created, ceil(extract(epoch from expires_at - now()))::integer as seconds_left into v_session
+      from sessions
+     where id = p_session_id and publishable_key = p_publishable_key and expires_at > now()
+       for update;
     if not found then
-      select ceil(extract(epoch from expires_at - now()))::integer into v_session_seconds_left
-        from sessions
-       where id = p_session_id and publishable_key = p_publishable_key and expires_at > now();
-      if v_session_seconds_left is null then
-        raise exception using errcode = 'TV004', message = 'session_invalid';
-      end if;
-      -- the detail is the session's remaining lifetime, for Retry-After
-      raise exception using errcode = 'TV005', message = 'session_exhausted', detail = v_session_seconds_left::text;
+      raise exception using errcode = 'TV004', message = 'session_invalid';
     end if;
+    if v_session.tokens_created >= p_session_limit then
+      -- the detail is the session's remaining lifetime, for Retry-After
+      raise exception using errcode = 'TV005', message = 'session_exhausted', detail = v_session.seconds_left::text;
+    end if;
+  end if;
+
+  if p_idempotency_request_hash is not null then
+    -- Another vault process working on this key right now (this process's own requests are kept apart before
+    -- they get here): 409, as a claim of its own would answer. Held until commit, so the record read below is final.
+    if not pg_try_advisory_xact_lock(hashtextextended('idempotency/' || p_idempotency_scope || '/' || p_idempotency_key, 0)) then
+      raise exception using errcode = 'TV013', message = 'idempotency_in_flight';
+    end if;
+    select request_hash, response_status, response_body,
+           locked_at < now() - make_interval(secs => p_idempotency_abandoned_seconds)
+             or exists (select 1 from vault_processes p where p.id = k.claimed_by and p.alive_until < now()) as abandoned
+      into v_claim
+      from idempotency_keys k
+     where scope = p_idempotency_scope and key = p_idempotency_key and expires_at > now();
+    if found then
+      if v_claim.request_hash <> p_idempotency_request_hash then
+        raise exception using errcode = 'TV012', message = 'idempotency_mismatch';
+      end if;
+      if v_claim.response_status is not null then
+        return 'replayed:' || v_claim.response_status || ':' || v_claim.response_body;
+      end if;
+      -- Claimed by a request of the old kind (IdempotencyStore.run) that is still running.
+      if not v_claim.abandoned then
+        raise exception using errcode = 'TV013', message = 'idempotency_in_flight';
+      end if;
+    end if;
+    -- The claim, as IdempotencyStore.run makes it (an abandoned or expired record taken over); answered below.
+    insert into idempotency_keys (scope, key, request_hash, expires_at, reference, claimed_by)
+    values (p_idempotency_scope, p_idempotency_key, p_idempotency_request_hash,
+            now() + make_interval(secs => p_idempotency_keep_seconds), p_idempotency_reference, p_idempotency_claimed_by)
+    on conflict (scope, key) do update
+      set request_hash = excluded.request_hash, response_status = null, response_body = null,
+          locked_at = now(), expires_at = excluded.expires_at, claimed_by = excluded.claimed_by, claim_token = null,
+          reference = case when idempotency_keys.expires_at <= now() then excluded.reference else idempotency_keys.reference end;
+  end if;
+
+  if p_session_id is not null then
+    update sessions set tokens_created = tokens_created + 1 where id = p_session_id;
+  end if;
+
+  if p_kid is not null and not exists (
+    select 1 from transport_keys
+     where kid = p_kid and private_key_sealed is not null and (retired_at is null or decrypt_until > now())
+  ) then
+    raise exception using errcode = 'TV011', message = 'unknown_kid';
   end if;
 
   if p_decline_keys is not null and exists (
