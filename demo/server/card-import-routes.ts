@@ -1,4 +1,4 @@
-import express, { Router, type Request, type RequestHandler } from 'express';
+import express, { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import {
   CardImportFileError,
@@ -90,7 +90,7 @@ const columnOf = (file: CardImportFile, column: CardImportColumn) => file.column
 export function cardImportBody(shop: Shop): RequestHandler {
   const parser = express.json({ limit: BODY_LIMIT });
   return async (req, res, next) => {
-    if (!(await shop.sessions.current(req))?.dashboard) throw new ShopError(401, 'dashboard_signed_out', 'Sign in to the dashboard first.');
+    await shop.sessions.requireDashboard(req);
     parser(req, res, (error?: unknown) => {
       if ((error as { type?: unknown } | undefined)?.type === 'entity.too.large') {
         next(new ShopError(413, 'file_too_large', `The file is larger than the dashboard takes (${BODY_LIMIT.replace('kb', ' KB')}). Split it, or use npm run tessera -- tokens import.`));
@@ -115,13 +115,10 @@ export function cardImportRoutes(shop: Shop): Router {
   const { db, vault, sessions, log } = shop;
   const batches = new VaultTokenBatches(vault);
   const router = Router();
-  const requireDashboard = async (req: Request) => {
-    if (!(await sessions.current(req))?.dashboard) throw new ShopError(401, 'dashboard_signed_out', 'Sign in to the dashboard first.');
-  };
   const atVault = <T>(call: Promise<T>) => call.catch((error: unknown) => Promise.reject(fromVault(error, log)));
 
   router.post('/card-imports', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const input = parseBody(NewImport, req.body);
     if (input.correlationId !== undefined && CARD_LIKE.test(input.correlationId)) {
       throw new ShopError(400, 'parameter_invalid', 'Leave long numbers out of the migration’s name: the vault keeps it in the clear.');
@@ -169,7 +166,7 @@ export function cardImportRoutes(shop: Shop): Router {
 
   // Progress, and whether the vault's token_batch.completed event has reached the shop's webhook receiver.
   router.get('/card-imports/:id', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const id = parseBody(BatchId, req.params['id']);
     const batch = await batches.one(id).catch((error: unknown) => {
       if (error instanceof VaultRequestError && error.code === 'token_batch_not_found') throw new ShopError(404, 'import_not_found', 'The vault has no such card import.');
@@ -180,7 +177,7 @@ export function cardImportRoutes(shop: Shop): Router {
   });
 
   router.get('/card-imports/:id/results', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const id = parseBody(BatchId, req.params['id']);
     const { after } = parseBody(ResultsQuery, req.query);
     // Row n is item n - 1.

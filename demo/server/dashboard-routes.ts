@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import QRCode from 'qrcode';
 import { z } from 'zod';
 import { clientOf } from './client.ts';
@@ -46,10 +46,6 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
   const { db, vault, sessions, logins, keyRolls, webhookEndpoint, log } = shop;
   const router = Router();
 
-  const requireDashboard = async (req: Request) => {
-    if (!(await sessions.current(req))?.dashboard) throw new ShopError(401, 'dashboard_signed_out', 'Sign in to the dashboard first.');
-  };
-
   router.post('/login', async (req, res) => {
     const { password } = parseBody(Login, req.body);
     const client = clientOf(req);
@@ -63,7 +59,7 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
   });
 
   router.get('/', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const [payments, merchant, events, keyRoll] = await Promise.all([vault.recentPayments(), vault.merchant(), vault.events(), keyRolls.latest()]);
     const byId = new Map(payments.map((payment) => [payment.id, payment]));
     const orders = (await db.query<Parameters<typeof orderView>[0] & { email: string | null }>(
@@ -103,7 +99,7 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
   });
 
   router.patch('/settings', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const changes = parseBody(Settings, req.body);
     if (changes.captureAtCheckout !== undefined) {
       await db.query(`update settings set value = $1 where name = 'capture_at_checkout'`, [JSON.stringify(changes.captureAtCheckout)]);
@@ -122,7 +118,7 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
 
   // The sandbox lets the merchant play the issuer: each click is one change at the card network, which the vault follows.
   router.post('/network-tokens/:id/lifecycle', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const id = parseBody(NetworkTokenId, req.params['id']);
     const { event } = parseBody(Lifecycle, req.body);
     const change = event === 'reissue' ? { event: 'pan_update', exp_month: 12, exp_year: new Date().getUTCFullYear() + 5 } : { event };
@@ -139,7 +135,7 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
 
   // The new key stays in this process and its data folder: the answer says only when the keys before it stop working.
   router.post('/keys/roll', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const { expiresIn } = parseBody(KeyRoll, req.body);
     res.status(201).json({ keyRoll: await keyRolls.roll(expiresIn) });
   });
@@ -150,7 +146,7 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
    * shop did with each event it stored. Never the endpoint's secret.
    */
   router.get('/webhooks', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const endpointId = webhookEndpoint.id;
     if (endpointId === undefined) {
       res.json({ url: webhookEndpoint.url, endpoint: null, deliveries: [], problem: 'not_registered' });
@@ -203,7 +199,7 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
 
   // Every click is a resend: the vault sends the event again now, with the same webhook-id, and the shop's receiver changes nothing twice.
   router.post('/webhooks/deliveries/:id/resend', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const id = parseBody(DeliveryId, req.params['id']);
     try {
       await vault.retryWebhookDelivery(id, newIdempotencyKey(`resend-${id}`));
@@ -217,12 +213,12 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
   });
 
   router.get('/links', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     res.json({ links: await Promise.all((await vault.paymentLinks()).map(linkView)) });
   });
 
   router.post('/links', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const input = parseBody(NewLink, req.body);
     const link = await vault
       .createPaymentLink(
@@ -236,14 +232,14 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
   });
 
   router.post('/links/:id/expire', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const id = parseBody(LinkId, req.params['id']);
     res.json({ link: await linkView(await vault.expirePaymentLink(id, `expire-${id}`)) });
   });
 
   // One batch for every authorized payment of an order; the dashboard follows it.
   router.post('/orders/capture-all', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const { rows } = await db.query<{ id: string; payment_id: string }>('select id, payment_id from orders where payment_id is not null');
     const orderOf = new Map(rows.map((row) => [row.payment_id, row.id]));
     const authorized = (await vault.recentPayments()).filter((payment) => payment.status === 'authorized' && orderOf.has(payment.id));
@@ -257,7 +253,7 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
   });
 
   router.get('/batches/:id', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const id = parseBody(BatchId, req.params['id']);
     const batch = await vault.paymentBatch(id);
     if (batch.status !== 'completed') return void res.json({ batch, results: [] });
@@ -272,7 +268,7 @@ export function dashboardRoutes(shop: Shop, dashboardPassword: string): Router {
   // One key per payment and action: a double click or a retry does it once (a second refund would need another key).
   for (const action of ['capture', 'void', 'refund'] as const) {
     router.post(`/orders/:id/${action}`, async (req, res) => {
-      await requireDashboard(req);
+      await sessions.requireDashboard(req);
       const id = parseBody(OrderId, req.params['id']);
       const { rows } = await db.query<{ payment_id: string | null }>('select payment_id from orders where id = $1', [id]);
       const paymentId = rows[0]?.payment_id;

@@ -1,7 +1,7 @@
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import { newShopId, type Shop } from './context.ts';
-import { fromVault, parseBody, ShopError } from './errors.ts';
+import { fromVault, parseBody } from './errors.ts';
 import { orderView } from './shop-routes.ts';
 import { subscriptionView } from './subscription-routes.ts';
 import type { VaultPayment } from './vault-client.ts';
@@ -53,13 +53,10 @@ export function dashboardSubscriptionRoutes(shop: Shop): Router {
   const { db, vault, sessions, log } = shop;
   const subscriptions = new VaultSubscriptions(vault);
   const router = Router();
-  const requireDashboard = async (req: Request) => {
-    if (!(await sessions.current(req))?.dashboard) throw new ShopError(401, 'dashboard_signed_out', 'Sign in to the dashboard first.');
-  };
   const atVault = <T>(call: Promise<T>) => call.catch((error: unknown) => Promise.reject(fromVault(error, log)));
 
   router.get('/subscriptions', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const [clock, list, payments] = await Promise.all([atVault(subscriptions.clock()), atVault(subscriptions.recent()), atVault(vault.recentPayments())]);
     const rows = new Map(
       (
@@ -76,7 +73,7 @@ export function dashboardSubscriptionRoutes(shop: Shop): Router {
   });
 
   router.post('/clock/jump', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const { months } = parseBody(Jump, req.body);
     const [before, earlier] = await Promise.all([atVault(subscriptions.clock()), atVault(vault.recentPayments())]);
     const to = monthsLater(new Date(before.now), months);
@@ -88,7 +85,7 @@ export function dashboardSubscriptionRoutes(shop: Shop): Router {
   });
 
   router.post('/phone-orders', async (req, res) => {
-    await requireDashboard(req);
+    await sessions.requireDashboard(req);
     const body = parseBody(PhoneOrder, req.body);
     const items = [{ product_id: 'phone-order', name: body.description, quantity: 1, amount: body.amount }];
     const id = newShopId('ord');

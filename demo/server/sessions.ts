@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { ShopDb } from './db.ts';
+import { ShopError } from './errors.ts';
 
 export const SESSION_COOKIE = 'shop_session';
 const SHOPPER_LIFETIME_MS = 14 * 24 * 3600_000;
@@ -45,6 +46,11 @@ export class Sessions {
     );
     const row = rows[0];
     return row && { id: row.id, userId: row.user_id, dashboard: row.dashboard };
+  }
+
+  /** Refuses (401 `dashboard_signed_out`) a request whose session has not signed in to the dashboard. */
+  async requireDashboard(req: Request): Promise<void> {
+    if (!(await this.current(req))?.dashboard) throw new ShopError(401, 'dashboard_signed_out', 'Sign in to the dashboard first.');
   }
 
   async currentOrNew(req: Request, res: Response): Promise<Session> {
