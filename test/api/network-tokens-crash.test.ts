@@ -38,8 +38,9 @@ describe.each(storageKinds())('network tokens across a kill -9 on %s', (storage)
         TESSERA_JOB_POLL_MS: '100',
         // One process each: the kill must take every request in flight with it.
         TESSERA_WORKERS: '1',
-        // Slow enough that the kill finds requests in flight.
-        TESSERA_SANDBOX_TSP_DELAY_MS: '300-600',
+        // Slow and spread enough that the kill finds requests in flight: with 48 provisioning slots all twelve
+        // run at once, and answers packed into 300 ms could all settle before the kill after the second lands.
+        TESSERA_SANDBOX_TSP_DELAY_MS: '300-2500',
         ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
       };
       let first = await startVaultProcess({ dataDir, env });
