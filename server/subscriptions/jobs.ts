@@ -38,6 +38,20 @@ export async function enqueueCharges(q: Queryable, options: { merchant: string |
 const scanKey = (ms: number, scanMs: number) => `scan:${Math.floor(ms / scanMs)}`;
 
 /**
+ * The scan that follows the one keyed `ownKey`, run at `now`: the next
+ * interval after both now and its own. A job's `run_at` is the database's
+ * transaction time plus a delay reckoned from this process's clock a little
+ * later, so a scan can start a few milliseconds before its interval does;
+ * reckoned from `now` alone, it would then name itself, the insert would
+ * meet its own row, and real-time charging would stop until a restart.
+ */
+export function nextScan(ownKey: string | null, now: number, scanMs: number): { key: string; delayMs: number } {
+  const own = /^scan:(\d+)$/.exec(ownKey ?? '');
+  const interval = Math.max(Math.floor(now / scanMs), own === null ? -1 : Number(own[1])) + 1;
+  return { key: `scan:${interval}`, delayMs: Math.max(0, interval * scanMs - now) };
+}
+
+/**
  * Real time drives the schedule: a scan job per interval (`scanMs`) fans
  * out charge jobs when anything is due, then enqueues the next interval's
  * scan in the transaction that completes it, so the chain survives crashes
@@ -52,8 +66,7 @@ export function scanJob(deps: { db: Db; scanMs: number; charger: SubscriptionCha
       const due = await deps.charger.anyDue(null);
       await deps.db.transaction(async (tx) => {
         if (due) await enqueueCharges(tx, { merchant: null, key: job.key ?? `scan-job:${job.id}`, fanOut: 2 });
-        const nextAt = (Math.floor(Date.now() / deps.scanMs) + 1) * deps.scanMs;
-        await enqueueJob(tx, { kind: SCAN_JOB, key: scanKey(nextAt, deps.scanMs), delayMs: nextAt - Date.now() });
+        await enqueueJob(tx, { kind: SCAN_JOB, ...nextScan(job.key, Date.now(), deps.scanMs) });
         await job.complete(tx);
       });
     },
