@@ -187,18 +187,21 @@ export class NetworkTokens {
     await db.transaction(async (tx) => {
       await this.#requested(tx, await insert(tx), ctx);
     });
-    // Answered once settled, in the transaction of its event; a job takes over if the network answers pending or this request fails.
+    // Answered once settled, in the transaction of its event. When the network answers pending, or does not answer
+    // (an outage, no answer within 10 s), the request is answered 202 with the pending object and a job takes over,
+    // as an async request would have been: the merchant waits for network_token.created either way.
     const outcome = await this.provision(id, {
       signal: AbortSignal.timeout(SYNC_TIMEOUT_MS),
       within: async (tx, record) => recordResponse(tx, ctx.claim, { status: 201, body: JSON.stringify(networkTokenBody(record)) }),
-    }).catch(async (error: unknown) => {
-      await enqueueJob(db, { kind: PROVISION_JOB, key: id, payload: { network_token: id } });
-      throw error;
+    }).catch((error: unknown) => {
+      this.#deps.log.warn({ network_token: id, err: error }, 'the token service did not answer a sync request: answered 202 pending, a job takes over');
+      return undefined;
     });
-    if (outcome.settled) return { status: 201, body: JSON.stringify(networkTokenBody(outcome.record)) };
+    if (outcome?.settled === true) return { status: 201, body: JSON.stringify(networkTokenBody(outcome.record)) };
     return db.transaction(async (tx) => {
-      await enqueueJob(tx, { kind: PROVISION_JOB, key: id, payload: { network_token: id }, delayMs: outcome.retryAfterMs });
-      const response = { status: 202, body: JSON.stringify(networkTokenBody(outcome.record)) };
+      await enqueueJob(tx, { kind: PROVISION_JOB, key: id, payload: { network_token: id }, delayMs: outcome?.retryAfterMs ?? 0 });
+      const record = outcome?.record ?? (await this.get(merchant.id, id, tx));
+      const response = { status: 202, body: JSON.stringify(networkTokenBody(record)) };
       await recordResponse(tx, ctx.claim, response);
       return response;
     });

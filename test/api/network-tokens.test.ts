@@ -298,6 +298,27 @@ describe.each(storageKinds())('network tokens on %s', (storage) => {
     expect(order.slice(0, 8)).not.toEqual(Array(8).fill('visa'));
   });
 
+  it('answers a sync request 202 pending when the token service does not answer, replays that answer, and settles it from a job', async () => {
+    const merchant = await createMerchant(vault);
+    const token = await tokenize(merchant, UNAVAILABLE);
+    const send = () =>
+      api(vault.url, 'POST', `/v1/tokens/${token}/network-token`, {
+        key: merchant.secretKey,
+        headers: { 'idempotency-key': 'syncoutagekey' },
+        json: { mode: 'sync', correlation_id: 'corr-outage' },
+      });
+    const sync = await send();
+    expect(sync.status, sync.text).toBe(202);
+    expect(sync.body).toMatchObject({ status: 'pending', token_id: null, correlation_id: 'corr-outage' });
+    const again = await send();
+    expect(again.status).toBe(202);
+    expect(again.body.id).toBe(sync.body.id);
+    const settled = await until('network_token.created', async () =>
+      (await events(merchant, 'network_token.created')).find((e) => e.data.object.id === sync.body.id),
+    );
+    expect(settled.data.object).toMatchObject({ status: 'declined', correlation_id: 'corr-outage' });
+  });
+
   it('settles a network token declined, with its event, once the token service failed its last attempt, and completes the batch waiting for it', async () => {
     const merchant = await createMerchant(vault);
     const year = nextYear();
