@@ -42,6 +42,9 @@
  * A worker that dies mid-job (kill -9, a lost node) leaves its claim to run
  * out (`TESSERA_JOB_LEASE_MS`, renewed while the handler runs); the sweeper
  * on any vault process then returns the job to pending, its attempt counted.
+ * When that was its last attempt the job is dead, and a kind with an
+ * `expired` handler gets it run as a follow-up job (`jobs.expired`) to
+ * settle what the dead job left.
  */
 export { enqueueJob, DEFAULT_MAX_ATTEMPTS, type NewJob } from './queue.ts';
 export { AbandonJob, defaultBackoff, JobClaimLost, JobRunner, RetryJobLater, type Job, type JobHandler, type JobRunnerOptions } from './runner.ts';

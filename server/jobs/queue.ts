@@ -23,6 +23,13 @@ export const JOBS_CHANNEL = 'tessera_jobs';
 
 export const DEFAULT_MAX_ATTEMPTS = 10;
 
+/**
+ * The follow-up of a job whose last claim's lease ran out, for kinds with an
+ * `expired` handler: payload `{kind, job, payload}` (the dead job's kind, id
+ * and payload).
+ */
+export const EXPIRED_JOB = 'jobs.expired';
+
 export interface NewJob {
   /** The handler's name, e.g. `webhook.deliver`: lower case, digits, `.`, `_`, `-`. */
   kind: string;
@@ -164,14 +171,19 @@ const SWEEP_BATCH = 500;
  * `retentionMs` are deleted. Dead jobs stay for inspection. Answers the kinds
  * that have a job due again.
  */
-export async function sweepJobs(q: Queryable, options: { retentionMs: number }): Promise<{ requeued: string[]; dead: number; deleted: number }> {
+export async function sweepJobs(
+  q: Queryable,
+  options: { retentionMs: number; expiredKinds?: readonly string[] },
+): Promise<{ requeued: string[]; dead: number; deleted: number }> {
+  // A job of `expiredKinds` that dies here gets its follow-up (EXPIRED_JOB) in the same statement: it cannot be lost.
   const { rows } = await q.query<{ kind: string; state: 'pending' | 'dead' }>(
     `with expired as (
        select id, attempts >= max_attempts as dead from jobs
         where state = 'running' and lease_expires_at < now()
         order by lease_expires_at
         limit ${SWEEP_BATCH}
-        for update skip locked)
+        for update skip locked),
+     swept as (
      update jobs j
         set state = case when expired.dead then 'dead' else 'pending' end,
             run_at = case when expired.dead then j.run_at else now() end,
@@ -180,7 +192,14 @@ export async function sweepJobs(q: Queryable, options: { retentionMs: number }):
             claim = null, lease_expires_at = null, updated_at = now()
        from expired
       where j.id = expired.id
-     returning j.kind, j.state`,
+     returning j.id, j.kind, j.state, j.payload)
+     select kind, state,
+            case when state = 'dead' and kind = any($1::text[])
+                 then tessera_enqueue_job('${EXPIRED_JOB}', 'expired:' || id, jsonb_build_object('kind', kind, 'job', id::text, 'payload', payload),
+                                          0, ${DEFAULT_MAX_ATTEMPTS})
+            end as follow_up
+       from swept`,
+    [options.expiredKinds ?? []],
   );
   const { rowCount: deleted } = await q.query(
     `delete from jobs where id in (

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { maskNumbers, type Logger } from '../log.ts';
 import type { Db, Queryable } from '../storage/db.ts';
-import { claimJobs, completeJob, failJob, JOBS_CHANNEL, renewLeases, sweepJobs, type ClaimedJob } from './queue.ts';
+import { claimJobs, completeJob, EXPIRED_JOB, failJob, JOBS_CHANNEL, renewLeases, sweepJobs, type ClaimedJob } from './queue.ts';
 
 /** A claimed job as its handler sees it. */
 export interface Job<Payload> {
@@ -45,6 +45,15 @@ export interface JobHandler<Payload> {
   /** Milliseconds before the next claim after claim `attempt` failed (default `defaultBackoff`). */
   backoff?: (attempt: number) => number;
   run(job: Job<Payload>): Promise<void>;
+  /**
+   * Settles what a job of this kind leaves behind when it dies because its
+   * last claim's lease ran out (its process died or stalled during the last
+   * attempt), so `run` never said how it ended. Runs as a job of its own
+   * (`jobs.expired`, enqueued in the statement that makes the job dead, so
+   * at least once): `job` is that follow-up, carrying the dead job's
+   * payload; complete it in the transaction that settles.
+   */
+  expired?(job: Job<Payload>): Promise<void>;
 }
 
 /** Thrown by a handler: retry after `afterMs` (e.g. an endpoint's `Retry-After`) rather than after the kind's backoff. */
@@ -99,6 +108,9 @@ function describe(error: unknown): string {
 }
 
 const KIND = /^[a-z][a-z0-9_.-]{0,63}$/;
+
+const ExpiredPayload = z.object({ kind: z.string(), job: z.string(), payload: z.unknown() });
+type ExpiredPayload = z.infer<typeof ExpiredPayload>;
 
 /**
  * Whether a kind with work waiting claims now: when nothing of it runs, or a
@@ -177,6 +189,21 @@ export class JobRunner {
       retentionMs: options.retentionMs ?? 600_000,
       stopGraceMs: options.stopGraceMs ?? 5_000,
     };
+    this.register({
+      kind: EXPIRED_JOB,
+      payload: ExpiredPayload,
+      concurrency: 4,
+      run: (job) => this.#runExpired(job),
+    });
+  }
+
+  async #runExpired(job: Job<ExpiredPayload>): Promise<void> {
+    const handler = this.#kinds.get(job.payload.kind)?.handler;
+    if (handler?.expired === undefined) throw new AbandonJob(`no expired handler for ${job.payload.kind} in this process`);
+    const parsed = handler.payload.safeParse(job.payload.payload);
+    if (!parsed.success) throw new AbandonJob(`the dead job's payload does not fit the ${job.payload.kind} schema`);
+    this.#log.warn({ job: job.payload.job, kind: job.payload.kind }, 'a job died in its last attempt (its lease ran out): settling what it left');
+    await handler.expired({ ...job, payload: parsed.data });
   }
 
   /** Runs jobs of `handler.kind` from now on (before or after `start`). One handler per kind. */
@@ -264,7 +291,8 @@ export class JobRunner {
   #poll(): void {
     if (this.#stopped) return;
     for (const name of this.#kinds.keys()) this.#wake(name);
-    this.#sweeping ??= sweepJobs(this.#db, { retentionMs: this.#options.retentionMs })
+    const expiredKinds = [...this.#kinds.values()].filter((kind) => kind.handler.expired !== undefined).map((kind) => kind.handler.kind);
+    this.#sweeping ??= sweepJobs(this.#db, { retentionMs: this.#options.retentionMs, expiredKinds })
       .then(({ requeued, dead, deleted }) => {
         if (!this.#pollHealthy) this.#log.info('job sweep works again');
         this.#pollHealthy = true;

@@ -10,7 +10,8 @@ import { NETWORK_DELETE_JOB, PROVISION_JOB, type CompleteIn, type NetworkTokens 
  * the first run was given, never a second one. A token the network holds
  * pending (delayed) is asked about again when it says. The last attempt
  * never leaves the network token pending: whatever went wrong, it is settled
- * `declined`.
+ * `declined` — by the run itself, or, when its process died during the last
+ * attempt, by the `jobs.expired` follow-up the sweep enqueues.
  */
 export function provisionJob(tokens: NetworkTokens, options: { backoff?: ((attempt: number) => number) | undefined } = {}): JobHandler<{ network_token: string }> {
   return {
@@ -28,6 +29,10 @@ export function provisionJob(tokens: NetworkTokens, options: { backoff?: ((attem
         if (job.attempt < job.maxAttempts || error instanceof JobClaimLost) throw error;
         await tokens.giveUp(job.payload.network_token, complete);
       }
+    },
+    // The process died (or stalled) during the last attempt: the network token must not stay pending forever.
+    async expired(job) {
+      await tokens.giveUp(job.payload.network_token, (settle) => job.completeIn(settle));
     },
   };
 }

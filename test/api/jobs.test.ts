@@ -205,6 +205,39 @@ describe.each(storageKinds())('durable jobs on %s', (storage: StorageKind) => {
     expect(await jobRow(db, id)).toMatchObject({ state: 'dead', attempts: 1 });
   });
 
+  it('runs the kind’s expired handler once, as a job of its own with the dead job’s payload, when the lease of its last attempt expires', async () => {
+    const id = (await enqueueJob(db, { kind: 'test.expiring', payload: { n: 7 }, maxAttempts: 1 }))!;
+    // A worker claims the job's last attempt and dies: nothing renews its lease.
+    await claimJobs(db, { kind: 'test.expiring', limit: 1, owner: 'a-worker-that-died', leaseMs: 100 });
+    const settled: { n: number; kind: string }[] = [];
+    const { runs, handler } = counting('test.expiring', {
+      async expired(job) {
+        settled.push({ n: job.payload.n, kind: job.kind });
+        await applyOnce(db, job);
+      },
+    });
+    const jobs = await runner(db, [handler]);
+    const followUp = await waitFor('the follow-up to be done', async () => {
+      const { rows } = await db.query<{ id: string; state: string }>(`select id::text as id, state from jobs where kind = 'jobs.expired' and key = $1`, [`expired:${id}`]);
+      return rows[0]?.state === 'done' ? rows[0] : undefined;
+    });
+    await jobs.whenIdle();
+    expect(runs).toEqual([]);
+    expect(settled).toEqual([{ n: 7, kind: 'jobs.expired' }]);
+    expect(await jobRow(db, id)).toMatchObject({ state: 'dead', attempts: 1 });
+    const { rows } = await db.query('select job_id, applied from test_job_effects');
+    expect(rows).toEqual([{ job_id: followUp.id, applied: 1 }]);
+  });
+
+  it('enqueues no follow-up for a kind without an expired handler', async () => {
+    const id = (await enqueueJob(db, { kind: 'test.plain-expiring', payload: { n: 1 }, maxAttempts: 1 }))!;
+    await claimJobs(db, { kind: 'test.plain-expiring', limit: 1, owner: 'a-worker-that-died', leaseMs: 100 });
+    await sleep(150);
+    expect(await sweepJobs(db, { retentionMs: 600_000, expiredKinds: ['test.other'] })).toEqual({ requeued: [], dead: 1, deleted: 0 });
+    expect(await jobRow(db, id)).toMatchObject({ state: 'dead' });
+    expect((await db.query(`select id from jobs where kind = 'jobs.expired'`)).rows).toEqual([]);
+  });
+
   it('aborts a running job whose claim was taken away, and refuses its completion so its effects roll back', async () => {
     const outcome: unknown[] = [];
     const handler: JobHandler<Numbered> = {

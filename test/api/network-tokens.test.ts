@@ -319,6 +319,43 @@ describe.each(storageKinds())('network tokens on %s', (storage) => {
     expect(settled.data.object).toMatchObject({ status: 'declined', correlation_id: 'corr-outage' });
   });
 
+  it('settles a network token declined, with its event, when the node running its last attempt died', async () => {
+    const merchant = await createMerchant(vault);
+    const token = await tokenize(merchant, DELAYED);
+    const asked = await ask(merchant, token, { mode: 'async', correlation_id: 'corr-dead-node' });
+    expect(asked.status, asked.text).toBe(202);
+    const id = asked.body.id;
+    // The network held it pending, so the job waits ~2 s for its next attempt...
+    await until('the first attempt to end pending', async () => {
+      const { rows } = await vault.vault.db.query<{ state: string }>(
+        `select state from jobs where kind = 'network_token.provision' and key = $1 and attempts >= 1 and run_at > now()`,
+        [id],
+      );
+      return rows[0]?.state === 'pending' ? true : undefined;
+    });
+    // ...which a node claims as its last and dies in: what the sweep finds once that lease has run out.
+    const { rowCount } = await vault.vault.db.query(
+      `update jobs set state = 'running', attempts = max_attempts, claim = gen_random_uuid(), claimed_by = 'a-node-that-died',
+                       lease_expires_at = now() - interval '1 second'
+        where kind = 'network_token.provision' and key = $1 and state = 'pending'`,
+      [id],
+    );
+    expect(rowCount).toBe(1);
+    const settled = await until('network_token.created', async () =>
+      (await events(merchant, 'network_token.created')).find((e) => e.data.object.id === id),
+    );
+    expect(settled.data.object).toMatchObject({ status: 'declined', correlation_id: 'corr-dead-node' });
+    const { rows } = await vault.vault.db.query<{ kind: string; state: string }>(
+      `select kind, state from jobs where (kind = 'network_token.provision' and key = $1) or (kind = 'jobs.expired' and payload->>'job' = (
+         select id::text from jobs where kind = 'network_token.provision' and key = $1)) order by kind`,
+      [id],
+    );
+    expect(rows).toEqual([
+      { kind: 'jobs.expired', state: 'done' },
+      { kind: 'network_token.provision', state: 'dead' },
+    ]);
+  });
+
   it('settles a network token declined, with its event, once the token service failed its last attempt, and completes the batch waiting for it', async () => {
     const merchant = await createMerchant(vault);
     const year = nextYear();
