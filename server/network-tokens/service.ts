@@ -21,12 +21,13 @@ export const PROVISION_JOB = 'network_token.provision';
 export const NETWORK_DELETE_JOB = 'network_token.delete';
 
 /**
- * At most this many network tokens settle in one transaction. Settlements
- * that arrive while one transaction runs wait for the next, which takes them
- * all (a group commit): one transaction a token when provisioning is quiet,
- * a few for dozens when it is busy.
+ * At most this many network tokens settle in one statement. Settlements
+ * that arrive while one runs (or in the gap after it) wait for the next,
+ * which takes them all (a group commit); capped so that one statement holds
+ * PGlite's one thread for milliseconds, not the time of dozens of
+ * tokenizations waiting behind it.
  */
-const SETTLE_GROUP = 64;
+const SETTLE_GROUP = 32;
 /**
  * Between two settlements, at least this long: settlements arrive one by one
  * (each after its network's latency), and a statement for each would cost
