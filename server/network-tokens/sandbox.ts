@@ -181,6 +181,7 @@ export class SandboxTokenService implements TokenService {
     const row = await this.#store.add({ network: this.network, request_id: request.requestId, ...(makes ? await this.#token(request) : { make: false }) });
     await this.#latency(signal);
     if (row !== undefined) return this.#state(await this.#settlePending(row));
+    if (makes) throw new Error(`the sandbox ${this.network} token service lost the token of request ${request.requestId}`);
     if (number === UNAVAILABLE) throw new TokenServiceUnavailable(`the sandbox ${this.network} token service is unavailable`);
     if (number === DECLINED) return { status: 'declined' };
     return { status: 'ineligible' };
