@@ -5,7 +5,10 @@
  * with `network_tokens` off, then on (after BENCH_WARM_UP_SECONDS, 5, of
  * untimed load), with the sandbox token services at
  * their default latency (50–300 ms). Printed: the tokenize rate and p50/p99
- * of each half, the rise of p99, the pending backlog (network tokens not yet
+ * of each half, the CPU a tokenization cost in each (this process — its
+ * PGlite thread included — and the PostgreSQL cluster; with the setting on,
+ * provisioning's share too: on a 2-core machine that shared CPU is what
+ * decides whether provisioning keeps up), the rise of p99, the pending backlog (network tokens not yet
  * settled) sampled every 250 ms — its largest and its last value, and its
  * course every 2.5 s — and how long the backlog takes to drain after the
  * load stops. BENCH_STORAGE=postgres runs it on a throwaway PostgreSQL
@@ -17,6 +20,7 @@ import { fetchJwks } from '../test/support/cards.ts';
 import { startThrowawayPostgres } from '../test/support/postgres.ts';
 import { startTestVault } from '../test/support/vault.ts';
 import { makeCiphertexts } from './ciphertexts.ts';
+import { clusterCpuMs, processCpuMs } from './cpu.ts';
 import { percentile, sortedCopy } from './stats.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 20);
@@ -55,6 +59,7 @@ try {
     let errors = 0;
     const samples: number[] = [];
     const sampler = setInterval(() => void backlog().then((n) => samples.push(n)), 250);
+    const cpu0 = processCpuMs() + clusterCpuMs(postgres?.dataDir);
     const started = performance.now();
     const until = started + duration * 1000;
     await Promise.all(
@@ -69,6 +74,7 @@ try {
       }),
     );
     clearInterval(sampler);
+    const cpuMs = processCpuMs() + clusterCpuMs(postgres?.dataDir) - cpu0;
     const seconds = (performance.now() - started) / 1000;
     const sorted = sortedCopy(latencies);
     const result = {
@@ -80,9 +86,11 @@ try {
       p99: percentile(sorted, 99),
       maxBacklog: Math.max(0, ...samples),
       lastBacklog: samples.at(-1) ?? 0,
+      cpuPerToken: cpuMs / latencies.length,
     };
     console.log(
-      `${label}: ${result.requests} tokenizations (${errors} errors) at ${result.rate.toFixed(1)}/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms; ` +
+      `${label}: ${result.requests} tokenizations (${errors} errors) at ${result.rate.toFixed(1)}/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, ` +
+        `${result.cpuPerToken.toFixed(2)} ms CPU a tokenization (${storage === 'postgres' ? 'vault and PostgreSQL' : 'vault'}, provisioning included); ` +
         `pending network tokens: at most ${result.maxBacklog}, ${result.lastBacklog} at the end` +
         // Whether the backlog is bounded shows in its course, not its end: a sample every 2.5 s.
         (result.maxBacklog > 0 ? ` (every 2.5 s: ${samples.filter((_, i) => i % 10 === 9).join(', ')})` : ''),

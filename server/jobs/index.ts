@@ -28,6 +28,9 @@
  *     async run(job) { ... },
  *   });
  *
+ * A kind enqueued once per request sets `claimGapMs` too: at most one claim
+ * per that many milliseconds, the notifications in between merged.
+ *
  * A handler that returns has its job completed; one that throws has it
  * retried after `backoff(job.attempt)` (default: exponential with jitter),
  * after `afterMs` for `RetryJobLater`, never for `AbandonJob`, and dead once

@@ -42,6 +42,13 @@ export interface JobHandler<Payload> {
   payload: z.ZodType<Payload>;
   /** How many jobs of this kind run at once in this vault process (default 1). */
   concurrency?: number;
+  /**
+   * At least this long between two claims of this kind (default 0): the
+   * notifications of jobs enqueued one by one meanwhile make one claim, not
+   * one each. For a kind enqueued as fast as requests come, whose jobs can
+   * wait that long.
+   */
+  claimGapMs?: number;
   /** Milliseconds before the next claim after claim `attempt` failed (default `defaultBackoff`). */
   backoff?: (attempt: number) => number;
   run(job: Job<Payload>): Promise<void>;
@@ -142,6 +149,8 @@ interface Kind {
   /** There may be due jobs the last claim did not see (a notification, a poll, a full claim). */
   dirty: boolean;
   claiming: Promise<void> | undefined;
+  /** When the last claim began (performance.now()). */
+  claimedAt: number;
 }
 
 interface InFlight {
@@ -212,7 +221,7 @@ export class JobRunner {
     if (this.#kinds.has(handler.kind)) throw new TypeError(`a handler for ${handler.kind} is already registered`);
     const concurrency = handler.concurrency ?? 1;
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`concurrency must be a positive integer: ${concurrency}`);
-    this.#kinds.set(handler.kind, { handler: handler as JobHandler<unknown>, concurrency, running: 0, dirty: true, claiming: undefined });
+    this.#kinds.set(handler.kind, { handler: handler as JobHandler<unknown>, concurrency, running: 0, dirty: true, claiming: undefined, claimedAt: -Infinity });
     if (this.#started) this.#wake(handler.kind);
   }
 
@@ -320,6 +329,12 @@ export class JobRunner {
   async #claimFor(name: string, kind: Kind): Promise<void> {
     try {
       while (kind.dirty && !this.#stopped && claimsNow(kind)) {
+        const wait = kind.claimedAt + (kind.handler.claimGapMs ?? 0) - performance.now();
+        if (wait > 0) {
+          await new Promise((resolve) => setTimeout(resolve, wait).unref());
+          continue;
+        }
+        kind.claimedAt = performance.now();
         kind.dirty = false;
         const limit = kind.concurrency - kind.running;
         const jobs = await claimJobs(this.#db, { kind: name, limit, owner: this.owner, leaseMs: this.#options.leaseMs });

@@ -58,6 +58,8 @@ export class MerchantDirectory {
   readonly #cache = new Map<string, { merchant: Merchant; until: number }>();
   /** Counts the cache's clearings, so a lookup that was under way during one does not put back what it read before. */
   #generation = 0;
+  /** Lookups under way, by generation and key: a lookup that began before a clearing is not joined after it. */
+  readonly #loading = new Map<string, Promise<Merchant | undefined>>();
 
   constructor(db: Db, keys: MerchantKeys) {
     this.#db = db;
@@ -191,9 +193,20 @@ export class MerchantDirectory {
   }
 
   async #cached(key: string, load: () => Promise<{ merchant: Merchant; expiresAt?: Date | undefined } | Merchant | undefined>): Promise<Merchant | undefined> {
-    const now = Date.now();
     const hit = this.#cache.get(key);
-    if (hit !== undefined && hit.until > now) return hit.merchant;
+    if (hit !== undefined && hit.until > Date.now()) return hit.merchant;
+    // One lookup at a time per key: when an entry runs out under load, dozens of callers at once would each read it.
+    const flight = `${this.#generation}/${key}`;
+    let loading = this.#loading.get(flight);
+    if (loading === undefined) {
+      loading = this.#load(key, load).finally(() => this.#loading.delete(flight));
+      this.#loading.set(flight, loading);
+    }
+    return loading;
+  }
+
+  async #load(key: string, load: () => Promise<{ merchant: Merchant; expiresAt?: Date | undefined } | Merchant | undefined>): Promise<Merchant | undefined> {
+    const now = Date.now();
     const generation = this.#generation;
     const loaded = await load();
     if (loaded === undefined) return undefined;

@@ -17,8 +17,11 @@ export function provisionJob(tokens: NetworkTokens, options: { backoff?: ((attem
   return {
     kind: PROVISION_JOB,
     payload: z.object({ network_token: z.string() }),
-    // Mostly waiting on the token service (50–300 ms in the sandbox, seconds at a real one): many at once per process.
-    concurrency: 48,
+    // Mostly waiting on the token service (50–300 ms in the sandbox, seconds at a real one): many at once per process —
+    // 48 held a process to ~270 a second at the sandbox's latency, below what one vault tokenizes.
+    concurrency: 128,
+    // Enqueued one by one as tokens are made: a claim every 50 ms takes them a dozen at a time instead of one per token.
+    claimGapMs: 50,
     ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
     async run(job) {
       const complete: CompleteIn = (settle) => job.completeIn(settle);

@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { passesLuhn } from '../../widget/shared/luhn.ts';
+import { GroupCommit } from '../lib/group-commit.ts';
 import type { Queryable } from '../storage/db.ts';
 import { LifecycleRefused, TokenServiceUnavailable, type Cryptogram, type Network, type ProvisionRequest, type ProvisionResult, type TokenService, type TokenState } from './token-service.ts';
 
@@ -56,6 +57,92 @@ interface TokenRow {
 const TOKEN_COLUMNS = `network, token_id, status, active_at, token_exp_month, token_exp_year, pan_last4, pan_exp_month, pan_exp_year,
   par, card_art_id, issuer_name`;
 
+/** A token a request makes unless the request was answered before (then `make` is false too for cards the network refuses). */
+type NewToken =
+  | { make: false }
+  | {
+      make: true;
+      token_id: string;
+      requestor: string;
+      reuse_key: string | null;
+      status: 'pending' | 'active';
+      active_at: string | null;
+      token_exp_month: number;
+      token_exp_year: number;
+      pan_last4: string;
+      pan_exp_month: number;
+      pan_exp_year: number;
+      par: string;
+      card_art_id: string;
+      issuer_name: string;
+    };
+
+type SandboxRequest = { network: Network; request_id: string } & NewToken;
+
+/**
+ * The sandbox networks' side of provisioning requests, for a group of them
+ * in one statement: each request answered before gets its token again;
+ * each other that makes a token writes it (two requests for one reused
+ * token, here or in another process at once: one row, the later insert does
+ * nothing) and the request id it answers from now on. Answers each
+ * request's token row, or undefined (answered before: never; refused by
+ * the network).
+ */
+async function provisionRequests(db: Queryable, requests: readonly SandboxRequest[]): Promise<(TokenRow | undefined)[]> {
+  const items = requests.map((request, n) => ({ n, ...request }));
+  const { rows } = await db.query<TokenRow & { n: number }>(
+    `with input as (
+       select * from jsonb_to_recordset($1::jsonb) as i(n integer, network text, request_id text, make boolean, token_id text, requestor text,
+         reuse_key text, status text, active_at timestamptz, token_exp_month integer, token_exp_year integer, pan_last4 text, pan_exp_month integer,
+         pan_exp_year integer, par text, card_art_id text, issuer_name text)
+     ), seen as (
+       select i.n, ${prefixed('t')} from input i
+         join sandbox_tsp_requests r on r.network = i.network and r.request_id = i.request_id
+         join sandbox_tsp_tokens t on t.network = r.network and t.token_id = r.token_id
+     ), fresh as (
+       select * from input i where i.make and not exists (select 1 from seen s where s.n = i.n)
+     ), made as (
+       -- In key order, so that two processes inserting overlapping groups wait on each other in one order.
+       insert into sandbox_tsp_tokens (network, token_id, requestor, reuse_key, status, active_at, token_exp_month, token_exp_year,
+                                       pan_last4, pan_exp_month, pan_exp_year, par, card_art_id, issuer_name)
+       select network, token_id, requestor, reuse_key, status, active_at, token_exp_month, token_exp_year,
+              pan_last4, pan_exp_month, pan_exp_year, par, card_art_id, issuer_name
+         from fresh order by network, token_id
+       on conflict do nothing
+       returning ${TOKEN_COLUMNS}
+     ), asked as (
+       insert into sandbox_tsp_requests (network, request_id, token_id)
+       select network, request_id, token_id from fresh order by network, request_id
+       on conflict do nothing
+     )
+     select n, ${TOKEN_COLUMNS} from seen
+     union all
+     select f.n, ${prefixed('m')} from fresh f join made m on m.network = f.network and m.token_id = f.token_id
+     union all
+     select f.n, ${prefixed('t')} from fresh f join sandbox_tsp_tokens t on t.network = f.network and t.token_id = f.token_id`,
+    [JSON.stringify(items)],
+  );
+  const answers: (TokenRow | undefined)[] = requests.map(() => undefined);
+  for (const { n, ...row } of rows) answers[n] ??= row;
+  // A token another transaction inserted and committed after this statement began is invisible to its
+  // reads (one snapshot per statement), and its insert did nothing: a second statement sees it.
+  const missing = requests.flatMap((request, n) => (request.make && answers[n] === undefined ? [{ n, network: request.network, token_id: request.token_id }] : []));
+  if (missing.length > 0) {
+    const again = await db.query<TokenRow & { n: number }>(
+      `select i.n, ${prefixed('t')} from jsonb_to_recordset($1::jsonb) as i(n integer, network text, token_id text)
+         join sandbox_tsp_tokens t on t.network = i.network and t.token_id = i.token_id`,
+      [JSON.stringify(missing)],
+    );
+    for (const { n, ...row } of again.rows) answers[n] = row;
+  }
+  return answers;
+}
+
+const prefixed = (alias: string) =>
+  TOKEN_COLUMNS.split(',')
+    .map((column) => `${alias}.${column.trim()}`)
+    .join(', ');
+
 /** An issuer-side change the sandbox lets a developer drive (`POST /v1/sandbox/network-tokens/{id}/lifecycle`). */
 export type LifecycleChange =
   | { event: 'suspend' | 'resume' | 'delete' }
@@ -74,78 +161,58 @@ export class SandboxTokenService implements TokenService {
   readonly #db: Queryable;
   readonly #delay: { min: number; max: number };
   readonly #rules: NetworkRules;
+  readonly #store: GroupCommit<SandboxRequest, TokenRow | undefined>;
   #secret: Promise<Buffer> | undefined;
 
-  constructor(network: Network, db: Queryable, delayMs: { min: number; max: number }) {
+  /** `store`: the sandbox networks' provisioning statements, shared by the three networks so their requests go together. */
+  constructor(network: Network, db: Queryable, delayMs: { min: number; max: number }, store = sandboxStore(db)) {
     this.network = network;
     this.#db = db;
     this.#delay = delayMs;
     this.#rules = RULES[network];
+    this.#store = store;
   }
 
   async provision(request: ProvisionRequest, signal?: AbortSignal): Promise<ProvisionResult> {
-    await this.#latency(signal);
-    const seen = await this.#db.query<TokenRow>(
-      `select ${TOKEN_COLUMNS} from sandbox_tsp_tokens t join sandbox_tsp_requests r using (network, token_id)
-        where r.network = $1 and r.request_id = $2`,
-      [this.network, request.requestId],
-    );
-    if (seen.rows[0] !== undefined) return this.#state(await this.#settlePending(seen.rows[0]));
-
     const { number } = request.card;
+    const makes = number !== UNAVAILABLE && number !== DECLINED && number !== INELIGIBLE && (number === DELAYED || !SANDBOX_OUTCOME_CARDS.test(number));
+    // The network's work is done as the request arrives and answered after the latency: what one claim of
+    // provisioning jobs sends at once is one statement here, not two a request.
+    const row = await this.#store.add({ network: this.network, request_id: request.requestId, ...(makes ? await this.#token(request) : { make: false }) });
+    await this.#latency(signal);
+    if (row !== undefined) return this.#state(await this.#settlePending(row));
+    if (makes) throw new Error(`the sandbox ${this.network} token service lost the token of request ${request.requestId}`);
     if (number === UNAVAILABLE) throw new TokenServiceUnavailable(`the sandbox ${this.network} token service is unavailable`);
-    if (number === INELIGIBLE || (SANDBOX_OUTCOME_CARDS.test(number) && number !== DECLINED && number !== DELAYED)) return { status: 'ineligible' };
     if (number === DECLINED) return { status: 'declined' };
+    return { status: 'ineligible' };
+  }
 
+  /** The token this request gets unless it was answered before: its id from the network's reuse rule. */
+  async #token(request: ProvisionRequest): Promise<NewToken> {
+    const { number } = request.card;
     const panRef = await this.#mac('pan', number);
     const reuseKey =
       this.#rules.reuse === 'never'
         ? null
         : await this.#mac('reuse', request.requestor, panRef, request.accountId ?? '', this.#rules.reuse === 'account_and_email' ? (request.email ?? '').toLowerCase() : '');
-    const tokenId = this.#rules.tokenIdPrefix + (await this.#mac('token', reuseKey ?? `request/${request.requestId}`)).slice(0, 24);
     const bin = number.slice(0, 6);
-    const tokenExpYear = Math.max(request.card.exp_year, new Date().getUTCFullYear() + 3);
-    // One statement: the token (two requests at once for one reused token: the second insert waits for the
-    // first and does nothing) and the request id it answers from now on.
-    const { rows } = await this.#db.query<TokenRow>(
-      `with made as (
-         insert into sandbox_tsp_tokens (network, token_id, requestor, reuse_key, status, active_at, token_exp_month, token_exp_year,
-                                         pan_last4, pan_exp_month, pan_exp_year, par, card_art_id, issuer_name)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-         on conflict do nothing
-         returning ${TOKEN_COLUMNS}
-       ), asked as (
-         insert into sandbox_tsp_requests (network, request_id, token_id) values ($1, $15, $2) on conflict do nothing
-       )
-       select ${TOKEN_COLUMNS} from made
-       union all
-       select ${TOKEN_COLUMNS} from sandbox_tsp_tokens where network = $1 and token_id = $2 and not exists (select 1 from made)`,
-      [
-        this.network,
-        tokenId,
-        request.requestor,
-        reuseKey,
-        number === DELAYED ? 'pending' : 'active',
-        number === DELAYED ? new Date(Date.now() + DELAY_TO_ACTIVE_MS) : null,
-        request.card.exp_month,
-        tokenExpYear,
-        number.slice(-4),
-        request.card.exp_month,
-        request.card.exp_year,
-        // A PAR names the card account, the same for all its tokens.
-        `${this.network[0]!.toUpperCase()}001${(await this.#mac('par', panRef)).slice(0, 25).toUpperCase()}`,
-        `art_${(await this.#mac('art', this.network, bin)).slice(0, 16)}`,
-        this.#rules.issuers[parseInt(createHash('sha256').update(bin).digest('hex').slice(0, 8), 16) % this.#rules.issuers.length]!,
-        request.requestId,
-      ],
-    );
-    // A concurrent request's insert that committed after this statement began is invisible to its own read
-    // (one snapshot per statement): a second statement sees it.
-    const row =
-      rows[0] ??
-      (await this.#db.query<TokenRow>(`select ${TOKEN_COLUMNS} from sandbox_tsp_tokens where network = $1 and token_id = $2`, [this.network, tokenId])).rows[0];
-    if (row === undefined) throw new Error(`the sandbox ${this.network} token service lost token ${tokenId}`);
-    return this.#state(await this.#settlePending(row));
+    return {
+      make: true,
+      token_id: this.#rules.tokenIdPrefix + (await this.#mac('token', reuseKey ?? `request/${request.requestId}`)).slice(0, 24),
+      requestor: request.requestor,
+      reuse_key: reuseKey,
+      status: number === DELAYED ? 'pending' : 'active',
+      active_at: number === DELAYED ? new Date(Date.now() + DELAY_TO_ACTIVE_MS).toISOString() : null,
+      token_exp_month: request.card.exp_month,
+      token_exp_year: Math.max(request.card.exp_year, new Date().getUTCFullYear() + 3),
+      pan_last4: number.slice(-4),
+      pan_exp_month: request.card.exp_month,
+      pan_exp_year: request.card.exp_year,
+      // A PAR names the card account, the same for all its tokens.
+      par: `${this.network[0]!.toUpperCase()}001${(await this.#mac('par', panRef)).slice(0, 25).toUpperCase()}`,
+      card_art_id: `art_${(await this.#mac('art', this.network, bin)).slice(0, 16)}`,
+      issuer_name: this.#rules.issuers[parseInt(createHash('sha256').update(bin).digest('hex').slice(0, 8), 16) % this.#rules.issuers.length]!,
+    };
   }
 
   async cryptogram(tokenId: string): Promise<Cryptogram | undefined> {
@@ -242,11 +309,17 @@ export class SandboxTokenService implements TokenService {
   }
 }
 
+/** At most this many provisioning requests in one statement of the sandbox's. */
+const SANDBOX_GROUP = 32;
+
+const sandboxStore = (db: Queryable) => new GroupCommit((requests: readonly SandboxRequest[]) => provisionRequests(db, requests), { max: SANDBOX_GROUP });
+
 export function sandboxTokenServices(db: Queryable, delayMs: { min: number; max: number }): Record<Network, SandboxTokenService> {
+  const store = sandboxStore(db);
   return {
-    visa: new SandboxTokenService('visa', db, delayMs),
-    mastercard: new SandboxTokenService('mastercard', db, delayMs),
-    amex: new SandboxTokenService('amex', db, delayMs),
+    visa: new SandboxTokenService('visa', db, delayMs, store),
+    mastercard: new SandboxTokenService('mastercard', db, delayMs, store),
+    amex: new SandboxTokenService('amex', db, delayMs, store),
   };
 }
 

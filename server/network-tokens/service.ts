@@ -6,6 +6,7 @@ import { VaultError } from '../errors.ts';
 import { enqueueJob, JobClaimLost } from '../jobs/index.ts';
 import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import type { CardSealer, SealedCard } from '../keys/card-keys.ts';
+import { GroupCommit } from '../lib/group-commit.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant, MerchantDirectory } from '../merchants/service.ts';
 import type { Db, Queryable } from '../storage/db.ts';
@@ -20,12 +21,24 @@ export const PROVISION_JOB = 'network_token.provision';
 export const NETWORK_DELETE_JOB = 'network_token.delete';
 
 /**
- * At most this many network tokens settle in one transaction. Settlements
- * that arrive while one transaction runs wait for the next, which takes them
- * all (a group commit): one transaction a token when provisioning is quiet,
- * a few for dozens when it is busy.
+ * At most this many network tokens settle in one statement. Settlements
+ * that arrive while one runs (or in the gap after it) wait for the next,
+ * which takes them all (a group commit); capped so that one statement holds
+ * PGlite's one thread for milliseconds, not the time of dozens of
+ * tokenizations waiting behind it.
  */
-const SETTLE_GROUP = 64;
+const SETTLE_GROUP = 32;
+/**
+ * Between two settlements, at least this long: settlements arrive one by one
+ * (each after its network's latency), and a statement for each would cost
+ * PGlite's one thread most of what a tokenization costs; gathered for a few
+ * milliseconds they settle a dozen at a time, and tokenizations get the
+ * database in between.
+ */
+const SETTLE_GAP_MS = 20;
+
+/** At most this many network tokens read in one statement for their provisioning. */
+const ROW_READ_GROUP = 64;
 
 /** How long `mode: "sync"` waits for the token service (api.md). */
 const SYNC_TIMEOUT_MS = 10_000;
@@ -114,8 +127,7 @@ export class NetworkTokens {
   readonly #deps: NetworkTokenDeps;
   #settlements: Settlement[] = [];
   #settling = false;
-  /** Rows asked for in this turn of the event loop, read together (jobs claimed together start together). */
-  #rowReads = new Map<string, { resolve: (row: ProvisionRow | undefined) => void; reject: (error: unknown) => void }[]>();
+  readonly #rowReads = new GroupCommit((ids: readonly string[]) => this.#readRows(ids), { max: ROW_READ_GROUP });
 
   constructor(deps: NetworkTokenDeps) {
     this.#deps = deps;
@@ -278,14 +290,15 @@ export class NetworkTokens {
     const settle = (job: { id: string; claim: string } | undefined) =>
       new Promise<Provisioned>((resolve, reject) => {
         this.#settlements.push({ row, answer, sealed, job, within: options.within, resolve, reject });
-        if (!this.#settling) void this.#settleQueued();
+        if (this.#settling) return;
+        this.#settling = true;
+        setImmediate(() => void this.#settleQueued());
       });
     return options.complete === undefined ? settle(undefined) : options.complete((job) => settle(job));
   }
 
   /** Settles what is queued, a group per transaction, one transaction at a time; what arrives meanwhile goes in the next. */
   async #settleQueued(): Promise<void> {
-    this.#settling = true;
     try {
       while (this.#settlements.length > 0) {
         // One settlement of a network token per group: a second (a sync request and its job at once) waits for the next.
@@ -309,6 +322,7 @@ export class NetworkTokens {
         } catch (error) {
           for (const settlement of group) settlement.reject(error);
         }
+        if (this.#settlements.length < SETTLE_GROUP) await new Promise((resolve) => setTimeout(resolve, SETTLE_GAP_MS));
       }
     } finally {
       this.#settling = false;
@@ -565,39 +579,24 @@ export class NetworkTokens {
     return { number, exp_month: row.token_exp_month, exp_year: row.token_exp_year, ...cryptogram };
   }
 
-  /**
-   * A network token with its vault token's card, for provisioning. Reads
-   * asked for in one turn of the event loop go as one statement: the jobs of
-   * one claim start together.
-   */
+  /** A network token with its vault token's card, for provisioning: read in groups (the jobs of one claim start together). */
   #readRow(id: string): Promise<ProvisionRow | undefined> {
-    return new Promise((resolve, reject) => {
-      const waiting = this.#rowReads.get(id);
-      if (waiting !== undefined) return void waiting.push({ resolve, reject });
-      if (this.#rowReads.size === 0) setImmediate(() => void this.#readQueuedRows());
-      this.#rowReads.set(id, [{ resolve, reject }]);
-    });
+    return this.#rowReads.add(id);
   }
 
-  async #readQueuedRows(): Promise<void> {
-    const reads = this.#rowReads;
-    this.#rowReads = new Map();
-    try {
-      const { rows } = await this.#deps.db.query<ProvisionRow>(
-        `select n.id, n.merchant_id, n.token, n.network, n.status, n.token_id, n.token_last4, n.token_exp_month, n.token_exp_year, n.pan_last4, n.par,
-                n.card_art_id, n.issuer_name, n.correlation_id, n.created_at, n.updated_at,
-                n.account_id, n.email, n.batch_id, n.actor, n.client_ip, n.request_id, n.settled_at,
-                t.card_sealed, t.card_key_sealed, t.data_key_version as card_data_key_version, t.exp_month, t.exp_year,
-                tessera_token_readable(t) as readable
-           from network_tokens n join tokens t on t.merchant_id = n.merchant_id and t.token = n.token
-          where n.id = any($1)`,
-        [[...reads.keys()]],
-      );
-      const found = new Map(rows.map((row) => [row.id, row]));
-      for (const [id, waiting] of reads) for (const { resolve } of waiting) resolve(found.get(id));
-    } catch (error) {
-      for (const waiting of reads.values()) for (const { reject } of waiting) reject(error);
-    }
+  async #readRows(ids: readonly string[]): Promise<(ProvisionRow | undefined)[]> {
+    const { rows } = await this.#deps.db.query<ProvisionRow>(
+      `select n.id, n.merchant_id, n.token, n.network, n.status, n.token_id, n.token_last4, n.token_exp_month, n.token_exp_year, n.pan_last4, n.par,
+              n.card_art_id, n.issuer_name, n.correlation_id, n.created_at, n.updated_at,
+              n.account_id, n.email, n.batch_id, n.actor, n.client_ip, n.request_id, n.settled_at,
+              t.card_sealed, t.card_key_sealed, t.data_key_version as card_data_key_version, t.exp_month, t.exp_year,
+              tessera_token_readable(t) as readable
+         from network_tokens n join tokens t on t.merchant_id = n.merchant_id and t.token = n.token
+        where n.id = any($1)`,
+      [[...new Set(ids)]],
+    );
+    const found = new Map(rows.map((row) => [row.id, row]));
+    return ids.map((id) => found.get(id));
   }
 
   async #requested(tx: Queryable, record: NetworkTokenRecord, ctx: NetworkTokenContext): Promise<void> {

@@ -313,6 +313,32 @@ describe.each(storageKinds())('durable jobs on %s', (storage: StorageKind) => {
     expect(latency).toBeLessThan(1000);
   });
 
+  it('claims the jobs of a kind with a claim gap, enqueued one by one during the gap, in one claim after it', async () => {
+    const started: { n: number; at: number }[] = [];
+    const jobs = await runner(
+      db,
+      [{ kind: 'test.gap', payload: Numbered, concurrency: 8, claimGapMs: 1500, run: async (job) => void started.push({ n: job.payload.n, at: performance.now() }) }],
+      { pollMs: 60_000 },
+    );
+    await enqueueJob(db, { kind: 'test.gap', payload: { n: 1 } });
+    await waitFor('the first job to run', async () => started.length === 1);
+    let lastEnqueued = 0;
+    for (const n of [2, 3, 4]) {
+      await sleep(100);
+      lastEnqueued = performance.now();
+      await enqueueJob(db, { kind: 'test.gap', payload: { n } });
+    }
+    await waitFor('the other jobs to run', async () => started.length === 4);
+    await jobs.whenIdle();
+    const rest = started.slice(1);
+    expect(rest.map((run) => run.n).sort()).toEqual([2, 3, 4]);
+    // One claim starts its jobs in one turn of the event loop; a claim per notification would start them 100 ms apart,
+    // the first before the last was enqueued.
+    const ats = rest.map((run) => run.at);
+    expect(Math.max(...ats) - Math.min(...ats)).toBeLessThan(50);
+    expect(Math.min(...ats)).toBeGreaterThan(lastEnqueued);
+  });
+
   it('lets a running job finish when the runner stops, and claims nothing after', async () => {
     const { runs, handler } = counting('test.stop', {
       async run(job) {

@@ -2,7 +2,9 @@
 -- for a group of network tokens in one statement (server/network-tokens/
 -- service.ts settles them in groups): on PGlite's one connection a
 -- settlement holds the database for one statement, not a transaction of
--- round trips. For each item, in the order given:
+-- round trips; and within it a statement for the whole group at each step,
+-- not a loop of statements per item (each costs PGlite's thread about what
+-- a tokenization's does). For each item, in the order given:
 --
 -- - its job is completed by its claim (p_settlements[].job_id, .claim); a
 --   claim that is gone leaves the item alone (`done` false) for the job's
@@ -27,15 +29,8 @@ create or replace function tessera_settle_network_tokens(p_settlements jsonb) re
 language plpgsql
 as $$
 declare
-  v_item record;
-  v_readable boolean;
-  v_done boolean;
-  v_status text;
-  v_keep boolean;
-  v_row network_tokens%rowtype;
-  v_record jsonb;
-  v_answers jsonb := '[]'::jsonb;
-  v_events jsonb := '[]'::jsonb;
+  v_done bigint[];
+  v_settled jsonb;
 begin
   perform 1 from token_batches b
    where b.id in (select n.batch_id from network_tokens n
@@ -47,57 +42,76 @@ begin
    order by t.merchant_id, t.token
      for share of t;
 
-  for v_item in
-    select * from jsonb_to_recordset(p_settlements) as s(
-      id text, job_id bigint, claim uuid, event_id text, answered boolean, status text, token_id text, token_last4 text,
-      token_exp_month integer, token_exp_year integer, pan_last4 text, par text, card_art_id text, issuer_name text,
-      dpan_sealed text, dpan_key_sealed text, data_key_version integer)
-  loop
-    v_done := v_item.job_id is null or tessera_complete_job(v_item.job_id, v_item.claim);
-    v_record := null;
-    if v_done and v_item.answered then
-      select tessera_token_readable(t) into v_readable
-        from network_tokens n join tokens t on t.merchant_id = n.merchant_id and t.token = n.token
-       where n.id = v_item.id;
-      v_status := case when v_readable then v_item.status else 'deleted' end;
-      -- Only a token that can pay keeps its number.
-      v_keep := v_status in ('active', 'suspended');
-      update network_tokens n
-         set status = v_status, token_id = coalesce(v_item.token_id, n.token_id), token_last4 = coalesce(v_item.token_last4, n.token_last4),
-             token_exp_month = coalesce(v_item.token_exp_month, n.token_exp_month), token_exp_year = coalesce(v_item.token_exp_year, n.token_exp_year),
-             pan_last4 = coalesce(v_item.pan_last4, n.pan_last4), par = coalesce(v_item.par, n.par),
-             card_art_id = coalesce(v_item.card_art_id, n.card_art_id), issuer_name = coalesce(v_item.issuer_name, n.issuer_name),
-             dpan_sealed = case when v_keep then decode(v_item.dpan_sealed, 'hex') end,
-             dpan_key_sealed = case when v_keep then decode(v_item.dpan_key_sealed, 'hex') end,
-             data_key_version = case when v_keep then v_item.data_key_version end,
-             settled_at = now(), updated_at = now()
-       where n.id = v_item.id and n.settled_at is null
-      returning n.* into v_row;
-      if found then
-        v_record := jsonb_build_object(
-          'id', v_row.id, 'merchant_id', v_row.merchant_id, 'token', v_row.token, 'network', v_row.network, 'status', v_row.status,
-          'token_id', v_row.token_id, 'token_last4', v_row.token_last4, 'token_exp_month', v_row.token_exp_month,
-          'token_exp_year', v_row.token_exp_year, 'pan_last4', v_row.pan_last4, 'par', v_row.par, 'card_art_id', v_row.card_art_id,
-          'issuer_name', v_row.issuer_name, 'correlation_id', v_row.correlation_id, 'created_at', v_row.created_at,
-          'updated_at', v_row.updated_at);
-        if v_row.token_id is not null and v_row.status in ('deleted', 'declined') then
-          perform tessera_enqueue_job('network_token.delete', v_row.id, jsonb_build_object('network_token', v_row.id), 0, 10);
-        end if;
-        if v_row.status <> 'deleted' then
-          v_events := v_events || jsonb_build_array(jsonb_build_object(
-            'id', v_item.event_id, 'merchant_id', v_row.merchant_id, 'actor', v_row.actor, 'token', v_row.token,
-            'client_ip', coalesce(v_row.client_ip, ''), 'request_id', coalesce(v_row.request_id, ''), 'data', v_record));
-        end if;
-      end if;
-    end if;
-    v_answers := v_answers || jsonb_build_array(jsonb_build_object('id', v_item.id, 'done', v_done, 'record', v_record));
-  end loop;
+  -- The jobs whose claims still hold, completed (tessera_complete_job's change, for the group at once, in job order).
+  with claimed as (
+    select j.id from jobs j join jsonb_to_recordset(p_settlements) as s(job_id bigint, claim uuid) on j.id = s.job_id and j.claim = s.claim
+     where j.state = 'running'
+     order by j.id
+       for update of j
+  ), completed as (
+    update jobs j set state = 'done', claim = null, lease_expires_at = null, finished_at = now(), updated_at = now()
+      from claimed where j.id = claimed.id
+    returning j.id
+  )
+  select coalesce(array_agg(id), '{}') into v_done from completed;
 
+  with items as (
+    select s.*, s.job_id is null or s.job_id = any(v_done) as done
+      from rows from (jsonb_to_recordset(p_settlements) as (
+        id text, job_id bigint, claim uuid, event_id text, answered boolean, status text, token_id text, token_last4 text,
+        token_exp_month integer, token_exp_year integer, pan_last4 text, par text, card_art_id text, issuer_name text,
+        dpan_sealed text, dpan_key_sealed text, data_key_version integer)) with ordinality as s(
+        id, job_id, claim, event_id, answered, status, token_id, token_last4, token_exp_month, token_exp_year, pan_last4, par, card_art_id,
+        issuer_name, dpan_sealed, dpan_key_sealed, data_key_version, n)
+  ), answers as (
+    -- `deleted` instead when the vault token was deleted meanwhile; only a token that can pay keeps its number.
+    select i.*, case when tessera_token_readable(t) then i.status else 'deleted' end as final_status
+      from items i
+      join network_tokens n on n.id = i.id
+      join tokens t on t.merchant_id = n.merchant_id and t.token = n.token
+     where i.done and i.answered
+  ), settled as (
+    update network_tokens n
+       set status = a.final_status, token_id = coalesce(a.token_id, n.token_id), token_last4 = coalesce(a.token_last4, n.token_last4),
+           token_exp_month = coalesce(a.token_exp_month, n.token_exp_month), token_exp_year = coalesce(a.token_exp_year, n.token_exp_year),
+           pan_last4 = coalesce(a.pan_last4, n.pan_last4), par = coalesce(a.par, n.par),
+           card_art_id = coalesce(a.card_art_id, n.card_art_id), issuer_name = coalesce(a.issuer_name, n.issuer_name),
+           dpan_sealed = case when a.final_status in ('active', 'suspended') then decode(a.dpan_sealed, 'hex') end,
+           dpan_key_sealed = case when a.final_status in ('active', 'suspended') then decode(a.dpan_key_sealed, 'hex') end,
+           data_key_version = case when a.final_status in ('active', 'suspended') then a.data_key_version end,
+           settled_at = now(), updated_at = now()
+      from answers a
+     where n.id = a.id and n.settled_at is null
+    returning n.*
+  )
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'n', i.n, 'id', i.id, 'done', i.done, 'event_id', i.event_id,
+           'actor', s.actor, 'client_ip', coalesce(s.client_ip, ''), 'request_id', coalesce(s.request_id, ''),
+           'delete_at_network', s.token_id is not null and s.status in ('deleted', 'declined'),
+           'record', case when s.id is null then null else jsonb_build_object(
+             'id', s.id, 'merchant_id', s.merchant_id, 'token', s.token, 'network', s.network, 'status', s.status,
+             'token_id', s.token_id, 'token_last4', s.token_last4, 'token_exp_month', s.token_exp_month,
+             'token_exp_year', s.token_exp_year, 'pan_last4', s.pan_last4, 'par', s.par, 'card_art_id', s.card_art_id,
+             'issuer_name', s.issuer_name, 'correlation_id', s.correlation_id, 'created_at', s.created_at,
+             'updated_at', s.updated_at) end)
+         order by i.n), '[]')
+    into v_settled
+    from items i left join settled s on s.id = i.id;
+
+  -- A token the network gave that the vault settled without (deleted, declined) is deleted at the network.
+  perform tessera_enqueue_job('network_token.delete', e.id, jsonb_build_object('network_token', e.id), 0, 10)
+     from jsonb_to_recordset(v_settled) as e(id text, delete_at_network boolean)
+    where e.delete_at_network;
+
+  -- The events last, in the items' order, except for a deleted token's (nothing happened the merchant needs to hear of).
   insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id, event_type, data)
-  select e.id, e.merchant_id, e.actor, 'network_token.created', 'succeeded', e.token, e.client_ip, e.request_id, 'network_token.created', e.data
-    from rows from (jsonb_to_recordset(v_events) as (id text, merchant_id text, actor text, token text, client_ip text, request_id text, data jsonb))
-         with ordinality as e(id, merchant_id, actor, token, client_ip, request_id, data, n)
+  select e.event_id, e.record ->> 'merchant_id', e.actor, 'network_token.created', 'succeeded', e.record ->> 'token', e.client_ip, e.request_id,
+         'network_token.created', e.record
+    from jsonb_to_recordset(v_settled) as e(n bigint, event_id text, actor text, client_ip text, request_id text, record jsonb)
+   where e.record is not null and e.record ->> 'status' <> 'deleted'
    order by e.n;
-  return v_answers;
+
+  return (select coalesce(jsonb_agg(jsonb_build_object('id', e.id, 'done', e.done, 'record', e.record) order by e.n), '[]')
+            from jsonb_to_recordset(v_settled) as e(n bigint, id text, done boolean, record jsonb));
 end;
 $$;
