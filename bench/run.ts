@@ -9,7 +9,7 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..');
-const BENCHMARKS = ['bench/server.ts', 'bench/throughput.ts', 'bench/bulk-update.ts', 'bench/batch.ts', 'bench/network-tokens.ts', 'bench/payment-batch.ts', 'bench/subscriptions.ts', 'bench/widget.ts', 'bench/pay-page.ts'];
+const BENCHMARKS = ['bench/server.ts', 'bench/throughput.ts', 'bench/tokenize-path.ts', 'bench/bulk-update.ts', 'bench/batch.ts', 'bench/network-tokens.ts', 'bench/payment-batch.ts', 'bench/subscriptions.ts', 'bench/widget.ts', 'bench/pay-page.ts'];
 
 let current: ChildProcess | undefined;
 let interruptedBy: NodeJS.Signals | undefined;

@@ -110,6 +110,22 @@ export async function claimJobs(q: Queryable, options: { kind: string; limit: nu
 }
 
 /**
+ * Which of `kinds` have a pending job due now, in one statement (an index
+ * probe per kind, `jobs_due`): the runner's safety-net poll claims only
+ * those, rather than sending a claim for every kind each time — on PGlite
+ * all of them queue on the one database thread in front of tokenizations.
+ */
+export async function dueKinds(q: Queryable, kinds: readonly string[]): Promise<string[]> {
+  if (kinds.length === 0) return [];
+  const { rows } = await q.query<{ kind: string }>(
+    `select k.kind from unnest($1::text[]) as k(kind)
+      where exists (select 1 from jobs j where j.state = 'pending' and j.kind = k.kind and j.run_at <= now())`,
+    [kinds],
+  );
+  return rows.map((row) => row.kind);
+}
+
+/**
  * Marks a claimed job done (tessera_complete_job, which SQL functions that
  * settle a job's work in one statement call too). Run it in the transaction
  * that applies the job's effects and both commit together. False when the claim is gone (its lease

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { maskNumbers, type Logger } from '../log.ts';
 import type { Db, Queryable } from '../storage/db.ts';
-import { claimJobs, completeJob, EXPIRED_JOB, failJob, JOBS_CHANNEL, renewLeases, sweepJobs, type ClaimedJob } from './queue.ts';
+import { claimJobs, completeJob, dueKinds, EXPIRED_JOB, failJob, JOBS_CHANNEL, renewLeases, sweepJobs, type ClaimedJob } from './queue.ts';
 
 /** A claimed job as its handler sees it. */
 export interface Job<Payload> {
@@ -185,6 +185,7 @@ export class JobRunner {
   #retryWakes = new Set<NodeJS.Timeout>();
   #unlisten: (() => Promise<void>) | undefined;
   #sweeping: Promise<void> | undefined;
+  #probing: Promise<void> | undefined;
   #renewing: Promise<void> | undefined;
   #pollHealthy = true;
   #settled: (() => void)[] = [];
@@ -239,7 +240,7 @@ export class JobRunner {
     every(Math.max(10, Math.floor(this.#options.leaseMs / 3)), () => {
       this.#renewing ??= this.#renew().finally(() => (this.#renewing = undefined));
     });
-    this.#poll();
+    this.#poll(true);
   }
 
   /**
@@ -255,6 +256,7 @@ export class JobRunner {
     for (const timer of this.#retryWakes) clearTimeout(timer);
     await this.#unlisten?.().catch(() => undefined);
     await Promise.allSettled([...this.#kinds.values()].map((kind) => kind.claiming));
+    await this.#probing;
     await this.#sweeping;
     await this.#renewing;
     const grace = () => new Promise((resolve) => setTimeout(resolve, this.#options.stopGraceMs).unref());
@@ -297,9 +299,14 @@ export class JobRunner {
     for (const resolve of this.#settled.splice(0)) resolve();
   }
 
-  #poll(): void {
+  /** Claims what is due (at start every kind claims; later one probe says which kinds have due jobs) and sweeps. */
+  #poll(everyKind = false): void {
     if (this.#stopped) return;
-    for (const name of this.#kinds.keys()) this.#wake(name);
+    const kinds = [...this.#kinds.keys()];
+    const wake = (names: string[]) => names.forEach((name) => this.#wake(name));
+    // Should the probe fail, every kind claims, and their claims report the trouble.
+    if (everyKind) wake(kinds);
+    else this.#probing ??= dueKinds(this.#db, kinds).then(wake, () => wake(kinds)).finally(() => (this.#probing = undefined));
     const expiredKinds = [...this.#kinds.values()].filter((kind) => kind.handler.expired !== undefined).map((kind) => kind.handler.kind);
     this.#sweeping ??= sweepJobs(this.#db, { retentionMs: this.#options.retentionMs, expiredKinds })
       .then(({ requeued, dead, deleted }) => {

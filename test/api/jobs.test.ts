@@ -339,6 +339,28 @@ describe.each(storageKinds())('durable jobs on %s', (storage: StorageKind) => {
     expect(Math.min(...ats)).toBeGreaterThan(lastEnqueued);
   });
 
+  it('claims on each poll only the kinds that have a job due, and so runs a job that fell due with no notification', async () => {
+    // The real database, with the kind of every claim statement noted on the way.
+    const claimed: string[] = [];
+    const noting: Db = {
+      ...db,
+      query: (text, params) => {
+        if (text.includes("set state = 'running'")) claimed.push(String(params?.[0]));
+        return db.query(text, params);
+      },
+    };
+    const { runs, handler } = counting('test.polled');
+    const jobs = await runner(noting, [handler, counting('test.quiet').handler], { pollMs: 50 });
+    await jobs.whenIdle();
+    claimed.length = 0;
+    // Its notification comes at commit, before it is due: only a poll can find it.
+    const id = (await enqueueJob(db, { kind: 'test.polled', payload: { n: 1 }, delayMs: 300 }))!;
+    await waitFor('the job to be done', async () => (await jobRow(db, id))?.state === 'done');
+    await sleep(300);
+    expect(runs.map((run) => run.id)).toEqual([id]);
+    expect(claimed).not.toContain('test.quiet');
+  });
+
   it('lets a running job finish when the runner stops, and claims nothing after', async () => {
     const { runs, handler } = counting('test.stop', {
       async run(job) {

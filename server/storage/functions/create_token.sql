@@ -82,6 +82,7 @@ declare
   v_existing text;
   v_session record;
   v_claim record;
+  v_record jsonb;
 begin
   if p_session_id is not null then
     -- Locked until commit, so the count below cannot pass the limit; counted only once no replay answers instead.
@@ -204,7 +205,9 @@ begin
   values (p_merchant_id, p_token, p_reusable, p_customer, p_decline_duplicates, p_card.brand, p_card.last4, p_card.exp_month, p_card.exp_year,
           p_card.cardholder_name, p_card.fingerprint, p_card.card_sealed, p_card.card_key_sealed, p_card.data_key_version, p_card.cvc_sealed, p_card.cvc_bucket,
           p_card.cvc_expires_at, p_expires_at, p_session_id, p_shopper_ip, p_created_at, p_created_at, p_moto)
-  on conflict (merchant_id, token) do nothing;
+  on conflict (merchant_id, token) do nothing
+  -- The token.created event's object, as the row went in: no second read of it below.
+  returning tessera_token_record(tokens)::jsonb into v_record;
   if not found then
     raise exception using errcode = 'TV003', message = 'token_value_taken';
   end if;
@@ -217,9 +220,8 @@ begin
   -- Last: an audit entry locks its merchant's chain until commit (audit_chain_link.sql).
   -- The entry is also the token.created event, with the token as it was made.
   insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id, event_type, data)
-  select p_audit_id, p_merchant_id, p_actor, 'token.created', 'succeeded', p_token, p_client_ip, p_request_id,
-         'token.created', tessera_token_record(t)::jsonb
-    from tokens t where t.merchant_id = p_merchant_id and t.token = p_token;
+  values (p_audit_id, p_merchant_id, p_actor, 'token.created', 'succeeded', p_token, p_client_ip, p_request_id,
+          'token.created', v_record);
   if p_verification_audit_id is not null then
     insert into audit_events (id, merchant_id, actor, action, outcome, code, token, client_ip, request_id)
     values (p_verification_audit_id, p_merchant_id, p_actor, 'token.verified', p_verification_outcome, p_verification_code, p_token,
