@@ -98,13 +98,12 @@ export async function cardCiphertextKey(
  * Exactly our one profile (ECDH-ES+A256KW on P-256, A256GCM), built from
  * synchronous node:crypto primitives rather than jose: jose 6 is
  * WebCrypto-only, so every decrypt was five to six promise-returning subtle
- * calls, about three times the CPU of these (docs/decisions.md, "The vault
- * opens card JWEs with node:crypto"). The unit tests hold it to jose, which
- * stays their oracle: what jose opens this opens to the same bytes, and what
- * jose refuses for this profile this refuses too. It also refuses a few
- * things jose would accept that the fields, `card-import.ts` and every
- * library we know never send: an `epk` with members other than kty, crv, x
- * and y, or with x or y that are not 32 bytes in canonical base64url.
+ * calls, about three times the CPU of these (docs/decisions.md, "Keys").
+ * The unit tests hold it to jose, which stays their oracle: what jose opens
+ * this opens to the same bytes, and what jose refuses for this profile this
+ * refuses too. It also refuses what jose would let through but neither the
+ * fields nor `card-import.ts` send: an `epk` with members other than kty,
+ * crv, x and y, or with x or y that are not 32 bytes in canonical base64url.
  */
 export function decryptCardCiphertext(jwe: string, key: KeyObject, param = 'card'): Uint8Array {
   try {
@@ -180,28 +179,33 @@ function openProfile(jwe: string, key: KeyObject): Uint8Array {
   const tag = base64urlBytes(tagSegment);
   check(encryptedKey.length === WRAPPED_CEK_BYTES && iv.length === GCM_IV_BYTES && tag.length === GCM_TAG_BYTES);
 
-  // Concat KDF, one SHA-256 round: the key-encryption key is 256 bits, so keydatalen is 256 and AlgorithmID the alg.
-  const sharedSecret = diffieHellman({ privateKey: key, publicKey: ephemeral });
-  const keydatalen = Buffer.alloc(4);
-  keydatalen.writeUInt32BE(256);
-  const kek = createHash('sha256')
-    .update(Buffer.concat([Buffer.from([0, 0, 0, 1]), sharedSecret, ...lengthPrefixed(ALGORITHM_ID), ...lengthPrefixed(apu), ...lengthPrefixed(apv), keydatalen]))
-    .digest();
-  sharedSecret.fill(0);
+  // The intermediate secrets are zeroed however the decrypt ends (a failed tag included).
+  const secrets: Buffer[] = [];
+  try {
+    // Concat KDF, one SHA-256 round: the key-encryption key is 256 bits, so keydatalen is 256 and AlgorithmID the alg.
+    const sharedSecret = diffieHellman({ privateKey: key, publicKey: ephemeral });
+    const keydatalen = Buffer.alloc(4);
+    keydatalen.writeUInt32BE(256);
+    const kdfInput = Buffer.concat([Buffer.from([0, 0, 0, 1]), sharedSecret, ...lengthPrefixed(ALGORITHM_ID), ...lengthPrefixed(apu), ...lengthPrefixed(apv), keydatalen]);
+    secrets.push(sharedSecret, kdfInput);
+    const kek = createHash('sha256').update(kdfInput).digest();
+    secrets.push(kek);
 
-  const unwrap = createDecipheriv('id-aes256-wrap', kek, AES_KW_IV);
-  const cek = Buffer.concat([unwrap.update(encryptedKey), unwrap.final()]);
-  kek.fill(0);
+    const unwrap = createDecipheriv('id-aes256-wrap', kek, AES_KW_IV);
+    const cek = Buffer.concat([unwrap.update(encryptedKey), unwrap.final()]);
+    secrets.push(cek);
 
-  const decipher = createDecipheriv('aes-256-gcm', cek, iv, { authTagLength: GCM_TAG_BYTES });
-  // The protected header's encoding, as ASCII, is the additional authenticated data (RFC 7516 §5.2).
-  decipher.setAAD(Buffer.from(protectedSegment, 'ascii'));
-  decipher.setAuthTag(tag);
-  const plaintext = decipher.update(base64urlBytes(ciphertextSegment));
-  // GCM releases nothing at the end; final() is where the tag is checked.
-  decipher.final();
-  cek.fill(0);
-  return plaintext;
+    const decipher = createDecipheriv('aes-256-gcm', cek, iv, { authTagLength: GCM_TAG_BYTES });
+    // The protected header's encoding, as ASCII, is the additional authenticated data (RFC 7516 §5.2).
+    decipher.setAAD(Buffer.from(protectedSegment, 'ascii'));
+    decipher.setAuthTag(tag);
+    const plaintext = decipher.update(base64urlBytes(ciphertextSegment));
+    // GCM releases nothing at the end; final() is where the tag is checked.
+    decipher.final();
+    return plaintext;
+  } finally {
+    for (const secret of secrets) secret.fill(0);
+  }
 }
 
 /** How long an accepted ciphertext is remembered against replays: past the longest time a JWE is accepted, so a replay is always caught. */
