@@ -1,5 +1,5 @@
-import { createHash, type KeyObject } from 'node:crypto';
-import { compactDecrypt, decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
+import { createDecipheriv, createHash, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto';
+import { decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
 import { VaultError } from '../errors.ts';
 import { JWE_ALG, JWE_ENC, type TransportKeyring } from './transport-keys.ts';
 
@@ -91,17 +91,120 @@ export async function cardCiphertextKey(
   return { kid: header.kid, key };
 }
 
-/** Decrypts a JWE that passed `cardCiphertextKey` with the key it answered (off the main thread too: see card-decrypt-pool.ts). */
-export async function decryptCardCiphertext(jwe: string, key: KeyObject, param = 'card'): Promise<Uint8Array> {
+/**
+ * Opens a JWE that passed `cardCiphertextKey` with the key it answered: on
+ * the main thread and on the decrypt pool's threads (card-decrypt-pool.ts).
+ *
+ * Exactly our one profile (ECDH-ES+A256KW on P-256, A256GCM), built from
+ * synchronous node:crypto primitives rather than jose: jose 6 is
+ * WebCrypto-only, so every decrypt was five to six promise-returning subtle
+ * calls, about three times the CPU of these (docs/decisions.md, "Keys").
+ * The unit tests hold it to jose, which stays their oracle: what jose opens
+ * this opens to the same bytes, and what jose refuses for this profile this
+ * refuses too. It also refuses what jose would let through but neither the
+ * fields nor `card-import.ts` send: an `epk` with members other than kty,
+ * crv, x and y, or with x or y that are not 32 bytes in canonical base64url.
+ */
+export function decryptCardCiphertext(jwe: string, key: KeyObject, param = 'card'): Uint8Array {
   try {
-    const { plaintext } = await compactDecrypt(jwe, key, {
-      keyManagementAlgorithms: [JWE_ALG],
-      contentEncryptionAlgorithms: [JWE_ENC],
-    });
-    return plaintext;
+    return openProfile(jwe, key);
   } catch {
-    // Which check failed (tag, key unwrap, epk) stays with the vault: one answer for all of them.
+    // Which check failed (header, epk, key unwrap, tag) stays with the vault: one answer for all of them.
     throw invalid('The card ciphertext could not be decrypted.', param);
+  }
+}
+
+/** RFC 3394's default initial value, the integrity check of an AES key unwrap. */
+const AES_KW_IV = Buffer.from('A6A6A6A6A6A6A6A6', 'hex');
+const ALGORITHM_ID = Buffer.from(JWE_ALG, 'ascii');
+/** All an `epk` may carry: a private member (`d`), or anything else, is refused. */
+const EPK_MEMBERS = new Set(['kty', 'crv', 'x', 'y']);
+const P256_COORDINATE_BYTES = 32;
+/** A 256-bit content key, wrapped: RFC 3394 adds one 64-bit block. */
+const WRAPPED_CEK_BYTES = 40;
+const GCM_IV_BYTES = 12;
+const GCM_TAG_BYTES = 16;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+class Refused extends Error {}
+function check(condition: boolean): asserts condition {
+  if (!condition) throw new Refused();
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
+
+/** Decodes a base64url member, refusing any other spelling of its bytes (the segments were checked by `cardCiphertextKey`). */
+function base64urlBytes(value: unknown): Buffer {
+  check(typeof value === 'string' && /^[A-Za-z0-9_-]*$/.test(value));
+  const bytes = Buffer.from(value, 'base64url');
+  check(bytes.toString('base64url') === value);
+  return bytes;
+}
+
+const lengthPrefixed = (bytes: Buffer) => {
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(bytes.length);
+  return [length, bytes];
+};
+
+function openProfile(jwe: string, key: KeyObject): Uint8Array {
+  const segments = jwe.split('.');
+  check(segments.length === 5);
+  const [protectedSegment, encryptedKeySegment, ivSegment, ciphertextSegment, tagSegment] = segments as [string, string, string, string, string];
+
+  const header: unknown = JSON.parse(strictUtf8.decode(base64urlBytes(protectedSegment)));
+  check(isPlainObject(header));
+  check(header['alg'] === JWE_ALG && header['enc'] === JWE_ENC);
+  // jose recognises no extension, so any `crit` is refused there; `zip` is refused at the front door as well.
+  check(!Object.hasOwn(header, 'crit') && !Object.hasOwn(header, 'zip'));
+
+  const epk = header['epk'];
+  check(isPlainObject(epk) && Object.keys(epk).every((member) => EPK_MEMBERS.has(member)));
+  check(epk['kty'] === 'EC' && epk['crv'] === 'P-256');
+  const x = base64urlBytes(epk['x']);
+  const y = base64urlBytes(epk['y']);
+  check(x.length === P256_COORDINATE_BYTES && y.length === P256_COORDINATE_BYTES);
+  // OpenSSL refuses a point off the curve here (P-256's cofactor is 1, so that is every invalid-curve point).
+  const ephemeral = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: epk['x'] as string, y: epk['y'] as string }, format: 'jwk' });
+  check(key.type === 'private' && key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1');
+
+  // PartyUInfo and PartyVInfo go into the KDF as RFC 7518 §4.6.2 says, as jose does (which also refuses the two being equal).
+  const apu = header['apu'] === undefined ? Buffer.alloc(0) : base64urlBytes(header['apu']);
+  const apv = header['apv'] === undefined ? Buffer.alloc(0) : base64urlBytes(header['apv']);
+  check(header['apu'] === undefined || header['apv'] === undefined || !apu.equals(apv));
+
+  const encryptedKey = base64urlBytes(encryptedKeySegment);
+  const iv = base64urlBytes(ivSegment);
+  const tag = base64urlBytes(tagSegment);
+  check(encryptedKey.length === WRAPPED_CEK_BYTES && iv.length === GCM_IV_BYTES && tag.length === GCM_TAG_BYTES);
+
+  // The intermediate secrets are zeroed however the decrypt ends (a failed tag included).
+  const secrets: Buffer[] = [];
+  try {
+    // Concat KDF, one SHA-256 round: the key-encryption key is 256 bits, so keydatalen is 256 and AlgorithmID the alg.
+    const sharedSecret = diffieHellman({ privateKey: key, publicKey: ephemeral });
+    const keydatalen = Buffer.alloc(4);
+    keydatalen.writeUInt32BE(256);
+    const kdfInput = Buffer.concat([Buffer.from([0, 0, 0, 1]), sharedSecret, ...lengthPrefixed(ALGORITHM_ID), ...lengthPrefixed(apu), ...lengthPrefixed(apv), keydatalen]);
+    secrets.push(sharedSecret, kdfInput);
+    const kek = createHash('sha256').update(kdfInput).digest();
+    secrets.push(kek);
+
+    const unwrap = createDecipheriv('id-aes256-wrap', kek, AES_KW_IV);
+    const cek = Buffer.concat([unwrap.update(encryptedKey), unwrap.final()]);
+    secrets.push(cek);
+
+    const decipher = createDecipheriv('aes-256-gcm', cek, iv, { authTagLength: GCM_TAG_BYTES });
+    // The protected header's encoding, as ASCII, is the additional authenticated data (RFC 7516 §5.2).
+    decipher.setAAD(Buffer.from(protectedSegment, 'ascii'));
+    decipher.setAuthTag(tag);
+    const plaintext = decipher.update(base64urlBytes(ciphertextSegment));
+    // GCM releases nothing at the end; final() is where the tag is checked.
+    decipher.final();
+    return plaintext;
+  } finally {
+    for (const secret of secrets) secret.fill(0);
   }
 }
 

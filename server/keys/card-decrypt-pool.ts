@@ -23,7 +23,7 @@ export class DecryptPoolError extends Error {
   }
 }
 
-/** Requests a thread works on at once: its ECDH and AES run on libuv's pool, so a second keeps the thread busy meanwhile. */
+/** Requests sent to a thread at once: the decrypt is synchronous, so the second waits in its port and starts without a round trip. */
 const IN_FLIGHT_PER_THREAD = 2;
 
 interface Job {
@@ -50,7 +50,7 @@ interface Thread {
  * Decrypts card JWEs on worker threads, so a batch of thousands uses every
  * core while the main thread keeps answering requests. The main thread
  * checks each JWE and picks its key (`cardCiphertextKey`); a thread opens it
- * with jose and validates the card (`parseCardPlaintext`). Threads start at
+ * (`decryptCardCiphertext`) and validates the card (`parseCardPlaintext`). Threads start at
  * the first request, and each gets a transport key (a KeyObject, cloned in
  * memory, never serialized to text) once per kid, until `forgetKeys`.
  */

@@ -29,7 +29,7 @@ async function open(request: Extract<DecryptRequest, { kind: 'open' }>): Promise
   try {
     const key = keys.get(request.kid);
     if (key === undefined) return { id: request.id, ok: false, unexpected: 'no key for this kid in the worker' };
-    const card = parseCardPlaintext(await decryptCardCiphertext(request.jwe, key, request.param), request.param);
+    const card = parseCardPlaintext(decryptCardCiphertext(request.jwe, key, request.param), request.param);
     return { id: request.id, ok: true, card };
   } catch (error) {
     if (error instanceof VaultError) return { id: request.id, ok: false, refusal: { code: error.code, message: error.message, param: error.param } };

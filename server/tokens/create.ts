@@ -121,7 +121,7 @@ async function openCard(deps: CardServiceDeps, jwe: string, { kid, key }: { kid:
       if (!(error instanceof DecryptPoolError)) throw error;
     }
   }
-  return parseCardPlaintext(await decryptCardCiphertext(jwe, key));
+  return parseCardPlaintext(decryptCardCiphertext(jwe, key));
 }
 
 /** A token ready to be written: its card sealed, its statement's arguments made. */

@@ -6,9 +6,9 @@
  * Built from WebCrypto primitives rather than jose: jose's encrypt path
  * carries every JWE algorithm (≈7 KB gzip) where the fields need exactly one.
  * Every step is a WebCrypto call; the code here only assembles RFC 7516/7518
- * framing. The vault decrypts with jose, and a unit test decrypts this
- * module's output with jose, so any framing mistake fails loudly rather than
- * weakening anything.
+ * framing. A unit test decrypts this module's output with jose and with the
+ * vault's own decrypt (node:crypto), so any framing mistake fails loudly
+ * rather than weakening anything.
  *
  * Everything but the content encryption is done ahead, while the shopper
  * types: the vault's key is imported once, and the next message's ephemeral

@@ -1,10 +1,14 @@
 import { base64url, compactDecrypt, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
+import { createPrivateKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { decryptCardCiphertext } from '../../../server/keys/card-ciphertext.ts';
 import { cardEncrypter } from '../../../widget/fields/encrypt.ts';
 
 /**
- * The fields build their JWE from WebCrypto primitives; jose, which the vault
- * decrypts with, is the judge of whether they got RFC 7516/7518 right.
+ * The fields build their JWE from WebCrypto primitives; jose is the judge of
+ * whether they got RFC 7516/7518 right, and the vault's own decrypt (built
+ * from node:crypto primitives, held to jose in card-ciphertext-decrypt.test.ts)
+ * must open what they send.
  */
 async function vaultKeyPair() {
   const { publicKey, privateKey } = await generateKeyPair('ECDH-ES+A256KW', { extractable: true });
@@ -25,6 +29,17 @@ describe('cardEncrypter', () => {
     });
     expect(JSON.parse(new TextDecoder().decode(plaintext))).toEqual(card);
     expect(protectedHeader).toMatchObject({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: 'key_test' });
+  });
+
+  it('produces a compact JWE that the vault’s own decrypt opens to the bytes jose opens it to', async () => {
+    const { privateKey, key } = await vaultKeyPair();
+    const vaultKey = createPrivateKey({ key: await exportJWK(privateKey), format: 'jwk' });
+    for (let n = 0; n < 5; n++) {
+      const jwe = await encryptForVault({ ...card, cvc: `${n}${n}${n}` }, key);
+      const ours = decryptCardCiphertext(jwe, vaultKey);
+      expect(Buffer.from(ours)).toEqual(Buffer.from((await compactDecrypt(jwe, privateKey)).plaintext));
+      expect(JSON.parse(new TextDecoder().decode(ours))).toEqual({ ...card, cvc: `${n}${n}${n}` });
+    }
   });
 
   it('puts kid, a current iat and a fresh ephemeral key in the protected header, and no zip', async () => {
