@@ -4,17 +4,22 @@
  * nothing (its call runs at once, in the same tick's company). `run` answers
  * one value per input, in order. When a call of several inputs fails, each
  * input is run again on its own, so one bad input fails only its caller.
+ * `turn`: gather for the whole turn of the event loop (the I/O callbacks that
+ * complete together — e.g. jobs whose cards were opened at once), not just
+ * the current tick.
  */
 export class Coalescer<In, Out> {
-  readonly #run: (inputs: In[]) => Promise<Out[]>;
+  readonly #run: (inputs: In[]) => Promise<readonly Out[]>;
   readonly #max: number;
   readonly #waiting: { input: In; resolve: (value: Out) => void; reject: (error: unknown) => void }[] = [];
+  readonly #turn: boolean;
   #running = false;
 
-  constructor(run: (inputs: In[]) => Promise<Out[]>, options: { max: number }) {
+  constructor(run: (inputs: In[]) => Promise<readonly Out[]>, options: { max: number; turn?: boolean }) {
     if (!Number.isInteger(options.max) || options.max < 1) throw new RangeError('a coalescer needs a max of at least 1');
     this.#run = run;
     this.#max = options.max;
+    this.#turn = options.turn ?? false;
   }
 
   call(input: In): Promise<Out> {
@@ -22,8 +27,9 @@ export class Coalescer<In, Out> {
       this.#waiting.push({ input, resolve, reject });
       if (this.#running) return;
       this.#running = true;
-      // After the current tick, so the calls made in it (a claim's jobs starting together) go as one.
-      queueMicrotask(() => void this.#drain());
+      // After the current tick, so the calls made in it (a claim's jobs starting together) go as one; or after the turn.
+      if (this.#turn) setImmediate(() => void this.#drain());
+      else queueMicrotask(() => void this.#drain());
     });
   }
 

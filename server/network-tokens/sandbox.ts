@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { passesLuhn } from '../../widget/shared/luhn.ts';
-import { GroupCommit } from '../lib/group-commit.ts';
+import { Coalescer } from '../lib/coalesce.ts';
 import type { Queryable } from '../storage/db.ts';
 import { LifecycleRefused, TokenServiceUnavailable, type Cryptogram, type Network, type ProvisionRequest, type ProvisionResult, type TokenService, type TokenState } from './token-service.ts';
 
@@ -161,7 +161,7 @@ export class SandboxTokenService implements TokenService {
   readonly #db: Queryable;
   readonly #delay: { min: number; max: number };
   readonly #rules: NetworkRules;
-  readonly #store: GroupCommit<SandboxRequest, TokenRow | undefined>;
+  readonly #store: Coalescer<SandboxRequest, TokenRow | undefined>;
   #secret: Promise<Buffer> | undefined;
 
   /** `store`: the sandbox networks' provisioning statements, shared by the three networks so their requests go together. */
@@ -178,7 +178,7 @@ export class SandboxTokenService implements TokenService {
     const makes = number !== UNAVAILABLE && number !== DECLINED && number !== INELIGIBLE && (number === DELAYED || !SANDBOX_OUTCOME_CARDS.test(number));
     // The network's work is done as the request arrives and answered after the latency: what one claim of
     // provisioning jobs sends at once is one statement here, not two a request.
-    const row = await this.#store.add({ network: this.network, request_id: request.requestId, ...(makes ? await this.#token(request) : { make: false }) });
+    const row = await this.#store.call({ network: this.network, request_id: request.requestId, ...(makes ? await this.#token(request) : { make: false }) });
     await this.#latency(signal);
     if (row !== undefined) return this.#state(await this.#settlePending(row));
     if (makes) throw new Error(`the sandbox ${this.network} token service lost the token of request ${request.requestId}`);
@@ -312,7 +312,7 @@ export class SandboxTokenService implements TokenService {
 /** At most this many provisioning requests in one statement of the sandbox's. */
 const SANDBOX_GROUP = 32;
 
-const sandboxStore = (db: Queryable) => new GroupCommit((requests: readonly SandboxRequest[]) => provisionRequests(db, requests), { max: SANDBOX_GROUP });
+const sandboxStore = (db: Queryable) => new Coalescer((requests: readonly SandboxRequest[]) => provisionRequests(db, requests), { max: SANDBOX_GROUP, turn: true });
 
 export function sandboxTokenServices(db: Queryable, delayMs: { min: number; max: number }): Record<Network, SandboxTokenService> {
   const store = sandboxStore(db);

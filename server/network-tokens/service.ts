@@ -6,7 +6,7 @@ import { VaultError } from '../errors.ts';
 import { enqueueJob, JobClaimLost } from '../jobs/index.ts';
 import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import type { CardSealer, SealedCard } from '../keys/card-keys.ts';
-import { GroupCommit } from '../lib/group-commit.ts';
+import { Coalescer } from '../lib/coalesce.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant, MerchantDirectory } from '../merchants/service.ts';
 import type { Db, Queryable } from '../storage/db.ts';
@@ -127,7 +127,7 @@ export class NetworkTokens {
   readonly #deps: NetworkTokenDeps;
   #settlements: Settlement[] = [];
   #settling = false;
-  readonly #rowReads = new GroupCommit((ids: readonly string[]) => this.#readRows(ids), { max: ROW_READ_GROUP });
+  readonly #rowReads = new Coalescer((ids: readonly string[]) => this.#readRows(ids), { max: ROW_READ_GROUP, turn: true });
 
   constructor(deps: NetworkTokenDeps) {
     this.#deps = deps;
@@ -581,7 +581,7 @@ export class NetworkTokens {
 
   /** A network token with its vault token's card, for provisioning: read in groups (the jobs of one claim start together). */
   #readRow(id: string): Promise<ProvisionRow | undefined> {
-    return this.#rowReads.add(id);
+    return this.#rowReads.call(id);
   }
 
   async #readRows(ids: readonly string[]): Promise<(ProvisionRow | undefined)[]> {

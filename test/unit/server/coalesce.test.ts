@@ -1,5 +1,5 @@
 /**
- * The coalescer under the webhook deliveries' reads and settlements: calls
+ * The coalescer under the webhook deliveries' reads and settlements and the network tokens' row reads and sandbox statements: calls
  * made while one runs go together as the next, a lone call waits for
  * nothing, and one bad input in a group fails only its own caller.
  */
@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Coalescer } from '../../../server/lib/coalesce.ts';
 
 /** A coalescer doubling numbers, which records each group it was given and refuses 13; `release` lets a held group finish. */
-function doubler(options: { max: number; hold?: boolean }) {
+function doubler(options: { max: number; hold?: boolean; turn?: boolean }) {
   const groups: number[][] = [];
   const held: (() => void)[] = [];
   const coalescer = new Coalescer<number, number>(
@@ -17,7 +17,7 @@ function doubler(options: { max: number; hold?: boolean }) {
       if (inputs.includes(13)) throw new Error('13 is refused');
       return inputs.map((n) => n * 2);
     },
-    { max: options.max },
+    { max: options.max, turn: options.turn ?? false },
   );
   const release = async () => {
     while (held.length === 0) await new Promise((resolve) => setImmediate(resolve));
@@ -49,6 +49,21 @@ describe('Coalescer', () => {
     expect(await first).toBe(2);
     expect(await Promise.all(later)).toEqual([4, 6, 8]);
     expect(groups).toEqual([[1], [2, 3, 4]]);
+  });
+
+  it('with turn, gathers the calls of the whole event-loop turn, not just the tick', async () => {
+    const { coalescer, groups } = doubler({ max: 8, turn: true });
+    // Two callbacks of one turn's check phase: microtasks run between them, so each is a tick of its own.
+    const calls = [1, 2].map((n) => new Promise<number>((resolve) => setImmediate(() => resolve(coalescer.call(n)))));
+    expect(await Promise.all(calls)).toEqual([2, 4]);
+    expect(groups).toEqual([[1, 2]]);
+  });
+
+  it('without turn, sends the calls of two ticks of one turn as two groups', async () => {
+    const { coalescer, groups } = doubler({ max: 8 });
+    const calls = [1, 2].map((n) => new Promise<number>((resolve) => setImmediate(() => resolve(coalescer.call(n)))));
+    expect(await Promise.all(calls)).toEqual([2, 4]);
+    expect(groups).toEqual([[1], [2]]);
   });
 
   it('puts no more than max inputs in a group', async () => {
