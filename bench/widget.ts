@@ -233,7 +233,7 @@ async function startMerchantSite(vaultUrl: string, key: () => string): Promise<{
 interface FrameTiming {
   timeOrigin: number;
   nav: { requestStart: number; responseStart: number; responseEnd: number; domContentLoadedEventStart: number; transferSize: number };
-  resources: Array<{ path: string; startTime: number; requestStart: number; responseStart: number; responseEnd: number; transferSize: number }>;
+  resources: Array<{ path: string; startTime: number; connectStart: number; connectEnd: number; requestStart: number; responseStart: number; responseEnd: number; transferSize: number }>;
   /** Performance marks the fields make (none in a production build unless added for an investigation). */
   marks: Array<{ name: string; startTime: number }>;
 }
@@ -245,7 +245,7 @@ const FRAME_TIMING = `(() => {
     timeOrigin: performance.timeOrigin,
     nav: { requestStart: nav.requestStart, responseStart: nav.responseStart, responseEnd: nav.responseEnd, domContentLoadedEventStart: nav.domContentLoadedEventStart, transferSize: nav.transferSize },
     resources: performance.getEntriesByType('resource').map((e) => ({
-      path: new URL(e.name).pathname, startTime: e.startTime, requestStart: e.requestStart,
+      path: new URL(e.name).pathname, startTime: e.startTime, connectStart: e.connectStart, connectEnd: e.connectEnd, requestStart: e.requestStart,
       responseStart: e.responseStart, responseEnd: e.responseEnd, transferSize: e.transferSize,
     })),
     marks: performance.getEntriesByType('mark').map((e) => ({ name: e.name, startTime: e.startTime })),
@@ -308,9 +308,18 @@ function tokenizeParts(result: TokenizeResult, frame: FrameTiming): Milestones |
     'before the POST (port message, validation, JWE encryption)': offset + post.startTime,
     'POST /v1/tokens: request → first byte (vault)': post.responseStart - post.requestStart,
     'POST /v1/tokens: whole fetch': post.responseEnd - post.startTime,
+    'POST /v1/tokens: fetch() → request sent': post.requestStart - post.startTime,
+    'POST /v1/tokens: first byte → last byte': post.responseEnd - post.responseStart,
+    'POST /v1/tokens: fetch() → connect start': post.connectStart - post.startTime,
+    'POST /v1/tokens: connect start → end': post.connectEnd - post.connectStart,
     'after the response (JSON, result message)': result.ms - (offset + post.responseEnd),
-    // The frame's own marks of its last tokenization, if it makes any, in ms after `tokenize()` was called.
-    ...Object.fromEntries(frame.marks.filter((mark) => mark.startTime >= post.startTime - 50).map((mark) => [`mark ${mark.name}`, offset + mark.startTime])),
+    // The frame's own marks of its last tokenization, if it makes any: each in ms since the one before (the first since `tokenize()` was called).
+    ...Object.fromEntries(
+      frame.marks
+        .filter((mark) => mark.startTime >= post.startTime - 50)
+        .map((mark, i, marks) => [`mark ${mark.name} (since the previous)`, i === 0 ? offset + mark.startTime : mark.startTime - marks[i - 1]!.startTime]),
+    ),
+    'page: last mark → tokenize() resolved': result.ms - (offset + (frame.marks.at(-1)?.startTime ?? Number.NaN)),
   };
 }
 
