@@ -62,6 +62,8 @@ const TOTAL_SECONDS = Number(process.env['BENCH_WIDGET_SECONDS'] ?? 240);
  * vault in service is past that. Printed with the results when set.
  */
 const VAULT_WARMUP = Number(process.env['BENCH_WIDGET_VAULT_WARMUP'] ?? 0);
+/** `BENCH_WIDGET_ONLY=tokenize`: only the re-mount and tokenize measure, for quick A/B runs of the frame's share. Printed with the results. */
+const ONLY_TOKENIZE = process.env['BENCH_WIDGET_ONLY'] === 'tokenize';
 /** Runs made first and not counted: the vault's and the browser's first-time costs are not what we measure. */
 const WARMUP_RUNS = 2;
 const READY_TIMEOUT_MS = 15_000;
@@ -231,7 +233,9 @@ async function startMerchantSite(vaultUrl: string, key: () => string): Promise<{
 interface FrameTiming {
   timeOrigin: number;
   nav: { requestStart: number; responseStart: number; responseEnd: number; domContentLoadedEventStart: number; transferSize: number };
-  resources: Array<{ path: string; startTime: number; requestStart: number; responseStart: number; responseEnd: number; transferSize: number }>;
+  resources: Array<{ path: string; startTime: number; connectStart: number; connectEnd: number; requestStart: number; responseStart: number; responseEnd: number; transferSize: number }>;
+  /** Performance marks the fields make (none in a production build unless added for an investigation). */
+  marks: Array<{ name: string; startTime: number }>;
 }
 
 /** Evaluated in the fields document: its navigation and resource timing (same origin as everything it loads). */
@@ -241,9 +245,10 @@ const FRAME_TIMING = `(() => {
     timeOrigin: performance.timeOrigin,
     nav: { requestStart: nav.requestStart, responseStart: nav.responseStart, responseEnd: nav.responseEnd, domContentLoadedEventStart: nav.domContentLoadedEventStart, transferSize: nav.transferSize },
     resources: performance.getEntriesByType('resource').map((e) => ({
-      path: new URL(e.name).pathname, startTime: e.startTime, requestStart: e.requestStart,
+      path: new URL(e.name).pathname, startTime: e.startTime, connectStart: e.connectStart, connectEnd: e.connectEnd, requestStart: e.requestStart,
       responseStart: e.responseStart, responseEnd: e.responseEnd, transferSize: e.transferSize,
     })),
+    marks: performance.getEntriesByType('mark').map((e) => ({ name: e.name, startTime: e.startTime })),
   };
 })()`;
 
@@ -303,7 +308,18 @@ function tokenizeParts(result: TokenizeResult, frame: FrameTiming): Milestones |
     'before the POST (port message, validation, JWE encryption)': offset + post.startTime,
     'POST /v1/tokens: request → first byte (vault)': post.responseStart - post.requestStart,
     'POST /v1/tokens: whole fetch': post.responseEnd - post.startTime,
+    'POST /v1/tokens: fetch() → request sent': post.requestStart - post.startTime,
+    'POST /v1/tokens: first byte → last byte': post.responseEnd - post.responseStart,
+    'POST /v1/tokens: fetch() → connect start': post.connectStart - post.startTime,
+    'POST /v1/tokens: connect start → end': post.connectEnd - post.connectStart,
     'after the response (JSON, result message)': result.ms - (offset + post.responseEnd),
+    // The frame's own marks of its last tokenization, if it makes any: each in ms since the one before (the first since `tokenize()` was called).
+    ...Object.fromEntries(
+      frame.marks
+        .filter((mark) => mark.startTime >= post.startTime - 50)
+        .map((mark, i, marks) => [`mark ${mark.name} (since the previous)`, i === 0 ? offset + mark.startTime : mark.startTime - marks[i - 1]!.startTime]),
+    ),
+    'page: last mark → tokenize() resolved': result.ms - (offset + (frame.marks.at(-1)?.startTime ?? Number.NaN)),
   };
 }
 
@@ -573,19 +589,23 @@ try {
   console.log(`Chromium ${browser.version()} (${executablePath}), Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log(`vault ${vault.url} (its own process, PGlite), merchant site ${site.origin}; ${RUNS} runs per measure after ${WARMUP_RUNS} warm-up runs, cap ${TOTAL_SECONDS} s`);
 
-  const cold = await benchCold(browser, site.origin, merchant);
+  const skipped = { ready: series('skipped'), milestones: [] as Milestones[] };
+  const cold = ONLY_TOKENIZE ? skipped : await benchCold(browser, site.origin, merchant);
   console.log(`cold mounts done: ${cold.ready.samples.length} runs, ${cold.ready.errors.length} errors`);
-  const early = await benchEarly(browser, site.origin, merchant);
+  const early = ONLY_TOKENIZE ? skipped : await benchEarly(browser, site.origin, merchant);
   console.log(`early-start mounts done: ${early.ready.samples.length} runs, ${early.ready.errors.length} errors`);
-  const load = await benchPageLoad(browser, site.origin);
+  const load = ONLY_TOKENIZE
+    ? { card: series('skipped'), plain: series('skipped'), cardRuns: [], plainRuns: [] }
+    : await benchPageLoad(browser, site.origin);
   console.log(`page loads done: ${load.card.samples.length} with the card, ${load.plain.samples.length} with a plain input`);
   const remount = await benchRemount(browser, site.origin, merchant);
   console.log(`re-mounts and tokenizations done: ${remount.ready.samples.length} / ${remount.tokenize.samples.length} runs`);
 
-  const targets = [early.ready, cold.ready, remount.ready, remount.tokenize];
-  const reported = [load.card, load.plain];
+  const targets = ONLY_TOKENIZE ? [remount.ready, remount.tokenize] : [early.ready, cold.ready, remount.ready, remount.tokenize];
+  const reported = ONLY_TOKENIZE ? [] : [load.card, load.plain];
   console.log(`\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; Chromium ${browser.version()}`);
   if (EXTRA_ARGS.length > 0) console.log(`NOTE: extra Chromium flags from BENCH_CHROMIUM_ARGS: ${EXTRA_ARGS.join(' ')}`);
+  if (ONLY_TOKENIZE) console.log('NOTE: BENCH_WIDGET_ONLY=tokenize: only the re-mount and tokenize measure ran.');
   if (VAULT_WARMUP > 0) console.log(`NOTE: the vault made ${VAULT_WARMUP} tokenizations (BENCH_WIDGET_VAULT_WARMUP) before the first measure.`);
   console.log(`Measured in the merchant page with performance.now(); ${RUNS} runs per measure after ${WARMUP_RUNS} uncounted ones.\n`);
   console.log('| measure | runs | median ms | p95 ms | target ms | errors |');

@@ -89,6 +89,37 @@ test.describe('tokenizing end to end', () => {
     expect(fieldsRequests.filter((request) => request.startsWith('POST'))).toEqual([]);
   });
 
+  test('a card changed after it was complete is tokenized as it stands when tokenize() is called', async ({ openShop, env }) => {
+    const shop = await openShop();
+    const fields = await shop.mountReady('card', { mode: 'payment' });
+    await shop.typeCard('card', CARDS.visa);
+    await expect.poll(async () => (await shop.events('card', 'change')).at(-1)?.detail).toMatchObject({ brand: 'visa', complete: true });
+    await fields.locator('#number').fill(CARDS.mastercard.number);
+    await expect(fields.locator('#number')).toHaveValue(CARDS.mastercard.spaced);
+
+    const outcome = await shop.tokenize('card');
+    expect(outcome).toMatchObject({ ok: true, value: { card: { brand: 'mastercard', last4: '4444' } } });
+    if (!outcome.ok) return;
+    expect(await readToken(env, outcome.value.token)).toMatchObject({ card: { brand: 'mastercard', last4: '4444' } });
+  });
+
+  test('each tokenization of the same card sends a ciphertext of its own under a new ephemeral key', async ({ openShop, page }) => {
+    const sent: string[] = [];
+    page.on('request', (request) => {
+      if (request.method() === 'POST' && new URL(request.url()).pathname === '/v1/tokens') sent.push(JSON.parse(request.postData() ?? '{}').card);
+    });
+    const shop = await openShop();
+    await shop.mountReady('card', { mode: 'payment' });
+    await shop.typeCard('card', CARDS.visa);
+
+    expect(await shop.tokenize('card')).toMatchObject({ ok: true });
+    expect(await shop.tokenize('card')).toMatchObject({ ok: true });
+    expect(sent).toHaveLength(2);
+    const headers = sent.map((jwe) => JSON.parse(Buffer.from(jwe.split('.')[0]!, 'base64url').toString('utf8')));
+    expect(headers[0].epk).not.toEqual(headers[1].epk);
+    expect(sent[0]!.split('.')[1]).not.toBe(sent[1]!.split('.')[1]);
+  });
+
   test('typing formats the number as the shopper expects and detects the brand', async ({ openShop }) => {
     const shop = await openShop();
     const fields = await shop.mountReady('card', { mode: 'payment' });

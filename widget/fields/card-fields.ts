@@ -121,7 +121,6 @@ export class CardFields extends HTMLElement {
 
   /** Shows every error and returns the card, or the first error after moving focus to its field. Needs the rules loaded. */
   collect(): CollectedCard | { error: TesseraErrorShape } {
-    const rules = this.rules!;
     const errors = this.errors();
     this.shown = Object.fromEntries(errors);
     this.alert = '';
@@ -133,6 +132,13 @@ export class CardFields extends HTMLElement {
       this.focusField(first[0]);
       return { error: { ...VALIDATION_ERROR, message, param: first[0] } };
     }
+    return this.read()!;
+  }
+
+  /** The card as typed if it is complete, showing nothing: what the tokenizer encrypts ahead while the shopper types. */
+  read(): CollectedCard | undefined {
+    const rules = this.rules;
+    if (!rules || this.errors().length) return;
     const expiry = rules.parseExpiry(this.expiry);
     const card: CardPlaintext =
       this.mode === 'cvc'

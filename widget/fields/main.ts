@@ -161,7 +161,7 @@ function start(config: FieldsConfig): void {
       new ResizeObserver(() => post({ type: 'resize', height: Math.ceil(root.getBoundingClientRect().height) })).observe(root);
       // What the first render did not need, while the shopper reads the form.
       void fields.loadRules().catch(() => undefined);
-      void loadTokenizerOnce().then((tokenizer) => tokenizer.prepare(options), () => undefined);
+      void loadTokenizerOnce().then((tokenizer) => tokenizer.prepare(options, fields), () => undefined);
     });
   };
 

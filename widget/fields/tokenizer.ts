@@ -5,6 +5,13 @@
  * (with the typing rules). The fields document carries no session, so it can
  * be cached: the fields open one as soon as this chunk loads (`prepare`), so
  * the shopper's typing time pays for it, and again once if it has run out.
+ *
+ * The card is encrypted ahead too: each time the shopper's input leaves the
+ * fields complete, the card as it then stands is sealed into a JWE (under a
+ * fresh ephemeral key, as every message is), and a tokenization of exactly
+ * that card sends it rather than encrypting then. A sealed card is sent at
+ * most once and is dropped as soon as the card changes; it never leaves the
+ * frame except in the request to the vault.
  */
 import { VAULT_TIMEOUT_MS } from '../shared/constants.ts';
 import { NETWORK_ERROR } from '../shared/errors.ts';
@@ -20,6 +27,8 @@ import { postToVault, type Outcome } from './vault-client.ts';
 const SESSION_MARGIN_MS = 60_000;
 /** How long a request that got no answer may be sent again as it was; the vault refuses ciphertext older than 10 minutes. */
 const RESEND_WINDOW_MS = 5 * 60_000;
+/** How old a card sealed ahead may be when it is first sent: a resend of it, up to RESEND_WINDOW_MS later, must still be well inside the vault's 10 minutes. */
+const SEALED_AHEAD_MS = 60_000;
 
 interface Session {
   session: string;
@@ -28,6 +37,13 @@ interface Session {
 
 interface TokenRequest extends CollectedCard {
   customer: string | undefined;
+}
+
+/** The card as it stood when the shopper last left the fields complete, encrypted: to be sent once, or dropped. */
+interface SealedAhead {
+  plaintext: string;
+  sealedAt: number;
+  jwe: Promise<string>;
 }
 
 /** A request sent without an answer: sending it again, byte for byte with the same Idempotency-Key, cannot create a second token. */
@@ -46,13 +62,38 @@ export interface Tokenizer {
    * the vault's key, for the merchant to pass on, without calling the vault.
    */
   tokenize(fields: CardFields, options: CardOptions): Promise<Outcome<TokenResult | CvcResult>>;
-  /** Opens the session a card of these options will need, if it needs one and has none yet. */
-  prepare(options: CardOptions): void;
+  /**
+   * Opens the session a card of these options will need, if it needs one and
+   * has none yet; from the first call on, seals `fields`' card ahead whenever
+   * the shopper's input leaves it complete.
+   */
+  prepare(options: CardOptions, fields: CardFields): void;
 }
 
 export function createTokenizer(config: FieldsConfig): Tokenizer {
   const encrypt = cardEncrypter(config.jwks.keys[0]);
   let unanswered: UnansweredRequest | undefined;
+  let ahead: SealedAhead | undefined;
+  let watching: CardFields | undefined;
+
+  /** Seals the card as it stands if it is complete and not sealed yet; what was sealed for another card is dropped. */
+  const sealAhead = (fields: CardFields): void => {
+    const read = fields.read();
+    const plaintext = read && JSON.stringify(read.card);
+    if (plaintext === ahead?.plaintext) return;
+    ahead = plaintext ? { plaintext, sealedAt: Date.now(), jwe: encrypt(plaintext) } : undefined;
+    // A failure surfaces from `seal`, which then encrypts again.
+    ahead?.jwe.catch(() => undefined);
+  };
+
+  /** `plaintext` as a JWE: the one sealed ahead if it is this card and recent (it is used up here), else a new one. */
+  const seal = (plaintext: string): Promise<string> => {
+    const sealed = ahead;
+    ahead = undefined;
+    return sealed?.plaintext === plaintext && Date.now() - sealed.sealedAt < SEALED_AHEAD_MS
+      ? sealed.jwe.catch(() => encrypt(plaintext))
+      : encrypt(plaintext);
+  };
 
   const openSession = (): Promise<Outcome<Session>> =>
     postToVault<Session>(
@@ -82,7 +123,7 @@ export function createTokenizer(config: FieldsConfig): Tokenizer {
         body: JSON.stringify({
           key: config.publishableKey,
           session: sessionId,
-          card: await encrypt(plaintext),
+          card: await seal(plaintext),
           reusable: request.reusable,
           customer: request.customer,
           ...(request.moto ? { moto: true } : {}),
@@ -114,15 +155,22 @@ export function createTokenizer(config: FieldsConfig): Tokenizer {
       if ('error' in collected) return { ok: false, error: collected.error };
       const outcome: Outcome<TokenResult | CvcResult> =
         options.mode === 'cvc'
-          ? { ok: true, value: { cvc: await encrypt(JSON.stringify(collected.card)) } }
+          ? { ok: true, value: { cvc: await seal(JSON.stringify(collected.card)) } }
           : await token({ ...collected, customer: options.customer });
-      if (outcome.ok) fields.announce(fields.messages.sent);
+      // Success is announced after the merchant page has its result: the render is not on the result's way.
+      // A problem shows at once, so that a `clear()` the page sends on hearing of it always comes after.
+      if (outcome.ok) setTimeout(() => fields.announce(fields.messages.sent));
       else fields.showProblem(displayOf(outcome.error));
       return outcome;
     },
-    prepare(options) {
+    prepare(options, fields) {
       // CVC mode never calls the vault.
       if (options.mode !== 'cvc') session ??= openSession();
+      if (watching) return;
+      watching = fields;
+      // Input events reach the fields' element after its inputs' own handlers have taken the new value.
+      for (const type of ['input', 'change']) fields.addEventListener(type, () => sealAhead(fields));
+      sealAhead(fields);
     },
   };
 }
