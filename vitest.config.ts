@@ -49,7 +49,8 @@ const test: TestUserConfig = {
   projects: [
     { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], sequence: { groupOrder: 0 }, maxWorkers: PARALLEL } },
     { extends: true, test: { name: 'api', include: ['test/api/**/*.test.ts'], exclude: ALONE, sequence: { groupOrder: 0 }, maxWorkers: PARALLEL } },
-    { extends: true, test: { name: 'api-alone', include: ALONE, sequence: { groupOrder: 1 }, maxWorkers: 1 } },
+    // A fresh process each: what these files time must not include the heap the other files left.
+    { extends: true, test: { name: 'api-alone', include: ALONE, sequence: { groupOrder: 1 }, maxWorkers: 1, isolate: true } },
     { extends: true, test: { name: 'leaks', include: ['test/leaks/**/*.test.ts'] } },
   ],
 };
