@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
@@ -19,7 +19,8 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
  * tsx: server/lib/workers.ts).
  */
 const bundles = new Map<string, Promise<string>>();
-let outDir: string | undefined;
+/** Inside the repository, so that Node finds the packages the bundle leaves out in node_modules/. */
+const OUT_DIR = join(ROOT, 'node_modules', '.cache', 'tessera-test-bundles');
 
 /** The bundle of `entry` (a path from the repository root), built once per test process. */
 export function bundled(entry: string): Promise<string> {
@@ -32,18 +33,16 @@ export function bundled(entry: string): Promise<string> {
   return bundle;
 }
 
+/**
+ * Named by its contents: test processes building the same code share one
+ * file, and none is left behind per process (Vitest ends its workers with a
+ * signal, so an exit handler would not run).
+ */
 async function buildBundle(entry: string): Promise<string> {
-  if (outDir === undefined) {
-    // Inside the repository, so that Node finds the packages the bundle leaves out in node_modules/.
-    outDir = join(ROOT, 'node_modules', '.cache', 'tessera-test-bundles', `${process.pid}-${randomBytes(4).toString('hex')}`);
-    mkdirSync(outDir, { recursive: true });
-    const dir = outDir;
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  }
-  const outfile = join(outDir, `${entry.replace(/[^A-Za-z0-9]+/g, '-')}.mjs`);
-  await build({
+  const { outputFiles } = await build({
     entryPoints: [join(ROOT, entry)],
-    outfile,
+    outfile: join(OUT_DIR, 'bundle.mjs'),
+    write: false,
     bundle: true,
     packages: 'external',
     platform: 'node',
@@ -52,7 +51,17 @@ async function buildBundle(entry: string): Promise<string> {
     logLevel: 'error',
     plugins: [ownImportMeta],
   });
-  return outfile;
+  const code = outputFiles[0]!.contents;
+  const hash = createHash('sha256').update(code).digest('hex').slice(0, 16);
+  const file = join(OUT_DIR, `${entry.replace(/[^A-Za-z0-9]+/g, '-')}-${hash}.mjs`);
+  if (!existsSync(file)) {
+    mkdirSync(OUT_DIR, { recursive: true });
+    // Written aside and renamed: another process may be starting the same bundle at this moment.
+    const building = `${file}.${process.pid}-${randomBytes(4).toString('hex')}`;
+    writeFileSync(building, code);
+    renameSync(building, file);
+  }
+  return file;
 }
 
 /** Each of our modules sees its own file in `import.meta`, not the bundle's. */
