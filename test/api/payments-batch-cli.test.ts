@@ -14,12 +14,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, createMerchant, type TestMerchant } from '../support/api.ts';
 import { cardPlaintext, encryptCard } from '../support/cards.ts';
 import { startTestVault, type TestVault } from '../support/vault.ts';
+import { nodeArgs } from '../support/vault-process.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
-function tessera(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function tessera(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const node = await nodeArgs('server/cli.ts');
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'server/cli.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 120_000 }, (error, stdout, stderr) =>
+    execFile(process.execPath, [...node, ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 120_000 }, (error, stdout, stderr) =>
       resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr }),
     );
   });

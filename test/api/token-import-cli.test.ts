@@ -11,16 +11,17 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, createMerchant, type TestMerchant } from '../support/api.ts';
-import { startVaultProcess, type VaultProcess } from '../support/vault-process.ts';
+import { nodeArgs, startVaultProcess, type VaultProcess } from '../support/vault-process.ts';
 import { newDataDir, newTestDatabase, storageKinds } from '../support/vault.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const YEAR = new Date().getUTCFullYear() + 2;
 
 /** Runs the CLI to its end; never rejects (the exit code is part of what is tested). */
-function tessera(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function tessera(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const node = await nodeArgs('server/cli.ts');
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'server/cli.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 120_000 }, (error, stdout, stderr) =>
+    execFile(process.execPath, [...node, ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 120_000 }, (error, stdout, stderr) =>
       resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr }),
     );
   });

@@ -1,16 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  dumpTables,
-  filesUnder,
-  scanLog,
-  scanRawFile,
-  scanTableDump,
-  withPglite,
-  withPostgres,
-  type Finding,
-} from '../support/leaks.ts';
+import { startTypeScriptWorker } from '../../server/lib/workers.ts';
+import { dumpTables, filesUnder, scanLog, scanTableDump, withPostgres, type Finding } from '../support/leaks.ts';
+import type { DataFolderScan, LeaksWorkerReply, LeaksWorkerRequest } from '../support/leaks-worker.ts';
 import { artifactsDir } from '../support/vault.ts';
 
 /**
@@ -38,6 +32,41 @@ async function scanEach(files: string[], scan: (file: string) => Finding[]): Pro
   return findings;
 }
 
+/**
+ * Every data folder's raw files and embedded database, searched by one thread
+ * per core (test/support/leaks-worker.ts), each taking the next folder as it
+ * finishes one. Started once, when the file loads; the tests below read it.
+ */
+function scanDataFolders(dirs: string[]): Promise<DataFolderScan[]> {
+  const queue = [...dirs];
+  const scans: DataFolderScan[] = [];
+  const threads = Math.max(1, Math.min(availableParallelism(), dirs.length));
+  return Promise.all(
+    Array.from(
+      { length: threads },
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const worker = startTypeScriptWorker(new URL('../support/leaks-worker.ts', import.meta.url));
+          const next = () => worker.postMessage((queue.shift() ?? null) satisfies LeaksWorkerRequest);
+          worker.on('message', (reply: LeaksWorkerReply) => {
+            if ('error' in reply) {
+              reject(new Error(reply.error));
+              void worker.terminate();
+              return;
+            }
+            if ('scan' in reply) scans.push(reply.scan);
+            next();
+          });
+          worker.once('error', reject);
+          worker.once('exit', () => resolve());
+        }),
+    ),
+  ).then(() => scans);
+}
+const dataFolders = scanDataFolders(pgliteDirs);
+// Awaited by the tests below; a failure is reported there, not as an unhandled rejection.
+dataFolders.catch(() => undefined);
+
 describe('no card data at rest after the whole suite', () => {
   it('found the suite’s logs and data folders to search', () => {
     expect(logs.length).toBeGreaterThan(5);
@@ -52,26 +81,19 @@ describe('no card data at rest after the whole suite', () => {
   });
 
   it('raw files of every data folder contain no card number or CVC', async () => {
-    const dataFiles = files.filter((f) => !f.endsWith('.log') && pgliteDirs.some((dir) => f.startsWith(`${dir}/`)));
-    expect(dataFiles.length).toBeGreaterThan(100);
-    expect(report(await scanEach(dataFiles, scanRawFile))).toEqual([]);
-  });
+    const scans = await dataFolders;
+    expect(scans.map((scan) => scan.dir).sort()).toEqual([...pgliteDirs].sort());
+    expect(scans.reduce((n, scan) => n + scan.rawFiles, 0)).toBeGreaterThan(100);
+    expect(report(scans.flatMap((scan) => scan.rawFindings))).toEqual([]);
+    // The whole scan, which began when the file loaded: gigabytes of raw files, and every database opened (half a
+    // second of CPU each) — the vaults', and the demo shops' since they have their own.
+  }, 300_000);
 
   it('no text or bytea column of any embedded database holds a card number or CVC', async () => {
-    let tokensSeen = 0;
-    const findings: Finding[] = [];
-    for (const dir of pgliteDirs) {
-      await withPglite(dir, async (query) => {
-        for (const dump of await dumpTables(query)) {
-          if (dump.table === 'tokens') tokensSeen += dump.values.length;
-          findings.push(...scanTableDump(dir, dump));
-        }
-      });
-    }
-    expect(tokensSeen).toBeGreaterThan(0);
-    expect(report(findings)).toEqual([]);
-    // Each database is opened in turn (seconds each): the vaults', and the demo shops' since they have their own.
-  }, 120_000);
+    const scans = await dataFolders;
+    expect(scans.reduce((n, scan) => n + scan.tokensSeen, 0)).toBeGreaterThan(0);
+    expect(report(scans.flatMap((scan) => scan.tableFindings))).toEqual([]);
+  });
 
   it.skipIf(!process.env['TESSERA_TEST_PG_URL'])('no text or bytea column of any PostgreSQL test database holds a card number or CVC', async () => {
     const serverUrl = process.env['TESSERA_TEST_PG_URL']!;

@@ -29,11 +29,17 @@ if (dir !== undefined && file !== undefined) {
   record(null);
   beforeEach(({ task }) => record(task.fullTestName));
   afterEach(() => record(null));
-  process.report.directory = dir;
-  process.report.signal = 'SIGUSR2';
-  process.report.reportOnSignal = true;
-  setInterval(() => {
-    const now = new Date();
-    bestEffort(() => utimesSync(heartbeat, now, now));
-  }, 1_000).unref();
+  // A worker runs file after file (`isolate: false`, vitest.config.ts) and this file runs before each: one heartbeat per worker.
+  const beating = Symbol.for('tessera.hang-watchdog.heartbeat');
+  const worker = globalThis as { [beating]?: true };
+  if (!worker[beating]) {
+    worker[beating] = true;
+    process.report.directory = dir;
+    process.report.signal = 'SIGUSR2';
+    process.report.reportOnSignal = true;
+    setInterval(() => {
+      const now = new Date();
+      bestEffort(() => utimesSync(heartbeat, now, now));
+    }, 1_000).unref();
+  }
 }

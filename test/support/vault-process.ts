@@ -1,12 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { bundled } from './bundle.ts';
 import { TEST_V8_FLAGS } from './pglite-wasm.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const START_TIMEOUT_MS = 30_000;
-/** tsx's loader, and in tests V8's baseline compiler only for the vault's PGlite (see pglite-wasm.ts). */
-const NODE_ARGS = [...TEST_V8_FLAGS, '--import', 'tsx'];
+
+/**
+ * Node's arguments to run `entry` (a TypeScript file from the repository root): its bundle (see
+ * bundle.ts), and in tests V8's baseline compiler only for the vault's PGlite (see pglite-wasm.ts).
+ */
+export async function nodeArgs(entry: string): Promise<string[]> {
+  return [...TEST_V8_FLAGS, await bundled(entry)];
+}
 
 export interface VaultProcess {
   url: string;
@@ -31,8 +38,8 @@ export async function startVaultProcess(options: {
 }): Promise<VaultProcess> {
   mkdirSync(options.dataDir, { recursive: true });
   const log = createWriteStream(join(options.dataDir, 'vault.log'), { flags: 'a' });
-  // Node itself with tsx's loader, not the tsx CLI: signals must reach the vault, not a wrapper process.
-  const child = spawn(process.execPath, [...NODE_ARGS, options.entry ?? 'server/main.ts'], {
+  // Node itself, not the tsx CLI: signals must reach the vault, not a wrapper process.
+  const child = spawn(process.execPath, await nodeArgs(options.entry ?? 'server/main.ts'), {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TESSERA_DATA_DIR: options.dataDir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -91,7 +98,7 @@ export async function startVaultProcess(options: {
  */
 export async function runVaultToExit(options: { dataDir: string; env?: Record<string, string> }): Promise<{ code: number | null; output: string }> {
   mkdirSync(options.dataDir, { recursive: true });
-  const child = spawn(process.execPath, [...NODE_ARGS, 'server/main.ts'], {
+  const child = spawn(process.execPath, await nodeArgs('server/main.ts'), {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TESSERA_DATA_DIR: options.dataDir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
