@@ -35,15 +35,16 @@ export interface TokenBatchProcessorDeps {
 const YIELD_TO_REQUESTS_MS = 50;
 
 /**
- * Items written per transaction (one call of tessera_create_batch_tokens).
- * On PGlite a transaction holds the one database connection, so a chunk
- * there stays short (tens of milliseconds) for the requests waiting behind
- * it. On PostgreSQL it holds its merchant's audit chain from its first
- * item's entry to its commit, and every tokenization of that merchant, in
- * any vault process, waits for it: there the size follows the time its
- * transactions take (`ChunkSize`).
+ * Items written per transaction (one call of tessera_create_batch_tokens),
+ * sized by the time its transactions take (`ChunkSize`): about 15 ms. On
+ * PGlite a transaction holds the one database connection; on PostgreSQL it
+ * holds its merchant's audit chain from its first item's entry to its
+ * commit. Either way a tokenization arriving meanwhile waits for the chunk.
+ * PGlite's chunks were a fixed 32 items (~50 ms): once decryption stopped
+ * pacing them they ran back to back, and a tokenization beside a batch
+ * nearly always waited out most of one (p99 5.7 × idle, measured).
  */
-const CHUNK_ITEMS = { pglite: 32, postgres: { first: 16, min: 4, max: 64, holdMs: 15 } } as const;
+const CHUNK_ITEMS = { first: 16, min: 4, max: 64, holdMs: 15 } as const;
 
 /**
  * Chunks decrypted and sealed ahead of the one being written, so the decrypt
@@ -56,32 +57,25 @@ const CHUNKS_AHEAD = 3;
 const READ_ITEMS = 128;
 
 /**
- * The items of the next chunk: a fixed number, or (PostgreSQL) as many as
- * should take about `holdMs` to write, from the time the last chunks took
- * per item — so a quick machine writes large chunks and a loaded one small
- * ones, and a single tokenization never waits long for the chain.
+ * The items of the next chunk: as many as should take about `holdMs` to
+ * write, from the time the last chunks took per item — so a quick machine
+ * writes large chunks and a loaded one small ones, and a single
+ * tokenization never waits long behind one.
  */
 class ChunkSize {
-  readonly #range: { min: number; max: number; holdMs: number } | undefined;
-  #items: number;
+  #items: number = CHUNK_ITEMS.first;
   /** Milliseconds per item, smoothed over the last chunks. */
   #perItemMs: number | undefined;
-
-  constructor(kind: Db['kind']) {
-    const size = CHUNK_ITEMS[kind];
-    this.#range = typeof size === 'number' ? undefined : size;
-    this.#items = typeof size === 'number' ? size : size.first;
-  }
 
   get items(): number {
     return this.#items;
   }
 
   wrote(items: number, ms: number): void {
-    if (this.#range === undefined || items === 0) return;
+    if (items === 0) return;
     const perItem = ms / items;
     this.#perItemMs = this.#perItemMs === undefined ? perItem : 0.7 * this.#perItemMs + 0.3 * perItem;
-    const { min, max, holdMs } = this.#range;
+    const { min, max, holdMs } = CHUNK_ITEMS;
     this.#items = Math.max(min, Math.min(max, Math.round(holdMs / this.#perItemMs)));
   }
 }
@@ -161,7 +155,7 @@ class BatchRun {
     // PostgreSQL it would come only later. It samples a bounded number of rows, whatever the table's size.
     await db.query('analyze token_batch_items');
 
-    const size = new ChunkSize(db.kind);
+    const size = new ChunkSize();
     const chunks = this.#chunks(batch.id, size);
     // Chunks being decrypted and sealed, in order: the one to write next first.
     const ahead: Promise<PreparedChunk>[] = [];
@@ -181,6 +175,9 @@ class BatchRun {
         this.#job.signal.throwIfAborted();
         const chunk = await ahead.shift()!;
         await fill();
+        // PGlite runs one transaction at a time: a request arriving now would wait for the whole chunk. (Not timed: the
+        // wait is no part of the chunk's size.)
+        if (this.#deps.db.kind === 'pglite') await this.#deps.traffic?.whenIdle(YIELD_TO_REQUESTS_MS);
         const started = performance.now();
         await this.#write(batch, chunk);
         size.wrote(chunk.items.length, performance.now() - started);
@@ -272,9 +269,6 @@ class BatchRun {
    */
   async #write(batch: BatchRow, { merchant, items: ready }: PreparedChunk): Promise<void> {
     const tokens = ready.filter((r): r is Extract<Ready, { token: PreparedToken }> => 'token' in r);
-    // PGlite runs one transaction at a time: a request arriving now would wait for the whole chunk.
-    if (this.#deps.db.kind === 'pglite') await this.#deps.traffic?.whenIdle(YIELD_TO_REQUESTS_MS);
-
     await this.#deps.db.transaction(async (tx) => {
       // The batch requests its tokens' network tokens itself, at its end (complete.ts), not each as it is made.
       await tx.query(`select set_config('tessera.defer_network_tokens', 'on', true)`);
