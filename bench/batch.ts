@@ -21,7 +21,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompactEncrypt, importJWK, type JWK } from 'jose';
@@ -31,6 +31,7 @@ import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/
 import { startVaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir, startTestVault } from '../test/support/vault.ts';
 import { decryptRates } from './ciphertexts.ts';
+import { post } from './post.ts';
 
 const ITEMS = Number(process.env['BENCH_BATCH_ITEMS'] ?? 10_000);
 const WEBHOOK_EVENTS = Number(process.env['BENCH_WEBHOOK_EVENTS'] ?? 5_000);
@@ -58,22 +59,6 @@ async function makeCiphertexts(jwk: JWK, count: number): Promise<string[]> {
     }),
   );
   return out;
-}
-
-function post(agent: Agent, url: URL, secretKey: string, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      { method: 'POST', agent, headers: { authorization: `Bearer ${secretKey}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: 30_000 },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 /** One tokenization at a time until `until` says stop (or the cards run out): latencies in ms, and the failures. */

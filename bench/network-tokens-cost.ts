@@ -10,28 +10,18 @@
  * tokens provisioned. Sandbox latency as configured (50–300 ms unless
  * TESSERA_SANDBOX_TSP_DELAY_MS says otherwise).
  */
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { api, createMerchant } from '../test/support/api.ts';
 import { fetchJwks } from '../test/support/cards.ts';
 import { startThrowawayPostgres } from '../test/support/postgres.ts';
 import { startTestVault } from '../test/support/vault.ts';
 import { makeCiphertexts } from './ciphertexts.ts';
 import { clusterCpuMs, processCpuMs } from './cpu.ts';
+import { post } from './post.ts';
 
 const TOKENS = Number(process.env['BENCH_TOKENS'] ?? 1500);
 const CONCURRENCY = 16;
 const storage = process.env['BENCH_STORAGE'] === 'postgres' ? 'postgres' : 'pglite';
-
-function post(agent: Agent, url: URL, secretKey: string, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { authorization: `Bearer ${secretKey}`, 'content-type': 'application/json' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 const postgres = storage === 'postgres' ? await startThrowawayPostgres({ name: 'bench-network-tokens-cost' }) : undefined;
 if (postgres !== undefined) process.env['TESSERA_TEST_PG_URL'] = postgres.url;

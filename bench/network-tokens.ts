@@ -14,7 +14,7 @@
  * load stops. BENCH_STORAGE=postgres runs it on a throwaway PostgreSQL
  * instead of PGlite.
  */
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { api, createMerchant } from '../test/support/api.ts';
 import { fetchJwks } from '../test/support/cards.ts';
 import { startThrowawayPostgres } from '../test/support/postgres.ts';
@@ -22,6 +22,7 @@ import { startTestVault } from '../test/support/vault.ts';
 import { makeCiphertexts } from './ciphertexts.ts';
 import { clusterCpuMs, processCpuMs } from './cpu.ts';
 import { percentile, sortedCopy } from './stats.ts';
+import { post } from './post.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 20);
 /** Untimed load first: JIT and the database's caches warm up there, not in the "off" half the "on" half is compared with. */
@@ -29,17 +30,6 @@ const WARM_UP_SECONDS = Number(process.env['BENCH_WARM_UP_SECONDS'] ?? 5);
 const CONCURRENCY = 16;
 const MAX_REQUESTS = 20_000;
 const storage = process.env['BENCH_STORAGE'] === 'postgres' ? 'postgres' : 'pglite';
-
-function post(agent: Agent, url: URL, secretKey: string, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { authorization: `Bearer ${secretKey}`, 'content-type': 'application/json' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 const postgres = storage === 'postgres' ? await startThrowawayPostgres({ name: 'bench-network-tokens' }) : undefined;
 if (postgres !== undefined) process.env['TESSERA_TEST_PG_URL'] = postgres.url;
