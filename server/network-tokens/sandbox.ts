@@ -60,22 +60,14 @@ const TOKEN_COLUMNS = `network, token_id, status, active_at, token_exp_month, to
 /** A token a request makes unless the request was answered before (then `make` is false too for cards the network refuses). */
 type NewToken =
   | { make: false }
-  | {
+  | ({
       make: true;
       token_id: string;
       requestor: string;
       reuse_key: string | null;
       status: 'pending' | 'active';
       active_at: string | null;
-      token_exp_month: number;
-      token_exp_year: number;
-      pan_last4: string;
-      pan_exp_month: number;
-      pan_exp_year: number;
-      par: string;
-      card_art_id: string;
-      issuer_name: string;
-    };
+    } & Omit<TokenRow, 'network' | 'token_id' | 'status' | 'active_at'>);
 
 type SandboxRequest = { network: Network; request_id: string } & NewToken;
 
