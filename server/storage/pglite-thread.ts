@@ -1,6 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
-import { PreparedStatements } from './pglite-prepared.ts';
 import type { PgliteErrorShape, PgliteNotification, PgliteReply, PgliteRequest } from './pglite-protocol.ts';
 
 /**
@@ -42,27 +41,10 @@ class Inbox {
 const transactions = new Map<number, Inbox>();
 let nextTransaction = 1;
 
-const statements = new PreparedStatements(pg);
-
-/**
- * A prepared statement's protocol messages bypass PGlite's locks, so they
- * are taken here as `query()` takes them: in a transaction of ours, the
- * transaction lock is already held by it, and the query lock keeps its own
- * statements from interleaving; outside one, the transaction lock too, so
- * the statement never runs inside someone's open transaction.
- */
-function runPrepared(sql: string, params: readonly unknown[], target: PGlite | Transaction) {
-  const run = () => pg.runExclusive(() => statements.run(sql, params, target !== pg));
-  return target === pg ? pg._runExclusiveTransaction(run) : run();
-}
-
-async function run(request: PgliteRequest & { kind: 'query' | 'exec' }, target: PGlite | Transaction) {
+async function run(request: PgliteRequest & { kind: 'query' | 'exec' }, target: Pick<PGlite, 'query' | 'exec'> | Transaction) {
   try {
     if (request.kind === 'query') {
-      const result =
-        request.prepared && statements.accepts(request.sql)
-          ? await runPrepared(request.sql, request.params ?? [], target)
-          : await target.query(request.sql, request.params);
+      const result = await target.query(request.sql, request.params);
       reply({ id: request.id, ok: true, value: { rows: result.rows, rowCount: result.affectedRows || result.rows.length } });
     } else {
       await target.exec(request.sql);
