@@ -61,9 +61,10 @@ const capture = (q: Queryable): Queryable => ({
   },
 });
 const { db } = vault.vault;
-const { query, transaction } = db;
+const { query } = db;
+const transaction = db.transaction.bind(db);
 db.query = (sql, params) => capture({ query, exec: db.exec }).query(sql, params);
-db.transaction = (work) => transaction.call(db, (tx) => work(capture(tx)));
+db.transaction = <T>(work: (tx: Queryable) => Promise<T>) => transaction((tx) => work(capture(tx)));
 
 try {
   const merchant = await createMerchant(vault, { name: 'Bench Shop', allowedOrigins: ['https://shop.example'] });

@@ -6,8 +6,8 @@ import { callFunction, Composite, refusalOf } from '../../server/storage/functio
 import { openStorage } from '../../server/storage/open.ts';
 import { newDataDir, newTestDatabase, storageKinds } from '../support/vault.ts';
 
-// On PGlite the vault's function calls run as named prepared statements (server/storage/pglite-prepared.ts); these
-// hold them to what a plain query answers, and to PGlite's one-statement-at-a-time, one-transaction-at-a-time rules.
+// The vault's function calls (callFunction) answer as a plain query does, and keep to PGlite's one-statement-at-a-time,
+// one-transaction-at-a-time rules.
 describe.each(storageKinds())('function calls on %s', (storage) => {
   let db: Db;
   beforeAll(async () => {
