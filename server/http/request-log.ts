@@ -10,12 +10,15 @@ declare module 'express-serve-static-core' {
   }
 }
 
+const HEALTH_PATH = '/healthz';
+
 /**
  * Gives every request an id (echoed as `Request-Id`) and a child logger, and
  * writes one access line when the response finishes: method, route path,
  * status, duration and the client's address (`clientIp`, so an operator can
  * see whom the vault believes behind a proxy) — never headers, query values
- * or bodies.
+ * or bodies. A health probe that succeeds is logged at debug: a load balancer
+ * asks every node every few seconds, and those lines would bury the traffic.
  */
 export function requestLog(log: Logger) {
   return (req: Request, res: Response, next: NextFunction) => {
@@ -25,7 +28,7 @@ export function requestLog(log: Logger) {
     res.setHeader('Request-Id', req.id);
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const level = res.statusCode >= 500 ? 'error' : 'info';
+      const level = res.statusCode >= 500 ? 'error' : req.path === HEALTH_PATH ? 'debug' : 'info';
       req.log[level]({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10, client_ip: clientIp(req) }, 'request');
     });
     next();
