@@ -62,8 +62,13 @@ const TOTAL_SECONDS = Number(process.env['BENCH_WIDGET_SECONDS'] ?? 240);
  * vault in service is past that. Printed with the results when set.
  */
 const VAULT_WARMUP = Number(process.env['BENCH_WIDGET_VAULT_WARMUP'] ?? 0);
-/** `BENCH_WIDGET_ONLY=tokenize`: only the re-mount and tokenize measure, for quick A/B runs of the frame's share. Printed with the results. */
-const ONLY_TOKENIZE = process.env['BENCH_WIDGET_ONLY'] === 'tokenize';
+/**
+ * `BENCH_WIDGET_ONLY=tokenize`: only the re-mount and tokenize measure, for quick A/B runs of the tokenize path;
+ * `cold`: only the cold mount, for A/B runs of what a change does to it. Printed with the results.
+ */
+const ONLY = process.env['BENCH_WIDGET_ONLY'];
+if (ONLY !== undefined && ONLY !== 'tokenize' && ONLY !== 'cold') throw new Error(`BENCH_WIDGET_ONLY is tokenize or cold, not ${ONLY}`);
+const measures = (measure: 'cold' | 'early' | 'load' | 'remount') => ONLY === undefined || (ONLY === 'tokenize' ? measure === 'remount' : measure === 'cold');
 /** Runs made first and not counted: the vault's and the browser's first-time costs are not what we measure. */
 const WARMUP_RUNS = 2;
 const READY_TIMEOUT_MS = 15_000;
@@ -368,7 +373,7 @@ async function inNewContexts<T>(browser: Browser, until: number, errors: string[
 
 async function benchCold(browser: Browser, site: string, merchant: TestMerchant) {
   const ready = series('mount() → ready, cold: Tessera(), card() and mount() at once, new context per run', 150);
-  const runs = await inNewContexts(browser, phaseDeadline(0.22), ready.errors, async (context) => {
+  const runs = await inNewContexts(browser, ONLY === 'cold' ? deadline : phaseDeadline(0.22), ready.errors, async (context) => {
     const page = await context.newPage();
     await page.goto(`${site}/checkout`);
     const result = await mount(page, merchant);
@@ -590,33 +595,39 @@ try {
   console.log(`vault ${vault.url} (its own process, PGlite), merchant site ${site.origin}; ${RUNS} runs per measure after ${WARMUP_RUNS} warm-up runs, cap ${TOTAL_SECONDS} s`);
 
   const skipped = { ready: series('skipped'), milestones: [] as Milestones[] };
-  const cold = ONLY_TOKENIZE ? skipped : await benchCold(browser, site.origin, merchant);
+  const cold = measures('cold') ? await benchCold(browser, site.origin, merchant) : skipped;
   console.log(`cold mounts done: ${cold.ready.samples.length} runs, ${cold.ready.errors.length} errors`);
-  const early = ONLY_TOKENIZE ? skipped : await benchEarly(browser, site.origin, merchant);
+  const early = measures('early') ? await benchEarly(browser, site.origin, merchant) : skipped;
   console.log(`early-start mounts done: ${early.ready.samples.length} runs, ${early.ready.errors.length} errors`);
-  const load = ONLY_TOKENIZE
-    ? { card: series('skipped'), plain: series('skipped'), cardRuns: [], plainRuns: [] }
-    : await benchPageLoad(browser, site.origin);
+  const load = measures('load')
+    ? await benchPageLoad(browser, site.origin)
+    : { card: series('skipped'), plain: series('skipped'), cardRuns: [], plainRuns: [] };
   console.log(`page loads done: ${load.card.samples.length} with the card, ${load.plain.samples.length} with a plain input`);
-  const remount = await benchRemount(browser, site.origin, merchant);
+  const remount = measures('remount')
+    ? await benchRemount(browser, site.origin, merchant)
+    : { ready: series('skipped'), tokenize: series('skipped'), milestones: [], parts: [], fromCache: 0 };
   console.log(`re-mounts and tokenizations done: ${remount.ready.samples.length} / ${remount.tokenize.samples.length} runs`);
 
-  const targets = ONLY_TOKENIZE ? [remount.ready, remount.tokenize] : [early.ready, cold.ready, remount.ready, remount.tokenize];
-  const reported = ONLY_TOKENIZE ? [] : [load.card, load.plain];
+  const ran = (s: Series) => s.name !== 'skipped';
+  const targets = [early.ready, cold.ready, remount.ready, remount.tokenize].filter(ran);
+  const reported = [load.card, load.plain].filter(ran);
   console.log(`\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; Chromium ${browser.version()}`);
   if (EXTRA_ARGS.length > 0) console.log(`NOTE: extra Chromium flags from BENCH_CHROMIUM_ARGS: ${EXTRA_ARGS.join(' ')}`);
-  if (ONLY_TOKENIZE) console.log('NOTE: BENCH_WIDGET_ONLY=tokenize: only the re-mount and tokenize measure ran.');
+  if (ONLY === 'tokenize') console.log('NOTE: BENCH_WIDGET_ONLY=tokenize: only the re-mount and tokenize measure ran.');
+  if (ONLY === 'cold') console.log('NOTE: BENCH_WIDGET_ONLY=cold: only the cold mount measure ran.');
   if (VAULT_WARMUP > 0) console.log(`NOTE: the vault made ${VAULT_WARMUP} tokenizations (BENCH_WIDGET_VAULT_WARMUP) before the first measure.`);
   console.log(`Measured in the merchant page with performance.now(); ${RUNS} runs per measure after ${WARMUP_RUNS} uncounted ones.\n`);
   console.log('| measure | runs | median ms | p95 ms | target ms | errors |');
   console.log('|---|---|---|---|---|---|');
   for (const s of [...targets, ...reported]) console.log(seriesRow(s));
 
-  const medianOf = (runs: LoadSample[], key: 'bytes' | 'requests') => median(runs.map((run) => run[key]));
-  console.log('\n| page, until ready (or the input shown) | requests | bytes on the wire (bodies + headers, median) |');
-  console.log('|---|---|---|');
-  console.log(`| card mounted as the page loads | ${medianOf(load.cardRuns, 'requests')} | ${medianOf(load.cardRuns, 'bytes')} |`);
-  console.log(`| plain <input> | ${medianOf(load.plainRuns, 'requests')} | ${medianOf(load.plainRuns, 'bytes')} |`);
+  if (ran(load.card)) {
+    const medianOf = (runs: LoadSample[], key: 'bytes' | 'requests') => median(runs.map((run) => run[key]));
+    console.log('\n| page, until ready (or the input shown) | requests | bytes on the wire (bodies + headers, median) |');
+    console.log('|---|---|---|');
+    console.log(`| card mounted as the page loads | ${medianOf(load.cardRuns, 'requests')} | ${medianOf(load.cardRuns, 'bytes')} |`);
+    console.log(`| plain <input> | ${medianOf(load.plainRuns, 'requests')} | ${medianOf(load.plainRuns, 'bytes')} |`);
+  }
 
   console.log('\n| size | raw bytes | gzip -9 bytes | brotli (as served) | gzip budget | |');
   console.log('|---|---|---|---|---|---|');
@@ -624,14 +635,17 @@ try {
     console.log(`| ${row.name} | ${row.raw} | ${row.gzip} | ${row.brotli} | ≤ ${row.budget} | ${row.gzip <= row.budget ? 'pass' : 'MISS'} |`);
   }
 
-  milestoneTable('Cold mount, milestones (ms after mount(), median and p95 over the runs):', cold.milestones);
-  milestoneTable(`Mount ${EARLY_MS / 1000} s after Tessera(), milestones (the frame's own times are from before mount(): negative):`, early.milestones);
-  milestoneTable(`Re-mount right after destroy(), milestones (document, JS and CSS from the HTTP cache in ${remount.fromCache} of ${remount.milestones.length} runs):`, remount.milestones);
-
-  console.log('\nTokenize, where the time goes (ms, median and p95):\n');
-  console.log('| part | median | p95 |');
-  console.log('|---|---|---|');
-  for (const row of milestoneRows(remount.parts, Object.keys(remount.parts[0] ?? {}))) console.log(row);
+  if (ran(cold.ready)) milestoneTable('Cold mount, milestones (ms after mount(), median and p95 over the runs):', cold.milestones);
+  if (ran(early.ready)) {
+    milestoneTable(`Mount ${EARLY_MS / 1000} s after Tessera(), milestones (the frame's own times are from before mount(): negative):`, early.milestones);
+  }
+  if (ran(remount.ready)) {
+    milestoneTable(`Re-mount right after destroy(), milestones (document, JS and CSS from the HTTP cache in ${remount.fromCache} of ${remount.milestones.length} runs):`, remount.milestones);
+    console.log('\nTokenize, where the time goes (ms, median and p95):\n');
+    console.log('| part | median | p95 |');
+    console.log('|---|---|---|');
+    for (const row of milestoneRows(remount.parts, Object.keys(remount.parts[0] ?? {}))) console.log(row);
+  }
 
   const vaultTimes = accessLogTimes(join(dataDir, 'vault.log'), ['/v1/fields', '/v1/tokens', '/v1/sessions'], {
     'POST /v1/tokens': VAULT_WARMUP,
