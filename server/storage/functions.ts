@@ -42,6 +42,16 @@ export async function callFunction<Result>(q: Queryable, name: `tessera_${string
   return q.query<{ result: Result }>(`select ${name}(${list.join(', ')}) as result`, values);
 }
 
+const FUNCTION_CALL = /^select tessera_[a-z0-9_]+\(.*\) as result$/s;
+
+/**
+ * Whether `sql` is a call `callFunction` made: a few fixed texts, one per
+ * call site, whose plan is a bare function call — so PGlite runs them as
+ * named prepared statements (pglite-prepared.ts), where a generic plan
+ * loses nothing.
+ */
+export const isFunctionCall = (sql: string): boolean => FUNCTION_CALL.test(sql);
+
 /**
  * The refusals the vault's functions raise on purpose, by SQLSTATE (class
  * `TV`, which PostgreSQL does not use): a refusal rolls the statement back,

@@ -1,7 +1,8 @@
 /** Messages between the vault and the thread that runs PGlite (see pglite-thread.ts). */
 
 export type PgliteRequest =
-  | { id: number; kind: 'query'; sql: string; params: unknown[] | undefined; tx: number | undefined }
+  // prepared: run as a named prepared statement (pglite-prepared.ts): set for the vault's function calls only.
+  | { id: number; kind: 'query'; sql: string; params: unknown[] | undefined; tx: number | undefined; prepared: boolean }
   | { id: number; kind: 'exec'; sql: string; tx: number | undefined }
   | { id: number; kind: 'begin' }
   | { id: number; kind: 'end'; tx: number; commit: boolean }

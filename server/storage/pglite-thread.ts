@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { Mutex, PGlite, type Transaction } from '@electric-sql/pglite';
+import { PreparedStatements } from './pglite-prepared.ts';
 import type { PgliteErrorShape, PgliteNotification, PgliteReply, PgliteRequest } from './pglite-protocol.ts';
 
 /**
@@ -41,10 +42,35 @@ class Inbox {
 const transactions = new Map<number, Inbox>();
 let nextTransaction = 1;
 
-async function run(request: PgliteRequest & { kind: 'query' | 'exec' }, target: Pick<PGlite, 'query' | 'exec'> | Transaction) {
+const statements = new PreparedStatements(pg);
+
+/**
+ * Held by each transaction of ours for its whole life, and by a prepared
+ * statement made outside one. PGlite's own transaction lock is internal and
+ * the protocol calls a prepared statement makes bypass it, so without this a
+ * call made outside a transaction could run between the statements of an
+ * open one, inside it. Plain `query()` and `exec()` keep taking PGlite's own
+ * lock, which `pg.transaction()` holds too, so they need not come here.
+ */
+const outsideTransactions = new Mutex();
+
+/**
+ * A prepared statement runs under PGlite's query lock (`runExclusive`), as
+ * `query()` does, so no other statement interleaves with its protocol
+ * messages; outside a transaction of ours, under `outsideTransactions` too.
+ */
+function runPrepared(sql: string, params: readonly unknown[], target: PGlite | Transaction) {
+  const run = () => pg.runExclusive(() => statements.run(sql, params, target !== pg));
+  return target === pg ? outsideTransactions.runExclusive(run) : run();
+}
+
+async function run(request: PgliteRequest & { kind: 'query' | 'exec' }, target: PGlite | Transaction) {
   try {
     if (request.kind === 'query') {
-      const result = await target.query(request.sql, request.params);
+      const result =
+        request.prepared && statements.accepts(request.sql)
+          ? await runPrepared(request.sql, request.params ?? [], target)
+          : await target.query(request.sql, request.params);
       reply({ id: request.id, ok: true, value: { rows: result.rows, rowCount: result.affectedRows || result.rows.length } });
     } else {
       await target.exec(request.sql);
@@ -60,18 +86,21 @@ function begin(request: PgliteRequest & { kind: 'begin' }): void {
   const inbox = new Inbox();
   transactions.set(txId, inbox);
   let endId: number | undefined;
-  pg.transaction(async (tx) => {
-    reply({ id: request.id, ok: true, value: txId });
-    for (;;) {
-      const next = await inbox.next();
-      if (next.kind === 'end') {
-        endId = next.id;
-        if (!next.commit) await tx.rollback();
-        return;
-      }
-      if (next.kind === 'query' || next.kind === 'exec') await run(next, tx);
-    }
-  })
+  outsideTransactions
+    .runExclusive(() =>
+      pg.transaction(async (tx) => {
+        reply({ id: request.id, ok: true, value: txId });
+        for (;;) {
+          const next = await inbox.next();
+          if (next.kind === 'end') {
+            endId = next.id;
+            if (!next.commit) await tx.rollback();
+            return;
+          }
+          if (next.kind === 'query' || next.kind === 'exec') await run(next, tx);
+        }
+      }),
+    )
     .then(
       () => reply({ id: endId!, ok: true }),
       (error) => reply({ id: endId ?? request.id, ok: false, error: failure(error) }),

@@ -4,6 +4,7 @@ import type { Worker } from 'node:worker_threads';
 import { restrictToOwner } from '../lib/file-modes.ts';
 import { startTypeScriptWorker } from '../lib/workers.ts';
 import { checkChannelName, StorageUnavailableError, type Db, type Queryable, type QueryResult } from './db.ts';
+import { isFunctionCall } from './functions.ts';
 import type { PgliteErrorShape, PgliteNotification, PgliteReply, PgliteRequest } from './pglite-protocol.ts';
 
 /**
@@ -114,7 +115,7 @@ export async function openPglite(dataDir: string): Promise<Db> {
 
   const queryable = (tx: number | undefined): Queryable => ({
     query: <Row>(sql: string, params?: readonly unknown[]) =>
-      send<QueryResult<Row>>({ kind: 'query', sql, params: params as unknown[] | undefined, tx }),
+      send<QueryResult<Row>>({ kind: 'query', sql, params: params as unknown[] | undefined, tx, prepared: isFunctionCall(sql) }),
     exec: async (sql) => void (await send({ kind: 'exec', sql, tx })),
   });
 
