@@ -87,18 +87,26 @@ try {
   const cpuNow = () => processCpuMs() + clusterCpuMs(postgres?.dataDir);
 
   /** Runs `load`, sampling the backlog, and summarises its latencies. */
-  const measure = async (label: string, load: (latencies: number[], fail: () => void) => Promise<void>): Promise<Half> => {
+  const measure = async (label: string, load: (answered: (ms: number) => void, fail: () => void) => Promise<void>): Promise<Half> => {
     const latencies: number[] = [];
+    const answeredAt: number[] = [];
     let errors = 0;
     const samples: number[] = [];
     const sampler = setInterval(() => void backlog().then((n) => samples.push(n)), 250);
     const cpu0 = cpuNow();
     const started = performance.now();
-    await load(latencies, () => errors++);
+    await load((ms) => {
+      latencies.push(ms);
+      answeredAt.push(performance.now());
+    }, () => errors++);
     clearInterval(sampler);
     const cpuMs = cpuNow() - cpu0;
     const seconds = (performance.now() - started) / 1000;
     const sorted = sortedCopy(latencies);
+    // A stall and a steady queue look alike in one p99: its course, by when the answers came, every 5 s.
+    const windows: number[][] = [];
+    answeredAt.forEach((t, i) => (windows[Math.floor((t - started) / 5000)] ??= []).push(latencies[i]!));
+    const course = windows.map((w) => percentile(sortedCopy(w ?? []), 99).toFixed(0)).join(', ');
     const half: Half = {
       label,
       requests: latencies.length,
@@ -112,7 +120,7 @@ try {
       cores: cpuMs / 1000 / seconds,
     };
     console.log(
-      `${label}: ${half.requests} tokenizations (${errors} errors) at ${half.rate.toFixed(1)}/s, p50 ${half.p50.toFixed(1)} ms, p99 ${half.p99.toFixed(1)} ms, ` +
+      `${label}: ${half.requests} tokenizations (${errors} errors) at ${half.rate.toFixed(1)}/s, p50 ${half.p50.toFixed(1)} ms, p99 ${half.p99.toFixed(1)} ms (every 5 s: ${course}), ` +
         `${half.cpuPerToken.toFixed(2)} ms CPU a tokenization (${storage === 'postgres' ? 'vault and PostgreSQL' : 'vault'}, provisioning included), ` +
         `${half.cores.toFixed(2)} cores busy; pending network tokens: at most ${half.maxBacklog}, ${half.lastBacklog} at the end` +
         // Whether the backlog is bounded shows in its course, not its end: a sample every 2.5 s.
@@ -126,7 +134,7 @@ try {
     const jwes = await makeCiphertexts(jwk!, Math.ceil((MAX_REQUESTS / 2) * (duration / SECONDS)));
     const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     try {
-      return await measure(label, async (latencies, fail) => {
+      return await measure(label, async (answered, fail) => {
         let next = 0;
         const until = performance.now() + duration * 1000;
         await Promise.all(
@@ -135,7 +143,7 @@ try {
               const body = JSON.stringify({ card: jwes[next++], reusable: true });
               const t = performance.now();
               const status = await post(agent, url, merchant.secretKey, body);
-              latencies.push(performance.now() - t);
+              answered(performance.now() - t);
               if (status !== 201) fail();
             }
           }),
@@ -155,7 +163,7 @@ try {
     const jwes = await makeCiphertexts(jwk!, count);
     const agent = new Agent({ keepAlive: true, maxSockets: OPEN_SOCKETS });
     try {
-      return await measure(label, async (latencies, fail) => {
+      return await measure(label, async (answered, fail) => {
         const answers: Promise<void>[] = [];
         const start = performance.now();
         const due = (i: number) => start + (i * 1000) / rate;
@@ -168,11 +176,11 @@ try {
               answers.push(
                 post(agent, url, merchant.secretKey, JSON.stringify({ card: jwes[sent], reusable: true })).then(
                   (status) => {
-                    latencies.push(performance.now() - scheduled);
+                    answered(performance.now() - scheduled);
                     if (status !== 201) fail();
                   },
                   () => {
-                    latencies.push(performance.now() - scheduled);
+                    answered(performance.now() - scheduled);
                     fail();
                   },
                 ),
@@ -192,19 +200,20 @@ try {
 
   const change = (off: Half, on: Half) => ((on.p99 - off.p99) / off.p99) * 100;
   console.log(`network tokens bench on ${storage}: sandbox latency 50–300 ms`);
-  console.log(`saturation (closed loop, ${CONCURRENCY} clients, ${SECONDS} s a half):`);
-  if (WARM_UP_SECONDS > 0) await closed('  warm-up (not compared)', WARM_UP_SECONDS);
-  const closedOff = await closed('  network_tokens off', SECONDS);
-  await setNetworkTokens(true);
-  const closedOn = await closed('  network_tokens on ', SECONDS);
-  const closedDrain = await drain();
-  console.log(`  p99 change at saturation: ${change(closedOff, closedOn).toFixed(1)} %; backlog drained ${closedDrain.toFixed(1)} s after the load stopped`);
-
-  const rate = FIXED_RATE ?? RATE_FRACTION * closedOn.rate;
-  console.log(
-    `fixed rate (open loop, ${OPEN_SECONDS} s a half): ${rate.toFixed(1)}/s` +
-      (FIXED_RATE === undefined ? ` (${(RATE_FRACTION * 100).toFixed(0)} % of the saturation "on" rate; ${((rate / closedOff.rate) * 100).toFixed(0)} % of "off")` : ' (BENCH_RATE)'),
-  );
+  let rate = FIXED_RATE ?? NaN;
+  if (SECONDS > 0) {
+    console.log(`saturation (closed loop, ${CONCURRENCY} clients, ${SECONDS} s a half):`);
+    if (WARM_UP_SECONDS > 0) await closed('  warm-up (not compared)', WARM_UP_SECONDS);
+    const closedOff = await closed('  network_tokens off', SECONDS);
+    await setNetworkTokens(true);
+    const closedOn = await closed('  network_tokens on ', SECONDS);
+    const closedDrain = await drain();
+    console.log(`  p99 change at saturation: ${change(closedOff, closedOn).toFixed(1)} %; backlog drained ${closedDrain.toFixed(1)} s after the load stopped`);
+    rate = FIXED_RATE ?? RATE_FRACTION * closedOn.rate;
+    if (FIXED_RATE === undefined) console.log(`fixed rate: ${(RATE_FRACTION * 100).toFixed(0)} % of the saturation "on" rate, ${((rate / closedOff.rate) * 100).toFixed(0)} % of "off"`);
+  } else if (FIXED_RATE === undefined) throw new Error('BENCH_SECONDS=0 (no saturation halves) needs BENCH_RATE');
+  else if (WARM_UP_SECONDS > 0) await open('warm-up (not compared)', FIXED_RATE, WARM_UP_SECONDS);
+  console.log(`fixed rate (open loop, ${OPEN_SECONDS} s a half): ${rate.toFixed(1)}/s${FIXED_RATE === undefined ? '' : ' (BENCH_RATE)'}`);
   await setNetworkTokens(false);
   const openOff = await open('  network_tokens off', rate, OPEN_SECONDS);
   await setNetworkTokens(true);
