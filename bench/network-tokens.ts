@@ -87,10 +87,11 @@ try {
   const cpuNow = () => processCpuMs() + clusterCpuMs(postgres?.dataDir);
 
   /** Runs `load`, sampling the backlog, and summarises its latencies. */
-  const measure = async (label: string, load: (answered: (ms: number) => void, fail: () => void) => Promise<void>): Promise<Half> => {
+  const measure = async (label: string, load: (answered: (ms: number) => void, fail: (why: string) => void) => Promise<void>): Promise<Half> => {
     const latencies: number[] = [];
     const answeredAt: number[] = [];
     let errors = 0;
+    const whys = new Map<string, number>();
     const samples: number[] = [];
     const sampler = setInterval(() => void backlog().then((n) => samples.push(n)), 250);
     const cpu0 = cpuNow();
@@ -98,7 +99,10 @@ try {
     await load((ms) => {
       latencies.push(ms);
       answeredAt.push(performance.now());
-    }, () => errors++);
+    }, (why) => {
+      errors++;
+      whys.set(why, (whys.get(why) ?? 0) + 1);
+    });
     clearInterval(sampler);
     const cpuMs = cpuNow() - cpu0;
     const seconds = (performance.now() - started) / 1000;
@@ -120,7 +124,7 @@ try {
       cores: cpuMs / 1000 / seconds,
     };
     console.log(
-      `${label}: ${half.requests} tokenizations (${errors} errors) at ${half.rate.toFixed(1)}/s, p50 ${half.p50.toFixed(1)} ms, p99 ${half.p99.toFixed(1)} ms (every 5 s: ${course}), ` +
+      `${label}: ${half.requests} tokenizations (${errors} errors${errors > 0 ? `: ${[...whys].map(([why, n]) => `${why} × ${n}`).join(', ')}` : ''}) at ${half.rate.toFixed(1)}/s, p50 ${half.p50.toFixed(1)} ms, p99 ${half.p99.toFixed(1)} ms (every 5 s: ${course}), ` +
         `${half.cpuPerToken.toFixed(2)} ms CPU a tokenization (${storage === 'postgres' ? 'vault and PostgreSQL' : 'vault'}, provisioning included), ` +
         `${half.cores.toFixed(2)} cores busy; pending network tokens: at most ${half.maxBacklog}, ${half.lastBacklog} at the end` +
         // Whether the backlog is bounded shows in its course, not its end: a sample every 2.5 s.
@@ -144,7 +148,7 @@ try {
               const t = performance.now();
               const status = await post(agent, url, merchant.secretKey, body);
               answered(performance.now() - t);
-              if (status !== 201) fail();
+              if (status !== 201) fail(`HTTP ${status}`);
             }
           }),
         );
@@ -177,11 +181,11 @@ try {
                 post(agent, url, merchant.secretKey, JSON.stringify({ card: jwes[sent], reusable: true })).then(
                   (status) => {
                     answered(performance.now() - scheduled);
-                    if (status !== 201) fail();
+                    if (status !== 201) fail(`HTTP ${status}`);
                   },
-                  () => {
+                  (error: unknown) => {
                     answered(performance.now() - scheduled);
-                    fail();
+                    fail(error instanceof Error ? error.message : String(error));
                   },
                 ),
               );
