@@ -216,7 +216,12 @@ try {
     rate = FIXED_RATE ?? RATE_FRACTION * closedOn.rate;
     if (FIXED_RATE === undefined) console.log(`fixed rate: ${(RATE_FRACTION * 100).toFixed(0)} % of the saturation "on" rate, ${((rate / closedOff.rate) * 100).toFixed(0)} % of "off"`);
   } else if (FIXED_RATE === undefined) throw new Error('BENCH_SECONDS=0 (no saturation halves) needs BENCH_RATE');
-  else if (WARM_UP_SECONDS > 0) await open('warm-up (not compared)', FIXED_RATE, WARM_UP_SECONDS);
+  else if (WARM_UP_SECONDS > 0) {
+    // With the setting on, so provisioning's code and statements are warm too (the saturation halves do that otherwise).
+    await setNetworkTokens(true);
+    await open('warm-up (not compared)', FIXED_RATE, WARM_UP_SECONDS);
+    await drain();
+  }
   console.log(`fixed rate (open loop, ${OPEN_SECONDS} s a half): ${rate.toFixed(1)}/s${FIXED_RATE === undefined ? '' : ' (BENCH_RATE)'}`);
   await setNetworkTokens(false);
   const openOff = await open('  network_tokens off', rate, OPEN_SECONDS);
