@@ -17,7 +17,7 @@ import { tokenBatchJob } from './token-batches/processor.ts';
 import { networkDeleteJob, provisionJob } from './network-tokens/job.ts';
 import { completeTokenBatchIfSettled } from './token-batches/complete.ts';
 import { sandboxTokenServices } from './network-tokens/sandbox.ts';
-import { NetworkTokens } from './network-tokens/service.ts';
+import { NetworkTokens, YIELD_TO_REQUESTS_MS } from './network-tokens/service.ts';
 import { paymentLinkExpiryJob } from './payment-links/service.ts';
 import { paymentBatchJob } from './payment-batches/processor.ts';
 import { PaymentService } from './payments/service.ts';
@@ -77,7 +77,10 @@ export async function openVault(
     const declines = new DeclineVelocity(config.declines);
 
     const traffic = new RequestsInFlight();
-    const sandboxTsp = sandboxTokenServices(db, config.sandboxTspDelayMs);
+    // On PGlite every provisioning statement (claim, rows, the sandbox networks', who live in the vault's database,
+    // settlement) waits a little for the requests in flight: the one database thread is theirs first.
+    const yieldToRequests = db.kind === 'pglite' ? () => traffic.whenIdle(YIELD_TO_REQUESTS_MS) : undefined;
+    const sandboxTsp = sandboxTokenServices(db, config.sandboxTspDelayMs, { before: yieldToRequests });
     const networkTokens = new NetworkTokens({
       db,
       log,
@@ -87,6 +90,7 @@ export async function openVault(
       services: sandboxTsp,
       sandbox: sandboxTsp,
       onBatchSettled: (tx, batchId) => completeTokenBatchIfSettled(tx, new AuditLog(db), batchId),
+      yieldToRequests,
     });
     const decryptPool = new CardDecryptPool({ threads: config.decryptThreads, log, throttled: () => traffic.busy });
     const deps: VaultDeps = {
@@ -120,7 +124,10 @@ export async function openVault(
     const audit = new AuditLog(db);
     const retrySchedule = config.networkTokenRetryScheduleMs;
     jobs.register(
-      provisionJob(networkTokens, { backoff: retrySchedule === undefined ? undefined : (attempt) => retrySchedule[attempt - 1] ?? retrySchedule.at(-1)! }),
+      provisionJob(networkTokens, {
+        backoff: retrySchedule === undefined ? undefined : (attempt) => retrySchedule[attempt - 1] ?? retrySchedule.at(-1)!,
+        beforeClaim: yieldToRequests,
+      }),
     );
     jobs.register(networkDeleteJob(networkTokens));
     jobs.register(tokenBatchJob({ db, log, cards: { ...deps, audit }, merchants, pool: decryptPool, audit, traffic }));

@@ -49,6 +49,12 @@ export interface JobHandler<Payload> {
    * wait that long.
    */
   claimGapMs?: number;
+  /**
+   * Awaited before each claim of this kind (after `claimGapMs`): e.g. until
+   * the process's API requests in flight are answered, for work that must
+   * not take PGlite's one thread from them.
+   */
+  beforeClaim?: () => Promise<void>;
   /** Milliseconds before the next claim after claim `attempt` failed (default `defaultBackoff`). */
   backoff?: (attempt: number) => number;
   run(job: Job<Payload>): Promise<void>;
@@ -341,6 +347,7 @@ export class JobRunner {
           await new Promise((resolve) => setTimeout(resolve, wait).unref());
           continue;
         }
+        await kind.handler.beforeClaim?.();
         kind.claimedAt = performance.now();
         kind.dirty = false;
         const limit = kind.concurrency - kind.running;

@@ -6,20 +6,23 @@
  * input is run again on its own, so one bad input fails only its caller.
  * `turn`: gather for the whole turn of the event loop (the I/O callbacks that
  * complete together — e.g. jobs whose cards were opened at once), not just
- * the current tick.
+ * the current tick. `before`: awaited before each group is taken (e.g. until
+ * the requests in flight are answered); what arrives meanwhile joins it.
  */
 export class Coalescer<In, Out> {
   readonly #run: (inputs: In[]) => Promise<readonly Out[]>;
   readonly #max: number;
   readonly #waiting: { input: In; resolve: (value: Out) => void; reject: (error: unknown) => void }[] = [];
   readonly #turn: boolean;
+  readonly #before: (() => Promise<void>) | undefined;
   #running = false;
 
-  constructor(run: (inputs: In[]) => Promise<readonly Out[]>, options: { max: number; turn?: boolean }) {
+  constructor(run: (inputs: In[]) => Promise<readonly Out[]>, options: { max: number; turn?: boolean; before?: (() => Promise<void>) | undefined }) {
     if (!Number.isInteger(options.max) || options.max < 1) throw new RangeError('a coalescer needs a max of at least 1');
     this.#run = run;
     this.#max = options.max;
     this.#turn = options.turn ?? false;
+    this.#before = options.before;
   }
 
   call(input: In): Promise<Out> {
@@ -35,6 +38,7 @@ export class Coalescer<In, Out> {
 
   async #drain(): Promise<void> {
     while (this.#waiting.length > 0) {
+      if (this.#before !== undefined) await this.#before();
       const group = this.#waiting.splice(0, this.#max);
       try {
         const outs = await this.#run(group.map((entry) => entry.input));

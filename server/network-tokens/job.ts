@@ -13,16 +13,22 @@ import { NETWORK_DELETE_JOB, PROVISION_JOB, type CompleteIn, type NetworkTokens 
  * `declined` — by the run itself, or, when its process died during the last
  * attempt, by the `jobs.expired` follow-up the sweep enqueues.
  */
-export function provisionJob(tokens: NetworkTokens, options: { backoff?: ((attempt: number) => number) | undefined } = {}): JobHandler<{ network_token: string }> {
+export function provisionJob(
+  tokens: NetworkTokens,
+  options: { backoff?: ((attempt: number) => number) | undefined; beforeClaim?: (() => Promise<void>) | undefined } = {},
+): JobHandler<{ network_token: string }> {
   return {
     kind: PROVISION_JOB,
     payload: z.object({ network_token: z.string() }),
-    // Mostly waiting on the token service (50–300 ms in the sandbox, seconds at a real one): many at once per process —
-    // 48 held a process to ~270 a second at the sandbox's latency, below what one vault tokenizes.
-    concurrency: 128,
+    // Mostly waiting on the token service (50–300 ms in the sandbox, seconds at a real one) and, on PGlite, for the
+    // requests in flight before each of its statements (up to 50 ms each): many at once per process — 48 held a process
+    // to ~270 a second at the sandbox's latency, below what one vault tokenizes, and 128 would be near it again with the
+    // waits.
+    concurrency: 256,
     // Enqueued one by one as tokens are made: a claim every 50 ms takes them a dozen at a time instead of one per token.
     claimGapMs: 50,
     ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+    ...(options.beforeClaim === undefined ? {} : { beforeClaim: options.beforeClaim }),
     async run(job) {
       const complete: CompleteIn = (settle) => job.completeIn(settle);
       try {

@@ -304,10 +304,16 @@ export class SandboxTokenService implements TokenService {
 /** At most this many provisioning requests in one statement of the sandbox's. */
 const SANDBOX_GROUP = 32;
 
-const sandboxStore = (db: Queryable) => new Coalescer((requests: readonly SandboxRequest[]) => provisionRequests(db, requests), { max: SANDBOX_GROUP, turn: true });
+/** `before`: awaited before each statement (on PGlite, the vault's requests in flight: the sandbox shares its database). */
+const sandboxStore = (db: Queryable, before?: () => Promise<void>) =>
+  new Coalescer((requests: readonly SandboxRequest[]) => provisionRequests(db, requests), { max: SANDBOX_GROUP, turn: true, before });
 
-export function sandboxTokenServices(db: Queryable, delayMs: { min: number; max: number }): Record<Network, SandboxTokenService> {
-  const store = sandboxStore(db);
+export function sandboxTokenServices(
+  db: Queryable,
+  delayMs: { min: number; max: number },
+  options: { before?: (() => Promise<void>) | undefined } = {},
+): Record<Network, SandboxTokenService> {
+  const store = sandboxStore(db, options.before);
   return {
     visa: new SandboxTokenService('visa', db, delayMs, store),
     mastercard: new SandboxTokenService('mastercard', db, delayMs, store),

@@ -37,6 +37,14 @@ const SETTLE_GROUP = 32;
  */
 const SETTLE_GAP_MS = 20;
 
+/**
+ * On PGlite, how long a provisioning statement waits for this process's API
+ * requests in flight to be answered before it goes anyway (so the backlog
+ * stays bounded): PGlite runs one statement at a time, and a tokenization
+ * that arrives while provisioning's statement runs waits for all of it.
+ */
+export const YIELD_TO_REQUESTS_MS = 50;
+
 /** At most this many network tokens read in one statement for their provisioning. */
 const ROW_READ_GROUP = 64;
 
@@ -55,6 +63,12 @@ export interface NetworkTokenDeps {
   sandbox?: Record<Network, SandboxTokenService> | undefined;
   /** Runs in the transaction that settles a token batch's network token, after the batch row was locked. */
   onBatchSettled?: ((tx: Queryable, batchId: string) => Promise<unknown>) | undefined;
+  /**
+   * Awaited before each of provisioning's statements (row reads, settlements):
+   * on PGlite, until this process's API requests in flight are answered (at
+   * most YIELD_TO_REQUESTS_MS).
+   */
+  yieldToRequests?: (() => Promise<void>) | undefined;
 }
 
 /** Who asks, and the Idempotency-Key claim the answer is recorded against. */
@@ -127,10 +141,11 @@ export class NetworkTokens {
   readonly #deps: NetworkTokenDeps;
   #settlements: Settlement[] = [];
   #settling = false;
-  readonly #rowReads = new Coalescer((ids: readonly string[]) => this.#readRows(ids), { max: ROW_READ_GROUP, turn: true });
+  readonly #rowReads: Coalescer<string, ProvisionRow | undefined>;
 
   constructor(deps: NetworkTokenDeps) {
     this.#deps = deps;
+    this.#rowReads = new Coalescer((ids: readonly string[]) => this.#readRows(ids), { max: ROW_READ_GROUP, turn: true, before: deps.yieldToRequests });
   }
 
   /**
@@ -301,6 +316,7 @@ export class NetworkTokens {
   async #settleQueued(): Promise<void> {
     try {
       while (this.#settlements.length > 0) {
+        await this.#deps.yieldToRequests?.();
         // One settlement of a network token per group: a second (a sync request and its job at once) waits for the next.
         const group: Settlement[] = [];
         const ids = new Set<string>();

@@ -339,6 +339,36 @@ describe.each(storageKinds())('durable jobs on %s', (storage: StorageKind) => {
     expect(Math.min(...ats)).toBeGreaterThan(lastEnqueued);
   });
 
+  it('claims nothing until the kind’s beforeClaim resolves, then runs the jobs enqueued meanwhile', async () => {
+    const started: number[] = [];
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let asked = 0;
+    await runner(
+      db,
+      [
+        {
+          kind: 'test.before-claim',
+          payload: Numbered,
+          concurrency: 8,
+          beforeClaim: async () => {
+            asked++;
+            await gate;
+          },
+          run: async (job) => void started.push(job.payload.n),
+        },
+      ],
+      { pollMs: 60_000 },
+    );
+    for (const n of [1, 2, 3]) await enqueueJob(db, { kind: 'test.before-claim', payload: { n } });
+    await waitFor('the runner to ask before claiming', async () => asked > 0);
+    await sleep(100);
+    expect(started).toEqual([]);
+    open();
+    await waitFor('the jobs to run', async () => started.length === 3);
+    expect([...started].sort()).toEqual([1, 2, 3]);
+  });
+
   it('claims on each poll only the kinds that have a job due, and so runs a job that fell due with no notification', async () => {
     // The real database, with the kind of every claim statement noted on the way.
     const claimed: string[] = [];

@@ -1,7 +1,7 @@
 /**
  * The coalescer under the webhook deliveries' reads and settlements and the network tokens' row reads and sandbox statements: calls
  * made while one runs go together as the next, a lone call waits for
- * nothing, and one bad input in a group fails only its own caller.
+ * nothing (but `before`), and one bad input in a group fails only its own caller.
  */
 import { describe, expect, it } from 'vitest';
 import { Coalescer } from '../../../server/lib/coalesce.ts';
@@ -64,6 +64,26 @@ describe('Coalescer', () => {
     const calls = [1, 2].map((n) => new Promise<number>((resolve) => setImmediate(() => resolve(coalescer.call(n)))));
     expect(await Promise.all(calls)).toEqual([2, 4]);
     expect(groups).toEqual([[1], [2]]);
+  });
+
+  it('waits for before ahead of each group, and sends the calls made meanwhile with it', async () => {
+    const groups: number[][] = [];
+    const gates: (() => void)[] = [];
+    const coalescer = new Coalescer<number, number>(
+      async (inputs) => {
+        groups.push(inputs);
+        return inputs.map((n) => n * 2);
+      },
+      { max: 8, before: () => new Promise<void>((resolve) => gates.push(resolve)) },
+    );
+    const first = coalescer.call(1);
+    while (gates.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    const meanwhile = coalescer.call(2);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(groups).toEqual([]);
+    gates.shift()!();
+    expect(await Promise.all([first, meanwhile])).toEqual([2, 4]);
+    expect(groups).toEqual([[1, 2]]);
   });
 
   it('puts no more than max inputs in a group', async () => {
