@@ -168,3 +168,70 @@ begin
   return v_outcomes;
 end;
 $$;
+
+-- tessera_write_batch_chunk: a whole chunk of a token batch in one call —
+-- its tokens (tessera_create_batch_tokens, the batch's network tokens
+-- deferred to its end), then each item's result, the batch's counts and the
+-- failed items' audit entries (tessera_record_batch_results) — so a chunk
+-- whose items need nothing more is one statement: on PGlite a round trip to
+-- the database thread costs about what an item's own work does, and a
+-- chunk was five of them (begin, the setting, two calls, commit).
+--
+-- An item tessera_create_token answered 'existing:<token>' (unique tokens)
+-- is refreshed by the caller, in the same transaction: then nothing is
+-- recorded here and the answers are returned, for the caller to finish as
+-- tessera_create_batch_tokens' caller does. With p_finish (the call is its
+-- own transaction) such an answer is an error instead. Returns null when
+-- the chunk is finished.
+
+create or replace function tessera_write_batch_chunk(
+  p_batch_id text,
+  p_merchant_id text,
+  p_unique_tokens boolean,
+  -- as tessera_create_batch_tokens
+  p_items jsonb,
+  -- the results of the items that failed before (their JWE did not open, their card was refused), as
+  -- tessera_record_batch_results takes them
+  p_failed jsonb,
+  -- {"<SQLSTATE>": {error_code, error_message, error_param}}: the result of an item tessera_create_token refused so;
+  -- its audit entry takes the id its token.created entry would have had
+  p_refusals jsonb,
+  p_finish boolean,
+  p_actor text,
+  p_client_ip text,
+  p_request_id text
+) returns jsonb
+language plpgsql
+as $$
+declare
+  v_outcomes jsonb;
+  v_results jsonb;
+begin
+  -- The batch requests its tokens' network tokens itself, at its end (server/token-batches/complete.ts).
+  perform set_config('tessera.defer_network_tokens', 'on', true);
+  v_outcomes := tessera_create_batch_tokens(p_batch_id, p_merchant_id, p_unique_tokens, p_items, p_actor, p_client_ip, p_request_id);
+  if exists (select 1 from jsonb_each_text(v_outcomes) as o
+              where o.value not in ('created', 'skipped') and not (starts_with(o.value, 'refused:') and p_refusals ? substr(o.value, 9))) then
+    if p_finish then
+      raise exception 'token batch %: a chunk written as one statement had an outcome to finish: %', p_batch_id, v_outcomes;
+    end if;
+    return v_outcomes;
+  end if;
+
+  select coalesce(jsonb_agg(r order by (r->>'item_index')::integer), '[]'::jsonb) into v_results
+    from (select f as r from jsonb_array_elements(p_failed) as f
+          union all
+          select case when o.value = 'created'
+                   then jsonb_build_object('item_index', (i->>'item_index')::integer, 'state', 'succeeded', 'token', i->>'token',
+                                           'brand', i->'card'->>'brand', 'last4', i->'card'->>'last4',
+                                           'exp_month', (i->'card'->>'exp_month')::integer, 'exp_year', (i->'card'->>'exp_year')::integer)
+                   else jsonb_build_object('item_index', (i->>'item_index')::integer, 'state', 'failed', 'audit_id', i->>'audit_id')
+                        || (p_refusals -> substr(o.value, 9))
+                 end
+            from jsonb_array_elements(p_items) as i
+            join jsonb_each_text(v_outcomes) as o on o.key = i->>'item_index'
+           where o.value <> 'skipped') as results;
+  perform tessera_record_batch_results(p_batch_id, p_merchant_id, v_results, p_actor, p_client_ip, p_request_id);
+  return null;
+end;
+$$;
