@@ -4,9 +4,8 @@
  * `tessera_create_batch_tokens` calls it sends are recorded; the vault is
  * closed, its database opened directly, and the recorded items replayed as
  * chunks of each size in a transaction that is rolled back: a copy of the
- * batch with its items pending (not timed), then, timed, what a chunk's
- * transaction sends — the deferral setting, `tessera_create_batch_tokens`
- * and `tessera_record_batch_results`. Each replay gets fresh token names,
+ * batch with its items pending (not timed), then, timed, the chunk's one
+ * statement (`tessera_write_batch_chunk`). Each replay gets fresh token names,
  * event ids, replay hashes and fingerprints, so every item is a new card.
  *
  * With `--variant name=file.sql` (repeatable) the variants' SQL is run
@@ -44,6 +43,7 @@ const variants = (values.variant.length > 0 ? values.variant : ['as migrated='])
   return { name: spec.slice(0, at), sql: file === '' ? '' : readFileSync(file, 'utf8') };
 });
 
+const ITEMS_PARAM = 3;
 type Item = Record<string, unknown> & { item_index: number; card: Record<string, unknown> };
 interface Call {
   sql: string;
@@ -53,17 +53,17 @@ interface Call {
 const vault = await startTestVault({ name: 'bench-batch-chunk' });
 const calls: Call[] = [];
 const { db } = vault.vault;
+const record = (q: Queryable): Queryable => ({
+  ...q,
+  query: (sql, params) => {
+    if (sql.startsWith('select tessera_write_batch_chunk(')) calls.push({ sql, params: [...(params ?? [])] });
+    return q.query(sql, params);
+  },
+});
+const { query } = db;
 const transaction = db.transaction.bind(db);
-db.transaction = <T>(work: (tx: Queryable) => Promise<T>) =>
-  transaction((tx) =>
-    work({
-      ...tx,
-      query: (sql, params) => {
-        if (sql.startsWith('select tessera_create_batch_tokens(')) calls.push({ sql, params: [...(params ?? [])] });
-        return tx.query(sql, params);
-      },
-    }),
-  );
+db.query = (sql, params) => record({ query, exec: db.exec }).query(sql, params);
+db.transaction = <T>(work: (tx: Queryable) => Promise<T>) => transaction((tx) => work(record(tx)));
 
 let batchId: string;
 try {
@@ -84,8 +84,8 @@ try {
 
 const items: Item[] = [];
 for (const call of calls) {
-  const json = call.params.find((p): p is string => typeof p === 'string' && p.startsWith('['));
-  items.push(...(JSON.parse(json!) as Item[]));
+  // tessera_write_batch_chunk(p_batch_id, p_merchant_id, p_unique_tokens, p_items, …)
+  items.push(...(JSON.parse(call.params[ITEMS_PARAM] as string) as Item[]));
 }
 items.sort((a, b) => a.item_index - b.item_index);
 if (items.length !== ITEMS) throw new Error(`recorded ${items.length} items, not ${ITEMS}`);
@@ -114,25 +114,10 @@ try {
       [batchId, copy, indexes],
     );
     const written = fresh(chunk);
-    const params = template.params.map((p) => (p === template.params[0] ? copy : typeof p === 'string' && p.startsWith('[') ? JSON.stringify(written) : p));
-    const results = written.map((i) => ({
-      item_index: i.item_index,
-      state: 'succeeded',
-      token: i['token'],
-      brand: i.card['brand'],
-      last4: i.card['last4'],
-      exp_month: i.card['exp_month'],
-      exp_year: i.card['exp_year'],
-    }));
+    const params = template.params.map((p, i) => (i === 0 ? copy : i === ITEMS_PARAM ? JSON.stringify(written) : p));
     const started = performance.now();
-    await pg.query(`select set_config('tessera.defer_network_tokens', 'on', true)`);
-    const { rows } = await pg.query<{ result: Record<string, string> }>(template.sql, params);
-    const outcomes = Object.values(rows[0]!.result);
-    if (outcomes.length !== chunk.length || outcomes.some((o) => o !== 'created')) throw new Error(`unexpected outcomes: ${JSON.stringify(rows[0]!.result)}`);
-    await pg.query(
-      `select tessera_record_batch_results(p_batch_id => $1, p_merchant_id => $2, p_results => $3, p_actor => $4, p_client_ip => $5, p_request_id => $6)`,
-      [copy, params[1], JSON.stringify(results), 'sk_test_…bench', '127.0.0.1', 'req_bench'],
-    );
+    const { rows } = await pg.query<{ result: unknown }>(template.sql, params);
+    if (rows[0]!.result !== null) throw new Error(`unexpected outcomes: ${JSON.stringify(rows[0]!.result)}`);
     const ms = performance.now() - started;
     await pg.exec('rollback');
     return ms;
