@@ -1,7 +1,7 @@
 /**
  * `npm run bench:batch-chunk`: what one token batch chunk costs the
- * database, alone. A vault (PGlite, in this process) runs a batch and the
- * `tessera_create_batch_tokens` calls it sends are recorded; the vault is
+ * database, alone. A vault (in this process) runs a batch and the
+ * `tessera_write_batch_chunk` calls it sends are recorded; the vault is
  * closed, its database opened directly, and the recorded items replayed as
  * chunks of each size in a transaction that is rolled back: a copy of the
  * batch with its items pending (not timed), then, timed, the chunk's one
@@ -12,7 +12,10 @@
  * before each block of replays and the blocks alternate, so old and new
  * function definitions are compared back to back on a busy machine.
  *
- *   npm run bench:batch-chunk [-- --items 256] [--sizes 16,64] [--rounds 4] [--variant a=old.sql --variant b=new.sql]
+ * `--storage postgres` runs it on a database of the cluster at
+ * `TESSERA_TEST_PG_URL` (CPU is then this process's, not the server's).
+ *
+ *   npm run bench:batch-chunk [-- --storage pglite|postgres] [--items 256] [--sizes 16,64] [--rounds 4] [--variant a=old.sql --variant b=new.sql]
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
@@ -20,6 +23,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PGlite } from '@electric-sql/pglite';
+import pgClient from 'pg';
 import type { Queryable } from '../server/storage/db.ts';
 import { api, createMerchant } from '../test/support/api.ts';
 import { cardPlaintext, encryptCard, numberedCard } from '../test/support/cards.ts';
@@ -32,6 +36,7 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '16,64' },
     rounds: { type: 'string', default: '4' },
     variant: { type: 'string', multiple: true, default: [] },
+    storage: { type: 'string', default: 'pglite' },
   },
 });
 const ITEMS = Number(values.items);
@@ -50,7 +55,9 @@ interface Call {
   params: unknown[];
 }
 
-const vault = await startTestVault({ name: 'bench-batch-chunk' });
+const storage = values.storage === 'postgres' ? 'postgres' : 'pglite';
+// PostgreSQL: a database on the cluster at TESSERA_TEST_PG_URL.
+const vault = await startTestVault({ name: 'bench-batch-chunk', storage });
 const calls: Call[] = [];
 const { db } = vault.vault;
 const record = (q: Queryable): Queryable => ({
@@ -99,7 +106,23 @@ const fresh = (chunk: Item[]): Item[] =>
     return { ...item, token: `tok_${hex(12)}`, audit_id: `evt_${hex(12)}`, ciphertext_hash: hex(32), fingerprint, card: { ...item.card, fingerprint } };
   });
 
-const pg = await PGlite.create(join(vault.dataDir, 'pgdata'));
+interface Replayer {
+  exec(sql: string): Promise<unknown>;
+  query<R>(sql: string, params?: unknown[]): Promise<{ rows: R[] }>;
+  close(): Promise<void>;
+}
+let pg: Replayer;
+if (storage === 'pglite') {
+  pg = await PGlite.create(join(vault.dataDir, 'pgdata'));
+} else {
+  const client = new pgClient.Client({ connectionString: vault.databaseUrl });
+  await client.connect();
+  pg = {
+    exec: (sql) => client.query(sql),
+    query: async <R>(sql: string, params?: unknown[]) => ({ rows: (await client.query(sql, params)).rows as R[] }),
+    close: () => client.end(),
+  };
+}
 try {
   const replay = async (chunk: Item[]) => {
     const copy = `tbat_${hex(12)}`;
@@ -145,7 +168,7 @@ try {
       }
     }
   }
-  console.log(`token batch chunks replayed on PGlite (this thread), ${ROUNDS} rounds over ${items.length} items, ms per item`);
+  console.log(`token batch chunks replayed on ${storage}, ${ROUNDS} rounds over ${items.length} items, ms per item`);
   console.log('(wall time of the chunk\'s calls ÷ its items; CPU: this process per item, the copy of the batch, begin and rollback included):');
   for (const [key, list] of perItem) {
     const sorted = sortedCopy(list);
