@@ -9,9 +9,10 @@
 -- (tessera_lock_cards). Items already processed (by such another run) are
 -- skipped.
 --
--- Then the items nothing can refuse or turn into another token — a JWE and
--- a card no other pending item of the chunk has, no replay record, no live
--- token of the card, a token name not taken — are written together: their
+-- Then, with p_together, the items nothing can refuse or turn into another
+-- token — a JWE and a card no other pending item of the chunk has, no replay
+-- record, no live token of the card, a token name not taken — are written
+-- together: their
 -- replay records, tokens and token.created entries (in index order) one
 -- statement each, without a subtransaction apiece (a migration's items are
 -- nearly all of this kind). A replay record another transaction wrote
@@ -26,10 +27,13 @@
 -- ('created', or 'existing:<token>' with unique tokens, which the caller
 -- refreshes in the same transaction), 'refused:<SQLSTATE>', or 'skipped'.
 
+drop function if exists tessera_create_batch_tokens(text, text, boolean, jsonb, text, text, text);
 create or replace function tessera_create_batch_tokens(
   p_batch_id text,
   p_merchant_id text,
   p_unique_tokens boolean,
+  -- write the items nothing can refuse together (PGlite), or every item one by one (PostgreSQL: measured faster there)
+  p_together boolean,
   -- one object per item: item_index, fingerprint and tessera_create_token's
   -- per-token arguments (server/tokens/create.ts, PreparedToken.batchItem)
   p_items jsonb,
@@ -61,7 +65,7 @@ begin
     array(select i->>'fingerprint' from jsonb_array_elements(p_items) as i where (i->>'item_index')::integer = any(v_pending)),
     p_unique_tokens);
 
-  v_clear := array(
+  v_clear := case when not p_together then '{}'::integer[] else array(
     select c.item_index
       from (select (i->>'item_index')::integer as item_index, i->>'token' as token,
                    decode(i->>'ciphertext_hash', 'hex') as hash, i->'card'->>'fingerprint' as fingerprint,
@@ -73,7 +77,7 @@ begin
        and not exists (select 1 from used_ciphertexts u where u.hash = c.hash)
        and not exists (select 1 from tokens t
                         where t.merchant_id = p_merchant_id and t.fingerprint = c.fingerprint and tessera_token_chargeable(t))
-       and not exists (select 1 from tokens t where t.merchant_id = p_merchant_id and t.token = c.token));
+       and not exists (select 1 from tokens t where t.merchant_id = p_merchant_id and t.token = c.token)) end;
 
   if cardinality(v_clear) > 0 then
     -- A request's JWE recorded since the check (it waited for nothing of ours): refused below, as a replay.
@@ -189,6 +193,7 @@ create or replace function tessera_write_batch_chunk(
   p_merchant_id text,
   p_unique_tokens boolean,
   -- as tessera_create_batch_tokens
+  p_together boolean,
   p_items jsonb,
   -- the results of the items that failed before (their JWE did not open, their card was refused), as
   -- tessera_record_batch_results takes them
@@ -209,7 +214,7 @@ declare
 begin
   -- The batch requests its tokens' network tokens itself, at its end (server/token-batches/complete.ts).
   perform set_config('tessera.defer_network_tokens', 'on', true);
-  v_outcomes := tessera_create_batch_tokens(p_batch_id, p_merchant_id, p_unique_tokens, p_items, p_actor, p_client_ip, p_request_id);
+  v_outcomes := tessera_create_batch_tokens(p_batch_id, p_merchant_id, p_unique_tokens, p_together, p_items, p_actor, p_client_ip, p_request_id);
   if exists (select 1 from jsonb_each_text(v_outcomes) as o
               where o.value not in ('created', 'skipped') and not (starts_with(o.value, 'refused:') and p_refusals ? substr(o.value, 9))) then
     if p_finish then
