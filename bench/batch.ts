@@ -31,6 +31,7 @@ import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/
 import { startVaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir, startTestVault } from '../test/support/vault.ts';
 import { decryptRates } from './ciphertexts.ts';
+import { clusterCpuMs, processTreeCpuMs, threadCpuMs } from './cpu.ts';
 import { post } from './post.ts';
 
 const ITEMS = Number(process.env['BENCH_BATCH_ITEMS'] ?? 10_000);
@@ -88,6 +89,8 @@ interface BatchFigures {
   acceptMs: number;
   seconds: number;
   throughput: number;
+  /** CPU per item of the batch alone: the vault's processes (on PGlite by thread) and the cluster's. */
+  cpu: string;
   /** The second batch's, the one the probes ran beside. */
   probedThroughput: number;
   idle: { p50: number; p99: number; n: number };
@@ -128,9 +131,13 @@ async function benchBatch(storage: 'pglite' | 'postgres', cluster: ThrowawayPost
     // A small batch first: the decrypt pool's threads start (and load their code) at the first batch.
     await runBatch(vault.url, secretKey, await makeCiphertexts(jwk!, 50));
 
-    // 1. The batch alone.
-    const alone = await runBatch(vault.url, secretKey, await makeCiphertexts(jwk!, ITEMS));
-    console.log(`${storage}: ${ITEMS} items in ${alone.seconds.toFixed(1)} s`);
+    // 1. The batch alone, and the CPU it cost (steadier than its rate on a shared machine).
+    const aloneCards = await makeCiphertexts(jwk!, ITEMS);
+    const pid = vault.child.pid!;
+    const cpuBefore = { vault: processTreeCpuMs(pid), threads: threadCpuMs(pid), cluster: clusterCpuMs(cluster?.dataDir) };
+    const alone = await runBatch(vault.url, secretKey, aloneCards);
+    const cpu = cpuPerItem(pid, cpuBefore, clusterCpuMs(cluster?.dataDir));
+    console.log(`${storage}: ${ITEMS} items in ${alone.seconds.toFixed(1)} s; CPU per item: ${cpu}`);
 
     // 2. One tokenization at a time, idle and then beside a second batch.
     const probes = await makeCiphertexts(jwk!, IDLE_PROBES + 50 + 4_000);
@@ -149,6 +156,7 @@ async function benchBatch(storage: 'pglite' | 'postgres', cluster: ThrowawayPost
       ownDecryptRate,
       acceptMs: alone.acceptMs,
       seconds: alone.seconds,
+      cpu,
       throughput: ITEMS / alone.seconds,
       probedThroughput: ITEMS / beside.seconds,
       idle: { p50: percentile(idle.latencies, 50), p99: percentile(idle.latencies, 99), n: idle.latencies.length },
@@ -157,6 +165,21 @@ async function benchBatch(storage: 'pglite' | 'postgres', cluster: ThrowawayPost
   } finally {
     await vault.kill('SIGTERM');
   }
+}
+
+/**
+ * CPU per item of the batch alone, in ms: the vault (its processes on
+ * PostgreSQL; on PGlite also its main thread, its busiest other thread —
+ * PGlite's — and the rest) and the PostgreSQL cluster.
+ */
+function cpuPerItem(pid: number, before: { vault: number; threads: Map<string, number>; cluster: number }, clusterAfter: number): string {
+  const per = (ms: number) => (ms / ITEMS).toFixed(2);
+  const threads = threadCpuMs(pid);
+  const spent = (tid: string) => (threads.get(tid) ?? 0) - (before.threads.get(tid) ?? 0);
+  const others = [...threads.keys()].filter((tid) => tid !== String(pid)).sort((a, b) => spent(b) - spent(a));
+  const rest = others.slice(1).reduce((sum, tid) => sum + spent(tid), 0);
+  const vault = `vault ${per(processTreeCpuMs(pid) - before.vault)} (main thread ${per(spent(String(pid)))}, busiest other thread ${per(others.length > 0 ? spent(others[0]!) : 0)}, other threads ${per(rest)})`;
+  return clusterAfter === 0 ? vault : `${vault}, cluster ${per(clusterAfter - before.cluster)}`;
 }
 
 /** The receiver: another process, so its work is not the sender's; it reports each event id's arrival time. */
@@ -280,6 +303,7 @@ for (const b of batches) {
       `${(b.throughput / b.decryptRate).toFixed(2)} | ${(b.throughput / b.ownDecryptRate).toFixed(2)} |`,
   );
 }
+for (const b of batches) console.log(`CPU per item, ${b.storage}: ${b.cpu}`);
 console.log('\nPOST /v1/tokens one at a time, idle and beside a second batch:\n');
 console.log('| storage | idle p50 / p99 ms | beside the batch p50 / p99 ms | p99 ÷ idle p99 | that batch items/s |');
 console.log('|---|---|---|---|---|');

@@ -30,3 +30,38 @@ export function clusterCpuMs(dataDir: string | undefined): number {
   }
   return (ticks * 1000) / TICKS_PER_SECOND;
 }
+
+/** utime + stime, in milliseconds, from a /proc stat line (fields 14 and 15; the command name may hold spaces). */
+function statMs(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+}
+
+/** Milliseconds of CPU of process `pid` and its children (a vault's worker processes), every thread counted. */
+export function processTreeCpuMs(pid: number): number {
+  let ms = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (Number(name) === pid || parent === pid) ms += statMs(stat);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return ms;
+}
+
+/** Milliseconds of CPU of each thread of `pid`, by thread id (Linux names them all `node`; the main thread's id is the pid). */
+export function threadCpuMs(pid: number): Map<string, number> {
+  const ms = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ms.set(tid, statMs(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return ms;
+}

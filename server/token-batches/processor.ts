@@ -35,7 +35,7 @@ export interface TokenBatchProcessorDeps {
 const YIELD_TO_REQUESTS_MS = 50;
 
 /**
- * Items written per transaction (one call of tessera_create_batch_tokens),
+ * Items written per transaction (one call of tessera_write_batch_chunk),
  * sized by the time its transactions take (`ChunkSize`): about 15 ms. On
  * PGlite a transaction holds the one database connection; on PostgreSQL it
  * holds its merchant's audit chain from its first item's entry to its
@@ -110,10 +110,11 @@ const NO_RESPONSE = () => ({ status: 201, body: '' });
  * The `token_batch.process` job: tokenizes a batch's items in index order,
  * a chunk at a time. Each chunk's items are decrypted on the card decrypt
  * pool and sealed (the next few chunks' while this one is written), then
- * written in one transaction — each item through the statement
- * `POST /v1/tokens` uses (`prepareToken`, `tessera_create_token` called
- * per item by `tessera_create_batch_tokens`), its result, the batch's counts and the
- * failed items' audit entries — so a vault killed mid-batch loses no item
+ * written in one transaction — each item with the outcome `POST /v1/tokens`
+ * would have had (`prepareToken`; `tessera_create_batch_tokens` writes the
+ * items nothing can refuse together and the others through
+ * `tessera_create_token`), its result, the batch's counts and the failed
+ * items' audit entries — so a vault killed mid-batch loses no item
  * and makes none twice: the next claim goes on with the items still pending.
  * An item's failure is its result and never stops the batch. Once none is
  * pending, the batch is completed and its `token_batch.completed` event
@@ -139,6 +140,7 @@ class BatchRun {
   readonly #deps: TokenBatchProcessorDeps;
   readonly #job: Job<{ batch: string }>;
   readonly #keys = new Map<string, Promise<KeyObject | undefined>>();
+  #refused: Promise<Record<string, RefusalResult>> | undefined;
 
   constructor(deps: TokenBatchProcessorDeps, job: Job<{ batch: string }>) {
     this.#deps = deps;
@@ -261,27 +263,41 @@ class BatchRun {
   }
 
   /**
-   * Writes a chunk in one transaction: its items' tokens through
-   * `tessera_create_batch_tokens` (each as `POST /v1/tokens` would, a
-   * refusal being that item's outcome), a unique token's refresh, every
-   * item's result with the batch's counts, and the failed items' audit
-   * entries. Sealing happened before (`#prepare`).
+   * Writes a chunk: its items' tokens (each with the outcome
+   * `POST /v1/tokens` would have had, a refusal being that item's result),
+   * every item's result with the batch's counts, and the failed items' audit
+   * entries, in one call of `tessera_write_batch_chunk` — one statement, its
+   * own transaction, unless the merchant has unique tokens: then in a
+   * transaction, since an item whose card already has a token is answered
+   * that token, refreshed here (`settle`) before the results are recorded.
+   * Sealing happened before (`#prepare`).
    */
   async #write(batch: BatchRow, { merchant, items: ready }: PreparedChunk): Promise<void> {
     const tokens = ready.filter((r): r is Extract<Ready, { token: PreparedToken }> => 'token' in r);
+    const failed = ready.filter((r): r is Extract<Ready, { error: VaultError }> => 'error' in r).map(failedResult);
+    const args = async (finish: boolean) => ({
+      batch_id: batch.id,
+      merchant_id: merchant.id,
+      unique_tokens: merchant.unique_tokens,
+      // Set-wise writes measured faster on PGlite and slower on PostgreSQL (docs/benchmarks.md, "A chunk in one statement").
+      together: this.#deps.db.kind === 'pglite',
+      items: JSON.stringify(tokens.map((r) => ({ item_index: r.item.item_index, fingerprint: r.token.fingerprint, ...r.token.batchItem }))),
+      failed: JSON.stringify(failed),
+      refusals: JSON.stringify(tokens.length === 0 ? {} : await this.#refusals(tokens[0]!.token)),
+      finish,
+      actor: batch.actor,
+      client_ip: batch.client_ip,
+      request_id: batch.request_id,
+    });
+    if (!merchant.unique_tokens) {
+      await callFunction(this.#deps.db, 'tessera_write_batch_chunk', await args(true));
+      return;
+    }
+    const written = await args(false);
     await this.#deps.db.transaction(async (tx) => {
-      // The batch requests its tokens' network tokens itself, at its end (complete.ts), not each as it is made.
-      await tx.query(`select set_config('tessera.defer_network_tokens', 'on', true)`);
-      const { rows } = await callFunction<Record<string, string>>(tx, 'tessera_create_batch_tokens', {
-        batch_id: batch.id,
-        merchant_id: merchant.id,
-        unique_tokens: merchant.unique_tokens,
-        items: JSON.stringify(tokens.map((r) => ({ item_index: r.item.item_index, fingerprint: r.token.fingerprint, ...r.token.batchItem }))),
-        actor: batch.actor,
-        client_ip: batch.client_ip,
-        request_id: batch.request_id,
-      });
+      const { rows } = await callFunction<Record<string, string> | null>(tx, 'tessera_write_batch_chunk', written);
       const answers = rows[0]!.result;
+      if (answers === null) return;
       const outcomes: Outcome[] = [];
       for (const r of ready) {
         if ('error' in r) {
@@ -299,6 +315,28 @@ class BatchRun {
       }
       await recordOutcomes(tx, batch, outcomes);
     });
+  }
+
+  /**
+   * The result of an item `tessera_create_token` refused, by SQLSTATE: the
+   * error `settle` turns that refusal into (what `POST /v1/tokens` would
+   * answer), so `tessera_write_batch_chunk` records it without a round trip
+   * back here. Once per run; a refusal settles without the database.
+   */
+  #refusals(token: PreparedToken): Promise<Record<string, RefusalResult>> {
+    this.#refused ??= (async () => {
+      const results: Record<string, RefusalResult> = {};
+      for (const state of BATCH_REFUSALS) {
+        try {
+          await token.settle(this.#deps.db, `refused:${state}`);
+        } catch (error) {
+          if (!(error instanceof VaultError)) throw error;
+          results[state] = { error_code: error.code, error_message: error.message, error_param: error.param ?? null };
+        }
+      }
+      return results;
+    })();
+    return this.#refused;
   }
 
   /**
@@ -324,6 +362,30 @@ class BatchRun {
   }
 }
 
+/**
+ * What `tessera_create_token` refuses a batch item with (a merchant server's
+ * tokenization: no session, Idempotency-Key or transport key to check):
+ * replayed_ciphertext, duplicate_card, token_value_taken.
+ */
+const BATCH_REFUSALS = ['TV001', 'TV002', 'TV003'] as const;
+
+type RefusalResult = Pick<FailedResult, 'error_code' | 'error_message' | 'error_param'>;
+
+interface FailedResult {
+  item_index: number;
+  state: 'failed';
+  error_code: string;
+  error_message: string;
+  error_param: string | null;
+  audit_id: string;
+}
+
+/** A failed item's result, as `tessera_record_batch_results` records it. */
+function failedResult({ item, error }: { item: Pick<PendingItem, 'item_index'>; error: VaultError }): FailedResult {
+  const { code, message, param } = error;
+  return { item_index: item.item_index, state: 'failed', error_code: code, error_message: message, error_param: param ?? null, audit_id: newId('evt') };
+}
+
 /** Each item's result, the batch's counts and the failed items' audit entries, in one call. */
 async function recordOutcomes(tx: Queryable, batch: BatchRow, outcomes: Outcome[]): Promise<void> {
   if (outcomes.length === 0) return;
@@ -332,8 +394,7 @@ async function recordOutcomes(tx: Queryable, batch: BatchRow, outcomes: Outcome[
       const { token, brand, last4, exp_month, exp_year } = o.outcome.token;
       return { item_index: o.item.item_index, state: 'succeeded', token, brand, last4, exp_month, exp_year };
     }
-    const { code, message, param } = o.error;
-    return { item_index: o.item.item_index, state: 'failed', error_code: code, error_message: message, error_param: param ?? null, audit_id: newId('evt') };
+    return failedResult(o);
   });
   await callFunction(tx, 'tessera_record_batch_results', {
     batch_id: batch.id,

@@ -228,6 +228,33 @@ describe.each(storageKinds())('token batches on %s', (storage) => {
     expect({ status: again.status, code: again.body.error.code }).toEqual({ status: 409, code: 'replayed_ciphertext' });
   });
 
+  it("writes the entries and events one tokenization at a time would: each token.created event holds its token as made, and the merchant's chain verifies", async () => {
+    const merchant = await createMerchant(vault);
+    const plaintexts = [1, 2, 3].map((n) => cardPlaintext({ number: numberedCard('411111', 410 + n), cvc: '123' }));
+    const [alone, ...cards] = await encryptMany(vault.url, [cardPlaintext({ number: numberedCard('411111', 410), cvc: '123' }), ...plaintexts]);
+    const single = await api(vault.url, 'POST', '/v1/tokens', { key: merchant.secretKey, json: { card: alone, customer: 'cus_one' } });
+    expect(single.status).toBe(201);
+    // Items that nothing refuses, and one that is refused (the same JWE again): both of a chunk's ways of writing items.
+    const accepted = await submit(merchant, { items: [...cards.map((card) => ({ card, customer: 'cus_batch' })), { card: cards[0] }] });
+    await completed(merchant, accepted.body.id);
+    const results = await allResults(merchant, accepted.body.id);
+    expect(results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['ok', 'ok', 'ok', 'replayed_ciphertext']);
+
+    const event = async (token: string) =>
+      (await vault.vault.db.query<{ data: Record<string, unknown> }>(`select data from audit_events where event_type = 'token.created' and token = $1`, [token])).rows;
+    const [singleEvent] = await event(single.body.token);
+    for (const result of results.filter((r) => r.ok)) {
+      const events = await event(result.token);
+      expect(events).toHaveLength(1);
+      const { data } = events[0]!;
+      expect(Object.keys(data).sort()).toEqual(Object.keys(singleEvent!.data).sort());
+      expect(data).toMatchObject({ token: result.token, customer: 'cus_batch', reusable: true, ...result.card });
+    }
+    const report = await api(vault.url, 'GET', '/v1/audit/verify', { key: vault.adminKey });
+    expect(report.status).toBe(200);
+    expect(report.body.problems.filter((p: { chain: string }) => p.chain === merchant.id)).toEqual([]);
+  });
+
   it('applies unique tokens per item: a card already tokenized, or earlier in the batch, answers its existing token', async () => {
     const merchant = await createMerchant(vault, { uniqueTokens: true });
     const known = await api(vault.url, 'POST', '/v1/tokens', { key: merchant.secretKey, json: { card: await encryptCard(vault.url, cardPlaintext(CARDS.visa)) } });
