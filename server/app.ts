@@ -174,7 +174,7 @@ export function createApp(deps: VaultDeps): Express {
   app.use(merchantRoutes({ merchants, adminKey: deps.adminKey, idempotency, audit, responseSeal: deps.responseSeal }));
   app.use(sessionRoutes({ merchants, sessions, idempotency, limits, publicOrigin: deps.publicOrigin }));
   app.use(tokenRoutes({ tokens, merchants, idempotency, audit, limits, networkTokens: deps.networkTokens }));
-  app.use(networkTokenRoutes({ networkTokens: deps.networkTokens, merchants, idempotency }));
+  app.use(networkTokenRoutes({ networkTokens: deps.networkTokens, merchants, idempotency, requestsInFlight: deps.requestsInFlight }));
   app.use(paymentRoutes({ payments, merchants, idempotency }));
   app.use(paymentLinkRoutes({ links, merchants, idempotency, publicOrigin: deps.publicOrigin }));
   app.use(payLinkRoutes({ links, merchants, idempotency, limits }));

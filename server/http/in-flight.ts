@@ -8,15 +8,31 @@ import type { NextFunction, Request, Response } from 'express';
 export class RequestsInFlight {
   #count = 0;
   #waiters: (() => void)[] = [];
+  /** The responses whose requests are counted now. */
+  readonly #counted = new WeakSet<Response>();
 
   readonly middleware = (_req: Request, res: Response, next: NextFunction): void => {
     this.#count++;
-    res.once('close', () => {
-      this.#count--;
-      if (this.#count === 0) for (const wake of this.#waiters.splice(0)) wake();
-    });
+    this.#counted.add(res);
+    res.once('close', () => this.#release(res));
     next();
   };
+
+  /**
+   * The request of `res` stops counting until it is answered: it waits on
+   * background work itself (a sync network-token request waits for
+   * provisioning's statements, which wait for the requests in flight), so
+   * counting it would have that work wait for the very request waiting on it.
+   */
+  aside(res: Response): void {
+    this.#release(res);
+  }
+
+  #release(res: Response): void {
+    if (!this.#counted.delete(res)) return;
+    this.#count--;
+    if (this.#count === 0) for (const wake of this.#waiters.splice(0)) wake();
+  }
 
   get busy(): boolean {
     return this.#count > 0;

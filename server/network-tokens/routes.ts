@@ -3,6 +3,7 @@ import { auditing } from '../audit/audit.ts';
 import { merchantOf, requireSecretKey } from '../http/auth.ts';
 import { parseInput } from '../http/errors.ts';
 import { runForMerchant, sendStored } from '../http/idempotent.ts';
+import type { RequestsInFlight } from '../http/in-flight.ts';
 import type { IdempotencyStore } from '../idempotency/idempotency.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import { echoableTokenName, TokenPath } from '../tokens/schema.ts';
@@ -10,7 +11,13 @@ import { LifecycleRequest, NetworkTokenPath, NetworkTokenRequest } from './schem
 import type { NetworkTokens } from './service.ts';
 
 /** `POST /v1/tokens/{token}/network-token` and the sandbox's issuer-side lifecycle (api.md), with the secret key. */
-export function networkTokenRoutes(deps: { networkTokens: NetworkTokens; merchants: MerchantDirectory; idempotency: IdempotencyStore }): Router {
+export function networkTokenRoutes(deps: {
+  networkTokens: NetworkTokens;
+  merchants: MerchantDirectory;
+  idempotency: IdempotencyStore;
+  /** This process's requests in flight: a sync request steps aside of them while it waits for provisioning. */
+  requestsInFlight?: RequestsInFlight | undefined;
+}): Router {
   const router = Router();
   const secret = requireSecretKey(deps.merchants);
 
@@ -19,6 +26,8 @@ export function networkTokenRoutes(deps: { networkTokens: NetworkTokens; merchan
     const { token } = parseInput(TokenPath, { token: String(req.params['token']) });
     const entry = auditing(req, { merchantId: merchant.id, action: 'network_token.requested', token: echoableTokenName(token) ?? undefined });
     const body = parseInput(NetworkTokenRequest, req.body ?? {});
+    // On PGlite provisioning's statements wait for the requests in flight first (vault.ts): not for this one.
+    if (body.mode === 'sync') deps.requestsInFlight?.aside(res);
     const stored = await runForMerchant(deps.idempotency, req, entry, body, (write) =>
       deps.networkTokens.request(merchant, token, body, write),
     );
