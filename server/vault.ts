@@ -77,9 +77,10 @@ export async function openVault(
     const declines = new DeclineVelocity(config.declines);
 
     const traffic = new RequestsInFlight();
-    // On PGlite every provisioning statement (claim, rows, the sandbox networks', who live in the vault's database,
-    // settlement) waits a little for the requests in flight: the one database thread is theirs first.
-    const yieldToRequests = db.kind === 'pglite' ? () => traffic.whenIdle(YIELD_TO_REQUESTS_MS) : undefined;
+    // Every provisioning statement (claim, rows, the sandbox networks', who live in the vault's database, settlement)
+    // waits a little for this process's requests in flight: on PGlite the one database thread is theirs first; on
+    // PostgreSQL the cores the cluster and this process share (measured: docs/benchmarks.md, "Network tokens").
+    const yieldToRequests = () => traffic.whenIdle(YIELD_TO_REQUESTS_MS);
     const sandboxTsp = sandboxTokenServices(db, config.sandboxTspDelayMs, { before: yieldToRequests });
     const networkTokens = new NetworkTokens({
       db,

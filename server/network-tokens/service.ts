@@ -38,10 +38,12 @@ const SETTLE_GROUP = 32;
 const SETTLE_GAP_MS = 20;
 
 /**
- * On PGlite, how long a provisioning statement waits for this process's API
- * requests in flight to be answered before it goes anyway (so the backlog
- * stays bounded): PGlite runs one statement at a time, and a tokenization
- * that arrives while provisioning's statement runs waits for all of it.
+ * How long a provisioning statement waits for this process's API requests in
+ * flight to be answered before it goes anyway (so the backlog stays
+ * bounded): PGlite runs one statement at a time, and a tokenization that
+ * arrives while provisioning's statement runs waits for all of it; on
+ * PostgreSQL a provisioning group's work in the cluster and in this process
+ * takes the cores a tokenization arriving then needs.
  */
 export const YIELD_TO_REQUESTS_MS = 50;
 
@@ -65,8 +67,8 @@ export interface NetworkTokenDeps {
   onBatchSettled?: ((tx: Queryable, batchId: string) => Promise<unknown>) | undefined;
   /**
    * Awaited before each of provisioning's statements (row reads, settlements):
-   * on PGlite, until this process's API requests in flight are answered (at
-   * most YIELD_TO_REQUESTS_MS).
+   * until this process's API requests in flight are answered (at most
+   * YIELD_TO_REQUESTS_MS).
    */
   yieldToRequests?: (() => Promise<void>) | undefined;
 }
