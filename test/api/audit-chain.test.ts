@@ -372,6 +372,8 @@ describe.each(storageKinds())('the audit log hash chains on %s', (storage) => {
         ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
         (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
       );
+      // The CLI prints its report on stdout whatever it finds; without one, what it said on stderr is the failure to show.
+      if (outcome.stdout.trim() === '') throw new Error(`tessera audit verify exited ${outcome.code} with no report; stderr: ${outcome.stderr}`);
       return { code: outcome.code, report: JSON.parse(outcome.stdout) as Verification, stderr: outcome.stderr };
     }
 
