@@ -13,22 +13,7 @@ export function processCpuMs(): number {
 /** Milliseconds of CPU a PostgreSQL cluster's processes (the postmaster and its children) have used; 0 without a cluster. */
 export function clusterCpuMs(dataDir: string | undefined): number {
   if (dataDir === undefined) return 0;
-  const postmaster = readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]!.trim();
-  let ticks = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (pid !== postmaster && fields[1] !== postmaster) continue;
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return (ticks * 1000) / TICKS_PER_SECOND;
+  return processTreeCpuMs(Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]!.trim()));
 }
 
 /** utime + stime, in milliseconds, from a /proc stat line (fields 14 and 15; the command name may hold spaces). */

@@ -22,7 +22,7 @@
  *   npm run bench:tokenize-path [-- --requests 600] [--kind fields|server] [--only pglite|postgres]
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,6 +32,7 @@ import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/
 import { startVaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir } from '../test/support/vault.ts';
 import { makeCiphertexts } from './ciphertexts.ts';
+import { clusterCpuMs, threadCpuMs } from './cpu.ts';
 import { median, percentile, sortedCopy } from './stats.ts';
 
 const { values } = parseArgs({
@@ -53,43 +54,6 @@ const BUCKETS: [number, number][] = [
   [101, 300],
   [301, Infinity],
 ];
-const TICKS_PER_SECOND = 100;
-
-/** CPU ticks (user + system) of each thread of `pid`, by thread id. */
-function threadTicks(pid: number): Map<string, number> {
-  const ticks = new Map<string, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ticks.set(tid, statTicks(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')));
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return ticks;
-}
-
-/** utime + stime from a /proc stat line (fields 14 and 15; the command name may hold spaces). */
-function statTicks(stat: string): number {
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-/** CPU ticks of a PostgreSQL cluster: its postmaster and every process it started. */
-function clusterTicks(cluster: ThrowawayPostgres): number {
-  const postmaster = Number(readFileSync(join(cluster.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  let total = 0;
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (Number(pid) === postmaster || parent === postmaster) total += statTicks(stat);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return total;
-}
-
 /**
  * CPU per tokenization of the main thread, of the busiest other thread (on
  * PGlite, the database's thread) and of all the others together (V8's GC
@@ -97,7 +61,7 @@ function clusterTicks(cluster: ThrowawayPostgres): number {
  * all `node`; the main thread's id is the process id.
  */
 function describeThreads(pid: number, before: Map<string, number>, after: Map<string, number>, requests: number): string {
-  const ms = (tid: string) => (((after.get(tid) ?? 0) - (before.get(tid) ?? 0)) / TICKS_PER_SECOND / requests) * 1000;
+  const ms = (tid: string) => ((after.get(tid) ?? 0) - (before.get(tid) ?? 0)) / requests;
   const others = [...after.keys()].filter((tid) => tid !== String(pid)).sort((a, b) => ms(b) - ms(a));
   const rest = others.slice(1).reduce((sum, tid) => sum + ms(tid), 0);
   return `main thread ${ms(String(pid)).toFixed(2)}, busiest other thread ${others.length > 0 ? ms(others[0]!).toFixed(2) : '0'}, all others ${rest.toFixed(2)}`;
@@ -144,7 +108,7 @@ async function benchStorage(storage: 'pglite' | 'postgres', cluster?: ThrowawayP
 
     let session = '';
     let failed = 0;
-    const tick = () => ({ threads: threadTicks(pid), cluster: cluster === undefined ? 0 : clusterTicks(cluster) });
+    const tick = () => ({ threads: threadCpuMs(pid), cluster: clusterCpuMs(cluster?.dataDir) });
     const before = tick();
     for (let i = 0; i < REQUESTS; i++) {
       // Sessions are opened inside the counted run (one request in twenty): the fields open theirs while the shopper types.
@@ -173,8 +137,8 @@ async function benchStorage(storage: 'pglite' | 'postgres', cluster?: ThrowawayP
     });
     const all = sortedCopy(vaultMs);
     const threads = describeThreads(pid, before.threads, after.threads, REQUESTS);
-    const vaultCpu = [...after.threads].reduce((sum, [tid, ticks]) => sum + ticks - (before.threads.get(tid) ?? 0), 0);
-    const perRequest = (ticks: number) => ((ticks / TICKS_PER_SECOND / REQUESTS) * 1000).toFixed(2);
+    const vaultCpu = [...after.threads].reduce((sum, [tid, ms]) => sum + ms - (before.threads.get(tid) ?? 0), 0);
+    const perRequest = (ms: number) => (ms / REQUESTS).toFixed(2);
     console.log(`\n${storage === 'pglite' ? 'PGlite' : 'PostgreSQL'}, ${FIELDS ? 'card fields (session, Idempotency-Key)' : 'merchant server'}, ${REQUESTS} tokenizations one at a time, ${failed} not 201`);
     console.log(`  vault's ms (access log), median by tokenizations made: ${buckets.join(' | ')}; all: median ${median(all).toFixed(1)}, p90 ${percentile(all, 90).toFixed(1)}`);
     console.log(`  vault process CPU per tokenization (ms): ${perRequest(vaultCpu)} = ${threads}`);
