@@ -51,8 +51,9 @@ export interface JobHandler<Payload> {
   claimGapMs?: number;
   /**
    * Awaited before each claim of this kind (after `claimGapMs`): e.g. until
-   * the process's API requests in flight are answered, for work that must
-   * not take PGlite's one thread from them.
+   * the process's API requests in flight are answered, for background work
+   * that must not take the database (PGlite's one thread) or the cores from
+   * them.
    */
   beforeClaim?: () => Promise<void>;
   /** Milliseconds before the next claim after claim `attempt` failed (default `defaultBackoff`). */
