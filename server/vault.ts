@@ -17,7 +17,7 @@ import { tokenBatchJob } from './token-batches/processor.ts';
 import { networkDeleteJob, provisionJob } from './network-tokens/job.ts';
 import { completeTokenBatchIfSettled } from './token-batches/complete.ts';
 import { sandboxTokenServices } from './network-tokens/sandbox.ts';
-import { NetworkTokens, YIELD_TO_REQUESTS_MS } from './network-tokens/service.ts';
+import { NetworkTokens } from './network-tokens/service.ts';
 import { paymentLinkExpiryJob } from './payment-links/service.ts';
 import { paymentBatchJob } from './payment-batches/processor.ts';
 import { PaymentService } from './payments/service.ts';
@@ -80,7 +80,7 @@ export async function openVault(
     // Every provisioning statement (claim, rows, the sandbox networks', who live in the vault's database, settlement)
     // waits a little for this process's requests in flight: on PGlite the one database thread is theirs first; on
     // PostgreSQL the cores the cluster and this process share (measured: docs/benchmarks.md, "Network tokens").
-    const yieldToRequests = () => traffic.whenIdle(YIELD_TO_REQUESTS_MS);
+    const yieldToRequests = () => traffic.whenIdle();
     const sandboxTsp = sandboxTokenServices(db, config.sandboxTspDelayMs, { before: yieldToRequests });
     const networkTokens = new NetworkTokens({
       db,

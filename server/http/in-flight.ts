@@ -1,6 +1,14 @@
 import type { NextFunction, Request, Response } from 'express';
 
 /**
+ * How long background work that steps aside waits for the requests in flight
+ * by default before it goes anyway: long enough for a tokenization to be
+ * answered, short enough that the work (and its backlog) keeps moving when
+ * the vault is never idle.
+ */
+export const YIELD_TO_REQUESTS_MS = 50;
+
+/**
  * Counts the API requests this process is answering, so background work that
  * can wait (a token batch) steps aside while there are some: a shopper's
  * tokenization must not queue behind a bulk migration.
@@ -44,7 +52,7 @@ export class RequestsInFlight {
   }
 
   /** Resolves once no request is in flight, or after `maxWaitMs` at most (background work must still move). */
-  whenIdle(maxWaitMs: number): Promise<void> {
+  whenIdle(maxWaitMs: number = YIELD_TO_REQUESTS_MS): Promise<void> {
     if (this.#count === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, maxWaitMs);

@@ -37,16 +37,6 @@ const SETTLE_GROUP = 32;
  */
 const SETTLE_GAP_MS = 20;
 
-/**
- * How long a provisioning statement waits for this process's API requests in
- * flight to be answered before it goes anyway (so the backlog stays
- * bounded): PGlite runs one statement at a time, and a tokenization that
- * arrives while provisioning's statement runs waits for all of it; on
- * PostgreSQL a provisioning group's work in the cluster and in this process
- * takes the cores a tokenization arriving then needs.
- */
-export const YIELD_TO_REQUESTS_MS = 50;
-
 /** At most this many network tokens read in one statement for their provisioning. */
 const ROW_READ_GROUP = 64;
 
@@ -67,8 +57,11 @@ export interface NetworkTokenDeps {
   onBatchSettled?: ((tx: Queryable, batchId: string) => Promise<unknown>) | undefined;
   /**
    * Awaited before each of provisioning's statements (row reads, settlements):
-   * until this process's API requests in flight are answered (at most
-   * YIELD_TO_REQUESTS_MS).
+   * until this process's API requests in flight are answered, at most
+   * `RequestsInFlight.whenIdle`'s default wait (so the backlog stays bounded):
+   * PGlite runs one statement at a time, and a tokenization arriving while a
+   * provisioning statement runs waits for all of it; on PostgreSQL a group's
+   * work in the cluster and here takes the cores that tokenization needs.
    */
   yieldToRequests?: (() => Promise<void>) | undefined;
 }

@@ -34,9 +34,6 @@ export interface PaymentBatchProcessorDeps {
  */
 const CHUNK_ITEMS = { pglite: 100, postgres: 250 } as const;
 
-/** How long a chunk's transaction waits on PGlite for the requests in flight to be answered before it goes anyway. */
-const YIELD_TO_REQUESTS_MS = 50;
-
 interface BatchRow extends PaymentBatchRecord {
   actor: string;
   client_ip: string;
@@ -136,7 +133,7 @@ class BatchRun {
   async #changes(batch: BatchRow, items: ChangeItem[]): Promise<void> {
     const { db, acquirer, audit, traffic } = this.#deps;
     // PGlite runs one transaction at a time: a request arriving now would wait for the whole chunk.
-    if (db.kind === 'pglite') await traffic?.whenIdle(YIELD_TO_REQUESTS_MS);
+    if (db.kind === 'pglite') await traffic?.whenIdle();
     const by = { batchId: batch.id, merchantId: batch.merchant_id, actor: batch.actor, clientIp: batch.client_ip, requestId: batch.request_id };
     await db.transaction((tx) => applyChanges(tx, { acquirer, audit }, by, items));
   }

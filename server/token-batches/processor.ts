@@ -31,9 +31,6 @@ export interface TokenBatchProcessorDeps {
   traffic?: RequestsInFlight;
 }
 
-/** How long a chunk's transaction waits on PGlite for the requests in flight to be answered before it goes anyway. */
-const YIELD_TO_REQUESTS_MS = 50;
-
 /**
  * Items written per transaction (one call of tessera_write_batch_chunk),
  * sized by the time its transactions take (`ChunkSize`): about 15 ms. On
@@ -179,7 +176,7 @@ class BatchRun {
         await fill();
         // PGlite runs one transaction at a time: a request arriving now would wait for the whole chunk. (Not timed: the
         // wait is no part of the chunk's size.)
-        if (this.#deps.db.kind === 'pglite') await this.#deps.traffic?.whenIdle(YIELD_TO_REQUESTS_MS);
+        if (this.#deps.db.kind === 'pglite') await this.#deps.traffic?.whenIdle();
         const started = performance.now();
         await this.#write(batch, chunk);
         size.wrote(chunk.items.length, performance.now() - started);
