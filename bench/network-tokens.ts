@@ -48,6 +48,7 @@ import { api, createMerchant } from '../test/support/api.ts';
 import { fetchJwks } from '../test/support/cards.ts';
 import { startThrowawayPostgres } from '../test/support/postgres.ts';
 import { startTestVault } from '../test/support/vault.ts';
+import { PROVISION_JOB } from '../server/network-tokens/service.ts';
 import { makeCiphertexts } from './ciphertexts.ts';
 import { clusterCpuMs, processCpuMs } from './cpu.ts';
 import { percentile, sortedCopy } from './stats.ts';
@@ -72,14 +73,25 @@ const FIXED_RATE = process.env['BENCH_RATE'] === undefined ? undefined : Number(
 const CONCURRENCY = 16;
 /** Sockets the open loop may hold at once; requests due beyond them wait in the agent, and that wait counts. */
 const OPEN_SOCKETS = 256;
-/** Requests a saturation window is given ciphertexts for, at most (a quiet vault tokenizes ~450 a second). */
-const CLOSED_RATE_CAP = 800;
+/**
+ * Ciphertexts are made before each window (≈ 1.4 ms each on a loaded machine, too slow to make all up front): a
+ * saturation window gets CLOSED_RATE_HEADROOM times the fastest rate seen so far (the warm-up's included), at least
+ * CLOSED_RATE_FLOOR a second. A window that runs out of them ends early and counts only the time it ran.
+ */
+const CLOSED_RATE_HEADROOM = 1.5;
+const CLOSED_RATE_FLOOR = 500;
 const TARGET_P99_RISE = 20;
 /** Resamplings of the windows for the ratio's interval. */
 const RESAMPLES = 1000;
 const storage = process.env['BENCH_STORAGE'] === 'postgres' ? 'postgres' : 'pglite';
 
 type Condition = 'off' | 'on';
+
+/**
+ * Sends requests from `jwes` until `until` (performance.now() ms), reporting each answer with the time it was sent (or
+ * due); resolves with the time it stopped sending.
+ */
+type Load = (jwes: string[], until: number, answered: (sentAt: number, ms: number) => void, fail: (why: string) => void) => Promise<number>;
 
 interface Window {
   condition: Condition;
@@ -126,8 +138,17 @@ try {
   const merchant = await createMerchant(vault, { name: 'Bench Shop' });
   const [jwk] = await fetchJwks(vault.url);
   const url = new URL('/v1/tokens', vault.url);
+  // Pending network tokens, counted by their provisioning jobs (a job settles its token in the transaction that
+  // completes it): the jobs' partial indexes hold only the unfinished ones, where `network_tokens where settled_at is
+  // null` reads every row of the merchant — a scan growing to tens of thousands of rows, four times a second, on the
+  // database thread the measured requests need.
   const backlog = async () =>
-    (await vault.vault.db.query<{ n: number }>('select count(*)::int as n from network_tokens where merchant_id = $1 and settled_at is null', [merchant.id])).rows[0]!.n;
+    (
+      await vault.vault.db.query<{ n: number }>(
+        `select (select count(*) from jobs where kind = $1 and state = 'pending') + (select count(*) from jobs where kind = $1 and state = 'running') as n`,
+        [PROVISION_JOB],
+      )
+    ).rows[0]!.n;
   let setting: boolean | undefined;
   const setNetworkTokens = async (on: boolean) => {
     if (setting === on) return;
@@ -141,6 +162,8 @@ try {
   };
   const cpuNow = () => processCpuMs() + clusterCpuMs(postgres?.dataDir);
   const summary = { maxBacklog: 0, maxDrain: 0 };
+  /** The fastest rate any window has sent at so far, to size the next saturation window's ciphertexts. */
+  let fastest = 0;
 
   /**
    * One window: `load` sends requests for `leadIn + seconds`, reporting each answer with the time it was sent (or due);
@@ -150,7 +173,7 @@ try {
     condition: Condition,
     seconds: number,
     jwes: string[],
-    load: (jwes: string[], until: number, answered: (sentAt: number, ms: number) => void, fail: (why: string) => void) => Promise<void>,
+    load: Load,
   ): Promise<Window> => {
     await setNetworkTokens(condition === 'on');
     const window: Window = { condition, latencies: [], errors: 0, whys: new Map(), seconds, requestsSent: 0, cpuMs: 0, maxBacklog: 0 };
@@ -158,7 +181,7 @@ try {
     const cpu0 = cpuNow();
     const started = performance.now();
     const countFrom = started + LEAD_IN_SECONDS * 1000;
-    await load(
+    const stopped: number = await load(
       jwes,
       countFrom + seconds * 1000,
       (sentAt, ms) => {
@@ -171,6 +194,8 @@ try {
       },
     );
     clearInterval(sampler);
+    window.seconds = Math.min(seconds, Math.max(0, (stopped - countFrom) / 1000));
+    fastest = Math.max(fastest, (window.requestsSent * 1000) / (stopped - started));
     const drained = await drain();
     window.cpuMs = cpuNow() - cpu0;
     summary.maxBacklog = Math.max(summary.maxBacklog, window.maxBacklog);
@@ -179,7 +204,7 @@ try {
   };
 
   /** Saturation: CONCURRENCY clients, each sending its next request when the last is answered. */
-  const closed = async (jwes: string[], until: number, answered: (sentAt: number, ms: number) => void, fail: (why: string) => void) => {
+  const closed: Load = async (jwes, until, answered, fail) => {
     const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     let next = 0;
     await Promise.all(
@@ -193,10 +218,11 @@ try {
         }
       }),
     ).finally(() => agent.destroy());
+    return performance.now();
   };
 
   /** A fixed rate: request i is due at i / rate seconds and sent then, whatever is still unanswered; its latency counts from when it was due. */
-  const open = (rate: number) => async (jwes: string[], until: number, answered: (sentAt: number, ms: number) => void, fail: (why: string) => void) => {
+  const open = (rate: number): Load => async (jwes, until, answered, fail) => {
     const agent = new Agent({ keepAlive: true, maxSockets: OPEN_SOCKETS });
     const answers: Promise<void>[] = [];
     const start = performance.now();
@@ -228,18 +254,19 @@ try {
     });
     await Promise.all(answers);
     agent.destroy();
+    return until;
   };
 
   /** Windows in ABBA order, each condition `windows` times; prints each window and the pooled comparison. */
-  const compare = async (label: string, windows: number, seconds: number, perWindow: number, load: Parameters<typeof runWindow>[3]) => {
+  const compare = async (label: string, windows: number, seconds: number, perWindow: () => number, load: Load) => {
     const done: Window[] = [];
     for (const [i, condition] of order(windows).entries()) {
-      const jwes = await makeCiphertexts(jwk!, perWindow);
+      const jwes = await makeCiphertexts(jwk!, perWindow());
       const w = await runWindow(condition, seconds, jwes, load);
       done.push(w);
       const sorted = sortedCopy(w.latencies);
       console.log(
-        `  window ${String(i + 1).padStart(2)} ${condition.padEnd(3)}: ${w.latencies.length} counted (${w.requestsSent} sent, ${w.errors} errors` +
+        `  window ${String(i + 1).padStart(2)} ${condition.padEnd(3)}: ${w.latencies.length} counted in ${w.seconds.toFixed(1)} s (${w.requestsSent} sent, ${w.errors} errors` +
           `${w.errors > 0 ? `: ${[...w.whys].map(([why, n]) => `${why} × ${n}`).join(', ')}` : ''}), p50 ${percentile(sorted, 50).toFixed(1)} ms, ` +
           `p99 ${percentile(sorted, 99).toFixed(1)} ms, ${(w.cpuMs / w.requestsSent).toFixed(2)} ms CPU a tokenization, pending at most ${w.maxBacklog}`,
       );
@@ -276,19 +303,17 @@ try {
 
   console.log(`network tokens bench on ${storage}: sandbox latency 50–300 ms; windows in the order off, on, on, off, …, each from an empty backlog, the first ${LEAD_IN_SECONDS} s of each not counted`);
   let rate = FIXED_RATE ?? NaN;
-  if (WARM_UP_SECONDS > 0) {
-    const warm = await makeCiphertexts(jwk!, Math.ceil(WARM_UP_SECONDS * CLOSED_RATE_CAP));
-    await runWindow('on', WARM_UP_SECONDS, warm, closed);
-  }
+  if (WARM_UP_SECONDS > 0) await runWindow('on', WARM_UP_SECONDS, await makeCiphertexts(jwk!, Math.ceil((WARM_UP_SECONDS + LEAD_IN_SECONDS) * CLOSED_RATE_FLOOR)), closed);
   if (SECONDS > 0) {
     const seconds = SECONDS / SATURATION_WINDOWS;
     console.log(`saturation (closed loop, ${CONCURRENCY} clients, ${SATURATION_WINDOWS} windows of ${seconds} s a condition):`);
-    const { off, on } = await compare('at saturation,', SATURATION_WINDOWS, seconds, Math.ceil((seconds + LEAD_IN_SECONDS) * CLOSED_RATE_CAP), closed);
+    const perWindow = () => Math.ceil((seconds + LEAD_IN_SECONDS) * Math.max(CLOSED_RATE_FLOOR, CLOSED_RATE_HEADROOM * fastest));
+    const { off, on } = await compare('at saturation,', SATURATION_WINDOWS, seconds, perWindow, closed);
     rate = FIXED_RATE ?? RATE_FRACTION * on.rate;
     if (FIXED_RATE === undefined) console.log(`fixed rate: ${(RATE_FRACTION * 100).toFixed(0)} % of the saturation "on" rate, ${((rate / off.rate) * 100).toFixed(0)} % of "off"`);
   } else if (FIXED_RATE === undefined) throw new Error('BENCH_SECONDS=0 (no saturation windows) needs BENCH_RATE');
   console.log(`fixed rate (open loop, ${rate.toFixed(1)}/s${FIXED_RATE === undefined ? '' : ' (BENCH_RATE)'}, ${WINDOWS} windows of ${WINDOW_SECONDS} s a condition):`);
-  await compare(`at ${rate.toFixed(1)}/s,`, WINDOWS, WINDOW_SECONDS, Math.ceil((WINDOW_SECONDS + LEAD_IN_SECONDS) * rate) + 1, open(rate));
+  await compare(`at ${rate.toFixed(1)}/s,`, WINDOWS, WINDOW_SECONDS, () => Math.ceil((WINDOW_SECONDS + LEAD_IN_SECONDS) * rate) + 1, open(rate));
   console.log(`pending network tokens at most ${summary.maxBacklog} (sampled every 250 ms); the slowest drain after a window took ${summary.maxDrain.toFixed(1)} s`);
   const settled = await vault.vault.db.query<{ status: string; n: number }>(
     'select status, count(*)::int as n from network_tokens where merchant_id = $1 group by status order by status',
