@@ -125,10 +125,10 @@ const p99Of = (values: readonly number[]) => percentile(sortedCopy(values), 99);
 /** The pooled p99 ratio on/off with windows resampled (with replacement, per condition): its 5th and 95th percentiles. */
 function ratioInterval(off: readonly number[][], on: readonly number[][]): [number, number] {
   let seed = 0x2545f491;
-  const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
   const pooled = (windows: readonly number[][]) => {
     const pick: number[] = [];
-    for (let i = 0; i < windows.length; i++) pick.push(...windows[Math.floor(random() * windows.length)]!);
+    for (let i = 0; i < windows.length; i++) for (const ms of windows[Math.floor(random() * windows.length)]!) pick.push(ms);
     return Float64Array.from(pick).sort();
   };
   const ratios: number[] = [];
