@@ -83,6 +83,7 @@ const CLOSED_RATE_FLOOR = 500;
 const TARGET_P99_RISE = 20;
 /** Resamplings of the windows for the ratio's interval. */
 const RESAMPLES = 1000;
+const MIN_WINDOWS_FOR_VERDICT = 3;
 const storage = process.env['BENCH_STORAGE'] === 'postgres' ? 'postgres' : 'pglite';
 
 type Condition = 'off' | 'on';
@@ -314,7 +315,15 @@ try {
       on.ws.map((w) => w.latencies),
     );
     const limit = 1 + TARGET_P99_RISE / 100;
-    const verdict = high <= limit ? 'met' : low > limit ? 'missed' : 'not decided by this run (the interval straddles it)';
+    // Resampling two windows (or one) gives an interval that says nothing about the spread.
+    const verdict =
+      windows < MIN_WINDOWS_FOR_VERDICT
+        ? `not decided (fewer than ${MIN_WINDOWS_FOR_VERDICT} windows a condition)`
+        : high <= limit
+          ? 'met'
+          : low > limit
+            ? 'missed'
+            : 'not decided by this run (the interval straddles it)';
     console.log(
       `  ${label} p99 on/off: ${ratio.toFixed(3)} (${((ratio - 1) * 100).toFixed(1)} %; 90 % interval over the windows ${low.toFixed(2)}–${high.toFixed(2)}); ` +
         `target ≤ +${TARGET_P99_RISE} %: ${verdict}; CPU the setting adds per tokenization: ${(on.cpu - off.cpu).toFixed(2)} ms (${(on.mainCpu - off.mainCpu).toFixed(2)} on the main thread)`,
