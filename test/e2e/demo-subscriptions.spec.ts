@@ -115,7 +115,7 @@ test('a phone order on the dashboard takes the card in the fields’ moto mode, 
   await page.getByRole('button', { name: 'Take a phone order' }).click();
   // The description has the page's focus. Not toBeFocused(): that also needs document.hasFocus(), which the
   // headless browser once reported false for the whole 5 s with the description the active element (CI, 2026-12-02).
-  await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('phone-description');
+  await expect.poll(() => page.evaluate<string | undefined>('document.activeElement?.id')).toBe('phone-description');
   const fields = page.locator('#phone-card-fields iframe').contentFrame();
   await expect(page.locator('#phone-submit')).toHaveAttribute('aria-disabled', 'false', { timeout: 15_000 });
   await expect(fields.locator('legend')).toHaveText('Card from customer');
