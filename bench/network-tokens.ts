@@ -2,71 +2,144 @@
  * `npm run bench:network-tokens`: does background provisioning keep up with
  * tokenization, and what does it cost the tokenizations? A vault (in this
  * process, so the benchmark can watch its database) takes reusable
- * POST /v1/tokens, first with `network_tokens` off, then on, with the sandbox
- * token services at their default latency (50–300 ms), in two ways:
+ * POST /v1/tokens with its merchant's `network_tokens` setting off and on,
+ * with the sandbox token services at their default latency (50–300 ms).
+ *
+ * Off and on are compared in interleaved windows, not as one half after the
+ * other: on a shared (or merely noisy) machine two consecutive minutes differ
+ * by more than the ±20 % being judged — a few stalls decide a p99 —, so each
+ * condition gets several windows spread over the same stretch of time, in
+ * the order off, on, on, off, off, on, … (a linear drift of the machine
+ * falls on both alike), and each condition's latencies are pooled. The
+ * toggle is the one merchant's setting (PATCH /v1/merchant before the
+ * window), so both conditions run the same merchant, key, tables and cache
+ * state; only provisioning differs. Every window starts with no network
+ * token pending (the one before is drained first, so "off" really is off),
+ * and its first BENCH_LEAD_IN_SECONDS (1) of load are sent but not counted
+ * (an "on" window's provisioning takes the sandbox's latency to start).
  *
  * - Saturation (closed loop): 16 clients each sending its next request as
- *   soon as the last is answered, for BENCH_SECONDS (20) a half, after
- *   BENCH_WARM_UP_SECONDS (5) of untimed load. Both cores are busy, so the
- *   "on" half's provisioning is paid in rate and latency; these rates are
+ *   soon as the last is answered, BENCH_SECONDS (20) a condition in
+ *   BENCH_SATURATION_WINDOWS (4) windows each, after BENCH_WARM_UP_SECONDS
+ *   (5) of untimed load with the setting on. Both cores are busy, so the
+ *   "on" windows' provisioning is paid in rate and latency; these rates are
  *   also the vault's sustained rates, off and on.
  * - At a fixed rate (open loop): requests sent on a schedule, BENCH_RATE a
  *   second, or BENCH_RATE_FRACTION (0.7) of the saturation "on" rate, the
- *   same for both halves, BENCH_OPEN_SECONDS (20) each; a request's latency
- *   counts from the time it was due, not from when it went out, so a vault
- *   that falls behind shows as queueing (no coordinated omission). This is
- *   the issue's measure: tokenize p99 at the vault's sustained rate with the
- *   setting on against off, ≤ 20 % higher.
+ *   same in every window, BENCH_WINDOWS (6) windows a condition of
+ *   BENCH_WINDOW_SECONDS (10) each; a request's latency counts from the time
+ *   it was due, not from when it went out, so a vault that falls behind
+ *   shows as queueing (no coordinated omission). This is the issue's
+ *   measure: tokenize p99 at the vault's sustained rate with the setting on
+ *   against off, ≤ 20 % higher.
  *
- * Printed per half: the rate, p50/p99, the CPU a tokenization cost (this
- * process — its PGlite thread included — and the PostgreSQL cluster; with
- * the setting on, provisioning's share too), the pending backlog (network
- * tokens not yet settled) sampled every 250 ms — its largest and last value
- * and its course every 2.5 s —, the p99 change and how long the backlog
- * takes to drain after the load stops. BENCH_STORAGE=postgres runs it on a
- * throwaway PostgreSQL instead of PGlite.
+ * Printed per window: its p50/p99 and pending backlog; per condition: the
+ * pooled rate, p50/p99 and the CPU a tokenization cost (this process — its
+ * PGlite thread included — and the PostgreSQL cluster, counted until the
+ * window's backlog is drained, so an "on" window's includes all of its
+ * provisioning; the difference is what a provisioning costs under load);
+ * then the pooled p99 ratio with a 90 % interval from resampling the windows
+ * (how far the windows' spread lets the ratio be trusted) and the largest
+ * backlog. BENCH_STORAGE=postgres runs it on a throwaway PostgreSQL instead
+ * of PGlite.
  */
 import { Agent } from 'node:http';
 import { api, createMerchant } from '../test/support/api.ts';
 import { fetchJwks } from '../test/support/cards.ts';
 import { startThrowawayPostgres } from '../test/support/postgres.ts';
 import { startTestVault } from '../test/support/vault.ts';
+import { PROVISION_JOB } from '../server/network-tokens/service.ts';
 import { makeCiphertexts } from './ciphertexts.ts';
-import { clusterCpuMs, processCpuMs } from './cpu.ts';
+import { clusterCpuMs, processCpuMs, threadCpuMs } from './cpu.ts';
 import { percentile, sortedCopy } from './stats.ts';
 import { post } from './post.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 20);
-/** Untimed load first: JIT and the database's caches warm up there, not in the "off" half the "on" half is compared with. */
+const SATURATION_WINDOWS = Number(process.env['BENCH_SATURATION_WINDOWS'] ?? 4);
+/** Untimed load first, with the setting on: JIT, the database's caches and provisioning's statements warm up there. */
 const WARM_UP_SECONDS = Number(process.env['BENCH_WARM_UP_SECONDS'] ?? 5);
-const OPEN_SECONDS = Number(process.env['BENCH_OPEN_SECONDS'] ?? 20);
+const WINDOWS = Number(process.env['BENCH_WINDOWS'] ?? 6);
+const WINDOW_SECONDS = Number(process.env['BENCH_WINDOW_SECONDS'] ?? 10);
+/** Load sent at the start of every window and not counted: an "on" window's provisioning only starts after the sandbox's latency. */
+const LEAD_IN_SECONDS = Number(process.env['BENCH_LEAD_IN_SECONDS'] ?? 1);
 /**
  * The fixed rate's share of what the vault sustains with the setting on
  * (the saturation "on" rate): a vault is run below its ceiling, and at the
- * ceiling itself an open loop's queue grows without bound in either half,
- * so its p99 says nothing about provisioning.
+ * ceiling itself an open loop's queue grows without bound in either
+ * condition, so its p99 says nothing about provisioning.
  */
 const RATE_FRACTION = Number(process.env['BENCH_RATE_FRACTION'] ?? 0.7);
 const FIXED_RATE = process.env['BENCH_RATE'] === undefined ? undefined : Number(process.env['BENCH_RATE']);
 const CONCURRENCY = 16;
 /** Sockets the open loop may hold at once; requests due beyond them wait in the agent, and that wait counts. */
 const OPEN_SOCKETS = 256;
-const MAX_REQUESTS = 20_000;
+/**
+ * Ciphertexts are made before each window (≈ 1.4 ms each on a loaded machine, too slow to make all up front): a
+ * saturation window gets CLOSED_RATE_HEADROOM times the fastest rate seen so far (the warm-up's included), at least
+ * CLOSED_RATE_FLOOR a second. A window that runs out of them ends early and counts only the time it ran.
+ */
+const CLOSED_RATE_HEADROOM = 1.5;
+const CLOSED_RATE_FLOOR = 500;
 const TARGET_P99_RISE = 20;
+/** Resamplings of the windows for the ratio's interval. */
+const RESAMPLES = 1000;
+const MIN_WINDOWS_FOR_VERDICT = 3;
 const storage = process.env['BENCH_STORAGE'] === 'postgres' ? 'postgres' : 'pglite';
 
-interface Half {
-  label: string;
-  requests: number;
+type Condition = 'off' | 'on';
+
+/**
+ * Sends requests from `jwes` until `until` (performance.now() ms), reporting each answer with the time it was sent (or
+ * due); resolves with the time it stopped sending.
+ */
+type Load = (
+  jwes: string[],
+  until: number,
+  sending: () => void,
+  answered: (sentAt: number, ms: number) => void,
+  fail: (why: string) => void,
+) => Promise<number>;
+
+interface Window {
+  condition: Condition;
+  /** Latencies counted (after the lead-in), ms. */
+  latencies: number[];
   errors: number;
-  rate: number;
-  p50: number;
-  p99: number;
+  whys: Map<string, number>;
+  /** Seconds of counted load. */
+  seconds: number;
+  /** Requests of the whole window, lead-in included, and the CPU they cost until the window's backlog was drained. */
+  requestsSent: number;
+  cpuMs: number;
+  /** Of `cpuMs`, this process's main thread's (HTTP, the routes' JS, the bench's own client): the rest is PGlite's thread, PostgreSQL, GC and pools. */
+  mainCpuMs: number;
   maxBacklog: number;
-  lastBacklog: number;
-  cpuPerToken: number;
-  /** CPU used over the half's wall time: how many of the machine's cores the vault kept busy. */
-  cores: number;
+  /** Requests sent and not yet answered, at most: far above rate × a normal latency, the vault fell behind in this window. */
+  maxInFlight: number;
+}
+
+/** ABBA: off, on, on, off, off, on, … — a drift of the machine over the run falls on both conditions alike. */
+const order = (pairs: number): Condition[] => Array.from({ length: pairs }, (_, i): Condition[] => (i % 2 === 0 ? ['off', 'on'] : ['on', 'off'])).flat();
+
+const p99Of = (values: readonly number[]) => percentile(sortedCopy(values), 99);
+
+/** The pooled p99 ratio on/off with windows resampled (with replacement, per condition): its 5th and 95th percentiles. */
+function ratioInterval(off: readonly number[][], on: readonly number[][]): [number, number] {
+  let seed = 0x2545f491;
+  const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const pooled = (windows: readonly number[][]) => {
+    const pick: number[] = [];
+    for (let i = 0; i < windows.length; i++) for (const ms of windows[Math.floor(random() * windows.length)]!) pick.push(ms);
+    return Float64Array.from(pick).sort();
+  };
+  const ratios: number[] = [];
+  for (let i = 0; i < RESAMPLES; i++) {
+    const a = pooled(off);
+    const b = pooled(on);
+    ratios.push(b[Math.floor(0.99 * b.length)]! / a[Math.floor(0.99 * a.length)]!);
+  }
+  const sorted = sortedCopy(ratios);
+  return [percentile(sorted, 5), percentile(sorted, 95)];
 }
 
 const postgres = storage === 'postgres' ? await startThrowawayPostgres({ name: 'bench-network-tokens' }) : undefined;
@@ -76,163 +149,202 @@ try {
   const merchant = await createMerchant(vault, { name: 'Bench Shop' });
   const [jwk] = await fetchJwks(vault.url);
   const url = new URL('/v1/tokens', vault.url);
+  // Pending network tokens, counted by their provisioning jobs (a job settles its token in the transaction that
+  // completes it): the jobs' partial indexes hold only the unfinished ones, where `network_tokens where settled_at is
+  // null` reads every row of the merchant — a scan growing to tens of thousands of rows, four times a second, on the
+  // database thread the measured requests need.
   const backlog = async () =>
-    (await vault.vault.db.query<{ n: number }>('select count(*)::int as n from network_tokens where merchant_id = $1 and settled_at is null', [merchant.id])).rows[0]!.n;
-  const setNetworkTokens = (on: boolean) => api(vault.url, 'PATCH', '/v1/merchant', { key: merchant.secretKey, json: { network_tokens: on } });
+    (
+      await vault.vault.db.query<{ n: number }>(
+        `select (select count(*) from jobs where kind = $1 and state = 'pending') + (select count(*) from jobs where kind = $1 and state = 'running') as n`,
+        [PROVISION_JOB],
+      )
+    ).rows[0]!.n;
+  let setting: boolean | undefined;
+  const setNetworkTokens = async (on: boolean) => {
+    if (setting === on) return;
+    await api(vault.url, 'PATCH', '/v1/merchant', { key: merchant.secretKey, json: { network_tokens: on } });
+    setting = on;
+  };
   const drain = async () => {
     const stopped = performance.now();
-    while ((await backlog()) > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    while ((await backlog()) > 0) await new Promise((resolve) => setTimeout(resolve, 50));
     return (performance.now() - stopped) / 1000;
   };
   const cpuNow = () => processCpuMs() + clusterCpuMs(postgres?.dataDir);
+  const mainCpuMs = () => threadCpuMs(process.pid).get(String(process.pid)) ?? 0;
+  const summary = { maxBacklog: 0, maxDrain: 0 };
+  /** The fastest rate any window has sent at so far, to size the next saturation window's ciphertexts. */
+  let fastest = 0;
 
-  /** Runs `load`, sampling the backlog, and summarises its latencies. */
-  const measure = async (label: string, load: (answered: (ms: number) => void, fail: (why: string) => void) => Promise<void>): Promise<Half> => {
-    const latencies: number[] = [];
-    const answeredAt: number[] = [];
-    let errors = 0;
-    const whys = new Map<string, number>();
-    const samples: number[] = [];
-    const sampler = setInterval(() => void backlog().then((n) => samples.push(n)), 250);
+  /**
+   * One window: `load` sends requests for `leadIn + seconds`, reporting each answer with the time it was sent (or due);
+   * answers to requests sent in the lead-in are not counted. The window's CPU runs until its backlog is drained.
+   */
+  const runWindow = async (
+    condition: Condition,
+    seconds: number,
+    jwes: string[],
+    load: Load,
+  ): Promise<Window> => {
+    await setNetworkTokens(condition === 'on');
+    const window: Window = { condition, latencies: [], errors: 0, whys: new Map(), seconds, requestsSent: 0, cpuMs: 0, mainCpuMs: 0, maxBacklog: 0, maxInFlight: 0 };
+    let inFlight = 0;
+    const sampler = setInterval(() => void backlog().then((n) => (window.maxBacklog = Math.max(window.maxBacklog, n))), 250);
     const cpu0 = cpuNow();
+    const main0 = mainCpuMs();
     const started = performance.now();
-    await load((ms) => {
-      latencies.push(ms);
-      answeredAt.push(performance.now());
-    }, (why) => {
-      errors++;
-      whys.set(why, (whys.get(why) ?? 0) + 1);
-    });
-    clearInterval(sampler);
-    const cpuMs = cpuNow() - cpu0;
-    const seconds = (performance.now() - started) / 1000;
-    const sorted = sortedCopy(latencies);
-    // A stall and a steady queue look alike in one p99: its course, by when the answers came, every 5 s.
-    const windows: number[][] = [];
-    answeredAt.forEach((t, i) => (windows[Math.floor((t - started) / 5000)] ??= []).push(latencies[i]!));
-    const course = windows.map((w) => percentile(sortedCopy(w ?? []), 99).toFixed(0)).join(', ');
-    const half: Half = {
-      label,
-      requests: latencies.length,
-      errors,
-      rate: latencies.length / seconds,
-      p50: percentile(sorted, 50),
-      p99: percentile(sorted, 99),
-      maxBacklog: Math.max(0, ...samples),
-      lastBacklog: samples.at(-1) ?? 0,
-      cpuPerToken: cpuMs / latencies.length,
-      cores: cpuMs / 1000 / seconds,
-    };
-    console.log(
-      `${label}: ${half.requests} tokenizations (${errors} errors${errors > 0 ? `: ${[...whys].map(([why, n]) => `${why} × ${n}`).join(', ')}` : ''}) at ${half.rate.toFixed(1)}/s, p50 ${half.p50.toFixed(1)} ms, p99 ${half.p99.toFixed(1)} ms (every 5 s: ${course}), ` +
-        `${half.cpuPerToken.toFixed(2)} ms CPU a tokenization (${storage === 'postgres' ? 'vault and PostgreSQL' : 'vault'}, provisioning included), ` +
-        `${half.cores.toFixed(2)} cores busy; pending network tokens: at most ${half.maxBacklog}, ${half.lastBacklog} at the end` +
-        // Whether the backlog is bounded shows in its course, not its end: a sample every 2.5 s.
-        (half.maxBacklog > 0 ? ` (every 2.5 s: ${samples.filter((_, i) => i % 10 === 9).join(', ')})` : ''),
+    const countFrom = started + LEAD_IN_SECONDS * 1000;
+    const stopped: number = await load(
+      jwes,
+      countFrom + seconds * 1000,
+      () => (window.maxInFlight = Math.max(window.maxInFlight, ++inFlight)),
+      (sentAt, ms) => {
+        inFlight--;
+        window.requestsSent++;
+        if (sentAt >= countFrom) window.latencies.push(ms);
+      },
+      (why) => {
+        window.errors++;
+        window.whys.set(why, (window.whys.get(why) ?? 0) + 1);
+      },
     );
-    return half;
+    clearInterval(sampler);
+    window.seconds = Math.min(seconds, Math.max(0, (stopped - countFrom) / 1000));
+    fastest = Math.max(fastest, (window.requestsSent * 1000) / (stopped - started));
+    const drained = await drain();
+    window.cpuMs = cpuNow() - cpu0;
+    window.mainCpuMs = mainCpuMs() - main0;
+    summary.maxBacklog = Math.max(summary.maxBacklog, window.maxBacklog);
+    summary.maxDrain = Math.max(summary.maxDrain, drained);
+    return window;
   };
 
   /** Saturation: CONCURRENCY clients, each sending its next request when the last is answered. */
-  const closed = async (label: string, duration: number) => {
-    const jwes = await makeCiphertexts(jwk!, Math.ceil((MAX_REQUESTS / 2) * (duration / SECONDS)));
+  const closed: Load = async (jwes, until, sending, answered, fail) => {
     const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-    try {
-      return await measure(label, async (answered, fail) => {
-        let next = 0;
-        const until = performance.now() + duration * 1000;
-        await Promise.all(
-          Array.from({ length: CONCURRENCY }, async () => {
-            while (performance.now() < until && next < jwes.length) {
-              const body = JSON.stringify({ card: jwes[next++], reusable: true });
-              const t = performance.now();
-              const status = await post(agent, url, merchant.secretKey, body);
-              answered(performance.now() - t);
-              if (status !== 201) fail(`HTTP ${status}`);
-            }
-          }),
-        );
-      });
-    } finally {
-      agent.destroy();
-    }
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (performance.now() < until && next < jwes.length) {
+          const body = JSON.stringify({ card: jwes[next++], reusable: true });
+          const t = performance.now();
+          sending();
+          const status = await post(agent, url, merchant.secretKey, body).catch(() => 0);
+          answered(t, performance.now() - t);
+          if (status !== 201) fail(`HTTP ${status}`);
+        }
+      }),
+    ).finally(() => agent.destroy());
+    return performance.now();
   };
 
-  /**
-   * A fixed rate: request i is due at i / rate seconds and sent then, whatever is still unanswered; its latency counts
-   * from when it was due. At most MAX_REQUESTS, sent within `duration` seconds.
-   */
-  const open = async (label: string, rate: number, duration: number) => {
-    const count = Math.min(MAX_REQUESTS, Math.round(rate * duration));
-    const jwes = await makeCiphertexts(jwk!, count);
+  /** A fixed rate: request i is due at i / rate seconds and sent then, whatever is still unanswered; its latency counts from when it was due. */
+  const open = (rate: number): Load => async (jwes, until, sending, answered, fail) => {
     const agent = new Agent({ keepAlive: true, maxSockets: OPEN_SOCKETS });
-    try {
-      return await measure(label, async (answered, fail) => {
-        const answers: Promise<void>[] = [];
-        const start = performance.now();
-        const due = (i: number) => start + (i * 1000) / rate;
-        let sent = 0;
-        await new Promise<void>((resolve) => {
-          const tick = () => {
-            const now = performance.now();
-            for (; sent < count && due(sent) <= now; sent++) {
-              const scheduled = due(sent);
-              answers.push(
-                post(agent, url, merchant.secretKey, JSON.stringify({ card: jwes[sent], reusable: true })).then(
-                  (status) => {
-                    answered(performance.now() - scheduled);
-                    if (status !== 201) fail(`HTTP ${status}`);
-                  },
-                  (error: unknown) => {
-                    answered(performance.now() - scheduled);
-                    fail(error instanceof Error ? error.message : String(error));
-                  },
-                ),
-              );
-            }
-            if (sent >= count) resolve();
-            else setTimeout(tick, Math.max(0, due(sent) - performance.now()));
-          };
-          tick();
-        });
-        await Promise.all(answers);
-      });
-    } finally {
-      agent.destroy();
-    }
+    const answers: Promise<void>[] = [];
+    const start = performance.now();
+    const due = (i: number) => start + (i * 1000) / rate;
+    const count = Math.min(jwes.length, Math.floor(((until - start) * rate) / 1000));
+    let sent = 0;
+    await new Promise<void>((resolve) => {
+      const tick = () => {
+        const now = performance.now();
+        for (; sent < count && due(sent) <= now; sent++) {
+          const scheduled = due(sent);
+          sending();
+          answers.push(
+            post(agent, url, merchant.secretKey, JSON.stringify({ card: jwes[sent], reusable: true })).then(
+              (status) => {
+                answered(scheduled, performance.now() - scheduled);
+                if (status !== 201) fail(`HTTP ${status}`);
+              },
+              (error: unknown) => {
+                answered(scheduled, performance.now() - scheduled);
+                fail(error instanceof Error ? error.message : String(error));
+              },
+            ),
+          );
+        }
+        if (sent >= count) resolve();
+        else setTimeout(tick, Math.max(0, due(sent) - performance.now()));
+      };
+      tick();
+    });
+    await Promise.all(answers);
+    agent.destroy();
+    return until;
   };
 
-  const change = (off: Half, on: Half) => ((on.p99 - off.p99) / off.p99) * 100;
-  console.log(`network tokens bench on ${storage}: sandbox latency 50–300 ms`);
+  /** Windows in ABBA order, each condition `windows` times; prints each window and the pooled comparison. */
+  const compare = async (label: string, windows: number, seconds: number, perWindow: () => number, load: Load) => {
+    const done: Window[] = [];
+    for (const [i, condition] of order(windows).entries()) {
+      const jwes = await makeCiphertexts(jwk!, perWindow());
+      const w = await runWindow(condition, seconds, jwes, load);
+      done.push(w);
+      const sorted = sortedCopy(w.latencies);
+      console.log(
+        `  window ${String(i + 1).padStart(2)} ${condition.padEnd(3)}: ${w.latencies.length} counted in ${w.seconds.toFixed(1)} s (${w.requestsSent} sent, ${w.errors} errors` +
+          `${w.errors > 0 ? `: ${[...w.whys].map(([why, n]) => `${why} × ${n}`).join(', ')}` : ''}), p50 ${percentile(sorted, 50).toFixed(1)} ms, ` +
+          `p99 ${percentile(sorted, 99).toFixed(1)} ms, ${(w.cpuMs / w.requestsSent).toFixed(2)} ms CPU a tokenization, in flight at most ${w.maxInFlight}, pending at most ${w.maxBacklog}`,
+      );
+    }
+    const pooled = (condition: Condition) => {
+      const ws = done.filter((w) => w.condition === condition);
+      const latencies = sortedCopy(ws.flatMap((w) => w.latencies));
+      const sent = ws.reduce((a, w) => a + w.requestsSent, 0);
+      const cpu = ws.reduce((a, w) => a + w.cpuMs, 0) / sent;
+      const mainCpu = ws.reduce((a, w) => a + w.mainCpuMs, 0) / sent;
+      const rate = latencies.length / ws.reduce((a, w) => a + w.seconds, 0);
+      const p99s = ws.map((w) => p99Of(w.latencies));
+      console.log(
+        `  ${condition.padEnd(3)} pooled: ${latencies.length} at ${rate.toFixed(1)}/s, p50 ${percentile(latencies, 50).toFixed(1)} ms, ` +
+          `p99 ${percentile(latencies, 99).toFixed(1)} ms (windows' p99 ${Math.min(...p99s).toFixed(0)}–${Math.max(...p99s).toFixed(0)} ms), ` +
+          `${cpu.toFixed(2)} ms CPU a tokenization (${storage === 'postgres' ? 'vault and PostgreSQL' : 'vault'}, provisioning included; ` +
+          `${mainCpu.toFixed(2)} on the main thread, ${(cpu - mainCpu).toFixed(2)} elsewhere), ` +
+          `errors ${ws.reduce((a, w) => a + w.errors, 0)}`,
+      );
+      return { ws, rate, cpu, mainCpu, p99: percentile(latencies, 99) };
+    };
+    const off = pooled('off');
+    const on = pooled('on');
+    const ratio = on.p99 / off.p99;
+    const [low, high] = ratioInterval(
+      off.ws.map((w) => w.latencies),
+      on.ws.map((w) => w.latencies),
+    );
+    const limit = 1 + TARGET_P99_RISE / 100;
+    // Resampling two windows (or one) gives an interval that says nothing about the spread.
+    const verdict =
+      windows < MIN_WINDOWS_FOR_VERDICT
+        ? `not decided (fewer than ${MIN_WINDOWS_FOR_VERDICT} windows a condition)`
+        : high <= limit
+          ? 'met'
+          : low > limit
+            ? 'missed'
+            : 'not decided by this run (the interval straddles it)';
+    console.log(
+      `  ${label} p99 on/off: ${ratio.toFixed(3)} (${((ratio - 1) * 100).toFixed(1)} %; 90 % interval over the windows ${low.toFixed(2)}–${high.toFixed(2)}); ` +
+        `target ≤ +${TARGET_P99_RISE} %: ${verdict}; CPU the setting adds per tokenization: ${(on.cpu - off.cpu).toFixed(2)} ms (${(on.mainCpu - off.mainCpu).toFixed(2)} on the main thread)`,
+    );
+    return { off, on };
+  };
+
+  console.log(`network tokens bench on ${storage}: sandbox latency 50–300 ms; windows in the order off, on, on, off, …, each from an empty backlog, the first ${LEAD_IN_SECONDS} s of each not counted`);
   let rate = FIXED_RATE ?? NaN;
+  if (WARM_UP_SECONDS > 0) await runWindow('on', WARM_UP_SECONDS, await makeCiphertexts(jwk!, Math.ceil((WARM_UP_SECONDS + LEAD_IN_SECONDS) * CLOSED_RATE_FLOOR)), closed);
   if (SECONDS > 0) {
-    console.log(`saturation (closed loop, ${CONCURRENCY} clients, ${SECONDS} s a half):`);
-    if (WARM_UP_SECONDS > 0) await closed('  warm-up (not compared)', WARM_UP_SECONDS);
-    const closedOff = await closed('  network_tokens off', SECONDS);
-    await setNetworkTokens(true);
-    const closedOn = await closed('  network_tokens on ', SECONDS);
-    const closedDrain = await drain();
-    console.log(`  p99 change at saturation: ${change(closedOff, closedOn).toFixed(1)} %; backlog drained ${closedDrain.toFixed(1)} s after the load stopped`);
-    rate = FIXED_RATE ?? RATE_FRACTION * closedOn.rate;
-    if (FIXED_RATE === undefined) console.log(`fixed rate: ${(RATE_FRACTION * 100).toFixed(0)} % of the saturation "on" rate, ${((rate / closedOff.rate) * 100).toFixed(0)} % of "off"`);
-  } else if (FIXED_RATE === undefined) throw new Error('BENCH_SECONDS=0 (no saturation halves) needs BENCH_RATE');
-  else if (WARM_UP_SECONDS > 0) {
-    // With the setting on, so provisioning's code and statements are warm too (the saturation halves do that otherwise).
-    await setNetworkTokens(true);
-    await open('warm-up (not compared)', FIXED_RATE, WARM_UP_SECONDS);
-    await drain();
-  }
-  console.log(`fixed rate (open loop, ${OPEN_SECONDS} s a half): ${rate.toFixed(1)}/s${FIXED_RATE === undefined ? '' : ' (BENCH_RATE)'}`);
-  await setNetworkTokens(false);
-  const openOff = await open('  network_tokens off', rate, OPEN_SECONDS);
-  await setNetworkTokens(true);
-  const openOn = await open('  network_tokens on ', rate, OPEN_SECONDS);
-  const openDrain = await drain();
-  const rise = change(openOff, openOn);
-  console.log(
-    `  p99 change at ${rate.toFixed(1)}/s: ${rise.toFixed(1)} % (target ≤ ${TARGET_P99_RISE} %: ${rise <= TARGET_P99_RISE ? 'met' : 'missed'}); ` +
-      `pending at most ${openOn.maxBacklog}; backlog drained ${openDrain.toFixed(1)} s after the load stopped`,
-  );
+    const seconds = SECONDS / SATURATION_WINDOWS;
+    console.log(`saturation (closed loop, ${CONCURRENCY} clients, ${SATURATION_WINDOWS} windows of ${seconds} s a condition):`);
+    const perWindow = () => Math.ceil((seconds + LEAD_IN_SECONDS) * Math.max(CLOSED_RATE_FLOOR, CLOSED_RATE_HEADROOM * fastest));
+    const { off, on } = await compare('at saturation,', SATURATION_WINDOWS, seconds, perWindow, closed);
+    rate = FIXED_RATE ?? RATE_FRACTION * on.rate;
+    if (FIXED_RATE === undefined) console.log(`fixed rate: ${(RATE_FRACTION * 100).toFixed(0)} % of the saturation "on" rate, ${((rate / off.rate) * 100).toFixed(0)} % of "off"`);
+  } else if (FIXED_RATE === undefined) throw new Error('BENCH_SECONDS=0 (no saturation windows) needs BENCH_RATE');
+  console.log(`fixed rate (open loop, ${rate.toFixed(1)}/s${FIXED_RATE === undefined ? '' : ' (BENCH_RATE)'}, ${WINDOWS} windows of ${WINDOW_SECONDS} s a condition):`);
+  await compare(`at ${rate.toFixed(1)}/s,`, WINDOWS, WINDOW_SECONDS, () => Math.ceil((WINDOW_SECONDS + LEAD_IN_SECONDS) * rate) + 1, open(rate));
+  console.log(`pending network tokens at most ${summary.maxBacklog} (sampled every 250 ms); the slowest drain after a window took ${summary.maxDrain.toFixed(1)} s`);
   const settled = await vault.vault.db.query<{ status: string; n: number }>(
     'select status, count(*)::int as n from network_tokens where merchant_id = $1 group by status order by status',
     [merchant.id],
