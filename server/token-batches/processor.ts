@@ -85,6 +85,10 @@ class ChunkSize {
     return this.#items;
   }
 
+  get grows(): boolean {
+    return this.#grows;
+  }
+
   /** A request arrived: back to the short hold, from the next write on. */
   interrupted(): void {
     this.#holdMs = CHUNK_ITEMS.holdMs;
@@ -211,11 +215,15 @@ class BatchRun {
         // wait is no part of the chunk's size.)
         if (db.kind === 'pglite') await traffic?.whenIdle();
         const quiet = traffic?.arrived === seen;
-        if (!quiet) size.interrupted();
-        // Prepared while no request came, it may be larger than what a request should now wait for: the rest goes next.
-        if (chunk.items.length > size.items) {
-          ahead.unshift(Promise.resolve({ merchant: chunk.merchant, items: chunk.items.slice(size.items) }));
-          chunk = { merchant: chunk.merchant, items: chunk.items.slice(0, size.items) };
+        // Prepared under a hold grown while no request came, it may be twice what a request should now wait for: the
+        // rest goes next. (Only then: splitting whenever the time per item moved would leave small remainders, each
+        // paying a chunk's fixed cost.)
+        if (!quiet && size.grows) {
+          size.interrupted();
+          if (chunk.items.length >= 2 * size.items) {
+            ahead.unshift(Promise.resolve({ merchant: chunk.merchant, items: chunk.items.slice(size.items) }));
+            chunk = { merchant: chunk.merchant, items: chunk.items.slice(0, size.items) };
+          }
         }
         const started = performance.now();
         await this.#write(batch, chunk);
