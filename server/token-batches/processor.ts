@@ -47,7 +47,7 @@ export interface TokenBatchProcessorDeps {
  * spread over more items — under load chunks were at 4–8 items, and a
  * replayed chunk's statement cost 1.9 ms an item at 8 items, 1.4 at 32. The
  * first request to arrive sets the hold back to 15 ms before the next
- * write, and a chunk prepared larger is written in parts. Not on
+ * write, and a chunk prepared at twice that or more is written in parts. Not on
  * PostgreSQL: a chunk there holds the merchant's chain against every vault
  * process, and this one sees only its own requests.
  */
