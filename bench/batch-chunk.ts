@@ -48,7 +48,7 @@ const variants = (values.variant.length > 0 ? values.variant : ['as migrated='])
   return { name: spec.slice(0, at), sql: file === '' ? '' : readFileSync(file, 'utf8') };
 });
 
-const ITEMS_PARAM = 3;
+const ITEMS_PARAM = 4;
 type Item = Record<string, unknown> & { item_index: number; card: Record<string, unknown> };
 interface Call {
   sql: string;
@@ -91,7 +91,7 @@ try {
 
 const items: Item[] = [];
 for (const call of calls) {
-  // tessera_write_batch_chunk(p_batch_id, p_merchant_id, p_unique_tokens, p_items, …)
+  // tessera_write_batch_chunk(p_batch_id, p_merchant_id, p_unique_tokens, p_together, p_items, …)
   items.push(...(JSON.parse(call.params[ITEMS_PARAM] as string) as Item[]));
 }
 items.sort((a, b) => a.item_index - b.item_index);

@@ -15,12 +15,14 @@ export const YIELD_TO_REQUESTS_MS = 50;
  */
 export class RequestsInFlight {
   #count = 0;
+  #arrived = 0;
   #waiters: (() => void)[] = [];
   /** The responses whose requests are counted now. */
   readonly #counted = new WeakSet<Response>();
 
   readonly middleware = (_req: Request, res: Response, next: NextFunction): void => {
     this.#count++;
+    this.#arrived++;
     this.#counted.add(res);
     res.once('close', () => this.#release(res));
     next();
@@ -44,6 +46,11 @@ export class RequestsInFlight {
 
   get busy(): boolean {
     return this.#count > 0;
+  }
+
+  /** API requests this process has received since it started: compared before and after a step of background work, whether any came meanwhile. */
+  get arrived(): number {
+    return this.#arrived;
   }
 
   /** API requests this process is answering now. */

@@ -40,8 +40,18 @@ export interface TokenBatchProcessorDeps {
  * PGlite's chunks were a fixed 32 items (~50 ms): once decryption stopped
  * pacing them they ran back to back, and a tokenization beside a batch
  * nearly always waited out most of one (p99 5.7 × idle, measured).
+ *
+ * On PGlite, while no request reaches the process, the hold doubles after
+ * each chunk no request arrived during, up to `quietHoldMs`: a chunk's fixed
+ * cost (its round trip, the batch's lock, its statements' start) is then
+ * spread over more items — under load chunks were at 4–8 items, and a
+ * replayed chunk's statement cost 1.9 ms an item at 8 items, 1.4 at 32. The
+ * first request to arrive sets the hold back to 15 ms before the next
+ * write, and a chunk prepared at twice that or more is written in parts. Not on
+ * PostgreSQL: a chunk there holds the merchant's chain against every vault
+ * process, and this one sees only its own requests.
  */
-const CHUNK_ITEMS = { first: 16, min: 4, max: 64, holdMs: 15 } as const;
+const CHUNK_ITEMS = { first: 16, min: 4, max: 64, holdMs: 15, quietHoldMs: 60 } as const;
 
 /**
  * Chunks decrypted and sealed ahead of the one being written, so the decrypt
@@ -54,26 +64,50 @@ const CHUNKS_AHEAD = 3;
 const READ_ITEMS = 128;
 
 /**
- * The items of the next chunk: as many as should take about `holdMs` to
+ * The items of the next chunk: as many as should take about the hold to
  * write, from the time the last chunks took per item — so a quick machine
  * writes large chunks and a loaded one small ones, and a single
  * tokenization never waits long behind one.
  */
 class ChunkSize {
+  readonly #grows: boolean;
   #items: number = CHUNK_ITEMS.first;
+  #holdMs: number = CHUNK_ITEMS.holdMs;
   /** Milliseconds per item, smoothed over the last chunks. */
   #perItemMs: number | undefined;
+
+  /** `grows`: the hold may grow while no request arrives (PGlite, with the process's requests counted). */
+  constructor(grows: boolean) {
+    this.#grows = grows;
+  }
 
   get items(): number {
     return this.#items;
   }
 
-  wrote(items: number, ms: number): void {
+  get grows(): boolean {
+    return this.#grows;
+  }
+
+  /** A request arrived: back to the short hold, from the next write on. */
+  interrupted(): void {
+    this.#holdMs = CHUNK_ITEMS.holdMs;
+    this.#resize();
+  }
+
+  /** `quiet`: no request arrived since the write before. */
+  wrote(items: number, ms: number, quiet: boolean): void {
     if (items === 0) return;
     const perItem = ms / items;
     this.#perItemMs = this.#perItemMs === undefined ? perItem : 0.7 * this.#perItemMs + 0.3 * perItem;
-    const { min, max, holdMs } = CHUNK_ITEMS;
-    this.#items = Math.max(min, Math.min(max, Math.round(holdMs / this.#perItemMs)));
+    this.#holdMs = this.#grows && quiet ? Math.min(CHUNK_ITEMS.quietHoldMs, this.#holdMs * 2) : CHUNK_ITEMS.holdMs;
+    this.#resize();
+  }
+
+  #resize(): void {
+    if (this.#perItemMs === undefined) return;
+    const { min, max } = CHUNK_ITEMS;
+    this.#items = Math.max(min, Math.min(max, Math.round(this.#holdMs / this.#perItemMs)));
   }
 }
 
@@ -154,7 +188,8 @@ class BatchRun {
     // PostgreSQL it would come only later. It samples a bounded number of rows, whatever the table's size.
     await db.query('analyze token_batch_items');
 
-    const size = new ChunkSize();
+    const traffic = this.#deps.traffic;
+    const size = new ChunkSize(db.kind === 'pglite' && traffic !== undefined);
     const chunks = this.#chunks(batch.id, size);
     // Chunks being decrypted and sealed, in order: the one to write next first.
     const ahead: Promise<PreparedChunk>[] = [];
@@ -168,18 +203,33 @@ class BatchRun {
         ahead.push(ready);
       }
     };
+    // Requests the process had received when the last write ended.
+    let seen = traffic?.arrived;
     try {
       await fill();
       while (ahead.length > 0) {
         this.#job.signal.throwIfAborted();
-        const chunk = await ahead.shift()!;
+        let chunk = await ahead.shift()!;
         await fill();
         // PGlite runs one transaction at a time: a request arriving now would wait for the whole chunk. (Not timed: the
         // wait is no part of the chunk's size.)
-        if (this.#deps.db.kind === 'pglite') await this.#deps.traffic?.whenIdle();
+        if (db.kind === 'pglite') await traffic?.whenIdle();
+        const quiet = traffic?.arrived === seen;
+        // Prepared under a hold grown while no request came, it may be twice what a request should now wait for: the
+        // rest goes next. (Only then: splitting whenever the time per item moved would leave small remainders, each
+        // paying a chunk's fixed cost.)
+        if (!quiet && size.grows) {
+          size.interrupted();
+          if (chunk.items.length >= 2 * size.items) {
+            ahead.unshift(Promise.resolve({ merchant: chunk.merchant, items: chunk.items.slice(size.items) }));
+            chunk = { merchant: chunk.merchant, items: chunk.items.slice(0, size.items) };
+          }
+        }
         const started = performance.now();
         await this.#write(batch, chunk);
-        size.wrote(chunk.items.length, performance.now() - started);
+        const ms = performance.now() - started;
+        size.wrote(chunk.items.length, ms, quiet && traffic?.arrived === seen);
+        seen = traffic?.arrived;
       }
     } finally {
       // The threads keep this run's keys until the chunks still being opened are done (the job then forgets them).
