@@ -44,13 +44,6 @@ const SETTLE_GAP_MS = 20;
  */
 const SETTLE_MIN_GROUP = 8;
 const SETTLE_MAX_GAP_MS = 250;
-/**
- * A group is also capped by its expected time (the last groups' time a
- * token): one statement should hold PGlite's one thread for a few
- * milliseconds, whatever a token costs on this machine now.
- */
-const SETTLE_BUDGET_MS = 6;
-
 /** At most this many network tokens read in one statement for their provisioning. */
 const ROW_READ_GROUP = 64;
 
@@ -150,8 +143,6 @@ export class NetworkTokens {
   readonly #deps: NetworkTokenDeps;
   #settlements: Settlement[] = [];
   #settling = false;
-  /** Milliseconds a settled token took in recent groups (smoothed), for SETTLE_BUDGET_MS. */
-  #settleMsPerToken = 0;
   readonly #rowReads: Coalescer<string, ProvisionRow | undefined>;
 
   constructor(deps: NetworkTokenDeps) {
@@ -332,9 +323,8 @@ export class NetworkTokens {
         const group: Settlement[] = [];
         const ids = new Set<string>();
         const rest: Settlement[] = [];
-        const cap = this.#settleCap();
         for (const settlement of this.#settlements) {
-          if (group.length < cap && !ids.has(settlement.row.id)) {
+          if (group.length < SETTLE_GROUP && !ids.has(settlement.row.id)) {
             group.push(settlement);
             ids.add(settlement.row.id);
           } else rest.push(settlement);
@@ -343,8 +333,6 @@ export class NetworkTokens {
         const started = performance.now();
         try {
           const outcomes = await this.#settleGroup(group);
-          const perToken = (performance.now() - started) / group.length;
-          this.#settleMsPerToken = this.#settleMsPerToken === 0 ? perToken : 0.8 * this.#settleMsPerToken + 0.2 * perToken;
           group.forEach((settlement, i) => {
             const outcome = outcomes[i]!;
             if (outcome instanceof Error) settlement.reject(outcome);
@@ -360,15 +348,10 @@ export class NetworkTokens {
     }
   }
 
-  #settleCap(): number {
-    if (this.#settleMsPerToken === 0) return SETTLE_GROUP;
-    return Math.max(SETTLE_MIN_GROUP, Math.min(SETTLE_GROUP, Math.floor(SETTLE_BUDGET_MS / this.#settleMsPerToken)));
-  }
-
   /** After a group: SETTLE_GAP_MS once a group's worth (or a sync request's) waits, else up to SETTLE_MAX_GAP_MS, looked at every SETTLE_GAP_MS. */
   async #settleGap(started: number): Promise<void> {
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-    if (this.#settlements.length >= this.#settleCap()) return;
+    if (this.#settlements.length >= SETTLE_GROUP) return;
     await sleep(SETTLE_GAP_MS);
     while (
       this.#settlements.length > 0 &&
