@@ -50,6 +50,15 @@ export interface JobHandler<Payload> {
    */
   claimGapMs?: number;
   /**
+   * With `claimGapMs`: claim after that gap only once `size` jobs were
+   * notified since the last claim (a group worth a statement), otherwise
+   * wait longer, up to `maxGapMs`. At a low enqueue rate a claim every
+   * `claimGapMs` takes one or two jobs and every statement after it pays
+   * its fixed cost for them; at a high one the group fills within the short
+   * gap and nothing waits longer than before.
+   */
+  claimGroup?: { size: number; maxGapMs: number };
+  /**
    * Awaited before each claim of this kind (after `claimGapMs`): e.g. until
    * the process's API requests in flight are answered, for background work
    * that must not take the database (PGlite's one thread) or the cores from
@@ -158,6 +167,8 @@ interface Kind {
   claiming: Promise<void> | undefined;
   /** When the last claim began (performance.now()). */
   claimedAt: number;
+  /** Notifications of due jobs since the last claim began (a guess at how many wait). */
+  notified: number;
 }
 
 interface InFlight {
@@ -229,7 +240,7 @@ export class JobRunner {
     if (this.#kinds.has(handler.kind)) throw new TypeError(`a handler for ${handler.kind} is already registered`);
     const concurrency = handler.concurrency ?? 1;
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`concurrency must be a positive integer: ${concurrency}`);
-    this.#kinds.set(handler.kind, { handler: handler as JobHandler<unknown>, concurrency, running: 0, dirty: true, claiming: undefined, claimedAt: -Infinity });
+    this.#kinds.set(handler.kind, { handler: handler as JobHandler<unknown>, concurrency, running: 0, dirty: true, claiming: undefined, claimedAt: -Infinity, notified: 0 });
     if (this.#started) this.#wake(handler.kind);
   }
 
@@ -237,7 +248,7 @@ export class JobRunner {
   async start(): Promise<void> {
     if (this.#started || this.#stopped) return;
     this.#started = true;
-    this.#unlisten = await this.#db.listen(JOBS_CHANNEL, (kind) => this.#wake(kind));
+    this.#unlisten = await this.#db.listen(JOBS_CHANNEL, (kind) => this.#wake(kind, true));
     const every = (ms: number, tick: () => void) => {
       const timer = setInterval(tick, ms);
       timer.unref();
@@ -330,10 +341,11 @@ export class JobRunner {
       .finally(() => (this.#sweeping = undefined));
   }
 
-  #wake(name: string): void {
+  #wake(name: string, notified = false): void {
     const kind = this.#kinds.get(name);
     if (kind === undefined || this.#stopped || !this.#started) return;
     kind.dirty = true;
+    if (notified) kind.notified++;
     kind.claiming ??= this.#claimFor(name, kind).finally(() => {
       kind.claiming = undefined;
       this.#checkSettled();
@@ -343,19 +355,27 @@ export class JobRunner {
   async #claimFor(name: string, kind: Kind): Promise<void> {
     try {
       while (kind.dirty && !this.#stopped && claimsNow(kind)) {
-        const wait = kind.claimedAt + (kind.handler.claimGapMs ?? 0) - performance.now();
+        const minGap = kind.handler.claimGapMs ?? 0;
+        const group = kind.handler.claimGroup;
+        const gap = group === undefined || kind.notified >= group.size ? minGap : group.maxGapMs;
+        const wait = kind.claimedAt + gap - performance.now();
         if (wait > 0) {
-          await new Promise((resolve) => setTimeout(resolve, wait).unref());
+          // Looked at again every short gap: the group may fill before the long one is over.
+          await new Promise((resolve) => setTimeout(resolve, minGap > 0 ? Math.min(wait, minGap) : wait).unref());
           continue;
         }
         await kind.handler.beforeClaim?.();
         kind.claimedAt = performance.now();
         kind.dirty = false;
+        kind.notified = 0;
         const limit = kind.concurrency - kind.running;
         const jobs = await claimJobs(this.#db, { kind: name, limit, owner: this.owner, leaseMs: this.#options.leaseMs });
         this.#claimed += jobs.length;
         // A full claim may have left more behind.
-        if (jobs.length === limit) kind.dirty = true;
+        if (jobs.length === limit) {
+          kind.dirty = true;
+          kind.notified = Math.max(kind.notified, kind.handler.claimGroup?.size ?? 0);
+        }
         for (const job of jobs) this.#run(kind, job);
       }
     } catch (error) {

@@ -36,7 +36,14 @@ const SETTLE_GROUP = 32;
  * database in between.
  */
 const SETTLE_GAP_MS = 20;
-
+/**
+ * Fewer settlements than this waiting (all of them jobs' — a sync request's
+ * does not wait): wait longer, up to SETTLE_MAX_GAP_MS. At a low rate the
+ * network's answers trickle in one at a time, and a statement every 20 ms
+ * would settle one or two, each paying the statement's fixed cost.
+ */
+const SETTLE_MIN_GROUP = 8;
+const SETTLE_MAX_GAP_MS = 250;
 /** At most this many network tokens read in one statement for their provisioning. */
 const ROW_READ_GROUP = 64;
 
@@ -323,6 +330,7 @@ export class NetworkTokens {
           } else rest.push(settlement);
         }
         this.#settlements = rest;
+        const started = performance.now();
         try {
           const outcomes = await this.#settleGroup(group);
           group.forEach((settlement, i) => {
@@ -333,10 +341,25 @@ export class NetworkTokens {
         } catch (error) {
           for (const settlement of group) settlement.reject(error);
         }
-        if (this.#settlements.length < SETTLE_GROUP) await new Promise((resolve) => setTimeout(resolve, SETTLE_GAP_MS));
+        await this.#settleGap(started);
       }
     } finally {
       this.#settling = false;
+    }
+  }
+
+  /** After a group: SETTLE_GAP_MS once a group's worth (or a sync request's) waits, else up to SETTLE_MAX_GAP_MS, looked at every SETTLE_GAP_MS. */
+  async #settleGap(started: number): Promise<void> {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    if (this.#settlements.length >= SETTLE_GROUP) return;
+    await sleep(SETTLE_GAP_MS);
+    while (
+      this.#settlements.length > 0 &&
+      this.#settlements.length < SETTLE_MIN_GROUP &&
+      this.#settlements.every((settlement) => settlement.job !== undefined) &&
+      performance.now() - started < SETTLE_MAX_GAP_MS
+    ) {
+      await sleep(SETTLE_GAP_MS);
     }
   }
 
