@@ -8,6 +8,14 @@ export const LIVENESS_LEASE_SECONDS = 5;
 const RENEW_EVERY_MS = 1000;
 /** Rows of dead processes are kept a while, so their claims can still be judged; then housekeeping drops them. */
 const FORGET_AFTER = '10 minutes';
+/**
+ * A lease ended now is set this far back: claims count as abandoned when
+ * `alive_until < now()`, strictly, and the next statement can read the same
+ * clock: PGlite's `now()` has millisecond ticks (two statements in a row
+ * read the same value 1,557 times in 2,000, measured) — a retry right after
+ * a clean stop was then told the claim was still in flight (CI).
+ */
+const ENDED = "now() - interval '1 second'";
 
 /**
  * This vault process's row in `vault_processes`, renewed every second with a
@@ -37,7 +45,7 @@ export class ProcessLiveness {
    */
   static async start(db: Db, log: Logger): Promise<ProcessLiveness> {
     const liveness = new ProcessLiveness(db, log);
-    if (db.kind === 'pglite') await db.query('update vault_processes set alive_until = least(alive_until, now())');
+    if (db.kind === 'pglite') await db.query(`update vault_processes set alive_until = least(alive_until, ${ENDED})`);
     await liveness.#renew();
     liveness.#timer = setInterval(() => {
       liveness.#renew().catch((error: unknown) => liveness.#log.debug({ err: error }, 'process lease not renewed; retrying'));
@@ -49,7 +57,7 @@ export class ProcessLiveness {
   /** Stops renewing and ends the lease: a process that stopped cleanly holds no claim. */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    await this.#db.query('update vault_processes set alive_until = now() where id = $1', [this.id]).catch(() => undefined);
+    await this.#db.query(`update vault_processes set alive_until = ${ENDED} where id = $1`, [this.id]).catch(() => undefined);
   }
 
   async #renew(): Promise<void> {
