@@ -75,6 +75,19 @@ describe('the vault logger', () => {
     expect(entry).toMatchObject({ order: 'order-10012345678', at: '2026-11-22T10:00:00.123Z', last4: '4242', id: 'tok_8Hq2aB3cD4eF5gH6iJ7kL8' });
   });
 
+  it('leaves a SHA-256 digest under `hash` whole, as the audit chain head an operator copies, even with 12 digits in a row', () => {
+    const { log, lines } = capture();
+    const digest = `6184c0e665e44349bb909ec8fa9d31298ab7fcca7230209bd${'4242424242424'}b3`;
+    expect(digest).toMatch(/^[0-9a-f]{64}$/);
+    log.info({ audit_chain: 'mer_x', seq: 17, hash: digest }, 'audit chain head');
+    // The same digits anywhere else, or under `hash` but not a digest, are masked.
+    log.info({ note: digest, hash: `${digest}0` }, 'other');
+    log.info({ hash: 'card 4242424242424242' }, 'other');
+    expect(JSON.parse(lines[0]!).hash).toBe(digest);
+    expect(lines[1]).not.toContain('4242424242424');
+    expect(lines[2]).not.toContain('4242424242424242');
+  });
+
   it('redacts fields that could hold secrets if a request-shaped object is logged', () => {
     const { log, lines } = capture();
     log.info({ headers: { authorization: 'Bearer sk_test_secret' }, card: 'eyJhbGciOi.x.y.z.w', cvc: CARDS.visa.cvc }, 'oops');
