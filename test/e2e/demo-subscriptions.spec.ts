@@ -6,7 +6,7 @@
  * clock and the charges it made, and "Take a phone order" in the fields'
  * moto mode.
  */
-import type { Page } from '@playwright/test';
+import type { Page, Route } from '@playwright/test';
 import { CARDS, SANDBOX_CARDS } from '../support/cards.ts';
 import { expect, fieldsReady, openDashboard, signUp, test, typeCard, userId, type DemoEnvironment } from './support/demo.ts';
 
@@ -111,8 +111,17 @@ test('the dashboard lists subscriptions, jumps the sandbox clock a month, and sh
 });
 
 test('a phone order on the dashboard takes the card in the fields’ moto mode, with no CVC, and charges it as a MOTO payment', async ({ page, demo }) => {
+  // The webhooks panel, drawn last, is held back: the button works as soon as the dashboard shows, not once all of it is drawn.
+  const held: Route[] = [];
+  let holding = true;
+  await page.route('**/api/dashboard/webhooks', (route) => (holding ? void held.push(route) : route.fallback()));
   await openDashboard(page, demo.shop.url);
+  await expect(page.getByLabel('What the customer ordered')).toBeHidden();
   await page.getByRole('button', { name: 'Take a phone order' }).click();
+  await expect(page.getByLabel('What the customer ordered')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Take a phone order' })).toBeHidden();
+  holding = false;
+  for (const route of held) await route.fallback();
   // The description has the page's focus. Not toBeFocused(): that also needs document.hasFocus(), which the
   // headless browser once reported false for the whole 5 s with the description the active element (CI, 2026-12-02).
   await expect.poll(() => page.getByLabel('What the customer ordered').evaluate((input) => input.ownerDocument.activeElement === input)).toBe(true);
