@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AuditEntry, AuditLog, AuditSource } from '../audit/audit.ts';
 import { TOKEN_RECORD, tokenRecordOf } from '../cards/records.ts';
@@ -350,7 +351,6 @@ export class NetworkTokens {
 
   /** After a group: SETTLE_GAP_MS once a group's worth (or a sync request's) waits, else up to SETTLE_MAX_GAP_MS, looked at every SETTLE_GAP_MS. */
   async #settleGap(started: number): Promise<void> {
-    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     if (this.#settlements.length >= SETTLE_GROUP) return;
     await sleep(SETTLE_GAP_MS);
     while (
