@@ -79,6 +79,11 @@ type SandboxRequest = { network: Network; request_id: string } & NewToken;
  * nothing) and the request id it answers from now on. Answers each
  * request's token row, or undefined (answered before: never; refused by
  * the network).
+ *
+ * The sandbox's tables are read a request at a time (`lateral … limit 1`, a
+ * key probe each), not joined to the input: the planner counts 100 rows for
+ * jsonb_to_recordset whatever the group holds and hashed the join over a
+ * scan of every token and request the sandbox ever saw.
  */
 async function provisionRequests(db: Queryable, requests: readonly SandboxRequest[]): Promise<(TokenRow | undefined)[]> {
   const items = requests.map((request, n) => ({ n, ...request }));
@@ -88,9 +93,9 @@ async function provisionRequests(db: Queryable, requests: readonly SandboxReques
          reuse_key text, status text, active_at timestamptz, token_exp_month integer, token_exp_year integer, pan_last4 text, pan_exp_month integer,
          pan_exp_year integer, par text, card_art_id text, issuer_name text)
      ), seen as (
-       select i.n, ${prefixed('t')} from input i
-         join sandbox_tsp_requests r on r.network = i.network and r.request_id = i.request_id
-         join sandbox_tsp_tokens t on t.network = r.network and t.token_id = r.token_id
+       select i.n, t.* from input i cross join lateral (
+         select ${prefixed('t')} from sandbox_tsp_requests r join sandbox_tsp_tokens t on t.network = r.network and t.token_id = r.token_id
+          where r.network = i.network and r.request_id = i.request_id limit 1) t
      ), fresh as (
        select * from input i where i.make and not exists (select 1 from seen s where s.n = i.n)
      ), made as (
@@ -111,7 +116,8 @@ async function provisionRequests(db: Queryable, requests: readonly SandboxReques
      union all
      select f.n, ${prefixed('m')} from fresh f join made m on m.network = f.network and m.token_id = f.token_id
      union all
-     select f.n, ${prefixed('t')} from fresh f join sandbox_tsp_tokens t on t.network = f.network and t.token_id = f.token_id`,
+     select f.n, t.* from fresh f cross join lateral (
+       select ${prefixed('t')} from sandbox_tsp_tokens t where t.network = f.network and t.token_id = f.token_id limit 1) t`,
     [JSON.stringify(items)],
   );
   const answers: (TokenRow | undefined)[] = requests.map(() => undefined);
@@ -121,8 +127,8 @@ async function provisionRequests(db: Queryable, requests: readonly SandboxReques
   const missing = requests.flatMap((request, n) => (request.make && answers[n] === undefined ? [{ n, network: request.network, token_id: request.token_id }] : []));
   if (missing.length > 0) {
     const again = await db.query<TokenRow & { n: number }>(
-      `select i.n, ${prefixed('t')} from jsonb_to_recordset($1::jsonb) as i(n integer, network text, token_id text)
-         join sandbox_tsp_tokens t on t.network = i.network and t.token_id = i.token_id`,
+      `select i.n, t.* from jsonb_to_recordset($1::jsonb) as i(n integer, network text, token_id text) cross join lateral (
+         select ${prefixed('t')} from sandbox_tsp_tokens t where t.network = i.network and t.token_id = i.token_id limit 1) t`,
       [JSON.stringify(missing)],
     );
     for (const { n, ...row } of again.rows) answers[n] = row;

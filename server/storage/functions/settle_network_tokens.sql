@@ -24,28 +24,39 @@
 -- and network tokens' rows, and the audit chain last. Answers a jsonb array:
 -- per item {id, done, record}, record being the network token as settled
 -- now, or null (settled before, or not done).
+--
+-- Every read of network_tokens, tokens and jobs goes through the group's keys
+-- as arrays (`= any(v_ids)`, an index probe each), never a join against
+-- jsonb_to_recordset: the planner counts 100 rows for that function whatever
+-- the group holds, and chose a hash join over a scan of the whole table —
+-- each settlement read every network token ever made (on PGlite, which has
+-- no autovacuum to refresh its statistics, ~50 ms a statement at 20,000).
 
 create or replace function tessera_settle_network_tokens(p_settlements jsonb) returns jsonb
 language plpgsql
 as $$
 declare
+  v_ids text[];
+  v_job_ids bigint[];
   v_done bigint[];
   v_settled jsonb;
 begin
+  select array_agg(s.id), array_agg(s.job_id) filter (where s.job_id is not null) into v_ids, v_job_ids
+    from jsonb_to_recordset(p_settlements) as s(id text, job_id bigint);
+
   perform 1 from token_batches b
-   where b.id in (select n.batch_id from network_tokens n
-                   where n.id in (select s.id from jsonb_to_recordset(p_settlements) as s(id text)))
+   where b.id in (select n.batch_id from network_tokens n where n.id = any(v_ids) and n.batch_id is not null)
    order by b.id
      for update;
-  perform 1 from tokens t join network_tokens n on n.merchant_id = t.merchant_id and n.token = t.token
-   where n.id in (select s.id from jsonb_to_recordset(p_settlements) as s(id text))
+  perform 1 from network_tokens n join tokens t on t.merchant_id = n.merchant_id and t.token = n.token
+   where n.id = any(v_ids)
    order by t.merchant_id, t.token
      for share of t;
 
   -- The jobs whose claims still hold, completed (tessera_complete_job's change, for the group at once, in job order).
   with claimed as (
     select j.id from jobs j join jsonb_to_recordset(p_settlements) as s(job_id bigint, claim uuid) on j.id = s.job_id and j.claim = s.claim
-     where j.state = 'running'
+     where j.id = any(v_job_ids) and j.state = 'running'
      order by j.id
        for update of j
   ), completed as (
@@ -66,10 +77,10 @@ begin
   ), answers as (
     -- `deleted` instead when the vault token was deleted meanwhile; only a token that can pay keeps its number.
     select i.*, case when tessera_token_readable(t) then i.status else 'deleted' end as final_status
-      from items i
-      join network_tokens n on n.id = i.id
+      from network_tokens n
+      join items i on i.id = n.id
       join tokens t on t.merchant_id = n.merchant_id and t.token = n.token
-     where i.done and i.answered
+     where n.id = any(v_ids) and i.done and i.answered
   ), settled as (
     update network_tokens n
        set status = a.final_status, token_id = coalesce(a.token_id, n.token_id), token_last4 = coalesce(a.token_last4, n.token_last4),
@@ -81,7 +92,7 @@ begin
            data_key_version = case when a.final_status in ('active', 'suspended') then a.data_key_version end,
            settled_at = now(), updated_at = now()
       from answers a
-     where n.id = a.id and n.settled_at is null
+     where n.id = any(v_ids) and n.id = a.id and n.settled_at is null
     returning n.*
   )
   select coalesce(jsonb_agg(jsonb_build_object(
