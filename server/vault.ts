@@ -41,6 +41,7 @@ import type { Db } from './storage/db.ts';
 import { ProcessLiveness } from './storage/liveness.ts';
 import { openStorage } from './storage/open.ts';
 import { DeclineVelocity } from './velocity/declines.ts';
+import { TokenStatements } from './tokens/statements.ts';
 
 export interface Vault {
   app: Express;
@@ -103,6 +104,8 @@ export async function openVault(
       cvcs,
       declines,
       decryptPool,
+      // PGlite's one database thread is the tokenize ceiling: its statements go in groups under load (docs/benchmarks.md).
+      tokenStatements: db.kind === 'pglite' ? new TokenStatements(db) : undefined,
       dataKeyRotation: new DataKeyRotation({ db, merchants, cards, merchantKeys, log }),
       masterKeyRewrap: new MasterKeyRewrap({ db, master, log }),
       acquirer: new SandboxAcquirer(db, { delayMs: config.sandbox.acquirerDelayMs, log }),
