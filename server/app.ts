@@ -66,7 +66,7 @@ export interface VaultDeps {
   declines: DeclineVelocity;
   /** Opens tokenizations' cards on worker threads (see `createToken`). */
   decryptPool?: CardDecryptPool;
-  /** Writes the tokenizations that arrive while one statement runs together (PGlite; see `TokenStatements`). */
+  /** Writes the tokenizations that arrive while one statement runs together (see `TokenStatements`). */
   tokenStatements?: TokenStatements | undefined;
   /** Re-encryption after a data key roll, and the move to a new master key. */
   dataKeyRotation: DataKeyRotation;

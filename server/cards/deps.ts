@@ -29,7 +29,7 @@ export interface CardServiceDeps {
   /** Threads that open a tokenization's card off the main thread while others are in flight, so one vault process uses every core. */
   decryptPool?: CardDecryptPool;
   requestsInFlight?: RequestsInFlight;
-  /** Groups the tokenize statements that arrive while one runs (PGlite); without it each goes alone. */
+  /** Groups the tokenize statements that arrive while one runs; without it each goes alone. */
   tokenStatements?: TokenStatements | undefined;
 }
 

@@ -12,10 +12,11 @@ type Answer = { result: string } | { state: string; message: string; detail: str
  * `tessera_create_token` calls as a group commit: the tokenizations that
  * arrive while one statement runs wait and go together as the next one,
  * `tessera_create_tokens` (`Coalescer`); a lone tokenization goes at once,
- * as the plain call. On PGlite every statement costs its one database
- * thread a fixed amount besides its work (the round trip, the query, the
- * bind of forty arguments, the commit), and under load a group pays it
- * once (docs/benchmarks.md, "Tokenizations in groups").
+ * as the plain call. Every statement costs a fixed amount besides its work
+ * (the round trip, the bind of forty arguments, the commit) — on PGlite to
+ * its one database thread, on PostgreSQL to the cluster's processes — and
+ * under load a group pays it once (docs/benchmarks.md, "Tokenizations in
+ * groups"). One group at a time per process.
  *
  * Each entry runs in a subtransaction of its own, so a refusal is that
  * tokenization's answer alone, raised to its caller as the error the plain

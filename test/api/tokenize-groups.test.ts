@@ -1,12 +1,11 @@
 /**
  * Tokenizations that arrive while one tokenize statement runs go together
- * as the next one on PGlite (`TokenStatements`, `tessera_create_tokens`);
- * each must get exactly the answer it would have had alone — its own
- * token, its own refusal, its key's stored response — and a refusal must
- * undo only its own work. On PostgreSQL each goes alone, and the same
- * answers hold.
+ * as the next one (`TokenStatements`, `tessera_create_tokens`); each must
+ * get exactly the answer it would have had alone — its own token, its own
+ * refusal, its key's stored response — and a refusal must undo only its
+ * own work.
  *
- * To make a group certain on PGlite, the first tokenize statement is held
+ * To make a group certain, the first tokenize statement is held
  * (the vault's `db.query`, wrapped and called through) until the others
  * wait for the next statement; the statements the vault then sends are
  * recorded.
@@ -24,7 +23,7 @@ describe.each(storageKinds())('tokenizations sent together on %s', (storage) => 
   /** While set, the first tokenize statement waits until the others of this many tokenizations wait behind it. */
   let holdFor: number | undefined;
 
-  const grouping = () => vault.vault.deps.tokenStatements;
+  const grouping = () => vault.vault.deps.tokenStatements!;
 
   beforeAll(async () => {
     vault = await startTestVault({ storage, name: 'tokenize-groups' });
@@ -40,7 +39,7 @@ describe.each(storageKinds())('tokenizations sent together on %s', (storage) => 
         const total = holdFor;
         holdFor = undefined;
         const deadline = Date.now() + 10_000;
-        while (total !== undefined && grouping()!.waiting < total - carried && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+        while (total !== undefined && grouping().waiting < total - carried && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
       }
       return query(text, params);
     }) as typeof db.query;
@@ -48,22 +47,20 @@ describe.each(storageKinds())('tokenizations sent together on %s', (storage) => 
   afterAll(() => vault?.close());
 
   /**
-   * Sends the requests at once. On PGlite, holds the first statement until
-   * the others wait behind it, and checks that they went in two statements
-   * at most, one of them a group.
+   * Sends the requests at once, holds the first statement until the others
+   * wait behind it, and checks that they went in two statements at most,
+   * one of them a group.
    */
   const together = async (requests: (() => Promise<ApiResponse>)[]): Promise<ApiResponse[]> => {
     statements = [];
-    holdFor = grouping() === undefined ? undefined : requests.length;
+    holdFor = requests.length;
     try {
       return await Promise.all(requests.map((send) => send()));
     } finally {
       holdFor = undefined;
-      if (grouping() !== undefined) {
-        expect(statements.reduce((sum, n) => sum + n, 0)).toBe(requests.length);
-        expect(statements.length).toBeLessThanOrEqual(2);
-        expect(Math.max(...statements)).toBeGreaterThan(1);
-      }
+      expect(statements.reduce((sum, n) => sum + n, 0)).toBe(requests.length);
+      expect(statements.length).toBeLessThanOrEqual(2);
+      expect(Math.max(...statements)).toBeGreaterThan(1);
     }
   };
   const fromServer = (json: object, idempotencyKey?: string) => () =>

@@ -12,6 +12,13 @@
 --
 -- Answers one object per entry, in order: {"result": <tessera_create_token's
 -- answer>} or {"state": <SQLSTATE>, "message": …, "detail": …}.
+--
+-- First it takes the locks its entries will wait for, in the order a lone
+-- tessera_create_token takes them — the sessions' rows, then the cards'
+-- advisory locks, each kind in a fixed order: an entry's audit entry holds
+-- its merchant's chain until commit, and a group that took these one entry
+-- at a time, after that, could wait for a statement (another group on
+-- PostgreSQL, a payment) that itself waits for that chain.
 
 create or replace function tessera_create_tokens(p_entries jsonb) returns jsonb
 language plpgsql
@@ -20,7 +27,20 @@ declare
   e record;
   v_answers jsonb := '[]'::jsonb;
   v_detail text;
+  v_lock bigint;
 begin
+  perform 1 from sessions
+    where id in (select x->>'session_id' from jsonb_array_elements(p_entries) as x)
+    order by id
+    for update;
+  for v_lock in
+    select distinct hashtextextended((x->>'merchant_id') || '/' || (x->'card'->>'fingerprint'), 0)
+      from jsonb_array_elements(p_entries) as x
+     order by 1
+  loop
+    perform pg_advisory_xact_lock(v_lock);
+  end loop;
+
   for e in
     select * from jsonb_to_recordset(p_entries) as x(
       merchant_id text, token text, reusable boolean, customer text, decline_duplicates boolean,
