@@ -18,7 +18,7 @@
 -- advisory locks, each kind in a fixed order: an entry's audit entry holds
 -- its merchant's chain until commit, and a group that took these one entry
 -- at a time, after that, could wait for a statement (another group on
--- PostgreSQL, a payment) that itself waits for that chain.
+-- PostgreSQL, a lone tokenization) that itself waits for that chain.
 
 create or replace function tessera_create_tokens(p_entries jsonb) returns jsonb
 language plpgsql
