@@ -8,7 +8,10 @@
  * JWE). In the same run, just before each storage, the single-core rate of a
  * bare jose `compactDecrypt` — the crypto every tokenization must pay, as
  * issue #14 states it — and of the vault's own decrypt (node:crypto, which
- * the vault runs since it stopped decrypting with jose), both ratios printed.
+ * the vault runs since it stopped decrypting with jose), both ratios printed,
+ * and the CPU time a tokenization cost over the measured run (the vault's
+ * processes, every thread, and on PostgreSQL the cluster's): on a shared
+ * machine the steadier figure for comparing two builds.
  *
  * Targets (issue #14): throughput ≥ 1.0 × the jose rate, p99 ≤ 50 ms, zero
  * errors. A miss is printed as such; the run fails (exit 1) on errors only,
@@ -26,6 +29,7 @@ import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/
 import { startVaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir } from '../test/support/vault.ts';
 import { decryptRates, makeCiphertexts } from './ciphertexts.ts';
+import { clusterCpuMs, processTreeCpuMs, threadCpuMs } from './cpu.ts';
 
 const { values } = parseArgs({
   options: {
@@ -120,6 +124,9 @@ interface Row {
   p99: number;
   errors: number;
   requests: number;
+  /** CPU per tokenization, ms: the vault's processes (every thread), and on PostgreSQL the cluster's. */
+  cpuVault: number;
+  cpuCluster: number;
 }
 
 async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: string, cluster?: ThrowawayPostgres): Promise<Row> {
@@ -140,7 +147,16 @@ async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: st
     const perSecond = Math.ceil(Math.max(decryptRate * 3, ownDecryptRate * availableParallelism()));
     const warm = await runWrk(wrk, url, secretKey, await makeCiphertexts(jwk!, perSecond * WARMUP_SECONDS), WARMUP_SECONDS, dir);
     console.log(`${storage}: warm-up ${warm.requests} requests`);
-    const result = await runWrk(wrk, url, secretKey, await makeCiphertexts(jwk!, perSecond * SECONDS), SECONDS, dir);
+    const bodies = await makeCiphertexts(jwk!, perSecond * SECONDS);
+    // CPU time over the measured run: what a tokenization costs, which a shared machine inflates far less than wall rates.
+    const pid = vault.child.pid!;
+    const cpu = () => ({ tree: processTreeCpuMs(pid), threads: threadCpuMs(pid), cluster: clusterCpuMs(cluster?.dataDir) });
+    const before = cpu();
+    const result = await runWrk(wrk, url, secretKey, bodies, SECONDS, dir);
+    const after = cpu();
+    const perToken = (ms: number) => ms / result.requests;
+    const threadMs = (tid: string) => perToken((after.threads.get(tid) ?? 0) - (before.threads.get(tid) ?? 0));
+    const busiest = [...after.threads.keys()].filter((tid) => tid !== String(pid)).map(threadMs).sort((a, b) => b - a)[0] ?? 0;
     const errors = result.status + result.connect + result.read + result.write + result.timeout;
     const row: Row = {
       storage,
@@ -152,11 +168,17 @@ async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: st
       p99: result.p99_us / 1000,
       errors,
       requests: result.requests,
+      cpuVault: perToken(after.tree - before.tree),
+      cpuCluster: perToken(after.cluster - before.cluster),
     };
     console.log(
       `${storage}: c=${CONNECTIONS} ${row.throughput.toFixed(0)} tokens/s, p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, ` +
         `errors ${errors}/${row.requests} (status ${result.status}, connect ${result.connect}, read ${result.read}, write ${result.write}, timeout ${result.timeout}), ` +
         `÷ jose decrypt rate ${(row.throughput / decryptRate).toFixed(2)}, ÷ own decrypt rate ${(row.throughput / ownDecryptRate).toFixed(2)}`,
+    );
+    console.log(
+      `${storage}: CPU per tokenization ${row.cpuVault.toFixed(2)} ms in the vault (first process: main thread ${threadMs(String(pid)).toFixed(2)}, ` +
+        `busiest other thread ${busiest.toFixed(2)})${cluster === undefined ? '' : ` + ${row.cpuCluster.toFixed(2)} ms in PostgreSQL`}`,
     );
     return row;
   } finally {
@@ -183,8 +205,8 @@ try {
 }
 
 console.log(`\nwrk -t1 -c${CONNECTIONS} -d${SECONDS}s, distinct pre-encrypted bodies; load average after: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}\n`);
-console.log('| storage | vault processes | bare jose decrypt /s | own decrypt /s | tokens/s | ÷ jose rate | ÷ own rate | p50 ms | p99 ms | errors | targets |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| storage | vault processes | bare jose decrypt /s | own decrypt /s | tokens/s | ÷ jose rate | ÷ own rate | p50 ms | p99 ms | CPU ms a token | errors | targets |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 let missed = false;
 let failed = false;
 for (const row of rows) {
@@ -199,7 +221,7 @@ for (const row of rows) {
   console.log(
     `| ${row.storage === 'pglite' ? 'PGlite' : 'PostgreSQL'} | ${row.processes} | ${row.decryptRate.toFixed(0)} | ${row.ownDecryptRate.toFixed(0)} | ${row.throughput.toFixed(0)} | ${ratio.toFixed(2)} | ` +
       `${(row.throughput / row.ownDecryptRate).toFixed(2)} | ` +
-      `${row.p50.toFixed(1)} | ${row.p99.toFixed(1)} | ${row.errors}/${row.requests} | ${misses.length === 0 ? 'met' : `missed: ${misses.join(', ')}`} |`,
+      `${row.p50.toFixed(1)} | ${row.p99.toFixed(1)} | ${(row.cpuVault + row.cpuCluster).toFixed(2)} | ${row.errors}/${row.requests} | ${misses.length === 0 ? 'met' : `missed: ${misses.join(', ')}`} |`,
   );
 }
 if (failed || (values.strict && missed)) process.exit(1);

@@ -51,6 +51,7 @@ import { tokenRoutes } from './tokens/routes.ts';
 import { networkTokenRoutes } from './network-tokens/routes.ts';
 import type { NetworkTokens } from './network-tokens/service.ts';
 import { TokenVault } from './tokens/service.ts';
+import type { TokenStatements } from './tokens/statements.ts';
 
 export interface VaultDeps {
   db: Db;
@@ -65,6 +66,8 @@ export interface VaultDeps {
   declines: DeclineVelocity;
   /** Opens tokenizations' cards on worker threads (see `createToken`). */
   decryptPool?: CardDecryptPool;
+  /** Writes the tokenizations that arrive while one statement runs together (see `TokenStatements`). */
+  tokenStatements?: TokenStatements | undefined;
   /** Re-encryption after a data key roll, and the move to a new master key. */
   dataKeyRotation: DataKeyRotation;
   masterKeyRewrap: MasterKeyRewrap;

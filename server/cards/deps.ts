@@ -6,6 +6,7 @@ import type { CiphertextPolicy } from '../keys/card-ciphertext.ts';
 import type { CardDecryptPool } from '../keys/card-decrypt-pool.ts';
 import type { RequestsInFlight } from '../http/in-flight.ts';
 import type { CvcKeys, SealedCvc } from '../keys/cvc-keys.ts';
+import type { TokenStatements } from '../tokens/statements.ts';
 import type { MerchantKeys } from '../keys/merchant-keys.ts';
 import type { TransportKeyring } from '../keys/transport-keys.ts';
 import type { Merchant } from '../merchants/service.ts';
@@ -28,6 +29,8 @@ export interface CardServiceDeps {
   /** Threads that open a tokenization's card off the main thread while others are in flight, so one vault process uses every core. */
   decryptPool?: CardDecryptPool;
   requestsInFlight?: RequestsInFlight;
+  /** Groups the tokenize statements that arrive while one runs; without it each goes alone. */
+  tokenStatements?: TokenStatements | undefined;
 }
 
 /** A card's number and postal code sealed under a key of its own, and its CVC (if any) under its bucket's key. */

@@ -25,6 +25,11 @@ export class Coalescer<In, Out> {
     this.#before = options.before;
   }
 
+  /** Calls waiting for the next run (not the one running). */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
   call(input: In): Promise<Out> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ input, resolve, reject });

@@ -228,6 +228,9 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
   };
   const write_ = async (q: Queryable) =>
     (await callFunction<string>(q, 'tessera_create_token', args).catch((error: unknown) => refusal(error, deps))).rows[0]!.result;
+  // A statement of its own: it may go with the tokenizations that arrive while another runs (see TokenStatements).
+  const writeAlone = async () =>
+    deps.tokenStatements === undefined ? write_(deps.db) : deps.tokenStatements.create(args).catch((error: unknown) => refusal(error, deps));
 
   const made: TokenOutcome = { token: record, existing: false, ...(verification === undefined ? {} : { verification }) };
   const settle = async (tx: Queryable, outcome: string): Promise<Settled> => {
@@ -278,8 +281,8 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
         const run = async (tx: Queryable) => settle(tx, await write_(tx));
         return within === undefined ? deps.db.transaction(run) : run(within);
       }
-      const q = within ?? deps.db;
-      return settle(q, await write_(q));
+      if (within !== undefined) return settle(within, await write_(within));
+      return settle(deps.db, await writeAlone());
     },
   };
 }

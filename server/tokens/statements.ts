@@ -1,0 +1,69 @@
+import { Coalescer } from '../lib/coalesce.ts';
+import type { Db } from '../storage/db.ts';
+import { callFunction, Composite } from '../storage/functions.ts';
+
+/** Tokenizations written by one `tessera_create_tokens` statement at most. */
+const MAX_PER_STATEMENT = 32;
+
+/** One entry's answer in a group: `tessera_create_token`'s result, or the refusal it raised. */
+type Answer = { result: string } | { state: string; message: string; detail: string | null };
+
+/**
+ * `tessera_create_token` calls as a group commit: the tokenizations that
+ * arrive while one statement runs wait and go together as the next one,
+ * `tessera_create_tokens` (`Coalescer`); a lone tokenization goes at once,
+ * as the plain call. Every statement costs a fixed amount besides its work
+ * (the round trip, the bind of forty arguments, the commit) — on PGlite to
+ * its one database thread, on PostgreSQL to the cluster's processes — and
+ * under load a group pays it once (docs/benchmarks.md, "Tokenizations in
+ * groups"). One group at a time per process.
+ *
+ * Each entry runs in a subtransaction of its own, so a refusal is that
+ * tokenization's answer alone, raised to its caller as the error the plain
+ * call raises (its SQLSTATE and detail); a group whose statement fails as a
+ * whole is run again one by one, so any other error is the plain call's too.
+ */
+export class TokenStatements {
+  readonly #db: Db;
+  readonly #group: Coalescer<Record<string, unknown>, Answer>;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#group = new Coalescer((entries) => this.#write(entries), { max: MAX_PER_STATEMENT });
+  }
+
+  /** Tokenizations waiting for the next statement, while one runs. */
+  get waiting(): number {
+    return this.#group.waiting;
+  }
+
+  /** `tessera_create_token(args)`'s answer, or its refusal thrown. */
+  async create(args: Record<string, unknown>): Promise<string> {
+    const answer = await this.#group.call(args);
+    if ('result' in answer) return answer.result;
+    throw Object.assign(new Error(answer.message), { code: answer.state, ...(answer.detail === null ? {} : { detail: answer.detail }) });
+  }
+
+  async #write(entries: Record<string, unknown>[]): Promise<readonly Answer[]> {
+    if (entries.length === 1) {
+      // Alone: the plain call, whose error (a refusal too) is its caller's.
+      const { rows } = await callFunction<string>(this.#db, 'tessera_create_token', entries[0]!);
+      return [{ result: rows[0]!.result }];
+    }
+    const { rows } = await callFunction<Answer[]>(this.#db, 'tessera_create_tokens', { entries: JSON.stringify(entries.map(entryJson)) });
+    const answers = rows[0]!.result;
+    if (answers.length !== entries.length) throw new Error(`tessera_create_tokens answered ${answers.length} entries for ${entries.length}`);
+    return answers;
+  }
+}
+
+/** An entry as `jsonb_to_recordset` reads it: bytes in PostgreSQL's hex form, times in ISO 8601, a composite as its fields. */
+function entryJson(args: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(args).map(([name, value]) => {
+      if (value instanceof Composite) return [name, value.json()];
+      if (value instanceof Uint8Array) return [name, `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`];
+      return [name, value];
+    }),
+  );
+}
