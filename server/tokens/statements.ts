@@ -16,7 +16,11 @@ type Answer = { result: string } | { state: string; message: string; detail: str
  * (the round trip, the bind of forty arguments, the commit) — on PGlite to
  * its one database thread, on PostgreSQL to the cluster's processes — and
  * under load a group pays it once (docs/benchmarks.md, "Tokenizations in
- * groups"). One group at a time per process.
+ * groups"). On PGlite, whose one connection runs a statement at a time
+ * anyway, one group at a time per process; on PostgreSQL one per merchant,
+ * so an entry that waits for its merchant's audit chain (held by a token
+ * batch's chunk, say) holds up only tokenizations that would have waited
+ * for that chain too, never another merchant's.
  *
  * Each entry runs in a subtransaction of its own, so a refusal is that
  * tokenization's answer alone, raised to its caller as the error the plain
@@ -25,21 +29,36 @@ type Answer = { result: string } | { state: string; message: string; detail: str
  */
 export class TokenStatements {
   readonly #db: Db;
-  readonly #group: Coalescer<Record<string, unknown>, Answer>;
+  /** The groups forming, by merchant on PostgreSQL (one, under '', on PGlite), with the calls each has in hand. */
+  readonly #groups = new Map<string, { coalescer: Coalescer<Record<string, unknown>, Answer>; calls: number }>();
 
   constructor(db: Db) {
     this.#db = db;
-    this.#group = new Coalescer((entries) => this.#write(entries), { max: MAX_PER_STATEMENT });
   }
 
   /** Tokenizations waiting for the next statement, while one runs. */
   get waiting(): number {
-    return this.#group.waiting;
+    let waiting = 0;
+    for (const group of this.#groups.values()) waiting += group.coalescer.waiting;
+    return waiting;
   }
 
   /** `tessera_create_token(args)`'s answer, or its refusal thrown. */
   async create(args: Record<string, unknown>): Promise<string> {
-    const answer = await this.#group.call(args);
+    const key = this.#db.kind === 'postgres' ? String(args['merchant_id']) : '';
+    let group = this.#groups.get(key);
+    if (!group) {
+      group = { coalescer: new Coalescer((entries) => this.#write(entries), { max: MAX_PER_STATEMENT }), calls: 0 };
+      this.#groups.set(key, group);
+    }
+    group.calls += 1;
+    let answer: Answer;
+    try {
+      answer = await group.coalescer.call(args);
+    } finally {
+      // The last call in hand answered: the coalescer is idle, and a merchant seen once is not kept.
+      if (--group.calls === 0 && this.#groups.get(key) === group) this.#groups.delete(key);
+    }
     if ('result' in answer) return answer.result;
     throw Object.assign(new Error(answer.message), { code: answer.state, ...(answer.detail === null ? {} : { detail: answer.detail }) });
   }

@@ -135,6 +135,44 @@ describe.each(storageKinds())('tokenizations sent together on %s', (storage) => 
     expect(await countTokens(vault)).toBe(before + 2);
   });
 
+  // PGlite has one connection: nothing else can hold a lock while its statements wait.
+  if (storage === 'postgres') it('writes each merchant’s tokenizations apart: one waiting for its merchant’s audit chain holds up no other merchant’s', async () => {
+    const [waiting, other] = [await createMerchant(vault), await createMerchant(vault)];
+    const tokenize = async (merchant: TestMerchant) => api(vault.url, 'POST', '/v1/tokens', { key: merchant.secretKey, json: { card: await newCard() } });
+    expect((await tokenize(waiting)).status).toBe(201);
+    const { db } = vault.vault;
+    const { rows } = await db.query<{ chain: string }>('select chain from audit_events where merchant_id = $1 limit 1', [waiting.id]);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let held!: () => void;
+    const isHeld = new Promise<void>((resolve) => (held = resolve));
+    const holder = db.transaction(async (tx) => {
+      await tx.query('select 1 from audit_chain_heads where chain = $1 for update', [rows[0]!.chain]);
+      held();
+      await released;
+    });
+    try {
+      await isHeld;
+      statements = [];
+      let answered = false;
+      const blocked = tokenize(waiting).finally(() => (answered = true));
+      const deadline = Date.now() + 10_000;
+      while (statements.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(statements).toEqual([1]);
+
+      const meanwhile = await Promise.race([tokenize(other), new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 10_000))]);
+
+      expect(meanwhile === 'still waiting' ? meanwhile : meanwhile.status).toBe(201);
+      expect(answered).toBe(false);
+      release();
+      await holder;
+      expect((await blocked).status).toBe(201);
+    } finally {
+      release();
+      await holder;
+    }
+  });
+
   it('answers a card-fields tokenization sent together with others for a card a unique-tokens merchant holds with that card’s token', async () => {
     const unique = await createMerchant(vault, { uniqueTokens: true });
     const number = randomCard();
