@@ -10,6 +10,8 @@
  * wait for the next statement; the statements the vault then sends are
  * recorded.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, countTokens, createMerchant, openSession, uniqueLetters, type ApiResponse, type TestMerchant } from '../support/api.ts';
 import { cardPlaintext, encryptCard, randomCard } from '../support/cards.ts';
@@ -70,6 +72,21 @@ describe.each(storageKinds())('tokenizations sent together on %s', (storage) => 
       ...(idempotencyKey === undefined ? {} : { headers: { 'Idempotency-Key': idempotencyKey } }),
     });
   const newCard = (number = randomCard()) => encryptCard(vault.url, cardPlaintext({ number, cvc: '123' }));
+
+  it('carries every argument of tessera_create_token through tessera_create_tokens, so a new one cannot be dropped from grouped tokenizations', async () => {
+    const { rows } = await vault.vault.db.query<{ names: string[] }>(
+      `select proargnames as names from pg_proc where proname = 'tessera_create_token' and pronamespace = 'public'::regnamespace`,
+    );
+    expect(rows).toHaveLength(1);
+    const parameters = rows[0]!.names.map((name) => name.replace(/^p_/, '')).sort();
+    expect(parameters.length).toBeGreaterThan(30);
+    const sql = readFileSync(join(import.meta.dirname, '..', '..', 'server', 'storage', 'functions', 'create_tokens.sql'), 'utf8');
+    const record = /jsonb_to_recordset\(p_entries\) as x\(([^)]*)\)/.exec(sql)?.[1] ?? '';
+    const columns = record.split(',').map((column) => column.trim().split(/\s+/)[0]!).sort();
+    const passed = [...sql.matchAll(/\bp_(\w+) => (?:coalesce\()?e\.(\w+)/g)].map(([, name, column]) => (name === column ? name! : `${name} from ${column}`)).sort();
+    expect(columns).toEqual(parameters);
+    expect(passed).toEqual(parameters);
+  });
 
   it('answers each tokenization sent together with its own token, a replayed JWE with 409, and a used Idempotency-Key with its stored response', async () => {
     const usedJwe = await newCard();
