@@ -177,8 +177,12 @@ async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: st
         `÷ jose decrypt rate ${(row.throughput / decryptRate).toFixed(2)}, ÷ own decrypt rate ${(row.throughput / ownDecryptRate).toFixed(2)}`,
     );
     console.log(
-      `${storage}: CPU per tokenization ${row.cpuVault.toFixed(2)} ms in the vault (first process: main thread ${threadMs(String(pid)).toFixed(2)}, ` +
-        `busiest other thread ${busiest.toFixed(2)})${cluster === undefined ? '' : ` + ${row.cpuCluster.toFixed(2)} ms in PostgreSQL`}`,
+      `${storage}: CPU per tokenization ${row.cpuVault.toFixed(2)} ms in the vault ` +
+        // With workers, the first process only forks and watches them: its threads say nothing.
+        (processes === 1
+          ? `(main thread ${threadMs(String(pid)).toFixed(2)}, busiest other thread ${busiest.toFixed(2)})`
+          : `(${processes} processes)`) +
+        (cluster === undefined ? '' : ` + ${row.cpuCluster.toFixed(2)} ms in PostgreSQL`),
     );
     return row;
   } finally {
