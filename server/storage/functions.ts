@@ -8,12 +8,25 @@ export class Composite {
     readonly fields: Record<string, unknown>,
   ) {}
 
-  /** Its fields as `jsonb_populate_record` reads them: bytes in PostgreSQL's hex form, times in ISO 8601. */
+  /** Its fields as `jsonb_populate_record` reads them (`jsonFields`). */
   json(): Record<string, unknown> {
-    // Mapped before JSON.stringify: a Buffer's own toJSON would run first.
-    const hex = (value: Uint8Array) => `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`;
-    return Object.fromEntries(Object.entries(this.fields).map(([key, value]) => [key, value instanceof Uint8Array ? hex(value) : value]));
+    return jsonFields(this.fields);
   }
+}
+
+/**
+ * Named values as `jsonb_populate_record` and `jsonb_to_recordset` read them:
+ * bytes in PostgreSQL's hex form, a `Composite` as its fields, times in ISO
+ * 8601. Mapped before JSON.stringify: a Buffer's own toJSON would run first.
+ */
+export function jsonFields(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(fields).map(([key, value]) => {
+      if (value instanceof Composite) return [key, value.json()];
+      if (value instanceof Uint8Array) return [key, `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`];
+      return [key, value];
+    }),
+  );
 }
 
 const NAME = /^[a-z][a-z0-9_]*$/;

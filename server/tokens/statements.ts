@@ -1,6 +1,6 @@
 import { Coalescer } from '../lib/coalesce.ts';
 import type { Db } from '../storage/db.ts';
-import { callFunction, Composite } from '../storage/functions.ts';
+import { callFunction, jsonFields } from '../storage/functions.ts';
 
 /** Tokenizations written by one `tessera_create_tokens` statement at most. */
 const MAX_PER_STATEMENT = 32;
@@ -69,20 +69,9 @@ export class TokenStatements {
       const { rows } = await callFunction<string>(this.#db, 'tessera_create_token', entries[0]!);
       return [{ result: rows[0]!.result }];
     }
-    const { rows } = await callFunction<Answer[]>(this.#db, 'tessera_create_tokens', { entries: JSON.stringify(entries.map(entryJson)) });
+    const { rows } = await callFunction<Answer[]>(this.#db, 'tessera_create_tokens', { entries: JSON.stringify(entries.map(jsonFields)) });
     const answers = rows[0]!.result;
     if (answers.length !== entries.length) throw new Error(`tessera_create_tokens answered ${answers.length} entries for ${entries.length}`);
     return answers;
   }
-}
-
-/** An entry as `jsonb_to_recordset` reads it: bytes in PostgreSQL's hex form, times in ISO 8601, a composite as its fields. */
-function entryJson(args: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(args).map(([name, value]) => {
-      if (value instanceof Composite) return [name, value.json()];
-      if (value instanceof Uint8Array) return [name, `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`];
-      return [name, value];
-    }),
-  );
 }
