@@ -84,6 +84,7 @@ type CheckedUrl = Extract<WebhookUrlCheck, { ok: true }>;
 interface CachedResolution {
   resolution: Promise<HostResolution>;
   expiresAt: number;
+  settled: boolean;
 }
 
 /**
@@ -131,8 +132,12 @@ export class WebhookSender {
     try {
       const check = checkWebhookUrl(message.url, { allowLocal: this.#options.allowLocal });
       if (!check.ok) return { outcome: 'retry', latencyMs: elapsed(), error: 'url_not_allowed' };
-      const resolution = await deadline.race(this.#resolve(check));
-      if (resolution === undefined) return { outcome: 'retry', latencyMs: elapsed(), error: 'timeout' };
+      const lookup = this.#resolve(check);
+      const resolution = await deadline.race(lookup.resolution);
+      if (resolution === undefined) {
+        this.#forgetUnsettled(check.host, lookup);
+        return { outcome: 'retry', latencyMs: elapsed(), error: 'timeout' };
+      }
       if (!resolution.ok) return { outcome: 'retry', latencyMs: elapsed(), error: resolution.error };
       const agent = this.#agent(check, resolution.addresses);
       const headers = {
@@ -157,21 +162,31 @@ export class WebhookSender {
   /**
    * The host's checked addresses; one lookup in flight per host, shared by
    * every delivery waiting for it — for at most one attempt's time, so a
-   * lookup that never ends does not hold the host for good.
+   * lookup that never ends does not hold the host for good. A delivery
+   * whose time runs out while the lookup is still pending forgets it at
+   * once (`#forgetUnsettled`), so the next message asks again rather than
+   * wait on the same lookup.
    */
-  #resolve(check: CheckedUrl): Promise<HostResolution> {
+  #resolve(check: CheckedUrl): CachedResolution {
     const key = check.host;
     const cached = this.#resolutions.get(key);
-    if (cached !== undefined && cached.expiresAt > performance.now()) return touch(this.#resolutions, key, cached).resolution;
+    if (cached !== undefined && cached.expiresAt > performance.now()) return touch(this.#resolutions, key, cached);
     const entry: CachedResolution = {
       resolution: resolveWebhookHost(check, this.#options.resolver),
       expiresAt: performance.now() + this.#options.timeoutMs,
+      settled: false,
     };
     void entry.resolution.then((resolution) => {
+      entry.settled = true;
       entry.expiresAt = performance.now() + (resolution.ok ? this.#options.resolutionTtlMs : Math.min(FAILED_RESOLUTION_TTL_MS, this.#options.resolutionTtlMs));
     });
     remember(this.#resolutions, key, entry, MAX_HOSTS);
-    return entry.resolution;
+    return entry;
+  }
+
+  /** Forgets the host's lookup if it is still this pending one (deliveries already waiting on it keep waiting). */
+  #forgetUnsettled(host: string, entry: CachedResolution): void {
+    if (!entry.settled && this.#resolutions.get(host) === entry) this.#resolutions.delete(host);
   }
 
   /**

@@ -175,7 +175,8 @@ describe('webhook delivery', () => {
 
   it('asks DNS again for the next message after a lookup that never ended', async () => {
     const resolver = stubResolver((call) => (call === 0 ? 'never' : ['127.0.0.1']));
-    const send = sender({ timeoutMs: 300, resolver });
+    // Long enough for the second message's TLS handshake on a loaded machine.
+    const send = sender({ timeoutMs: 1_000, resolver });
     expect(await send.deliver(message(receiver.url('localhost')))).toMatchObject({ outcome: 'retry', error: 'timeout' });
     expect(await send.deliver(message(receiver.url('localhost')))).toMatchObject({ outcome: 'delivered', status: 200 });
     expect(resolver.calls).toEqual(['localhost', 'localhost']);
