@@ -105,7 +105,8 @@ export class SandboxAcquirer implements Acquirer {
       [JSON.stringify(items)],
     );
     if (this.#delayMs > 0) {
-      this.#log?.info({ made: rows.length, delay_ms: this.#delayMs }, 'sandbox authorizations made');
+      // `fresh`: how many were made now rather than found from an earlier submission of the same reference.
+      this.#log?.info({ made: rows.length, fresh: rows.filter((row) => !row.seen_before).length, delay_ms: this.#delayMs }, 'sandbox authorizations made');
       await sleep(this.#delayMs);
     }
     const byReference = new Map(rows.map((row) => [row.reference, row]));
