@@ -41,7 +41,13 @@
  * then the pooled p99 ratio with a 90 % interval from resampling the windows
  * (how far the windows' spread lets the ratio be trusted) and the largest
  * backlog. BENCH_STORAGE=postgres runs it on a throwaway PostgreSQL instead
- * of PGlite.
+ * of PGlite; with it, BENCH_VAULTS=2 runs two vaults on the one database (in
+ * this process, each with its own pool, listening connection and job runner;
+ * the requests sent to each in turn), as production runs one vault process
+ * per core. BENCH_DIAG=1 prints, per window and per request sent, the
+ * statements the vaults sent by kind (claims that found nothing too), the job
+ * notifications, and on PostgreSQL the cluster's CPU by process and its time
+ * by statement and function (pg_stat_statements; bench/network-tokens-diag.ts).
  */
 import { Agent } from 'node:http';
 import { api, createMerchant } from '../test/support/api.ts';
