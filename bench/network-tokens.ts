@@ -41,7 +41,13 @@
  * then the pooled p99 ratio with a 90 % interval from resampling the windows
  * (how far the windows' spread lets the ratio be trusted) and the largest
  * backlog. BENCH_STORAGE=postgres runs it on a throwaway PostgreSQL instead
- * of PGlite.
+ * of PGlite; with it, BENCH_VAULTS=2 runs two vaults on the one database (in
+ * this process, each with its own pool, listening connection and job runner;
+ * the requests sent to each in turn), as production runs one vault process
+ * per core. BENCH_DIAG=1 prints, per window and per request sent, the
+ * statements the vaults sent by kind (claims that found nothing too), the job
+ * notifications, and on PostgreSQL the cluster's CPU by process and its time
+ * by statement and function (pg_stat_statements; bench/network-tokens-diag.ts).
  */
 import { Agent } from 'node:http';
 import { api, createMerchant } from '../test/support/api.ts';
@@ -51,6 +57,7 @@ import { startTestVault } from '../test/support/vault.ts';
 import { PROVISION_JOB } from '../server/network-tokens/service.ts';
 import { makeCiphertexts } from './ciphertexts.ts';
 import { clusterCpuMs, processCpuMs, threadCpuMs } from './cpu.ts';
+import { diagnose, withStatementStats } from './network-tokens-diag.ts';
 import { percentile, sortedCopy } from './stats.ts';
 import { post } from './post.ts';
 
@@ -144,11 +151,21 @@ function ratioInterval(off: readonly number[][], on: readonly number[][]): [numb
 
 const postgres = storage === 'postgres' ? await startThrowawayPostgres({ name: 'bench-network-tokens' }) : undefined;
 if (postgres !== undefined) process.env['TESSERA_TEST_PG_URL'] = postgres.url;
+if (postgres !== undefined && process.env['BENCH_DIAG'] === '1') await withStatementStats(postgres);
 const vault = await startTestVault({ storage, name: 'bench-network-tokens' });
+// BENCH_VAULTS=2 (PostgreSQL): more vault processes' worth on the same database (in this process, each with its own
+// pool, listening connection, job runner and requests in flight), the requests sent to each in turn — production runs
+// one vault process per core on PostgreSQL, and each hears every job notification.
+const VAULTS = storage === 'postgres' ? Number(process.env['BENCH_VAULTS'] ?? 1) : 1;
+const others = await Promise.all(
+  Array.from({ length: VAULTS - 1 }, () => startTestVault({ storage, name: 'bench-network-tokens', dataDir: vault.dataDir, databaseUrl: vault.databaseUrl })),
+);
 try {
   const merchant = await createMerchant(vault, { name: 'Bench Shop' });
   const [jwk] = await fetchJwks(vault.url);
-  const url = new URL('/v1/tokens', vault.url);
+  const urls = [vault, ...others].map((v) => new URL('/v1/tokens', v.url));
+  let turn = 0;
+  const nextUrl = () => urls[turn++ % urls.length]!;
   // Pending network tokens, counted by their provisioning jobs (a job settles its token in the transaction that
   // completes it): the jobs' partial indexes hold only the unfinished ones, where `network_tokens where settled_at is
   // null` reads every row of the merchant — a scan growing to tens of thousands of rows, four times a second, on the
@@ -160,6 +177,8 @@ try {
         [PROVISION_JOB],
       )
     ).rows[0]!.n;
+  // BENCH_DIAG=1: statements by kind, notifications and (PostgreSQL) CPU by cluster process, per window, per request sent.
+  const diag = process.env['BENCH_DIAG'] === '1' ? diagnose([vault, ...others].map((v) => v.vault.db), postgres?.dataDir) : undefined;
   let setting: boolean | undefined;
   const setNetworkTokens = async (on: boolean) => {
     if (setting === on) return;
@@ -192,6 +211,7 @@ try {
     let inFlight = 0;
     const sampler = setInterval(() => void backlog().then((n) => (window.maxBacklog = Math.max(window.maxBacklog, n))), 250);
     const cpu0 = cpuNow();
+    diag?.reset();
     const main0 = mainCpuMs();
     const started = performance.now();
     const countFrom = started + LEAD_IN_SECONDS * 1000;
@@ -215,6 +235,7 @@ try {
     const drained = await drain();
     window.cpuMs = cpuNow() - cpu0;
     window.mainCpuMs = mainCpuMs() - main0;
+    await diag?.report(condition, window.requestsSent);
     summary.maxBacklog = Math.max(summary.maxBacklog, window.maxBacklog);
     summary.maxDrain = Math.max(summary.maxDrain, drained);
     return window;
@@ -230,7 +251,7 @@ try {
           const body = JSON.stringify({ card: jwes[next++], reusable: true });
           const t = performance.now();
           sending();
-          const status = await post(agent, url, merchant.secretKey, body).catch(() => 0);
+          const status = await post(agent, nextUrl(), merchant.secretKey, body).catch(() => 0);
           answered(t, performance.now() - t);
           if (status !== 201) fail(`HTTP ${status}`);
         }
@@ -254,7 +275,7 @@ try {
           const scheduled = due(sent);
           sending();
           answers.push(
-            post(agent, url, merchant.secretKey, JSON.stringify({ card: jwes[sent], reusable: true })).then(
+            post(agent, nextUrl(), merchant.secretKey, JSON.stringify({ card: jwes[sent], reusable: true })).then(
               (status) => {
                 answered(scheduled, performance.now() - scheduled);
                 if (status !== 201) fail(`HTTP ${status}`);
@@ -351,6 +372,7 @@ try {
   );
   console.log(`network tokens: ${settled.rows.map((r) => `${r.status} ${r.n}`).join(', ')}`);
 } finally {
+  for (const other of others) await other.close();
   await vault.close();
   await postgres?.destroy();
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { maskNumbers, type Logger } from '../log.ts';
-import type { Db, Queryable } from '../storage/db.ts';
+import { VAULT_ORIGIN_PREFIX, type Db, type Queryable } from '../storage/db.ts';
 import { claimJobs, completeJob, dueKinds, EXPIRED_JOB, failJob, JOBS_CHANNEL, renewLeases, sweepJobs, type ClaimedJob } from './queue.ts';
 
 /** A claimed job as its handler sees it. */
@@ -58,6 +58,21 @@ export interface JobHandler<Payload> {
    * gap and nothing waits longer than before.
    */
   claimGroup?: { size: number; maxGapMs: number };
+  /**
+   * Woken only by the notifications of jobs this vault process enqueued
+   * (PostgreSQL, several processes on one database: every process hears
+   * every job's notification). For a kind enqueued as fast as requests come
+   * and claimed in groups (`claimGroup`): when every process is woken by
+   * every job, each claims the same jobs at once — one takes them, the
+   * others' claims find nothing or a few, and each group is split between
+   * the processes. With this the process that enqueued a job claims it (the
+   * requests, and so the jobs, are spread over the processes already); the
+   * others' polls (`pollMs`) still claim whatever is due, so a job whose
+   * process died before claiming it waits a poll at most. A notification
+   * that names no vault process (PGlite; a job enqueued from outside the
+   * vault) wakes every runner as before.
+   */
+  ownNotifications?: boolean;
   /**
    * Awaited before each claim of this kind (after `claimGapMs`): e.g. until
    * the process's API requests in flight are answered, for background work
@@ -248,7 +263,7 @@ export class JobRunner {
   async start(): Promise<void> {
     if (this.#started || this.#stopped) return;
     this.#started = true;
-    this.#unlisten = await this.#db.listen(JOBS_CHANNEL, (kind) => this.#wake(kind, true));
+    this.#unlisten = await this.#db.listen(JOBS_CHANNEL, (payload) => this.#notified(payload));
     const every = (ms: number, tick: () => void) => {
       const timer = setInterval(tick, ms);
       timer.unref();
@@ -339,6 +354,17 @@ export class JobRunner {
         this.#pollHealthy = false;
       })
       .finally(() => (this.#sweeping = undefined));
+  }
+
+  /** A job notification: `kind`, or `kind origin` (the enqueuing connection's application_name; enqueue_job.sql). */
+  #notified(payload: string): void {
+    const space = payload.indexOf(' ');
+    const name = space < 0 ? payload : payload.slice(0, space);
+    const origin = space < 0 ? undefined : payload.slice(space + 1);
+    const own = this.#db.origin;
+    // Another vault process's job, of a kind whose jobs that process claims itself: left to it (and to the polls).
+    if (this.#kinds.get(name)?.handler.ownNotifications === true && own !== undefined && origin !== own && origin?.startsWith(VAULT_ORIGIN_PREFIX)) return;
+    this.#wake(name, true);
   }
 
   #wake(name: string, notified = false): void {

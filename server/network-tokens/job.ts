@@ -30,6 +30,9 @@ export function provisionJob(
     // At low rates a claim every 50 ms takes one or two tokens, and the claim, row read and sandbox statements after it
     // cost PGlite's thread their fixed part for them: wait for 8 (or 250 ms) instead; a busy vault fills 8 within 50 ms.
     claimGroup: { size: 8, maxGapMs: 250 },
+    // Several processes on one PostgreSQL each hear every token's notification and all claimed the same groups at once
+    // (a fifth of the claims found nothing, and the groups were split): the process that made the token claims it.
+    ownNotifications: true,
     ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
     ...(options.beforeClaim === undefined ? {} : { beforeClaim: options.beforeClaim }),
     async run(job) {

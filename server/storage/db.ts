@@ -29,8 +29,19 @@ export interface Db extends Queryable {
    * itself), so a listener also polls. `channel` is a plain lower-case name.
    */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * PostgreSQL: this storage's name among the vault processes sharing the
+   * database (its connections' `application_name`, `tessera-vault/…`), which
+   * the jobs' notifications carry so a runner can tell the jobs its own
+   * process enqueued (server/jobs/runner.ts, `ownNotifications`). Undefined
+   * on PGlite: one process.
+   */
+  readonly origin?: string | undefined;
   close(): Promise<void>;
 }
+
+/** How the `application_name` of a vault process's pooled PostgreSQL connections begins (`Db.origin`). */
+export const VAULT_ORIGIN_PREFIX = 'tessera-vault/';
 
 /** LISTEN takes an identifier, not a parameter: channels are held to names that need no quoting. */
 export function checkChannelName(channel: string): string {

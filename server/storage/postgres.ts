@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { checkChannelName, type Db, type Queryable, type QueryResult, StorageUnavailableError, sqlState } from './db.ts';
+import { checkChannelName, type Db, type Queryable, type QueryResult, StorageUnavailableError, sqlState, VAULT_ORIGIN_PREFIX } from './db.ts';
 
 /** Node socket errors and SQLSTATE classes that mean "the server is not there", not "the query is wrong". */
 const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -120,13 +121,15 @@ function notificationListener(url: string, log: Logger) {
  * pool reconnects on its own once the server is back.
  */
 export async function openPostgres(url: string, log: Logger): Promise<Db> {
+  // Each open storage its own name: a job notification says which vault process enqueued the job (enqueue_job.sql).
+  const origin = `${VAULT_ORIGIN_PREFIX}${randomBytes(6).toString('hex')}`;
   const pool = new pg.Pool({
     connectionString: url,
     max: 16,
     connectionTimeoutMillis: 1000,
     idleTimeoutMillis: 30_000,
     query_timeout: 10_000,
-    application_name: 'tessera-vault',
+    application_name: origin,
   });
   // An idle client losing its connection emits here; without a listener it would crash the process.
   pool.on('error', (error) => log.warn({ err: { code: (error as { code?: string }).code, message: error.message } }, 'postgres connection lost'));
@@ -151,6 +154,7 @@ export async function openPostgres(url: string, log: Logger): Promise<Db> {
 
   const db: Db = {
     kind: 'postgres',
+    origin,
     query: (text, params) => query(pool, text, params),
     async transaction(work) {
       let client: pg.PoolClient;

@@ -302,6 +302,42 @@ describe.each(storageKinds())('durable jobs on %s', (storage: StorageKind) => {
     expect(rows[0]).toEqual({ jobs: 500, applied: 500, attempts: 500 });
   });
 
+  it.skipIf(storage === 'pglite')('leaves a kind with ownNotifications to the process that enqueued it, and claims another process’s jobs on its poll', async () => {
+    // Two pools, as two vault processes have; a third enqueues as a process that has no runner (it died).
+    const other = await openPostgres(databaseUrl!, silent);
+    const third = await openPostgres(databaseUrl!, silent);
+    stoppers.unshift(() => other.close(), () => third.close());
+    const ranBy = new Map<number, string>();
+    const own = (name: string, beforeClaim?: () => Promise<void>): JobHandler<Numbered> => ({
+      kind: 'test.own',
+      payload: Numbered,
+      concurrency: 8,
+      ownNotifications: true,
+      ...(beforeClaim === undefined ? {} : { beforeClaim }),
+      run: async (job) => void ranBy.set(job.payload.n, name),
+    });
+    // b is slow to claim: were a woken by b's notifications too, a would take b's jobs first.
+    const a = await runner(db, [own('a')], { pollMs: 60_000 });
+    const b = await runner(other, [own('b', () => sleep(300))], { pollMs: 60_000 });
+    await a.whenIdle();
+    await b.whenIdle();
+    await other.transaction(async (tx) => {
+      for (const n of [1, 2, 3]) await enqueueJob(tx, { kind: 'test.own', payload: { n } });
+    });
+    await waitFor('b’s three jobs to run', async () => ranBy.size === 3);
+    await db.transaction(async (tx) => {
+      for (const n of [4, 5]) await enqueueJob(tx, { kind: 'test.own', payload: { n } });
+    });
+    await waitFor('a’s two jobs to run', async () => ranBy.size === 5);
+    expect(Object.fromEntries(ranBy)).toEqual({ 1: 'b', 2: 'b', 3: 'b', 4: 'a', 5: 'a' });
+
+    // A job whose process never claims it (no runner there) is claimed by another's poll.
+    await runner(db, [{ kind: 'test.orphan', payload: Numbered, ownNotifications: true, run: async (job) => void ranBy.set(job.payload.n, 'poll') }], { pollMs: 200 });
+    await enqueueJob(third, { kind: 'test.orphan', payload: { n: 6 } });
+    await waitFor('the orphan job to run', async () => ranBy.get(6));
+    expect(ranBy.get(6)).toBe('poll');
+  });
+
   it('wakes an idle runner within a second of the commit, by notification rather than the poll', async () => {
     let ran: number | undefined;
     const jobs = await runner(db, [{ kind: 'test.wake', payload: Numbered, run: async () => void (ran = performance.now()) }], { pollMs: 60_000 });

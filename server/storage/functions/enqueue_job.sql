@@ -1,7 +1,11 @@
 -- tessera_enqueue_job: writes a job in the caller's transaction, so it
 -- commits or rolls back with the change that causes it, and wakes the
 -- runners of every vault process when it commits (pg_notify is delivered at
--- commit, never on rollback). Returns the job's id, or null when a job of
+-- commit, never on rollback). The notification's payload is the job's kind,
+-- then a space and the enqueuing connection's application_name when it has
+-- one (a vault process's pool: `tessera-vault/…`), so the runner of a kind
+-- that wants only its own process's jobs can tell them apart
+-- (server/jobs/runner.ts, `ownNotifications`). Returns the job's id, or null when a job of
 -- this kind and key still exists. The one way into the `jobs` table: the
 -- queue's TypeScript (server/jobs/queue.ts) and SQL triggers both call it.
 
@@ -22,7 +26,7 @@ begin
   on conflict (kind, key) where key is not null do nothing
   returning id into v_id;
   if v_id is not null then
-    perform pg_notify('tessera_jobs', p_kind);
+    perform pg_notify('tessera_jobs', p_kind || coalesce(' ' || nullif(current_setting('application_name', true), ''), ''));
   end if;
   return v_id;
 end;

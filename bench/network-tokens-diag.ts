@@ -1,0 +1,141 @@
+/**
+ * BENCH_DIAG=1 for `bench:network-tokens`: per window, the statements the vault
+ * sent by kind, the job notifications it received and (PostgreSQL) the CPU of
+ * the cluster's processes by role, each per request sent — where a
+ * provisioning's cost goes at one rate against another. Wraps the vault's `Db`
+ * object in place (every component calls its methods through it).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { Db, Queryable } from '../server/storage/db.ts';
+import type { ThrowawayPostgres } from '../test/support/postgres.ts';
+
+/** pg_stat_statements and function timings on the throwaway cluster (a restart, before any vault opens). */
+export async function withStatementStats(postgres: ThrowawayPostgres): Promise<void> {
+  const client = new pg.Client({ connectionString: postgres.url });
+  await client.connect();
+  await client.query(`alter system set shared_preload_libraries = 'pg_stat_statements'`);
+  await client.query(`alter system set track_functions = 'all'`);
+  await client.end();
+  await postgres.stop();
+  await postgres.start();
+}
+
+const KINDS: [string, RegExp][] = [
+  ['tokenize', /tessera_create_token/],
+  ['claim', /with due as/],
+  ['rows', /from network_tokens n\b|card_sealed/],
+  ['sandbox', /sandbox_tsp_requests/],
+  ['settle', /tessera_settle_network_tokens/],
+  ['bench backlog', /select \(select count\(\*\) from jobs/],
+  ['poll', /unnest\(\$1::text\[\]\) as k\(kind\)/],
+  ['sweep', /lease_expires_at < now\(\)|state = 'done' and finished_at/],
+  ['renew', /set lease_expires_at = now\(\)/],
+  ['merchant', /from merchants/],
+];
+
+function kindOf(sql: string): string {
+  for (const [name, re] of KINDS) if (re.test(sql)) return name;
+  return `other: ${sql.replace(/\s+/g, ' ').slice(0, 50)}`;
+}
+
+function statMs(stat: string): number {
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/** CPU of the cluster's processes by role (ps title), ms; the pid's column in /proc/pid/cmdline. */
+function clusterRoles(dataDir: string): Map<string, number> {
+  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]!.trim());
+  const out = new Map<string, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (Number(name) !== postmaster && parent !== postmaster) continue;
+      const title = readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const role = Number(name) === postmaster ? 'postmaster' : /\d+\.\d+\.\d+\.\d+|\[local\]/.test(title) ? `backend ${name}` : title.replace(/^postgres: /, '').trim().slice(0, 30);
+      out.set(role, (out.get(role) ?? 0) + statMs(stat));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+export function diagnose(dbs: Db[], dataDir: string | undefined) {
+  const counts = new Map<string, number>();
+  let notifications = 0;
+  const add = (k: string) => counts.set(k, (counts.get(k) ?? 0) + 1);
+  const wrap = (q: Queryable, v: number): Queryable => {
+    const query = q.query.bind(q);
+    return Object.assign(q, {
+      query: (async (sql: string, params?: readonly unknown[]) => {
+        const k = kindOf(sql);
+        add(k);
+        if (dbs.length > 1 && k === 'claim') add(`claim (vault ${v})`);
+        const result = await query(sql, params);
+        if (k === 'claim' && result.rowCount === 0) add('claim that found nothing');
+        return result;
+      }) as Queryable['query'],
+    });
+  };
+  dbs.forEach((db, v) => {
+    wrap(db, v);
+    const transaction = db.transaction.bind(db);
+    (db as { transaction: Db['transaction'] }).transaction = (work) => (add('transaction'), transaction((tx) => work(wrap(tx, v))));
+  });
+  void dbs[0]!.listen('tessera_jobs', () => notifications++);
+  let roles0 = new Map<string, number>();
+  let stats: Promise<void> = Promise.resolve();
+  const pgStats = async (reset: boolean, requests = 1, condition = '') => {
+    const db = dbs[0]!;
+    if (db.kind !== 'postgres') return;
+    try {
+      if (reset) {
+        await db.query('create extension if not exists pg_stat_statements');
+        await db.query('select pg_stat_statements_reset()');
+        await db.query('select pg_stat_reset()');
+        return;
+      }
+      const { rows } = await db.query<{ query: string; calls: string; ms: number }>(
+        'select query, calls::text, total_exec_time as ms from pg_stat_statements order by total_exec_time desc limit 12',
+      );
+      const fns = await db.query<{ funcname: string; calls: string; self: number; total: number }>(
+        'select funcname, calls::text, self_time as self, total_time as total from pg_stat_user_functions order by self_time desc limit 10',
+      );
+      console.log(`    diag ${condition}: PostgreSQL time a request (ms), top-level statements: ${rows.map((r) => `${kindOf(r.query)} ${(r.ms / requests).toFixed(3)} (${(Number(r.calls) / requests).toFixed(3)} calls)`).join(', ')}`);
+      console.log(`    diag ${condition}: functions, self time a request (ms): ${fns.rows.map((r) => `${r.funcname} ${(r.self / requests).toFixed(3)}`).join(', ')}`);
+    } catch (error) {
+      console.log(`    diag: pg_stat_statements: ${(error as Error).message}`);
+    }
+  };
+  return {
+    reset() {
+      counts.clear();
+      notifications = 0;
+      if (dataDir !== undefined) roles0 = clusterRoles(dataDir);
+      stats = pgStats(true);
+    },
+    async report(condition: string, requests: number) {
+      await stats;
+      await pgStats(false, requests, condition);
+      const per = (n: number) => (n / requests).toFixed(3);
+      const parts = [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${per(n)}`);
+      console.log(`    diag ${condition}: statements a request: ${parts.join(', ')}; notifications ${per(notifications)}`);
+      if (dataDir !== undefined) {
+        const now = clusterRoles(dataDir);
+        const roles = new Map<string, number>();
+        for (const [role, ms] of now) {
+          const d = ms - (roles0.get(role) ?? 0);
+          const key = role.startsWith('backend ') ? 'backends' : role;
+          if (d > 0) roles.set(key, (roles.get(key) ?? 0) + d);
+        }
+        const backends = [...now.keys()].filter((r) => r.startsWith('backend ')).length;
+        console.log(`    diag ${condition}: cluster CPU a request (ms): ${[...roles].sort((a, b) => b[1] - a[1]).map(([r, ms]) => `${r} ${(ms / requests).toFixed(3)}`).join(', ')}; ${backends} backends`);
+      }
+    },
+  };
+}
