@@ -86,19 +86,21 @@ interface Sample {
 
 const adminKey = `admin_${randomBytes(18).toString('hex')}`;
 const dataDir = await newDataDir('pglite', 'bench-tokenize-cadence');
-// The same settings as bench:widget's vault.
-const vault = await startVaultProcess({
-  dataDir,
-  env: {
-    TESSERA_MASTER_KEY: randomBytes(32).toString('base64'),
-    TESSERA_ADMIN_KEY: adminKey,
-    TESSERA_RATE_LIMIT_PER_IP: '100000',
-    TESSERA_RATE_LIMIT_PER_KEY: '100000',
-    TESSERA_DECLINES_PER_SESSION: '100000',
-    TESSERA_DECLINES_PER_IP: '100000',
-  },
-});
+let stopVault: (() => Promise<void>) | undefined;
 try {
+  // The same settings as bench:widget's vault.
+  const vault = await startVaultProcess({
+    dataDir,
+    env: {
+      TESSERA_MASTER_KEY: randomBytes(32).toString('base64'),
+      TESSERA_ADMIN_KEY: adminKey,
+      TESSERA_RATE_LIMIT_PER_IP: '100000',
+      TESSERA_RATE_LIMIT_PER_KEY: '100000',
+      TESSERA_DECLINES_PER_SESSION: '100000',
+      TESSERA_DECLINES_PER_IP: '100000',
+    },
+  });
+  stopVault = () => vault.kill('SIGTERM');
   console.log(`load average at the start: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   const { port } = new URL(vault.url);
   const pid = vault.child.pid!;
@@ -189,6 +191,6 @@ try {
   }
   console.log(`\nload average at the end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 } finally {
-  await vault.kill('SIGTERM');
+  await stopVault?.();
   rmSync(dataDir, { recursive: true, force: true });
 }
