@@ -1,9 +1,9 @@
 /**
  * `npm run bench:widget`: the card fields as a shopper's browser sees them.
  * Headless Chromium (the tests' executable and flags), a real vault on
- * `http://127.0.0.1:P1` (a vault process of its own, PGlite in a temporary data
+ * `http://localhost:P1` (a vault process of its own, PGlite in a temporary data
  * folder, the production build in dist/) and a merchant site on
- * `http://localhost:P2` whose pages load `/v1/checkout.js` from the vault,
+ * `http://127.0.0.1:P2` whose pages load `/v1/checkout.js` from the vault,
  * as a merchant's `<script src>` would: two origins, two sites, so the
  * fields are an out-of-process iframe as in production.
  *
@@ -218,7 +218,13 @@ interface TokenizeResult {
   brand: string;
 }
 
-/** The merchant site, on `http://localhost:<port>` (the socket is on 127.0.0.1). */
+/**
+ * The merchant site, on `http://127.0.0.1:<port>`: the vault is on
+ * `http://localhost:<port>`, and a site leaves out the port, so only another
+ * host name makes the two different sites and the fields an out-of-process
+ * iframe, as on a real shop. (Until 2026-12-02 both were on localhost: one
+ * site, one renderer process.)
+ */
 async function startMerchantSite(vaultUrl: string, key: () => string): Promise<{ origin: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     const pages: Record<string, () => string> = { '/checkout': () => checkoutPage(vaultUrl), '/at-load': () => loadPage(vaultUrl, key()), '/plain': () => plainPage };
@@ -231,7 +237,7 @@ async function startMerchantSite(vaultUrl: string, key: () => string): Promise<{
     server.listen(0, '127.0.0.1', () => resolve());
   });
   return {
-    origin: `http://localhost:${(server.address() as AddressInfo).port}`,
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
