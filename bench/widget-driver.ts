@@ -192,8 +192,8 @@ try {
   });
   await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', () => resolve()));
   closers.push(() => site.close());
-  // The merchant site on localhost, as bench:widget has it.
-  const pageUrl = `http://localhost:${(site.address() as AddressInfo).port}/checkout`;
+  // The merchant site on 127.0.0.1, another site than the vault's localhost, as bench:widget has it (an out-of-process frame).
+  const pageUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}/checkout`;
   const merchant = await createMerchant({ url: vault.url, adminKey }, { name: 'Bench Shop', allowedOrigins: [new URL(pageUrl).origin] });
   console.log(`load average at the start: ${loadAverage()}`);
   await warmVault(vault.url, merchant, VAULT_WARM_UP);
