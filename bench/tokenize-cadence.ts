@@ -25,10 +25,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createMerchant, openSession, uniqueLetters } from '../test/support/api.ts';
 import { fetchJwks } from '../test/support/cards.ts';
-import { startVaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir } from '../test/support/vault.ts';
 import { makeCiphertexts } from './ciphertexts.ts';
 import { median } from './stats.ts';
+import { startBenchVault } from './widget-common.ts';
 
 const { values } = parseArgs({
   options: {
@@ -88,18 +88,8 @@ const adminKey = `admin_${randomBytes(18).toString('hex')}`;
 const dataDir = await newDataDir('pglite', 'bench-tokenize-cadence');
 let stopVault: (() => Promise<void>) | undefined;
 try {
-  // The same settings as bench:widget's vault.
-  const vault = await startVaultProcess({
-    dataDir,
-    env: {
-      TESSERA_MASTER_KEY: randomBytes(32).toString('base64'),
-      TESSERA_ADMIN_KEY: adminKey,
-      TESSERA_RATE_LIMIT_PER_IP: '100000',
-      TESSERA_RATE_LIMIT_PER_KEY: '100000',
-      TESSERA_DECLINES_PER_SESSION: '100000',
-      TESSERA_DECLINES_PER_IP: '100000',
-    },
-  });
+  // The same vault as bench:widget's.
+  const vault = await startBenchVault(dataDir, adminKey);
   stopVault = () => vault.kill('SIGTERM');
   console.log(`load average at the start: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   const { port } = new URL(vault.url);

@@ -28,53 +28,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from '@playwright/test';
-import { createMerchant, openSession, uniqueLetters, type TestMerchant } from '../test/support/api.ts';
-import { CARDS, fetchJwks, nextYear } from '../test/support/cards.ts';
+import { createMerchant } from '../test/support/api.ts';
+import { CARDS, nextYear } from '../test/support/cards.ts';
 import { CHROMIUM_ARGS, findChromium } from '../test/support/chromium.ts';
-import { startVaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir } from '../test/support/vault.ts';
-import { makeCiphertexts } from './ciphertexts.ts';
 import { median, percentile, sortedCopy } from './stats.ts';
+import { checkoutPage, startBenchVault, warmVault } from './widget-common.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '30' } } });
 const ROUNDS = Number(values.rounds);
 /** Uncounted tokenizations per driver first (a new frame's first costs are not what is measured). */
 const WARM_UP_RUNS = 2;
 const VAULT_WARM_UP = 100;
+/** How long a mount may take before it counts as failed. */
+const READY_TIMEOUT_MS = 10_000;
 /** What Playwright passes to keep a headless page's timers and renderer at full speed, given to the bare browsers too. */
 const FOREGROUND_ARGS = ['--disable-background-timer-throttling', '--disable-backgrounding-occluded-windows', '--disable-renderer-backgrounding', '--disable-ipc-flooding-protection'];
-
-/** The merchant page: `bench.mount()` re-mounts the card, `bench.tokenize()` times `card.tokenize()` with `performance.now()`. */
-const checkoutPage = (vaultUrl: string) => `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Bench shop</title></head>
-<body>
-<div id="card"></div>
-<script src="${vaultUrl}/v1/checkout.js"></script>
-<script>
-  window.bench = (() => {
-    let card;
-    return {
-      mount(key) {
-        return new Promise((resolve, reject) => {
-          if (card) card.destroy();
-          card = Tessera(key).card({ mode: 'payment' });
-          card.on('error', (error) => reject(new Error(error.code)));
-          card.on('ready', () => resolve(true));
-          card.mount('#card');
-        });
-      },
-      async tokenize() {
-        const started = performance.now();
-        const value = await card.tokenize();
-        return { ms: performance.now() - started, token: value.token };
-      },
-    };
-  })();
-</script>
-</body>
-</html>
-`;
 
 interface TokenizeResult {
   ms: number;
@@ -136,7 +105,7 @@ async function bareChromium(executablePath: string, profile: string, pageUrl: st
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const driver: Driver = async () => {
-    await evaluate(`bench.mount(${JSON.stringify(key)})`);
+    await evaluate(`bench.mount(${JSON.stringify(key)}, ${READY_TIMEOUT_MS})`);
     const tree = (await send('Page.getFrameTree', {}, sessionId)) as { frameTree: { childFrames: Array<{ frame: { id: string } }> } };
     const frameId = tree.frameTree.childFrames[0]!.frame.id;
     const world = (await send('Page.createIsolatedWorld', { frameId, worldName: 'bench' }, sessionId)).executionContextId as number;
@@ -152,39 +121,13 @@ async function bareChromium(executablePath: string, profile: string, pageUrl: st
   return { driver, close: () => browser.kill('SIGTERM') };
 }
 
-/** `count` tokenizations as the card fields send them, so that the browsers meet a vault past its first hundred. */
-async function warmVault(vaultUrl: string, merchant: TestMerchant, count: number): Promise<void> {
-  const [jwk] = await fetchJwks(vaultUrl);
-  const cards = await makeCiphertexts(jwk!, count);
-  let session = '';
-  for (let i = 0; i < count; i++) {
-    if (i % 20 === 0) session = await openSession(vaultUrl, merchant);
-    const response = await fetch(`${vaultUrl}/v1/tokens`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': uniqueLetters(24) },
-      body: JSON.stringify({ key: merchant.publishableKey, session, card: cards[i], reusable: false }),
-    });
-    if (response.status !== 201) throw new Error(`warming the vault: POST /v1/tokens answered ${response.status}`);
-  }
-}
-
 const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const dataDir = await newDataDir('pglite', 'bench-widget-driver');
 const profile = mkdtempSync(join(tmpdir(), 'tessera-widget-driver-'));
 const adminKey = `admin_${randomBytes(18).toString('hex')}`;
 const closers: Array<() => unknown> = [];
 try {
-  const vault = await startVaultProcess({
-    dataDir,
-    env: {
-      TESSERA_MASTER_KEY: randomBytes(32).toString('base64'),
-      TESSERA_ADMIN_KEY: adminKey,
-      TESSERA_RATE_LIMIT_PER_IP: '100000',
-      TESSERA_RATE_LIMIT_PER_KEY: '100000',
-      TESSERA_DECLINES_PER_SESSION: '100000',
-      TESSERA_DECLINES_PER_IP: '100000',
-    },
-  });
+  const vault = await startBenchVault(dataDir, adminKey);
   closers.push(() => vault.kill('SIGTERM'));
   const site = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/checkout') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(checkoutPage(vault.url));
@@ -210,7 +153,7 @@ try {
   const page = await (await browser.newContext()).newPage();
   await page.goto(pageUrl);
   const playwright: Driver = async () => {
-    await page.evaluate(`bench.mount(${JSON.stringify(merchant.publishableKey)})`);
+    await page.evaluate(`bench.mount(${JSON.stringify(merchant.publishableKey)}, ${READY_TIMEOUT_MS})`);
     const fields = page.locator('#card iframe').contentFrame();
     for (const [field, text] of typed) await fields.locator(`#${field}`).pressSequentially(text);
     return (await page.evaluate('bench.tokenize()')) as TokenizeResult;

@@ -33,10 +33,10 @@ import type { AddressInfo } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Frame, type Page } from '@playwright/test';
-import { createMerchant, openSession, uniqueLetters, type TestMerchant } from '../test/support/api.ts';
-import { CARDS, fetchJwks, nextYear } from '../test/support/cards.ts';
+import { createMerchant, type TestMerchant } from '../test/support/api.ts';
+import { CARDS, nextYear } from '../test/support/cards.ts';
 import { CHROMIUM_ARGS, findChromium } from '../test/support/chromium.ts';
-import { startVaultProcess, type VaultProcess } from '../test/support/vault-process.ts';
+import type { VaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir } from '../test/support/vault.ts';
 import {
   FIELDS_DIR,
@@ -50,7 +50,7 @@ import {
   fieldsReadyFiles,
   gzipped,
 } from '../test/support/bundle-sizes.ts';
-import { makeCiphertexts } from './ciphertexts.ts';
+import { checkoutPage, startBenchVault, warmVault } from './widget-common.ts';
 import { median, percentile, sortedCopy } from './stats.ts';
 
 const RUNS = Number(process.env['BENCH_WIDGET_RUNS'] ?? 25);
@@ -119,62 +119,6 @@ function sizes(): SizeRow[] {
 }
 
 // ---------------------------------------------------------------- the merchant site
-
-/**
- * The merchant's checkout page. Its script times the card API with
- * `performance.now()` and hands back plain numbers; it also notes when the
- * fields' `tessera:hello` reaches the page, to split the ready time.
- */
-const checkoutPage = (vaultUrl: string) => `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Bench shop</title></head>
-<body>
-<div id="card"></div>
-<script src="${vaultUrl}/v1/checkout.js"></script>
-<script>
-  window.bench = (() => {
-    let card;
-    let hello;
-    addEventListener('message', (event) => {
-      if (event.origin === ${JSON.stringify(vaultUrl)} && event.data && event.data.type === 'tessera:hello') hello = performance.now();
-    });
-    return {
-      /** What a page does to start the card fields early: call Tessera(). */
-      early(key) {
-        Tessera(key);
-      },
-      /** Tessera(key).card().mount(), until ready; a card already there is destroyed first, just before. */
-      mount(key, timeoutMs) {
-        return new Promise((resolve, reject) => {
-          if (card) card.destroy();
-          card = Tessera(key).card({ mode: 'payment' });
-          const timer = setTimeout(() => reject(new Error('no ready event within ' + timeoutMs + ' ms')), timeoutMs);
-          card.on('error', (error) => {
-            clearTimeout(timer);
-            reject(new Error('error event: ' + error.code + ' ' + error.message));
-          });
-          hello = undefined;
-          const started = performance.now();
-          card.on('ready', () => {
-            const ready = performance.now();
-            clearTimeout(timer);
-            resolve({ ms: ready - started, timeOrigin: performance.timeOrigin, started, hello: hello ?? null });
-          });
-          card.mount('#card');
-        });
-      },
-      async tokenize() {
-        const started = performance.now();
-        const value = await card.tokenize();
-        const ms = performance.now() - started;
-        return { ms, timeOrigin: performance.timeOrigin, started, token: value.token, brand: value.card.brand };
-      },
-    };
-  })();
-</script>
-</body>
-</html>
-`;
 
 /** A checkout page that mounts the card as it loads: what a shopper waits for from navigation to a usable card. */
 const loadPage = (vaultUrl: string, key: string) => `<!doctype html>
@@ -553,22 +497,6 @@ const watchdog = setTimeout(() => {
 }, (TOTAL_SECONDS + 60) * 1000);
 watchdog.unref();
 
-/** `count` tokenizations as the card fields send them (a session per 20, an Idempotency-Key each), one at a time. */
-async function warmVault(vaultUrl: string, merchant: TestMerchant, count: number): Promise<void> {
-  const [jwk] = await fetchJwks(vaultUrl);
-  const cards = await makeCiphertexts(jwk!, count);
-  let session = '';
-  for (let i = 0; i < count; i++) {
-    if (i % 20 === 0) session = await openSession(vaultUrl, merchant);
-    const response = await fetch(`${vaultUrl}/v1/tokens`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': uniqueLetters(24) },
-      body: JSON.stringify({ key: merchant.publishableKey, session, card: cards[i], reusable: false }),
-    });
-    if (response.status !== 201) throw new Error(`warming the vault: POST /v1/tokens answered ${response.status}`);
-  }
-  console.log(`vault warmed with ${count} tokenizations`);
-}
 
 ensureBuild();
 const executablePath = await findChromium();
@@ -582,18 +510,7 @@ try {
   // thread with Playwright's DevTools traffic, which holds every new iframe until it is answered.
   dataDir = await newDataDir('pglite', 'bench-widget');
   const adminKey = `admin_${randomBytes(18).toString('hex')}`;
-  vault = await startVaultProcess({
-    dataDir,
-    env: {
-      TESSERA_MASTER_KEY: randomBytes(32).toString('base64'),
-      TESSERA_ADMIN_KEY: adminKey,
-      // One browser on 127.0.0.1 makes every request: the per-IP and card-testing limits are not what is measured.
-      TESSERA_RATE_LIMIT_PER_IP: '100000',
-      TESSERA_RATE_LIMIT_PER_KEY: '100000',
-      TESSERA_DECLINES_PER_SESSION: '100000',
-      TESSERA_DECLINES_PER_IP: '100000',
-    },
-  });
+  vault = await startBenchVault(dataDir, adminKey);
   const checkout = await fetch(`${vault.url}/v1/checkout.js`);
   if (checkout.status !== 200) throw new Error(`the vault serves no widget build from dist/ (GET /v1/checkout.js: ${checkout.status})`);
   const vaultUrl = vault.url;
@@ -611,7 +528,10 @@ try {
       : undefined;
   if (fresh) console.log(`tokenizations on the fresh vault done: ${fresh.tokenize.samples.length} runs`);
   const freshTo = logMark(logFile);
-  if (VAULT_WARMUP > 0) await warmVault(vaultUrl, merchant, VAULT_WARMUP);
+  if (VAULT_WARMUP > 0) {
+    await warmVault(vaultUrl, merchant, VAULT_WARMUP);
+    console.log(`vault warmed with ${VAULT_WARMUP} tokenizations`);
+  }
   const measuredFrom = logMark(logFile);
 
   const skipped = { ready: series('skipped'), milestones: [] as Milestones[] };
