@@ -20,13 +20,13 @@ export function clusterCpuMs(dataDir: string | undefined): number {
 }
 
 /** utime + stime, in milliseconds, from a /proc stat line (fields 14 and 15; the command name may hold spaces). */
-function statMs(stat: string): number {
+export function statMs(stat: string): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
 }
 
 /** cutime + cstime, in milliseconds (fields 16 and 17): the CPU of the process's children that exited and were waited for. */
-function reapedChildrenMs(stat: string): number {
+export function reapedChildrenMs(stat: string): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[13]) + Number(fields[14])) * 1000) / TICKS_PER_SECOND;
 }

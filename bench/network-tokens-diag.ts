@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import type { Db, Queryable } from '../server/storage/db.ts';
 import type { ThrowawayPostgres } from '../test/support/postgres.ts';
+import { reapedChildrenMs, statMs } from './cpu.ts';
 
 /** pg_stat_statements and function timings on the throwaway cluster (a restart, before any vault opens). */
 export async function withStatementStats(postgres: ThrowawayPostgres): Promise<void> {
@@ -40,12 +41,10 @@ function kindOf(sql: string): string {
   return `other: ${sql.replace(/\s+/g, ' ').slice(0, 50)}`;
 }
 
-function statMs(stat: string): number {
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
-
-/** CPU of the cluster's processes by role (ps title), ms; the pid's column in /proc/pid/cmdline. */
+/**
+ * CPU of the cluster's processes by role (ps title), ms; the pid's column in /proc/pid/cmdline. What processes that
+ * exited had used (a backend the pool closed) is the postmaster's reaped children's time, its own role.
+ */
 function clusterRoles(dataDir: string): Map<string, number> {
   const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]!.trim());
   const out = new Map<string, number>();
@@ -58,6 +57,7 @@ function clusterRoles(dataDir: string): Map<string, number> {
       const title = readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ');
       const role = Number(name) === postmaster ? 'postmaster' : /\d+\.\d+\.\d+\.\d+|\[local\]/.test(title) ? `backend ${name}` : title.replace(/^postgres: /, '').trim().slice(0, 30);
       out.set(role, (out.get(role) ?? 0) + statMs(stat));
+      if (Number(name) === postmaster) out.set('exited children', reapedChildrenMs(stat));
     } catch {
       // gone
     }
