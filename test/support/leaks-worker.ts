@@ -6,43 +6,54 @@
  * and a full run leaves a hundred and more: one thread per core.
  */
 import { parentPort } from 'node:worker_threads';
-import { dumpTables, filesUnder, scanRawFile, scanTableDump, withPglite, type Finding } from './leaks.ts';
+import { dumpTables, filesUnder, scanRawFile, scanTableDump, withPglite, writtenSinceCopied, type Finding } from './leaks.ts';
 
 /** What the thread found in one data folder. */
 export interface DataFolderScan {
   dir: string;
   rawFiles: number;
+  /** Raw files left as the template had them (same size and modification time), so not read again. */
+  unchangedFiles: number;
   rawFindings: Finding[];
   tokensSeen: number;
   tableFindings: Finding[];
 }
 
-/** From the test: the next folder to scan, or null when there are no more. */
-export type LeaksWorkerRequest = string | null;
+/**
+ * From the test: the next folder to scan, with the PGlite template its
+ * database was copied from (test/support/vault.ts; scanned itself too), or
+ * null when there are no more.
+ */
+export type LeaksWorkerRequest = { dir: string; template: string } | null;
 /** To the test: ready for a folder (first message), then each folder's scan, or why it could not be scanned. */
 export type LeaksWorkerReply = { ready: true } | { scan: DataFolderScan } | { error: string };
 
-async function scanDataFolder(dir: string): Promise<DataFolderScan> {
+async function scanDataFolder(dir: string, template: string): Promise<DataFolderScan> {
   const dataFiles = filesUnder(dir).filter((file) => !file.endsWith('.log') && file.startsWith(`${dir}/`));
-  const rawFindings = dataFiles.flatMap(scanRawFile);
+  const written = dir === template ? dataFiles : writtenSinceCopied(dataFiles, dir, template);
+  const rawFindings = written.flatMap(scanRawFile);
   let tokensSeen = 0;
   const tableFindings: Finding[] = [];
-  await withPglite(dir, async (query) => {
-    for (const dump of await dumpTables(query)) {
-      if (dump.table === 'tokens') tokensSeen += dump.values.length;
-      tableFindings.push(...scanTableDump(dir, dump));
-    }
-  });
-  return { dir, rawFiles: dataFiles.length, rawFindings, tokensSeen, tableFindings };
+  // The template's database is only the migrations (and opening it would write to it): its raw files are what matters.
+  if (dir !== template) {
+    await withPglite(dir, async (query) => {
+      for (const dump of await dumpTables(query)) {
+        if (dump.table === 'tokens') tokensSeen += dump.values.length;
+        tableFindings.push(...scanTableDump(dir, dump));
+      }
+    });
+  }
+  return { dir, rawFiles: dataFiles.length, unchangedFiles: dataFiles.length - written.length, rawFindings, tokensSeen, tableFindings };
 }
 
 const port = parentPort!;
-port.on('message', (dir: LeaksWorkerRequest) => {
-  if (dir === null) {
+port.on('message', (request: LeaksWorkerRequest) => {
+  if (request === null) {
     port.close();
     return;
   }
-  scanDataFolder(dir).then(
+  const { dir, template } = request;
+  scanDataFolder(dir, template).then(
     (scan) => port.postMessage({ scan } satisfies LeaksWorkerReply),
     (error: unknown) => port.postMessage({ error: `${dir}: ${error instanceof Error ? error.message : String(error)}` } satisfies LeaksWorkerReply),
   );

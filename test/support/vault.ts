@@ -55,12 +55,17 @@ function schemaHash(): string {
   return hash.digest('hex').slice(0, 16);
 }
 
+/** Where this schema's PGlite template lives (made by the first test that needs it). */
+export function pgliteTemplateDir(): string {
+  return join(tmpdir(), `tessera-pglite-template-${schemaHash()}`);
+}
+
 /**
  * A freshly migrated PGlite data folder, made once and copied for each test
  * vault: initialising PGlite takes seconds, copying it milliseconds.
  */
 async function pgliteTemplate(): Promise<string> {
-  const dir = join(tmpdir(), `tessera-pglite-template-${schemaHash()}`);
+  const dir = pgliteTemplateDir();
   if (existsSync(join(dir, 'pgdata'))) return dir;
   const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
   const db = await openPglite(building);
@@ -82,7 +87,8 @@ async function pgliteTemplate(): Promise<string> {
 export async function newDataDir(storage: StorageKind, name: string, parent = artifactsDir()): Promise<string> {
   const dataDir = join(parent, `${name}-${storage}-${randomBytes(4).toString('hex')}`);
   mkdirSync(dataDir, { recursive: true });
-  if (storage === 'pglite') cpSync(join(await pgliteTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+  // With the template's modification times, so that the leak scan can tell the files no vault wrote (test/support/leaks-worker.ts).
+  if (storage === 'pglite') cpSync(join(await pgliteTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true, preserveTimestamps: true });
   return dataDir;
 }
 
