@@ -5,7 +5,7 @@
  * Times the advance (request to answer), reads from each process's log how
  * many charges it recorded, and checks in the database that no period was
  * charged twice and none was missed. Used by `npm run bench:subscriptions`
- * and, with a few hundred subscriptions, by its test.
+ * and, with 120 subscriptions, by its test.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';

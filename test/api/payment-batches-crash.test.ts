@@ -18,9 +18,15 @@ import { cardPlaintext, encryptCard } from '../support/cards.ts';
 import { startVaultProcess, type VaultProcess } from '../support/vault-process.ts';
 import { newDataDir, newTestDatabase, storageKinds } from '../support/vault.ts';
 
-const ITEMS = 200;
-/** A refund of one cent of the first payment (100) after every 20th charge, in runs of 10. */
-const REFUNDS = 100;
+/**
+ * 80 charges (each its own payment) and 40 refunds: the kill after 40
+ * processed lands a third of the way in, with charges and refund runs done
+ * before it and both still pending after it. (200 and 100 proved no more and
+ * took twice as long: a charge is a whole payment.)
+ */
+const ITEMS = 80;
+/** A refund of one cent of the first payment (REFUNDS cents, so refunded in full at the end) after every 20th charge, in runs of 10. */
+const REFUNDS = 40;
 const TOTAL = ITEMS + REFUNDS;
 const silent = createLogger({ level: 'silent' });
 
@@ -44,7 +50,7 @@ describe.each(storageKinds())('a payment batch across a kill -9 on %s', (storage
       const card = await encryptCard(running.url, cardPlaintext());
       const token = (await api(running.url, 'POST', '/v1/tokens', { key: merchant.secretKey, json: { card, reusable: true } })).body.token as string;
       // The customer's payment that stores the credential each merchant-initiated charge cites.
-      const first = await api(running.url, 'POST', '/v1/payments', { key: merchant.secretKey, json: { token, amount: 100, currency: 'EUR', setup_future_usage: true } });
+      const first = await api(running.url, 'POST', '/v1/payments', { key: merchant.secretKey, json: { token, amount: REFUNDS, currency: 'EUR', setup_future_usage: true } });
       expect(first.status, first.text).toBe(201);
       const charges = Array.from({ length: ITEMS }, (_, n) => ({ op: 'charge', token, amount: 100 + n, currency: 'EUR', reference: `renewal-${n}` }));
       const refunds = Array.from({ length: REFUNDS / (ITEMS / 20) }, () => ({ op: 'refund', payment: first.body.id, amount: 1 }));
