@@ -6,8 +6,7 @@
  * reported.
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -21,7 +20,8 @@ import { openPostgres } from '../../server/storage/postgres.ts';
 import { api, createMerchant, openSession, type ApiResponse, type TestMerchant } from '../support/api.ts';
 import { CARDS, SANDBOX_CARDS, cardPlaintext, encryptCard } from '../support/cards.ts';
 import { encryptMany, inParallel } from '../support/many.ts';
-import { artifactsDir, emptyTestDatabase, startTestVault, storageKinds, type StorageKind, type TestVault } from '../support/vault.ts';
+import { nodeArgs } from '../support/vault-process.ts';
+import { emptyTestDatabase, newEmptyPgliteDir, startTestVault, storageKinds, type StorageKind, type TestVault } from '../support/vault.ts';
 
 const execFileAsync = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -282,9 +282,8 @@ describe.each(storageKinds())('the audit log hash chains on %s', (storage) => {
     /** An empty database brought to the schema of the build before the chain (migrations 001–006). */
     async function databaseBeforeTheChain(kind: StorageKind): Promise<Db> {
       if (kind === 'pglite') {
-        const dataDir = join(artifactsDir(), `audit-upgrade-${randomBytes(4).toString('hex')}`);
-        mkdirSync(dataDir, { recursive: true });
-        db = await openPglite(dataDir);
+        // A copy of an initialised, empty PGlite: its own initdb took most of this test's time.
+        db = await openPglite(await newEmptyPgliteDir('audit-upgrade'));
       } else {
         db = await openPostgres(await emptyTestDatabase(), silent);
       }
@@ -362,9 +361,13 @@ describe.each(storageKinds())('the audit log hash chains on %s', (storage) => {
     });
     afterAll(() => vault?.close());
 
-    /** `npm run tessera -- audit verify …`, as an operator runs it; never throws on a non-zero exit. */
+    /**
+     * `tessera audit verify …` as an operator runs it (`npm run tessera`), from the CLI's bundle as the other
+     * CLI tests run it: npm and tsx starting took most of each call (merchants.test.ts runs the npm script).
+     * Never throws on a non-zero exit.
+     */
     async function tessera(...args: string[]): Promise<{ code: number; report: Verification; stderr: string }> {
-      const outcome = await execFileAsync('npm', ['run', '--silent', 'tessera', '--', 'audit', 'verify', ...args, '--url', vault.url], {
+      const outcome = await execFileAsync(process.execPath, [...(await nodeArgs('server/cli.ts')), 'audit', 'verify', ...args, '--url', vault.url], {
         cwd: ROOT,
         env: { ...process.env, TESSERA_ADMIN_KEY: vault.adminKey },
         timeout: 30_000,

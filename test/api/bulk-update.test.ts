@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, createMerchant, type TestMerchant } from '../support/api.ts';
 import { CARDS, cardPlaintext, encryptCard, nextYear } from '../support/cards.ts';
 import { scanTableDump } from '../support/leaks.ts';
-import { createTokens, encryptMany } from '../support/many.ts';
+import { batchTokens, createTokens, encryptMany } from '../support/many.ts';
 import { startTestVault, storageKinds, type TestVault } from '../support/vault.ts';
 
 type Result = { token: string | null; ok: boolean; object?: any; error?: { code: string; message: string; param?: string } };
@@ -33,11 +33,20 @@ describe.each(storageKinds())('bulk token update (PATCH /v1/tokens) on %s', (sto
     'updates 1,000 tokens of which 3 are invalid: PARTIAL_SUCCESS, 997 updated in request order, the 3 unchanged with their codes, and a retry with the same key applies nothing twice',
     async () => {
       const merchant = await createMerchant(vault, { name: 'Bulk Shop' });
-      const tokens = await createTokens(vault.url, merchant, 999, cardPlaintext(CARDS.visa, { exp_month: 12, exp_year: nextYear() }));
-      const newExpiry = { exp_month: 6, exp_year: nextYear() + 3 };
-      const cards = tokens.map(() => cardPlaintext(CARDS.visa, { ...newExpiry, name: undefined }));
+      // Made in one token batch (what this test is about is the update): the ones compared below are read as GET shows them.
+      const tokenIds = await batchTokens(vault.url, merchant, 999, cardPlaintext(CARDS.visa, { exp_month: 12, exp_year: nextYear() }));
       const LUHN = 100;
       const EXPIRED = 900;
+      const before = new Map<number, any>();
+      for (const index of [0, LUHN, EXPIRED]) {
+        const stored = await read(merchant, tokenIds[index]!);
+        expect(stored.status).toBe(200);
+        before.set(index, stored.body);
+      }
+      expect(before.get(0).card).toMatchObject({ exp_month: 12, exp_year: nextYear(), name: 'Ada Lovelace', fingerprint: expect.any(String) });
+      const tokens = tokenIds.map((token, index) => ({ token, card: before.get(index)?.card }));
+      const newExpiry = { exp_month: 6, exp_year: nextYear() + 3 };
+      const cards = tokens.map(() => cardPlaintext(CARDS.visa, { ...newExpiry, name: undefined }));
       cards[LUHN] = cardPlaintext(CARDS.visa, { number: '4242424242424241', ...newExpiry });
       cards[EXPIRED] = cardPlaintext(CARDS.visa, { exp_month: 1, exp_year: 2021 });
       const jwes = await encryptMany(vault.url, [...cards, cardPlaintext(CARDS.visa, newExpiry)]);

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../server/log.ts';
 import type { Db } from '../../server/storage/db.ts';
 import { callFunction, Composite, refusalOf } from '../../server/storage/functions.ts';
@@ -11,42 +11,53 @@ import { newDataDir, newTestDatabase, storageKinds } from '../support/vault.ts';
 const ROOT = join(import.meta.dirname, '..', '..');
 const silent = createLogger({ level: 'silent' });
 
+/**
+ * One database per storage for the file: opening a PGlite took most of each
+ * test's time. Each test that changes the schema's records puts them back, and
+ * after every test a migration must find nothing to do, so no test sees
+ * another's change.
+ */
 describe.each(storageKinds())('the schema on %s', (storage) => {
   let db: Db | undefined;
-  afterEach(async () => {
+  beforeAll(async () => {
+    const where = { dataDir: await newDataDir(storage, 'schema'), databaseUrl: storage === 'postgres' ? await newTestDatabase() : undefined };
+    db = await openStorage({ ...where, log: silent });
+  });
+  afterAll(async () => {
     await db?.close();
     db = undefined;
   });
-
-  async function open(): Promise<{ dataDir: string; databaseUrl: string | undefined }> {
-    const where = { dataDir: await newDataDir(storage, 'schema'), databaseUrl: storage === 'postgres' ? await newTestDatabase() : undefined };
-    db = await openStorage({ ...where, log: silent });
-    return where;
-  }
+  afterEach(async () => {
+    expect(await migrate(db!), 'a test left the schema changed').toEqual([]);
+  });
 
   it('records a checksum for every applied migration, and a second start applies nothing', async () => {
-    await open();
     const { rows } = await db!.query<{ version: string; checksum: string }>('select version, checksum from schema_migrations order by version');
     expect(rows).toEqual(schemaSources().migrations.map((file) => ({ version: file.name, checksum: file.checksum })));
     expect(await migrate(db!)).toEqual([]);
   });
 
   it('refuses to start when a migration it applied has changed since', async () => {
-    await open();
     const [first] = schemaSources().migrations;
     await db!.query('update schema_migrations set checksum = $2 where version = $1', [first!.name, 'f'.repeat(64)]);
-    await expect(migrate(db!)).rejects.toThrow(MigrationHistoryError);
-    await expect(migrate(db!)).rejects.toThrow(`The migration ${first!.name} was changed after this database applied it`);
+    try {
+      await expect(migrate(db!)).rejects.toThrow(MigrationHistoryError);
+      await expect(migrate(db!)).rejects.toThrow(`The migration ${first!.name} was changed after this database applied it`);
+    } finally {
+      await db!.query('update schema_migrations set checksum = $2 where version = $1', [first!.name, first!.checksum]);
+    }
   });
 
   it('refuses to start when the database applied a migration this build does not have', async () => {
-    await open();
     await db!.query(`insert into schema_migrations (version, checksum) values ('999_from_the_future.sql', 'x')`);
-    await expect(migrate(db!)).rejects.toThrow('which this build does not have');
+    try {
+      await expect(migrate(db!)).rejects.toThrow('which this build does not have');
+    } finally {
+      await db!.query(`delete from schema_migrations where version = '999_from_the_future.sql'`);
+    }
   });
 
   it('adopts the checksum of migrations recorded before checksums existed', async () => {
-    await open();
     await db!.query('update schema_migrations set checksum = null');
     expect(await migrate(db!)).toEqual([]);
     const { rows } = await db!.query<{ n: number }>('select count(*)::int as n from schema_migrations where checksum is null');
@@ -54,7 +65,6 @@ describe.each(storageKinds())('the schema on %s', (storage) => {
   });
 
   it('holds exactly one definition of each vault function, re-created from functions/ when one changed', async () => {
-    await open();
     const overloads = async () =>
       (
         await db!.query<{ name: string; n: number }>(
@@ -73,7 +83,6 @@ describe.each(storageKinds())('the schema on %s', (storage) => {
   });
 
   it('calls functions by parameter name and reports their refusals by SQLSTATE', async () => {
-    await open();
     const error = await callFunction(db!, 'tessera_update_token', {
       merchant_id: 'mer_none',
       token: 'tok_none',

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKeyPair, type JWK } from 'jose';
 import { api, type TestMerchant } from './api.ts';
 import { cardPlaintext, encryptCard, fetchJwks, type CardPlaintext } from './cards.ts';
@@ -43,4 +44,41 @@ export async function createTokens(
     if (created.status !== 201) throw new Error(`creating a token failed: ${created.status} ${created.text}`);
     return created.body;
   });
+}
+
+/**
+ * `count` saved-card tokens of `card`, in order, made through one async token
+ * batch (`POST /v1/token-batches`, then its results): for tests that need many
+ * tokens and are not about how they were made. It tokenizes each card as
+ * `POST /v1/tokens` does, without a round trip per token: 999 tokens took 27 s
+ * one request each and 5 s in a batch (PGlite, loaded 2-core machine).
+ */
+export async function batchTokens(vaultUrl: string, merchant: TestMerchant, count: number, card: CardPlaintext = cardPlaintext()): Promise<string[]> {
+  const jwes = await encryptMany(vaultUrl, Array.from({ length: count }, () => card));
+  const accepted = await api(vaultUrl, 'POST', '/v1/token-batches', { key: merchant.secretKey, json: { items: jwes.map((jwe) => ({ card: jwe, reusable: true })) } });
+  if (accepted.status !== 202) throw new Error(`submitting a token batch failed: ${accepted.status} ${accepted.text}`);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const read = await api(vaultUrl, 'GET', `/v1/token-batches/${accepted.body.id}`, { key: merchant.secretKey });
+    if (read.status !== 200) throw new Error(`reading a token batch failed: ${read.status} ${read.text}`);
+    if (read.body.status === 'completed') break;
+    if (Date.now() > deadline) throw new Error(`token batch ${accepted.body.id} still ${read.body.status} (${read.body.processed}/${read.body.total})`);
+    await sleep(50);
+  }
+  const tokens: string[] = [];
+  let after: number | undefined;
+  for (;;) {
+    const page = await api(vaultUrl, 'GET', `/v1/token-batches/${accepted.body.id}/results?limit=1000${after === undefined ? '' : `&starting_after=${after}`}`, {
+      key: merchant.secretKey,
+    });
+    if (page.status !== 200) throw new Error(`reading a token batch's results failed: ${page.status} ${page.text}`);
+    for (const result of page.body.data as { index: number; ok: boolean; token?: string; error?: unknown }[]) {
+      if (!result.ok || result.index !== tokens.length) throw new Error(`token batch item ${result.index} failed: ${JSON.stringify(result)}`);
+      tokens.push(result.token!);
+    }
+    if (!page.body.has_more) break;
+    after = page.body.data.at(-1).index;
+  }
+  if (tokens.length !== count) throw new Error(`token batch made ${tokens.length} tokens, not ${count}`);
+  return tokens;
 }

@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
 import { loadConfig, type VaultConfig } from '../../server/config.ts';
@@ -78,6 +79,37 @@ async function pgliteTemplate(): Promise<string> {
     rmSync(building, { recursive: true, force: true });
   }
   return dir;
+}
+
+/**
+ * An initialised PGlite data folder with nothing migrated, made once (per PGlite
+ * version) and copied, as `pgliteTemplate` is for migrated ones: a new PGlite's
+ * initdb takes many seconds, a copy milliseconds.
+ */
+async function emptyPgliteTemplate(): Promise<string> {
+  const pgliteDist = dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
+  const { version } = JSON.parse(readFileSync(join(pgliteDist, '..', 'package.json'), 'utf8')) as { version: string };
+  const dir = join(tmpdir(), `tessera-pglite-empty-${version}`);
+  if (existsSync(join(dir, 'pgdata'))) return dir;
+  const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await (await openPglite(building)).close();
+  try {
+    renameSync(building, dir);
+  } catch {
+    rmSync(building, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+/**
+ * A new data folder under the artifacts holding an initialised but empty PGlite
+ * (no migration applied), for a test that builds its schema itself.
+ */
+export async function newEmptyPgliteDir(name: string): Promise<string> {
+  const dataDir = join(artifactsDir(), `${name}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(dataDir, { recursive: true });
+  cpSync(join(await emptyPgliteTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+  return dataDir;
 }
 
 /**
