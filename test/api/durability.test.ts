@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { api, createMerchant } from '../support/api.ts';
 import { cardPlaintext, encryptCard } from '../support/cards.ts';
-import { startVaultProcess, type VaultProcess } from '../support/vault-process.ts';
+import { START_HEAVY_MS, startVaultProcess, type VaultProcess } from '../support/vault-process.ts';
 import { newDataDir, newTestDatabase, storageKinds } from '../support/vault.ts';
 
 describe.each(storageKinds())('durability on %s', (storage) => {
@@ -29,5 +29,5 @@ describe.each(storageKinds())('durability on %s', (storage) => {
     const read = await api(running.url, 'GET', `/v1/tokens/${created.body.token}`, { key: shop.secretKey });
     expect(read.status).toBe(200);
     expect(read.body.card).toEqual(created.body.card);
-  });
+  }, START_HEAVY_MS);
 });

@@ -8,6 +8,15 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const START_TIMEOUT_MS = 30_000;
 
 /**
+ * The time limit of a test that starts vault processes one after another
+ * (restarts, kills, fresh data folders): each start costs some 5 s of CPU
+ * (PGlite's WebAssembly and its worker threads; a fresh folder runs initdb
+ * too), so on a busy 2-core machine three of them passed Vitest's usual
+ * 30 s while nothing was wrong.
+ */
+export const START_HEAVY_MS = 120_000;
+
+/**
  * Node's arguments to run `entry` (a TypeScript file from the repository root): its bundle (see
  * bundle.ts), and in tests V8's baseline compiler only for the vault's PGlite (see pglite-wasm.ts).
  */

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { api } from '../../support/api.ts';
-import { startVaultProcess } from '../../support/vault-process.ts';
+import { START_HEAVY_MS, startVaultProcess } from '../../support/vault-process.ts';
 import { artifactsDir, newDataDir } from '../../support/vault.ts';
 
 /**
@@ -56,7 +56,7 @@ describe('the data folder', () => {
     }
     const log = readFileSync(join(dataDir, 'vault.log'), 'utf8');
     expect(log).toContain('its modes are owner-only again');
-  });
+  }, START_HEAVY_MS);
 
   it('is owner-only from the first start: the database files PGlite creates included', async () => {
     const dataDir = join(artifactsDir(), `attack-modes-fresh-${randomBytes(4).toString('hex')}`);
@@ -73,5 +73,5 @@ describe('the data folder', () => {
     } finally {
       await vault.kill('SIGTERM');
     }
-  });
+  }, START_HEAVY_MS);
 });

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { api } from '../../support/api.ts';
-import { runVaultToExit, startVaultProcess } from '../../support/vault-process.ts';
+import { runVaultToExit, START_HEAVY_MS, startVaultProcess } from '../../support/vault-process.ts';
 import { newDataDir, newTestDatabase, storageKinds } from '../../support/vault.ts';
 
 /**
@@ -31,7 +31,7 @@ describe('a production start (NODE_ENV=production)', () => {
     expect(output).toContain(variable);
     expect(output).toContain('NODE_ENV=production');
     expect(existsSync(join(dataDir, file))).toBe(false);
-  });
+  }, START_HEAVY_MS);
 
   it('serves on a fresh store without making the demo merchant or any key file', async () => {
     const dataDir = await newDataDir('pglite', 'attack-production-fresh');
@@ -44,7 +44,7 @@ describe('a production start (NODE_ENV=production)', () => {
     } finally {
       await vault.kill('SIGTERM');
     }
-  });
+  }, START_HEAVY_MS);
 
   it.each(storageKinds())('refuses a data folder and store a development start used, on %s: first for demo-merchant.json, then for the demo merchant itself', async (storage) => {
     const dataDir = await newDataDir(storage, 'attack-production-demo');
@@ -62,5 +62,5 @@ describe('a production start (NODE_ENV=production)', () => {
     const withMerchant = await runVaultToExit({ dataDir, env: { ...PRODUCTION, ...database } });
     expect(withMerchant.code).toBe(1);
     expect(withMerchant.output).toMatch(/store holds the demo merchant \(mer_/);
-  });
+  }, START_HEAVY_MS);
 });
