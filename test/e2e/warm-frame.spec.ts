@@ -51,7 +51,9 @@ test('a page that includes checkout.js gets a hidden, keyless vault frame before
 });
 
 test(`with no card made, the warm frame goes after ${WARM_FRAME_MS / 1000} s`, async ({ openShop, page, env }) => {
-  await page.clock.install();
+  // The page's clock stands still unless the test moves it: however long the page takes to load, its 30 s start at checkout.js.
+  await page.clock.install({ time: 0 });
+  await page.clock.pauseAt(1_000);
   await openShop();
   const warm = page.locator(`iframe[src="${warmUrlOf(env.vault.url)}"]`);
   await expect(warm).toHaveCount(1);
