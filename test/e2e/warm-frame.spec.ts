@@ -1,7 +1,8 @@
 /**
- * The warm frame: checkout.js, as it runs and before any `Tessera()` call,
- * frames the vault's keyless `/v1/fields/warm` hidden, which starts the vault
- * site's renderer process and fetches the fields' script and stylesheet. It
+ * The warm frame: checkout.js, once the page's markup is parsed and if no
+ * card was made by then, frames the vault's keyless `/v1/fields/warm`
+ * hidden, which starts the vault site's renderer process and fetches the
+ * fields' script and stylesheet. It
  * goes once a card's frame has loaded, or after `WARM_FRAME_MS` with no card,
  * and nothing of it reaches the merchant's page.
  */
@@ -62,4 +63,16 @@ test(`with no card made, the warm frame goes after ${WARM_FRAME_MS / 1000} s`, a
   await page.clock.runFor(1_000);
   await expect(warm).toHaveCount(0);
   expect(warmFrameOf(page, env.vault.url)).toBeUndefined();
+});
+
+test("a page that calls Tessera() as it loads gets no warm frame: its card's own frame starts the renderer", async ({ page, env }) => {
+  const warmRequests: string[] = [];
+  page.on('request', (request) => {
+    if (request.url() === warmUrlOf(env.vault.url)) warmRequests.push(request.url());
+  });
+  await page.goto(`${env.pageUrl(env.merchantSite, 'early.html')}&pk=${env.merchant.publishableKey}`);
+  // Loaded: the page's DOMContentLoaded, when the warm frame would have been made, is behind us.
+  await expect(page.locator('html > iframe[hidden]').contentFrame().locator('#tessera-config')).toBeAttached();
+  await expect(page.locator(`iframe[src="${warmUrlOf(env.vault.url)}"]`)).toHaveCount(0);
+  expect(warmRequests).toEqual([]);
 });
