@@ -19,7 +19,11 @@
  * Also measured, against the same 100 ms: `destroy()` and at once a new
  * `mount()` on the same page. Reported without a target: page load →
  * `ready` for a page that mounts the card as it loads, and the bytes that
- * took, next to the same site's page with a plain `<input>`.
+ * took, next to the same site's page with a plain `<input>`; and the
+ * merchant page's `load` event (navigation timing's `loadEventStart`) for a
+ * page that includes checkout.js and makes no card, next to the plain page's,
+ * and for the checkout page before each cold mount: what the warm frame
+ * checkout.js makes as it runs costs the merchant's page.
  *
  * Each run also reads the fields frame's navigation and resource timing, to
  * say where the time went. Bounded by a run count per measure and by a
@@ -64,11 +68,13 @@ const TOTAL_SECONDS = Number(process.env['BENCH_WIDGET_SECONDS'] ?? 240);
 const VAULT_WARMUP = Number(process.env['BENCH_WIDGET_VAULT_WARMUP'] ?? 100);
 /**
  * `BENCH_WIDGET_ONLY=tokenize`: only the re-mount and tokenize measure, for quick A/B runs of the tokenize path;
- * `cold`: only the cold mount, for A/B runs of what a change does to it. Printed with the results.
+ * `cold`: only the cold mount and the page-load measures (page load → ready, the `load` events), for A/B runs of
+ * what a change does to them. Printed with the results.
  */
 const ONLY = process.env['BENCH_WIDGET_ONLY'];
 if (ONLY !== undefined && ONLY !== 'tokenize' && ONLY !== 'cold') throw new Error(`BENCH_WIDGET_ONLY is tokenize or cold, not ${ONLY}`);
-const measures = (measure: 'cold' | 'early' | 'load' | 'remount') => ONLY === undefined || (ONLY === 'tokenize' ? measure === 'remount' : measure === 'cold');
+const measures = (measure: 'cold' | 'early' | 'load' | 'remount') =>
+  ONLY === undefined || (ONLY === 'tokenize' ? measure === 'remount' : measure === 'cold' || measure === 'load');
 /** Runs made first and not counted: the vault's and the browser's first-time costs are not what we measure. */
 const WARMUP_RUNS = 2;
 const READY_TIMEOUT_MS = 15_000;
@@ -86,8 +92,12 @@ const FRESH_SHARE = VAULT_WARMUP > 0 && ONLY === undefined ? 0.15 : 0;
 
 const started = performance.now();
 const deadline = started + TOTAL_SECONDS * 1000;
-/** Each phase may use time up to its own mark, so the later ones always get their share; the fresh vault's pass first. */
-const phaseDeadline = (share: number) => started + TOTAL_SECONDS * 1000 * (FRESH_SHARE + (1 - FRESH_SHARE) * share);
+/**
+ * Each phase may use time up to its own mark, so the later ones always get their share; the fresh vault's pass
+ * first. `coldShare`: the mark when only the cold mount and the page loads run (`BENCH_WIDGET_ONLY=cold`).
+ */
+const phaseDeadline = (share: number, coldShare = share) =>
+  started + TOTAL_SECONDS * 1000 * (FRESH_SHARE + (1 - FRESH_SHARE) * (ONLY === 'cold' ? coldShare : share));
 
 // ---------------------------------------------------------------- sizes
 
@@ -134,6 +144,17 @@ const loadPage = (vaultUrl: string, key: string) => `<!doctype html>
 </html>
 `;
 
+/** A page that includes checkout.js and makes no card: what the script alone (and the warm frame it makes) costs the page's `load`. */
+const scriptOnlyPage = (vaultUrl: string) => `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Bench shop</title></head>
+<body>
+<label>Card number <input autocomplete="cc-number" inputmode="numeric"></label>
+<script src="${vaultUrl}/v1/checkout.js"></script>
+</body>
+</html>
+`;
+
 /** The same site's page with a plain input instead of the card: the floor a card is compared with. */
 const plainPage = `<!doctype html>
 <html lang="en">
@@ -171,7 +192,12 @@ interface TokenizeResult {
  */
 async function startMerchantSite(vaultUrl: string, key: () => string): Promise<{ origin: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
-    const pages: Record<string, () => string> = { '/checkout': () => checkoutPage(vaultUrl), '/at-load': () => loadPage(vaultUrl, key()), '/plain': () => plainPage };
+    const pages: Record<string, () => string> = {
+      '/checkout': () => checkoutPage(vaultUrl),
+      '/at-load': () => loadPage(vaultUrl, key()),
+      '/plain': () => plainPage,
+      '/script-only': () => scriptOnlyPage(vaultUrl),
+    };
     const page = req.method === 'GET' ? pages[req.url ?? ''] : undefined;
     if (page) res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(page());
     else res.writeHead(404).end();
@@ -328,16 +354,22 @@ async function inNewContexts<T>(browser: Browser, until: number, errors: string[
   return results;
 }
 
+/** The page's `load` event, ms after its navigation started (navigation timing). */
+const loadEventAt = async (page: Page) => (await page.evaluate("performance.getEntriesByType('navigation')[0].loadEventStart")) as number;
+
 async function benchCold(browser: Browser, site: string, merchant: TestMerchant) {
   const ready = series('mount() → ready, cold: Tessera(), card() and mount() at once, new context per run', 150);
-  const runs = await inNewContexts(browser, ONLY === 'cold' ? deadline : phaseDeadline(0.22), ready.errors, async (context) => {
+  const load = series("the cold mount's checkout page (checkout.js, no card yet): navigation → load event");
+  const runs = await inNewContexts(browser, phaseDeadline(0.22, 0.4), ready.errors, async (context) => {
     const page = await context.newPage();
     await page.goto(`${site}/checkout`);
+    const loadEvent = await loadEventAt(page);
     const result = await mount(page, merchant);
-    return mountMilestones(result, await frameTiming(page)).milestones;
+    return { milestones: mountMilestones(result, await frameTiming(page)).milestones, loadEvent };
   });
-  ready.samples = runs.map((milestones) => milestones['ready']!);
-  return { ready, milestones: runs };
+  ready.samples = runs.map((run) => run.milestones['ready']!);
+  load.samples = runs.map((run) => run.loadEvent);
+  return { ready, load, milestones: runs.map((run) => run.milestones) };
 }
 
 async function benchEarly(browser: Browser, site: string, merchant: TestMerchant) {
@@ -386,11 +418,22 @@ async function loadRun(context: BrowserContext, url: string): Promise<LoadSample
 async function benchPageLoad(browser: Browser, site: string) {
   const card = series('page load → ready, card mounted as the page loads (new context per run)');
   const plain = series('page load → a plain <input> on screen, same site (new context per run)');
-  const cardRuns = await inNewContexts(browser, phaseDeadline(0.62), card.errors, (context) => loadRun(context, `${site}/at-load`));
-  const plainRuns = await inNewContexts(browser, phaseDeadline(0.7), plain.errors, (context) => loadRun(context, `${site}/plain`));
+  const scriptLoad = series('navigation → load event, a plain <input> and checkout.js, no card (new context per run)');
+  const plainLoad = series('navigation → load event, a plain <input>, no checkout.js (new context per run)');
+  const cardRuns = await inNewContexts(browser, phaseDeadline(0.6, 0.6), card.errors, (context) => loadRun(context, `${site}/at-load`));
+  const plainRuns = await inNewContexts(browser, phaseDeadline(0.64, 0.7), plain.errors, async (context) => {
+    const run = await loadRun(context, `${site}/plain`);
+    return { ...run, loadEvent: await loadEventAt(context.pages()[0]!) };
+  });
+  scriptLoad.samples = await inNewContexts(browser, phaseDeadline(0.7, 0.9), scriptLoad.errors, async (context) => {
+    const page = await context.newPage();
+    await page.goto(`${site}/script-only`);
+    return loadEventAt(page);
+  });
   card.samples = cardRuns.map((run) => run.ms);
   plain.samples = plainRuns.map((run) => run.ms);
-  return { card, plain, cardRuns, plainRuns };
+  plainLoad.samples = plainRuns.map((run) => run.loadEvent);
+  return { card, plain, scriptLoad, plainLoad, cardRuns, plainRuns };
 }
 
 /** One page, one context: destroy the card, mount a new one at once, type the card, tokenize. `vault` names the vault's state in the series' names. */
@@ -534,14 +577,14 @@ try {
   }
   const measuredFrom = logMark(logFile);
 
-  const skipped = { ready: series('skipped'), milestones: [] as Milestones[] };
+  const skipped = { ready: series('skipped'), load: series('skipped'), milestones: [] as Milestones[] };
   const cold = measures('cold') ? await benchCold(browser, site.origin, merchant) : skipped;
   console.log(`cold mounts done: ${cold.ready.samples.length} runs, ${cold.ready.errors.length} errors`);
   const early = measures('early') ? await benchEarly(browser, site.origin, merchant) : skipped;
   console.log(`early-start mounts done: ${early.ready.samples.length} runs, ${early.ready.errors.length} errors`);
   const load = measures('load')
     ? await benchPageLoad(browser, site.origin)
-    : { card: series('skipped'), plain: series('skipped'), cardRuns: [], plainRuns: [] };
+    : { card: series('skipped'), plain: series('skipped'), scriptLoad: series('skipped'), plainLoad: series('skipped'), cardRuns: [], plainRuns: [] };
   console.log(`page loads done: ${load.card.samples.length} with the card, ${load.plain.samples.length} with a plain input`);
   const remount = measures('remount')
     ? await benchRemount(browser, site.origin, merchant)
@@ -550,11 +593,11 @@ try {
 
   const ran = (s: Series) => s.name !== 'skipped';
   const targets = [early.ready, cold.ready, remount.ready, remount.tokenize, ...(fresh ? [fresh.tokenize] : [])].filter(ran);
-  const reported = [load.card, load.plain].filter(ran);
+  const reported = [load.card, load.plain, cold.load, load.scriptLoad, load.plainLoad].filter(ran);
   console.log(`\nMachine: ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; Chromium ${browser.version()}`);
   if (EXTRA_ARGS.length > 0) console.log(`NOTE: extra Chromium flags from BENCH_CHROMIUM_ARGS: ${EXTRA_ARGS.join(' ')}`);
   if (ONLY === 'tokenize') console.log('NOTE: BENCH_WIDGET_ONLY=tokenize: only the re-mount and tokenize measure ran.');
-  if (ONLY === 'cold') console.log('NOTE: BENCH_WIDGET_ONLY=cold: only the cold mount measure ran.');
+  if (ONLY === 'cold') console.log('NOTE: BENCH_WIDGET_ONLY=cold: only the cold mount and the page-load measures ran.');
   if (VAULT_WARMUP > 0) {
     console.log(
       `NOTE: the vault made ${VAULT_WARMUP} tokenizations (BENCH_WIDGET_VAULT_WARMUP, default 100) before the measures, as a vault in service has; ` +

@@ -35,6 +35,31 @@ ${styles}
 `;
 }
 
+/**
+ * The warm document (`/v1/fields/warm`), which checkout.js frames, hidden,
+ * as soon as it runs: it has no key, runs no script and sends no message;
+ * being framed starts the vault site's renderer process on the merchant's
+ * page, and it fetches the fields' script and stylesheet into the HTTP cache
+ * that the card's frame (same page, same site) reads. The stylesheet is a
+ * stylesheet here, not a preload, so the browser does not warn about an
+ * unused preload; it styles an empty body.
+ */
+export function renderWarmDocument(assets: { script: string; styles: string[] }): string {
+  const styles = assets.styles.map((href) => `<link rel="stylesheet" href="${escapeAttribute(href)}">`).join('');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="referrer" content="no-referrer">
+<title>Tessera</title>
+<link rel="modulepreload" href="${escapeAttribute(assets.script)}">
+${styles}
+</head>
+<body></body>
+</html>
+`;
+}
+
 /** What a frame gets when it must not show working fields; the loader reports the reason itself. */
 export const UNAVAILABLE_DOCUMENT = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Card fields unavailable</title></head>

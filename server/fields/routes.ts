@@ -10,7 +10,7 @@ import type { TransportKeyring } from '../keys/transport-keys.ts';
 import { canonicalOrigin } from '../merchants/origin.ts';
 import type { MerchantDirectory } from '../merchants/service.ts';
 import type { PinnedScript, WidgetAssets, WidgetFile } from './assets.ts';
-import { renderFieldsDocument, UNAVAILABLE_DOCUMENT } from './document.ts';
+import { renderFieldsDocument, renderWarmDocument, UNAVAILABLE_DOCUMENT } from './document.ts';
 
 const FIELDS_CSP = [
   "default-src 'none'",
@@ -38,6 +38,14 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
  * Keys rotate with a grace period (a day by default) far longer than this.
  */
 const FIELDS_DOCUMENT_CACHE = SHORT_CACHE;
+
+/**
+ * The warm document's policy: the fields document's, less what a document
+ * without script needs not (connections, images, fonts), framable by any
+ * page, as checkout.js is loadable by any page: it carries no key and shows
+ * nothing.
+ */
+const WARM_CSP = ["default-src 'none'", "script-src 'self'", "style-src 'self'", "base-uri 'none'", "form-action 'none'", 'frame-ancestors *'].join('; ');
 
 const CONTENT_TYPES: Record<string, string> = { js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
 /** Best first, when the client accepts several equally: brotli is the smallest. */
@@ -113,6 +121,18 @@ export function fieldsRoutes(deps: {
           widget.fields,
         ),
       );
+  });
+
+  // Framed by checkout.js as it runs, before any key is known: see renderWarmDocument. It names the build's
+  // hashed assets, so it is cached like checkout.js, which names it: a deploy reaches both within 5 minutes.
+  router.get('/v1/fields/warm', (_req, res) => {
+    res.set({ 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
+    if (widget.fields === undefined) return unavailable(res, 503);
+    res
+      .status(200)
+      .set({ 'Content-Security-Policy': WARM_CSP, 'Cache-Control': SHORT_CACHE, Link: fieldsPreloads(widget.fields) })
+      .type('html')
+      .send(renderWarmDocument(widget.fields));
   });
 
   // Why the fields failed to load, for the loader's `error` event; the browser sets Origin, a page cannot forge it.

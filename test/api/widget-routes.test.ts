@@ -107,6 +107,38 @@ describe('widget routes', () => {
     expect(response.text).not.toContain('tessera-config');
   });
 
+  it('serves the warm document without a key: no script, a strict CSP, framable by any page, kept 5 minutes like checkout.js', async () => {
+    const response = await api(vault.url, 'GET', '/v1/fields/warm');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(response.headers.get('content-security-policy')).toBe(
+      "default-src 'none'; script-src 'self'; style-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors *",
+    );
+    expect(response.headers.get('x-frame-options')).toBeNull();
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(response.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(response.headers.get('cache-control')).toBe('public, max-age=300');
+    expect(response.headers.get('set-cookie')).toBeNull();
+    // Nothing runs in it and nothing of a merchant is in it: no script element, no configuration, no key.
+    expect(response.text).not.toMatch(/<script|tessera-config|pk_|style=/);
+    // The same document whichever page frames it.
+    const elsewhere = await api(vault.url, 'GET', '/v1/fields/warm', { headers: { origin: 'https://other-shop.example', referer: 'https://other-shop.example/' } });
+    expect(elsewhere.text).toBe(response.text);
+  });
+
+  it("has the warm document fetch the fields' current script and stylesheet, in its markup and its Link header", async () => {
+    const response = await api(vault.url, 'GET', '/v1/fields/warm');
+    const { script, styles } = vault.vault.deps.widget.fields!;
+    expect(styles).toHaveLength(1);
+    expect(response.text).toContain(`<link rel="modulepreload" href="${script}">`);
+    expect(response.text).toContain(`<link rel="stylesheet" href="${styles[0]}">`);
+    expect(response.headers.get('link')).toBe(`<${script}>; rel=modulepreload, <${styles[0]}>; rel=preload; as=style`);
+    // The very files the fields document loads, so the card's frame finds them in the cache.
+    const fields = await api(vault.url, 'GET', `/v1/fields?key=${shop.publishableKey}&origin=${encodeURIComponent('https://shop.example')}`);
+    expect(fields.text).toContain(`<script type="module" src="${script}"></script>`);
+    expect(fields.text).toContain(`href="${styles[0]}"`);
+  });
+
   it('tells the loader why the fields are unavailable, judged by the Origin the browser sent', async () => {
     const status = (origin: string, key = shop.publishableKey) =>
       api(vault.url, 'GET', `/v1/fields/status?key=${key}`, { headers: { origin } });

@@ -152,9 +152,15 @@ async function computed(fields: FrameLocator, selector: string, properties: stri
 test.describe('Windows high contrast (forced colors)', () => {
   test.use({ forcedColors: 'active' });
 
-  test('every input keeps a visible border, an invalid one a different border, focus a visible outline, and every error its text', async ({ openShop }, testInfo) => {
+  test('every input keeps a visible border, an invalid one a different border, focus a visible outline, and every error its text', async ({ openShop, page }, testInfo) => {
     const shop = await openShop();
     const fields = await shop.mountReady('card', ALL_FIELDS);
+    // Playwright emulates forced colors per DevTools target. The warm frame checkout.js makes shares the vault
+    // renderer's page with the fields frame, and when it goes, Chromium drops that page's emulated media with its
+    // target (a DevTools artifact: a shopper's forced colors are the system's, in every renderer). So the
+    // emulation is set again once the warm frame is gone.
+    await expect(page.locator('iframe[src$="/v1/fields/warm"]')).toHaveCount(0);
+    await page.emulateMedia({ forcedColors: 'active' });
     expect(await fields.locator('html').evaluate((html) => html.ownerDocument.defaultView!.matchMedia('(forced-colors: active)').matches)).toBe(true);
     await fields.locator('#number').pressSequentially(CARDS.visa.number);
     expect(await shop.tokenize('card')).toMatchObject({ ok: false, error: { code: 'validation_error', param: 'name' } });

@@ -7,9 +7,12 @@
  * Early start: `Tessera(pk)` already makes the page's first card, its fields
  * loading in a hidden frame, and `tessera.card()` hands that card out; a
  * destroyed card leaves such a spare behind, so the vault's renderer process
- * outlives it.
+ * outlives it. Before that, as this script runs, a hidden warm frame (the
+ * vault's keyless `/v1/fields/warm`) starts that renderer and fetches the
+ * fields' script and stylesheet; it goes once a card's frame has loaded, or
+ * after `WARM_FRAME_MS` if none does.
  */
-import { FIELD_NAMES, HANDSHAKE_GRACE_MS, HANDSHAKE_TIMEOUT_MS, TOKENIZE_TIMEOUT_MS } from '../shared/constants.ts';
+import { FIELD_NAMES, HANDSHAKE_GRACE_MS, HANDSHAKE_TIMEOUT_MS, TOKENIZE_TIMEOUT_MS, WARM_FRAME_MS } from '../shared/constants.ts';
 import { FIELDS_UNAVAILABLE, NETWORK_ERROR, NOT_READY, toError } from '../shared/errors.ts';
 import {
   PROTOCOL_VERSION,
@@ -28,6 +31,26 @@ type Handler = (event: never) => void;
 
 /** The vault is wherever this script came from. */
 const vault = new URL((document.currentScript as HTMLScriptElement).src).origin;
+
+/**
+ * The warm frame: it starts the vault site's renderer process, so that a card made later joins a running one.
+ * Made once the page's markup is parsed (a task after this script, if that was earlier), and only if no card
+ * was made by then: a page that calls `Tessera()` as it loads starts the renderer with its card's own frame,
+ * and a warm frame beside that one only competed with it (measured: docs/benchmarks.md).
+ */
+let warmFrame: HTMLIFrameElement | undefined;
+/** A card was made: its own frame starts the renderer. */
+let carded = false;
+const makeWarmFrame = (): void => {
+  if (carded) return;
+  warmFrame = document.createElement('iframe');
+  warmFrame.hidden = true;
+  warmFrame.src = `${vault}/v1/fields/warm`;
+  document.body.append(warmFrame);
+  setTimeout(() => warmFrame!.remove(), WARM_FRAME_MS);
+};
+if (document.readyState == 'loading') addEventListener('DOMContentLoaded', makeWarmFrame);
+else setTimeout(makeWarmFrame);
 
 /** A card made ahead of `tessera.card()`, its fields already loading in a hidden frame; at most one per page. */
 let spare: { key: string; card: Card } | undefined;
@@ -166,6 +189,7 @@ function createCard(key: string, options: CardOptions): Card {
 
   /** The fields start loading in a hidden frame (before <body> exists, under the root: mount() moves it anyway). */
   const open = (): void => {
+    carded = true;
     channel = crypto.getRandomValues(new Uint32Array(4)).join('-');
     frame = document.createElement('iframe');
     // No `allow` grants: the fields use no delegated feature, and a cross-origin frame gets none by default.
@@ -173,6 +197,8 @@ function createCard(key: string, options: CardOptions): Card {
     frame.src = `${vault}/v1/fields?key=${encodeURIComponent(key)}&origin=${encodeURIComponent(location.origin)}#${channel}`;
     frame.hidden = true;
     frame.onload = () => {
+      // The card's frame keeps the renderer now (removing the frame again is harmless).
+      warmFrame?.remove();
       loaded = true;
       if (container) graceTimer();
     };

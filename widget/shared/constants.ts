@@ -11,6 +11,13 @@ export const TOKENIZE_TIMEOUT_MS = 10_000;
 export const VAULT_TIMEOUT_MS = 8_000;
 /** After the frame's `load`, how long a missing hello may still arrive before the loader asks the vault why. */
 export const HANDSHAKE_GRACE_MS = 3_000;
+/**
+ * How long the hidden warm frame that checkout.js makes as it runs (a keyless
+ * vault document, which starts the vault site's renderer process) stays when
+ * no card's frame loads meanwhile: a page that includes checkout.js but makes
+ * no card gives the renderer back after this.
+ */
+export const WARM_FRAME_MS = 30_000;
 /** How long the loader waits for the iframe's hello before it reports `fields_unavailable`. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
