@@ -31,7 +31,7 @@ async function scanVault(vault: Pick<TestVault, 'logFile' | 'dataDir' | 'databas
   if (vault.databaseUrl === undefined) await withPglite(vault.dataDir, scanTables);
   else await withPostgres(vault.databaseUrl, scanTables);
   const dataFiles = vault.storage === 'pglite' ? filesUnder(join(vault.dataDir, 'pgdata')) : [];
-  const written = writtenSinceCopied(dataFiles, vault.dataDir, pgliteTemplateDir());
+  const written = writtenSinceCopied(dataFiles, vault.dataDir, [pgliteTemplateDir()]);
   return { log: what(scanLog(vault.logFile, [])), tables: what(tables), files: what(written.flatMap(scanRawFile)), unread: dataFiles.length - written.length };
 }
 

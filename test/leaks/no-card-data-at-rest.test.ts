@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { startTypeScriptWorker } from '../../server/lib/workers.ts';
 import { dumpTables, filesUnder, scanLog, scanTableDump, withPostgres, type Finding } from '../support/leaks.ts';
 import type { DataFolderScan, LeaksWorkerReply, LeaksWorkerRequest } from '../support/leaks-worker.ts';
+import { shopTemplateDir } from '../support/shop.ts';
 import { artifactsDir, pgliteTemplateDir } from '../support/vault.ts';
 
 /**
@@ -18,9 +19,8 @@ const artifacts = artifactsDir();
 const files = filesUnder(artifacts);
 const logs = files.filter((f) => f.endsWith('.log'));
 const pgliteDirs = [...new Set(files.filter((f) => basename(f) === 'PG_VERSION' && basename(dirname(f)) === 'pgdata').map((f) => dirname(dirname(f))))];
-/** The PGlite template the tests' data folders were copied from: scanned like them, so their unchanged files need not be read again. */
-const template = pgliteTemplateDir();
-const hasTemplate = existsSync(join(template, 'pgdata', 'PG_VERSION'));
+/** The PGlite templates the tests' data folders were copied from: scanned like them, so their unchanged files need not be read again. */
+const templates = [pgliteTemplateDir(), shopTemplateDir()].filter((dir) => existsSync(join(dir, 'pgdata', 'PG_VERSION')));
 const masterKeys = files.filter((f) => basename(f) === 'master.key').map((f) => readFileSync(f, 'utf8').trim());
 
 const report = (findings: Finding[]) => findings.slice(0, 20).map((f) => `${f.what} in ${f.where}`);
@@ -52,7 +52,7 @@ function scanDataFolders(dirs: string[]): Promise<DataFolderScan[]> {
           const worker = startTypeScriptWorker(new URL('../support/leaks-worker.ts', import.meta.url));
           const next = () => {
             const dir = queue.shift();
-            worker.postMessage((dir === undefined ? null : { dir, template }) satisfies LeaksWorkerRequest);
+            worker.postMessage((dir === undefined ? null : { dir, templates }) satisfies LeaksWorkerRequest);
           };
           worker.on('message', (reply: LeaksWorkerReply) => {
             if ('error' in reply) {
@@ -69,7 +69,7 @@ function scanDataFolders(dirs: string[]): Promise<DataFolderScan[]> {
     ),
   ).then(() => scans);
 }
-const dataFolders = scanDataFolders(hasTemplate ? [template, ...pgliteDirs] : pgliteDirs);
+const dataFolders = scanDataFolders([...templates, ...pgliteDirs]);
 // Awaited by the tests below; a failure is reported there, not as an unhandled rejection.
 dataFolders.catch(() => undefined);
 
@@ -88,7 +88,7 @@ describe('no card data at rest after the whole suite', () => {
 
   it('raw files of every data folder contain no card number or CVC', async () => {
     const scans = await dataFolders;
-    expect(scans.map((scan) => scan.dir).sort()).toEqual([...(hasTemplate ? [template] : []), ...pgliteDirs].sort());
+    expect(scans.map((scan) => scan.dir).sort()).toEqual([...templates, ...pgliteDirs].sort());
     expect(scans.reduce((n, scan) => n + scan.rawFiles - scan.unchangedFiles, 0)).toBeGreaterThan(100);
     expect(report(scans.flatMap((scan) => scan.rawFindings))).toEqual([]);
     // The whole scan, which began when the file loaded: gigabytes of raw files, and every database opened (half a

@@ -20,22 +20,24 @@ export interface DataFolderScan {
 }
 
 /**
- * From the test: the next folder to scan, with the PGlite template its
- * database was copied from (test/support/vault.ts; scanned itself too), or
- * null when there are no more.
+ * From the test: the next folder to scan, with the PGlite templates the
+ * suite's databases are copied from (the vault's and the demo shop's;
+ * scanned themselves too, as folders of the queue), or null when there are
+ * no more.
  */
-export type LeaksWorkerRequest = { dir: string; template: string } | null;
+export type LeaksWorkerRequest = { dir: string; templates: string[] } | null;
 /** To the test: ready for a folder (first message), then each folder's scan, or why it could not be scanned. */
 export type LeaksWorkerReply = { ready: true } | { scan: DataFolderScan } | { error: string };
 
-async function scanDataFolder(dir: string, template: string): Promise<DataFolderScan> {
+async function scanDataFolder(dir: string, templates: string[]): Promise<DataFolderScan> {
   const dataFiles = filesUnder(dir).filter((file) => !file.endsWith('.log') && file.startsWith(`${dir}/`));
-  const written = dir === template ? dataFiles : writtenSinceCopied(dataFiles, dir, template);
+  const isTemplate = templates.includes(dir);
+  const written = isTemplate ? dataFiles : writtenSinceCopied(dataFiles, dir, templates);
   const rawFindings = written.flatMap(scanRawFile);
   let tokensSeen = 0;
   const tableFindings: Finding[] = [];
-  // The template's database is only the migrations (and opening it would write to it): its raw files are what matters.
-  if (dir !== template) {
+  // A template's database is only the migrations (and opening it would write to it): its raw files are what matters.
+  if (!isTemplate) {
     await withPglite(dir, async (query) => {
       for (const dump of await dumpTables(query)) {
         if (dump.table === 'tokens') tokensSeen += dump.values.length;
@@ -52,8 +54,8 @@ port.on('message', (request: LeaksWorkerRequest) => {
     port.close();
     return;
   }
-  const { dir, template } = request;
-  scanDataFolder(dir, template).then(
+  const { dir, templates } = request;
+  scanDataFolder(dir, templates).then(
     (scan) => port.postMessage({ scan } satisfies LeaksWorkerReply),
     (error: unknown) => port.postMessage({ error: `${dir}: ${error instanceof Error ? error.message : String(error)}` } satisfies LeaksWorkerReply),
   );

@@ -143,20 +143,23 @@ export function scanLog(path: string, masterKeys: string[]): Finding[] {
 
 /** Raw bytes of a data file: card numbers anywhere, a CVC after a label or quoted (values have no other edges in raw bytes). */
 /**
- * The files of `files` (under the data folder `dir`) that are not as `dir`'s
- * copy of `template` left them. A test's data folder starts as a copy of the
- * PGlite template with the template's modification times (newDataDir), and
- * PGlite's writes set a file's time: a file of the same size and time as the
- * template's holds the template's bytes, which the leak step reads once, in
- * the template. Most of a folder's thousand files (the catalogs) are never
- * written, and reading them again was half the leak step's time.
+ * The files of `files` (under the data folder `dir`) that are not as a copy
+ * of one of `templates` left them. A test's data folder starts as a copy of
+ * a template (the vault's or the demo shop's migrated PGlite: newDataDir,
+ * startTestShop) with the template's modification times, and PGlite's
+ * writes set a file's time: a file of the same size and time (to the
+ * nanosecond) as the same file of a template holds that template's bytes,
+ * which the leak step reads once, in the template. Most of a folder's
+ * thousand files (the catalogs) are never written, and reading them again
+ * was most of the leak step's time.
  */
-export function writtenSinceCopied(files: string[], dir: string, template: string): string[] {
+export function writtenSinceCopied(files: string[], dir: string, templates: string[]): string[] {
   return files.filter((file) => {
-    const copied = statSync(join(template, relative(dir, file)), { throwIfNoEntry: false });
-    if (!copied) return true;
     const now = statSync(file);
-    return now.size !== copied.size || now.mtimeMs !== copied.mtimeMs;
+    return !templates.some((template) => {
+      const copied = statSync(join(template, relative(dir, file)), { throwIfNoEntry: false });
+      return copied !== undefined && now.size === copied.size && now.mtimeMs === copied.mtimeMs;
+    });
   });
 }
 

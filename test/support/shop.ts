@@ -36,11 +36,16 @@ export interface TestShop {
   close(): Promise<void>;
 }
 
-/** A migrated shop database made once and copied for each test shop: creating PGlite takes seconds, copying milliseconds. */
-async function shopTemplate(): Promise<string> {
+/** Where the shop's migrated template database lives, named by its migrations (made by the first test shop). */
+export function shopTemplateDir(): string {
   const hash = createHash('sha256');
   for (const file of readdirSync(MIGRATIONS_DIR).sort()) hash.update(file).update(readFileSync(join(MIGRATIONS_DIR, file)));
-  const dir = join(tmpdir(), `tessera-shop-template-${hash.digest('hex').slice(0, 16)}`);
+  return join(tmpdir(), `tessera-shop-template-${hash.digest('hex').slice(0, 16)}`);
+}
+
+/** A migrated shop database made once and copied for each test shop: creating PGlite takes seconds, copying milliseconds. */
+async function shopTemplate(): Promise<string> {
+  const dir = shopTemplateDir();
   if (existsSync(join(dir, 'pgdata'))) return dir;
   const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
   await (await openShopDb(building)).close();
@@ -79,7 +84,8 @@ export async function startTestShop(options: StartShopOptions): Promise<TestShop
   if (dataDir === undefined) {
     dataDir = join(artifactsDir(), `${options.name ?? 'shop'}-${randomBytes(4).toString('hex')}`);
     mkdirSync(dataDir, { recursive: true });
-    cpSync(join(await shopTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+    // With the template's modification times, as newDataDir copies the vault's (the leak step reads only what was written).
+    cpSync(join(await shopTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true, preserveTimestamps: true });
   }
   // Known before the app is made: the shop registers its webhook URL, port included, before it serves.
   const port = options.port ?? (await freePort());
