@@ -8,7 +8,7 @@
  */
 import { freePort } from './ports.ts';
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { request, type Server } from 'node:http';
 import type { Express } from 'express';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,7 @@ import { openShopDb, type ShopDb } from '../../demo/server/db.ts';
 import { DEMO_MERCHANT_ORIGIN } from '../../server/merchants/demo.ts';
 import { api, openSession, type ApiResponse, type RequestOptions } from './api.ts';
 import { CARDS, cardPlaintext, encryptCard } from './cards.ts';
-import { artifactsDir } from './vault.ts';
+import { artifactsDir, madeOnce } from './vault.ts';
 
 const MIGRATIONS_DIR = join(import.meta.dirname, '..', '..', 'demo', 'server', 'migrations');
 export const DEMO_PAGES_DIR = join(import.meta.dirname, '..', '..', 'dist', 'demo');
@@ -45,16 +45,7 @@ export function shopTemplateDir(): string {
 
 /** A migrated shop database made once and copied for each test shop: creating PGlite takes seconds, copying milliseconds. */
 async function shopTemplate(): Promise<string> {
-  const dir = shopTemplateDir();
-  if (existsSync(join(dir, 'pgdata'))) return dir;
-  const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await (await openShopDb(building)).close();
-  try {
-    renameSync(building, dir);
-  } catch {
-    rmSync(building, { recursive: true, force: true });
-  }
-  return dir;
+  return madeOnce(shopTemplateDir(), async (building) => (await openShopDb(building)).close());
 }
 
 /**

@@ -62,23 +62,33 @@ export function pgliteTemplateDir(): string {
 }
 
 /**
+ * `dir`, a template data folder that `make` fills: made once, by whichever
+ * test process gets there first (made aside and renamed into place; a
+ * process that loses the race drops its own, theirs is as good), then
+ * reused by every later test and run until its name changes.
+ */
+export async function madeOnce(dir: string, make: (building: string) => Promise<void>): Promise<string> {
+  if (existsSync(join(dir, 'pgdata'))) return dir;
+  const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await make(building);
+  try {
+    renameSync(building, dir);
+  } catch {
+    rmSync(building, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+/**
  * A freshly migrated PGlite data folder, made once and copied for each test
  * vault: initialising PGlite takes seconds, copying it milliseconds.
  */
 async function pgliteTemplate(): Promise<string> {
-  const dir = pgliteTemplateDir();
-  if (existsSync(join(dir, 'pgdata'))) return dir;
-  const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const db = await openPglite(building);
-  await migrate(db);
-  await db.close();
-  try {
-    renameSync(building, dir);
-  } catch {
-    // Another test process finished its template first; theirs is as good as ours.
-    rmSync(building, { recursive: true, force: true });
-  }
-  return dir;
+  return madeOnce(pgliteTemplateDir(), async (building) => {
+    const db = await openPglite(building);
+    await migrate(db);
+    await db.close();
+  });
 }
 
 /**
@@ -89,16 +99,7 @@ async function pgliteTemplate(): Promise<string> {
 async function emptyPgliteTemplate(): Promise<string> {
   const pgliteDist = dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
   const { version } = JSON.parse(readFileSync(join(pgliteDist, '..', 'package.json'), 'utf8')) as { version: string };
-  const dir = join(tmpdir(), `tessera-pglite-empty-${version}`);
-  if (existsSync(join(dir, 'pgdata'))) return dir;
-  const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await (await openPglite(building)).close();
-  try {
-    renameSync(building, dir);
-  } catch {
-    rmSync(building, { recursive: true, force: true });
-  }
-  return dir;
+  return madeOnce(join(tmpdir(), `tessera-pglite-empty-${version}`), async (building) => (await openPglite(building)).close());
 }
 
 /**
