@@ -37,7 +37,7 @@ ${styles}
 
 /**
  * The warm document (`/v1/fields/warm`), which checkout.js frames, hidden,
- * as soon as it runs: it has no key, runs no script and sends no message;
+ * once the page is parsed (unless a card came first): it has no key, runs no script and sends no message;
  * being framed starts the vault site's renderer process on the merchant's
  * page, and it fetches the fields' script and stylesheet into the HTTP cache
  * that the card's frame (same page, same site) reads. The stylesheet is a

@@ -123,7 +123,7 @@ export function fieldsRoutes(deps: {
       );
   });
 
-  // Framed by checkout.js as it runs, before any key is known: see renderWarmDocument. It names the build's
+  // Framed by checkout.js once the page is parsed, before any key is known: see renderWarmDocument. It names the build's
   // hashed assets, so it is cached like checkout.js, which names it: a deploy reaches both within 5 minutes.
   router.get('/v1/fields/warm', (_req, res) => {
     res.set({ 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });

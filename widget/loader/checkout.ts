@@ -7,10 +7,10 @@
  * Early start: `Tessera(pk)` already makes the page's first card, its fields
  * loading in a hidden frame, and `tessera.card()` hands that card out; a
  * destroyed card leaves such a spare behind, so the vault's renderer process
- * outlives it. Before that, as this script runs, a hidden warm frame (the
- * vault's keyless `/v1/fields/warm`) starts that renderer and fetches the
- * fields' script and stylesheet; it goes once a card's frame has loaded, or
- * after `WARM_FRAME_MS` if none does.
+ * outlives it. Before that, once the page is parsed and if no card was made
+ * yet, a hidden warm frame (the vault's keyless `/v1/fields/warm`) starts
+ * that renderer and fetches the fields' script and stylesheet; it goes once
+ * a card's frame has loaded, or after `WARM_FRAME_MS` if none does.
  */
 import { FIELD_NAMES, HANDSHAKE_GRACE_MS, HANDSHAKE_TIMEOUT_MS, TOKENIZE_TIMEOUT_MS, WARM_FRAME_MS } from '../shared/constants.ts';
 import { FIELDS_UNAVAILABLE, NETWORK_ERROR, NOT_READY, toError } from '../shared/errors.ts';
