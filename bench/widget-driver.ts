@@ -19,7 +19,6 @@
  *
  *   npm run bench:widget-driver [-- --rounds 30]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -31,6 +30,7 @@ import { chromium } from '@playwright/test';
 import { createMerchant } from '../test/support/api.ts';
 import { CARDS, nextYear } from '../test/support/cards.ts';
 import { CHROMIUM_ARGS, findChromium } from '../test/support/chromium.ts';
+import { bareChromium } from './bare-chromium.ts';
 import { newDataDir } from '../test/support/vault.ts';
 import { median, percentile, sortedCopy } from './stats.ts';
 import { checkoutPage, startBenchVault, warmVault } from './widget-common.ts';
@@ -42,9 +42,6 @@ const WARM_UP_RUNS = 2;
 const VAULT_WARM_UP = 100;
 /** How long a mount may take before it counts as failed. */
 const READY_TIMEOUT_MS = 10_000;
-/** What Playwright passes to keep a headless page's timers and renderer at full speed, given to the bare browsers too. */
-const FOREGROUND_ARGS = ['--disable-background-timer-throttling', '--disable-backgrounding-occluded-windows', '--disable-renderer-backgrounding', '--disable-ipc-flooding-protection'];
-
 interface TokenizeResult {
   ms: number;
   token: string;
@@ -59,66 +56,16 @@ const typed: Array<[field: string, text: string]> = [
   ['cvc', CARDS.visa.cvc],
 ];
 
-/** Chromium on a DevTools pipe of our own: fd 3 carries commands in, fd 4 answers out, each message ended by a NUL. */
-async function bareChromium(executablePath: string, profile: string, pageUrl: string, key: string, options: { newContext: boolean; network: boolean }) {
-  const browser: ChildProcess = spawn(
-    executablePath,
-    [...CHROMIUM_ARGS, ...FOREGROUND_ARGS, '--headless', '--remote-debugging-pipe', `--user-data-dir=${mkdtempSync(join(profile, 'bare-'))}`, 'about:blank'],
-    { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] },
-  );
-  const input = browser.stdio[3] as NodeJS.WritableStream;
-  const output = browser.stdio[4] as NodeJS.ReadableStream;
-  const waiting = new Map<number, { resolve: (result: Record<string, unknown>) => void; reject: (error: Error) => void }>();
-  let buffered = '';
-  let nextId = 1;
-  output.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString('utf8');
-    for (let end = buffered.indexOf('\0'); end >= 0; end = buffered.indexOf('\0')) {
-      const message = JSON.parse(buffered.slice(0, end)) as { id?: number; result?: Record<string, unknown>; error?: { message: string } };
-      buffered = buffered.slice(end + 1);
-      const waiter = message.id === undefined ? undefined : waiting.get(message.id);
-      if (waiter === undefined) continue;
-      waiting.delete(message.id!);
-      if (message.error) waiter.reject(new Error(message.error.message));
-      else waiter.resolve(message.result ?? {});
-    }
-  });
-  const send = (method: string, params: Record<string, unknown> = {}, sessionId?: string) =>
-    new Promise<Record<string, unknown>>((resolve, reject) => {
-      const id = nextId++;
-      waiting.set(id, { resolve, reject });
-      input.write(`${JSON.stringify({ id, method, params, ...(sessionId !== undefined && { sessionId }) })}\0`);
-    });
-
-  const context = options.newContext ? ((await send('Target.createBrowserContext')).browserContextId as string) : undefined;
-  const { targetId } = await send('Target.createTarget', { url: 'about:blank', ...(context !== undefined && { browserContextId: context }) });
-  const sessionId = (await send('Target.attachToTarget', { targetId, flatten: true })).sessionId as string;
-  if (options.network) await send('Network.enable', {}, sessionId);
-  await send('Page.navigate', { url: pageUrl }, sessionId);
-  const evaluate = async (expression: string, contextId?: number) => {
-    const answer = await send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true, ...(contextId !== undefined && { contextId }) }, sessionId);
-    if (answer['exceptionDetails'] !== undefined) throw new Error(`${expression}: ${JSON.stringify(answer['exceptionDetails']).slice(0, 300)}`);
-    return (answer['result'] as { value: unknown }).value;
-  };
-  for (let tries = 0; (await evaluate('typeof window.bench').catch(() => undefined)) !== 'object'; tries++) {
-    if (tries > 100) throw new Error('the merchant page did not load');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** One tokenization driven over a bare DevTools pipe (bare-chromium.ts): mount, type the test card, tokenize. */
+async function bareDriver(executablePath: string, profile: string, pageUrl: string, key: string, options: { newContext: boolean; network: boolean }) {
+  const browser = await bareChromium(executablePath, profile, options);
+  const page = await browser.open(pageUrl, "typeof window.bench === 'object'");
   const driver: Driver = async () => {
-    await evaluate(`bench.mount(${JSON.stringify(key)}, ${READY_TIMEOUT_MS})`);
-    const tree = (await send('Page.getFrameTree', {}, sessionId)) as { frameTree: { childFrames: Array<{ frame: { id: string } }> } };
-    const frameId = tree.frameTree.childFrames[0]!.frame.id;
-    const world = (await send('Page.createIsolatedWorld', { frameId, worldName: 'bench' }, sessionId)).executionContextId as number;
-    for (const [field, text] of typed) {
-      await evaluate(`document.querySelector('#${field}').focus()`, world);
-      for (const char of text) {
-        await send('Input.dispatchKeyEvent', { type: 'keyDown', key: char, text: char }, sessionId);
-        await send('Input.dispatchKeyEvent', { type: 'keyUp', key: char }, sessionId);
-      }
-    }
-    return (await evaluate('bench.tokenize()')) as TokenizeResult;
+    await page.evaluate(`bench.mount(${JSON.stringify(key)}, ${READY_TIMEOUT_MS})`);
+    for (const [field, text] of typed) await page.typeInFields(field, text);
+    return (await page.evaluate('bench.tokenize()')) as TokenizeResult;
   };
-  return { driver, close: () => browser.kill('SIGTERM') };
+  return { driver, close: browser.close };
 }
 
 const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -144,9 +91,9 @@ try {
   await warmVault(vault.url, merchant, VAULT_WARM_UP);
 
   const executablePath = await findChromium();
-  const bare = await bareChromium(executablePath, profile, pageUrl, merchant.publishableKey, { newContext: false, network: false });
+  const bare = await bareDriver(executablePath, profile, pageUrl, merchant.publishableKey, { newContext: false, network: false });
   closers.push(bare.close);
-  const bareNetwork = await bareChromium(executablePath, profile, pageUrl, merchant.publishableKey, { newContext: true, network: true });
+  const bareNetwork = await bareDriver(executablePath, profile, pageUrl, merchant.publishableKey, { newContext: true, network: true });
   closers.push(bareNetwork.close);
   const browser = await chromium.launch({ executablePath, args: [...CHROMIUM_ARGS], headless: true });
   closers.push(() => browser.close());
