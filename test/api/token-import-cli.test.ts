@@ -36,7 +36,8 @@ describe.each(storageKinds())('tessera tokens import on %s', (storage) => {
   beforeAll(async () => {
     const dataDir = await newDataDir(storage, 'token-import');
     const databaseUrl = storage === 'postgres' ? await newTestDatabase() : undefined;
-    vault = await startVaultProcess({ dataDir, env: databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl } });
+    // One process on PostgreSQL: this tests the CLI, not the vault's workers (a worker per core would open the vault three times).
+    vault = await startVaultProcess({ dataDir, env: databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl, TESSERA_WORKERS: '1' } });
     merchant = await createMerchant({ url: vault.url, adminKey: readFileSync(join(dataDir, 'admin.key'), 'utf8').trim() }, { name: 'Import Shop' });
     writeFileSync(join(work, 'secret-key'), `${merchant.secretKey}\n`, { mode: 0o600 });
   }, 60_000);

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 
@@ -15,8 +15,16 @@ const ROOT = resolve(import.meta.dirname, '..', '..');
  * It is the same code: bundled on first use in each test process, from the
  * files as they are then, with the packages left to Node (so PGlite finds its
  * WebAssembly) and each module's `import.meta` kept its own (the migrations
- * folder, dist/, the worker threads, which still load their TypeScript through
- * tsx: server/lib/workers.ts).
+ * folder, dist/).
+ *
+ * The vault's worker threads (the PGlite thread, the card decrypt pool's)
+ * are bundles too: each `new URL('./x.ts', import.meta.url)` in our code
+ * names a module that runs elsewhere, a worker thread's entry, and is
+ * pointed at that module's bundle (`withBundledModuleUrls`), as Vite does
+ * for worker URLs. A thread loading its TypeScript through tsx's loader
+ * instead (server/lib/workers.ts) spent about 0.9 s of CPU on it, in every
+ * vault: the processes' and the in-process ones of Vitest's workers, where
+ * vitest.config.ts applies the same rewrite.
  */
 const bundles = new Map<string, Promise<string>>();
 /** Inside the repository, so that Node finds the packages the bundle leaves out in node_modules/. */
@@ -64,13 +72,31 @@ async function buildBundle(entry: string): Promise<string> {
   return file;
 }
 
-/** Each of our modules sees its own file in `import.meta`, not the bundle's. */
+/** `new URL('./x.ts', import.meta.url)`: one of our modules that runs elsewhere (in this code base, a worker thread's entry). */
+const MODULE_URL = /new URL\((['"])(\.\.?\/[^'"]+\.ts)\1, import\.meta\.url\)/g;
+
+/**
+ * `code` (of the file `file`) with each `new URL('./x.ts', import.meta.url)`
+ * naming the bundle of x.ts instead, built on first use (server/lib/workers.ts
+ * runs a JavaScript entry as it is).
+ */
+export async function withBundledModuleUrls(code: string, file: string): Promise<string> {
+  const entries = [...new Set(Array.from(code.matchAll(MODULE_URL), (match) => match[2]!))];
+  const urls = new Map<string, string>();
+  for (const entry of entries) urls.set(entry, pathToFileURL(await bundled(relative(ROOT, resolve(dirname(file), entry)))).href);
+  return code.replace(MODULE_URL, (_, _quote, entry: string) => `new URL(${JSON.stringify(urls.get(entry))})`);
+}
+
+/**
+ * Each of our modules sees its own file in `import.meta`, not the bundle's,
+ * except where it names a worker thread's entry, which is bundled too.
+ */
 const ownImportMeta: Plugin = {
   name: 'own-import-meta',
   setup(build) {
-    build.onLoad({ filter: /\.ts$/ }, ({ path }) => {
+    build.onLoad({ filter: /\.ts$/ }, async ({ path }) => {
       if (path.includes('/node_modules/')) return undefined;
-      const contents = readFileSync(path, 'utf8')
+      const contents = (await withBundledModuleUrls(readFileSync(path, 'utf8'), path))
         .replaceAll('import.meta.dirname', JSON.stringify(dirname(path)))
         .replaceAll('import.meta.filename', JSON.stringify(path))
         .replaceAll('import.meta.url', JSON.stringify(pathToFileURL(path).href));

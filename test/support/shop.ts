@@ -20,7 +20,7 @@ import { openShopDb, type ShopDb } from '../../demo/server/db.ts';
 import { DEMO_MERCHANT_ORIGIN } from '../../server/merchants/demo.ts';
 import { api, openSession, type ApiResponse, type RequestOptions } from './api.ts';
 import { CARDS, cardPlaintext, encryptCard } from './cards.ts';
-import { artifactsDir, madeOnce } from './vault.ts';
+import { artifactsDir, copyOfEmptyPglite, madeOnce } from './vault.ts';
 
 const MIGRATIONS_DIR = join(import.meta.dirname, '..', '..', 'demo', 'server', 'migrations');
 export const DEMO_PAGES_DIR = join(import.meta.dirname, '..', '..', 'dist', 'demo');
@@ -43,9 +43,13 @@ export function shopTemplateDir(): string {
   return join(tmpdir(), `tessera-shop-template-${hash.digest('hex').slice(0, 16)}`);
 }
 
-/** A migrated shop database made once and copied for each test shop: creating PGlite takes seconds, copying milliseconds. */
+/**
+ * A migrated shop database made once and copied for each test shop: creating PGlite takes seconds, copying
+ * milliseconds. Made from a copy of the empty PGlite the vault's templates start from (the same PGlite, so the
+ * same initdb), not an initdb of its own.
+ */
 async function shopTemplate(): Promise<string> {
-  return madeOnce(shopTemplateDir(), async (building) => (await openShopDb(building)).close());
+  return madeOnce(shopTemplateDir(), async (building) => (await openShopDb(await copyOfEmptyPglite(building))).close());
 }
 
 /**

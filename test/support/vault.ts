@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { pino } from 'pino';
 import { loadConfig, type VaultConfig } from '../../server/config.ts';
@@ -62,30 +63,76 @@ export function pgliteTemplateDir(): string {
 }
 
 /**
- * `dir`, a template data folder that `make` fills: made once, by whichever
- * test process gets there first (made aside and renamed into place; a
- * process that loses the race drops its own, theirs is as good), then
- * reused by every later test and run until its name changes.
+ * `dir`, a template data folder that `make` fills: made once, by one test
+ * process (the others wait for it, rather than each spending the seconds of
+ * CPU on a copy of their own: the test processes start together), built
+ * aside and renamed into place, then reused by every later test and run
+ * until its name changes. A maker that died leaves its lock to the next.
  */
 export async function madeOnce(dir: string, make: (building: string) => Promise<void>): Promise<string> {
   if (existsSync(join(dir, 'pgdata'))) return dir;
-  const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await make(building);
+  const unlock = await lockTemplate(dir);
   try {
-    renameSync(building, dir);
-  } catch {
-    rmSync(building, { recursive: true, force: true });
+    if (existsSync(join(dir, 'pgdata'))) return dir;
+    const building = `${dir}.building-${process.pid}-${randomBytes(4).toString('hex')}`;
+    await make(building);
+    try {
+      renameSync(building, dir);
+    } catch {
+      rmSync(building, { recursive: true, force: true });
+    }
+    return dir;
+  } finally {
+    unlock();
   }
-  return dir;
+}
+
+/** `<dir>.lock`, holding its maker's pid: waits while a live process holds it, takes it over from a dead one. */
+async function lockTemplate(dir: string): Promise<() => void> {
+  const lock = `${dir}.lock`;
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return () => rmSync(lock, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    if (!lockHolderAlive(lock)) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (existsSync(join(dir, 'pgdata'))) return () => undefined;
+    await sleep(200);
+  }
+}
+
+function lockHolderAlive(lock: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(lock, 'utf8');
+  } catch {
+    return true; // gone already: the next attempt takes it
+  }
+  // Created but its pid not yet written: alive, unless that was long ago.
+  if (text === '') return Date.now() - statSync(lock).mtimeMs < 10_000;
+  try {
+    process.kill(Number(text), 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
  * A freshly migrated PGlite data folder, made once and copied for each test
- * vault: initialising PGlite takes seconds, copying it milliseconds.
+ * vault: initialising PGlite takes seconds, copying it milliseconds. It is
+ * itself a copy of the empty template, migrated: PGlite's initdb (some 6.6 s
+ * of CPU on the baseline compiler) runs once for the vault's, the empty and
+ * the demo shop's templates, not once each.
  */
 async function pgliteTemplate(): Promise<string> {
   return madeOnce(pgliteTemplateDir(), async (building) => {
-    const db = await openPglite(building);
+    const db = await openPglite(await copyOfEmptyPglite(building));
     await migrate(db);
     await db.close();
   });
@@ -102,15 +149,19 @@ async function emptyPgliteTemplate(): Promise<string> {
   return madeOnce(join(tmpdir(), `tessera-pglite-empty-${version}`), async (building) => (await openPglite(building)).close());
 }
 
+/** `dataDir` (made if need be) holding a copy of the empty PGlite template in its `pgdata`: for a template of a schema. */
+export async function copyOfEmptyPglite(dataDir: string): Promise<string> {
+  mkdirSync(dataDir, { recursive: true });
+  cpSync(join(await emptyPgliteTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+  return dataDir;
+}
+
 /**
  * A new data folder under the artifacts holding an initialised but empty PGlite
  * (no migration applied), for a test that builds its schema itself.
  */
 export async function newEmptyPgliteDir(name: string): Promise<string> {
-  const dataDir = join(artifactsDir(), `${name}-${randomBytes(4).toString('hex')}`);
-  mkdirSync(dataDir, { recursive: true });
-  cpSync(join(await emptyPgliteTemplate(), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
-  return dataDir;
+  return copyOfEmptyPglite(join(artifactsDir(), `${name}-${randomBytes(4).toString('hex')}`));
 }
 
 /**
