@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { defineConfig } from '@playwright/test';
-import { CHROMIUM_ARGS, findChromium } from './test/support/chromium.ts';
+import { CHROMIUM_ARGS, findTestChromium } from './test/support/chromium.ts';
 import { artifactsDir } from './test/support/vault.ts';
 
 /**
@@ -30,8 +30,8 @@ export default defineConfig({
     headless: true,
     browserName: 'chromium',
     launchOptions: {
-      // Browser downloads are blocked where the suite runs: always the system Chromium.
-      executablePath: process.env['CHROMIUM_PATH'] ?? (await findChromium()),
+      // Browser downloads are blocked where the suite runs: always the system's Chromium, its headless shell when there is one.
+      executablePath: await findTestChromium(),
       args: [...CHROMIUM_ARGS],
     },
     actionTimeout: 10_000,

@@ -18,7 +18,7 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { findChromium } from './support/chromium.ts';
+import { findTestChromium } from './support/chromium.ts';
 import { postgresOrSkip } from './support/postgres.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -154,7 +154,7 @@ async function typecheck(env: NodeJS.ProcessEnv): Promise<void> {
 }
 
 async function useChromium(env: NodeJS.ProcessEnv): Promise<void> {
-  env.CHROMIUM_PATH = await findChromium();
+  env.CHROMIUM_PATH = await findTestChromium();
   console.log(`CHROMIUM_PATH=${env.CHROMIUM_PATH}`);
 }
 

@@ -91,8 +91,8 @@ describe('no card data at rest after the whole suite', () => {
     expect(scans.map((scan) => scan.dir).sort()).toEqual([...templates, ...pgliteDirs].sort());
     expect(scans.reduce((n, scan) => n + scan.rawFiles - scan.unchangedFiles, 0)).toBeGreaterThan(100);
     expect(report(scans.flatMap((scan) => scan.rawFindings))).toEqual([]);
-    // The whole scan, which began when the file loaded: gigabytes of raw files, and every database opened (half a
-    // second of CPU each) — the vaults', and the demo shops' since they have their own.
+    // The whole scan, which began when the file loaded: gigabytes of raw files, and every database opened (a third of
+    // a second of CPU each) — the vaults', and the demo shops' since they have their own.
   }, 300_000);
 
   it('no text or bytea column of any embedded database holds a card number or CVC', async () => {

@@ -6,6 +6,7 @@ import { isExecutable } from './executables.ts';
 const execFileAsync = promisify(execFile);
 
 const DEBIAN_CHROMIUM = '/usr/bin/chromium';
+const DEBIAN_HEADLESS_SHELL = '/usr/bin/chromium-headless-shell';
 const APT_TIMEOUT_MS = 5 * 60_000;
 
 /**
@@ -53,6 +54,30 @@ export async function findChromium(): Promise<string> {
   );
 }
 
+/**
+ * The Chromium for the end-to-end tests: `CHROMIUM_PATH` when set, else Debian's
+ * `chromium-headless-shell` (the same Chromium release as its `chromium`
+ * package, built as the headless shell that Playwright itself runs headless
+ * tests on; as root on Debian it is installed when missing), else
+ * `findChromium()`. The same Blink, V8 and site isolation, without the
+ * desktop browser's machinery: the Playwright step used half the CPU
+ * (docs/decisions.md, "Test time"), on a machine where that step is
+ * CPU-bound. The benchmarks keep `findChromium()`, the browser shoppers run.
+ */
+export async function findTestChromium(): Promise<string> {
+  if (process.env.CHROMIUM_PATH) return findChromium();
+  if (await isExecutable(DEBIAN_HEADLESS_SHELL)) return DEBIAN_HEADLESS_SHELL;
+  if (await canInstallWithApt()) {
+    try {
+      await aptInstall('chromium-headless-shell');
+    } catch (error) {
+      console.log(`chromium-headless-shell could not be installed; the tests use the full Chromium. ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (await isExecutable(DEBIAN_HEADLESS_SHELL)) return DEBIAN_HEADLESS_SHELL;
+  }
+  return findChromium();
+}
+
 /** Playwright reports where its browser would be even when it was never downloaded. */
 async function playwrightChromiumPath(): Promise<string | undefined> {
   const { chromium } = await import('@playwright/test');
@@ -64,14 +89,18 @@ async function canInstallWithApt(): Promise<boolean> {
   return process.getuid?.() === 0 && existsSync('/etc/debian_version') && (await isExecutable('/usr/bin/apt-get'));
 }
 
-/** A fresh machine's package lists may be empty or stale, so a failed install is retried after an update. */
 async function aptInstallChromium(): Promise<void> {
   console.log('Chromium not found: installing it with apt-get (about a minute).');
+  await aptInstall('chromium');
+}
+
+/** A fresh machine's package lists may be empty or stale, so a failed install is retried after an update. */
+async function aptInstall(name: string): Promise<void> {
   try {
-    await aptGet(['install', '-y', 'chromium']);
+    await aptGet(['install', '-y', name]);
   } catch {
     await aptGet(['update']);
-    await aptGet(['install', '-y', 'chromium']);
+    await aptGet(['install', '-y', name]);
   }
 }
 

@@ -243,8 +243,19 @@ export function scanTableDump(where: string, dump: { table: string; values: (str
   return findings;
 }
 
+/**
+ * PGlite's own start parameters, with a shared buffer pool of 1 MB instead of
+ * PostgreSQL's default 128 MB: a scan reads each table once, and setting up
+ * the 16,384 buffers of the default pool was most of what opening a data
+ * folder cost (0.8 s of CPU of the 1 s, measured with --liftoff-only; 0.3 s
+ * with 1 MB). The rows are the same whatever the pool's size: PostgreSQL
+ * reads the pages it has no room for again.
+ */
+const SCAN_START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=1MB'];
+
+/** Opens the embedded database of the data folder `dataDir` for a scan (or a check of what it holds), and closes it after `work`. */
 export async function withPglite<T>(dataDir: string, work: (query: (sql: string) => Promise<Record<string, unknown>[]>) => Promise<T>): Promise<T> {
-  const db = await PGlite.create(join(dataDir, 'pgdata'));
+  const db = await PGlite.create(join(dataDir, 'pgdata'), { startParams: SCAN_START_PARAMS });
   try {
     return await work(async (sql) => (await db.query<Record<string, unknown>>(sql)).rows);
   } finally {
