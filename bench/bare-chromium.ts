@@ -23,11 +23,11 @@ export interface BarePage {
   /** `expression` evaluated in the page (promises awaited, the value returned). */
   evaluate(expression: string): Promise<unknown>;
   /**
-   * Types `text` into the element `#field` of the card fields' frame (the
-   * page's only iframe other than the warm frame): focuses it there, then
-   * sends key events, which the browser routes to the focused frame.
+   * Types each entry's `text` into the element `#field` of the card fields'
+   * frame (found once, by its path): focuses it there, then sends key
+   * events, which the browser routes to the focused frame.
    */
-  typeInFields(field: string, text: string): Promise<void>;
+  typeInFields(entries: ReadonlyArray<readonly [field: string, text: string]>): Promise<void>;
 }
 
 export interface BareChromium {
@@ -121,12 +121,14 @@ export async function bareChromium(executablePath: string, profileParent: string
       };
       return {
         evaluate: (expression) => evaluateIn(page, expression),
-        async typeInFields(field, text) {
+        async typeInFields(entries) {
           const frame = await fieldsFrame();
-          await evaluateIn(frame.sessionId, `document.querySelector(${JSON.stringify(`#${field}`)}).focus()`, frame.contextId);
-          for (const char of text) {
-            await send('Input.dispatchKeyEvent', { type: 'keyDown', key: char, text: char }, page);
-            await send('Input.dispatchKeyEvent', { type: 'keyUp', key: char }, page);
+          for (const [field, text] of entries) {
+            await evaluateIn(frame.sessionId, `document.querySelector(${JSON.stringify(`#${field}`)}).focus()`, frame.contextId);
+            for (const char of text) {
+              await send('Input.dispatchKeyEvent', { type: 'keyDown', key: char, text: char }, page);
+              await send('Input.dispatchKeyEvent', { type: 'keyUp', key: char }, page);
+            }
           }
         },
       };

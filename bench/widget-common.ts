@@ -6,9 +6,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { openSession, uniqueLetters, type TestMerchant } from '../test/support/api.ts';
-import { fetchJwks } from '../test/support/cards.ts';
+import { CARDS, fetchJwks, nextYear } from '../test/support/cards.ts';
 import { startVaultProcess, type VaultProcess } from '../test/support/vault-process.ts';
 import { makeCiphertexts } from './ciphertexts.ts';
+
+/** What the benchmarks' shopper types into each field: the test Visa, December next year, its CVC. */
+export const TYPED_CARD: ReadonlyArray<readonly [field: string, text: string]> = [
+  ['number', CARDS.visa.number.replaceAll(' ', '')],
+  ['expiry', `12${String(nextYear() % 100).padStart(2, '0')}`],
+  ['cvc', CARDS.visa.cvc],
+];
 
 /** Starts the vault on `dataDir`, with the admin key `adminKey`. */
 export function startBenchVault(dataDir: string, adminKey: string): Promise<VaultProcess> {

@@ -28,12 +28,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from '@playwright/test';
 import { createMerchant } from '../test/support/api.ts';
-import { CARDS, nextYear } from '../test/support/cards.ts';
 import { CHROMIUM_ARGS, findChromium } from '../test/support/chromium.ts';
 import { bareChromium } from './bare-chromium.ts';
 import { newDataDir } from '../test/support/vault.ts';
 import { median, percentile, sortedCopy } from './stats.ts';
-import { checkoutPage, startBenchVault, warmVault } from './widget-common.ts';
+import { TYPED_CARD, checkoutPage, startBenchVault, warmVault } from './widget-common.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '30' } } });
 const ROUNDS = Number(values.rounds);
@@ -49,12 +48,6 @@ interface TokenizeResult {
 
 type Driver = () => Promise<TokenizeResult>;
 
-const expiry = `12${String(nextYear() % 100).padStart(2, '0')}`;
-const typed: Array<[field: string, text: string]> = [
-  ['number', CARDS.visa.number.replaceAll(' ', '')],
-  ['expiry', expiry],
-  ['cvc', CARDS.visa.cvc],
-];
 
 /** One tokenization driven over a bare DevTools pipe (bare-chromium.ts): mount, type the test card, tokenize. */
 async function bareDriver(executablePath: string, profile: string, pageUrl: string, key: string, options: { newContext: boolean; network: boolean }) {
@@ -62,7 +55,7 @@ async function bareDriver(executablePath: string, profile: string, pageUrl: stri
   const page = await browser.open(pageUrl, "typeof window.bench === 'object'");
   const driver: Driver = async () => {
     await page.evaluate(`bench.mount(${JSON.stringify(key)}, ${READY_TIMEOUT_MS})`);
-    for (const [field, text] of typed) await page.typeInFields(field, text);
+    await page.typeInFields(TYPED_CARD);
     return (await page.evaluate('bench.tokenize()')) as TokenizeResult;
   };
   return { driver, close: browser.close };
@@ -102,7 +95,7 @@ try {
   const playwright: Driver = async () => {
     await page.evaluate(`bench.mount(${JSON.stringify(merchant.publishableKey)}, ${READY_TIMEOUT_MS})`);
     const fields = page.locator('#card iframe').contentFrame();
-    for (const [field, text] of typed) await fields.locator(`#${field}`).pressSequentially(text);
+    for (const [field, text] of TYPED_CARD) await fields.locator(`#${field}`).pressSequentially(text);
     return (await page.evaluate('bench.tokenize()')) as TokenizeResult;
   };
 

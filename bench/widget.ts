@@ -41,7 +41,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Frame, type Page } from '@playwright/test';
 import { createMerchant, type TestMerchant } from '../test/support/api.ts';
-import { CARDS, nextYear } from '../test/support/cards.ts';
+import { CARDS } from '../test/support/cards.ts';
 import { CHROMIUM_ARGS, findChromium } from '../test/support/chromium.ts';
 import type { VaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir } from '../test/support/vault.ts';
@@ -58,7 +58,7 @@ import {
   gzipped,
 } from '../test/support/bundle-sizes.ts';
 import { bareChromium } from './bare-chromium.ts';
-import { checkoutPage, startBenchVault, warmVault } from './widget-common.ts';
+import { TYPED_CARD, checkoutPage, startBenchVault, warmVault } from './widget-common.ts';
 import { median, percentile, sortedCopy } from './stats.ts';
 
 const RUNS = Number(process.env['BENCH_WIDGET_RUNS'] ?? 25);
@@ -333,17 +333,10 @@ async function mount(page: Page, merchant: TestMerchant): Promise<MountResult> {
   return (await page.evaluate(`bench.mount(${JSON.stringify(merchant.publishableKey)}, ${READY_TIMEOUT_MS})`)) as MountResult;
 }
 
-/** What a shopper types into each field: the test Visa, December next year, its CVC. */
-const typedCard = (): Array<[field: string, text: string]> => [
-  ['number', CARDS.visa.number.replaceAll(' ', '')],
-  ['expiry', `12${String(nextYear() % 100).padStart(2, '0')}`],
-  ['cvc', CARDS.visa.cvc],
-];
-
 /** Types the test Visa into the iframe's inputs, as a shopper would. */
 async function typeCard(page: Page): Promise<void> {
   const fields = page.locator('#card iframe').contentFrame();
-  for (const [field, text] of typedCard()) await fields.locator(`#${field}`).pressSequentially(text);
+  for (const [field, text] of TYPED_CARD) await fields.locator(`#${field}`).pressSequentially(text);
 }
 
 /** Runs `run` in a context of its own each time (its own caches and processes), `RUNS` counted times, until `until`. */
@@ -507,7 +500,7 @@ async function benchTokenizeUndriven(executablePath: string, site: string, merch
     for (let run = 0; run < WARMUP_RUNS + RUNS && performance.now() < deadline; run++) {
       try {
         await page.evaluate(`bench.mount(${JSON.stringify(merchant.publishableKey)}, ${READY_TIMEOUT_MS})`);
-        for (const [field, text] of typedCard()) await page.typeInFields(field, text);
+        await page.typeInFields(TYPED_CARD);
         const result = (await page.evaluate('bench.tokenize()')) as TokenizeResult;
         if (!/^tok_/.test(result.token) || result.brand !== CARDS.visa.brand) throw new Error(`unexpected result ${JSON.stringify(result)}`);
         if (run >= WARMUP_RUNS) tokenize.samples.push(result.ms);
