@@ -44,7 +44,8 @@ describe.each(storageKinds())('webhook deliveries across a crash, on %s', (stora
   it('delivers every event after the vault is killed with SIGKILL while deliveries are in flight', async () => {
     const dataDir = await newDataDir(storage, 'webhooks-crash');
     const databaseUrl = storage === 'postgres' ? await newTestDatabase() : undefined;
-    receiver = await startMerchantEndpoint({ delayMs: 150 });
+    // Five deliveries are answered; the rest that arrive before the kill stay unanswered, in flight, whatever the machine's speed.
+    receiver = await startMerchantEndpoint({ delayMs: 150, holdAfter: 5 });
     let vault = await startVaultProcess({ dataDir, env: env(databaseUrl) });
     running.push(vault);
     const shop = await merchantWithEndpoint(vault.url);
@@ -54,7 +55,9 @@ describe.each(storageKinds())('webhook deliveries across a crash, on %s', (stora
     await receiver.waitFor(5, 20_000);
     await vault.kill('SIGKILL');
     running.pop();
+    const arrivedBeforeKill = idsReceived().length;
     expect(new Set(idsReceived()).size).toBeLessThan(EVENTS);
+    receiver.release();
 
     vault = await startVaultProcess({ dataDir, env: env(databaseUrl) });
     running.push(vault);
@@ -66,7 +69,7 @@ describe.each(storageKinds())('webhook deliveries across a crash, on %s', (stora
     expect(created).toHaveLength(tokens.length);
     // Every event at least once; a repeat only for a delivery whose answer the dead vault never recorded.
     expect(new Set(idsReceived())).toEqual(new Set(created));
-    expect(idsReceived().length - EVENTS).toBeLessThanOrEqual(32);
+    expect(idsReceived().length - EVENTS).toBeLessThanOrEqual(arrivedBeforeKill);
   }, 120_000);
 
   // PostgreSQL only (the embedded database has one owner process); not registered on PGlite, so no run reports it skipped.
