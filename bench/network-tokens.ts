@@ -152,6 +152,8 @@ function ratioInterval(off: readonly number[][], on: readonly number[][]): [numb
 const postgres = storage === 'postgres' ? await startThrowawayPostgres({ name: 'bench-network-tokens' }) : undefined;
 if (postgres !== undefined) process.env['TESSERA_TEST_PG_URL'] = postgres.url;
 if (postgres !== undefined && process.env['BENCH_DIAG'] === '1') await withStatementStats(postgres);
+// BENCH_DIAG=1 on PGlite: each statement's time on PGlite's thread comes back with its answer (pglite-thread.ts).
+if (process.env['BENCH_DIAG'] === '1') process.env['TESSERA_PGLITE_TIMING'] = '1';
 const vault = await startTestVault({ storage, name: 'bench-network-tokens' });
 // BENCH_VAULTS=2 (PostgreSQL): more vault processes' worth on the same database (in this process, each with its own
 // pool, listening connection, job runner and requests in flight), the requests sent to each in turn — production runs

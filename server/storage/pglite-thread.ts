@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Mutex, PGlite, type Transaction } from '@electric-sql/pglite';
 import { PreparedStatements } from './pglite-prepared.ts';
@@ -12,6 +13,26 @@ const port = parentPort!;
 const pg = await PGlite.create(String(workerData.pgdata));
 
 const reply = (message: PgliteReply) => port.postMessage(message);
+
+/**
+ * TESSERA_PGLITE_TIMING=1 (benchmark diagnostics only): each query's answer
+ * carries `execMs`, the time PGlite's protocol calls took for it on this
+ * thread (what it held the thread for), not counting its wait for the lock.
+ */
+const timing = process.env['TESSERA_PGLITE_TIMING'] === '1';
+const timed = new AsyncLocalStorage<{ ms: number }>();
+if (timing) {
+  const raw = pg.execProtocolRawSync.bind(pg);
+  pg.execProtocolRawSync = (message: Uint8Array) => {
+    const started = performance.now();
+    try {
+      return raw(message);
+    } finally {
+      const store = timed.getStore();
+      if (store !== undefined) store.ms += performance.now() - started;
+    }
+  };
+}
 const failure = (error: unknown): PgliteErrorShape => {
   const e = error as { message?: unknown; code?: unknown; detail?: unknown; constraint?: unknown };
   const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
@@ -65,13 +86,20 @@ function runPrepared(sql: string, params: readonly unknown[], target: PGlite | T
 }
 
 async function run(request: PgliteRequest & { kind: 'query' | 'exec' }, target: PGlite | Transaction) {
+  if (!timing) return runStatement(request, target, undefined);
+  const store = { ms: 0 };
+  return timed.run(store, () => runStatement(request, target, store));
+}
+
+async function runStatement(request: PgliteRequest & { kind: 'query' | 'exec' }, target: PGlite | Transaction, store: { ms: number } | undefined) {
   try {
     if (request.kind === 'query') {
       const result =
         request.prepared && statements.accepts(request.sql)
           ? await runPrepared(request.sql, request.params ?? [], target)
           : await target.query(request.sql, request.params);
-      reply({ id: request.id, ok: true, value: { rows: result.rows, rowCount: result.affectedRows || result.rows.length } });
+      const value = { rows: result.rows, rowCount: result.affectedRows || result.rows.length };
+      reply({ id: request.id, ok: true, value: store === undefined ? value : { ...value, execMs: store.ms } });
     } else {
       await target.exec(request.sql);
       reply({ id: request.id, ok: true });
