@@ -7,7 +7,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import pg from 'pg';
 import type { Db, Queryable } from '../server/storage/db.ts';
 import type { ThrowawayPostgres } from '../test/support/postgres.ts';
@@ -122,6 +122,11 @@ export function diagnose(dbs: Db[], dataDir: string | undefined) {
   // The main thread's event loop is the vault's and this bench's load client's: how late its callbacks ran.
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
+  // Garbage collections on the main thread (their pauses delay the event loop too).
+  const gcs: number[] = [];
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcs.push(entry.duration);
+  }).observe({ entryTypes: ['gc'] });
   let roles0 = new Map<string, number>();
   let stats: Promise<void> = Promise.resolve();
   const pgStats = async (reset: boolean, requests = 1, condition = '') => {
@@ -151,6 +156,7 @@ export function diagnose(dbs: Db[], dataDir: string | undefined) {
       counts.clear();
       timings.clear();
       loopDelay.reset();
+      gcs.length = 0;
       notifications = 0;
       if (dataDir !== undefined) roles0 = clusterRoles(dataDir);
       stats = pgStats(true);
@@ -163,6 +169,10 @@ export function diagnose(dbs: Db[], dataDir: string | undefined) {
       console.log(`    diag ${condition}: statements a request: ${parts.join(', ')}; notifications ${per(notifications)}`);
       const ms = (ns: number) => (ns / 1e6).toFixed(1);
       console.log(`    diag ${condition}: main thread's event loop delay p50 ${ms(loopDelay.percentile(50))} p99 ${ms(loopDelay.percentile(99))} p99.9 ${ms(loopDelay.percentile(99.9))} max ${ms(loopDelay.max)} ms`);
+      const gcSorted = [...gcs].sort((a, b) => a - b);
+      console.log(
+        `    diag ${condition}: main thread's GC: ${gcs.length} pauses, ${gcs.reduce((a, b) => a + b, 0).toFixed(0)} ms in all (${(gcs.reduce((a, b) => a + b, 0) / requests).toFixed(2)} ms a request), p99 ${pct(gcSorted, 99)?.toFixed(1)} max ${(gcSorted.at(-1) ?? 0).toFixed(1)} ms`,
+      );
       for (const [k, t] of [...timings].sort((a, b) => b[1].exec.reduce((x, y) => x + y, 0) - a[1].exec.reduce((x, y) => x + y, 0))) {
         const exec = [...t.exec].sort((a, b) => a - b);
         const rtt = [...t.rtt].sort((a, b) => a - b);
