@@ -7,6 +7,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import pg from 'pg';
 import type { Db, Queryable } from '../server/storage/db.ts';
 import type { ThrowawayPostgres } from '../test/support/postgres.ts';
@@ -65,10 +66,38 @@ function clusterRoles(dataDir: string): Map<string, number> {
   return out;
 }
 
+/** How many items a grouped statement carried: the length of its JSON array parameter, else its rows. */
+function itemsOf(params: readonly unknown[] | undefined, rowCount: number): number {
+  for (const p of params ?? []) {
+    if (typeof p === 'string' && p.startsWith('[')) {
+      try {
+        const parsed: unknown = JSON.parse(p);
+        if (Array.isArray(parsed)) return parsed.length;
+      } catch {
+        // not JSON
+      }
+    }
+    if (Array.isArray(p)) return p.length;
+  }
+  return rowCount;
+}
+
+const pct = (sorted: readonly number[], p: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
+
 export function diagnose(dbs: Db[], dataDir: string | undefined) {
   const counts = new Map<string, number>();
   let notifications = 0;
   const add = (k: string) => counts.set(k, (counts.get(k) ?? 0) + 1);
+  /** Per kind: each statement's round trip (ms), its time on PGlite's thread (TESSERA_PGLITE_TIMING), its items. */
+  const timings = new Map<string, { rtt: number[]; exec: number[]; wait: number[]; items: number[] }>();
+  const time = (k: string, rtt: number, result: { execMs?: number; waitMs?: number }, items: number) => {
+    let t = timings.get(k);
+    if (t === undefined) timings.set(k, (t = { rtt: [], exec: [], wait: [], items: [] }));
+    t.rtt.push(rtt);
+    if (result.execMs !== undefined) t.exec.push(result.execMs);
+    if (result.waitMs !== undefined) t.wait.push(result.waitMs);
+    t.items.push(items);
+  };
   const wrap = (q: Queryable, v: number): Queryable => {
     const query = q.query.bind(q);
     return Object.assign(q, {
@@ -76,7 +105,9 @@ export function diagnose(dbs: Db[], dataDir: string | undefined) {
         const k = kindOf(sql);
         add(k);
         if (dbs.length > 1 && k === 'claim') add(`claim (vault ${v})`);
+        const started = performance.now();
         const result = await query(sql, params);
+        time(k.startsWith('other') ? 'other' : k, performance.now() - started, result as { execMs?: number; waitMs?: number }, itemsOf(params, result.rowCount));
         if (k === 'claim' && result.rowCount === 0) add('claim that found nothing');
         return result;
       }) as Queryable['query'],
@@ -88,6 +119,14 @@ export function diagnose(dbs: Db[], dataDir: string | undefined) {
     (db as { transaction: Db['transaction'] }).transaction = (work) => (add('transaction'), transaction((tx) => work(wrap(tx, v))));
   });
   void dbs[0]!.listen('tessera_jobs', () => notifications++);
+  // The main thread's event loop is the vault's and this bench's load client's: how late its callbacks ran.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  // Garbage collections on the main thread (their pauses delay the event loop too).
+  const gcs: number[] = [];
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcs.push(entry.duration);
+  }).observe({ entryTypes: ['gc'] });
   let roles0 = new Map<string, number>();
   let stats: Promise<void> = Promise.resolve();
   const pgStats = async (reset: boolean, requests = 1, condition = '') => {
@@ -115,6 +154,9 @@ export function diagnose(dbs: Db[], dataDir: string | undefined) {
   return {
     reset() {
       counts.clear();
+      timings.clear();
+      loopDelay.reset();
+      gcs.length = 0;
       notifications = 0;
       if (dataDir !== undefined) roles0 = clusterRoles(dataDir);
       stats = pgStats(true);
@@ -125,6 +167,28 @@ export function diagnose(dbs: Db[], dataDir: string | undefined) {
       const per = (n: number) => (n / requests).toFixed(3);
       const parts = [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${per(n)}`);
       console.log(`    diag ${condition}: statements a request: ${parts.join(', ')}; notifications ${per(notifications)}`);
+      const ms = (ns: number) => (ns / 1e6).toFixed(1);
+      console.log(`    diag ${condition}: main thread's event loop delay p50 ${ms(loopDelay.percentile(50))} p99 ${ms(loopDelay.percentile(99))} p99.9 ${ms(loopDelay.percentile(99.9))} max ${ms(loopDelay.max)} ms`);
+      const gcSorted = [...gcs].sort((a, b) => a - b);
+      console.log(
+        `    diag ${condition}: main thread's GC: ${gcs.length} pauses, ${gcs.reduce((a, b) => a + b, 0).toFixed(0)} ms in all (${(gcs.reduce((a, b) => a + b, 0) / requests).toFixed(2)} ms a request), p99 ${pct(gcSorted, 99)?.toFixed(1)} max ${(gcSorted.at(-1) ?? 0).toFixed(1)} ms`,
+      );
+      for (const [k, t] of [...timings].sort((a, b) => b[1].exec.reduce((x, y) => x + y, 0) - a[1].exec.reduce((x, y) => x + y, 0))) {
+        const exec = [...t.exec].sort((a, b) => a - b);
+        const rtt = [...t.rtt].sort((a, b) => a - b);
+        const items = [...t.items].sort((a, b) => a - b);
+        const sum = exec.reduce((a, b) => a + b, 0);
+        const f = (n: number) => n.toFixed(1);
+        const execPart = exec.length === 0 ? '' : `on the thread p50 ${f(pct(exec, 50))} p90 ${f(pct(exec, 90))} p99 ${f(pct(exec, 99))} max ${f(exec.at(-1)!)} ms (${(sum / requests).toFixed(2)} ms a request, ${f(sum / Math.max(1, items.reduce((a, b) => a + b, 0)))} an item), `;
+        const waits = exec.length === rtt.length ? [...t.rtt.map((r, i) => r - t.exec[i]!)].sort((a, b) => a - b) : [];
+        const lock = [...t.wait].sort((a, b) => a - b);
+        const waitPart =
+          (waits.length === 0 ? '' : `, round trip minus thread p50 ${f(pct(waits, 50))} p99 ${f(pct(waits, 99))}`) +
+          (lock.length === 0 ? '' : `, waited on the thread p50 ${f(pct(lock, 50))} p90 ${f(pct(lock, 90))} p99 ${f(pct(lock, 99))} max ${f(lock.at(-1)!)}`);
+        console.log(
+          `    diag ${condition}: ${k.padEnd(9)} × ${String(t.rtt.length).padStart(5)}: items p50 ${pct(items, 50)} p90 ${pct(items, 90)} max ${items.at(-1)}; ${execPart}round trip p50 ${f(pct(rtt, 50))} p99 ${f(pct(rtt, 99))} max ${f(rtt.at(-1)!)}${waitPart}`,
+        );
+      }
       if (dataDir !== undefined) {
         const now = clusterRoles(dataDir);
         const roles = new Map<string, number>();

@@ -47,7 +47,11 @@
  * per core. BENCH_DIAG=1 prints, per window and per request sent, the
  * statements the vaults sent by kind (claims that found nothing too), the job
  * notifications, and on PostgreSQL the cluster's CPU by process and its time
- * by statement and function (pg_stat_statements; bench/network-tokens-diag.ts).
+ * by statement and function (pg_stat_statements; bench/network-tokens-diag.ts);
+ * per statement kind its items, round trip and, on PGlite, its time on and
+ * its wait for PGlite's thread; the main thread's event-loop delay and GC.
+ * BENCH_CLIENT=thread runs the fixed-rate client on a worker thread of its
+ * own (bench/network-tokens-client.ts), off the vault's event loop.
  */
 import { Agent } from 'node:http';
 import { api, createMerchant } from '../test/support/api.ts';
@@ -60,6 +64,8 @@ import { clusterCpuMs, processCpuMs, threadCpuMs } from './cpu.ts';
 import { diagnose, withStatementStats } from './network-tokens-diag.ts';
 import { percentile, sortedCopy } from './stats.ts';
 import { post } from './post.ts';
+import type { ClientAnswer, ClientRequest } from './network-tokens-client.ts';
+import { startTypeScriptWorker } from '../server/lib/workers.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 20);
 const SATURATION_WINDOWS = Number(process.env['BENCH_SATURATION_WINDOWS'] ?? 4);
@@ -152,6 +158,8 @@ function ratioInterval(off: readonly number[][], on: readonly number[][]): [numb
 const postgres = storage === 'postgres' ? await startThrowawayPostgres({ name: 'bench-network-tokens' }) : undefined;
 if (postgres !== undefined) process.env['TESSERA_TEST_PG_URL'] = postgres.url;
 if (postgres !== undefined && process.env['BENCH_DIAG'] === '1') await withStatementStats(postgres);
+// BENCH_DIAG=1 on PGlite: each statement's time on PGlite's thread comes back with its answer (pglite-thread.ts).
+if (process.env['BENCH_DIAG'] === '1') process.env['TESSERA_PGLITE_TIMING'] = '1';
 const vault = await startTestVault({ storage, name: 'bench-network-tokens' });
 // BENCH_VAULTS=2 (PostgreSQL): more vault processes' worth on the same database (in this process, each with its own
 // pool, listening connection, job runner and requests in flight), the requests sent to each in turn — production runs
@@ -260,8 +268,38 @@ try {
     return performance.now();
   };
 
+  /**
+   * BENCH_CLIENT=thread: the fixed-rate client on a worker thread (bench/network-tokens-client.ts), off the vault's event
+   * loop; its requests are replayed here in time order when the window's load ends (in flight at most, latencies, errors).
+   */
+  const clientThread = process.env['BENCH_CLIENT'] === 'thread' ? startTypeScriptWorker(new URL('./network-tokens-client.ts', import.meta.url)) : undefined;
+  clientThread?.unref();
+  const openInThread = (rate: number): Load => async (jwes, until, sending, answered, fail) => {
+    const request: ClientRequest = { urls: urls.map(String), secretKey: merchant.secretKey, rate, jwes, durationMs: until - performance.now(), sockets: OPEN_SOCKETS };
+    const answers = await new Promise<ClientAnswer[]>((resolve) => {
+      clientThread!.once('message', resolve);
+      clientThread!.postMessage(request);
+    });
+    const local = (t: number) => t - performance.timeOrigin;
+    const events = answers.flatMap((a) => [
+      { at: a.sent, send: true, a },
+      { at: a.due + a.ms, send: false, a },
+    ]);
+    events.sort((x, y) => x.at - y.at || (x.send ? -1 : 1));
+    for (const { send, a } of events) {
+      if (send) sending();
+      else {
+        answered(local(a.due), a.ms);
+        if (a.error !== undefined) fail(a.error);
+        else if (a.status !== 201) fail(`HTTP ${a.status}`);
+      }
+    }
+    return until;
+  };
+
   /** A fixed rate: request i is due at i / rate seconds and sent then, whatever is still unanswered; its latency counts from when it was due. */
-  const open = (rate: number): Load => async (jwes, until, sending, answered, fail) => {
+  const open = (rate: number): Load => (clientThread !== undefined ? openInThread(rate) : openHere(rate));
+  const openHere = (rate: number): Load => async (jwes, until, sending, answered, fail) => {
     const agent = new Agent({ keepAlive: true, maxSockets: OPEN_SOCKETS });
     const answers: Promise<void>[] = [];
     const start = performance.now();
@@ -371,6 +409,7 @@ try {
     [merchant.id],
   );
   console.log(`network tokens: ${settled.rows.map((r) => `${r.status} ${r.n}`).join(', ')}`);
+  await clientThread?.terminate();
 } finally {
   for (const other of others) await other.close();
   await vault.close();

@@ -2,7 +2,8 @@
 
 export type PgliteRequest =
   // prepared: run as a named prepared statement (pglite-prepared.ts): set for the vault's function calls only.
-  | { id: number; kind: 'query'; sql: string; params: unknown[] | undefined; tx: number | undefined; prepared: boolean }
+  // sentAt: the vault's clock (timeOrigin + now) when sent, with TESSERA_PGLITE_TIMING=1 only (benchmark diagnostics).
+  | { id: number; kind: 'query'; sql: string; params: unknown[] | undefined; tx: number | undefined; prepared: boolean; sentAt?: number }
   | { id: number; kind: 'exec'; sql: string; tx: number | undefined }
   | { id: number; kind: 'begin' }
   | { id: number; kind: 'end'; tx: number; commit: boolean }

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Mutex, PGlite, type Transaction } from '@electric-sql/pglite';
 import { PreparedStatements } from './pglite-prepared.ts';
@@ -12,6 +13,32 @@ const port = parentPort!;
 const pg = await PGlite.create(String(workerData.pgdata));
 
 const reply = (message: PgliteReply) => port.postMessage(message);
+
+/**
+ * TESSERA_PGLITE_TIMING=1 (benchmark diagnostics only): each query's answer
+ * carries `execMs`, the time PGlite's protocol calls took for it on this
+ * thread (what it held the thread for), not counting its wait for the lock,
+ * and `waitMs`, from when the vault sent it to its first protocol call (what
+ * it waited for the statements ahead of it, the one running included). Inside a transaction a statement
+ * waits for nothing (the transaction holds the lock).
+ */
+const timing = process.env['TESSERA_PGLITE_TIMING'] === '1';
+const timed = new AsyncLocalStorage<{ ms: number; arrived: number; first: number | undefined }>();
+if (timing) {
+  const raw = pg.execProtocolRawSync.bind(pg);
+  pg.execProtocolRawSync = (message: Uint8Array) => {
+    const started = performance.now();
+    try {
+      return raw(message);
+    } finally {
+      const store = timed.getStore();
+      if (store !== undefined) {
+        store.ms += performance.now() - started;
+        store.first ??= started;
+      }
+    }
+  };
+}
 const failure = (error: unknown): PgliteErrorShape => {
   const e = error as { message?: unknown; code?: unknown; detail?: unknown; constraint?: unknown };
   const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
@@ -65,13 +92,27 @@ function runPrepared(sql: string, params: readonly unknown[], target: PGlite | T
 }
 
 async function run(request: PgliteRequest & { kind: 'query' | 'exec' }, target: PGlite | Transaction) {
+  if (!timing) return runStatement(request, target, undefined);
+  const sentAt = 'sentAt' in request && request.sentAt !== undefined ? request.sentAt - performance.timeOrigin : undefined;
+  const store = { ms: 0, arrived: sentAt ?? performance.now(), first: undefined };
+  return timed.run(store, () => runStatement(request, target, store));
+}
+
+async function runStatement(
+  request: PgliteRequest & { kind: 'query' | 'exec' },
+  target: PGlite | Transaction,
+  store: { ms: number; arrived: number; first: number | undefined } | undefined,
+) {
   try {
     if (request.kind === 'query') {
       const result =
         request.prepared && statements.accepts(request.sql)
           ? await runPrepared(request.sql, request.params ?? [], target)
           : await target.query(request.sql, request.params);
-      reply({ id: request.id, ok: true, value: { rows: result.rows, rowCount: result.affectedRows || result.rows.length } });
+      const value = { rows: result.rows, rowCount: result.affectedRows || result.rows.length };
+      // waitMs: from when the vault sent the statement to its first protocol call (the statements ahead of it).
+      const timings = store === undefined ? {} : { execMs: store.ms, waitMs: (store.first ?? store.arrived) - store.arrived };
+      reply({ id: request.id, ok: true, value: { ...value, ...timings } });
     } else {
       await target.exec(request.sql);
       reply({ id: request.id, ok: true });

@@ -60,6 +60,9 @@ type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => vo
 type Unsent = PgliteRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
 type Send = <T>(request: Unsent) => Promise<T>;
 
+/** Benchmark diagnostics (pglite-thread.ts): statements carry when they were sent, to time their wait on the thread. */
+const timing = process.env['TESSERA_PGLITE_TIMING'] === '1';
+
 /** Talks to the PGlite thread: one message per statement, answered by id; notifications go to `onNotify`. */
 function connect(worker: Worker, onNotify: (notification: PgliteNotification) => void): Send {
   const pending = new Map<number, Pending>();
@@ -85,7 +88,7 @@ function connect(worker: Worker, onNotify: (notification: PgliteNotification) =>
     const id = nextId++;
     return new Promise<T>((resolve, reject) => {
       pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      worker.postMessage({ ...request, id });
+      worker.postMessage(timing ? { ...request, id, sentAt: performance.timeOrigin + performance.now() } : { ...request, id });
     });
   };
 }
