@@ -20,6 +20,8 @@ async function buy(page: Page, shopUrl: string, product: string): Promise<string
 }
 
 test('the dashboard captures, voids and refunds, switches capture and unique tokens, and shows the audit events', async ({ page, demo }) => {
+  // A long journey: ~10 s alone, up to ~25 s beside the rest of `npm test`, too near the 30 s default.
+  test.slow();
   const dashboard = `${demo.shop.url}/dashboard.html`;
   await page.goto(dashboard);
   await page.getByLabel('Dashboard password').fill('not the password');

@@ -17,6 +17,8 @@ import { cardDataIn } from './support/card-data.ts';
 import { cardFields, confirmedOrderId, expect, fieldsReady, fillCart, openDashboard, signUp, test, typeCard } from './support/demo.ts';
 
 test('no card number, CVC or secret key in the shop’s database, its log, or its pages’ traffic to its backend', async ({ page, demo, shopTraffic }) => {
+  // A long journey: ~10 s alone, up to ~25 s beside the rest of `npm test`, too near the 30 s default.
+  test.slow();
   // A card typed with the spaces a shopper might type, declined, then another, approved.
   await fillCart(page, demo.shop.url, ['Mosaic grout, grey (500 g)']);
   await page.goto(`${demo.shop.url}/checkout.html`);
