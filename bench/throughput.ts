@@ -17,10 +17,16 @@
  * errors. A miss is printed as such; the run fails (exit 1) on errors only,
  * or on a miss too with `--strict`.
  *
- *   npm run bench:throughput [-- --seconds 15] [--connections 32] [--only pglite|postgres] [--strict]
+ * `--node-flags=…` passes Node or V8 flags to the vault's processes only
+ * (not to this script, whose bare decrypt loop is the yardstick): with
+ * `--trace-gc` among them, the collections per tokenization of each isolate
+ * over the measured run are printed (one vault process: PGlite); the vault's
+ * resident memory after the run is printed always.
+ *
+ *   npm run bench:throughput [-- --seconds 15] [--connections 32] [--only pglite|postgres] [--strict] [--node-flags="…"]
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +36,7 @@ import { startVaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir } from '../test/support/vault.ts';
 import { decryptRates, makeCiphertexts } from './ciphertexts.ts';
 import { clusterCpuMs, processTreeCpuMs, threadCpuMs } from './cpu.ts';
+import { residentMb, summarizeGcTrace } from './gc-trace.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,8 +44,10 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '32' },
     only: { type: 'string' },
     strict: { type: 'boolean', default: false },
+    'node-flags': { type: 'string', default: '' },
   },
 });
+const NODE_FLAGS = values['node-flags'].split(/\s+/).filter((flag) => flag !== '');
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
 const WARMUP_SECONDS = 3;
@@ -138,7 +147,7 @@ async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: st
     env['DATABASE_URL'] = await cluster.createDatabase();
     env['TESSERA_WORKERS'] = String(processes);
   }
-  const vault = await startVaultProcess({ dataDir, env, startTimeoutMs: 300_000 });
+  const vault = await startVaultProcess({ dataDir, env, startTimeoutMs: 300_000, nodeFlags: NODE_FLAGS });
   try {
     const url = vault.url.replace('localhost', '127.0.0.1');
     const { secret_key: secretKey } = JSON.parse(readFileSync(join(dataDir, 'demo-merchant.json'), 'utf8')) as { secret_key: string };
@@ -150,10 +159,12 @@ async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: st
     const bodies = await makeCiphertexts(jwk!, perSecond * SECONDS);
     // CPU time over the measured run: what a tokenization costs, which a shared machine inflates far less than wall rates.
     const pid = vault.child.pid!;
-    const cpu = () => ({ tree: processTreeCpuMs(pid), threads: threadCpuMs(pid), cluster: clusterCpuMs(cluster?.dataDir) });
+    const logFile = join(dataDir, 'vault.log');
+    const cpu = () => ({ tree: processTreeCpuMs(pid), threads: threadCpuMs(pid), cluster: clusterCpuMs(cluster?.dataDir), logBytes: statSync(logFile).size });
     const before = cpu();
     const result = await runWrk(wrk, url, secretKey, bodies, SECONDS, dir);
     const after = cpu();
+    const memory = processTreePids(pid).map(residentMb);
     const perToken = (ms: number) => ms / result.requests;
     const threadMs = (tid: string) => perToken((after.threads.get(tid) ?? 0) - (before.threads.get(tid) ?? 0));
     const busiest = [...after.threads.keys()].filter((tid) => tid !== String(pid)).map(threadMs).sort((a, b) => b - a)[0] ?? 0;
@@ -184,10 +195,34 @@ async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: st
           : `(${processes} processes)`) +
         (cluster === undefined ? '' : ` + ${row.cpuCluster.toFixed(2)} ms in PostgreSQL`),
     );
+    console.log(
+      `${storage}: vault resident memory after the run ${memory.map(({ rss }) => rss.toFixed(0)).join(' + ')} MB` +
+        (NODE_FLAGS.length > 0 ? `; node flags: ${NODE_FLAGS.join(' ')}` : ''),
+    );
+    const gc = summarizeGcTrace(readFileSync(logFile).subarray(before.logBytes, after.logBytes).toString('utf8'), result.requests);
+    if (gc !== '') console.log(`${storage}: V8 collections per tokenization, by isolate:\n    ${gc}`);
     return row;
   } finally {
     await vault.kill('SIGTERM');
   }
+}
+
+/** `pid` and its children (a vault's worker processes). */
+function processTreePids(pid: number): number[] {
+  return [
+    pid,
+    ...readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .filter((name) => {
+        try {
+          const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+        } catch {
+          return false;
+        }
+      })
+      .map(Number),
+  ];
 }
 
 const wrk = ensureWrk();

@@ -19,10 +19,15 @@
  *   cluster's processes — CPU time, which other load on the machine
  *   inflates far less than wall time.
  *
- *   npm run bench:tokenize-path [-- --requests 600] [--kind fields|server] [--only pglite|postgres]
+ * - with `--node-flags=…` (Node or V8 flags for the vault process only, e.g.
+ *   "--max-semi-space-size=32 --trace-gc"): with `--trace-gc` among them,
+ *   the collections per tokenization of each of the vault's isolates over
+ *   the counted run; always the vault's resident memory after it.
+ *
+ *   npm run bench:tokenize-path [-- --requests 600] [--kind fields|server] [--only pglite|postgres] [--node-flags="…"] [--threads] [--keep-log=FILE]
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,6 +38,7 @@ import { startVaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir } from '../test/support/vault.ts';
 import { makeCiphertexts } from './ciphertexts.ts';
 import { clusterCpuMs, threadCpuMs } from './cpu.ts';
+import { residentMb, summarizeGcTrace } from './gc-trace.ts';
 import { median, percentile, sortedCopy } from './stats.ts';
 
 const { values } = parseArgs({
@@ -40,8 +46,12 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '600' },
     kind: { type: 'string', default: 'fields' },
     only: { type: 'string' },
+    'node-flags': { type: 'string', default: '' },
+    threads: { type: 'boolean', default: false },
+    'keep-log': { type: 'string' },
   },
 });
+const NODE_FLAGS = values['node-flags'].split(/\s+/).filter((flag) => flag !== '');
 const REQUESTS = Number(values.requests);
 const FIELDS = values.kind !== 'server';
 /** Tokenizations a session may make (SESSION_TOKEN_LIMIT): the client opens a new one before each twentieth. */
@@ -81,7 +91,7 @@ async function benchStorage(storage: 'pglite' | 'postgres', cluster?: ThrowawayP
     env['DATABASE_URL'] = await cluster.createDatabase();
     env['TESSERA_WORKERS'] = '1';
   }
-  const vault = await startVaultProcess({ dataDir, env, startTimeoutMs: 300_000 });
+  const vault = await startVaultProcess({ dataDir, env, startTimeoutMs: 300_000, nodeFlags: NODE_FLAGS });
   let stopped: Promise<void> | undefined;
   // Once: the access log is read after the vault has flushed it and exited.
   const stop = () => (stopped ??= vault.kill('SIGTERM'));
@@ -108,7 +118,8 @@ async function benchStorage(storage: 'pglite' | 'postgres', cluster?: ThrowawayP
 
     let session = '';
     let failed = 0;
-    const tick = () => ({ threads: threadCpuMs(pid), cluster: clusterCpuMs(cluster?.dataDir) });
+    const logFile = join(dataDir, 'vault.log');
+    const tick = () => ({ threads: threadCpuMs(pid), cluster: clusterCpuMs(cluster?.dataDir), logBytes: statSync(logFile).size });
     const before = tick();
     for (let i = 0; i < REQUESTS; i++) {
       // Sessions are opened inside the counted run (one request in twenty): the fields open theirs while the shopper types.
@@ -119,9 +130,14 @@ async function benchStorage(storage: 'pglite' | 'postgres', cluster?: ThrowawayP
       if (status !== 201) failed++;
     }
     const after = tick();
+    const memory = residentMb(pid);
 
     await stop();
-    const vaultMs = readFileSync(join(dataDir, 'vault.log'), 'utf8')
+    const log = readFileSync(logFile);
+    if (values['keep-log'] !== undefined) writeFileSync(`${values['keep-log']}.${storage}`, log);
+    const gc = summarizeGcTrace(log.subarray(before.logBytes, after.logBytes).toString('utf8'), REQUESTS);
+    const vaultMs = log
+      .toString('utf8')
       .split('\n')
       .flatMap((line) => {
         try {
@@ -143,6 +159,13 @@ async function benchStorage(storage: 'pglite' | 'postgres', cluster?: ThrowawayP
     console.log(`  vault's ms (access log), median by tokenizations made: ${buckets.join(' | ')}; all: median ${median(all).toFixed(1)}, p90 ${percentile(all, 90).toFixed(1)}`);
     console.log(`  vault process CPU per tokenization (ms): ${perRequest(vaultCpu)} = ${threads}`);
     if (cluster !== undefined) console.log(`  PostgreSQL cluster CPU per tokenization (ms): ${perRequest(after.cluster - before.cluster)}`);
+    console.log(`  vault process resident memory after the run: ${memory.rss.toFixed(0)} MB (peak ${memory.peak.toFixed(0)} MB)${NODE_FLAGS.length > 0 ? `; node flags: ${NODE_FLAGS.join(' ')}` : ''}`);
+    if (values.threads) {
+      // By thread id, in the order they were started: main, V8's platform workers (GC, compiler), then libuv's, the workers'.
+      const each = [...after.threads.keys()].sort((a, b) => Number(a) - Number(b)).map((tid) => `${Number(tid) - pid}: ${perRequest((after.threads.get(tid) ?? 0) - (before.threads.get(tid) ?? 0))}`);
+      console.log(`  CPU per tokenization by thread (id − pid: ms): ${each.join(', ')}`);
+    }
+    if (gc !== '') console.log(`  V8 collections per tokenization, by isolate:\n    ${gc}`);
     if (failed > 0) process.exitCode = 1;
   } finally {
     await stop();

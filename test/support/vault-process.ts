@@ -44,11 +44,14 @@ export async function startVaultProcess(options: {
   entry?: string;
   /** How long it may take to listen (default 30 s); it is killed after that. */
   startTimeoutMs?: number;
+  /** Node or V8 flags for this process only (benchmarks comparing V8 settings: `--node-flags`). */
+  nodeFlags?: string[];
 }): Promise<VaultProcess> {
   mkdirSync(options.dataDir, { recursive: true });
   const log = createWriteStream(join(options.dataDir, 'vault.log'), { flags: 'a' });
   // Node itself, not the tsx CLI: signals must reach the vault, not a wrapper process.
-  const child = spawn(process.execPath, await nodeArgs(options.entry ?? 'server/main.ts'), {
+  const args = await nodeArgs(options.entry ?? 'server/main.ts');
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), ...args], {
     cwd: ROOT,
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TESSERA_DATA_DIR: options.dataDir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
