@@ -31,9 +31,19 @@
 -- the group holds, and chose a hash join over a scan of the whole table —
 -- each settlement read every network token ever made (on PGlite, which has
 -- no autovacuum to refresh its statistics, ~50 ms a statement at 20,000).
+--
+-- Planned afresh at every call (`plan_cache_mode = force_custom_plan`).
+-- Without it a settlement's cost per token grew from 0.9 to 2.2 ms over six
+-- minutes of provisioning on PGlite (~30,000 network tokens) while every other
+-- statement stayed flat; with it, 0.8–1.0 ms throughout, planning included
+-- (docs/benchmarks.md, "A settlement that grows dearer"). The likely reason:
+-- PL/pgSQL may keep a statement's generic plan after its fifth run, and
+-- PGlite never runs ANALYZE on its own to invalidate one made while the
+-- tables were small.
 
 create or replace function tessera_settle_network_tokens(p_settlements jsonb) returns jsonb
 language plpgsql
+set plan_cache_mode = force_custom_plan
 as $$
 declare
   v_ids text[];
