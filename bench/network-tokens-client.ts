@@ -9,7 +9,7 @@
  */
 import { Agent } from 'node:http';
 import { parentPort } from 'node:worker_threads';
-import { post } from './post.ts';
+import { paced, post } from './post.ts';
 
 export interface ClientRequest {
   urls: string[];
@@ -36,37 +36,20 @@ port.on('message', async (job: ClientRequest) => {
   const agent = new Agent({ keepAlive: true, maxSockets: job.sockets });
   const urls = job.urls.map((u) => new URL(u));
   const answers: ClientAnswer[] = [];
-  const pending: Promise<void>[] = [];
-  const start = performance.now();
-  const due = (i: number) => start + (i * 1000) / job.rate;
-  const count = Math.min(job.jwes.length, Math.floor((job.durationMs * job.rate) / 1000));
-  let sent = 0;
-  await new Promise<void>((resolve) => {
-    const tick = () => {
-      const now = performance.now();
-      for (; sent < count && due(sent) <= now; sent++) {
-        const scheduled = due(sent);
-        const answer: ClientAnswer = { due: performance.timeOrigin + scheduled, sent: clock(), ms: 0, status: 0 };
-        answers.push(answer);
-        pending.push(
-          post(agent, urls[sent % urls.length]!, job.secretKey, JSON.stringify({ card: job.jwes[sent], reusable: true })).then(
-            (status) => {
-              answer.ms = performance.now() - scheduled;
-              answer.status = status;
-            },
-            (error: unknown) => {
-              answer.ms = performance.now() - scheduled;
-              answer.error = error instanceof Error ? error.message : String(error);
-            },
-          ),
-        );
-      }
-      if (sent >= count) resolve();
-      else setTimeout(tick, Math.max(0, due(sent) - performance.now()));
-    };
-    tick();
+  await paced(job.rate, () => Math.min(job.jwes.length, Math.floor((job.durationMs * job.rate) / 1000)), (i, scheduled) => {
+    const answer: ClientAnswer = { due: performance.timeOrigin + scheduled, sent: clock(), ms: 0, status: 0 };
+    answers.push(answer);
+    return post(agent, urls[i % urls.length]!, job.secretKey, JSON.stringify({ card: job.jwes[i], reusable: true })).then(
+      (status) => {
+        answer.ms = performance.now() - scheduled;
+        answer.status = status;
+      },
+      (error: unknown) => {
+        answer.ms = performance.now() - scheduled;
+        answer.error = error instanceof Error ? error.message : String(error);
+      },
+    );
   });
-  await Promise.all(pending);
   agent.destroy();
   port.postMessage(answers);
 });

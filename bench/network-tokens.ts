@@ -63,7 +63,7 @@ import { makeCiphertexts } from './ciphertexts.ts';
 import { clusterCpuMs, processCpuMs, threadCpuMs } from './cpu.ts';
 import { diagnose, withStatementStats } from './network-tokens-diag.ts';
 import { percentile, sortedCopy } from './stats.ts';
-import { post } from './post.ts';
+import { paced, post } from './post.ts';
 import type { ClientAnswer, ClientRequest } from './network-tokens-client.ts';
 import { startTypeScriptWorker } from '../server/lib/workers.ts';
 
@@ -301,36 +301,19 @@ try {
   const open = (rate: number): Load => (clientThread !== undefined ? openInThread(rate) : openHere(rate));
   const openHere = (rate: number): Load => async (jwes, until, sending, answered, fail) => {
     const agent = new Agent({ keepAlive: true, maxSockets: OPEN_SOCKETS });
-    const answers: Promise<void>[] = [];
-    const start = performance.now();
-    const due = (i: number) => start + (i * 1000) / rate;
-    const count = Math.min(jwes.length, Math.floor(((until - start) * rate) / 1000));
-    let sent = 0;
-    await new Promise<void>((resolve) => {
-      const tick = () => {
-        const now = performance.now();
-        for (; sent < count && due(sent) <= now; sent++) {
-          const scheduled = due(sent);
-          sending();
-          answers.push(
-            post(agent, nextUrl(), merchant.secretKey, JSON.stringify({ card: jwes[sent], reusable: true })).then(
-              (status) => {
-                answered(scheduled, performance.now() - scheduled);
-                if (status !== 201) fail(`HTTP ${status}`);
-              },
-              (error: unknown) => {
-                answered(scheduled, performance.now() - scheduled);
-                fail(error instanceof Error ? error.message : String(error));
-              },
-            ),
-          );
-        }
-        if (sent >= count) resolve();
-        else setTimeout(tick, Math.max(0, due(sent) - performance.now()));
-      };
-      tick();
+    await paced(rate, (start) => Math.min(jwes.length, Math.floor(((until - start) * rate) / 1000)), (i, scheduled) => {
+      sending();
+      return post(agent, nextUrl(), merchant.secretKey, JSON.stringify({ card: jwes[i], reusable: true })).then(
+        (status) => {
+          answered(scheduled, performance.now() - scheduled);
+          if (status !== 201) fail(`HTTP ${status}`);
+        },
+        (error: unknown) => {
+          answered(scheduled, performance.now() - scheduled);
+          fail(error instanceof Error ? error.message : String(error));
+        },
+      );
     });
-    await Promise.all(answers);
     agent.destroy();
     return until;
   };
