@@ -163,9 +163,15 @@ export async function openPostgres(url: string, log: Logger): Promise<Db> {
       } catch (error) {
         throw translate(error);
       }
+      // The pool stops listening for a client's errors while it is checked out, and pg emits a connection
+      // cut (PostgreSQL stopping, a backend terminated) as an 'error' event even between statements:
+      // unheard, it ends the process. Heard here, the next statement fails as the cut connection's does.
+      let cut: Error | undefined;
+      const onError = (error: Error) => (cut ??= error);
+      client.on('error', onError);
       const tx: Queryable = {
-        query: (text, params) => query(client, text, params),
-        exec: (script) => exec(client, script),
+        query: (text, params) => (cut === undefined ? query(client, text, params) : Promise.reject(new StorageUnavailableError(cut))),
+        exec: (script) => (cut === undefined ? exec(client, script) : Promise.reject(new StorageUnavailableError(cut))),
       };
       let broken = false;
       try {
@@ -174,12 +180,13 @@ export async function openPostgres(url: string, log: Logger): Promise<Db> {
         await tx.query('commit');
         return result;
       } catch (error) {
-        broken = error instanceof StorageUnavailableError;
+        broken = error instanceof StorageUnavailableError || cut !== undefined;
         if (!broken) await client.query('rollback').catch(() => undefined);
         throw error;
       } finally {
-        // A client whose connection failed must not go back into the pool.
-        client.release(broken);
+        // A client whose connection failed must not go back into the pool; the pool listens for its errors again from here.
+        client.off('error', onError);
+        client.release(broken || cut !== undefined);
       }
     },
     exec: (script) => exec(pool, script),

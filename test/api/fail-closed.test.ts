@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IdempotencyStore } from '../../server/idempotency/idempotency.ts';
 import { StorageUnavailableError } from '../../server/storage/db.ts';
@@ -62,5 +63,20 @@ describe.skipIf(cluster === undefined)('failing closed when PostgreSQL stops', (
       interval: 200,
     });
     expect(retried).toEqual({ status: 201, body: '{}', replayed: false });
+  });
+
+  it('fails a transaction whose connection was cut between two of its statements with unavailable, and the process lives on', async () => {
+    const db = vault.vault.db;
+    const cut = db.transaction(async (tx) => {
+      const [{ pid }] = (await tx.query<{ pid: number }>('select pg_backend_pid() as pid')).rows as [{ pid: number }];
+      // Another connection ends this one's backend while the transaction holds it between statements (as while a card is sealed).
+      await db.query('select pg_terminate_backend($1)', [pid]);
+      await sleep(300);
+      await tx.query('select 1');
+    });
+    await expect(cut).rejects.toBeInstanceOf(StorageUnavailableError);
+    // pg emits the cut as an 'error' event on the checked-out client; unheard, it would have ended this process.
+    expect((await db.query<{ one: number }>('select 1 as one')).rows).toEqual([{ one: 1 }]);
+    expect((await tokenize()).status).toBe(201);
   });
 });

@@ -84,6 +84,8 @@ interface Attempt {
   sentAt: number;
   answeredAt: number;
   status: number | 'no answer';
+  /** Why a request got no answer: the fetch error and its cause's code. */
+  failure?: string;
 }
 
 /** Approved cards mostly; a decline and the card whose first answer the acquirer loses keep those paths busy too. */
@@ -154,6 +156,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
           }
         } catch (error) {
           attempt.answeredAt = Date.now();
+          const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
+          attempt.failure = `${(error as Error).name}: ${cause?.code ?? cause?.message ?? (error as Error).message}`;
           operation.seen.push((error as Error).name);
         }
         await sleep(backoff / 2 + Math.random() * backoff);
@@ -227,6 +231,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     await Promise.all(clients);
     log(`load stopped after ${operations.length} operations`);
 
+    // A node only stops when the run kills it: one that exited on its own (an error nobody heard) is a fault of the vault's.
+    for (const node of cluster.nodes) {
+      const child = node.process?.child;
+      if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) {
+        problems.push(`vault node ${node.index} exited on its own (code ${child.exitCode}, signal ${child.signalCode}); see ${node.dataDir}/vault.log`);
+      }
+    }
     await cluster.close();
     const verifier = await startTestVault({
       storage,
@@ -324,7 +335,7 @@ function judgeOutage(attempts: Attempt[], outage: { downAt: number; upAt: number
     statuses[String(attempt.status)] = (statuses[String(attempt.status)] ?? 0) + 1;
     if (answeredIn > OUTAGE_ANSWER_MS) problems.push(`a request sent while PostgreSQL was down took ${answeredIn} ms to answer`);
     // Answered after PostgreSQL was back, it may have succeeded; answered during the outage, it must have failed closed.
-    if (attempt.answeredAt < outage.upAt && attempt.status !== 503) problems.push(`a request answered while PostgreSQL was down got ${attempt.status}`);
+    if (attempt.answeredAt < outage.upAt && attempt.status !== 503) problems.push(`a request answered while PostgreSQL was down got ${attempt.status}${attempt.failure === undefined ? '' : ` (${attempt.failure})`}`);
   }
   if (during.length === 0) problems.push('no request was sent while PostgreSQL was down');
   return { requests: during.length, slowestMs, statuses };
