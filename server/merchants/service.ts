@@ -49,6 +49,16 @@ export const isSecretKey = (key: string) => /^sk_test_[0-9A-Za-z]{20,64}$/.test(
  * second either way.
  */
 const CACHE_TTL_MS = 1_000;
+/**
+ * On PGlite, once the cache follows the changes: the database is this
+ * process's own (one owner, its notifications handed over in memory), so a
+ * change cannot go unannounced and the TTL guards nothing; a minute, not
+ * forever, all the same. A merchant whose shoppers come more than a second
+ * apart no longer costs a query on each visit (a cold card mount's
+ * `GET /v1/fields`: 10.6–13.9 → 5.8–6.5 ms in the vault, docs/benchmarks.md).
+ * PostgreSQL keeps the second: its listening connection can drop unnoticed.
+ */
+const LOCAL_CACHE_TTL_MS = 60_000;
 const CACHE_MAX_ENTRIES = 10_000;
 export const MERCHANT_CHANGES = 'tessera_merchants';
 
@@ -69,7 +79,11 @@ export class MerchantDirectory {
   /** Clears the cache whenever a merchant changes, through this process or any other; resolves once listening. */
   async followChanges(): Promise<void> {
     await this.#db.listen(MERCHANT_CHANGES, () => this.#clear());
+    if (this.#db.kind === 'pglite') this.#ttlMs = LOCAL_CACHE_TTL_MS;
   }
+
+  /** How long a looked-up merchant is kept: a second, unless no change can go unannounced (see LOCAL_CACHE_TTL_MS). */
+  #ttlMs = CACHE_TTL_MS;
 
   #clear(): void {
     this.#generation++;
@@ -214,7 +228,7 @@ export class MerchantDirectory {
     if (generation !== this.#generation) return merchant;
     // Unknown keys are not cached, so a burst of made-up keys cannot fill the cache; a key that expires is cached no longer than it lives.
     if (this.#cache.size >= CACHE_MAX_ENTRIES) this.#cache.clear();
-    this.#cache.set(key, { merchant, until: Math.min(now + CACHE_TTL_MS, expiresAt?.getTime() ?? Infinity) });
+    this.#cache.set(key, { merchant, until: Math.min(now + this.#ttlMs, expiresAt?.getTime() ?? Infinity) });
     return merchant;
   }
 

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { api, createMerchant, type TestMerchant } from '../support/api.ts';
 import { startTestVault, storageKinds, type TestVault } from '../support/vault.ts';
 
@@ -133,6 +134,33 @@ describe.each(storageKinds())('merchants, settings and admin requests on %s', (s
       const theirs = await open(other);
       expect(theirs.status).toBe(201);
       expect(theirs.body.session).not.toBe(first.body.session);
+    });
+  });
+
+  describe('the merchant cache', () => {
+    const origin = 'https://cache.example';
+    const fields = (key: string) => api(vault.url, 'GET', `/v1/fields?key=${key}&origin=${encodeURIComponent(origin)}`);
+    /** Changes the merchant's allowed origins in SQL; `announced` false stands for a notification that never came. */
+    const setOrigins = (id: string, origins: string[], announced: boolean) =>
+      vault.vault.db.transaction(async (tx) => {
+        if (!announced) await tx.query('set local session_replication_role = replica');
+        await tx.query('update merchants set allowed_origins = $2 where id = $1', [id, origins]);
+      });
+
+    it(`drops a merchant the moment a change is announced, and keeps it ${storage === 'pglite' ? 'past' : 'no longer than'} a second otherwise`, async () => {
+      const cached = await createMerchant(vault, { name: 'Cache Shop', allowedOrigins: [origin] });
+      expect((await fields(cached.publishableKey)).status).toBe(200);
+
+      await setOrigins(cached.id, [], false);
+      await sleep(1300);
+      // PGlite is this process's own database: every change is announced, so the cache need not lapse after a second.
+      // A PostgreSQL node's listening connection can drop unnoticed, so there a cached merchant lives a second at most.
+      expect((await fields(cached.publishableKey)).status).toBe(storage === 'pglite' ? 200 : 403);
+
+      await setOrigins(cached.id, [origin], true);
+      await vi.waitFor(async () => expect((await fields(cached.publishableKey)).status).toBe(200), { timeout: 900, interval: 50 });
+      await setOrigins(cached.id, [], true);
+      await vi.waitFor(async () => expect((await fields(cached.publishableKey)).status).toBe(403), { timeout: 900, interval: 50 });
     });
   });
 });
