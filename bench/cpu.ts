@@ -38,19 +38,26 @@ export function reapedChildrenMs(stat: string): number {
  * window it exited in (one "off" window of bench:network-tokens read −0.01 ms a tokenization).
  */
 export function processTreeCpuMs(pid: number): number {
-  let ms = 0;
+  return processTree(pid).reduce((ms, process) => ms + statMs(process.stat) + (process.pid === pid ? reapedChildrenMs(process.stat) : 0), 0);
+}
+
+/** `pid` and its children (a vault's worker processes, a cluster's backends). */
+export const processTreePids = (pid: number): number[] => processTree(pid).map((process) => process.pid);
+
+/** `pid` and its children, each with its `/proc/<pid>/stat` line. */
+function processTree(pid: number): { pid: number; stat: string }[] {
+  const tree: { pid: number; stat: string }[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (Number(name) === pid) ms += statMs(stat) + reapedChildrenMs(stat);
-      else if (parent === pid) ms += statMs(stat);
+      if (Number(name) === pid || parent === pid) tree.push({ pid: Number(name), stat });
     } catch {
       // Gone meanwhile.
     }
   }
-  return ms;
+  return tree;
 }
 
 /** Milliseconds of CPU of each thread of `pid`, by thread id (Linux names them all `node`; the main thread's id is the pid). */

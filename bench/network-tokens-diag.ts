@@ -11,6 +11,7 @@ import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import pg from 'pg';
 import type { Db, Queryable } from '../server/storage/db.ts';
 import type { ThrowawayPostgres } from '../test/support/postgres.ts';
+import { percentile, sortedCopy } from './stats.ts';
 import { reapedChildrenMs, statMs } from './cpu.ts';
 
 /** pg_stat_statements and function timings on the throwaway cluster (a restart, before any vault opens). */
@@ -81,8 +82,6 @@ function itemsOf(params: readonly unknown[] | undefined, rowCount: number): numb
   }
   return rowCount;
 }
-
-const pct = (sorted: readonly number[], p: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
 
 export function diagnose(dbs: Db[], dataDir: string | undefined) {
   const counts = new Map<string, number>();
@@ -169,24 +168,24 @@ export function diagnose(dbs: Db[], dataDir: string | undefined) {
       console.log(`    diag ${condition}: statements a request: ${parts.join(', ')}; notifications ${per(notifications)}`);
       const ms = (ns: number) => (ns / 1e6).toFixed(1);
       console.log(`    diag ${condition}: main thread's event loop delay p50 ${ms(loopDelay.percentile(50))} p99 ${ms(loopDelay.percentile(99))} p99.9 ${ms(loopDelay.percentile(99.9))} max ${ms(loopDelay.max)} ms`);
-      const gcSorted = [...gcs].sort((a, b) => a - b);
+      const gcSorted = sortedCopy(gcs);
       console.log(
-        `    diag ${condition}: main thread's GC: ${gcs.length} pauses, ${gcs.reduce((a, b) => a + b, 0).toFixed(0)} ms in all (${(gcs.reduce((a, b) => a + b, 0) / requests).toFixed(2)} ms a request), p99 ${pct(gcSorted, 99)?.toFixed(1)} max ${(gcSorted.at(-1) ?? 0).toFixed(1)} ms`,
+        `    diag ${condition}: main thread's GC: ${gcs.length} pauses, ${gcs.reduce((a, b) => a + b, 0).toFixed(0)} ms in all (${(gcs.reduce((a, b) => a + b, 0) / requests).toFixed(2)} ms a request), p99 ${percentile(gcSorted, 99)?.toFixed(1)} max ${(gcSorted.at(-1) ?? 0).toFixed(1)} ms`,
       );
       for (const [k, t] of [...timings].sort((a, b) => b[1].exec.reduce((x, y) => x + y, 0) - a[1].exec.reduce((x, y) => x + y, 0))) {
-        const exec = [...t.exec].sort((a, b) => a - b);
-        const rtt = [...t.rtt].sort((a, b) => a - b);
-        const items = [...t.items].sort((a, b) => a - b);
+        const exec = sortedCopy(t.exec);
+        const rtt = sortedCopy(t.rtt);
+        const items = sortedCopy(t.items);
         const sum = exec.reduce((a, b) => a + b, 0);
         const f = (n: number) => n.toFixed(1);
-        const execPart = exec.length === 0 ? '' : `on the thread p50 ${f(pct(exec, 50))} p90 ${f(pct(exec, 90))} p99 ${f(pct(exec, 99))} max ${f(exec.at(-1)!)} ms (${(sum / requests).toFixed(2)} ms a request, ${f(sum / Math.max(1, items.reduce((a, b) => a + b, 0)))} an item), `;
-        const waits = exec.length === rtt.length ? [...t.rtt.map((r, i) => r - t.exec[i]!)].sort((a, b) => a - b) : [];
-        const lock = [...t.wait].sort((a, b) => a - b);
+        const execPart = exec.length === 0 ? '' : `on the thread p50 ${f(percentile(exec, 50))} p90 ${f(percentile(exec, 90))} p99 ${f(percentile(exec, 99))} max ${f(exec.at(-1)!)} ms (${(sum / requests).toFixed(2)} ms a request, ${f(sum / Math.max(1, items.reduce((a, b) => a + b, 0)))} an item), `;
+        const waits = exec.length === rtt.length ? sortedCopy(t.rtt.map((r, i) => r - t.exec[i]!)) : [];
+        const lock = sortedCopy(t.wait);
         const waitPart =
-          (waits.length === 0 ? '' : `, round trip minus thread p50 ${f(pct(waits, 50))} p99 ${f(pct(waits, 99))}`) +
-          (lock.length === 0 ? '' : `, waited on the thread p50 ${f(pct(lock, 50))} p90 ${f(pct(lock, 90))} p99 ${f(pct(lock, 99))} max ${f(lock.at(-1)!)}`);
+          (waits.length === 0 ? '' : `, round trip minus thread p50 ${f(percentile(waits, 50))} p99 ${f(percentile(waits, 99))}`) +
+          (lock.length === 0 ? '' : `, waited on the thread p50 ${f(percentile(lock, 50))} p90 ${f(percentile(lock, 90))} p99 ${f(percentile(lock, 99))} max ${f(lock.at(-1)!)}`);
         console.log(
-          `    diag ${condition}: ${k.padEnd(9)} × ${String(t.rtt.length).padStart(5)}: items p50 ${pct(items, 50)} p90 ${pct(items, 90)} max ${items.at(-1)}; ${execPart}round trip p50 ${f(pct(rtt, 50))} p99 ${f(pct(rtt, 99))} max ${f(rtt.at(-1)!)}${waitPart}`,
+          `    diag ${condition}: ${k.padEnd(9)} × ${String(t.rtt.length).padStart(5)}: items p50 ${percentile(items, 50)} p90 ${percentile(items, 90)} max ${items.at(-1)}; ${execPart}round trip p50 ${f(percentile(rtt, 50))} p99 ${f(percentile(rtt, 99))} max ${f(rtt.at(-1)!)}${waitPart}`,
         );
       }
       if (dataDir !== undefined) {

@@ -26,7 +26,7 @@
  *   npm run bench:throughput [-- --seconds 15] [--connections 32] [--only pglite|postgres] [--strict] [--node-flags="…"]
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -35,7 +35,7 @@ import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/
 import { startVaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir } from '../test/support/vault.ts';
 import { decryptRates, makeCiphertexts } from './ciphertexts.ts';
-import { clusterCpuMs, processTreeCpuMs, threadCpuMs } from './cpu.ts';
+import { clusterCpuMs, processTreeCpuMs, processTreePids, threadCpuMs } from './cpu.ts';
 import { residentMb, summarizeGcTrace } from './gc-trace.ts';
 
 const { values } = parseArgs({
@@ -205,24 +205,6 @@ async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: st
   } finally {
     await vault.kill('SIGTERM');
   }
-}
-
-/** `pid` and its children (a vault's worker processes). */
-function processTreePids(pid: number): number[] {
-  return [
-    pid,
-    ...readdirSync('/proc')
-      .filter((name) => /^\d+$/.test(name))
-      .filter((name) => {
-        try {
-          const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-        } catch {
-          return false;
-        }
-      })
-      .map(Number),
-  ];
 }
 
 const wrk = ensureWrk();

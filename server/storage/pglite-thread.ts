@@ -23,7 +23,9 @@ const reply = (message: PgliteReply) => port.postMessage(message);
  * waits for nothing (the transaction holds the lock).
  */
 const timing = process.env['TESSERA_PGLITE_TIMING'] === '1';
-const timed = new AsyncLocalStorage<{ ms: number; arrived: number; first: number | undefined }>();
+/** A statement's timing: ms on the thread so far, when it was sent (this thread's clock), its first protocol call. */
+type Timing = { ms: number; arrived: number; first: number | undefined };
+const timed = new AsyncLocalStorage<Timing>();
 if (timing) {
   const raw = pg.execProtocolRawSync.bind(pg);
   pg.execProtocolRawSync = (message: Uint8Array) => {
@@ -94,14 +96,14 @@ function runPrepared(sql: string, params: readonly unknown[], target: PGlite | T
 async function run(request: PgliteRequest & { kind: 'query' | 'exec' }, target: PGlite | Transaction) {
   if (!timing) return runStatement(request, target, undefined);
   const sentAt = 'sentAt' in request && request.sentAt !== undefined ? request.sentAt - performance.timeOrigin : undefined;
-  const store = { ms: 0, arrived: sentAt ?? performance.now(), first: undefined };
+  const store: Timing = { ms: 0, arrived: sentAt ?? performance.now(), first: undefined };
   return timed.run(store, () => runStatement(request, target, store));
 }
 
 async function runStatement(
   request: PgliteRequest & { kind: 'query' | 'exec' },
   target: PGlite | Transaction,
-  store: { ms: number; arrived: number; first: number | undefined } | undefined,
+  store: Timing | undefined,
 ) {
   try {
     if (request.kind === 'query') {
