@@ -72,3 +72,21 @@ export function threadCpuMs(pid: number): Map<string, number> {
   }
   return ms;
 }
+
+/**
+ * Each thread of `pid`'s time on a core and waiting in the run queue for one, in milliseconds, by thread id, from
+ * /proc/<pid>/task/<tid>/schedstat (nanoseconds, kept by the scheduler itself): a thread that is ready far more of
+ * the time than it runs is the one that waits for the cores, whatever its CPU share says.
+ */
+export function threadSchedMs(pid: number): Map<string, { running: number; waiting: number }> {
+  const ms = new Map<string, { running: number; waiting: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const [running, waiting] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+      ms.set(tid, { running: running! / 1e6, waiting: waiting! / 1e6 });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return ms;
+}

@@ -23,7 +23,15 @@
  * over the measured run are printed (one vault process: PGlite); the vault's
  * resident memory after the run is printed always.
  *
- *   npm run bench:throughput [-- --seconds 15] [--connections 32] [--only pglite|postgres] [--strict] [--node-flags="…"]
+ * The measured run follows a warm-up (`--warm-up`, 10 s) at once: a vault's
+ * first seconds of load, and its first after a minute idle, run at about
+ * half its rate (docs/benchmarks.md, "A warm-up the measured run follows at
+ * once"). Printed besides: the measured run's rate by thirds (a rate still
+ * rising says the warm-up was too short) and, on PGlite, the share of the
+ * run the vault's main thread and its two busiest other threads were on a
+ * core and ready but waiting for one.
+ *
+ *   npm run bench:throughput [-- --seconds 15] [--warm-up 10] [--connections 32] [--only pglite|postgres] [--strict] [--node-flags="…"]
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -35,12 +43,13 @@ import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/
 import { startVaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir } from '../test/support/vault.ts';
 import { decryptRates, makeCiphertexts } from './ciphertexts.ts';
-import { clusterCpuMs, processTreeCpuMs, processTreePids, threadCpuMs } from './cpu.ts';
+import { clusterCpuMs, processTreeCpuMs, processTreePids, threadCpuMs, threadSchedMs } from './cpu.ts';
 import { residentMb, summarizeGcTrace } from './gc-trace.ts';
 
 const { values } = parseArgs({
   options: {
     seconds: { type: 'string', default: '15' },
+    'warm-up': { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
     only: { type: 'string' },
     strict: { type: 'boolean', default: false },
@@ -50,7 +59,7 @@ const { values } = parseArgs({
 const NODE_FLAGS = values['node-flags'].split(/\s+/).filter((flag) => flag !== '');
 const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
-const WARMUP_SECONDS = 3;
+const WARMUP_SECONDS = Number(values['warm-up']);
 const TARGET_RATIO = 1.0;
 const TARGET_P99_MS = 50;
 
@@ -100,10 +109,15 @@ function ensureWrk(): string {
   return spawnSync('sh', ['-c', 'command -v wrk'], { encoding: 'utf8' }).stdout.trim();
 }
 
-/** One wrk run over its own bodies; wrk on one thread, the lightest client it can be. */
-function runWrk(wrk: string, url: string, secretKey: string, bodies: string[], seconds: number, dir: string): Promise<WrkResult> {
-  const bodiesFile = join(dir, `bodies-${Date.now()}.jsonl`);
-  writeFileSync(bodiesFile, bodies.map((card) => JSON.stringify({ card })).join('\n') + '\n', { mode: 0o600 });
+/** Writes the request bodies for one wrk run (a JWE each, read by the Lua script) to a file of their own. */
+function writeBodies(dir: string, name: string, bodies: string[]): string {
+  const file = join(dir, `${name}.jsonl`);
+  writeFileSync(file, bodies.map((card) => JSON.stringify({ card })).join('\n') + '\n', { mode: 0o600 });
+  return file;
+}
+
+/** One wrk run over its own bodies (a file from `writeBodies`, removed after); wrk on one thread, the lightest client it can be. */
+function runWrk(wrk: string, url: string, secretKey: string, bodiesFile: string, seconds: number, dir: string): Promise<WrkResult> {
   const script = join(dir, 'tokenize.lua');
   writeFileSync(script, LUA);
   return new Promise((resolve, reject) => {
@@ -138,6 +152,36 @@ interface Row {
   cpuCluster: number;
 }
 
+/**
+ * The main thread's and the two busiest other threads' time on a core and waiting in the run queue, as shares of
+ * the run: a thread on a core plus waiting for one near 100 % is the one the rate is waiting for.
+ */
+function schedShares(before: ReturnType<typeof threadSchedMs>, after: ReturnType<typeof threadSchedMs>, pid: number, runMs: number): string {
+  const share = (tid: string) => {
+    const [a, b] = [after.get(tid), before.get(tid) ?? { running: 0, waiting: 0 }];
+    return a === undefined ? { running: 0, waiting: 0 } : { running: (a.running - b.running) / runMs, waiting: (a.waiting - b.waiting) / runMs };
+  };
+  const percent = (x: number) => `${(x * 100).toFixed(0)} %`;
+  const others = [...after.keys()].filter((tid) => tid !== String(pid)).sort((x, y) => share(y).running - share(x).running);
+  return [String(pid), ...others.slice(0, 2)]
+    .map((tid, i) => `${i === 0 ? 'main' : `thread ${tid}`} ${percent(share(tid).running)} / ${percent(share(tid).waiting)}`)
+    .join(', ');
+}
+
+/** Tokenizations a second in each third of the measured run, from the access log's lines: a rate still rising says the warm-up was too short. */
+function ratesByThirds(log: string): string {
+  const times = log
+    .split('\n')
+    .filter((line) => line.includes('"path":"/v1/tokens"'))
+    .map((line) => Date.parse((JSON.parse(line) as { time: string }).time));
+  if (times.length < 3) return '—';
+  const [first, last] = [times[0]!, times.at(-1)!];
+  const third = (last - first) / 3;
+  const counts = [0, 0, 0];
+  for (const time of times) counts[Math.min(2, Math.floor((time - first) / third))]! += 1;
+  return counts.map((count) => `${((count * 1000) / third).toFixed(0)}/s`).join(', ');
+}
+
 async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: string, cluster?: ThrowawayPostgres): Promise<Row> {
   const { jose: decryptRate, own: ownDecryptRate } = await decryptRates(`${storage}: `);
   const dataDir = await newDataDir(storage, 'bench-throughput');
@@ -152,15 +196,19 @@ async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: st
     const url = vault.url.replace('localhost', '127.0.0.1');
     const { secret_key: secretKey } = JSON.parse(readFileSync(join(dataDir, 'demo-merchant.json'), 'utf8')) as { secret_key: string };
     const [jwk] = await fetchJwks(url);
-    // Enough distinct bodies for more than the cores can take: 3 × the jose rate, or every core at the vault's own decrypt rate.
-    const perSecond = Math.ceil(Math.max(decryptRate * 3, ownDecryptRate * availableParallelism()));
-    const warm = await runWrk(wrk, url, secretKey, await makeCiphertexts(jwk!, perSecond * WARMUP_SECONDS), WARMUP_SECONDS, dir);
-    console.log(`${storage}: warm-up ${warm.requests} requests`);
-    const bodies = await makeCiphertexts(jwk!, perSecond * SECONDS);
+    // Distinct bodies for 3 × the jose rate, more than the vault's CPU a tokenization lets it reach on these cores (past
+    // the end wrk sends them again, and the vault's refusals of the replays show as errors).
+    const perSecond = Math.ceil(decryptRate * 3);
+    // Both runs' bodies are made first, so the measured run follows the warm-up at once: made in between (a minute
+    // or more), they left the vault idle, and it ran its first seconds of load again at half its rate.
+    const warmBodies = writeBodies(dir, `${storage}-warm-up`, await makeCiphertexts(jwk!, perSecond * WARMUP_SECONDS));
+    const bodies = writeBodies(dir, `${storage}-measured`, await makeCiphertexts(jwk!, perSecond * SECONDS));
+    const warm = await runWrk(wrk, url, secretKey, warmBodies, WARMUP_SECONDS, dir);
+    console.log(`${storage}: warm-up ${warm.requests} requests in ${WARMUP_SECONDS} s, ${(warm.requests / WARMUP_SECONDS).toFixed(0)}/s`);
     // CPU time over the measured run: what a tokenization costs, which a shared machine inflates far less than wall rates.
     const pid = vault.child.pid!;
     const logFile = join(dataDir, 'vault.log');
-    const cpu = () => ({ tree: processTreeCpuMs(pid), threads: threadCpuMs(pid), cluster: clusterCpuMs(cluster?.dataDir), logBytes: statSync(logFile).size });
+    const cpu = () => ({ tree: processTreeCpuMs(pid), threads: threadCpuMs(pid), sched: threadSchedMs(pid), cluster: clusterCpuMs(cluster?.dataDir), logBytes: statSync(logFile).size });
     const before = cpu();
     const result = await runWrk(wrk, url, secretKey, bodies, SECONDS, dir);
     const after = cpu();
@@ -195,10 +243,12 @@ async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: st
           : `(${processes} processes)`) +
         (cluster === undefined ? '' : ` + ${row.cpuCluster.toFixed(2)} ms in PostgreSQL`),
     );
+    if (processes === 1) console.log(`${storage}: share of the run each thread was on a core / ready and waiting for one: ${schedShares(before.sched, after.sched, pid, result.duration_us / 1000)}`);
     console.log(
       `${storage}: vault resident memory after the run ${memory.map(({ rss }) => rss.toFixed(0)).join(' + ')} MB` +
         (NODE_FLAGS.length > 0 ? `; node flags: ${NODE_FLAGS.join(' ')}` : ''),
     );
+    console.log(`${storage}: the measured run's rate by thirds (the vault's access log): ${ratesByThirds(readFileSync(logFile).subarray(before.logBytes, after.logBytes).toString('utf8'))}`);
     const gc = summarizeGcTrace(readFileSync(logFile).subarray(before.logBytes, after.logBytes).toString('utf8'), result.requests);
     if (gc !== '') console.log(`${storage}: V8 collections per tokenization, by isolate:\n    ${gc}`);
     return row;
