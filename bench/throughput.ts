@@ -24,10 +24,9 @@
  * resident memory after the run is printed always.
  *
  * The measured run follows a warm-up (`--warm-up`, 10 s per vault process)
- * at once: a vault's
- * first seconds of load, and its first after a minute idle, run at about
- * half its rate (docs/benchmarks.md, "A warm-up the measured run follows at
- * once"). Printed besides: the measured run's rate by thirds (a rate still
+ * at once: a vault's first seconds of load, and its first after a minute
+ * idle, run at about half its rate (docs/benchmarks.md, "A warm-up the
+ * measured run follows at once"). Printed besides: the measured run's rate by thirds (a rate still
  * rising says the warm-up was too short) and, on PGlite, the share of the
  * run the vault's main thread and its two busiest other threads were on a
  * core and ready but waiting for one.
@@ -251,8 +250,9 @@ async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: st
       `${storage}: vault resident memory after the run ${memory.map(({ rss }) => rss.toFixed(0)).join(' + ')} MB` +
         (NODE_FLAGS.length > 0 ? `; node flags: ${NODE_FLAGS.join(' ')}` : ''),
     );
-    console.log(`${storage}: the measured run's rate by thirds (the vault's access log): ${ratesByThirds(readFileSync(logFile).subarray(before.logBytes, after.logBytes).toString('utf8'))}`);
-    const gc = summarizeGcTrace(readFileSync(logFile).subarray(before.logBytes, after.logBytes).toString('utf8'), result.requests);
+    const measuredLog = readFileSync(logFile).subarray(before.logBytes, after.logBytes).toString('utf8');
+    console.log(`${storage}: the measured run's rate by thirds (the vault's access log): ${ratesByThirds(measuredLog)}`);
+    const gc = summarizeGcTrace(measuredLog, result.requests);
     if (gc !== '') console.log(`${storage}: V8 collections per tokenization, by isolate:\n    ${gc}`);
     return row;
   } finally {
