@@ -43,7 +43,7 @@ import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/
 import { startVaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir } from '../test/support/vault.ts';
 import { decryptRates, makeCiphertexts } from './ciphertexts.ts';
-import { clusterCpuMs, processTreeCpuMs, processTreePids, threadCpuMs, threadSchedMs } from './cpu.ts';
+import { clusterCpuMs, processTreeCpuMs, processTreePids, threadSchedMs } from './cpu.ts';
 import { residentMb, summarizeGcTrace } from './gc-trace.ts';
 
 const { values } = parseArgs({
@@ -210,14 +210,14 @@ async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: st
     // CPU time over the measured run: what a tokenization costs, which a shared machine inflates far less than wall rates.
     const pid = vault.child.pid!;
     const logFile = join(dataDir, 'vault.log');
-    const cpu = () => ({ tree: processTreeCpuMs(pid), threads: threadCpuMs(pid), sched: threadSchedMs(pid), cluster: clusterCpuMs(cluster?.dataDir), logBytes: statSync(logFile).size });
+    const cpu = () => ({ tree: processTreeCpuMs(pid), sched: threadSchedMs(pid), cluster: clusterCpuMs(cluster?.dataDir), logBytes: statSync(logFile).size });
     const before = cpu();
     const result = await runWrk(wrk, url, secretKey, bodies, SECONDS, dir);
     const after = cpu();
     const memory = processTreePids(pid).map(residentMb);
     const perToken = (ms: number) => ms / result.requests;
-    const threadMs = (tid: string) => perToken((after.threads.get(tid) ?? 0) - (before.threads.get(tid) ?? 0));
-    const busiest = [...after.threads.keys()].filter((tid) => tid !== String(pid)).map(threadMs).sort((a, b) => b - a)[0] ?? 0;
+    const threadMs = (tid: string) => perToken((after.sched.get(tid)?.running ?? 0) - (before.sched.get(tid)?.running ?? 0));
+    const busiest = [...after.sched.keys()].filter((tid) => tid !== String(pid)).map(threadMs).sort((a, b) => b - a)[0] ?? 0;
     const errors = result.status + result.connect + result.read + result.write + result.timeout;
     const row: Row = {
       storage,

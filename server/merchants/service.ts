@@ -70,6 +70,8 @@ export class MerchantDirectory {
   #generation = 0;
   /** Lookups under way, by generation and key: a lookup that began before a clearing is not joined after it. */
   readonly #loading = new Map<string, Promise<Merchant | undefined>>();
+  /** How long a looked-up merchant is kept: a second, unless no change can go unannounced (see LOCAL_CACHE_TTL_MS). */
+  #ttlMs = CACHE_TTL_MS;
 
   constructor(db: Db, keys: MerchantKeys) {
     this.#db = db;
@@ -81,9 +83,6 @@ export class MerchantDirectory {
     await this.#db.listen(MERCHANT_CHANGES, () => this.#clear());
     if (this.#db.kind === 'pglite') this.#ttlMs = LOCAL_CACHE_TTL_MS;
   }
-
-  /** How long a looked-up merchant is kept: a second, unless no change can go unannounced (see LOCAL_CACHE_TTL_MS). */
-  #ttlMs = CACHE_TTL_MS;
 
   #clear(): void {
     this.#generation++;
