@@ -204,7 +204,7 @@ test.describe('the postMessage spy and the message audit', () => {
     expect(windowPosts.filter((entry) => entry.targetOrigin === '*')).toEqual([]);
   });
 
-  test('the message audit flags a card number, spaced or not, a BIN, a CVC and a post to "*", and not a CVC-like run inside base64url', () => {
+  test('the message audit flags a card number, spaced or not, a BIN, a CVC and a post to "*", and not a CVC-like run inside base64url or a BIN-like one inside an id', () => {
     const at = 'http://localhost:1/shop.html';
     const received = (data: unknown): SpyEntry => ({ kind: 'received', via: 'port', data: JSON.stringify(data), at });
     expect(
@@ -226,6 +226,8 @@ test.describe('the postMessage spy and the message audit', () => {
       auditMessages([
         received({ type: 'resize', height: Number(CARDS.visa.cvc) }),
         received({ cvc: `eyJhbGciOi.x-${CARDS.visa.cvc}_y.abc` }),
+        // A BIN's digits inside a random hex id, as a webhook delivery's can hold.
+        received({ id: `whd_0f${CARDS.mastercard.number.slice(0, 6)}a91c04e2d7b3a6c5e8f1d2b4a9c` }),
         received({ type: 'result', value: { card: { last4: CARDS.visa.last4 } } }),
         // What the fields themselves receive is theirs to see.
         { ...received({ number: CARDS.visa.number }), at: 'http://127.0.0.1:2/v1/fields?key=pk#c' },
