@@ -26,7 +26,10 @@ export interface CardServiceDeps {
   acquirer: Acquirer;
   audit: AuditLog;
   declines: DeclineVelocity;
-  /** Threads that open a tokenization's card off the main thread while others are in flight, so one vault process uses every core. */
+  /**
+   * Threads that open a tokenization's card off the main thread while others are in flight, so one vault process uses
+   * every core. Only a lone process has it: several worker processes cover the cores themselves.
+   */
   decryptPool?: CardDecryptPool;
   requestsInFlight?: RequestsInFlight;
   /** Groups the tokenize statements that arrive while one runs; without it each goes alone. */

@@ -9,7 +9,8 @@ describe.each(storageKinds())('tokens on %s', (storage) => {
   let otherShop: TestMerchant;
 
   beforeAll(async () => {
-    vault = await startTestVault({ storage, name: 'tokens' });
+    // One vault process, as on PGlite: its tokenizations' cards go to the decrypt threads when others are in flight.
+    vault = await startTestVault({ storage, name: 'tokens', env: { TESSERA_WORKERS: '1' } });
     shop = await createMerchant(vault);
     otherShop = await createMerchant(vault, { name: 'Other Shop' });
   });
@@ -176,5 +177,23 @@ describe.each(storageKinds())('tokens on %s', (storage) => {
     });
     expect(secondPage.body.data.map((t: { token: string }) => t.token)).toEqual([made[0]]);
     expect(secondPage.body.has_more).toBe(false);
+  });
+});
+
+// Several worker processes need PostgreSQL; they cover the cores themselves, so none sends its cards to threads.
+describe.runIf(storageKinds().includes('postgres'))('tokens on postgres, several worker processes', () => {
+  it('opens the cards on the main thread, each its own, when the vault runs as several worker processes', async () => {
+    const workers = await startTestVault({ storage: 'postgres', name: 'tokens-workers', env: { TESSERA_WORKERS: '2' } });
+    try {
+      expect(workers.vault.deps.decryptPool).toBeUndefined();
+      const merchant = await createMerchant(workers);
+      const numbers = Array.from({ length: 12 }, (_, i) => numberedCard('4000', 7300 + i * 13));
+      const cards = await Promise.all(numbers.map((number) => encryptCard(workers.url, cardPlaintext({ number, cvc: '123' }))));
+      const created = await Promise.all(cards.map((card) => api(workers.url, 'POST', '/v1/tokens', { key: merchant.secretKey, json: { card } })));
+      expect(created.map((response) => response.status)).toEqual(numbers.map(() => 201));
+      expect(created.map((response) => response.body.card.last4)).toEqual(numbers.map((number) => number.slice(-4)));
+    } finally {
+      await workers.close();
+    }
   });
 });
