@@ -48,10 +48,15 @@ const CVC_LABEL = String.raw`(?<![A-Za-z])(?:cvc|cvv|csc|security[\s_-]?code|car
 const LABEL_GAP = String.raw`(?:%[0-9A-Fa-f]{2}|[\x20-\x2f\x3a-\x7e]){0,24}?`;
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const CVCS = `(${SECRET_CVCS.map(escape).join('|')})`;
+/**
+ * A character of an id, a hash or base64(url) text, where given digits turn up by chance: a secret that touches one
+ * is not counted (a regular expression class, for lookarounds).
+ */
+export const ID_CHARACTER = '[0-9A-Za-z_+/-]';
 /** One of the CVCs, not glued to other digits or to base64 characters (a JWE or hash may hold the digits by chance). */
-const A_CVC = String.raw`(?<![0-9A-Za-z_+/-])${CVCS}(?![0-9A-Za-z_+/-])`;
+const A_CVC = String.raw`(?<!${ID_CHARACTER})${CVCS}(?!${ID_CHARACTER})`;
 /** After a label and its gap, which may end in a URL-encoded byte (`cvc%22%3A%22079`). */
-const LABELLED_CVC = new RegExp(String.raw`${CVC_LABEL}${LABEL_GAP}(?:(?<=%[0-9A-Fa-f]{2})|(?<![0-9A-Za-z_+/-]))${CVCS}(?![0-9A-Za-z_+/-])`, 'i');
+const LABELLED_CVC = new RegExp(String.raw`${CVC_LABEL}${LABEL_GAP}(?:(?<=%[0-9A-Fa-f]{2})|(?<!${ID_CHARACTER}))${CVCS}(?!${ID_CHARACTER})`, 'i');
 /** A CVC as a quoted value after a JSON or form delimiter: `:"079"`, `, '079'`, `["079"]`, escaped or not. */
 const QUOTED_CVC = new RegExp(String.raw`(?<=(?:^|[\s\[{(:,=])\\?["'])${CVCS}(?=\\?["'])`);
 const BARE_CVC = new RegExp(A_CVC);

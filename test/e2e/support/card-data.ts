@@ -5,7 +5,7 @@
  * or its first six digits (the BIN).
  */
 import { CARDS } from '../../support/cards.ts';
-import { cardDataInValue, SECRET_NUMBERS } from '../../support/leaks.ts';
+import { cardDataInValue, ID_CHARACTER, SECRET_NUMBERS } from '../../support/leaks.ts';
 
 /**
  * A BIN where a run of digits starts, and not inside an id or base64 text.
@@ -14,12 +14,12 @@ import { cardDataInValue, SECRET_NUMBERS } from '../../support/leaks.ts';
  * "BIN 555555" in the dashboard's list of webhook deliveries, whose only
  * runs of digits are in ISO times and in random ids (a delivery's `whd_` id
  * is 32 hex digits). A leaked card number is still found whole by
- * `cardDataInValue` wherever it sits. The bounds are a CVC's in
- * test/support/leaks.ts.
+ * `cardDataInValue` wherever it sits. The bounds are a CVC's
+ * (`ID_CHARACTER`, test/support/leaks.ts).
  */
 const BINS = [...new Set(Object.values(CARDS).map((card) => card.number.slice(0, 6)))].map((bin) => ({
   bin,
-  pattern: new RegExp(`(?<![0-9A-Za-z_+/-])${bin}`),
+  pattern: new RegExp(`(?<!${ID_CHARACTER})${bin}`),
 }));
 
 function binIn(text: string): string | undefined {
