@@ -1,4 +1,4 @@
-import { createDecipheriv, createHash, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto';
+import { createDecipheriv, createECDH, createHash, type ECDH, type KeyObject } from 'node:crypto';
 import { decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
 import { VaultError } from '../errors.ts';
 import { JWE_ALG, JWE_ENC, type TransportKeyring } from './transport-keys.ts';
@@ -117,6 +117,38 @@ export function decryptCardCiphertext(jwe: string, key: KeyObject, param = 'card
 /** RFC 3394's default initial value, the integrity check of an AES key unwrap. */
 const AES_KW_IV = Buffer.from('A6A6A6A6A6A6A6A6', 'hex');
 const ALGORITHM_ID = Buffer.from(JWE_ALG, 'ascii');
+/** SEC 1's prefix of an uncompressed point (0x04, then x and y). */
+const UNCOMPRESSED_POINT = Buffer.from([4]);
+/** What follows the SEQUENCE's tag and (short) length in SEC 1 DER (RFC 5915): version 1, then the 32-byte private scalar. */
+const SEC1_SCALAR_PREFIX = Buffer.from('0201010420', 'hex');
+const SEC1_SCALAR_AT = 2 + SEC1_SCALAR_PREFIX.length;
+
+/**
+ * Each transport key's ECDH, made once: agreeing on a secret from the raw
+ * point costs about 110 µs, where turning the epk into a KeyObject and then
+ * calling diffieHellman cost about 75 + 95 µs (docs/benchmarks.md, "The
+ * epk as a point"). Held as weakly as the key itself, on each thread that
+ * opens cards with it.
+ */
+const agreements = new WeakMap<KeyObject, ECDH>();
+
+function keyAgreement(key: KeyObject): ECDH {
+  const known = agreements.get(key);
+  if (known !== undefined) return known;
+  check(key.type === 'private' && key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1');
+  const der = key.export({ format: 'der', type: 'sec1' });
+  try {
+    check(der[0] === 0x30 && der[1]! < 0x80 && der.subarray(2, SEC1_SCALAR_AT).equals(SEC1_SCALAR_PREFIX));
+    const agreement = createECDH('prime256v1');
+    // setPrivateKey copies the scalar (and derives the public key), so the exported bytes are wiped at once.
+    agreement.setPrivateKey(der.subarray(SEC1_SCALAR_AT, SEC1_SCALAR_AT + P256_COORDINATE_BYTES));
+    agreements.set(key, agreement);
+    return agreement;
+  } finally {
+    der.fill(0);
+  }
+}
+
 /** All an `epk` may carry: a private member (`d`), or anything else, is refused. */
 const EPK_MEMBERS = new Set(['kty', 'crv', 'x', 'y']);
 const P256_COORDINATE_BYTES = 32;
@@ -165,9 +197,7 @@ function openProfile(jwe: string, key: KeyObject): Uint8Array {
   const x = base64urlBytes(epk['x']);
   const y = base64urlBytes(epk['y']);
   check(x.length === P256_COORDINATE_BYTES && y.length === P256_COORDINATE_BYTES);
-  // OpenSSL refuses a point off the curve here (P-256's cofactor is 1, so that is every invalid-curve point).
-  const ephemeral = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: epk['x'] as string, y: epk['y'] as string }, format: 'jwk' });
-  check(key.type === 'private' && key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1');
+  const agreement = keyAgreement(key);
 
   // PartyUInfo and PartyVInfo go into the KDF as RFC 7518 §4.6.2 says, as jose does (which also refuses the two being equal).
   const apu = header['apu'] === undefined ? Buffer.alloc(0) : base64urlBytes(header['apu']);
@@ -183,7 +213,8 @@ function openProfile(jwe: string, key: KeyObject): Uint8Array {
   const secrets: Buffer[] = [];
   try {
     // Concat KDF, one SHA-256 round: the key-encryption key is 256 bits, so keydatalen is 256 and AlgorithmID the alg.
-    const sharedSecret = diffieHellman({ privateKey: key, publicKey: ephemeral });
+    // OpenSSL refuses a point off the curve here (P-256's cofactor is 1, so that is every invalid-curve point).
+    const sharedSecret = agreement.computeSecret(Buffer.concat([UNCOMPRESSED_POINT, x, y]));
     const keydatalen = Buffer.alloc(4);
     keydatalen.writeUInt32BE(256);
     const kdfInput = Buffer.concat([Buffer.from([0, 0, 0, 1]), sharedSecret, ...lengthPrefixed(ALGORITHM_ID), ...lengthPrefixed(apu), ...lengthPrefixed(apv), keydatalen]);
