@@ -18,7 +18,6 @@ import { wellFormedRequest } from './http/well-formed.ts';
 import { IdempotencyStore, type ResponseSeal } from './idempotency/idempotency.ts';
 import type { CiphertextPolicy } from './keys/card-ciphertext.ts';
 import type { CardSealer } from './keys/card-keys.ts';
-import type { CardDecryptPool } from './keys/card-decrypt-pool.ts';
 import type { CvcKeys } from './keys/cvc-keys.ts';
 import type { DataKeyRotation } from './keys/data-key-rotation.ts';
 import type { MasterKeyRewrap } from './keys/master-key-rewrap.ts';
@@ -64,8 +63,6 @@ export interface VaultDeps {
   cvcs: CvcKeys;
   /** Card-testing limits on declines. */
   declines: DeclineVelocity;
-  /** Opens tokenizations' cards on worker threads (see `createToken`). */
-  decryptPool?: CardDecryptPool;
   /** Writes the tokenizations that arrive while one statement runs together (see `TokenStatements`). */
   tokenStatements?: TokenStatements | undefined;
   /** Re-encryption after a data key roll, and the move to a new master key. */

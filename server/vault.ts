@@ -103,11 +103,6 @@ export async function openVault(
       cards,
       cvcs,
       declines,
-      // A lone process opens its busy moments' tokenization cards on the pool, to use every core; several worker
-      // processes (PostgreSQL) already do, and each opens its own on its main thread: the pool's round trips cost
-      // ~0.1 ms of CPU a tokenization there, and without them the vault ran 3-6 % faster (docs/benchmarks.md,
-      // "Workers open their own cards").
-      decryptPool: config.workers === 1 ? decryptPool : undefined,
       // Under load, tokenize statements go in groups: each statement's fixed cost paid once a group (docs/benchmarks.md).
       tokenStatements: new TokenStatements(db),
       dataKeyRotation: new DataKeyRotation({ db, merchants, cards, merchantKeys, log }),

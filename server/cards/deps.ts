@@ -3,8 +3,6 @@ import type { AuditLog } from '../audit/audit.ts';
 import type { CardOwner, SealedCard } from '../keys/card-keys.ts';
 import type { CardSealer } from '../keys/card-keys.ts';
 import type { CiphertextPolicy } from '../keys/card-ciphertext.ts';
-import type { CardDecryptPool } from '../keys/card-decrypt-pool.ts';
-import type { RequestsInFlight } from '../http/in-flight.ts';
 import type { CvcKeys, SealedCvc } from '../keys/cvc-keys.ts';
 import type { TokenStatements } from '../tokens/statements.ts';
 import type { MerchantKeys } from '../keys/merchant-keys.ts';
@@ -26,12 +24,6 @@ export interface CardServiceDeps {
   acquirer: Acquirer;
   audit: AuditLog;
   declines: DeclineVelocity;
-  /**
-   * Threads that open a tokenization's card off the main thread while others are in flight, so one vault process uses
-   * every core. Only a lone process has it: several worker processes cover the cores themselves.
-   */
-  decryptPool?: CardDecryptPool;
-  requestsInFlight?: RequestsInFlight;
   /** Groups the tokenize statements that arrive while one runs; without it each goes alone. */
   tokenStatements?: TokenStatements | undefined;
 }

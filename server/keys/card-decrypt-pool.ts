@@ -10,7 +10,6 @@ export type DecryptRequest =
   | { kind: 'forget' };
 
 export type DecryptReply =
-  | { ready: true }
   | { id: number; ok: true; card: Card }
   | { id: number; ok: false; refusal: { code: ErrorCode; message: string; param: string | undefined } }
   | { id: number; ok: false; unexpected: string };
@@ -27,8 +26,6 @@ export class DecryptPoolError extends Error {
 const IN_FLIGHT_PER_THREAD = 2;
 
 interface Job {
-  /** An API request's card (a shopper waits): ahead of batch items, and not held back while requests are in flight. */
-  urgent: boolean;
   jwe: string;
   kid: string;
   key: KeyObject;
@@ -39,8 +36,6 @@ interface Job {
 
 interface Thread {
   worker: Worker;
-  /** Its module has loaded (it said so): work sent now starts at once. */
-  ready: boolean;
   /** The key object each kid was last sent as: a key reloaded by the keyring is sent again. */
   sent: Map<string, KeyObject>;
   inFlight: Map<number, Job>;
@@ -60,7 +55,6 @@ export class CardDecryptPool {
   readonly #throttled: () => boolean;
   readonly #threads: Thread[] = [];
   readonly #queue: Job[] = [];
-  readonly #urgent: Job[] = [];
   #nextId = 1;
   #closed = false;
 
@@ -78,27 +72,14 @@ export class CardDecryptPool {
 
   /**
    * The card in `jwe`, or the `VaultError` it would have been refused with;
-   * `DecryptPoolError` when the pool failed instead. `urgent`: an API
-   * request's card, which goes before every batch item waiting.
+   * `DecryptPoolError` when the pool failed instead.
    */
-  open(jwe: string, kid: string, key: KeyObject, param = 'card', options: { urgent?: boolean } = {}): Promise<Card> {
+  open(jwe: string, kid: string, key: KeyObject, param = 'card'): Promise<Card> {
     if (this.#closed) return Promise.reject(new DecryptPoolError('the decrypt pool is closed'));
     return new Promise((resolve, reject) => {
-      const job: Job = { urgent: options.urgent === true, jwe, kid, key, param, resolve, reject };
-      if (job.urgent) this.#urgent.push(job);
-      else this.#queue.push(job);
+      this.#queue.push({ jwe, kid, key, param, resolve, reject });
       this.#dispatch();
     });
-  }
-
-  /** Some thread has loaded and can start on a card at once (starting one takes a while: it loads TypeScript). */
-  get warm(): boolean {
-    return this.#threads.some((thread) => thread.ready);
-  }
-
-  /** Starts the threads not started yet, without giving them work. */
-  warmUp(): void {
-    while (!this.#closed && this.#threads.length < this.#size) this.#start();
   }
 
   /** Drops the transport keys the threads hold (after a batch): a retired key must not outlive its use there. */
@@ -111,25 +92,20 @@ export class CardDecryptPool {
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const job of [...this.#urgent.splice(0), ...this.#queue.splice(0)]) job.reject(new DecryptPoolError('the decrypt pool is closed'));
+    for (const job of this.#queue.splice(0)) job.reject(new DecryptPoolError('the decrypt pool is closed'));
     await Promise.all(this.#threads.splice(0).map((thread) => thread.worker.terminate()));
   }
 
   #dispatch(): void {
-    while (this.#urgent.length > 0) {
-      const thread = this.#freeThread(true);
-      if (thread === undefined) return;
-      this.#send(thread, this.#urgent.shift()!);
-    }
     while (this.#queue.length > 0) {
-      const thread = this.#freeThread(false);
+      const thread = this.#freeThread();
       if (thread === undefined) return;
       this.#send(thread, this.#queue.shift()!);
     }
   }
 
-  #freeThread(urgent: boolean): Thread | undefined {
-    if (!urgent && this.#throttled() && this.#threads.some((thread) => thread.inFlight.size > 0)) return undefined;
+  #freeThread(): Thread | undefined {
+    if (this.#throttled() && this.#threads.some((thread) => thread.inFlight.size > 0)) return undefined;
     let best: Thread | undefined;
     for (const thread of this.#threads) {
       if (thread.inFlight.size < IN_FLIGHT_PER_THREAD && (best === undefined || thread.inFlight.size < best.inFlight.size)) best = thread;
@@ -151,15 +127,11 @@ export class CardDecryptPool {
 
   #start(): Thread {
     const worker = startTypeScriptWorker(new URL('./card-decrypt-worker.ts', import.meta.url));
-    const thread: Thread = { worker, ready: false, sent: new Map(), inFlight: new Map() };
+    const thread: Thread = { worker, sent: new Map(), inFlight: new Map() };
     this.#threads.push(thread);
-    // Idle until it has work: a thread only warming up must not keep the process alive.
+    // Idle until it has work: a thread only loading must not keep the process alive.
     worker.unref();
     worker.on('message', (reply: DecryptReply) => {
-      if ('ready' in reply) {
-        thread.ready = true;
-        return;
-      }
       const job = thread.inFlight.get(reply.id);
       thread.inFlight.delete(reply.id);
       if (thread.inFlight.size === 0) worker.unref();
@@ -182,7 +154,7 @@ export class CardDecryptPool {
   }
 }
 
-function settle(job: Job, reply: Exclude<DecryptReply, { ready: true }>, log: Logger): void {
+function settle(job: Job, reply: DecryptReply, log: Logger): void {
   if (reply.ok) return job.resolve(reply.card);
   if ('refusal' in reply) {
     const { code, message, param } = reply.refusal;

@@ -23,8 +23,6 @@ port.on('message', (request: DecryptRequest) => {
   void open(request).then((reply) => port.postMessage(reply));
 });
 
-port.postMessage({ ready: true } satisfies DecryptReply);
-
 async function open(request: Extract<DecryptRequest, { kind: 'open' }>): Promise<DecryptReply> {
   try {
     const key = keys.get(request.kid);

@@ -4,7 +4,6 @@ import type { AuditEntry, AuditSource } from '../audit/audit.ts';
 import { VaultError } from '../errors.ts';
 import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import { cardCiphertextKey, decryptCardCiphertext, replayKey, replayRecordUntil } from '../keys/card-ciphertext.ts';
-import { DecryptPoolError } from '../keys/card-decrypt-pool.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant } from '../merchants/service.ts';
 import { checkSession, SESSION_TOKEN_LIMIT, sessionExhausted } from '../sessions/service.ts';
@@ -65,22 +64,22 @@ export interface TokenWrite {
  */
 export async function createToken(deps: CardServiceDeps, input: CreateTokenInput, write: TokenWrite): Promise<StoredResponse & { replayed?: boolean }> {
   if (input.verify) {
-    const card = await openCard(deps, input.ciphertext, await cardCiphertextKey(input.ciphertext, deps.keyring, deps.ciphertextPolicy));
+    const card = openCard(input.ciphertext, (await cardCiphertextKey(input.ciphertext, deps.keyring, deps.ciphertextPolicy)).key);
     return (await (await prepareToken(deps, input, card, write)).write()).response;
   }
-  let key: { kid: string; key: KeyObject };
+  let transport: { kid: string; key: KeyObject };
   let card: Card;
   try {
-    key = await cardCiphertextKey(input.ciphertext, { resolve: (kid) => deps.keyring.held(kid) }, deps.ciphertextPolicy);
+    transport = await cardCiphertextKey(input.ciphertext, { resolve: (kid) => deps.keyring.held(kid) }, deps.ciphertextPolicy);
   } catch (error) {
     return refusedBeforeWrite(deps, write, error);
   }
   try {
-    card = await openCard(deps, input.ciphertext, key);
+    card = openCard(input.ciphertext, transport.key);
   } catch (error) {
-    return refusedBeforeWrite(deps, write, error, key.kid);
+    return refusedBeforeWrite(deps, write, error, transport.kid);
   }
-  const { response, replayed } = await (await prepareToken(deps, input, card, write, key.kid)).write();
+  const { response, replayed } = await (await prepareToken(deps, input, card, write, transport.kid)).write();
   return { ...response, replayed };
 }
 
@@ -102,25 +101,12 @@ async function refusedBeforeWrite(deps: CardServiceDeps, write: TokenWrite, erro
 
 /**
  * The card in a tokenization's JWE, opened with the key `cardCiphertextKey`
- * picked for it, and validated. While
- * other requests are in flight it is opened on the decrypt pool, ahead of
- * any batch work, so that this thread (HTTP, JSON, the database's replies)
- * is not also the one doing the crypto; alone, it is opened here, sparing
- * the round trip to a thread. Until a thread has loaded (it takes a while,
- * the first time the process is busy), this thread opens it too, rather
- * than making the request wait. A pool that failed (a thread died) is not
- * the card's fault: this thread opens it then.
+ * picked for it, and validated, on this thread: at ~0.1 ms a decrypt, a
+ * round trip to the decrypt pool's threads cost more CPU than it moved off
+ * this one (docs/decisions.md, "Tokenizations open their own cards"). The
+ * pool is token batches'.
  */
-async function openCard(deps: CardServiceDeps, jwe: string, { kid, key }: { kid: string; key: KeyObject }): Promise<Card> {
-  const pool = deps.decryptPool;
-  if (pool !== undefined && (deps.requestsInFlight?.count ?? 0) > 1) pool.warmUp();
-  if (pool?.warm === true && (deps.requestsInFlight?.count ?? 0) > 1) {
-    try {
-      return await pool.open(jwe, kid, key, 'card', { urgent: true });
-    } catch (error) {
-      if (!(error instanceof DecryptPoolError)) throw error;
-    }
-  }
+function openCard(jwe: string, key: KeyObject): Card {
   return parseCardPlaintext(decryptCardCiphertext(jwe, key));
 }
 

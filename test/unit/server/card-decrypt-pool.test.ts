@@ -1,16 +1,19 @@
 /**
- * The card decrypt pool's lanes: a tokenization's card (urgent: a shopper
- * waits) goes before the token batch items queued ahead of it, and is not
- * held back while API requests are in flight, as batch items are.
+ * The card decrypt pool (token batches' cards, opened on worker threads):
+ * each card comes back as its own, a card the vault refuses comes back as
+ * its refusal, and while API requests are in flight (`throttled`) the pool
+ * still opens every card, one at a time.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { exportJWK } from 'jose';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CardDecryptPool } from '../../../server/keys/card-decrypt-pool.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { VaultError } from '../../../server/errors.ts';
+import { CardDecryptPool, DecryptPoolError } from '../../../server/keys/card-decrypt-pool.ts';
 import { cardPlaintext, encryptCard, randomCard } from '../../support/cards.ts';
 
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const other = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const KID = 'pool-test';
 const jwk = { ...(await exportJWK(publicKey)), kid: KID };
 const encrypt = (number: string) => encryptCard('', cardPlaintext({ number, cvc: '123' }), { key: jwk });
@@ -18,39 +21,42 @@ const encrypt = (number: string) => encryptCard('', cardPlaintext({ number, cvc:
 let pool: CardDecryptPool | undefined;
 afterEach(() => pool?.close());
 
-/** Opens the cards in the order given, urgent where marked; resolves with the numbers in the order they came out. */
-async function completionOrder(cards: { number: string; urgent: boolean }[], throttled: () => boolean): Promise<string[]> {
-  pool = new CardDecryptPool({ threads: 1, log: pino({ level: 'silent' }), throttled });
-  const jwes = await Promise.all(cards.map((card) => encrypt(card.number)));
-  const order: string[] = [];
-  await Promise.all(
-    cards.map((card, i) => pool!.open(jwes[i]!, KID, privateKey, 'card', { urgent: card.urgent }).then((opened) => order.push(opened.number))),
-  );
-  return order;
-}
+const newPool = (threads: number, throttled?: () => boolean) => (pool = new CardDecryptPool({ threads, log: pino({ level: 'silent' }), ...(throttled && { throttled }) }));
 
 describe('the card decrypt pool', () => {
-  it('opens a tokenization’s card before the batch items queued ahead of it', async () => {
-    const batch = Array.from({ length: 6 }, () => ({ number: randomCard(), urgent: false }));
-    const urgent = { number: randomCard(), urgent: true };
-    const order = await completionOrder([...batch, urgent], () => false);
-    expect(order).toHaveLength(7);
-    // In arrival order it would come out last; two batch items were already on the thread when it came.
-    expect(order.indexOf(urgent.number)).toBeLessThan(5);
+  it('gives each card back as its own, on several threads', async () => {
+    newPool(2);
+    const numbers = Array.from({ length: 9 }, () => randomCard());
+    const jwes = await Promise.all(numbers.map(encrypt));
+    const opened = await Promise.all(jwes.map((jwe) => pool!.open(jwe, KID, privateKey)));
+    expect(opened.map((card) => card.number)).toEqual(numbers);
+    expect(opened.map((card) => card.cvc)).toEqual(numbers.map(() => '123'));
   });
 
-  it('does not hold a tokenization’s card back while requests are in flight, as it holds batch items', async () => {
-    const batch = Array.from({ length: 4 }, () => ({ number: randomCard(), urgent: false }));
-    const urgent = { number: randomCard(), urgent: true };
-    const order = await completionOrder([...batch, urgent], () => true);
-    // Throttled, batch items go one at a time; the urgent card joins the first at once.
-    expect(order.indexOf(urgent.number)).toBeLessThan(2);
+  it('opens every card, in the order sent, while requests are in flight', async () => {
+    let asked = 0;
+    newPool(2, () => (asked++, true));
+    const numbers = Array.from({ length: 5 }, () => randomCard());
+    const jwes = await Promise.all(numbers.map(encrypt));
+    const order: string[] = [];
+    await Promise.all(jwes.map((jwe) => pool!.open(jwe, KID, privateKey).then((card) => order.push(card.number))));
+    // One card at a time: each came out before the next went in, so the order is the order sent.
+    expect(order).toEqual(numbers);
+    expect(asked).toBeGreaterThan(0);
   });
 
-  it('is warm once a thread it started has loaded, before any card was sent to it', async () => {
-    pool = new CardDecryptPool({ threads: 1, log: pino({ level: 'silent' }) });
-    expect(pool.warm).toBe(false);
-    pool.warmUp();
-    await vi.waitFor(() => expect(pool!.warm).toBe(true), { timeout: 20_000 });
+  it('answers a card it cannot open with the refusal the API would give, and opens the next', async () => {
+    newPool(1);
+    const [good, bad] = await Promise.all([encrypt(randomCard()), encrypt(randomCard())]);
+    const refused = pool!.open(bad!, KID, other.privateKey, 'items[1].card');
+    await expect(refused).rejects.toBeInstanceOf(VaultError);
+    await expect(refused).rejects.toMatchObject({ code: 'invalid_jwe', param: 'items[1].card' });
+    await expect(pool!.open(good!, KID, privateKey)).resolves.toMatchObject({ cvc: '123' });
+  });
+
+  it('refuses work once closed, as a failure of the pool, not of the card', async () => {
+    newPool(1);
+    await pool!.close();
+    await expect(pool!.open(await encrypt(randomCard()), KID, privateKey)).rejects.toBeInstanceOf(DecryptPoolError);
   });
 });
