@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { pooledRandomBytes } from '../lib/random.ts';
 import { aad, open, seal } from './envelope.ts';
 import type { MerchantKeyMaterial, MerchantKeys } from './merchant-keys.ts';
 
@@ -45,7 +45,7 @@ export class CardSealer {
   }
 
   seal(merchant: MerchantKeyMaterial, owner: CardOwner, secret: CardSecret): SealedCard {
-    const cardKey = randomBytes(KEY_BYTES);
+    const cardKey = pooledRandomBytes(KEY_BYTES);
     const stored = JSON.stringify({ number: secret.number, ...(secret.postal_code === undefined ? {} : { postal_code: secret.postal_code }) });
     const sealed = {
       card_sealed: seal(cardKey, Buffer.from(stored, 'utf8'), aad.card(merchant.id)),

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { pooledRandomBytes } from '../lib/random.ts';
 
 /**
  * AES-256-GCM envelope used for everything the vault keeps encrypted: keys
@@ -24,7 +25,7 @@ export class EnvelopeError extends Error {
 }
 
 function encrypt(key: Buffer, plaintext: Uint8Array, aad: string): Buffer {
-  const iv = randomBytes(IV_BYTES);
+  const iv = pooledRandomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(Buffer.from(aad, 'utf8'));
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { pooledRandomBytes } from './random.ts';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
 /** `bytes` of randomness as a fixed-length base62 string (alphanumeric, safe in URLs and logs). */
-export const randomBase62 = (bytes: number): string => base62(randomBytes(bytes));
+export const randomBase62 = (bytes: number): string => base62(pooledRandomBytes(bytes));
 
 /** Bytes as a base62 string whose length depends only on how many bytes there are. */
 export function base62(bytes: Uint8Array): string {
@@ -25,4 +25,4 @@ export const newId = (prefix: string, bytes = 16): string => `${prefix}_${random
  * vault checks for card numbers, such as an Idempotency-Key: hex or a UUID
  * can hold a Luhn-valid run of digits by chance, letters never do.
  */
-export const randomLetters = (bytes: number): string => Array.from(randomBytes(bytes), (byte) => String.fromCharCode(97 + (byte >> 4), 97 + (byte & 15))).join('');
+export const randomLetters = (bytes: number): string => Array.from(pooledRandomBytes(bytes), (byte) => String.fromCharCode(97 + (byte >> 4), 97 + (byte & 15))).join('');
