@@ -5,11 +5,11 @@ import { randomFillSync } from 'node:crypto';
  * card's own key), drawn from a pool refilled 4 KB at a time. A
  * `randomBytes` call costs ~4–7 µs however few bytes it returns, and a
  * tokenization made five or six of them: ~6 % of the main thread's time at
- * c=32 (docs/benchmarks.md, "Randomness from a pool, and one brand lookup a card"). Node pools
- * `randomUUID`'s bytes the same way. The bytes come from the same CSPRNG;
- * each is handed out once, and wiped from the pool as it is handed out, so
- * the pool never holds a copy of a key that was used. Keys made rarely
- * (master, merchant, transport) keep calling `randomBytes`.
+ * c=32 (docs/decisions.md, "Randomness on the request path from a pool").
+ * Node pools `randomUUID`'s bytes the same way. The bytes come from the
+ * same CSPRNG; each is handed out once, and wiped from the pool as it is
+ * handed out, so the pool never holds a copy of a key that was used. Keys
+ * made rarely (master, merchant, transport) keep calling `randomBytes`.
  */
 const POOL_BYTES = 4096;
 /** Larger requests skip the pool. */
