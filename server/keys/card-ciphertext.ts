@@ -127,8 +127,7 @@ const SEC1_SCALAR_AT = 2 + SEC1_SCALAR_PREFIX.length;
  * Each transport key's ECDH, made once: agreeing on a secret from the raw
  * point costs about 110 µs, where turning the epk into a KeyObject and then
  * calling diffieHellman cost about 75 + 95 µs (docs/decisions.md, "Keys").
- * Held as weakly as the key itself, on each thread that
- * opens cards with it.
+ * Held as weakly as the key itself, on each thread that opens cards with it.
  */
 const agreements = new WeakMap<KeyObject, ECDH>();
 
