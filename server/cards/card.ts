@@ -28,7 +28,6 @@ const cvcFitsBrand = ({ cvcLength }: { cvcLength: number | null }, cvc: string) 
 let lookedUp: { number: string; brand: ReturnType<typeof detectBrand> } | undefined;
 const brandOf = (number: string) => (lookedUp?.number === number ? lookedUp : (lookedUp = { number, brand: detectBrand(number) })).brand;
 
-
 /** Latest expiry year accepted: real cards are issued for a few years, not decades. */
 const MAX_YEARS_AHEAD = 50;
 
