@@ -10,10 +10,21 @@ import ipaddr from 'ipaddr.js';
  * client then, and nothing but an address is ever stored or counted.
  */
 export function clientIp(req: Request): string {
-  const ip = req.ip;
-  if (ip !== undefined && isIpAddress(ip)) return ip;
-  return req.socket.remoteAddress ?? 'unknown';
+  let ip = known.get(req);
+  if (ip === undefined) {
+    const claimed = req.ip;
+    ip = claimed !== undefined && isIpAddress(claimed) ? claimed : (req.socket.remoteAddress ?? 'unknown');
+    known.set(req, ip);
+  }
+  return ip;
 }
+
+/**
+ * Each request's address, worked out once: the access log, the audit entry
+ * and the rate limits each ask, and `req.ip` parses `X-Forwarded-For` and
+ * checks the proxy list anew at every read.
+ */
+const known = new WeakMap<Request, string>();
 
 function isIpAddress(text: string): boolean {
   return ipaddr.IPv4.isValidFourPartDecimal(text) || ipaddr.IPv6.isValid(text);
@@ -26,6 +37,16 @@ function isIpAddress(text: string): boolean {
  * address for every attempt.
  */
 export function clientNetwork(ip: string): string {
+  if (ip === last.ip) return last.network;
+  const network = networkOf(ip);
+  last = { ip, network };
+  return network;
+}
+
+/** The last address asked about: one request asks for its network more than once (its rate limits, its decline counters). */
+let last = { ip: '', network: '' };
+
+function networkOf(ip: string): string {
   if (!ipaddr.isValid(ip)) return ip;
   const address = ipaddr.process(ip);
   if (address.kind() === 'ipv4') return address.toString();

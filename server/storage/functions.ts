@@ -20,13 +20,14 @@ export class Composite {
  * 8601. Mapped before JSON.stringify: a Buffer's own toJSON would run first.
  */
 export function jsonFields(fields: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(fields).map(([key, value]) => {
-      if (value instanceof Composite) return [key, value.json()];
-      if (value instanceof Uint8Array) return [key, `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}`];
-      return [key, value];
-    }),
-  );
+  // A plain loop: on every tokenization's way (its statement's arguments), where entries → map → fromEntries cost ~3 ×.
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(fields)) {
+    const value = fields[key];
+    out[key] =
+      value instanceof Composite ? value.json() : value instanceof Uint8Array ? `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}` : value;
+  }
+  return out;
 }
 
 const NAME = /^[a-z][a-z0-9_]*$/;
