@@ -14,6 +14,7 @@ import { jsonBody } from './http/json-body.ts';
 import { windowCounters } from './http/counters.ts';
 import { RATE_LIMIT_WINDOW_MS, RateLimiter } from './http/rate-limit.ts';
 import { requestLog } from './http/request-log.ts';
+import { onItsPaths } from './http/route-gate.ts';
 import { wellFormedRequest } from './http/well-formed.ts';
 import { IdempotencyStore, type ResponseSeal } from './idempotency/idempotency.ts';
 import type { CiphertextPolicy } from './keys/card-ciphertext.ts';
@@ -139,11 +140,12 @@ export function createApp(deps: VaultDeps): Express {
   if (deps.requestsInFlight !== undefined) app.use(deps.requestsInFlight.middleware);
   app.use(requestLog(deps.log));
   app.use(wellFormedRequest());
-  app.use(healthRoutes(deps.db));
+  // Each router sees only the paths it has routes for (onItsPaths): a request skips the others unread.
+  app.use(onItsPaths(healthRoutes(deps.db)));
   // The widget routes set their own headers (framing, CSP, CORS); everything else gets strict API headers.
   const links = new PaymentLinks({ db: deps.db, audit, payments });
-  app.use(fieldsRoutes({ widget: deps.widget, merchants, keyring: deps.keyring, limits, publicOrigin: deps.publicOrigin }));
-  app.use(payPageRoutes({ links, merchants, widget: deps.widget, limits }));
+  app.use(onItsPaths(fieldsRoutes({ widget: deps.widget, merchants, keyring: deps.keyring, limits, publicOrigin: deps.publicOrigin })));
+  app.use(onItsPaths(payPageRoutes({ links, merchants, widget: deps.widget, limits })));
   app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
   app.use((_req, res, next) => {
     res.set('Cache-Control', 'no-store');
@@ -160,39 +162,43 @@ export function createApp(deps: VaultDeps): Express {
     ),
   );
   app.use(
-    keyRoutes({
-      db: deps.db,
-      keyring: deps.keyring,
-      adminKey: deps.adminKey,
-      defaultGraceSeconds: deps.keyGraceSeconds,
-      idempotency,
-      audit,
-      dataKeyRotation: deps.dataKeyRotation,
-      masterKeyRewrap: deps.masterKeyRewrap,
-    }),
+    onItsPaths(
+      keyRoutes({
+        db: deps.db,
+        keyring: deps.keyring,
+        adminKey: deps.adminKey,
+        defaultGraceSeconds: deps.keyGraceSeconds,
+        idempotency,
+        audit,
+        dataKeyRotation: deps.dataKeyRotation,
+        masterKeyRewrap: deps.masterKeyRewrap,
+      }),
+    ),
   );
-  app.use(merchantRoutes({ merchants, adminKey: deps.adminKey, idempotency, audit, responseSeal: deps.responseSeal }));
-  app.use(sessionRoutes({ merchants, sessions, idempotency, limits, publicOrigin: deps.publicOrigin }));
-  app.use(tokenRoutes({ tokens, merchants, idempotency, audit, limits, networkTokens: deps.networkTokens }));
-  app.use(networkTokenRoutes({ networkTokens: deps.networkTokens, merchants, idempotency, requestsInFlight: deps.requestsInFlight }));
-  app.use(paymentRoutes({ payments, merchants, idempotency }));
-  app.use(paymentLinkRoutes({ links, merchants, idempotency, publicOrigin: deps.publicOrigin }));
-  app.use(payLinkRoutes({ links, merchants, idempotency, limits }));
-  app.use(paymentBatchRoutes({ batches: new PaymentBatches({ db: deps.db, audit }), merchants, idempotency, audit }));
-  app.use(subscriptionRoutes({ subscriptions, merchants, idempotency }));
-  app.use(sandboxRoutes({ db: deps.db, merchants, idempotency, audit }));
-  app.use(tokenBatchRoutes({ batches: new TokenBatches({ db: deps.db, audit }), merchants, idempotency, audit }));
+  app.use(onItsPaths(merchantRoutes({ merchants, adminKey: deps.adminKey, idempotency, audit, responseSeal: deps.responseSeal })));
+  app.use(onItsPaths(sessionRoutes({ merchants, sessions, idempotency, limits, publicOrigin: deps.publicOrigin })));
+  app.use(onItsPaths(tokenRoutes({ tokens, merchants, idempotency, audit, limits, networkTokens: deps.networkTokens })));
+  app.use(onItsPaths(networkTokenRoutes({ networkTokens: deps.networkTokens, merchants, idempotency, requestsInFlight: deps.requestsInFlight })));
+  app.use(onItsPaths(paymentRoutes({ payments, merchants, idempotency })));
+  app.use(onItsPaths(paymentLinkRoutes({ links, merchants, idempotency, publicOrigin: deps.publicOrigin })));
+  app.use(onItsPaths(payLinkRoutes({ links, merchants, idempotency, limits })));
+  app.use(onItsPaths(paymentBatchRoutes({ batches: new PaymentBatches({ db: deps.db, audit }), merchants, idempotency, audit })));
+  app.use(onItsPaths(subscriptionRoutes({ subscriptions, merchants, idempotency })));
+  app.use(onItsPaths(sandboxRoutes({ db: deps.db, merchants, idempotency, audit })));
+  app.use(onItsPaths(tokenBatchRoutes({ batches: new TokenBatches({ db: deps.db, audit }), merchants, idempotency, audit })));
   app.use(
-    webhookRoutes({
-      endpoints: deps.webhooks.endpoints,
-      merchants,
-      idempotency,
-      audit,
-      responseSeal: deps.responseSeal,
-      allowLocal: deps.webhooks.allowLocal,
-    }),
+    onItsPaths(
+      webhookRoutes({
+        endpoints: deps.webhooks.endpoints,
+        merchants,
+        idempotency,
+        audit,
+        responseSeal: deps.responseSeal,
+        allowLocal: deps.webhooks.allowLocal,
+      }),
+    ),
   );
-  app.use(auditRoutes({ audit, merchants, adminKey: deps.adminKey }));
+  app.use(onItsPaths(auditRoutes({ audit, merchants, adminKey: deps.adminKey })));
   app.use(() => {
     throw new VaultError('not_found');
   });
