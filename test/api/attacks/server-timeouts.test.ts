@@ -35,20 +35,23 @@ function slowClient(url: string, head: string, drip: string, everyMs: number): P
     let timer: NodeJS.Timeout | undefined;
     const giveUp = setTimeout(() => socket.destroy(), 20_000);
     socket.on('data', (chunk) => (received += chunk));
+    // Once connected, an error is the vault letting go too: a byte written just as it closed comes back as a reset.
     socket.on('error', () => undefined);
     socket.on('close', () => {
       clearInterval(timer);
       clearTimeout(giveUp);
       resolve({ closedAfterMs: Date.now() - started, received, cutShort: sent < drip.length });
     });
+    const failToConnect = (error: Error) => reject(error);
+    socket.once('error', failToConnect);
     socket.once('connect', () => {
+      socket.off('error', failToConnect);
       if (head) socket.write(head);
       if (!drip) return;
       timer = setInterval(() => {
         if (sent < drip.length && socket.writable) socket.write(drip[sent++]!);
       }, everyMs);
     });
-    socket.once('error', reject);
   });
 }
 
