@@ -2,7 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response, Router } from 'ex
 
 /**
  * `router`, handed only the requests whose path can be one of its own: the
- * vault mounts some twenty routers one after another at `/`, and Express
+ * vault mounts seventeen routers one after another at `/`, and Express
  * walks every route of every router before the one a request is for (a
  * tokenization passed some thirty routes on its way). The paths a router
  * can answer are read from its routes when it is mounted: the literal
