@@ -1,4 +1,5 @@
 import { Router, type Request } from 'express';
+import { TOKEN_RESULT_HEADER } from '../../widget/shared/constants.ts';
 import { auditing, auditSource, redactKey, type AuditLog } from '../audit/audit.ts';
 import { VaultError } from '../errors.ts';
 import { clientIp, clientNetwork } from '../http/client-ip.ts';
@@ -36,12 +37,18 @@ export interface TokenRouteDeps {
   networkTokens: NetworkTokens;
 }
 
+/** Only printable ASCII may go in a header as it is (the fields' answer always is: a token name, a brand, digits). */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 export function tokenRoutes(deps: TokenRouteDeps): Router {
   const router = Router();
 
   router.post('/v1/tokens', async (req, res) => {
     // The card fields send the publishable key in the body; a merchant server authenticates with its secret key.
-    const stored = bearerKey(req) === undefined ? await createFromFields(deps, req) : await createFromServer(deps, req);
+    if (bearerKey(req) !== undefined) return sendStored(res, await createFromServer(deps, req));
+    const stored = await createFromFields(deps, req);
+    // The answer again in a header, for the fields to read without waiting on the body (TOKEN_RESULT_HEADER).
+    if (stored.status === 201 && PRINTABLE_ASCII.test(stored.body)) res.setHeader(TOKEN_RESULT_HEADER, stored.body);
     sendStored(res, stored);
   });
 

@@ -55,6 +55,7 @@ describe.each(storageKinds())('the order of a tokenization’s checks on %s', (s
     expect(first.status).toBe(201);
     expect(again.text).toBe(first.text);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.headers.get('tessera-result')).toBe(first.text);
     expect(await sessionRow(session)).toEqual({ tokens_created: 1 });
   });
 

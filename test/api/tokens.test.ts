@@ -32,6 +32,24 @@ describe.each(storageKinds())('tokens on %s', (storage) => {
     });
   });
 
+  it('repeats its answer to the card fields in the Tessera-Result header, on a 201 to the fields only', async () => {
+    const created = await tokenizeFromFields(shop, cardPlaintext(CARDS.visa), { customer: 'cus_43' });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('tessera-result')).toBe(created.text);
+    expect(JSON.parse(created.headers.get('tessera-result')!)).toEqual(created.body);
+
+    const refused = await tokenizeFromFields(shop, cardPlaintext(CARDS.visa, { number: '4242424242424241' }));
+    expect({ status: refused.status, code: refused.body.error.code }).toEqual({ status: 422, code: 'invalid_card_number' });
+    expect(refused.headers.get('tessera-result')).toBeNull();
+
+    const fromServer = await api(vault.url, 'POST', '/v1/tokens', {
+      key: shop.secretKey,
+      json: { card: await encryptCard(vault.url, cardPlaintext(CARDS.visa)) },
+    });
+    expect(fromServer.status).toBe(201);
+    expect(fromServer.headers.get('tessera-result')).toBeNull();
+  });
+
   it('reads a token created by the card fields back with the secret key, with brand, last 4, expiry and fingerprint', async () => {
     const created = await tokenizeFromFields(shop, cardPlaintext(CARDS.mastercard), { customer: 'cus_7' });
     const read = await api(vault.url, 'GET', `/v1/tokens/${created.body.token}`, { key: shop.secretKey });

@@ -13,7 +13,7 @@
  * most once and is dropped as soon as the card changes; it never leaves the
  * frame except in the request to the vault.
  */
-import { VAULT_TIMEOUT_MS } from '../shared/constants.ts';
+import { TOKEN_RESULT_HEADER, VAULT_TIMEOUT_MS } from '../shared/constants.ts';
 import { NETWORK_ERROR } from '../shared/errors.ts';
 import type { CardOptions, CvcResult, TokenResult } from '../shared/messages.ts';
 import type { CardFields, CollectedCard } from './card-fields.ts';
@@ -130,7 +130,7 @@ export function createTokenizer(config: FieldsConfig): Tokenizer {
         }),
       };
     }
-    const outcome = await postToVault<TokenResult>('/v1/tokens', unanswered.body, signal, unanswered.idempotencyKey);
+    const outcome = await postToVault<TokenResult>('/v1/tokens', unanswered.body, signal, unanswered.idempotencyKey, TOKEN_RESULT_HEADER);
     if (outcome.ok || outcome.error !== NETWORK_ERROR) unanswered = undefined;
     if (!outcome.ok) return outcome;
     // Only what the merchant page may see goes on.

@@ -9,11 +9,17 @@ import type { TesseraErrorShape } from '../shared/messages.ts';
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; error: TesseraErrorShape };
 
+/**
+ * `resultHeader`: a header in which the vault repeats a successful answer's
+ * body; when it is there, the answer is read from it and the body is left to
+ * drain (TOKEN_RESULT_HEADER).
+ */
 export async function postToVault<T>(
   path: string,
   body: string,
   signal: AbortSignal,
   idempotencyKey?: string,
+  resultHeader?: string,
 ): Promise<Outcome<T>> {
   try {
     const response = await fetch(path, {
@@ -22,6 +28,11 @@ export async function postToVault<T>(
       body,
       signal,
     });
+    const early = response.ok && resultHeader !== undefined ? response.headers.get(resultHeader) : null;
+    if (early !== null) {
+      void response.arrayBuffer().catch(() => undefined);
+      return { ok: true, value: JSON.parse(early) };
+    }
     const payload = await response.json();
     if (response.ok) return { ok: true, value: payload };
     const { code, type, message, param } = payload.error;
