@@ -252,6 +252,25 @@ async function fieldsFrame(page: Page): Promise<Frame> {
 
 const frameTiming = async (page: Page) => (await (await fieldsFrame(page)).evaluate(FRAME_TIMING)) as FrameTiming;
 
+/**
+ * The frame's timing once its `POST /v1/tokens` sent after `since` (ms since
+ * the epoch, the page's `tokenize()` call) is in its resource timing: the
+ * fields resolve from the `Tessera-Result` header and leave the body to
+ * drain, and Chromium records the entry only when the body has been read.
+ * Waits at most a second, then answers what there is.
+ */
+async function frameTimingAfter(page: Page, since: number): Promise<FrameTiming> {
+  const frame = await fieldsFrame(page);
+  await frame
+    .waitForFunction(
+      (at) => performance.getEntriesByType('resource').some((e) => new URL(e.name).pathname === '/v1/tokens' && performance.timeOrigin + e.startTime >= at - 1),
+      since,
+      { timeout: 1000 },
+    )
+    .catch(() => undefined);
+  return (await frame.evaluate(FRAME_TIMING)) as FrameTiming;
+}
+
 /** Milestones of one mount, in ms after `mount()` was called (the frame's clock mapped through `timeOrigin`). */
 type Milestones = Record<string, number>;
 
@@ -293,9 +312,10 @@ function mountMilestones(mount: MountResult, frame: FrameTiming): { milestones: 
 
 /** Where a tokenization's time went: before the POST (message, validation, JWE), the POST, after it (result message). */
 function tokenizeParts(result: TokenizeResult, frame: FrameTiming): Milestones | undefined {
-  const post = frame.resources.filter((r) => r.path === '/v1/tokens').at(-1);
-  if (!post) return undefined;
   const offset = frame.timeOrigin - (result.timeOrigin + result.started);
+  // This tokenization's request: one sent after tokenize() was called.
+  const post = frame.resources.filter((r) => r.path === '/v1/tokens' && offset + r.startTime >= -1).at(-1);
+  if (!post) return undefined;
   return {
     'before the POST (port message, validation, JWE encryption)': offset + post.startTime,
     'POST /v1/tokens: request → first byte (vault)': post.responseStart - post.requestStart,
@@ -305,6 +325,8 @@ function tokenizeParts(result: TokenizeResult, frame: FrameTiming): Milestones |
     'POST /v1/tokens: fetch() → connect start': post.connectStart - post.startTime,
     'POST /v1/tokens: connect start → end': post.connectEnd - post.connectStart,
     'after the response (JSON, result message)': result.ms - (offset + post.responseEnd),
+    // The fields resolve on the headers (Tessera-Result), so the body's end may come after tokenize() resolved.
+    'after the first byte (headers, result message)': result.ms - (offset + post.responseStart),
     // The frame's own marks of its last tokenization, if it makes any: each in ms since the one before (the first since `tokenize()` was called).
     ...Object.fromEntries(
       frame.marks
@@ -471,7 +493,7 @@ async function benchRemount(browser: Browser, site: string, merchant: TestMercha
         if (!/^tok_/.test(result.token) || result.brand !== CARDS.visa.brand) throw new Error(`unexpected result ${JSON.stringify(result)}`);
         if (counted) {
           tokenize.samples.push(result.ms);
-          const split = tokenizeParts(result, await frameTiming(page));
+          const split = tokenizeParts(result, await frameTimingAfter(page, result.timeOrigin + result.started));
           if (split) parts.push(split);
         }
       } catch (error) {
