@@ -255,9 +255,10 @@ const frameTiming = async (page: Page) => (await (await fieldsFrame(page)).evalu
 /**
  * The frame's timing once its `POST /v1/tokens` sent after `since` (ms since
  * the epoch, the page's `tokenize()` call) is in its resource timing: the
- * fields resolve from the `Tessera-Result` header and leave the body to
- * drain, and Chromium records the entry only when the body has been read.
- * Waits at most a second, then answers what there is.
+ * fields resolve from the `Tessera-Result` header, before the response is
+ * complete, and the entry is added only once it is, so it may not be there
+ * yet when `tokenize()` resolves. Waits at most a second, then answers what
+ * there is.
  */
 async function frameTimingAfter(page: Page, since: number): Promise<FrameTiming> {
   const frame = await fieldsFrame(page);
