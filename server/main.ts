@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig, type VaultConfig } from './config.ts';
 import { createVaultServer } from './http/server.ts';
 import { createLogger, type Logger } from './log.ts';
+import { optimizePgliteFromTheStart } from './storage/pglite-compiler.ts';
 import { openVault } from './vault.ts';
 
 /**
@@ -14,6 +15,8 @@ import { openVault } from './vault.ts';
 process.umask(0o077);
 const config = configOrExit();
 const log = createLogger({ level: config.logLevel });
+// PGlite's WebAssembly compiled optimized as it opens (see pglite-compiler.ts); PostgreSQL has none.
+if (config.databaseUrl === undefined) optimizePgliteFromTheStart();
 
 /** The configuration, or exit 1 with a message naming each variable that is wrong or missing. */
 function configOrExit(): VaultConfig {

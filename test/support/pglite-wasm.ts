@@ -10,7 +10,10 @@
  * `--liftoff-only` (`TEST_V8_FLAGS`: set here, on import, in Vitest's and
  * Playwright's workers, and on the command line of the vault processes tests
  * start). The code is the same; only V8's choice of compiler
- * differs. Benchmarks, which import this support code too, keep V8's tiers.
+ * differs. Benchmarks, which import this support code too, compile it as
+ * the vault's own process does (server/storage/pglite-compiler.ts: all of
+ * it optimized as it opens), so an in-process benchmark vault measures what
+ * `npm run vault` runs.
  *
  * Importing this module also keeps one compiled copy of the module alive for
  * the life of the process: V8 then shares its machine code with every later
@@ -21,6 +24,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import v8 from 'node:v8';
+import { optimizePgliteFromTheStart } from '../../server/storage/pglite-compiler.ts';
 
 /**
  * Only inside the test runners (Vitest sets `VITEST` in its workers, Playwright `TEST_WORKER_INDEX`):
@@ -32,6 +36,8 @@ export const IN_TESTS = process.env['VITEST'] !== undefined || process.env['TEST
 export const TEST_V8_FLAGS: string[] = IN_TESTS ? ['--liftoff-only'] : [];
 
 for (const flag of TEST_V8_FLAGS) v8.setFlagsFromString(flag);
+// Set before the module below compiles: V8 reuses that compile's code for every PGlite of this process.
+if (!IN_TESTS) optimizePgliteFromTheStart();
 
 const pgliteDist = dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
 
