@@ -17,10 +17,17 @@ export const TYPED_CARD: ReadonlyArray<readonly [field: string, text: string]> =
   ['cvc', CARDS.visa.cvc],
 ];
 
+/**
+ * Node or V8 flags for the vault's process, to compare V8 settings (`BENCH_VAULT_NODE_FLAGS`, space-separated):
+ * `--liftoff`, for one, runs PGlite as V8 compiles it by default (server/storage/pglite-compiler.ts).
+ */
+const VAULT_NODE_FLAGS = (process.env['BENCH_VAULT_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
+
 /** Starts the vault on `dataDir`, with the admin key `adminKey`. */
 export function startBenchVault(dataDir: string, adminKey: string): Promise<VaultProcess> {
   return startVaultProcess({
     dataDir,
+    nodeFlags: VAULT_NODE_FLAGS,
     env: {
       TESSERA_MASTER_KEY: randomBytes(32).toString('base64'),
       TESSERA_ADMIN_KEY: adminKey,
