@@ -1,4 +1,5 @@
 import { CompactEncrypt, importJWK, type CryptoKey, type JWK } from 'jose';
+import { detectBrand } from '../../server/cards/card.ts';
 import { passesLuhn } from '../../widget/shared/luhn.ts';
 
 /**
@@ -49,9 +50,17 @@ export function numberedCard(prefix: string, n: number): string {
   throw new Error('unreachable: one check digit always passes Luhn');
 }
 
-/** A random Luhn-valid Visa number, as `numberedCard` (its last four never a test CVC). */
-export function randomCard(prefix = '4'): string {
-  return numberedCard(prefix, Math.floor(Math.random() * 10 ** (14 - prefix.length)));
+/**
+ * A random Luhn-valid number the vault reads as Visa, as `numberedCard` (its
+ * last four never a test CVC). About 1 in 9,000 numbers under 4 fall in
+ * Elo's, Maestro's or Naranja's ranges (credit-card-type), which the sandbox
+ * has no token service for: those are drawn again.
+ */
+export function randomCard(): string {
+  for (;;) {
+    const number = numberedCard('4', Math.floor(Math.random() * 10 ** 13));
+    if (detectBrand(number).brand === 'visa') return number;
+  }
 }
 
 export const nextYear = () => new Date().getUTCFullYear() + 1;
