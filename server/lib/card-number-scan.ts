@@ -1,4 +1,4 @@
-import creditCardType from 'credit-card-type';
+import { BRAND_PREFIX_RULES, type PrefixRule } from './brand-prefixes.ts';
 
 /**
  * Finds card numbers written into free text, in time linear in the text.
@@ -78,13 +78,6 @@ function classOf(cp: number): number {
   return cp >= 0xe0000 && cp <= 0xe007f ? SEPARATOR : OTHER;
 }
 
-/** A brand prefix as credit-card-type matches it on a full number: the first `length` digits within [min, max]. */
-interface PrefixRule {
-  length: number;
-  min: number;
-  max: number;
-}
-
 const NO_BRAND = 0;
 const BRAND = 1;
 const LONGER_PREFIX = 2;
@@ -94,22 +87,13 @@ const LONGER_PREFIX = 2;
  * depends on digits 5–8 (then `LONGER_RULES` has the few rules to try).
  */
 const { PREFIX4, LONGER_RULES } = (() => {
-  const rules: PrefixRule[] = [];
-  for (const type of Object.values(creditCardType.types)) {
-    for (const pattern of creditCardType.getTypeInfo(type).patterns) {
-      const [min, max] = Array.isArray(pattern) ? (pattern as [number, number]) : [pattern, pattern];
-      const length = String(min).length;
-      // credit-card-type compares the bound cut to the prefix's length.
-      rules.push({ length, min, max: Number(String(max).slice(0, length)) });
-    }
-  }
   const table = new Uint8Array(10_000);
   const longer = new Map<number, PrefixRule[]>();
-  for (const rule of rules.filter((r) => r.length <= 4)) {
+  for (const rule of BRAND_PREFIX_RULES.filter((r) => r.length <= 4)) {
     const scale = 10 ** (4 - rule.length);
     for (let prefix = rule.min * scale; prefix < (rule.max + 1) * scale; prefix++) table[prefix] = BRAND;
   }
-  for (const rule of rules.filter((r) => r.length > 4)) {
+  for (const rule of BRAND_PREFIX_RULES.filter((r) => r.length > 4)) {
     const scale = 10 ** (rule.length - 4);
     for (let prefix = Math.floor(rule.min / scale); prefix <= Math.floor(rule.max / scale); prefix++) {
       if (table[prefix] === BRAND) continue;

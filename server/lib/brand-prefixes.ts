@@ -1,0 +1,24 @@
+import creditCardType from 'credit-card-type';
+
+/**
+ * A brand's prefix as credit-card-type matches it on a whole number: the
+ * first `length` digits, read as a number, within [min, max]. The library
+ * compares a number's first digits with these and with nothing else, so on
+ * a number at least as long as its longest prefix its answer depends on
+ * those first digits alone.
+ */
+export interface PrefixRule {
+  length: number;
+  min: number;
+  max: number;
+}
+
+/** Every brand's prefixes, from credit-card-type's own table. */
+export const BRAND_PREFIX_RULES: readonly PrefixRule[] = Object.values(creditCardType.types).flatMap((type) =>
+  creditCardType.getTypeInfo(type).patterns.map((pattern) => {
+    const [min, max] = Array.isArray(pattern) ? (pattern as [number, number]) : [pattern, pattern];
+    const length = String(min).length;
+    // credit-card-type compares the bound cut to the prefix's length.
+    return { length, min, max: Number(String(max).slice(0, length)) };
+  }),
+);
