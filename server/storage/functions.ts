@@ -18,12 +18,16 @@ export class Composite {
  * Named values as `jsonb_populate_record` and `jsonb_to_recordset` read them:
  * bytes in PostgreSQL's hex form, a `Composite` as its fields, times in ISO
  * 8601. Mapped before JSON.stringify: a Buffer's own toJSON would run first.
+ * A null is left out: both read a missing field as null, and a grouped
+ * tokenization's entry has some twenty, written by one thread and parsed by
+ * another.
  */
 export function jsonFields(fields: Record<string, unknown>): Record<string, unknown> {
   // A plain loop, on every tokenization's way: with JSON.stringify, 7.0 µs for a 34-argument call against 14.5 through entries → map → fromEntries.
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(fields)) {
     const value = fields[key];
+    if (value === null || value === undefined) continue;
     out[key] =
       value instanceof Composite ? value.json() : value instanceof Uint8Array ? `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}` : value;
   }

@@ -198,8 +198,9 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
     decline_window: deps.declines.window(now),
     idempotency_scope: write.claim?.scope ?? null,
     idempotency_key: write.claim?.key ?? null,
-    response_status: created.status,
-    response_body: write.claim?.sealBody === undefined ? created.body : write.claim.sealBody(created.body),
+    // The response the Idempotency-Key's record keeps: without a key, nothing keeps it.
+    response_status: write.claim === undefined ? null : created.status,
+    response_body: write.claim === undefined ? null : write.claim.sealBody === undefined ? created.body : write.claim.sealBody(created.body),
     // Its audit entries, written by the same statement.
     actor: write.actor,
     audit_id: newId('evt'),
