@@ -24,7 +24,8 @@ function lookUpBrand(number: string): Brand {
  * it (`PREFIX_DECIDES`): credit-card-type reads nothing but a number's first
  * digits (lib/brand-prefixes.ts), and a lookup costs ~10 µs on every
  * tokenization's way (it copies every brand it matches). Only the answer is
- * kept, under the prefix's value: no digits of a card.
+ * kept, at the prefix's index: four digits of an issuer's range, never more
+ * of a number (docs/decisions.md, "Tokens", says why four are acceptable).
  */
 const BY_PREFIX: (Brand | undefined)[] = new Array<Brand | undefined>(10_000).fill(undefined);
 
