@@ -2,7 +2,7 @@ import creditCardType from 'credit-card-type';
 import { z } from 'zod';
 import { passesLuhn } from '../../widget/shared/luhn.ts';
 import { VaultError, type ErrorCode } from '../errors.ts';
-import { BRAND_PREFIX_RULES } from '../lib/brand-prefixes.ts';
+import { LONGER_RULES_BY_PREFIX4 } from '../lib/brand-prefixes.ts';
 import { apiCodeOf, freeText, withApiCode } from '../lib/free-text.ts';
 
 type Brand = { readonly brand: string; readonly cvcLength: number | null };
@@ -11,7 +11,9 @@ type Brand = { readonly brand: string; readonly cvcLength: number | null };
 export function detectBrand(number: string): Brand {
   if (!/^\d{4}/.test(number)) return lookUpBrand(number);
   const prefix = Number(number.slice(0, 4));
-  return BY_PREFIX[prefix] ?? (PREFIX_DECIDES[prefix] === 1 ? (BY_PREFIX[prefix] = lookUpBrand(number)) : lookUpBrand(number));
+  if (BY_PREFIX[prefix] !== undefined) return BY_PREFIX[prefix];
+  // Under a prefix a longer brand prefix starts within (Elo's 401178 in 4011, say), the later digits decide.
+  return LONGER_RULES_BY_PREFIX4.has(prefix) ? lookUpBrand(number) : (BY_PREFIX[prefix] = lookUpBrand(number));
 }
 
 function lookUpBrand(number: string): Brand {
@@ -21,27 +23,14 @@ function lookUpBrand(number: string): Brand {
 
 /**
  * Each 4-digit prefix's answer, once looked up, where those 4 digits decide
- * it (`PREFIX_DECIDES`): credit-card-type reads nothing but a number's first
- * digits (lib/brand-prefixes.ts), and a lookup costs ~10 µs on every
+ * it (not a key of `LONGER_RULES_BY_PREFIX4`): credit-card-type reads
+ * nothing but a number's first digits (lib/brand-prefixes.ts), and a
+ * lookup costs ~10 µs on every
  * tokenization's way (it copies every brand it matches). Only the answer is
  * kept, at the prefix's index: four digits of an issuer's range, never more
  * of a number (docs/decisions.md, "Tokens", says why four are acceptable).
  */
 const BY_PREFIX: (Brand | undefined)[] = new Array<Brand | undefined>(10_000).fill(undefined);
-
-/**
- * 1 for a 4-digit prefix no brand's longer prefix (Elo's 6 digits, say)
- * starts within: every number of at least 4 digits under it gets the same
- * answer. The rest are looked up each time.
- */
-const PREFIX_DECIDES = (() => {
-  const decides = new Uint8Array(10_000).fill(1);
-  for (const rule of BRAND_PREFIX_RULES.filter((r) => r.length > 4)) {
-    const scale = 10 ** (rule.length - 4);
-    for (let prefix = Math.floor(rule.min / scale); prefix <= Math.floor(rule.max / scale); prefix++) decides[prefix] = 0;
-  }
-  return decides;
-})();
 
 /** Whether a CVC is all digits and as long as the brand of `number` asks (3 or 4 digits for an unknown brand). */
 export function cvcFitsCard(number: string, cvc: string): boolean {

@@ -22,3 +22,19 @@ export const BRAND_PREFIX_RULES: readonly PrefixRule[] = Object.values(creditCar
     return { length, min, max: Number(String(max).slice(0, length)) };
   }),
 );
+
+/**
+ * The brands' longer prefixes (5–8 digits) by the 4-digit prefixes they
+ * start within, in the table's order. Under any other 4-digit prefix, the
+ * first four digits decide credit-card-type's answer.
+ */
+export const LONGER_RULES_BY_PREFIX4: ReadonlyMap<number, readonly PrefixRule[]> = (() => {
+  const longer = new Map<number, PrefixRule[]>();
+  for (const rule of BRAND_PREFIX_RULES.filter((r) => r.length > 4)) {
+    const scale = 10 ** (rule.length - 4);
+    for (let prefix = Math.floor(rule.min / scale); prefix <= Math.floor(rule.max / scale); prefix++) {
+      longer.set(prefix, [...(longer.get(prefix) ?? []), rule]);
+    }
+  }
+  return longer;
+})();

@@ -1,4 +1,4 @@
-import { BRAND_PREFIX_RULES, type PrefixRule } from './brand-prefixes.ts';
+import { BRAND_PREFIX_RULES, LONGER_RULES_BY_PREFIX4, type PrefixRule } from './brand-prefixes.ts';
 
 /**
  * Finds card numbers written into free text, in time linear in the text.
@@ -88,18 +88,15 @@ const LONGER_PREFIX = 2;
  */
 const { PREFIX4, LONGER_RULES } = (() => {
   const table = new Uint8Array(10_000);
-  const longer = new Map<number, PrefixRule[]>();
+  const longer = new Map<number, readonly PrefixRule[]>();
   for (const rule of BRAND_PREFIX_RULES.filter((r) => r.length <= 4)) {
     const scale = 10 ** (4 - rule.length);
     for (let prefix = rule.min * scale; prefix < (rule.max + 1) * scale; prefix++) table[prefix] = BRAND;
   }
-  for (const rule of BRAND_PREFIX_RULES.filter((r) => r.length > 4)) {
-    const scale = 10 ** (rule.length - 4);
-    for (let prefix = Math.floor(rule.min / scale); prefix <= Math.floor(rule.max / scale); prefix++) {
-      if (table[prefix] === BRAND) continue;
-      table[prefix] = LONGER_PREFIX;
-      longer.set(prefix, [...(longer.get(prefix) ?? []), rule]);
-    }
+  for (const [prefix, rules] of LONGER_RULES_BY_PREFIX4) {
+    if (table[prefix] === BRAND) continue;
+    table[prefix] = LONGER_PREFIX;
+    longer.set(prefix, rules);
   }
   return { PREFIX4: table, LONGER_RULES: longer };
 })();
