@@ -141,11 +141,15 @@ export function createApp(deps: VaultDeps): Express {
   app.use(requestLog(deps.log));
   app.use(wellFormedRequest());
   // Each router sees only the paths it has routes for (onItsPaths): a request skips the others unread.
-  app.use(onItsPaths(healthRoutes(deps.db)));
   // The widget routes set their own headers (framing, CSP, CORS); everything else gets strict API headers.
   const links = new PaymentLinks({ db: deps.db, audit, payments });
-  app.use(onItsPaths(fieldsRoutes({ widget: deps.widget, merchants, keyring: deps.keyring, limits, publicOrigin: deps.publicOrigin })));
-  app.use(onItsPaths(payPageRoutes({ links, merchants, widget: deps.widget, limits })));
+  app.use(
+    onItsPaths(
+      healthRoutes(deps.db),
+      fieldsRoutes({ widget: deps.widget, merchants, keyring: deps.keyring, limits, publicOrigin: deps.publicOrigin }),
+      payPageRoutes({ links, merchants, widget: deps.widget, limits }),
+    ),
+  );
   app.use(helmet({ contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
   app.use((_req, res, next) => {
     res.set('Cache-Control', 'no-store');
@@ -173,21 +177,17 @@ export function createApp(deps: VaultDeps): Express {
         dataKeyRotation: deps.dataKeyRotation,
         masterKeyRewrap: deps.masterKeyRewrap,
       }),
-    ),
-  );
-  app.use(onItsPaths(merchantRoutes({ merchants, adminKey: deps.adminKey, idempotency, audit, responseSeal: deps.responseSeal })));
-  app.use(onItsPaths(sessionRoutes({ merchants, sessions, idempotency, limits, publicOrigin: deps.publicOrigin })));
-  app.use(onItsPaths(tokenRoutes({ tokens, merchants, idempotency, audit, limits, networkTokens: deps.networkTokens })));
-  app.use(onItsPaths(networkTokenRoutes({ networkTokens: deps.networkTokens, merchants, idempotency, requestsInFlight: deps.requestsInFlight })));
-  app.use(onItsPaths(paymentRoutes({ payments, merchants, idempotency })));
-  app.use(onItsPaths(paymentLinkRoutes({ links, merchants, idempotency, publicOrigin: deps.publicOrigin })));
-  app.use(onItsPaths(payLinkRoutes({ links, merchants, idempotency, limits })));
-  app.use(onItsPaths(paymentBatchRoutes({ batches: new PaymentBatches({ db: deps.db, audit }), merchants, idempotency, audit })));
-  app.use(onItsPaths(subscriptionRoutes({ subscriptions, merchants, idempotency })));
-  app.use(onItsPaths(sandboxRoutes({ db: deps.db, merchants, idempotency, audit })));
-  app.use(onItsPaths(tokenBatchRoutes({ batches: new TokenBatches({ db: deps.db, audit }), merchants, idempotency, audit })));
-  app.use(
-    onItsPaths(
+      merchantRoutes({ merchants, adminKey: deps.adminKey, idempotency, audit, responseSeal: deps.responseSeal }),
+      sessionRoutes({ merchants, sessions, idempotency, limits, publicOrigin: deps.publicOrigin }),
+      tokenRoutes({ tokens, merchants, idempotency, audit, limits, networkTokens: deps.networkTokens }),
+      networkTokenRoutes({ networkTokens: deps.networkTokens, merchants, idempotency, requestsInFlight: deps.requestsInFlight }),
+      paymentRoutes({ payments, merchants, idempotency }),
+      paymentLinkRoutes({ links, merchants, idempotency, publicOrigin: deps.publicOrigin }),
+      payLinkRoutes({ links, merchants, idempotency, limits }),
+      paymentBatchRoutes({ batches: new PaymentBatches({ db: deps.db, audit }), merchants, idempotency, audit }),
+      subscriptionRoutes({ subscriptions, merchants, idempotency }),
+      sandboxRoutes({ db: deps.db, merchants, idempotency, audit }),
+      tokenBatchRoutes({ batches: new TokenBatches({ db: deps.db, audit }), merchants, idempotency, audit }),
       webhookRoutes({
         endpoints: deps.webhooks.endpoints,
         merchants,
@@ -196,9 +196,9 @@ export function createApp(deps: VaultDeps): Express {
         responseSeal: deps.responseSeal,
         allowLocal: deps.webhooks.allowLocal,
       }),
+      auditRoutes({ audit, merchants, adminKey: deps.adminKey }),
     ),
   );
-  app.use(onItsPaths(auditRoutes({ audit, merchants, adminKey: deps.adminKey })));
   app.use(() => {
     throw new VaultError('not_found');
   });

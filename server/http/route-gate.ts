@@ -1,10 +1,11 @@
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 
 /**
- * `router`, handed only the requests whose path can be one of its own: the
- * vault mounts seventeen routers one after another at `/`, and Express
- * walks every route of every router before the one a request is for (a
- * tokenization passed some thirty routes on its way). The paths a router
+ * `routers`, in order, each handed only the requests whose path can be one
+ * of its own, as one Express layer: the vault mounts seventeen routers at
+ * `/`, and Express walks every route of every router before the one a
+ * request is for (a tokenization passed some thirty routes on its way), and
+ * enters each router's own layer even when only to be told to skip it. The paths a router
  * can answer are read from its routes when it is mounted: the literal
  * start of each route's path, up to two segments (`/v1/tokens` for
  * `/v1/tokens/:token/verify`), and of each middleware mounted on a path
@@ -16,10 +17,24 @@ import type { NextFunction, Request, RequestHandler, Response, Router } from 'ex
  * matched it. Routes added to the router after it is mounted are not seen:
  * the vault's routers are complete when their factory returns.
  */
-export function onItsPaths(router: Router): RequestHandler {
-  const prefixes = pathPrefixes(router);
-  if (prefixes === undefined) return router;
-  return (req: Request, res: Response, next: NextFunction) => (isUnder(req.path.toLowerCase(), prefixes) ? router(req, res, next) : next());
+export function onItsPaths(...routers: Router[]): RequestHandler {
+  const gated = routers.map((router) => ({ router, prefixes: pathPrefixes(router) }));
+  return (req: Request, res: Response, next: NextFunction) => {
+    const path = req.path.toLowerCase();
+    let at = 0;
+    // Each router in turn, as Express would take them one layer after another: the next whose paths the
+    // request's can be, when the one before passed the request on; an error goes straight to Express, which
+    // hands it to the error handlers (never to a router).
+    const passedOn = (error?: unknown): void => {
+      if (error !== undefined && error !== null) return next(error);
+      while (at < gated.length) {
+        const { router, prefixes } = gated[at++]!;
+        if (prefixes === undefined || isUnder(path, prefixes)) return void router(req, res, passedOn);
+      }
+      next();
+    };
+    passedOn();
+  };
 }
 
 /** Whether `path` is one of `prefixes` or lies under one (`/v1/tokens/tok_1` under `/v1/tokens`). */

@@ -105,3 +105,60 @@ describe('the paths a router is read to have', () => {
     ).toBeUndefined();
   });
 });
+
+describe('several routers behind one gate', () => {
+  const entered: string[] = [];
+  let base: string;
+  let close: () => Promise<void>;
+
+  beforeAll(async () => {
+    const counted = (name: string, build: (router: Router) => void) => {
+      const router = Router();
+      build(router);
+      const handle = (router as unknown as { handle: (...args: unknown[]) => unknown }).handle.bind(router);
+      (router as unknown as { handle: (...args: unknown[]) => unknown }).handle = (...args) => {
+        entered.push(name);
+        return handle(...args);
+      };
+      return router;
+    };
+    const first = counted('first', (r) => {
+      r.get('/v1/shared/first', (_req, res) => void res.send('first'));
+      r.get('/v1/shared/boom', () => {
+        throw new Error('boom');
+      });
+    });
+    const second = counted('second', (r) => {
+      r.get('/v1/shared/second', (_req, res) => void res.send('second'));
+      r.get('/v1/shared/boom', (_req, res) => void res.send('never: the error skips the later routers'));
+    });
+    const third = counted('third', (r) => void r.get('/v1/third', (_req, res) => void res.send('third')));
+    const app = express();
+    app.use(onItsPaths(first, second, third));
+    app.use((_req, res) => void res.status(404).send('after the routers'));
+    app.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => void res.status(500).send(error.message));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    close = () => new Promise((resolve) => server.close(() => resolve()));
+  });
+  afterAll(() => close());
+
+  const get = async (path: string) => {
+    entered.length = 0;
+    const response = await fetch(`${base}${path}`);
+    return { status: response.status, text: await response.text(), entered: [...entered] };
+  };
+
+  it('takes them in order, entering only those whose paths the request can be', async () => {
+    expect(await get('/v1/shared/first')).toEqual({ status: 200, text: 'first', entered: ['first'] });
+    expect(await get('/v1/shared/second')).toEqual({ status: 200, text: 'second', entered: ['first', 'second'] });
+    expect(await get('/v1/third')).toEqual({ status: 200, text: 'third', entered: ['third'] });
+    expect(await get('/v1/shared/none')).toEqual({ status: 404, text: 'after the routers', entered: ['first', 'second'] });
+    expect(await get('/v2/none')).toEqual({ status: 404, text: 'after the routers', entered: [] });
+  });
+
+  it('hands an error to the error handlers without entering the routers after', async () => {
+    expect(await get('/v1/shared/boom')).toEqual({ status: 500, text: 'boom', entered: ['first'] });
+  });
+});
