@@ -145,6 +145,36 @@ describe.each(storageKinds())('the audit log hash chains on %s', (storage) => {
       expect(report.chains.map((c) => c.head!.hash).every((hash) => /^[0-9a-f]{64}$/.test(hash))).toBe(true);
     });
 
+    it('hashes an entry in the form every stored entry was hashed in (v1 without an event, v2 with one)', async () => {
+      // The hashes of these two entries as the chain's first version computed them (2026-12-04, before the
+      // hash moved from a SQL function to PL/pgSQL): a change of the form would leave every stored entry unverifiable.
+      const entry = {
+        seq: 42,
+        id: 'evt_golden',
+        merchant_id: 'mer_golden',
+        actor: 'sk_test_…wxyz',
+        action: 'token.create',
+        outcome: 'succeeded',
+        token: 'tok_golden',
+        created_at: '2026-12-04T05:06:07.123456Z',
+        client_ip: '203.0.113.7',
+        request_id: 'req_golden',
+        chain: 'mer_golden',
+        chain_seq: 7,
+        prev_hash: `\\x${'ab'.repeat(32)}`,
+      };
+      const event = { token: 'tok_golden', brand: 'visa', cardholder_name: 'Zoë "Q" Ünal\\', nested: { b: [1, 2.5, null], a: true } };
+      const hashOf = async (fields: object) =>
+        (
+          await vault.vault.db.query<{ hash: string }>(
+            `select encode(tessera_audit_entry_hash(jsonb_populate_record(null::audit_events, $1::jsonb)), 'hex') as hash`,
+            [JSON.stringify(fields)],
+          )
+        ).rows[0]!.hash;
+      expect(await hashOf({ ...entry, outcome: 'failed', code: 'card_declined', payment_id: 'pay_1' })).toBe('0ae0ab827109006d92255f44ca5134e2e9939e1205a8b983eb7a8bb022094c0f');
+      expect(await hashOf({ ...entry, event_type: 'token.created', data: event })).toBe('53fe3c8084f325098a12bfead8e20a0d152cf7778e9a4a28a38afdca8132e1e1');
+    });
+
     it('keeps each chain numbered without gaps and verifiable under concurrent writers of two merchants', async () => {
       const shops = [await createMerchant(vault, { name: 'Busy A' }), await createMerchant(vault, { name: 'Busy B' })];
       const cards = await encryptMany(vault.url, Array.from({ length: 24 }, () => cardPlaintext()));
