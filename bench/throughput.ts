@@ -1,7 +1,8 @@
 /**
  * `npm run bench:throughput`: `POST /v1/tokens` throughput at 32 concurrent
  * clients against a real vault (`npm run vault`'s code: one process on
- * PGlite, `TESSERA_WORKERS` = one per core on PostgreSQL), driven by `wrk`,
+ * PGlite, and on PostgreSQL `TESSERA_WORKERS=1` unless `--pg-processes` says
+ * otherwise: the cluster runs on the same cores, see below), driven by `wrk`,
  * a C load client that costs little CPU, so the figure measures the vault
  * and not the client. Every request carries a distinct card JWE made ahead
  * of the run (a Lua script walks through them: the vault refuses a replayed
@@ -33,7 +34,14 @@
  * run the vault's main thread and its two busiest other threads were on a
  * core and ready but waiting for one.
  *
- *   npm run bench:throughput [-- --seconds 15] [--warm-up 10] [--connections 32] [--only pglite|postgres] [--strict] [--node-flags="…"]
+ * On PostgreSQL the vault runs one process by default: the throwaway cluster
+ * shares the machine's cores with it and with `wrk`, and every tokenization
+ * here is one merchant's, so a second process's statements wait for the
+ * first's on that merchant's audit chain; one process cost ~0.2 ms less CPU
+ * a tokenization, the cluster's half of it, and ran faster (docs/benchmarks.md,
+ * "One vault process beside PostgreSQL"). `--pg-processes 2` runs one a core.
+ *
+ *   npm run bench:throughput [-- --seconds 15] [--warm-up 10] [--connections 32] [--only pglite|postgres] [--pg-processes 1] [--strict] [--node-flags="…"]
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -56,6 +64,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     strict: { type: 'boolean', default: false },
     'node-flags': { type: 'string', default: '' },
+    'pg-processes': { type: 'string', default: '1' },
   },
 });
 const NODE_FLAGS = values['node-flags'].split(/\s+/).filter((flag) => flag !== '');
@@ -63,6 +72,9 @@ const SECONDS = Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
 /** Warm-up seconds per vault process: each of PostgreSQL's processes takes half the load, so it takes twice as long to warm. */
 const WARMUP_SECONDS = Number(values['warm-up']);
+/** Vault processes on PostgreSQL (`TESSERA_WORKERS`). */
+const PG_PROCESSES = Number(values['pg-processes']);
+if (!Number.isInteger(PG_PROCESSES) || PG_PROCESSES < 1) throw new Error(`--pg-processes must be a whole number ≥ 1, not ${values['pg-processes']}`);
 const TARGET_RATIO = 1.0;
 const TARGET_P99_MS = 50;
 
@@ -193,7 +205,7 @@ function ratesByThirds(log: string): string {
 async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: string, cluster?: ThrowawayPostgres): Promise<Row> {
   const { jose: joseBefore, own: ownDecryptRate } = await decryptRates(`${storage}: `);
   const dataDir = await newDataDir(storage, 'bench-throughput');
-  const processes = storage === 'postgres' ? availableParallelism() : 1;
+  const processes = storage === 'postgres' ? PG_PROCESSES : 1;
   const env: Record<string, string> = { TESSERA_LOG_LEVEL: 'info' };
   if (cluster !== undefined) {
     env['DATABASE_URL'] = await cluster.createDatabase();
