@@ -38,8 +38,9 @@
  * shares the machine's cores with it and with `wrk`, and every tokenization
  * here is one merchant's, so a second process's statements wait for the
  * first's on that merchant's audit chain; one process cost ~0.2 ms less CPU
- * a tokenization, the cluster's half of it, and ran faster (docs/benchmarks.md,
- * "One vault process beside PostgreSQL"). `--pg-processes 2` runs one a core.
+ * a tokenization, the cluster's half of it, and ran at least as fast
+ * (docs/benchmarks.md, "One vault process beside PostgreSQL").
+ * `--pg-processes 2` runs one a core.
  *
  *   npm run bench:throughput [-- --seconds 15] [--warm-up 10] [--connections 32] [--only pglite|postgres] [--pg-processes 1] [--strict] [--node-flags="…"]
  */
