@@ -5,10 +5,10 @@ import type { NextFunction, Request, RequestHandler, Response, Router } from 'ex
  * of its own, as one Express layer: the vault mounts seventeen routers at
  * `/`, and Express walks every route of every router before the one a
  * request is for (a tokenization passed some thirty routes on its way), and
- * enters each router's own layer even when only to be told to skip it. The paths a router
- * can answer are read from its routes when it is mounted: the literal
- * start of each route's path, up to two segments (`/v1/tokens` for
- * `/v1/tokens/:token/verify`), and of each middleware mounted on a path
+ * enters each router's own layer even when only to be told to skip it. The
+ * paths a router can answer are read from its routes when it is mounted:
+ * the literal start of each route's path, up to two segments (`/v1/tokens`
+ * for `/v1/tokens/:token/verify`), and of each middleware mounted on a path
  * (`router.use('/v1/payments', …)`). A router with middleware for every
  * path, or a route that starts with a parameter, is handed every request,
  * as before. The check is looser than Express's own matching — it ignores
