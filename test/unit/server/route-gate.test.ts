@@ -3,6 +3,27 @@ import express, { Router } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onItsPaths, pathPrefixes } from '../../../server/http/route-gate.ts';
 
+/** `router`, calling `entered` each time Express hands it a request (its `handle`), whatever it then matches. */
+function onEnter(router: Router, entered: () => void): Router {
+  const counted = router as unknown as { handle: (...args: unknown[]) => unknown };
+  const handle = counted.handle.bind(router);
+  counted.handle = (...args) => {
+    entered();
+    return handle(...args);
+  };
+  return router;
+}
+
+/** `app` listening on a loopback port: its base URL, and how to close it. */
+async function serve(app: express.Express): Promise<{ base: string; close: () => Promise<void> }> {
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
 describe('a router handed only the paths it has routes for', () => {
   /** How often the gated router was entered at all, whatever it then matched. */
   let entered = 0;
@@ -20,20 +41,10 @@ describe('a router handed only the paths it has routes for', () => {
     router.get('/v1/guarded/inside', (_req, res) => void res.send('inside'));
     router.get('/v2/fields{.:ext}', (req, res) => void res.send(`fields ${req.params['ext'] ?? ''}`));
     router.get(/^\/v1\/files\//, (req, res) => void res.send(`file ${req.path}`));
-    // Express calls the router's `handle` for each request it is given: counted here.
-    const counted = router as unknown as { handle: (...args: unknown[]) => unknown };
-    const handle = counted.handle.bind(router);
-    counted.handle = (...args) => {
-      entered += 1;
-      return handle(...args);
-    };
     const app = express();
-    app.use(onItsPaths(router));
+    app.use(onItsPaths(onEnter(router, () => (entered += 1))));
     app.use((_req, res) => void res.status(404).send('after the router'));
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    close = () => new Promise((resolve) => server.close(() => resolve()));
+    ({ base, close } = await serve(app));
   });
   afterAll(() => close());
 
@@ -115,12 +126,7 @@ describe('several routers behind one gate', () => {
     const counted = (name: string, build: (router: Router) => void) => {
       const router = Router();
       build(router);
-      const handle = (router as unknown as { handle: (...args: unknown[]) => unknown }).handle.bind(router);
-      (router as unknown as { handle: (...args: unknown[]) => unknown }).handle = (...args) => {
-        entered.push(name);
-        return handle(...args);
-      };
-      return router;
+      return onEnter(router, () => entered.push(name));
     };
     const first = counted('first', (r) => {
       r.get('/v1/shared/first', (_req, res) => void res.send('first'));
@@ -137,10 +143,7 @@ describe('several routers behind one gate', () => {
     app.use(onItsPaths(first, second, third));
     app.use((_req, res) => void res.status(404).send('after the routers'));
     app.use((error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => void res.status(500).send(error.message));
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    close = () => new Promise((resolve) => server.close(() => resolve()));
+    ({ base, close } = await serve(app));
   });
   afterAll(() => close());
 
