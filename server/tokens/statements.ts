@@ -1,9 +1,16 @@
 import { Coalescer } from '../lib/coalesce.ts';
 import type { Db } from '../storage/db.ts';
-import { callFunction, jsonFields } from '../storage/functions.ts';
+import { callFunction, jsonFields, refusalOf } from '../storage/functions.ts';
 
 /** Tokenizations written by one `tessera_create_tokens` statement at most. */
 const MAX_PER_STATEMENT = 32;
+
+/**
+ * After a group refused in part, how long groups go isolated at once: a
+ * client whose requests are refused (replays, a spent session) then costs
+ * a statement a group, not two.
+ */
+const ISOLATED_AFTER_REFUSAL_MS = 1_000;
 
 /** One entry's answer in a group: `tessera_create_token`'s result, or the refusal it raised. */
 type Answer = { result: string } | { state: string; message: string; detail: string | null };
@@ -22,15 +29,21 @@ type Answer = { result: string } | { state: string; message: string; detail: str
  * batch's chunk, say) holds up only tokenizations that would have waited
  * for that chain too, never another merchant's.
  *
- * Each entry runs in a subtransaction of its own, so a refusal is that
+ * A group goes first as one transaction (`p_isolated` false): with no
+ * refusal in it, that is all, without a subtransaction an entry. A refusal
+ * fails that statement whole, nothing written, and the group goes again
+ * isolated: each entry in a subtransaction of its own, so a refusal is that
  * tokenization's answer alone, raised to its caller as the error the plain
- * call raises (its SQLSTATE and detail); a group whose statement fails as a
- * whole is run again one by one, so any other error is the plain call's too.
+ * call raises (its SQLSTATE and detail). A group whose statement fails for
+ * any other reason is run again one by one, so any other error is the
+ * plain call's too.
  */
 export class TokenStatements {
   readonly #db: Db;
   /** The groups forming, by merchant on PostgreSQL (one, under '', on PGlite), with the calls each has in hand. */
   readonly #groups = new Map<string, { coalescer: Coalescer<Record<string, unknown>, Answer>; calls: number }>();
+  /** Until when (`performance.now()`) groups go isolated at once, after one refused in part. */
+  #isolatedUntil = 0;
 
   constructor(db: Db) {
     this.#db = db;
@@ -69,7 +82,19 @@ export class TokenStatements {
       const { rows } = await callFunction<string>(this.#db, 'tessera_create_token', entries[0]!);
       return [{ result: rows[0]!.result }];
     }
-    const { rows } = await callFunction<Answer[]>(this.#db, 'tessera_create_tokens', { entries: JSON.stringify(entries.map(jsonFields)) });
+    const json = JSON.stringify(entries.map(jsonFields));
+    if (performance.now() >= this.#isolatedUntil) {
+      try {
+        return this.#answers(await callFunction<Answer[]>(this.#db, 'tessera_create_tokens', { entries: json, isolated: false }), entries);
+      } catch (error) {
+        if (refusalOf(error) === undefined) throw error;
+        this.#isolatedUntil = performance.now() + ISOLATED_AFTER_REFUSAL_MS;
+      }
+    }
+    return this.#answers(await callFunction<Answer[]>(this.#db, 'tessera_create_tokens', { entries: json, isolated: true }), entries);
+  }
+
+  #answers({ rows }: { rows: { result: Answer[] }[] }, entries: readonly unknown[]): readonly Answer[] {
     const answers = rows[0]!.result;
     if (answers.length !== entries.length) throw new Error(`tessera_create_tokens answered ${answers.length} entries for ${entries.length}`);
     return answers;

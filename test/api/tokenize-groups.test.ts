@@ -8,7 +8,9 @@
  * To make a group certain, the first tokenize statement is held
  * (the vault's `db.query`, wrapped and called through) until the others
  * wait for the next statement; the statements the vault then sends are
- * recorded.
+ * recorded, with whether each ran its entries isolated and whether it
+ * failed. A group goes first as one transaction and, refused in part,
+ * again isolated: one subtransaction an entry.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,8 +22,10 @@ import { startTestVault, storageKinds, type TestVault } from '../support/vault.t
 describe.each(storageKinds())('tokenizations sent together on %s', (storage) => {
   let vault: TestVault;
   let shop: TestMerchant;
-  /** Tokenizations a tokenize statement carried, one number per statement, since `together` began. */
-  let statements: number[] = [];
+  /** The tokenize statements since `together` began: the tokenizations each carried, isolated or not, failed or not. */
+  let sent: { carried: number; isolated: boolean | undefined; failed: boolean }[] = [];
+  /** Tokenizations each statement carried, in order, but a group's first try that failed whole (it went again isolated). */
+  const statements = () => sent.filter((statement) => !(statement.failed && statement.isolated === false)).map((statement) => statement.carried);
   /** While set, the first tokenize statement waits until the others of this many tokenizations wait behind it. */
   let holdFor: number | undefined;
 
@@ -36,14 +40,19 @@ describe.each(storageKinds())('tokenizations sent together on %s', (storage) => 
       const carried = text.startsWith('select tessera_create_tokens(')
         ? (JSON.parse(String(params![0])) as unknown[]).length
         : text.startsWith('select tessera_create_token(') ? 1 : 0;
-      if (carried > 0) {
-        statements.push(carried);
-        const total = holdFor;
-        holdFor = undefined;
-        const deadline = Date.now() + 10_000;
-        while (total !== undefined && grouping().waiting < total - carried && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      if (carried === 0) return query(text, params);
+      const statement = { carried, isolated: carried > 1 ? Boolean(params![1]) : undefined, failed: false };
+      sent.push(statement);
+      const total = holdFor;
+      holdFor = undefined;
+      const deadline = Date.now() + 10_000;
+      while (total !== undefined && grouping().waiting < total - carried && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      try {
+        return await query(text, params);
+      } catch (error) {
+        statement.failed = true;
+        throw error;
       }
-      return query(text, params);
     }) as typeof db.query;
   });
   afterAll(() => vault?.close());
@@ -51,18 +60,22 @@ describe.each(storageKinds())('tokenizations sent together on %s', (storage) => 
   /**
    * Sends the requests at once, holds the first statement until the others
    * wait behind it, and checks that they went in two statements at most,
-   * one of them a group.
+   * one of them a group — not counting a group's first statement refused
+   * whole, which must be followed at once by the same group isolated.
    */
   const together = async (requests: (() => Promise<ApiResponse>)[]): Promise<ApiResponse[]> => {
-    statements = [];
+    sent = [];
     holdFor = requests.length;
     try {
       return await Promise.all(requests.map((send) => send()));
     } finally {
       holdFor = undefined;
-      expect(statements.reduce((sum, n) => sum + n, 0)).toBe(requests.length);
-      expect(statements.length).toBeLessThanOrEqual(2);
-      expect(Math.max(...statements)).toBeGreaterThan(1);
+      expect(statements().reduce((sum, n) => sum + n, 0)).toBe(requests.length);
+      expect(statements().length).toBeLessThanOrEqual(2);
+      expect(Math.max(...statements())).toBeGreaterThan(1);
+      sent.forEach((statement, i) => {
+        if (statement.failed && statement.isolated === false) expect(sent[i + 1]).toEqual({ carried: statement.carried, isolated: true, failed: false });
+      });
     }
   };
   const fromServer = (json: object, idempotencyKey?: string) => () =>
@@ -81,11 +94,48 @@ describe.each(storageKinds())('tokenizations sent together on %s', (storage) => 
     const parameters = rows[0]!.names.map((name) => name.replace(/^p_/, '')).sort();
     expect(parameters.length).toBeGreaterThan(30);
     const sql = readFileSync(join(import.meta.dirname, '..', '..', 'server', 'storage', 'functions', 'create_tokens.sql'), 'utf8');
-    const record = /jsonb_to_recordset\(p_entries\) as x\(([^)]*)\)/.exec(sql)?.[1] ?? '';
+    const record = /jsonb_to_record\(p_entry\) as x\(([^)]*)\)/.exec(sql)?.[1] ?? '';
     const columns = record.split(',').map((column) => column.trim().split(/\s+/)[0]!).sort();
     const passed = [...sql.matchAll(/\bp_(\w+) => (?:coalesce\()?e\.(\w+)/g)].map(([, name, column]) => (name === column ? name! : `${name} from ${column}`)).sort();
     expect(columns).toEqual(parameters);
     expect(passed).toEqual(parameters);
+  });
+
+  it('sends a group none of whose tokenizations is refused as one transaction, without a subtransaction an entry', async () => {
+    const numbers = [randomCard(), randomCard(), randomCard(), randomCard()];
+    const cards = await Promise.all(numbers.map((number) => newCard(number)));
+    const before = await countTokens(vault);
+
+    const made = await together(cards.map((card) => fromServer({ card })));
+
+    expect(made.map((response) => response.status)).toEqual([201, 201, 201, 201]);
+    expect(sent.filter((statement) => statement.carried > 1)).toEqual([{ carried: sent.at(-1)!.carried, isolated: false, failed: false }]);
+    expect(made.map((response) => response.body.card.last4)).toEqual(numbers.map((number) => number.slice(-4)));
+    expect(await countTokens(vault)).toBe(before + 4);
+  });
+
+  it('sends a group with a refused tokenization again isolated: the refusal is its answer alone, and the first try left nothing', async () => {
+    const used = await Promise.all([newCard(), newCard()]);
+    for (const card of used) expect((await fromServer({ card })()).status).toBe(201);
+    const numbers = [randomCard(), randomCard()];
+    const fresh = await Promise.all(numbers.map((number) => newCard(number)));
+    const before = await countTokens(vault);
+
+    // One of the four goes alone while the others gather; at least one replay is in the group.
+    const responses = await together([fresh[0]!, used[0]!, used[1]!, fresh[1]!].map((card) => fromServer({ card })));
+
+    expect(responses.map((response) => [response.status, response.body.error?.code])).toEqual([
+      [201, undefined],
+      [409, 'replayed_ciphertext'],
+      [409, 'replayed_ciphertext'],
+      [201, undefined],
+    ]);
+    expect(sent.filter((statement) => statement.carried > 1).map(({ isolated, failed }) => ({ isolated, failed }))).toEqual([
+      { isolated: false, failed: true },
+      { isolated: true, failed: false },
+    ]);
+    expect([responses[0]!.body.card.last4, responses[3]!.body.card.last4]).toEqual(numbers.map((number) => number.slice(-4)));
+    expect(await countTokens(vault)).toBe(before + 2);
   });
 
   it('answers each tokenization sent together with its own token, a replayed JWE with 409, and a used Idempotency-Key with its stored response', async () => {
@@ -170,12 +220,12 @@ describe.each(storageKinds())('tokenizations sent together on %s', (storage) => 
     });
     try {
       await isHeld;
-      statements = [];
+      sent = [];
       let answered = false;
       const blocked = tokenize(waiting).finally(() => (answered = true));
       const deadline = Date.now() + 10_000;
-      while (statements.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
-      expect(statements).toEqual([1]);
+      while (sent.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(statements()).toEqual([1]);
 
       const meanwhile = await Promise.race([tokenize(other), new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 10_000))]);
 
