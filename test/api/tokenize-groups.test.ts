@@ -94,7 +94,7 @@ describe.each(storageKinds())('tokenizations sent together on %s', (storage) => 
     const parameters = rows[0]!.names.map((name) => name.replace(/^p_/, '')).sort();
     expect(parameters.length).toBeGreaterThan(30);
     const sql = readFileSync(join(import.meta.dirname, '..', '..', 'server', 'storage', 'functions', 'create_tokens.sql'), 'utf8');
-    const record = /jsonb_to_record\(p_entry\) as x\(([^)]*)\)/.exec(sql)?.[1] ?? '';
+    const record = /jsonb_to_recordset\(p_entries\) as x\(([^)]*)\)/.exec(sql)?.[1] ?? '';
     const columns = record.split(',').map((column) => column.trim().split(/\s+/)[0]!).sort();
     const passed = [...sql.matchAll(/\bp_(\w+) => (?:coalesce\()?e\.(\w+)/g)].map(([, name, column]) => (name === column ? name! : `${name} from ${column}`)).sort();
     expect(columns).toEqual(parameters);
