@@ -12,8 +12,9 @@
 -- (server/tokens/statements.ts). With p_isolated (the default) each entry
 -- is this function called for it alone, in a subtransaction of its own, so
 -- an entry's refusal rolls back that entry alone and is its answer; the
--- others go on. A subtransaction costs PGlite ~16–24 µs an entry once
--- committed, and with no refusal in the group it buys nothing.
+-- others go on. A subtransaction an entry cost PGlite ~20–35 µs of an
+-- entry's ~350 once committed (docs/benchmarks.md, "Groups as one
+-- transaction"), and with no refusal in the group it buys nothing.
 -- Any other error fails the statement, and the caller runs each entry alone.
 --
 -- Answers one object per entry, in order: {"result": <tessera_create_token's
