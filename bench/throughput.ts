@@ -54,7 +54,7 @@ import { startThrowawayPostgres, type ThrowawayPostgres } from '../test/support/
 import { startVaultProcess } from '../test/support/vault-process.ts';
 import { newDataDir } from '../test/support/vault.ts';
 import { bareDecryptRate, decryptRates, makeCiphertexts } from './ciphertexts.ts';
-import { clusterCpuMs, processTreeCpuMs, processTreePids, threadSchedMs } from './cpu.ts';
+import { clusterCpuMs, processTreeCpuMs, processTreePids, reapedChildrenMs, threadSchedMs } from './cpu.ts';
 import { residentMb, summarizeGcTrace } from './gc-trace.ts';
 
 const { values } = parseArgs({
@@ -79,17 +79,24 @@ if (!Number.isInteger(PG_PROCESSES) || PG_PROCESSES < 1) throw new Error(`--pg-p
 const TARGET_RATIO = 1.0;
 const TARGET_P99_MS = 50;
 
-/** wrk's Lua: each request the next body of the file; `done` prints what the run counted as one JSON line. */
+/**
+ * wrk's Lua: every request formatted once, before the run, from the file's bodies; `request` hands out the next one,
+ * so the client's CPU a request is wrk's own (its socket calls and parser), not a Lua string build each time.
+ * `done` prints what the run counted as one JSON line.
+ */
 const LUA = `
-local bodies = {}
-for line in io.lines(os.getenv("BENCH_BODIES")) do bodies[#bodies + 1] = line end
 local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. os.getenv("BENCH_SECRET_KEY") }
+local requests = {}
+-- In init, not at load: wrk sets the Host header (wrk.format's) just before it calls init.
+init = function(args)
+  for line in io.lines(os.getenv("BENCH_BODIES")) do requests[#requests + 1] = wrk.format("POST", "/v1/tokens", headers, line) end
+end
 local i = 0
 request = function()
   i = i + 1
   -- Past the end a body is sent again: the vault refuses the replay, and the run shows it as errors.
-  if i > #bodies then i = 1 end
-  return wrk.format("POST", "/v1/tokens", headers, bodies[i])
+  if i > #requests then i = 1 end
+  return requests[i]
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -110,6 +117,8 @@ interface WrkResult {
   p50_us: number;
   p99_us: number;
   max_us: number;
+  /** wrk's own CPU over its run, ms (this process's reaped children's time: wrk is the only child that exits then). */
+  cpu_ms: number;
 }
 
 /** wrk on the PATH, installed from Debian when missing and we are root; else a clear message and exit 2. */
@@ -136,6 +145,8 @@ function writeBodies(dir: string, name: string, bodies: string[]): string {
 function runWrk(wrk: string, url: string, secretKey: string, bodiesFile: string, seconds: number, dir: string): Promise<WrkResult> {
   const script = join(dir, 'tokenize.lua');
   writeFileSync(script, LUA);
+  const reaped = () => reapedChildrenMs(readFileSync('/proc/self/stat', 'utf8'));
+  const reapedBefore = reaped();
   return new Promise((resolve, reject) => {
     const child = spawn(wrk, ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--timeout', '5s', '-s', script, url], {
       env: { ...process.env, BENCH_BODIES: bodiesFile, BENCH_SECRET_KEY: secretKey },
@@ -148,7 +159,7 @@ function runWrk(wrk: string, url: string, secretKey: string, bodiesFile: string,
       rmSync(bodiesFile, { force: true });
       const line = output.split('\n').find((text) => text.startsWith('WRK_RESULT '));
       if (code !== 0 || line === undefined) reject(new Error(`wrk exited with ${code}:\n${output}`));
-      else resolve(JSON.parse(line.slice('WRK_RESULT '.length)) as WrkResult);
+      else resolve({ ...(JSON.parse(line.slice('WRK_RESULT '.length)) as Omit<WrkResult, 'cpu_ms'>), cpu_ms: reaped() - reapedBefore });
     });
   });
 }
@@ -265,7 +276,8 @@ async function benchStorage(wrk: string, storage: 'pglite' | 'postgres', dir: st
         (processes === 1
           ? `(main thread ${threadMs(String(pid)).toFixed(2)}, busiest other thread ${busiest.toFixed(2)})`
           : `(${processes} processes)`) +
-        (cluster === undefined ? '' : ` + ${row.cpuCluster.toFixed(2)} ms in PostgreSQL`),
+        (cluster === undefined ? '' : ` + ${row.cpuCluster.toFixed(2)} ms in PostgreSQL`) +
+        `; the client (wrk) ${perToken(result.cpu_ms).toFixed(3)} ms a request`,
     );
     if (processes === 1) console.log(`${storage}: share of the run each thread was on a core / ready and waiting for one: ${schedShares(before.sched, after.sched, pid, result.duration_us / 1000)}`);
     console.log(
