@@ -86,17 +86,17 @@ const TARGET_P99_MS = 50;
  */
 const LUA = `
 local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. os.getenv("BENCH_SECRET_KEY") }
-local requests = {}
+local formatted = {}
 -- In init, not at load: wrk sets the Host header (wrk.format's) just before it calls init.
 init = function(args)
-  for line in io.lines(os.getenv("BENCH_BODIES")) do requests[#requests + 1] = wrk.format("POST", "/v1/tokens", headers, line) end
+  for line in io.lines(os.getenv("BENCH_BODIES")) do formatted[#formatted + 1] = wrk.format("POST", "/v1/tokens", headers, line) end
 end
 local i = 0
 request = function()
   i = i + 1
   -- Past the end a body is sent again: the vault refuses the replay, and the run shows it as errors.
-  if i > #requests then i = 1 end
-  return requests[i]
+  if i > #formatted then i = 1 end
+  return formatted[i]
 end
 done = function(summary, latency, requests)
   local e = summary.errors
