@@ -83,6 +83,25 @@ function itemsOf(params: readonly unknown[] | undefined, rowCount: number): numb
   return rowCount;
 }
 
+/**
+ * A least-squares line through (items, ms on the thread) of one kind of statement: what a statement costs whatever
+ * it holds, and what each item adds. Undefined when every statement held as many items (nothing to fit).
+ */
+function fixedAndPerItem(items: readonly number[], ms: readonly number[]): { fixed: number; perItem: number } | undefined {
+  const n = items.length;
+  const mx = items.reduce((a, b) => a + b, 0) / n;
+  const my = ms.reduce((a, b) => a + b, 0) / n;
+  let sxx = 0;
+  let sxy = 0;
+  for (let i = 0; i < n; i++) {
+    sxx += (items[i]! - mx) ** 2;
+    sxy += (items[i]! - mx) * (ms[i]! - my);
+  }
+  if (sxx === 0) return undefined;
+  const perItem = sxy / sxx;
+  return { fixed: my - perItem * mx, perItem };
+}
+
 export function diagnose(dbs: Db[], dataDir: string | undefined) {
   const counts = new Map<string, number>();
   let notifications = 0;
@@ -178,7 +197,12 @@ export function diagnose(dbs: Db[], dataDir: string | undefined) {
         const items = sortedCopy(t.items);
         const sum = exec.reduce((a, b) => a + b, 0);
         const f = (n: number) => n.toFixed(1);
-        const execPart = exec.length === 0 ? '' : `on the thread p50 ${f(percentile(exec, 50))} p90 ${f(percentile(exec, 90))} p99 ${f(percentile(exec, 99))} max ${f(exec.at(-1)!)} ms (${(sum / requests).toFixed(2)} ms a request, ${f(sum / Math.max(1, items.reduce((a, b) => a + b, 0)))} an item), `;
+        const fit = t.exec.length === t.items.length ? fixedAndPerItem(t.items, t.exec) : undefined;
+        const execPart =
+          exec.length === 0
+            ? ''
+            : `on the thread p50 ${f(percentile(exec, 50))} p90 ${f(percentile(exec, 90))} p99 ${f(percentile(exec, 99))} max ${f(exec.at(-1)!)} ms (${(sum / requests).toFixed(2)} ms a request, ${f(sum / Math.max(1, items.reduce((a, b) => a + b, 0)))} an item` +
+              `${fit === undefined ? '' : `; fitted ${fit.fixed.toFixed(2)} ms a statement + ${fit.perItem.toFixed(2)} an item`}), `;
         const waits = exec.length === rtt.length ? sortedCopy(t.rtt.map((r, i) => r - t.exec[i]!)) : [];
         const lock = sortedCopy(t.wait);
         const waitPart =

@@ -60,11 +60,11 @@ type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => vo
 type Unsent = PgliteRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
 type Send = <T>(request: Unsent) => Promise<T>;
 
-/** Benchmark diagnostics (pglite-thread.ts): statements carry when they were sent, to time their wait on the thread. */
-const timing = process.env['TESSERA_PGLITE_TIMING'] === '1';
-
 /** Talks to the PGlite thread: one message per statement, answered by id; notifications go to `onNotify`. */
 function connect(worker: Worker, onNotify: (notification: PgliteNotification) => void): Send {
+  // Benchmark diagnostics (pglite-thread.ts): statements carry when they were sent, to time their wait on the thread.
+  // Read when the database opens, as the thread reads it when it starts: a benchmark sets it after its imports ran.
+  const timing = process.env['TESSERA_PGLITE_TIMING'] === '1';
   const pending = new Map<number, Pending>();
   let nextId = 1;
   let failed: Error | undefined;
