@@ -32,18 +32,23 @@
 -- each settlement read every network token ever made (on PGlite, which has
 -- no autovacuum to refresh its statistics, ~50 ms a statement at 20,000).
 --
--- Planned afresh at every call (`plan_cache_mode = force_custom_plan`).
--- Without it a settlement's cost per token grew from 0.9 to 2.2 ms over six
--- minutes of provisioning on PGlite (~30,000 network tokens) while every other
--- statement stayed flat; with it, 0.8–1.0 ms throughout, planning included
--- (docs/benchmarks.md, "A settlement that grows dearer"). The likely reason:
--- PL/pgSQL may keep a statement's generic plan after its fifth run, and
--- PGlite never runs ANALYZE on its own to invalidate one made while the
--- tables were small.
+-- Planned once, and never by scanning a table (`plan_cache_mode =
+-- force_generic_plan`, `enable_seqscan = off`, for this function and the
+-- triggers its writes fire). A generic plan made while the tables were small
+-- scans them, and keeps scanning as they grow (PGlite never runs ANALYZE to
+-- invalidate it): with PL/pgSQL's default, which keeps a statement's generic
+-- plan after its fifth run, a settlement's cost per token grew from 0.9 to
+-- 2.2 ms over six minutes of provisioning (~30,000 network tokens). Planned
+-- afresh at every call instead (`force_custom_plan`, until 2026-12-04), it
+-- stayed flat but paid the planning of every statement here and in the
+-- audit triggers at every call and every entry: 3.3 ms a settlement and 0.5
+-- a token on PGlite's thread, against 1.0 and 0.2 now, flat from 40 to
+-- 11,000 network tokens (docs/benchmarks.md, "Settlements planned once").
 
 create or replace function tessera_settle_network_tokens(p_settlements jsonb) returns jsonb
 language plpgsql
-set plan_cache_mode = force_custom_plan
+set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
   v_ids text[];
