@@ -50,8 +50,13 @@
  * by statement and function (pg_stat_statements; bench/network-tokens-diag.ts);
  * per statement kind its items, round trip and, on PGlite, its time on and
  * its wait for PGlite's thread; the main thread's event-loop delay and GC.
- * BENCH_CLIENT=thread runs the fixed-rate client on a worker thread of its
- * own (bench/network-tokens-client.ts), off the vault's event loop.
+ *
+ * The load comes from a client in a process of its own that costs little CPU
+ * (bench/load-client.ts; its CPU a request is printed), so the cores the
+ * vault shares are not taken by the client: a vault's clients are merchants'
+ * servers on other machines. BENCH_CLIENT=main sends with Node's HTTP client
+ * from this process's main thread instead, the vault's own event loop, as
+ * every run before 2026-12-04 20:30 did.
  */
 import { Agent } from 'node:http';
 import { api, createMerchant } from '../test/support/api.ts';
@@ -64,8 +69,9 @@ import { clusterCpuMs, processCpuMs, threadCpuMs } from './cpu.ts';
 import { diagnose, withStatementStats } from './network-tokens-diag.ts';
 import { percentile, sortedCopy } from './stats.ts';
 import { paced, post } from './post.ts';
-import type { ClientAnswer, ClientRequest } from './network-tokens-client.ts';
-import { startTypeScriptWorker } from '../server/lib/workers.ts';
+import { spawn } from 'node:child_process';
+import type { LoadJob, LoadResult } from './load-client.ts';
+import { bundled } from '../test/support/bundle.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 20);
 const SATURATION_WINDOWS = Number(process.env['BENCH_SATURATION_WINDOWS'] ?? 4);
@@ -124,8 +130,10 @@ interface Window {
   /** Requests of the whole window, lead-in included, and the CPU they cost until the window's backlog was drained. */
   requestsSent: number;
   cpuMs: number;
-  /** Of `cpuMs`, this process's main thread's (HTTP, the routes' JS, the bench's own client): the rest is PGlite's thread, PostgreSQL, GC and pools. */
+  /** Of `cpuMs`, this process's main thread's (HTTP, the routes' JS; the load client too with BENCH_CLIENT=main): the rest is PGlite's thread, PostgreSQL, GC and pools. */
   mainCpuMs: number;
+  /** The load client's CPU for the window's requests (its own process; 0 with BENCH_CLIENT=main). */
+  clientCpuMs: number;
   maxBacklog: number;
   /** Requests sent and not yet answered, at most: far above rate × a normal latency, the vault fell behind in this window. */
   maxInFlight: number;
@@ -215,12 +223,13 @@ try {
     load: Load,
   ): Promise<Window> => {
     await setNetworkTokens(condition === 'on');
-    const window: Window = { condition, latencies: [], errors: 0, whys: new Map(), seconds, requestsSent: 0, cpuMs: 0, mainCpuMs: 0, maxBacklog: 0, maxInFlight: 0 };
+    const window: Window = { condition, latencies: [], errors: 0, whys: new Map(), seconds, requestsSent: 0, cpuMs: 0, mainCpuMs: 0, clientCpuMs: 0, maxBacklog: 0, maxInFlight: 0 };
     let inFlight = 0;
     const sampler = setInterval(() => void backlog().then((n) => (window.maxBacklog = Math.max(window.maxBacklog, n))), 250);
     const cpu0 = cpuNow();
     diag?.reset();
     const main0 = mainCpuMs();
+    const client0 = clientCpu.ms;
     const started = performance.now();
     const countFrom = started + LEAD_IN_SECONDS * 1000;
     const stopped: number = await load(
@@ -238,6 +247,7 @@ try {
       },
     );
     clearInterval(sampler);
+    window.clientCpuMs = clientCpu.ms - client0;
     window.seconds = Math.min(seconds, Math.max(0, (stopped - countFrom) / 1000));
     fastest = Math.max(fastest, (window.requestsSent * 1000) / (stopped - started));
     const drained = await drain();
@@ -250,7 +260,7 @@ try {
   };
 
   /** Saturation: CONCURRENCY clients, each sending its next request when the last is answered. */
-  const closed: Load = async (jwes, until, sending, answered, fail) => {
+  const closedHere: Load = async (jwes, until, sending, answered, fail) => {
     const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     let next = 0;
     await Promise.all(
@@ -269,36 +279,54 @@ try {
   };
 
   /**
-   * BENCH_CLIENT=thread: the fixed-rate client on a worker thread (bench/network-tokens-client.ts), off the vault's event
-   * loop; its requests are replayed here in time order when the window's load ends (in flight at most, latencies, errors).
+   * The load client (bench/load-client.ts): a process of its own, which formats the window's requests before it
+   * starts and writes them to its sockets as bytes; its requests are replayed here in time order when the window's
+   * load ends (in flight at most, latencies, errors). BENCH_CLIENT=main: Node's HTTP client on this process's main
+   * thread instead, the vault's event loop (every figure in docs/benchmarks.md before 2026-12-04 20:30).
    */
-  const clientThread = process.env['BENCH_CLIENT'] === 'thread' ? startTypeScriptWorker(new URL('./network-tokens-client.ts', import.meta.url)) : undefined;
-  clientThread?.unref();
-  const openInThread = (rate: number): Load => async (jwes, until, sending, answered, fail) => {
-    const request: ClientRequest = { urls: urls.map(String), secretKey: merchant.secretKey, rate, jwes, durationMs: until - performance.now(), sockets: OPEN_SOCKETS };
-    const answers = await new Promise<ClientAnswer[]>((resolve) => {
-      clientThread!.once('message', resolve);
-      clientThread!.postMessage(request);
+  const inMain = process.env['BENCH_CLIENT'] === 'main';
+  const client = inMain
+    ? undefined
+    : spawn(process.execPath, [await bundled('bench/load-client.ts')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+  client?.unref();
+  client?.channel?.unref();
+  /** The load client's CPU so far (ms; 0 with BENCH_CLIENT=main, where it is the main thread's). */
+  const clientCpu = { ms: 0 };
+  const inClient = (mode: LoadJob['mode']): Load => async (jwes, until, sending, answered, fail) => {
+    const job: LoadJob = {
+      targets: urls.map((u) => ({ host: u.hostname, port: Number(u.port) })),
+      path: '/v1/tokens',
+      secretKey: merchant.secretKey,
+      bodies: jwes.map((card) => JSON.stringify({ card, reusable: true })),
+      mode,
+      until: performance.timeOrigin + until,
+    };
+    const result = await new Promise<LoadResult>((resolve) => {
+      client!.once('message', (message) => resolve(message as LoadResult));
+      client!.send(job);
     });
+    clientCpu.ms += result.cpuMs;
     const local = (t: number) => t - performance.timeOrigin;
-    const events = answers.flatMap((a) => [
+    const events = result.answers.flatMap((a) => [
       { at: a.sent, send: true, a },
       { at: a.due + a.ms, send: false, a },
     ]);
     events.sort((x, y) => x.at - y.at || (x.send ? -1 : 1));
+    let last = 0;
     for (const { send, a } of events) {
       if (send) sending();
       else {
         answered(local(a.due), a.ms);
+        last = Math.max(last, local(a.due) + a.ms);
         if (a.error !== undefined) fail(a.error);
         else if (a.status !== 201) fail(`HTTP ${a.status}`);
       }
     }
-    return until;
+    return mode.kind === 'open' ? until : Math.min(until, last);
   };
-
+  const closed: Load = inMain ? closedHere : inClient({ kind: 'closed', concurrency: CONCURRENCY });
   /** A fixed rate: request i is due at i / rate seconds and sent then, whatever is still unanswered; its latency counts from when it was due. */
-  const open = (rate: number): Load => (clientThread !== undefined ? openInThread(rate) : openHere(rate));
+  const open = (rate: number): Load => (inMain ? openHere(rate) : inClient({ kind: 'open', rate, sockets: OPEN_SOCKETS }));
   const openHere = (rate: number): Load => async (jwes, until, sending, answered, fail) => {
     const agent = new Agent({ keepAlive: true, maxSockets: OPEN_SOCKETS });
     await paced(rate, (start) => Math.min(jwes.length, Math.floor(((until - start) * rate) / 1000)), (i, scheduled) => {
@@ -338,6 +366,7 @@ try {
       const sent = ws.reduce((a, w) => a + w.requestsSent, 0);
       const cpu = ws.reduce((a, w) => a + w.cpuMs, 0) / sent;
       const mainCpu = ws.reduce((a, w) => a + w.mainCpuMs, 0) / sent;
+      const clientCpuMs = ws.reduce((a, w) => a + w.clientCpuMs, 0) / sent;
       const rate = latencies.length / ws.reduce((a, w) => a + w.seconds, 0);
       const p99s = ws.map((w) => p99Of(w.latencies));
       console.log(
@@ -345,6 +374,7 @@ try {
           `p99 ${percentile(latencies, 99).toFixed(1)} ms (windows' p99 ${Math.min(...p99s).toFixed(0)}–${Math.max(...p99s).toFixed(0)} ms), ` +
           `${cpu.toFixed(2)} ms CPU a tokenization (${storage === 'postgres' ? 'vault and PostgreSQL' : 'vault'}, provisioning included; ` +
           `${mainCpu.toFixed(2)} on the main thread, ${(cpu - mainCpu).toFixed(2)} elsewhere), ` +
+          (inMain ? '' : `the client ${clientCpuMs.toFixed(3)} ms a request (its own process), `) +
           `errors ${ws.reduce((a, w) => a + w.errors, 0)}`,
       );
       return { ws, rate, cpu, mainCpu, p99: percentile(latencies, 99) };
@@ -392,7 +422,7 @@ try {
     [merchant.id],
   );
   console.log(`network tokens: ${settled.rows.map((r) => `${r.status} ${r.n}`).join(', ')}`);
-  await clientThread?.terminate();
+  client?.kill();
 } finally {
   for (const other of others) await other.close();
   await vault.close();

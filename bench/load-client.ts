@@ -1,0 +1,231 @@
+/**
+ * The load client of `bench:network-tokens`, in a process of its own, that
+ * costs little CPU: requests formatted once before the load starts and
+ * written to kept-alive sockets as bytes, answers read only as far as their
+ * status line and length. Node's HTTP client (`http.request` through an
+ * Agent) cost the machine about as much CPU a request as the vault's whole
+ * tokenization, and ran on the vault's event loop besides; on two cores that
+ * client, not the vault, set how busy the cores were. This is the same idea
+ * as `bench:throughput`'s `wrk`, which cannot send on a schedule and time an
+ * answer from when it was due.
+ *
+ * One job at a time over IPC (`serialization: 'advanced'`):
+ * - `open`: request i is due `i / rate` ms after the start and is sent then,
+ *   on an idle socket or a new one (at most `sockets` a target), whatever is
+ *   still unanswered; beyond that it waits for a socket, and its latency still
+ *   counts from when it was due (no coordinated omission);
+ * - `closed`: `concurrency` sockets, each sending its next request as soon as
+ *   the last is answered.
+ * Answers every request at the end, times on the shared clock
+ * (performance.timeOrigin + performance.now()), and the CPU this process
+ * used from the first request to the last answer.
+ */
+import { connect, type Socket } from 'node:net';
+
+export interface LoadJob {
+  targets: { host: string; port: number }[];
+  path: string;
+  secretKey: string;
+  bodies: string[];
+  mode: { kind: 'open'; rate: number; sockets: number } | { kind: 'closed'; concurrency: number };
+  /** Shared clock: no request is sent (or due) after this. */
+  until: number;
+}
+
+export interface LoadAnswer {
+  /** Shared-clock times: when the request was due (closed loop: sent), when it went out; its latency from when it was due. */
+  due: number;
+  sent: number;
+  ms: number;
+  status: number;
+  error?: string;
+}
+
+export interface LoadResult {
+  answers: LoadAnswer[];
+  /** This process's CPU, ms, from the first request to the last answer. */
+  cpuMs: number;
+}
+
+/** An answer not complete this long after the last request went out is an error. */
+const ANSWER_TIMEOUT_MS = 30_000;
+const HEADER_END = Buffer.from('\r\n\r\n');
+const CHUNKED_END = Buffer.from('\r\n0\r\n\r\n');
+
+const clock = () => performance.timeOrigin + performance.now();
+
+/** One kept-alive connection: at most one request in flight, its answer's bytes gathered until complete. */
+class Connection {
+  readonly socket: Socket;
+  #bytes: Buffer | undefined;
+  #onAnswer: ((status: number, error?: string) => void) | undefined;
+  #closed = false;
+
+  constructor(host: string, port: number, onClose: (c: Connection) => void) {
+    this.socket = connect({ host, port, noDelay: true });
+    this.socket.on('data', (chunk: Buffer) => this.#read(chunk));
+    this.socket.on('error', () => {});
+    this.socket.on('close', () => {
+      this.#closed = true;
+      onClose(this);
+      this.#finish(0, 'connection closed');
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  send(request: Buffer, onAnswer: (status: number, error?: string) => void): void {
+    this.#onAnswer = onAnswer;
+    this.#bytes = undefined;
+    this.socket.write(request);
+  }
+
+  #finish(status: number, error?: string): void {
+    const onAnswer = this.#onAnswer;
+    this.#onAnswer = undefined;
+    this.#bytes = undefined;
+    onAnswer?.(status, error);
+  }
+
+  #read(chunk: Buffer): void {
+    const bytes = (this.#bytes = this.#bytes === undefined ? chunk : Buffer.concat([this.#bytes, chunk]));
+    const headerEnd = bytes.indexOf(HEADER_END);
+    if (headerEnd < 0) return;
+    const head = bytes.toString('latin1', 0, headerEnd);
+    const status = Number(head.slice(9, 12));
+    const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+    let complete: boolean;
+    if (length !== null) complete = bytes.length >= headerEnd + 4 + Number(length[1]);
+    else if (/\r\ntransfer-encoding:\s*chunked/i.test(head)) complete = bytes.indexOf(CHUNKED_END, headerEnd) >= 0;
+    else complete = false;
+    if (!complete) return;
+    const close = /\r\nconnection:\s*close/i.test(head);
+    this.#finish(status);
+    if (close) this.socket.destroy();
+  }
+}
+
+function run(job: LoadJob): Promise<LoadResult> {
+  const until = job.until - performance.timeOrigin;
+  const requests = job.bodies.map((body, i) => {
+    const { host, port } = job.targets[i % job.targets.length]!;
+    const head =
+      `POST ${job.path} HTTP/1.1\r\nHost: ${host}:${port}\r\nAuthorization: Bearer ${job.secretKey}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+    return Buffer.from(head + body);
+  });
+  /** Per target: idle connections (the last used on top: the least likely to have been closed by the server meanwhile), and how many are open. */
+  const pools = job.targets.map(() => ({ idle: [] as Connection[], open: 0 }));
+  const all = new Set<Connection>();
+  const maxSockets = job.mode.kind === 'open' ? job.mode.sockets : job.mode.concurrency;
+  /** Per target: requests due with no socket free, oldest first. */
+  const queued = job.targets.map(() => [] as number[]);
+  const answers: LoadAnswer[] = [];
+  let outstanding = 0;
+  let sending = true;
+  const cpu0 = process.cpuUsage();
+
+  return new Promise<LoadResult>((resolve) => {
+    let timeout: NodeJS.Timeout | undefined;
+    const finishIfDone = () => {
+      if (sending || outstanding > 0) return;
+      clearTimeout(timeout);
+      for (const c of all) c.socket.destroy();
+      const { user, system } = process.cpuUsage(cpu0);
+      resolve({ answers, cpuMs: (user + system) / 1000 });
+    };
+    const connectionFor = (target: number): Connection | undefined => {
+      const pool = pools[target]!;
+      while (pool.idle.length > 0) {
+        const c = pool.idle.pop()!;
+        if (!c.closed) return c;
+      }
+      if (pool.open >= maxSockets) return undefined;
+      pool.open++;
+      const { host, port } = job.targets[target]!;
+      const c = new Connection(host, port, () => {
+        pool.open--;
+        all.delete(c);
+      });
+      all.add(c);
+      return c;
+    };
+    /** A connection is free again (or closed): the requests waiting for one go first. */
+    const release = (target: number, c: Connection) => {
+      if (!c.closed) pools[target]!.idle.push(c);
+      const waiting = queued[target]!;
+      while (waiting.length > 0) {
+        const free = connectionFor(target);
+        if (free === undefined) break;
+        start(waiting.shift()!, free);
+      }
+      if (job.mode.kind === 'closed') sendNext();
+    };
+    const start = (i: number, c: Connection) => {
+      const answer = answers[i]!;
+      answer.sent = clock();
+      c.send(requests[i]!, (status, error) => {
+        answer.ms = clock() - answer.due;
+        answer.status = status;
+        if (error !== undefined) answer.error = error;
+        outstanding--;
+        release(i % job.targets.length, c);
+        finishIfDone();
+      });
+    };
+    const dispatch = (i: number, due: number) => {
+      answers[i] = { due, sent: 0, ms: 0, status: 0 };
+      outstanding++;
+      const target = i % job.targets.length;
+      const c = queued[target]!.length > 0 ? undefined : connectionFor(target);
+      if (c === undefined) queued[target]!.push(i);
+      else start(i, c);
+    };
+    const stopSending = () => {
+      if (!sending) return;
+      sending = false;
+      // What is still unanswered then fails as its connection closes.
+      timeout = setTimeout(() => {
+        for (const waiting of queued) {
+          for (const i of waiting.splice(0)) {
+            answers[i]!.ms = clock() - answers[i]!.due;
+            answers[i]!.error = 'timed out waiting for a socket';
+            outstanding--;
+          }
+        }
+        for (const c of all) c.socket.destroy();
+        finishIfDone();
+      }, ANSWER_TIMEOUT_MS);
+      finishIfDone();
+    };
+
+    let next = 0;
+    const sendNext = () => {
+      if (!sending) return;
+      if (performance.now() >= until || next >= requests.length) return stopSending();
+      dispatch(next++, clock());
+    };
+
+    if (job.mode.kind === 'closed') {
+      for (let k = 0; k < job.mode.concurrency; k++) sendNext();
+      return;
+    }
+    const rate = job.mode.rate;
+    const begin = performance.now();
+    const total = Math.min(requests.length, Math.max(0, Math.floor(((until - begin) * rate) / 1000)));
+    const dueAt = (i: number) => begin + (i * 1000) / rate;
+    const tick = () => {
+      for (const now = performance.now(); next < total && dueAt(next) <= now; next++) dispatch(next, performance.timeOrigin + dueAt(next));
+      if (next >= total) stopSending();
+      else setTimeout(tick, Math.max(0, dueAt(next) - performance.now()));
+    };
+    tick();
+  });
+}
+
+process.on('disconnect', () => process.exit(0));
+process.on('message', (job: LoadJob) => {
+  void run(job).then((result) => process.send!(result));
+});
