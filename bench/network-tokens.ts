@@ -56,7 +56,7 @@
  * vault shares are not taken by the client: a vault's clients are merchants'
  * servers on other machines. BENCH_CLIENT=main sends with Node's HTTP client
  * from this process's main thread instead, the vault's own event loop, as
- * every run before 2026-12-04 20:30 did.
+ * every run before 2026-12-04 20:00 did.
  */
 import { Agent } from 'node:http';
 import { api, createMerchant } from '../test/support/api.ts';
@@ -282,7 +282,7 @@ try {
    * The load client (bench/load-client.ts): a process of its own, which formats the window's requests before it
    * starts and writes them to its sockets as bytes; its requests are replayed here in time order when the window's
    * load ends (in flight at most, latencies, errors). BENCH_CLIENT=main: Node's HTTP client on this process's main
-   * thread instead, the vault's event loop (every figure in docs/benchmarks.md before 2026-12-04 20:30).
+   * thread instead, the vault's event loop (every figure in docs/benchmarks.md before 2026-12-04 20:00).
    */
   const inMain = process.env['BENCH_CLIENT'] === 'main';
   const client = inMain

@@ -42,8 +42,9 @@
 -- afresh at every call instead (`force_custom_plan`, until 2026-12-04), it
 -- stayed flat but paid the planning of every statement here and in the
 -- audit triggers at every call and every entry: 3.3 ms a settlement and 0.5
--- a token on PGlite's thread, against 1.0 and 0.2 now, flat from 40 to
--- 11,000 network tokens (docs/benchmarks.md, "Settlements planned once").
+-- a token on PGlite's thread, against 1.0 and 0.2 now, flat from 1,000 to
+-- 11,000 network tokens with its plans made at 40 (docs/benchmarks.md,
+-- "Settlements planned once").
 
 create or replace function tessera_settle_network_tokens(p_settlements jsonb) returns jsonb
 language plpgsql
