@@ -21,6 +21,7 @@
  * used from the first request to the last answer.
  */
 import { connect, type Socket } from 'node:net';
+import { paced } from './post.ts';
 
 export interface LoadJob {
   targets: { host: string; port: number }[];
@@ -47,7 +48,7 @@ export interface LoadResult {
   cpuMs: number;
 }
 
-/** An answer not complete this long after the last request went out is an error. */
+/** An answer not complete this long after the load's end (the last request due) is an error. */
 const ANSWER_TIMEOUT_MS = 30_000;
 const HEADER_END = Buffer.from('\r\n\r\n');
 const CHUNKED_END = Buffer.from('\r\n0\r\n\r\n');
@@ -107,7 +108,7 @@ class Connection {
   }
 }
 
-function run(job: LoadJob): Promise<LoadResult> {
+async function run(job: LoadJob): Promise<LoadResult> {
   const until = job.until - performance.timeOrigin;
   const requests = job.bodies.map((body, i) => {
     const { host, port } = job.targets[i % job.targets.length]!;
@@ -121,108 +122,87 @@ function run(job: LoadJob): Promise<LoadResult> {
   const all = new Set<Connection>();
   const maxSockets = job.mode.kind === 'open' ? job.mode.sockets : job.mode.concurrency;
   /** Per target: requests due with no socket free, oldest first. */
-  const queued = job.targets.map(() => [] as number[]);
+  const queued = job.targets.map(() => [] as { i: number; done: () => void }[]);
   const answers: LoadAnswer[] = [];
-  let outstanding = 0;
-  let sending = true;
   const cpu0 = process.cpuUsage();
 
-  return new Promise<LoadResult>((resolve) => {
-    let timeout: NodeJS.Timeout | undefined;
-    const finishIfDone = () => {
-      if (sending || outstanding > 0) return;
-      clearTimeout(timeout);
-      for (const c of all) c.socket.destroy();
-      const { user, system } = process.cpuUsage(cpu0);
-      resolve({ answers, cpuMs: (user + system) / 1000 });
-    };
-    const connectionFor = (target: number): Connection | undefined => {
-      const pool = pools[target]!;
-      while (pool.idle.length > 0) {
-        const c = pool.idle.pop()!;
-        if (!c.closed) return c;
-      }
-      if (pool.open >= maxSockets) return undefined;
-      pool.open++;
-      const { host, port } = job.targets[target]!;
-      const c = new Connection(host, port, () => {
-        pool.open--;
-        all.delete(c);
-      });
-      all.add(c);
-      return c;
-    };
-    /** A connection is free again (or closed): the requests waiting for one go first. */
-    const release = (target: number, c: Connection) => {
-      if (!c.closed) pools[target]!.idle.push(c);
-      const waiting = queued[target]!;
-      while (waiting.length > 0) {
-        const free = connectionFor(target);
-        if (free === undefined) break;
-        start(waiting.shift()!, free);
-      }
-      if (job.mode.kind === 'closed') sendNext();
-    };
-    const start = (i: number, c: Connection) => {
-      const answer = answers[i]!;
-      answer.sent = clock();
-      c.send(requests[i]!, (status, error) => {
-        answer.ms = clock() - answer.due;
-        answer.status = status;
-        if (error !== undefined) answer.error = error;
-        outstanding--;
-        release(i % job.targets.length, c);
-        finishIfDone();
-      });
-    };
-    const dispatch = (i: number, due: number) => {
+  const connectionFor = (target: number): Connection | undefined => {
+    const pool = pools[target]!;
+    while (pool.idle.length > 0) {
+      const c = pool.idle.pop()!;
+      if (!c.closed) return c;
+    }
+    if (pool.open >= maxSockets) return undefined;
+    pool.open++;
+    const { host, port } = job.targets[target]!;
+    const c = new Connection(host, port, () => {
+      pool.open--;
+      all.delete(c);
+    });
+    all.add(c);
+    return c;
+  };
+  const start = (i: number, c: Connection, done: () => void) => {
+    const answer = answers[i]!;
+    answer.sent = clock();
+    c.send(requests[i]!, (status, error) => {
+      answer.ms = clock() - answer.due;
+      answer.status = status;
+      if (error !== undefined) answer.error = error;
+      release(i % job.targets.length, c);
+      done();
+    });
+  };
+  /** A connection is free again (or closed): the requests waiting for one go first. */
+  const release = (target: number, c: Connection) => {
+    if (!c.closed) pools[target]!.idle.push(c);
+    const waiting = queued[target]!;
+    while (waiting.length > 0) {
+      const free = connectionFor(target);
+      if (free === undefined) break;
+      const { i, done } = waiting.shift()!;
+      start(i, free, done);
+    }
+  };
+  /** Sends request i (due at `due`, shared clock) on a free connection, or queues it for one; settles when answered or failed. */
+  const send = (i: number, due: number) =>
+    new Promise<void>((done) => {
       answers[i] = { due, sent: 0, ms: 0, status: 0 };
-      outstanding++;
       const target = i % job.targets.length;
       const c = queued[target]!.length > 0 ? undefined : connectionFor(target);
-      if (c === undefined) queued[target]!.push(i);
-      else start(i, c);
-    };
-    const stopSending = () => {
-      if (!sending) return;
-      sending = false;
-      // What is still unanswered then fails as its connection closes.
-      timeout = setTimeout(() => {
-        for (const waiting of queued) {
-          for (const i of waiting.splice(0)) {
-            answers[i]!.ms = clock() - answers[i]!.due;
-            answers[i]!.error = 'timed out waiting for a socket';
-            outstanding--;
-          }
+      if (c === undefined) queued[target]!.push({ i, done });
+      else start(i, c, done);
+    });
+  // What is unanswered ANSWER_TIMEOUT_MS after the last request was due fails: a queued one here, one in flight as its connection closes.
+  const giveUp = setTimeout(
+    () => {
+      for (const waiting of queued) {
+        for (const { i, done } of waiting.splice(0)) {
+          answers[i]!.ms = clock() - answers[i]!.due;
+          answers[i]!.error = 'timed out waiting for a socket';
+          done();
         }
-        for (const c of all) c.socket.destroy();
-        finishIfDone();
-      }, ANSWER_TIMEOUT_MS);
-      finishIfDone();
-    };
+      }
+      for (const c of all) c.socket.destroy();
+    },
+    Math.max(0, until - performance.now()) + ANSWER_TIMEOUT_MS,
+  );
 
-    let next = 0;
-    const sendNext = () => {
-      if (!sending) return;
-      if (performance.now() >= until || next >= requests.length) return stopSending();
-      dispatch(next++, clock());
-    };
-
-    if (job.mode.kind === 'closed') {
-      for (let k = 0; k < job.mode.concurrency; k++) sendNext();
-      return;
-    }
+  if (job.mode.kind === 'open') {
     const rate = job.mode.rate;
-    const begin = performance.now();
-    const total = Math.min(requests.length, Math.max(0, Math.floor(((until - begin) * rate) / 1000)));
-    const dueAt = (i: number) => begin + (i * 1000) / rate;
-    const tick = () => {
-      for (const now = performance.now(); next < total && dueAt(next) <= now; next++) dispatch(next, performance.timeOrigin + dueAt(next));
-      if (next >= total) stopSending();
-      else setTimeout(tick, Math.max(0, dueAt(next) - performance.now()));
-    };
-    tick();
-  });
+    await paced(rate, (begin) => Math.min(requests.length, Math.max(0, Math.floor(((until - begin) * rate) / 1000))), (i, due) => send(i, performance.timeOrigin + due));
+  } else {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: job.mode.concurrency }, async () => {
+        while (performance.now() < until && next < requests.length) await send(next++, clock());
+      }),
+    );
+  }
+  clearTimeout(giveUp);
+  for (const c of all) c.socket.destroy();
+  const { user, system } = process.cpuUsage(cpu0);
+  return { answers, cpuMs: (user + system) / 1000 };
 }
 
 process.on('disconnect', () => process.exit(0));
