@@ -1,5 +1,5 @@
 import type { Queryable } from '../storage/db.ts';
-import { callFunction } from '../storage/functions.ts';
+import { callFunction, selectFunction } from '../storage/functions.ts';
 
 /**
  * The job queue's statements: each state change of a job is one SQL
@@ -77,26 +77,16 @@ export async function enqueueJob(q: Queryable, job: NewJob): Promise<string | un
 }
 
 /**
- * Claims up to `limit` due jobs of `kind`, oldest first, for `leaseMs`.
- * `skip locked` lets several vault processes claim at once without waiting
- * on each other or taking the same row; the attempt is counted here, so a
- * worker that dies mid-job has still used one.
+ * Claims up to `limit` due jobs of `kind`, oldest first, for `leaseMs`
+ * (tessera_claim_jobs): several vault processes claim at once without
+ * taking the same row, and the attempt is counted at the claim, so a worker
+ * that dies mid-job has still used one.
  */
 export async function claimJobs(q: Queryable, options: { kind: string; limit: number; owner: string; leaseMs: number }): Promise<ClaimedJob[]> {
-  const { rows } = await q.query<{ id: string; kind: string; key: string | null; payload: string; attempts: number; max_attempts: number; claim: string }>(
-    `with due as (
-       select id from jobs
-        where state = 'pending' and kind = $1 and run_at <= now()
-        order by run_at, id
-        limit $2
-        for update skip locked)
-     update jobs j
-        set state = 'running', attempts = j.attempts + 1, claim = gen_random_uuid(), claimed_by = $3,
-            lease_expires_at = now() + ${interval('$4')}, updated_at = now()
-       from due
-      where j.id = due.id
-     returning j.id::text as id, j.kind, j.key, j.payload::text as payload, j.attempts, j.max_attempts, j.claim::text as claim`,
-    [options.kind, options.limit, options.owner, options.leaseMs],
+  const { rows } = await selectFunction<{ id: string; kind: string; key: string | null; payload: string; attempts: number; max_attempts: number; claim: string }>(
+    q,
+    'tessera_claim_jobs',
+    { kind: options.kind, limit: options.limit, owner: options.owner, lease_ms: options.leaseMs },
   );
   return rows.map((row) => ({
     id: row.id,

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { passesLuhn } from '../../widget/shared/luhn.ts';
 import { Coalescer } from '../lib/coalesce.ts';
 import type { Queryable } from '../storage/db.ts';
+import { selectFunction } from '../storage/functions.ts';
 import { LifecycleRefused, TokenServiceUnavailable, type Cryptogram, type Network, type ProvisionRequest, type ProvisionResult, type TokenService, type TokenState } from './token-service.ts';
 
 /** Outcomes by card number (api.md): every other Visa, Mastercard or Amex number is provisioned at once. */
@@ -73,53 +74,14 @@ type SandboxRequest = { network: Network; request_id: string } & NewToken;
 
 /**
  * The sandbox networks' side of provisioning requests, for a group of them
- * in one statement: each request answered before gets its token again;
- * each other that makes a token writes it (two requests for one reused
- * token, here or in another process at once: one row, the later insert does
- * nothing) and the request id it answers from now on. Answers each
- * request's token row, or undefined (answered before: never; refused by
- * the network).
- *
- * The sandbox's tables are read a request at a time (`lateral … limit 1`, a
- * key probe each), not joined to the input: the planner counts 100 rows for
- * jsonb_to_recordset whatever the group holds and hashed the join over a
- * scan of every token and request the sandbox ever saw.
+ * in one statement (tessera_sandbox_tsp_provision): each request answered
+ * before gets its token again; each other that makes a token writes it and
+ * the request id it answers from now on. Answers each request's token row,
+ * or undefined (answered before: never; refused by the network).
  */
 async function provisionRequests(db: Queryable, requests: readonly SandboxRequest[]): Promise<(TokenRow | undefined)[]> {
   const items = requests.map((request, n) => ({ n, ...request }));
-  const { rows } = await db.query<TokenRow & { n: number }>(
-    `with input as (
-       select * from jsonb_to_recordset($1::jsonb) as i(n integer, network text, request_id text, make boolean, token_id text, requestor text,
-         reuse_key text, status text, active_at timestamptz, token_exp_month integer, token_exp_year integer, pan_last4 text, pan_exp_month integer,
-         pan_exp_year integer, par text, card_art_id text, issuer_name text)
-     ), seen as (
-       select i.n, t.* from input i cross join lateral (
-         select ${prefixed('t')} from sandbox_tsp_requests r join sandbox_tsp_tokens t on t.network = r.network and t.token_id = r.token_id
-          where r.network = i.network and r.request_id = i.request_id limit 1) t
-     ), fresh as (
-       select * from input i where i.make and not exists (select 1 from seen s where s.n = i.n)
-     ), made as (
-       -- In key order, so that two processes inserting overlapping groups wait on each other in one order.
-       insert into sandbox_tsp_tokens (network, token_id, requestor, reuse_key, status, active_at, token_exp_month, token_exp_year,
-                                       pan_last4, pan_exp_month, pan_exp_year, par, card_art_id, issuer_name)
-       select network, token_id, requestor, reuse_key, status, active_at, token_exp_month, token_exp_year,
-              pan_last4, pan_exp_month, pan_exp_year, par, card_art_id, issuer_name
-         from fresh order by network, token_id
-       on conflict do nothing
-       returning ${TOKEN_COLUMNS}
-     ), asked as (
-       insert into sandbox_tsp_requests (network, request_id, token_id)
-       select network, request_id, token_id from fresh order by network, request_id
-       on conflict do nothing
-     )
-     select n, ${TOKEN_COLUMNS} from seen
-     union all
-     select f.n, ${prefixed('m')} from fresh f join made m on m.network = f.network and m.token_id = f.token_id
-     union all
-     select f.n, t.* from fresh f cross join lateral (
-       select ${prefixed('t')} from sandbox_tsp_tokens t where t.network = f.network and t.token_id = f.token_id limit 1) t`,
-    [JSON.stringify(items)],
-  );
+  const { rows } = await selectFunction<TokenRow & { n: number }>(db, 'tessera_sandbox_tsp_provision', { requests: JSON.stringify(items) });
   const answers: (TokenRow | undefined)[] = requests.map(() => undefined);
   for (const { n, ...row } of rows) answers[n] ??= row;
   // A token another transaction inserted and committed after this statement began is invisible to its

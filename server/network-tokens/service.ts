@@ -11,7 +11,7 @@ import { Coalescer } from '../lib/coalesce.ts';
 import { newId } from '../lib/ids.ts';
 import type { Merchant, MerchantDirectory } from '../merchants/service.ts';
 import type { Db, Queryable } from '../storage/db.ts';
-import { callFunction } from '../storage/functions.ts';
+import { callFunction, selectFunction } from '../storage/functions.ts';
 import type { LifecycleChange, SandboxTokenService } from './sandbox.ts';
 import { NETWORK_TOKEN_COLUMNS, networkTokenBody, type NetworkTokenRecord } from './serialize.ts';
 import { LifecycleRefused, networkOf, type Network, type TokenService, type TokenState } from './token-service.ts';
@@ -619,16 +619,7 @@ export class NetworkTokens {
   }
 
   async #readRows(ids: readonly string[]): Promise<(ProvisionRow | undefined)[]> {
-    const { rows } = await this.#deps.db.query<ProvisionRow>(
-      `select n.id, n.merchant_id, n.token, n.network, n.status, n.token_id, n.token_last4, n.token_exp_month, n.token_exp_year, n.pan_last4, n.par,
-              n.card_art_id, n.issuer_name, n.correlation_id, n.created_at, n.updated_at,
-              n.account_id, n.email, n.batch_id, n.actor, n.client_ip, n.request_id, n.settled_at,
-              t.card_sealed, t.card_key_sealed, t.data_key_version as card_data_key_version, t.exp_month, t.exp_year,
-              tessera_token_readable(t) as readable
-         from network_tokens n join tokens t on t.merchant_id = n.merchant_id and t.token = n.token
-        where n.id = any($1)`,
-      [[...new Set(ids)]],
-    );
+    const { rows } = await selectFunction<ProvisionRow>(this.#deps.db, 'tessera_network_token_provision_rows', { ids: [...new Set(ids)] });
     const found = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => found.get(id));
   }

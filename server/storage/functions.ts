@@ -45,6 +45,23 @@ const NAME = /^[a-z][a-z0-9_]*$/;
  * is the one column `result`.
  */
 export async function callFunction<Result>(q: Queryable, name: `tessera_${string}`, args: Record<string, unknown>): Promise<QueryResult<{ result: Result }>> {
+  const { list, values } = namedArguments(name, args);
+  return q.query<{ result: Result }>(`select ${name}(${list}) as result`, values);
+}
+
+/**
+ * Calls one of the vault's set-returning functions (`returns table (…)`) as
+ * `callFunction` calls the others, and answers its rows: a statement the
+ * vault runs often, kept in a function so that it is planned once per
+ * connection (its `SET` clauses say how), where PGlite would parse and plan
+ * it as plain text at every call.
+ */
+export async function selectFunction<Row>(q: Queryable, name: `tessera_${string}`, args: Record<string, unknown>): Promise<QueryResult<Row>> {
+  const { list, values } = namedArguments(name, args);
+  return q.query<Row>(`select * from ${name}(${list})`, values);
+}
+
+function namedArguments(name: string, args: Record<string, unknown>): { list: string; values: unknown[] } {
   const names = Object.keys(args);
   for (const argument of [name, ...names]) {
     if (!NAME.test(argument)) throw new TypeError(`not a function or parameter name: ${argument}`);
@@ -57,16 +74,16 @@ export async function callFunction<Result>(q: Queryable, name: `tessera_${string
     values[i] = JSON.stringify(value.json());
     return `p_${argument} => jsonb_populate_record(null::${value.type}, $${i + 1}::jsonb)`;
   });
-  return q.query<{ result: Result }>(`select ${name}(${list.join(', ')}) as result`, values);
+  return { list: list.join(', '), values };
 }
 
-const FUNCTION_CALL = /^select tessera_[a-z0-9_]+\(.*\) as result$/s;
+const FUNCTION_CALL = /^select (?:tessera_[a-z0-9_]+\(.*\) as result|\* from tessera_[a-z0-9_]+\(.*\))$/s;
 
 /**
- * Whether `sql` is a call `callFunction` made: a few fixed texts, one per
- * call site, whose plan is a bare function call — so PGlite runs them as
- * named prepared statements (pglite-prepared.ts), where a generic plan
- * loses nothing.
+ * Whether `sql` is a call `callFunction` or `selectFunction` made: a few
+ * fixed texts, one per call site, whose plan is a bare function call — so
+ * PGlite runs them as named prepared statements (pglite-prepared.ts), where
+ * a generic plan loses nothing.
  */
 export const isFunctionCall = (sql: string): boolean => FUNCTION_CALL.test(sql);
 
