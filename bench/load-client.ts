@@ -48,6 +48,17 @@ export interface LoadResult {
   cpuMs: number;
 }
 
+/**
+ * An idle connection is not used again once it has been idle this long less
+ * than the server's keep-alive timeout (its `Keep-Alive: timeout=…`, 5 s
+ * from the vault by default): the server closes a kept-alive connection
+ * idle that long, and a request written as it closes fails ("connection
+ * closed"; three in a fixed-rate window on 2026-12-04, on connections
+ * opened in a burst and idle since). A new connection costs less than that
+ * error.
+ */
+const IDLE_MARGIN_MS = 1_000;
+const DEFAULT_KEEP_ALIVE_MS = 5_000;
 /** An answer not complete this long after the load's end (the last request due) is an error. */
 const ANSWER_TIMEOUT_MS = 30_000;
 const HEADER_END = Buffer.from('\r\n\r\n');
@@ -58,23 +69,36 @@ const clock = () => performance.timeOrigin + performance.now();
 /** One kept-alive connection: at most one request in flight, its answer's bytes gathered until complete. */
 class Connection {
   readonly socket: Socket;
+  /** performance.now() when its last answer came (or it opened). */
+  idleSince = performance.now();
+  /** Idle this long, it is closed rather than used: the server's keep-alive timeout less a margin. */
+  reuseWithinMs = DEFAULT_KEEP_ALIVE_MS - IDLE_MARGIN_MS;
   #bytes: Buffer | undefined;
   #onAnswer: ((status: number, error?: string) => void) | undefined;
   #closed = false;
+  readonly #onClose: (c: Connection) => void;
 
   constructor(host: string, port: number, onClose: (c: Connection) => void) {
+    this.#onClose = onClose;
     this.socket = connect({ host, port, noDelay: true });
     this.socket.on('data', (chunk: Buffer) => this.#read(chunk));
     this.socket.on('error', () => {});
     this.socket.on('close', () => {
-      this.#closed = true;
-      onClose(this);
+      this.close();
       this.#finish(0, 'connection closed');
     });
   }
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Closes it (once): no longer counted open from now on. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onClose(this);
+    this.socket.destroy();
   }
 
   send(request: Buffer, onAnswer: (status: number, error?: string) => void): void {
@@ -87,6 +111,7 @@ class Connection {
     const onAnswer = this.#onAnswer;
     this.#onAnswer = undefined;
     this.#bytes = undefined;
+    this.idleSince = performance.now();
     onAnswer?.(status, error);
   }
 
@@ -103,6 +128,8 @@ class Connection {
     else complete = false;
     if (!complete) return;
     const close = /\r\nconnection:\s*close/i.test(head);
+    const keepAlive = /\r\nkeep-alive:\s*timeout=(\d+)/i.exec(head);
+    if (keepAlive !== null) this.reuseWithinMs = Number(keepAlive[1]) * 1000 - IDLE_MARGIN_MS;
     this.#finish(status);
     if (close) this.socket.destroy();
   }
@@ -130,7 +157,9 @@ async function run(job: LoadJob): Promise<LoadResult> {
     const pool = pools[target]!;
     while (pool.idle.length > 0) {
       const c = pool.idle.pop()!;
-      if (!c.closed) return c;
+      if (c.closed) continue;
+      if (performance.now() - c.idleSince < c.reuseWithinMs) return c;
+      c.close();
     }
     if (pool.open >= maxSockets) return undefined;
     pool.open++;
