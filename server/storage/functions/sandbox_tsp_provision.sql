@@ -31,11 +31,15 @@ begin
         reuse_key text, status text, active_at timestamptz, token_exp_month integer, token_exp_year integer, pan_last4 text, pan_exp_month integer,
         pan_exp_year integer, par text, card_art_id text, issuer_name text)
     ), seen as (
+      -- The request's token id first, then its token by both keys: as a join of the two tables, the plan made on
+      -- empty tables probed the tokens by network alone and filtered every token of that network.
       select i.n, t.* from input i cross join lateral (
         select t.network, t.token_id, t.status, t.active_at, t.token_exp_month, t.token_exp_year, t.pan_last4, t.pan_exp_month, t.pan_exp_year,
                t.par, t.card_art_id, t.issuer_name
-          from sandbox_tsp_requests r join sandbox_tsp_tokens t on t.network = r.network and t.token_id = r.token_id
-         where r.network = i.network and r.request_id = i.request_id limit 1) t
+          from sandbox_tsp_tokens t
+         where t.network = i.network
+           and t.token_id = (select r.token_id from sandbox_tsp_requests r where r.network = i.network and r.request_id = i.request_id)
+         limit 1) t
     ), fresh as (
       select * from input i where i.make and not exists (select 1 from seen s where s.n = i.n)
     ), made as (
