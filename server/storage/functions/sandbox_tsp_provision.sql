@@ -31,8 +31,9 @@ begin
         reuse_key text, status text, active_at timestamptz, token_exp_month integer, token_exp_year integer, pan_last4 text, pan_exp_month integer,
         pan_exp_year integer, par text, card_art_id text, issuer_name text)
     ), seen as (
-      -- The request's token id first, then its token by both keys: as a join of the two tables, the plan made on
-      -- empty tables probed the tokens by network alone and filtered every token of that network.
+      -- The request's token id first, then its token by both keys: a generic plan of the two tables joined, made on
+      -- empty tables, may probe the tokens by network alone and filter every token of that network (EXPLAIN of the
+      -- join prepared on a fresh vault); this form has no such plan.
       select i.n, t.* from input i cross join lateral (
         select t.network, t.token_id, t.status, t.active_at, t.token_exp_month, t.token_exp_year, t.pan_last4, t.pan_exp_month, t.pan_exp_year,
                t.par, t.card_art_id, t.issuer_name
