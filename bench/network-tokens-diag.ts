@@ -27,9 +27,9 @@ export async function withStatementStats(postgres: ThrowawayPostgres): Promise<v
 
 const KINDS: [string, RegExp][] = [
   ['tokenize', /tessera_create_token/],
-  ['claim', /tessera_claim_jobs|with due as/],
-  ['rows', /tessera_network_token_provision_rows|from network_tokens n\b|card_sealed/],
-  ['sandbox', /tessera_sandbox_tsp_provision|sandbox_tsp_requests/],
+  ['claim', /tessera_claim_jobs/],
+  ['rows', /tessera_network_token_provision_rows/],
+  ['sandbox', /tessera_sandbox_tsp_provision/],
   ['settle', /tessera_settle_network_tokens/],
   ['bench backlog', /select \(select count\(\*\) from jobs/],
   ['poll', /unnest\(\$1::text\[\]\) as k\(kind\)/],
