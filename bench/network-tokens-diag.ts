@@ -7,7 +7,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import pg from 'pg';
 import type { Db, Queryable } from '../server/storage/db.ts';
 import type { ThrowawayPostgres } from '../test/support/postgres.ts';
@@ -140,10 +140,17 @@ export function diagnose(dbs: Db[], dataDir: string | undefined) {
   // The main thread's event loop is the vault's and this bench's load client's: how late its callbacks ran.
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
-  // Garbage collections on the main thread (their pauses delay the event loop too).
+  // Garbage collections on the main thread (their pauses delay the event loop too), and which: scavenges (the young
+  // generation) or the old generation's mark-compact and its incremental steps.
   const gcs: number[] = [];
+  const gcKinds = new Map<string, number[]>();
+  const GC_KINDS: Record<number, string> = { [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge', [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact', [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental', [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks' };
   new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) gcs.push(entry.duration);
+    for (const entry of list.getEntries()) {
+      gcs.push(entry.duration);
+      const kind = GC_KINDS[((entry as { detail?: { kind?: number } }).detail)?.kind ?? -1] ?? 'other';
+      (gcKinds.get(kind) ?? gcKinds.set(kind, []).get(kind)!).push(entry.duration);
+    }
   }).observe({ entryTypes: ['gc'] });
   let roles0 = new Map<string, number>();
   let stats: Promise<void> = Promise.resolve();
@@ -175,6 +182,7 @@ export function diagnose(dbs: Db[], dataDir: string | undefined) {
       timings.clear();
       loopDelay.reset();
       gcs.length = 0;
+      gcKinds.clear();
       notifications = 0;
       if (dataDir !== undefined) roles0 = clusterRoles(dataDir);
       stats = pgStats(true);
@@ -189,7 +197,10 @@ export function diagnose(dbs: Db[], dataDir: string | undefined) {
       console.log(`    diag ${condition}: main thread's event loop delay p50 ${ms(loopDelay.percentile(50))} p99 ${ms(loopDelay.percentile(99))} p99.9 ${ms(loopDelay.percentile(99.9))} max ${ms(loopDelay.max)} ms`);
       const gcSorted = sortedCopy(gcs);
       console.log(
-        `    diag ${condition}: main thread's GC: ${gcs.length} pauses, ${gcs.reduce((a, b) => a + b, 0).toFixed(0)} ms in all (${(gcs.reduce((a, b) => a + b, 0) / requests).toFixed(2)} ms a request), p99 ${percentile(gcSorted, 99)?.toFixed(1)} max ${(gcSorted.at(-1) ?? 0).toFixed(1)} ms`,
+        `    diag ${condition}: main thread's GC: ${gcs.length} pauses, ${gcs.reduce((a, b) => a + b, 0).toFixed(0)} ms in all (${(gcs.reduce((a, b) => a + b, 0) / requests).toFixed(2)} ms a request), p99 ${percentile(gcSorted, 99)?.toFixed(1)} max ${(gcSorted.at(-1) ?? 0).toFixed(1)} ms; ` +
+          [...gcKinds]
+            .map(([kind, list]) => `${kind} ${list.length}, ${list.reduce((a, b) => a + b, 0).toFixed(0)} ms (p50 ${percentile(sortedCopy(list), 50)?.toFixed(1)})`)
+            .join(', '),
       );
       for (const [k, t] of [...timings].sort((a, b) => b[1].exec.reduce((x, y) => x + y, 0) - a[1].exec.reduce((x, y) => x + y, 0))) {
         const exec = sortedCopy(t.exec);
