@@ -40,5 +40,5 @@ describe('the hang watchdog', () => {
     expect(output).toMatch(/✓ test\/fixtures\/hang\/passes\.fixture\.ts/);
     // A test with a limit of its own keeps it after the beforeEach hook every test has (the watchdog's worker setup).
     expect(output).toMatch(/✓ test\/fixtures\/hang\/own-limit\.fixture\.ts/);
-  }, 60_000);
+  }, 120_000);
 });
