@@ -65,4 +65,3 @@ function withPrototype<T extends typeof IncomingMessage | typeof ServerResponse>
   Made.prototype = prototype;
   return Made as unknown as T;
 }
-

@@ -36,7 +36,7 @@ describe("the vault's HTTP server", () => {
     expect(made).toEqual([{ request: true, response: true }]);
   });
 
-  it('still answers what Express does not route, and a request Node refuses', async () => {
+  it("still answers what Express does not route, and a body Express's JSON parser refuses", async () => {
     expect((await fetch(`${base}/nowhere`)).status).toBe(404);
     const bad = await fetch(`${base}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' });
     expect(bad.status).toBe(400);
