@@ -166,6 +166,8 @@ export async function openVault(
       async close() {
         maintenance.stop();
         await jobs.stop();
+        // Background network tokens still in memory become jobs (after the runner stopped: for the next process, or another).
+        await networkTokens.close();
         await decryptPool.close();
         sender.close();
         await liveness.stop();

@@ -26,6 +26,12 @@ export interface CardServiceDeps {
   declines: DeclineVelocity;
   /** Groups the tokenize statements that arrive while one runs; without it each goes alone. */
   tokenStatements?: TokenStatements | undefined;
+  /**
+   * Given (a vault process), a new token's background network token is
+   * provisioned by this process, in memory, rather than by a job
+   * (NetworkTokens.provisionInBackground).
+   */
+  networkTokens?: { provisionInBackground(id: string): void } | undefined;
 }
 
 /** A card's number and postal code sealed under a key of its own, and its CVC (if any) under its bucket's key. */

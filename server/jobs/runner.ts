@@ -92,6 +92,15 @@ export interface JobHandler<Payload> {
    * payload; complete it in the transaction that settles.
    */
   expired?(job: Job<Payload>): Promise<void>;
+  /**
+   * Work of this kind that a vault process began in memory, without a job
+   * (e.g. a background network token, provisioned by the process that made
+   * it), and that is still not done `staleMs` (a job lease) after it began:
+   * that process died or stalled. Run at every sweep, on any vault process,
+   * it enqueues a job for each (in the statement that marks it taken, so a
+   * second sweep does not) and answers how many.
+   */
+  adopt?(db: Db, staleMs: number): Promise<number>;
 }
 
 /** Thrown by a handler: retry after `afterMs` (e.g. an endpoint's `Retry-After`) rather than after the kind's backoff. */
@@ -341,7 +350,18 @@ export class JobRunner {
     if (everyKind) wake(kinds);
     else this.#probing ??= dueKinds(this.#db, kinds).then(wake, () => wake(kinds)).finally(() => (this.#probing = undefined));
     const expiredKinds = [...this.#kinds.values()].filter((kind) => kind.handler.expired !== undefined).map((kind) => kind.handler.kind);
+    const adopting = [...this.#kinds.values()].flatMap((kind) => (kind.handler.adopt === undefined ? [] : [kind.handler]));
     this.#sweeping ??= sweepJobs(this.#db, { retentionMs: this.#options.retentionMs, expiredKinds })
+      .then(async (swept) => {
+        for (const handler of adopting) {
+          const adopted = await handler.adopt!(this.#db, this.#options.leaseMs);
+          if (adopted > 0) {
+            this.#log.warn({ kind: handler.kind, adopted }, 'work begun in memory and not finished within a lease was given to jobs');
+            swept.requeued.push(handler.kind);
+          }
+        }
+        return swept;
+      })
       .then(({ requeued, dead, deleted }) => {
         if (!this.#pollHealthy) this.#log.info('job sweep works again');
         this.#pollHealthy = true;

@@ -5,7 +5,11 @@ import { NETWORK_DELETE_JOB, PROVISION_JOB, type CompleteIn, type NetworkTokens 
 /**
  * `network_token.provision`: asks the network for one network token and
  * settles it with the job's completion in one transaction (shared with the
- * other settlements ready at that moment). The request id sent to the network
+ * other settlements ready at that moment). Enqueued for async requests,
+ * token batches' items and sync requests the network did not settle; a
+ * background network token gets one only when the process that made it
+ * could not finish it in memory, or died first (`adopt`; see
+ * `NetworkTokens.provisionInBackground`). The request id sent to the network
  * is the network token's id, so a run repeated after a crash gets the token
  * the first run was given, never a second one. A token the network holds
  * pending (delayed) is asked about again when it says. The last attempt
@@ -25,7 +29,8 @@ export function provisionJob(
     // to ~270 a second at the sandbox's latency, below what one vault tokenizes, and 128 would be near it again with the
     // waits.
     concurrency: 256,
-    // Enqueued one by one as tokens are made: a claim every 50 ms takes them a dozen at a time instead of one per token.
+    // Enqueued one by one (async requests, hand-offs; every background token until 2026-12-05): a claim every 50 ms takes
+    // them a dozen at a time instead of one per token.
     claimGapMs: 50,
     // At low rates a claim every 50 ms takes one or two tokens, and the claim, row read and sandbox statements after it
     // cost PGlite's thread their fixed part for them: wait for 8 (or 250 ms) instead; a busy vault fills 8 within 50 ms.
@@ -45,6 +50,8 @@ export function provisionJob(
         await tokens.giveUp(job.payload.network_token, complete);
       }
     },
+    // Background network tokens a process began in memory and did not finish within a lease (it died or stalled).
+    adopt: (db, staleMs) => tokens.adopt(db, staleMs),
     // The process died (or stalled) during the last attempt: the network token must not stay pending forever.
     async expired(job) {
       await tokens.giveUp(job.payload.network_token, (settle) => job.completeIn(settle));

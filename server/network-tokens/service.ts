@@ -4,7 +4,7 @@ import type { AuditEntry, AuditLog, AuditSource } from '../audit/audit.ts';
 import { TOKEN_RECORD, tokenRecordOf } from '../cards/records.ts';
 import { READABLE } from '../cards/liveness.ts';
 import { VaultError } from '../errors.ts';
-import { enqueueJob, JobClaimLost } from '../jobs/index.ts';
+import { DEFAULT_MAX_ATTEMPTS, enqueueJob, JobClaimLost } from '../jobs/index.ts';
 import { recordResponse, type IdempotencyClaim, type StoredResponse } from '../idempotency/idempotency.ts';
 import type { CardSealer, SealedCard } from '../keys/card-keys.ts';
 import { Coalescer } from '../lib/coalesce.ts';
@@ -38,8 +38,9 @@ const SETTLE_GROUP = 32;
  */
 const SETTLE_GAP_MS = 20;
 /**
- * Fewer settlements than this waiting (all of them jobs' — a sync request's
- * does not wait): wait longer, up to SETTLE_MAX_GAP_MS. At a low rate the
+ * Fewer settlements than this waiting (all of them background ones, jobs'
+ * or in memory — a sync request's does not wait): wait longer, up to
+ * SETTLE_MAX_GAP_MS. At a low rate the
  * network's answers trickle in one at a time, and a statement every 20 ms
  * would settle one or two, each paying the statement's fixed cost.
  */
@@ -48,8 +49,35 @@ const SETTLE_MAX_GAP_MS = 250;
 /** At most this many network tokens read in one statement for their provisioning. */
 const ROW_READ_GROUP = 64;
 
-/** How long `mode: "sync"` waits for the token service (api.md). */
+/** How long `mode: "sync"` waits for the token service (api.md), and a background provisioning in memory. */
 const SYNC_TIMEOUT_MS = 10_000;
+/**
+ * Background network tokens provisioned in memory start in groups, as a
+ * claim's jobs did (`claimGapMs` and `claimGroup` in job.ts): at most one
+ * group every BACKGROUND_GAP_MS, and a group of fewer than BACKGROUND_GROUP
+ * only once its first has waited BACKGROUND_MAX_WAIT_MS. Their row read, the
+ * sandbox networks' statement and their settlement then go a group a
+ * statement; at 350 tokenizations a second a group holds ~18, not 8.
+ */
+const BACKGROUND_GAP_MS = 50;
+const BACKGROUND_GROUP = 8;
+const BACKGROUND_MAX_WAIT_MS = 250;
+/**
+ * At most this many background network tokens at the network at once per
+ * process (the job's concurrency): a slow network, or a burst, is not asked
+ * for thousands at once; the others wait their turn in memory.
+ */
+const BACKGROUND_CONCURRENCY = 256;
+/**
+ * At most this many waiting their turn in memory per process; beyond, a new
+ * one goes to a job at once (a network down for long, a flood). Ids only: a
+ * few hundred kilobytes.
+ */
+const BACKGROUND_MAX_WAITING = 4096;
+/** A background provisioning that failed in memory is handed to a job that runs this much later (and retries with backoff). */
+const BACKGROUND_RETRY_MS = 1_000;
+/** At most this many network tokens given to jobs by one sweep (`adopt`). */
+const ADOPT_BATCH = 500;
 
 export interface NetworkTokenDeps {
   db: Db;
@@ -142,6 +170,15 @@ interface Settlement {
  */
 export class NetworkTokens {
   readonly #deps: NetworkTokenDeps;
+  /** Background network tokens waiting for their group to start (`provisionInBackground`). */
+  #background: string[] = [];
+  #backgroundTimer: NodeJS.Timeout | undefined;
+  /** When the armed timer fires, and when the last group started and the first of the waiting ones came (performance.now()). */
+  #backgroundDue = 0;
+  #backgroundStarted = -Infinity;
+  #backgroundFirst = 0;
+  readonly #backgroundRuns = new Set<Promise<void>>();
+  readonly #closing = new AbortController();
   #settlements: Settlement[] = [];
   #settling = false;
   readonly #rowReads: Coalescer<string, ProvisionRow | undefined>;
@@ -235,6 +272,120 @@ export class NetworkTokens {
       await recordResponse(tx, ctx.claim, response);
       return response;
     });
+  }
+
+  /**
+   * A merchant with `network_tokens` on got a new reusable token, and its
+   * pending background network token (`id`) went in with it, without a job:
+   * this process asks the network now, in memory, as a sync request does.
+   * A network that holds the token pending (delayed), or an attempt that
+   * fails, hands it to a `network_token.provision` job (retries, backoff, the
+   * last attempt settling it declined). Should this process die or stall
+   * first, the row's `provisioning_since` gets it a job from the job sweep a
+   * lease later (`adopt`), on any vault process. Nothing the network is asked
+   * twice can give a second token: the request id is the network token's id.
+   * Saves a job row, its claim and its completion a token, the larger part
+   * of what the job cost PGlite's thread (docs/decisions.md, "Background
+   * network tokens without a job").
+   */
+  provisionInBackground(id: string): void {
+    // Closing: left to the sweep, which finds it a lease from now.
+    if (this.#closing.signal.aborted) return;
+    if (this.#background.length >= BACKGROUND_MAX_WAITING) {
+      void this.#handOff(id, 0);
+      return;
+    }
+    if (this.#background.length === 0) this.#backgroundFirst = performance.now();
+    this.#background.push(id);
+    this.#armBackground();
+  }
+
+  /** Sets the timer that starts the next group: at most every BACKGROUND_GAP_MS, a small group later; none while all slots are busy. */
+  #armBackground(): void {
+    if (this.#background.length === 0 || this.#backgroundRuns.size >= BACKGROUND_CONCURRENCY || this.#closing.signal.aborted) return;
+    const due =
+      this.#background.length >= BACKGROUND_GROUP ? this.#backgroundStarted + BACKGROUND_GAP_MS : this.#backgroundFirst + BACKGROUND_MAX_WAIT_MS;
+    if (this.#backgroundTimer !== undefined && this.#backgroundDue <= due) return;
+    clearTimeout(this.#backgroundTimer);
+    this.#backgroundDue = due;
+    this.#backgroundTimer = setTimeout(() => this.#startBackground(), Math.max(0, due - performance.now()));
+  }
+
+  #startBackground(): void {
+    clearTimeout(this.#backgroundTimer);
+    this.#backgroundTimer = undefined;
+    this.#backgroundStarted = performance.now();
+    const ids = this.#background.splice(0, BACKGROUND_CONCURRENCY - this.#backgroundRuns.size);
+    // Those left waited already: a group of them goes within the gap.
+    this.#backgroundFirst = this.#backgroundStarted - BACKGROUND_MAX_WAIT_MS + BACKGROUND_GAP_MS;
+    for (const id of ids) {
+      const run: Promise<void> = this.#provisionInMemory(id).finally(() => {
+        this.#backgroundRuns.delete(run);
+        this.#armBackground();
+      });
+      this.#backgroundRuns.add(run);
+    }
+  }
+
+  async #provisionInMemory(id: string): Promise<void> {
+    let retryAfterMs = BACKGROUND_RETRY_MS;
+    try {
+      const outcome = await this.provision(id, { signal: AbortSignal.any([AbortSignal.timeout(SYNC_TIMEOUT_MS), this.#closing.signal]) });
+      if (outcome.settled) return;
+      retryAfterMs = outcome.retryAfterMs + 50;
+    } catch (error) {
+      // Aborted by close(): not a failure, the job runs it in the next process.
+      if (!this.#closing.signal.aborted) this.#deps.log.warn({ network_token: id, err: error }, 'background network token provisioning failed in memory: a job takes over');
+    }
+    await this.#handOff(id, retryAfterMs);
+  }
+
+  /** A network token provisioned in memory goes to a job; a sweep that took it first, or a settlement, leaves nothing to do. */
+  async #handOff(id: string, delayMs: number): Promise<void> {
+    try {
+      await this.#deps.db.transaction(async (tx) => {
+        const { rowCount } = await tx.query(
+          'update network_tokens set provisioning_since = null where id = $1 and provisioning_since is not null and settled_at is null',
+          [id],
+        );
+        if (rowCount > 0) await enqueueJob(tx, { kind: PROVISION_JOB, key: id, payload: { network_token: id }, delayMs });
+      });
+    } catch (error) {
+      this.#deps.log.warn({ network_token: id, err: error }, 'a background network token could not be given to a job: the job sweep will');
+    }
+  }
+
+  /**
+   * The job sweep's part (`JobHandler.adopt`): background network tokens
+   * still pending `staleMs` after a process began them in memory get their
+   * job, in the statement that clears `provisioning_since`.
+   */
+  async adopt(q: Queryable, staleMs: number): Promise<number> {
+    const { rows } = await q.query<{ n: number }>(
+      `with stale as (
+         select id from network_tokens
+          where provisioning_since is not null and settled_at is null and provisioning_since < now() - $1 * interval '1 millisecond'
+          order by provisioning_since
+          limit ${ADOPT_BATCH}
+          for update skip locked),
+       taken as (
+         update network_tokens n set provisioning_since = null from stale where n.id = stale.id returning n.id)
+       select count(tessera_enqueue_job($2, id, jsonb_build_object('network_token', id), 0, ${DEFAULT_MAX_ATTEMPTS}))::int as n from taken`,
+      [staleMs, PROVISION_JOB],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  /**
+   * Stops provisioning in memory: what waits for its group and what is in
+   * flight (aborted) is given to jobs, for the next process to run.
+   */
+  async close(): Promise<void> {
+    this.#closing.abort(new Error('the vault is closing'));
+    clearTimeout(this.#backgroundTimer);
+    const waiting = this.#background.splice(0);
+    await Promise.allSettled([...this.#backgroundRuns]);
+    for (const id of waiting) await this.#handOff(id, 0);
   }
 
   /**
@@ -356,7 +507,8 @@ export class NetworkTokens {
     while (
       this.#settlements.length > 0 &&
       this.#settlements.length < SETTLE_MIN_GROUP &&
-      this.#settlements.every((settlement) => settlement.job !== undefined) &&
+      // A sync request's settlement (it records the answer, `within`) does not wait; a background one's (a job's, or in memory) may.
+      this.#settlements.every((settlement) => settlement.within === undefined) &&
       performance.now() - started < SETTLE_MAX_GAP_MS
     ) {
       await sleep(SETTLE_GAP_MS);

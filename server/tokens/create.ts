@@ -65,7 +65,7 @@ export interface TokenWrite {
 export async function createToken(deps: CardServiceDeps, input: CreateTokenInput, write: TokenWrite): Promise<StoredResponse & { replayed?: boolean }> {
   if (input.verify) {
     const card = openCard(input.ciphertext, (await cardCiphertextKey(input.ciphertext, deps.keyring, deps.ciphertextPolicy)).key);
-    return (await (await prepareToken(deps, input, card, write)).write()).response;
+    return written(deps, await (await prepareToken(deps, input, card, write)).write()).response;
   }
   let transport: { kid: string; key: KeyObject };
   let card: Card;
@@ -79,8 +79,14 @@ export async function createToken(deps: CardServiceDeps, input: CreateTokenInput
   } catch (error) {
     return refusedBeforeWrite(deps, write, error, transport.kid);
   }
-  const { response, replayed } = await (await prepareToken(deps, input, card, write, transport.kid)).write();
+  const { response, replayed } = written(deps, await (await prepareToken(deps, input, card, write, transport.kid)).write());
   return { ...response, replayed };
+}
+
+/** A write committed: its background network token, if one went in, is provisioned by this process now. */
+function written(deps: CardServiceDeps, settled: Settled): Settled {
+  if (settled.networkToken !== undefined) deps.networkTokens?.provisionInBackground(settled.networkToken);
+  return settled;
 }
 
 /**
@@ -133,7 +139,13 @@ export interface PreparedToken {
 }
 
 /** A written tokenization: its response, and what it did (a replay of a stored response did nothing). */
-export type Settled = { response: StoredResponse; outcome: TokenOutcome; replayed?: true };
+export type Settled = {
+  response: StoredResponse;
+  outcome: TokenOutcome;
+  replayed?: true;
+  /** The merchant's background network token, made with the token, for this process to provision (`network_token_in_memory`). */
+  networkToken?: string;
+};
 
 /**
  * The work of `createToken` before its write, for a card already opened and
@@ -212,9 +224,12 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
     moto: record.moto,
     kid: kid ?? null,
     ...statementClaim(write.claim),
+    // This process provisions the token's background network token itself once the write commits (so not within a
+    // caller's transaction): no job row for it (docs/decisions.md, "Background network tokens without a job").
+    ...(deps.networkTokens === undefined ? {} : { network_token_in_memory: true }),
   };
-  const write_ = async (q: Queryable) =>
-    (await callFunction<string>(q, 'tessera_create_token', args).catch((error: unknown) => refusal(error, deps))).rows[0]!.result;
+  const write_ = async (q: Queryable, a: Record<string, unknown> = args) =>
+    (await callFunction<string>(q, 'tessera_create_token', a).catch((error: unknown) => refusal(error, deps))).rows[0]!.result;
   // A statement of its own: it may go with the tokenizations that arrive while another runs (see TokenStatements).
   const writeAlone = async () =>
     deps.tokenStatements === undefined ? write_(deps.db) : deps.tokenStatements.create(args).catch((error: unknown) => refusal(error, deps));
@@ -234,6 +249,7 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
       const token = outcome.slice('pending:'.length);
       return { response: { status: created.status, body: created.body.replaceAll(record.token, token) }, outcome: { ...made, token: { ...record, token } } };
     }
+    if (outcome.startsWith('created:')) return { response: created, outcome: made, networkToken: outcome.slice('created:'.length) };
     if (!outcome.startsWith('existing:')) return { response: created, outcome: made };
     const token = outcome.slice('existing:'.length);
     const existing = await refreshExisting(tx, merchant, token, input, card, await sealDetails(deps, merchant, { token }, card, now, tx));
@@ -263,12 +279,14 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
     },
     settle,
     async write(within) {
+      // In a caller's transaction, the background network token would be provisioned before it commits: a job's.
+      const inCaller = within === undefined ? args : { ...args, network_token_in_memory: false };
       // Unique tokens from a merchant server may refresh the card's token: a transaction around the statement.
       if (findExisting && session === undefined) {
-        const run = async (tx: Queryable) => settle(tx, await write_(tx));
+        const run = async (tx: Queryable) => settle(tx, await write_(tx, inCaller));
         return within === undefined ? deps.db.transaction(run) : run(within);
       }
-      if (within !== undefined) return settle(within, await write_(within));
+      if (within !== undefined) return settle(within, await write_(within, inCaller));
       return settle(deps.db, await writeAlone());
     },
   };

@@ -123,4 +123,62 @@ describe.each(storageKinds())('network tokens across a kill -9 on %s', (storage)
     },
     240_000,
   );
+
+  it(
+    'hands the background requests in flight to jobs when stopped (SIGTERM), and the next start settles them without waiting for a lease',
+    async () => {
+      const dataDir = await newDataDir(storage, 'network-tokens-stop');
+      const databaseUrl = storage === 'postgres' ? await newTestDatabase() : undefined;
+      const env: Record<string, string> = {
+        // Far longer than this test: only a hand-off at the stop, not the sweep's adoption, can settle them in time.
+        TESSERA_JOB_LEASE_MS: '600000',
+        TESSERA_JOB_POLL_MS: '100',
+        TESSERA_WORKERS: '1',
+        TESSERA_SANDBOX_TSP_DELAY_MS: '1500-3000',
+        ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
+      };
+      let vaultProcess = await startVaultProcess({ dataDir, env });
+      running.push(vaultProcess);
+      const vault = { url: vaultProcess.url, adminKey: readFileSync(join(dataDir, 'admin.key'), 'utf8').trim() };
+      const merchant = await createMerchant(vault, { name: 'Stop Shop' });
+      await api(vaultProcess.url, 'PATCH', '/v1/merchant', { key: merchant.secretKey, json: { network_tokens: true } });
+      const numbers = Array.from({ length: CARDS_EACH }, (_, n) => numberedCard('411111', 700 + n));
+      const jwes = await encryptMany(vaultProcess.url, numbers.map((number) => cardPlaintext({ number, cvc: '123' })));
+      await inParallel(jwes.length, 4, async (n) => {
+        const made = await api(vaultProcess.url, 'POST', '/v1/tokens', { key: merchant.secretKey, json: { card: jwes[n], reusable: true } });
+        expect(made.status, made.text).toBe(201);
+      });
+      // The network answers in 1.5–3 s: stopped now, every one of them is still in memory (waiting for its group, or asked).
+      await vaultProcess.kill('SIGTERM');
+      running.splice(0);
+
+      const db: Db = await openStorage({ dataDir, databaseUrl, log: silent });
+      try {
+        // Each one settled before the stop, or given to a job: none is left to a sweep a lease from now.
+        const left = await db.query<{ id: string; settled: boolean; in_memory: boolean; job: boolean }>(
+          `select n.id, n.settled_at is not null as settled, n.provisioning_since is not null as in_memory,
+                  exists (select 1 from jobs j where j.kind = 'network_token.provision' and j.key = n.id and j.state = 'pending') as job
+             from network_tokens n where n.merchant_id = $1`,
+          [merchant.id],
+        );
+        expect(left.rows).toHaveLength(numbers.length);
+        for (const row of left.rows) expect(row.in_memory === false && (row.settled || row.job), JSON.stringify(row)).toBe(true);
+        expect(left.rows.filter((row) => row.job).length).toBeGreaterThan(0);
+      } finally {
+        await db.close();
+      }
+
+      vaultProcess = await startVaultProcess({ dataDir, env });
+      running.push(vaultProcess);
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const listed = await api(vaultProcess.url, 'GET', '/v1/tokens?limit=100', { key: merchant.secretKey });
+        const active = listed.body.data.filter((t: { network_token: { status: string } | null }) => t.network_token?.status === 'active').length;
+        if (active === numbers.length) break;
+        if (Date.now() > deadline) throw new Error(`${active} of ${numbers.length} network tokens settled after the restart`);
+        await sleep(100);
+      }
+    },
+    120_000,
+  );
 });

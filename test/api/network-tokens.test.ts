@@ -116,6 +116,51 @@ describe.each(storageKinds())('network tokens on %s', (storage) => {
     expect(created.map((e) => e.data.object.id)).toEqual([settled.id]);
   });
 
+  it('provisions a background network token in the process that made its token, without a job, and hands one the network holds pending to a job', async () => {
+    const merchant = await createMerchant(vault);
+    expect((await api(vault.url, 'PATCH', '/v1/merchant', { key: merchant.secretKey, json: { network_tokens: true } })).status).toBe(200);
+    const active = await tokenize(merchant, ACTIVE.amex);
+    const delayed = await tokenize(merchant, DELAYED);
+    const created = async (token: string) => (await events(merchant, 'network_token.created')).find((e) => e.data.object.token === token);
+    const first = await until('the active one settled', () => created(active));
+    expect(first.data.object).toMatchObject({ status: 'active', network: 'amex' });
+    const second = await until('the delayed one settled', () => created(delayed), 30_000);
+    expect(second.data.object).toMatchObject({ status: 'active', network: 'visa' });
+
+    const { rows } = await vault.vault.db.query<{ token: string; in_memory: boolean; jobs: number }>(
+      `select n.token, n.provisioning_since is not null as in_memory,
+              (select count(*)::int from jobs j where j.kind = 'network_token.provision' and j.key = n.id) as jobs
+         from network_tokens n where n.merchant_id = $1 order by n.token = $2 desc`,
+      [merchant.id, active],
+    );
+    expect(rows).toEqual([
+      // Begun and settled in memory: never a job.
+      { token: active, in_memory: true, jobs: 0 },
+      // The network held it pending: handed to a job (out of the job sweep's sight), which settled it.
+      { token: delayed, in_memory: false, jobs: 1 },
+    ]);
+  });
+
+  it('gives a job the background network token a process began in memory and left for longer than a lease (it died), which settles it', async () => {
+    const merchant = await createMerchant(vault);
+    const token = await tokenize(merchant, ACTIVE.visa);
+    // What a process that died between its tokenization's commit and its network token's settlement leaves.
+    const id = `ntok_${'d1ed'.repeat(8)}`;
+    await vault.vault.db.query(
+      `insert into network_tokens (id, merchant_id, token, network, status, requested_by, actor, provisioning_since)
+       values ($1, $2, $3, 'visa', 'pending', 'background', 'test', now() - interval '1 hour')`,
+      [id, merchant.id, token],
+    );
+    const settled = await until('network_token.created', async () => (await events(merchant, 'network_token.created')).find((e) => e.data.object.id === id));
+    expect(settled.data.object).toMatchObject({ status: 'active', network: 'visa', token });
+    const { rows } = await vault.vault.db.query<{ state: string; in_memory: boolean }>(
+      `select j.state, n.provisioning_since is not null as in_memory from jobs j join network_tokens n on n.id = j.key
+        where j.kind = 'network_token.provision' and j.key = $1`,
+      [id],
+    );
+    expect(rows).toEqual([{ state: 'done', in_memory: false }]);
+  });
+
   it('answers a sync request with the network token, and an async one with 202 and then network_token.created carrying its correlation id', async () => {
     const merchant = await createMerchant(vault);
     const token = await tokenize(merchant, ACTIVE.visa);

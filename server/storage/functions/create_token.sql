@@ -11,7 +11,9 @@
 -- allowed to decrypt, judged here by the one store every vault node shares,
 -- in the transaction that writes the token), then the card's own checks.
 --
--- Returns 'created', or for a merchant with unique tokens whose card already
+-- Returns 'created' ('created:<network token id>' when p_network_token_in_memory
+-- and the merchant's background network token went in: the caller provisions
+-- it, tessera_network_token_background), or for a merchant with unique tokens whose card already
 -- has a live token:
 -- - 'existing:<token>' from a merchant server (the caller refreshes that
 --   token in the same transaction);
@@ -74,7 +76,9 @@ create or replace function tessera_create_token(
   p_idempotency_reference text default null,
   p_idempotency_claimed_by text default null,
   p_idempotency_keep_seconds integer default null,
-  p_idempotency_abandoned_seconds integer default null
+  p_idempotency_abandoned_seconds integer default null,
+  -- the caller provisions the token's background network token itself, in memory (network_token_background.sql)
+  p_network_token_in_memory boolean default false
 ) returns text
 language plpgsql
 as $$
@@ -83,6 +87,7 @@ declare
   v_session record;
   v_claim record;
   v_record jsonb;
+  v_network_token text;
 begin
   if p_session_id is not null then
     -- Locked until commit, so the count below cannot pass the limit; counted only once no replay answers instead.
@@ -217,16 +222,24 @@ begin
      where scope = p_idempotency_scope and key = p_idempotency_key;
   end if;
 
+  if p_network_token_in_memory then
+    perform set_config('tessera.network_token_in_memory', 'on', true);
+  end if;
   -- Last: an audit entry locks its merchant's chain until commit (audit_chain_link.sql).
   -- The entry is also the token.created event, with the token as it was made.
   insert into audit_events (id, merchant_id, actor, action, outcome, token, client_ip, request_id, event_type, data)
   values (p_audit_id, p_merchant_id, p_actor, 'token.created', 'succeeded', p_token, p_client_ip, p_request_id,
           'token.created', v_record);
+  if p_network_token_in_memory then
+    -- Read and cleared: the next token of a group statement (tessera_create_tokens) shares this transaction.
+    v_network_token := nullif(current_setting('tessera.background_network_token', true), '');
+    perform set_config('tessera.network_token_in_memory', '', true), set_config('tessera.background_network_token', '', true);
+  end if;
   if p_verification_audit_id is not null then
     insert into audit_events (id, merchant_id, actor, action, outcome, code, token, client_ip, request_id)
     values (p_verification_audit_id, p_merchant_id, p_actor, 'token.verified', p_verification_outcome, p_verification_code, p_token,
             p_client_ip, p_request_id);
   end if;
-  return 'created';
+  return coalesce('created:' || v_network_token, 'created');
 end;
 $$;

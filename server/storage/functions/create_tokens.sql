@@ -80,7 +80,7 @@ begin
       actor text, audit_id text, verification_audit_id text, verification_outcome text, verification_code text,
       client_ip text, request_id text, moto boolean, kid text,
       idempotency_request_hash bytea, idempotency_reference text, idempotency_claimed_by text,
-      idempotency_keep_seconds integer, idempotency_abandoned_seconds integer)
+      idempotency_keep_seconds integer, idempotency_abandoned_seconds integer, network_token_in_memory boolean)
   loop
     v_answers := v_answers || jsonb_build_array(jsonb_build_object('result', tessera_create_token(
         p_merchant_id => e.merchant_id,
@@ -122,7 +122,8 @@ begin
         p_idempotency_reference => e.idempotency_reference,
         p_idempotency_claimed_by => e.idempotency_claimed_by,
         p_idempotency_keep_seconds => e.idempotency_keep_seconds,
-        p_idempotency_abandoned_seconds => e.idempotency_abandoned_seconds)));
+        p_idempotency_abandoned_seconds => e.idempotency_abandoned_seconds,
+        p_network_token_in_memory => coalesce(e.network_token_in_memory, false))));
   end loop;
   return v_answers;
 end;
