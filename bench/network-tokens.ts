@@ -182,14 +182,16 @@ try {
   const urls = [vault, ...others].map((v) => new URL('/v1/tokens', v.url));
   let turn = 0;
   const nextUrl = () => urls[turn++ % urls.length]!;
-  // Pending network tokens, counted by their provisioning jobs (a job settles its token in the transaction that
-  // completes it): the jobs' partial indexes hold only the unfinished ones, where `network_tokens where settled_at is
-  // null` reads every row of the merchant — a scan growing to tens of thousands of rows, four times a second, on the
-  // database thread the measured requests need.
+  // Pending network tokens: those being provisioned in memory (the partial index `network_tokens_in_memory` holds only
+  // those) and those a job holds (a job settles its token in the transaction that completes it; the jobs' partial
+  // indexes hold only the unfinished ones). `network_tokens where settled_at is null` would read every row of the
+  // merchant — a scan growing to tens of thousands of rows, four times a second, on the database thread the measured
+  // requests need.
   const backlog = async () =>
     (
       await vault.vault.db.query<{ n: number }>(
-        `select (select count(*) from jobs where kind = $1 and state = 'pending') + (select count(*) from jobs where kind = $1 and state = 'running') as n`,
+        `select (select count(*) from jobs where kind = $1 and state = 'pending') + (select count(*) from jobs where kind = $1 and state = 'running')
+                + (select count(*) from network_tokens where provisioning_since is not null and settled_at is null) as n`,
         [PROVISION_JOB],
       )
     ).rows[0]!.n;
