@@ -292,7 +292,7 @@ export class NetworkTokens {
     // Closing: left to the sweep, which finds it a lease from now.
     if (this.#closing.signal.aborted) return;
     if (this.#background.length >= BACKGROUND_MAX_WAITING) {
-      void this.#handOff(id, 0);
+      void this.#handOff([id], 0);
       return;
     }
     if (this.#background.length === 0) this.#backgroundFirst = performance.now();
@@ -337,21 +337,26 @@ export class NetworkTokens {
       // Aborted by close(): not a failure, the job runs it in the next process.
       if (!this.#closing.signal.aborted) this.#deps.log.warn({ network_token: id, err: error }, 'background network token provisioning failed in memory: a job takes over');
     }
-    await this.#handOff(id, retryAfterMs);
+    await this.#handOff([id], retryAfterMs);
   }
 
-  /** A network token provisioned in memory goes to a job; a sweep that took it first, or a settlement, leaves nothing to do. */
-  async #handOff(id: string, delayMs: number): Promise<void> {
+  /**
+   * Network tokens provisioned in memory go to jobs, in the statement that
+   * clears their `provisioning_since`; one a sweep took first, or settled,
+   * is left alone.
+   */
+  async #handOff(ids: readonly string[], delayMs: number): Promise<void> {
     try {
-      await this.#deps.db.transaction(async (tx) => {
-        const { rowCount } = await tx.query(
-          'update network_tokens set provisioning_since = null where id = $1 and provisioning_since is not null and settled_at is null',
-          [id],
-        );
-        if (rowCount > 0) await enqueueJob(tx, { kind: PROVISION_JOB, key: id, payload: { network_token: id }, delayMs });
-      });
+      await this.#deps.db.query(
+        `with taken as (
+           update network_tokens set provisioning_since = null
+            where id = any($1) and provisioning_since is not null and settled_at is null
+           returning id)
+         select count(tessera_enqueue_job($2, id, jsonb_build_object('network_token', id), $3, ${DEFAULT_MAX_ATTEMPTS})) from taken`,
+        [ids, PROVISION_JOB, delayMs],
+      );
     } catch (error) {
-      this.#deps.log.warn({ network_token: id, err: error }, 'a background network token could not be given to a job: the job sweep will');
+      this.#deps.log.warn({ network_tokens: ids.length, err: error }, 'background network tokens could not be given to jobs: the job sweep will');
     }
   }
 
@@ -385,7 +390,7 @@ export class NetworkTokens {
     clearTimeout(this.#backgroundTimer);
     const waiting = this.#background.splice(0);
     await Promise.allSettled([...this.#backgroundRuns]);
-    for (const id of waiting) await this.#handOff(id, 0);
+    if (waiting.length > 0) await this.#handOff(waiting, 0);
   }
 
   /**
