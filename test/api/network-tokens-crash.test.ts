@@ -28,33 +28,44 @@ describe.each(storageKinds())('network tokens across a kill -9 on %s', (storage)
     await Promise.all(running.splice(0).map((p) => p.kill('SIGTERM')));
   });
 
+  /**
+   * A vault process of its own (one worker: a kill or stop takes every request in flight with it) on a fresh data
+   * folder or database, a merchant with network tokens on, and `numbers` tokenized there (reusable).
+   */
+  async function shopWithTokens(name: string, env: Record<string, string>, numbers: readonly string[]) {
+    const dataDir = await newDataDir(storage, name);
+    const databaseUrl = storage === 'postgres' ? await newTestDatabase() : undefined;
+    const fullEnv = { TESSERA_JOB_POLL_MS: '100', TESSERA_WORKERS: '1', ...env, ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }) };
+    const vaultProcess = await startVaultProcess({ dataDir, env: fullEnv });
+    running.push(vaultProcess);
+    const vault = { url: vaultProcess.url, adminKey: readFileSync(join(dataDir, 'admin.key'), 'utf8').trim() };
+    const merchant = await createMerchant(vault, { name: `${name} shop` });
+    await api(vaultProcess.url, 'PATCH', '/v1/merchant', { key: merchant.secretKey, json: { network_tokens: true } });
+    const jwes = await encryptMany(vaultProcess.url, numbers.map((number) => cardPlaintext({ number, cvc: '123' })));
+    await inParallel(jwes.length, 4, async (n) => {
+      const made = await api(vaultProcess.url, 'POST', '/v1/tokens', { key: merchant.secretKey, json: { card: jwes[n], reusable: true } });
+      expect(made.status, made.text).toBe(201);
+      expect(made.body.network_token).toEqual({ status: 'pending' });
+    });
+    return { dataDir, databaseUrl, env: fullEnv, vaultProcess, merchant };
+  }
+
   it(
     'resumes the background requests after a restart, with one network token per card at the network',
     async () => {
-      const dataDir = await newDataDir(storage, 'network-tokens-crash');
-      const databaseUrl = storage === 'postgres' ? await newTestDatabase() : undefined;
-      const env: Record<string, string> = {
-        TESSERA_JOB_LEASE_MS: '1000',
-        TESSERA_JOB_POLL_MS: '100',
-        // One process each: the kill must take every request in flight with it.
-        TESSERA_WORKERS: '1',
-        // Slow and spread enough that the kill finds requests in flight: with 48 provisioning slots all twelve
-        // run at once, and answers packed into 300 ms could all settle before the kill after the second lands.
-        TESSERA_SANDBOX_TSP_DELAY_MS: '300-2500',
-        ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
-      };
-      let first = await startVaultProcess({ dataDir, env });
-      running.push(first);
-      const vault = { url: first.url, adminKey: readFileSync(join(dataDir, 'admin.key'), 'utf8').trim() };
-      const merchant = await createMerchant(vault, { name: 'Crash Shop' });
-      await api(first.url, 'PATCH', '/v1/merchant', { key: merchant.secretKey, json: { network_tokens: true } });
       const numbers = [...Array.from({ length: CARDS_EACH }, (_, n) => numberedCard('411111', 500 + n)), ...Array.from({ length: CARDS_EACH }, (_, n) => numberedCard('555555', 500 + n))];
-      const jwes = await encryptMany(first.url, numbers.map((number) => cardPlaintext({ number, cvc: '123' })));
-      await inParallel(jwes.length, 4, async (n) => {
-        const made = await api(first.url, 'POST', '/v1/tokens', { key: merchant.secretKey, json: { card: jwes[n], reusable: true } });
-        expect(made.status, made.text).toBe(201);
-        expect(made.body.network_token).toEqual({ status: 'pending' });
-      });
+      const shop = await shopWithTokens(
+        'network-tokens-crash',
+        {
+          TESSERA_JOB_LEASE_MS: '1000',
+          // Slow and spread enough that the kill finds requests in flight: with 48 provisioning slots all twelve
+          // run at once, and answers packed into 300 ms could all settle before the kill after the second lands.
+          TESSERA_SANDBOX_TSP_DELAY_MS: '300-2500',
+        },
+        numbers,
+      );
+      const { dataDir, databaseUrl, env, merchant } = shop;
+      let first = shop.vaultProcess;
 
       const settled = async (url: string) => {
         const listed = await api(url, 'GET', '/v1/tokens?limit=100', { key: merchant.secretKey });
@@ -127,27 +138,15 @@ describe.each(storageKinds())('network tokens across a kill -9 on %s', (storage)
   it(
     'hands the background requests in flight to jobs when stopped (SIGTERM), and the next start settles them without waiting for a lease',
     async () => {
-      const dataDir = await newDataDir(storage, 'network-tokens-stop');
-      const databaseUrl = storage === 'postgres' ? await newTestDatabase() : undefined;
-      const env: Record<string, string> = {
-        // Far longer than this test: only a hand-off at the stop, not the sweep's adoption, can settle them in time.
-        TESSERA_JOB_LEASE_MS: '600000',
-        TESSERA_JOB_POLL_MS: '100',
-        TESSERA_WORKERS: '1',
-        TESSERA_SANDBOX_TSP_DELAY_MS: '1500-3000',
-        ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
-      };
-      let vaultProcess = await startVaultProcess({ dataDir, env });
-      running.push(vaultProcess);
-      const vault = { url: vaultProcess.url, adminKey: readFileSync(join(dataDir, 'admin.key'), 'utf8').trim() };
-      const merchant = await createMerchant(vault, { name: 'Stop Shop' });
-      await api(vaultProcess.url, 'PATCH', '/v1/merchant', { key: merchant.secretKey, json: { network_tokens: true } });
       const numbers = Array.from({ length: CARDS_EACH }, (_, n) => numberedCard('411111', 700 + n));
-      const jwes = await encryptMany(vaultProcess.url, numbers.map((number) => cardPlaintext({ number, cvc: '123' })));
-      await inParallel(jwes.length, 4, async (n) => {
-        const made = await api(vaultProcess.url, 'POST', '/v1/tokens', { key: merchant.secretKey, json: { card: jwes[n], reusable: true } });
-        expect(made.status, made.text).toBe(201);
-      });
+      const shop = await shopWithTokens(
+        'network-tokens-stop',
+        // Far longer than this test: only a hand-off at the stop, not the sweep's adoption, can settle them in time.
+        { TESSERA_JOB_LEASE_MS: '600000', TESSERA_SANDBOX_TSP_DELAY_MS: '1500-3000' },
+        numbers,
+      );
+      const { dataDir, databaseUrl, env, merchant } = shop;
+      let vaultProcess = shop.vaultProcess;
       // The network answers in 1.5–3 s: stopped now, every one of them is still in memory (waiting for its group, or asked).
       await vaultProcess.kill('SIGTERM');
       running.splice(0);
