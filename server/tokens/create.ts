@@ -280,13 +280,13 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
     settle,
     async write(within) {
       // In a caller's transaction, the background network token would be provisioned before it commits: a job's.
-      const inCaller = within === undefined ? args : { ...args, network_token_in_memory: false };
+      const writeArgs = within === undefined ? args : { ...args, network_token_in_memory: false };
       // Unique tokens from a merchant server may refresh the card's token: a transaction around the statement.
       if (findExisting && session === undefined) {
-        const run = async (tx: Queryable) => settle(tx, await write_(tx, inCaller));
+        const run = async (tx: Queryable) => settle(tx, await write_(tx, writeArgs));
         return within === undefined ? deps.db.transaction(run) : run(within);
       }
-      if (within !== undefined) return settle(within, await write_(within, inCaller));
+      if (within !== undefined) return settle(within, await write_(within, writeArgs));
       return settle(deps.db, await writeAlone());
     },
   };
