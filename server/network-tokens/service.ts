@@ -78,6 +78,13 @@ const BACKGROUND_MAX_WAITING = 4096;
 const BACKGROUND_RETRY_MS = 1_000;
 /** At most this many network tokens given to jobs by one sweep (`adopt`). */
 const ADOPT_BATCH = 500;
+/**
+ * The end of a statement whose CTE `taken` cleared `provisioning_since` on the
+ * network tokens it returns: a provisioning job for each, `$2` ms from now.
+ * Those rows no longer show as in memory, so no one gives them a second job.
+ */
+const JOBS_FOR_TAKEN = `select count(tessera_enqueue_job('${PROVISION_JOB}', id, jsonb_build_object('network_token', id), $2, ${DEFAULT_MAX_ATTEMPTS}))::int as n
+  from taken`;
 
 export interface NetworkTokenDeps {
   db: Db;
@@ -352,8 +359,8 @@ export class NetworkTokens {
            update network_tokens set provisioning_since = null
             where id = any($1) and provisioning_since is not null and settled_at is null
            returning id)
-         select count(tessera_enqueue_job($2, id, jsonb_build_object('network_token', id), $3, ${DEFAULT_MAX_ATTEMPTS})) from taken`,
-        [ids, PROVISION_JOB, delayMs],
+         ${JOBS_FOR_TAKEN}`,
+        [ids, delayMs],
       );
     } catch (error) {
       this.#deps.log.warn({ network_tokens: ids.length, err: error }, 'background network tokens could not be given to jobs: the job sweep will');
@@ -375,8 +382,8 @@ export class NetworkTokens {
           for update skip locked),
        taken as (
          update network_tokens n set provisioning_since = null from stale where n.id = stale.id returning n.id)
-       select count(tessera_enqueue_job($2, id, jsonb_build_object('network_token', id), 0, ${DEFAULT_MAX_ATTEMPTS}))::int as n from taken`,
-      [staleMs, PROVISION_JOB],
+       ${JOBS_FOR_TAKEN}`,
+      [staleMs, 0],
     );
     return rows[0]?.n ?? 0;
   }

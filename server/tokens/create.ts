@@ -225,8 +225,10 @@ export async function prepareToken(deps: CardServiceDeps, input: CreateTokenInpu
     kid: kid ?? null,
     ...statementClaim(write.claim),
     // This process provisions the token's background network token itself once the write commits (so not within a
-    // caller's transaction): no job row for it (docs/decisions.md, "Background network tokens without a job").
-    ...(deps.networkTokens === undefined ? {} : { network_token_in_memory: true }),
+    // caller's transaction): no job row for it (docs/decisions.md, "Background network tokens without a job"). Only
+    // for a merchant with network tokens on, as this process last read it: the statement then pays for the flag's
+    // settings, and a merchant the cached row is stale for gets the trigger's job instead, as before.
+    ...(deps.networkTokens !== undefined && merchant.network_tokens ? { network_token_in_memory: true } : {}),
   };
   const write_ = async (q: Queryable, a: Record<string, unknown> = args) =>
     (await callFunction<string>(q, 'tessera_create_token', a).catch((error: unknown) => refusal(error, deps))).rows[0]!.result;
