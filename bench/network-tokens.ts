@@ -57,6 +57,13 @@
  * servers on other machines. BENCH_CLIENT=main sends with Node's HTTP client
  * from this process's main thread instead, the vault's own event loop, as
  * every run before 2026-12-04 20:00 did.
+ *
+ * BENCH_CONTROL_CORES=0.3 (a share of a core) runs the control instead: the
+ * setting stays off in every window, and the "on" windows run a process
+ * that only uses that share of a core (bench/cpu-load.ts, in slices of
+ * BENCH_CONTROL_SLICE_MS, 3). Its ratio is what the same CPU, doing nothing
+ * for the vault, costs the tokenizations' p99 on this machine: size it to
+ * the CPU the setting adds (its ms a tokenization × the rate / 1000).
  */
 import { Agent } from 'node:http';
 import { api, createMerchant } from '../test/support/api.ts';
@@ -69,7 +76,7 @@ import { clusterCpuMs, processCpuMs, threadCpuMs } from './cpu.ts';
 import { diagnose, withStatementStats } from './network-tokens-diag.ts';
 import { percentile, sortedCopy } from './stats.ts';
 import { paced, post } from './post.ts';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { LoadJob, LoadResult } from './load-client.ts';
 import { bundled } from '../test/support/bundle.ts';
 
@@ -104,6 +111,9 @@ const TARGET_P99_RISE = 20;
 const RESAMPLES = 1000;
 const MIN_WINDOWS_FOR_VERDICT = 3;
 const storage = process.env['BENCH_STORAGE'] === 'postgres' ? 'postgres' : 'pglite';
+/** The control (BENCH_CONTROL_CORES): "on" windows run this share of a core of unrelated CPU, with the setting off. */
+const CONTROL_CORES = process.env['BENCH_CONTROL_CORES'] === undefined ? undefined : Number(process.env['BENCH_CONTROL_CORES']);
+const CONTROL_SLICE_MS = Number(process.env['BENCH_CONTROL_SLICE_MS'] ?? 3);
 
 type Condition = 'off' | 'on';
 
@@ -137,6 +147,8 @@ interface Window {
   maxBacklog: number;
   /** Requests sent and not yet answered, at most: far above rate × a normal latency, the vault fell behind in this window. */
   maxInFlight: number;
+  /** The control's CPU load, the share of a core it used (an "on" window of a control run). */
+  controlCores?: number;
 }
 
 /** ABBA: off, on, on, off, off, on, … — a drift of the machine over the run falls on both conditions alike. */
@@ -203,6 +215,19 @@ try {
     await api(vault.url, 'PATCH', '/v1/merchant', { key: merchant.secretKey, json: { network_tokens: on } });
     setting = on;
   };
+  const startCpuLoad = async (cores: number) =>
+    spawn(process.execPath, [await bundled('bench/cpu-load.ts')], {
+      env: { ...process.env, CORES: String(cores), SLICE_MS: String(CONTROL_SLICE_MS) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+  /** Stops the control's CPU load; resolves with the share of a core it used. */
+  const stopCpuLoad = (load: ChildProcess) =>
+    new Promise<number>((resolve, reject) => {
+      let out = '';
+      load.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      load.once('exit', () => (out === '' ? reject(new Error('the CPU load exited without its figure')) : resolve(Number(out))));
+      load.kill('SIGTERM');
+    });
   const drain = async () => {
     const stopped = performance.now();
     while ((await backlog()) > 0) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -224,7 +249,8 @@ try {
     jwes: string[],
     load: Load,
   ): Promise<Window> => {
-    await setNetworkTokens(condition === 'on');
+    await setNetworkTokens(CONTROL_CORES === undefined && condition === 'on');
+    const control = CONTROL_CORES !== undefined && condition === 'on' ? await startCpuLoad(CONTROL_CORES) : undefined;
     const window: Window = { condition, latencies: [], errors: 0, whys: new Map(), seconds, requestsSent: 0, cpuMs: 0, mainCpuMs: 0, clientCpuMs: 0, maxBacklog: 0, maxInFlight: 0 };
     let inFlight = 0;
     const sampler = setInterval(() => void backlog().then((n) => (window.maxBacklog = Math.max(window.maxBacklog, n))), 250);
@@ -249,6 +275,7 @@ try {
       },
     );
     clearInterval(sampler);
+    if (control !== undefined) window.controlCores = await stopCpuLoad(control);
     window.clientCpuMs = clientCpu.ms - client0;
     window.seconds = Math.min(seconds, Math.max(0, (stopped - countFrom) / 1000));
     fastest = Math.max(fastest, (window.requestsSent * 1000) / (stopped - started));
@@ -359,7 +386,8 @@ try {
       console.log(
         `  window ${String(i + 1).padStart(2)} ${condition.padEnd(3)}: ${w.latencies.length} counted in ${w.seconds.toFixed(1)} s (${w.requestsSent} sent, ${w.errors} errors` +
           `${w.errors > 0 ? `: ${[...w.whys].map(([why, n]) => `${why} × ${n}`).join(', ')}` : ''}), p50 ${percentile(sorted, 50).toFixed(1)} ms, ` +
-          `p99 ${percentile(sorted, 99).toFixed(1)} ms, ${(w.cpuMs / w.requestsSent).toFixed(2)} ms CPU a tokenization, in flight at most ${w.maxInFlight}, pending at most ${w.maxBacklog}`,
+          `p99 ${percentile(sorted, 99).toFixed(1)} ms, ${(w.cpuMs / w.requestsSent).toFixed(2)} ms CPU a tokenization, in flight at most ${w.maxInFlight}, pending at most ${w.maxBacklog}` +
+          (w.controlCores === undefined ? '' : `, the control's load ${w.controlCores.toFixed(3)} of a core`),
       );
     }
     const pooled = (condition: Condition) => {
@@ -391,7 +419,9 @@ try {
     const limit = 1 + TARGET_P99_RISE / 100;
     // Resampling two windows (or one) gives an interval that says nothing about the spread.
     const verdict =
-      windows < MIN_WINDOWS_FOR_VERDICT
+      CONTROL_CORES !== undefined
+        ? 'does not apply (a control run)'
+        : windows < MIN_WINDOWS_FOR_VERDICT
         ? `not decided (fewer than ${MIN_WINDOWS_FOR_VERDICT} windows a condition)`
         : high <= limit
           ? 'met'
@@ -400,12 +430,15 @@ try {
             : 'not decided by this run (the interval straddles it)';
     console.log(
       `  ${label} p99 on/off: ${ratio.toFixed(3)} (${((ratio - 1) * 100).toFixed(1)} %; 90 % interval over the windows ${low.toFixed(2)}–${high.toFixed(2)}); ` +
-        `target ≤ +${TARGET_P99_RISE} %: ${verdict}; CPU the setting adds per tokenization: ${(on.cpu - off.cpu).toFixed(2)} ms (${(on.mainCpu - off.mainCpu).toFixed(2)} on the main thread)`,
+        `target ≤ +${TARGET_P99_RISE} %: ${verdict}; CPU ${CONTROL_CORES === undefined ? 'the setting adds' : 'the vault spends more "on"'} per tokenization: ${(on.cpu - off.cpu).toFixed(2)} ms (${(on.mainCpu - off.mainCpu).toFixed(2)} on the main thread)`,
     );
     return { off, on };
   };
 
   console.log(`network tokens bench on ${storage}: sandbox latency 50–300 ms; windows in the order off, on, on, off, …, each from an empty backlog, the first ${LEAD_IN_SECONDS} s of each not counted`);
+  if (CONTROL_CORES !== undefined) {
+    console.log(`control: the setting off in every window; the "on" windows run ${CONTROL_CORES} of a core of unrelated CPU (bench/cpu-load.ts, ${CONTROL_SLICE_MS} ms slices)`);
+  }
   let rate = FIXED_RATE ?? NaN;
   if (WARM_UP_SECONDS > 0) await runWindow('on', WARM_UP_SECONDS, await makeCiphertexts(jwk!, Math.ceil((WARM_UP_SECONDS + LEAD_IN_SECONDS) * CLOSED_RATE_FLOOR)), closed);
   if (SECONDS > 0) {
