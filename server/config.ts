@@ -105,6 +105,14 @@ const VaultEnv = z.object({
     .optional()
     .transform((text) => text?.split(',').map(durationMs)),
   /**
+   * Per vault process: how many background network tokens may be at the token services at once (provisioned in memory,
+   * and as many `network_token.provision` jobs), and how many more may wait their turn in memory before a new one goes
+   * to a job at once (a network down for long, a flood). Politeness to the networks and a bound on memory, not rules
+   * across processes.
+   */
+  TESSERA_NETWORK_TOKEN_CONCURRENCY: z.coerce.number().int().min(1).max(4096).default(256),
+  TESSERA_NETWORK_TOKEN_MAX_WAITING: z.coerce.number().int().min(0).max(1_000_000).default(4096),
+  /**
    * Which peers may tell the client's address in `X-Forwarded-For` (Express's
    * `trust proxy`): a number of proxy hops in front of the vault, or the
    * proxies' addresses and subnets (`10.0.0.0/8,loopback`). Unset: nobody —
@@ -188,6 +196,8 @@ export interface VaultConfig {
   sandboxTspDelayMs: { min: number; max: number };
   /** Waits between a provisioning's attempts (the last repeats); undefined: the jobs' default backoff. */
   networkTokenRetryScheduleMs: number[] | undefined;
+  /** Background network tokens per process: at the token services at once, and waiting in memory beyond those. */
+  networkTokenBackground: { concurrency: number; maxWaiting: number };
   subscriptions: { scanMs: number };
   sandbox: { acquirerDelayMs: number };
   workers: number;
@@ -243,6 +253,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): VaultConfig {
     webhooks: { allowLocal: e.TESSERA_WEBHOOK_ALLOW_LOCAL === '1', retrySchedule: e.TESSERA_WEBHOOK_RETRY_SCHEDULE },
     sandboxTspDelayMs: e.TESSERA_SANDBOX_TSP_DELAY_MS,
     networkTokenRetryScheduleMs: e.TESSERA_NETWORK_TOKEN_RETRY_SCHEDULE,
+    networkTokenBackground: { concurrency: e.TESSERA_NETWORK_TOKEN_CONCURRENCY, maxWaiting: e.TESSERA_NETWORK_TOKEN_MAX_WAITING },
     subscriptions: { scanMs: e.TESSERA_SUBSCRIPTION_SCAN_MS },
     sandbox: { acquirerDelayMs: e.TESSERA_SANDBOX_ACQUIRER_DELAY_MS },
     // PostgreSQL: one process per core, so HTTP and validation run on every core; embedded: the one owner.

@@ -93,6 +93,7 @@ export async function openVault(
       sandbox: sandboxTsp,
       onBatchSettled: (tx, batchId) => completeTokenBatchIfSettled(tx, new AuditLog(db), batchId),
       yieldToRequests,
+      background: config.networkTokenBackground,
     });
     const decryptPool = new CardDecryptPool({ threads: config.decryptThreads, log, throttled: () => traffic.busy });
     const deps: VaultDeps = {
@@ -130,6 +131,7 @@ export async function openVault(
       provisionJob(networkTokens, {
         backoff: retrySchedule === undefined ? undefined : (attempt) => retrySchedule[attempt - 1] ?? retrySchedule.at(-1)!,
         beforeClaim: yieldToRequests,
+        concurrency: config.networkTokenBackground.concurrency,
       }),
     );
     jobs.register(networkDeleteJob(networkTokens));

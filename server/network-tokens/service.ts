@@ -63,16 +63,15 @@ const BACKGROUND_GAP_MS = 50;
 const BACKGROUND_GROUP = 8;
 const BACKGROUND_MAX_WAIT_MS = 250;
 /**
- * At most this many background network tokens at the network at once per
- * process (the job's concurrency): a slow network, or a burst, is not asked
- * for thousands at once; the others wait their turn in memory.
+ * Unless configured (`background` in the deps: TESSERA_NETWORK_TOKEN_CONCURRENCY
+ * and TESSERA_NETWORK_TOKEN_MAX_WAITING), at most this many background network
+ * tokens at the network at once per process (the job's concurrency too): a
+ * slow network, or a burst, is not asked for thousands at once; the others
+ * wait their turn in memory, at most BACKGROUND_MAX_WAITING of them, and
+ * beyond that a new one goes to a job at once (a network down for long, a
+ * flood). Ids only: a few hundred kilobytes.
  */
-const BACKGROUND_CONCURRENCY = 256;
-/**
- * At most this many waiting their turn in memory per process; beyond, a new
- * one goes to a job at once (a network down for long, a flood). Ids only: a
- * few hundred kilobytes.
- */
+export const BACKGROUND_CONCURRENCY = 256;
 const BACKGROUND_MAX_WAITING = 4096;
 /** A background provisioning that failed in memory is handed to a job that runs this much later (and retries with backoff). */
 const BACKGROUND_RETRY_MS = 1_000;
@@ -107,6 +106,8 @@ export interface NetworkTokenDeps {
    * work in the cluster and here takes the cores that tokenization needs.
    */
   yieldToRequests?: (() => Promise<void>) | undefined;
+  /** Background network tokens per process: at the network at once, and waiting in memory beyond those (defaults above). */
+  background?: { concurrency: number; maxWaiting: number } | undefined;
 }
 
 /** Who asks, and the Idempotency-Key claim the answer is recorded against. */
@@ -189,9 +190,13 @@ export class NetworkTokens {
   #settlements: Settlement[] = [];
   #settling = false;
   readonly #rowReads: Coalescer<string, ProvisionRow | undefined>;
+  readonly #concurrency: number;
+  readonly #maxWaiting: number;
 
   constructor(deps: NetworkTokenDeps) {
     this.#deps = deps;
+    this.#concurrency = deps.background?.concurrency ?? BACKGROUND_CONCURRENCY;
+    this.#maxWaiting = deps.background?.maxWaiting ?? BACKGROUND_MAX_WAITING;
     this.#rowReads = new Coalescer((ids: readonly string[]) => this.#readRows(ids), { max: ROW_READ_GROUP, turn: true, before: deps.yieldToRequests });
   }
 
@@ -298,7 +303,7 @@ export class NetworkTokens {
   provisionInBackground(id: string): void {
     // Closing: left to the sweep, which finds it a lease from now.
     if (this.#closing.signal.aborted) return;
-    if (this.#background.length >= BACKGROUND_MAX_WAITING) {
+    if (this.#background.length >= this.#maxWaiting) {
       void this.#handOff([id], 0);
       return;
     }
@@ -309,7 +314,7 @@ export class NetworkTokens {
 
   /** Sets the timer that starts the next group: at most every BACKGROUND_GAP_MS, a small group later; none while all slots are busy. */
   #armBackground(): void {
-    if (this.#background.length === 0 || this.#backgroundRuns.size >= BACKGROUND_CONCURRENCY || this.#closing.signal.aborted) return;
+    if (this.#background.length === 0 || this.#backgroundRuns.size >= this.#concurrency || this.#closing.signal.aborted) return;
     const due =
       this.#background.length >= BACKGROUND_GROUP ? this.#backgroundStarted + BACKGROUND_GAP_MS : this.#backgroundFirst + BACKGROUND_MAX_WAIT_MS;
     if (this.#backgroundTimer !== undefined && this.#backgroundDue <= due) return;
@@ -322,7 +327,7 @@ export class NetworkTokens {
     clearTimeout(this.#backgroundTimer);
     this.#backgroundTimer = undefined;
     this.#backgroundStarted = performance.now();
-    const ids = this.#background.splice(0, BACKGROUND_CONCURRENCY - this.#backgroundRuns.size);
+    const ids = this.#background.splice(0, this.#concurrency - this.#backgroundRuns.size);
     // Those left waited already: a group of them goes within the gap.
     this.#backgroundFirst = this.#backgroundStarted - BACKGROUND_MAX_WAIT_MS + BACKGROUND_GAP_MS;
     for (const id of ids) {

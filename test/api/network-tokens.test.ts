@@ -141,6 +141,54 @@ describe.each(storageKinds())('network tokens on %s', (storage) => {
     ]);
   });
 
+  it('holds at most TESSERA_NETWORK_TOKEN_CONCURRENCY background network tokens at the network and TESSERA_NETWORK_TOKEN_MAX_WAITING waiting in a process; the next goes to a job at once', async () => {
+    // One at the network at a time, for 3 s each, and one waiting: of four tokens made quickly, two at most stay in memory.
+    const slow = await startTestVault({
+      storage,
+      name: 'network-tokens-limits',
+      env: { TESSERA_SANDBOX_TSP_DELAY_MS: '3000', TESSERA_NETWORK_TOKEN_CONCURRENCY: '1', TESSERA_NETWORK_TOKEN_MAX_WAITING: '1' },
+    });
+    try {
+      const merchant = await createMerchant(slow);
+      expect((await api(slow.url, 'PATCH', '/v1/merchant', { key: merchant.secretKey, json: { network_tokens: true } })).status).toBe(200);
+      const card = () => encryptCard(slow.url, cardPlaintext({ number: ACTIVE.mastercard, cvc: '123' }, { exp_month: 12, exp_year: nextYear() }));
+      const tokens: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const made = await api(slow.url, 'POST', '/v1/tokens', { key: merchant.secretKey, json: { card: await card(), reusable: true } });
+        expect(made.status, made.text).toBe(201);
+        tokens.push(made.body.token);
+      }
+      const { rows } = await slow.vault.db.query<{ token: string; in_memory: boolean; jobs: number }>(
+        `select n.token, n.provisioning_since is not null as in_memory,
+                (select count(*)::int from jobs j where j.kind = 'network_token.provision' and j.key = n.id) as jobs
+           from network_tokens n where n.merchant_id = $1`,
+        [merchant.id],
+      );
+      const byToken = new Map(rows.map((r) => [r.token, r]));
+      expect(tokens.map((t) => byToken.has(t))).toEqual([true, true, true, true]);
+      // The first found nothing waiting: in memory. Each is in memory or has its job, never both, never neither.
+      expect(byToken.get(tokens[0]!)).toMatchObject({ in_memory: true, jobs: 0 });
+      for (const row of rows) expect(row.in_memory ? row.jobs : row.jobs - 1).toBe(0);
+      const inMemory = rows.filter((r) => r.in_memory).length;
+      expect(inMemory).toBeLessThanOrEqual(2);
+
+      // All four settle, one network_token.created each.
+      const created = await until(
+        'four network_token.created',
+        async () => {
+          const listed = await api(slow.url, 'GET', '/v1/events?limit=100', { key: merchant.secretKey });
+          const found = listed.body.data.filter((e: { type?: string }) => e.type === 'network_token.created');
+          return found.length >= 4 ? found : undefined;
+        },
+        45_000,
+      );
+      expect(created.map((e: any) => e.data.object.token).sort()).toEqual([...tokens].sort());
+      expect(created.every((e: any) => e.data.object.status === 'active')).toBe(true);
+    } finally {
+      await slow.close();
+    }
+  }, 90_000);
+
   it('gives a job the background network token a process began in memory and left for longer than a lease (it died), which settles it', async () => {
     const merchant = await createMerchant(vault);
     const token = await tokenize(merchant, ACTIVE.visa);

@@ -19,9 +19,19 @@ describe('the vault configuration', () => {
     expect(loadConfig({ TESSERA_JOB_POLL_MS: '100', TESSERA_JOB_LEASE_MS: '2000' }).jobs).toEqual({ pollMs: 100, leaseMs: 2000 });
   });
 
+  it('holds 256 background network tokens at the networks and 4,096 waiting per process, unless the environment says otherwise', () => {
+    expect(loadConfig({}).networkTokenBackground).toEqual({ concurrency: 256, maxWaiting: 4096 });
+    expect(loadConfig({ TESSERA_NETWORK_TOKEN_CONCURRENCY: '16', TESSERA_NETWORK_TOKEN_MAX_WAITING: '0' }).networkTokenBackground).toEqual({
+      concurrency: 16,
+      maxWaiting: 0,
+    });
+  });
+
   it.each([
     [{ TESSERA_JOB_LEASE_MS: '50' }, 'TESSERA_JOB_LEASE_MS'],
     [{ TESSERA_JOB_POLL_MS: 'often' }, 'TESSERA_JOB_POLL_MS'],
+    [{ TESSERA_NETWORK_TOKEN_CONCURRENCY: '0' }, 'TESSERA_NETWORK_TOKEN_CONCURRENCY'],
+    [{ TESSERA_NETWORK_TOKEN_MAX_WAITING: '-1' }, 'TESSERA_NETWORK_TOKEN_MAX_WAITING'],
     [{ TESSERA_HTTP_HEADERS_TIMEOUT_MS: '0' }, 'TESSERA_HTTP_HEADERS_TIMEOUT_MS'],
     [{ TESSERA_HTTP_IDLE_TIMEOUT_MS: 'soon' }, 'TESSERA_HTTP_IDLE_TIMEOUT_MS'],
     [{ TESSERA_HTTP_HEADERS_TIMEOUT_MS: '5000', TESSERA_HTTP_REQUEST_TIMEOUT_MS: '1000' }, 'TESSERA_HTTP_HEADERS_TIMEOUT_MS'],
