@@ -114,6 +114,8 @@ const storage = process.env['BENCH_STORAGE'] === 'postgres' ? 'postgres' : 'pgli
 /** The control (BENCH_CONTROL_CORES): "on" windows run this share of a core of unrelated CPU, with the setting off. */
 const CONTROL_CORES = process.env['BENCH_CONTROL_CORES'] === undefined ? undefined : Number(process.env['BENCH_CONTROL_CORES']);
 const CONTROL_SLICE_MS = Number(process.env['BENCH_CONTROL_SLICE_MS'] ?? 3);
+if (CONTROL_CORES !== undefined && !(CONTROL_CORES > 0 && CONTROL_CORES < 1)) throw new Error(`BENCH_CONTROL_CORES must be a share of a core between 0 and 1, not ${process.env['BENCH_CONTROL_CORES']}`);
+if (!(CONTROL_SLICE_MS > 0)) throw new Error(`BENCH_CONTROL_SLICE_MS must be a positive number of milliseconds, not ${process.env['BENCH_CONTROL_SLICE_MS']}`);
 
 type Condition = 'off' | 'on';
 
@@ -225,7 +227,8 @@ try {
     new Promise<number>((resolve, reject) => {
       let out = '';
       load.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      load.once('exit', () => (out === '' ? reject(new Error('the CPU load exited without its figure')) : resolve(Number(out))));
+      // 'close', not 'exit': its output is read to the end by then.
+      load.once('close', () => (out === '' ? reject(new Error('the CPU load exited without its figure')) : resolve(Number(out))));
       load.kill('SIGTERM');
     });
   const drain = async () => {
@@ -422,12 +425,12 @@ try {
       CONTROL_CORES !== undefined
         ? 'does not apply (a control run)'
         : windows < MIN_WINDOWS_FOR_VERDICT
-        ? `not decided (fewer than ${MIN_WINDOWS_FOR_VERDICT} windows a condition)`
-        : high <= limit
-          ? 'met'
-          : low > limit
-            ? 'missed'
-            : 'not decided by this run (the interval straddles it)';
+          ? `not decided (fewer than ${MIN_WINDOWS_FOR_VERDICT} windows a condition)`
+          : high <= limit
+            ? 'met'
+            : low > limit
+              ? 'missed'
+              : 'not decided by this run (the interval straddles it)';
     console.log(
       `  ${label} p99 on/off: ${ratio.toFixed(3)} (${((ratio - 1) * 100).toFixed(1)} %; 90 % interval over the windows ${low.toFixed(2)}–${high.toFixed(2)}); ` +
         `target ≤ +${TARGET_P99_RISE} %: ${verdict}; CPU ${CONTROL_CORES === undefined ? 'the setting adds' : 'the vault spends more "on"'} per tokenization: ${(on.cpu - off.cpu).toFixed(2)} ms (${(on.mainCpu - off.mainCpu).toFixed(2)} on the main thread)`,
