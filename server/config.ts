@@ -108,7 +108,9 @@ const VaultEnv = z.object({
    * Per vault process: how many background network tokens may be at the token services at once (provisioned in memory,
    * and as many `network_token.provision` jobs), and how many more may wait their turn in memory before a new one goes
    * to a job at once (a network down for long, a flood). Politeness to the networks and a bound on memory, not rules
-   * across processes.
+   * across processes. 256: provisioning mostly waits on the token service (50–300 ms in the sandbox, seconds at a real
+   * one) and, on PGlite, for the requests in flight before each of its statements (up to 50 ms each); 48 held a process
+   * to ~270 a second at the sandbox's latency, below what one vault tokenizes, and 128 would be near it again.
    */
   TESSERA_NETWORK_TOKEN_CONCURRENCY: z.coerce.number().int().min(1).max(4096).default(256),
   TESSERA_NETWORK_TOKEN_MAX_WAITING: z.coerce.number().int().min(0).max(1_000_000).default(4096),

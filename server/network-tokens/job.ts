@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { JobClaimLost, RetryJobLater, type JobHandler } from '../jobs/index.ts';
-import { BACKGROUND_CONCURRENCY, NETWORK_DELETE_JOB, PROVISION_JOB, type CompleteIn, type NetworkTokens } from './service.ts';
+import { NETWORK_DELETE_JOB, PROVISION_JOB, type CompleteIn, type NetworkTokens } from './service.ts';
 
 /**
  * `network_token.provision`: asks the network for one network token and
@@ -22,18 +22,15 @@ export function provisionJob(
   options: {
     backoff?: ((attempt: number) => number) | undefined;
     beforeClaim?: (() => Promise<void>) | undefined;
-    /** At the network at once in this process (TESSERA_NETWORK_TOKEN_CONCURRENCY); the in-memory path's default. */
-    concurrency?: number | undefined;
-  } = {},
+    /** At the network at once in this process (TESSERA_NETWORK_TOKEN_CONCURRENCY), as for the in-memory path. */
+    concurrency: number;
+  },
 ): JobHandler<{ network_token: string }> {
   return {
     kind: PROVISION_JOB,
     payload: z.object({ network_token: z.string() }),
-    // Mostly waiting on the token service (50–300 ms in the sandbox, seconds at a real one) and, on PGlite, for the
-    // requests in flight before each of its statements (up to 50 ms each): many at once per process — 48 held a process
-    // to ~270 a second at the sandbox's latency, below what one vault tokenizes, and 128 would be near it again with the
-    // waits.
-    concurrency: options.concurrency ?? BACKGROUND_CONCURRENCY,
+    // Mostly waiting on the token service: many at once per process (TESSERA_NETWORK_TOKEN_CONCURRENCY, 256; server/config.ts).
+    concurrency: options.concurrency,
     // Enqueued one by one (async requests, hand-offs; every background token until 2026-12-05): a claim every 50 ms takes
     // them a dozen at a time instead of one per token.
     claimGapMs: 50,

@@ -62,17 +62,6 @@ const SYNC_TIMEOUT_MS = 10_000;
 const BACKGROUND_GAP_MS = 50;
 const BACKGROUND_GROUP = 8;
 const BACKGROUND_MAX_WAIT_MS = 250;
-/**
- * Unless configured (`background` in the deps: TESSERA_NETWORK_TOKEN_CONCURRENCY
- * and TESSERA_NETWORK_TOKEN_MAX_WAITING), at most this many background network
- * tokens at the network at once per process (the job's concurrency too): a
- * slow network, or a burst, is not asked for thousands at once; the others
- * wait their turn in memory, at most BACKGROUND_MAX_WAITING of them, and
- * beyond that a new one goes to a job at once (a network down for long, a
- * flood). Ids only: a few hundred kilobytes.
- */
-export const BACKGROUND_CONCURRENCY = 256;
-const BACKGROUND_MAX_WAITING = 4096;
 /** A background provisioning that failed in memory is handed to a job that runs this much later (and retries with backoff). */
 const BACKGROUND_RETRY_MS = 1_000;
 /** At most this many network tokens given to jobs by one sweep (`adopt`). */
@@ -106,8 +95,12 @@ export interface NetworkTokenDeps {
    * work in the cluster and here takes the cores that tokenization needs.
    */
   yieldToRequests?: (() => Promise<void>) | undefined;
-  /** Background network tokens per process: at the network at once, and waiting in memory beyond those (defaults above). */
-  background?: { concurrency: number; maxWaiting: number } | undefined;
+  /**
+   * Background network tokens per process (TESSERA_NETWORK_TOKEN_CONCURRENCY and _MAX_WAITING): at most `concurrency`
+   * at the network at once, so a slow network, or a burst, is not asked for thousands at once; the others wait their
+   * turn in memory, at most `maxWaiting` of them (ids only), and beyond that a new one goes to a job at once.
+   */
+  background: { concurrency: number; maxWaiting: number };
 }
 
 /** Who asks, and the Idempotency-Key claim the answer is recorded against. */
@@ -195,8 +188,8 @@ export class NetworkTokens {
 
   constructor(deps: NetworkTokenDeps) {
     this.#deps = deps;
-    this.#concurrency = deps.background?.concurrency ?? BACKGROUND_CONCURRENCY;
-    this.#maxWaiting = deps.background?.maxWaiting ?? BACKGROUND_MAX_WAITING;
+    this.#concurrency = deps.background.concurrency;
+    this.#maxWaiting = deps.background.maxWaiting;
     this.#rowReads = new Coalescer((ids: readonly string[]) => this.#readRows(ids), { max: ROW_READ_GROUP, turn: true, before: deps.yieldToRequests });
   }
 
